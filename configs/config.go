@@ -1,0 +1,190 @@
+// Package configs is the mcpgw YAML schema: typed structs whose doc comments
+// are the configuration reference, their defaults, a pure Validate that
+// reports every problem with its path, and loading through a private viper
+// instance. It imports nothing else from mcpgw.
+package configs
+
+import (
+	"time"
+)
+
+// Config is the whole mcpgw configuration file.
+type Config struct {
+	// Server is the downstream listener: where hosts connect.
+	Server Server `mapstructure:"server" yaml:"server"`
+	// Catalog controls how upstream catalogs are merged and exposed.
+	Catalog Catalog `mapstructure:"catalog" yaml:"catalog"`
+	// Upstreams are the MCP servers behind the gateway, in priority order:
+	// when two upstreams expose the same resource URI, the earlier one keeps
+	// the bare URI.
+	Upstreams []Upstream `mapstructure:"upstreams" yaml:"upstreams"`
+	// Log controls the process log (not the audit stream).
+	Log Log `mapstructure:"log" yaml:"log"`
+}
+
+// Server is the downstream HTTP listener.
+type Server struct {
+	// Listen is the host:port the gateway binds. Without authentication the
+	// gateway refuses any address that is not loopback. Default 127.0.0.1:9190.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// MCPPath is the path of the MCP endpoint. Default /mcp.
+	MCPPath string `mapstructure:"mcp_path" yaml:"mcp_path"`
+	// PublicURL is the externally visible base URL of the gateway, such as
+	// https://mcp.example.com. Optional until authentication is configured.
+	PublicURL string `mapstructure:"public_url" yaml:"public_url"`
+	// MaxBodyBytes bounds a request body; a larger one gets HTTP 413.
+	// Default 4 MiB.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+	// SessionIdleTTL ends a 2025-era session that has seen no request for
+	// this long; its id then gets 404. Default 30m.
+	SessionIdleTTL time.Duration `mapstructure:"session_idle_ttl" yaml:"session_idle_ttl"`
+	// SessionKey is the 32-byte key (hex or base64) that seals session ids.
+	// Replicas that share sessions must share it. When unset, a random key is
+	// generated at start, so sessions do not survive a restart.
+	SessionKey SecretRef `mapstructure:"session_key" yaml:"session_key"`
+	// AllowedOrigins lists the Origin values accepted on /mcp (DNS-rebinding
+	// protection, required by the MCP transport spec). Requests without an
+	// Origin header (non-browser hosts) are accepted. Entries are exact
+	// origins ("https://app.example.com") or "*" for any. Default: the
+	// loopback origins http://localhost, http://127.0.0.1 and http://[::1]
+	// on any port.
+	AllowedOrigins []string `mapstructure:"allowed_origins" yaml:"allowed_origins"`
+	// CORS controls the CORS headers sent to browser-based hosts.
+	CORS CORS `mapstructure:"cors" yaml:"cors"`
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight calls.
+	// Default 30s.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds reading request headers. Default 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" yaml:"read_header_timeout"`
+}
+
+// CORS configures cross-origin responses on /mcp.
+type CORS struct {
+	// Enabled turns CORS headers on. Default false.
+	Enabled bool `mapstructure:"enabled" yaml:"enabled"`
+	// AllowedOrigins lists origins that get CORS headers; "*" allows any.
+	// Default: the server's allowed_origins.
+	AllowedOrigins []string `mapstructure:"allowed_origins" yaml:"allowed_origins"`
+	// MaxAge is how long a browser may cache a preflight answer. Default 10m.
+	MaxAge time.Duration `mapstructure:"max_age" yaml:"max_age"`
+}
+
+// Catalog controls the merged catalog.
+type Catalog struct {
+	// Separator joins prefix and tool name. Default "__".
+	Separator string `mapstructure:"separator" yaml:"separator"`
+	// NamePattern is the regular expression every exposed tool and prompt
+	// name must match. Default ^[a-zA-Z0-9_-]{1,64}$, what the Claude and
+	// OpenAI APIs accept.
+	NamePattern string `mapstructure:"name_pattern" yaml:"name_pattern"`
+	// PageSize is the number of entries per tools/list (and resources,
+	// prompts) page. A catalog larger than this is paged with opaque cursors.
+	// Default 500.
+	PageSize int `mapstructure:"page_size" yaml:"page_size"`
+	// ListChangedDebounce coalesces bursts of upstream list_changed
+	// notifications and availability flaps into one refresh. Default 250ms.
+	ListChangedDebounce time.Duration `mapstructure:"list_changed_debounce" yaml:"list_changed_debounce"`
+}
+
+// Upstream registers one MCP server behind the gateway. Exactly one of HTTP,
+// Stdio and SSE is set.
+type Upstream struct {
+	// Name identifies the upstream in errors, logs, metrics and the audit
+	// stream. Lowercase letters, digits, '-' and '_'. Required, unique.
+	Name string `mapstructure:"name" yaml:"name"`
+	// HTTP is a Streamable HTTP upstream (2025-era sessions or 2026-07-28
+	// stateless; the era is detected once per connection).
+	HTTP *HTTPTransport `mapstructure:"http" yaml:"http,omitempty"`
+	// Stdio is a local process speaking MCP over stdin/stdout.
+	Stdio *StdioTransport `mapstructure:"stdio" yaml:"stdio,omitempty"`
+	// SSE is a legacy (2024-11-05) HTTP+SSE upstream.
+	SSE *SSETransport `mapstructure:"sse" yaml:"sse,omitempty"`
+	// Prefix namespaces the upstream's tools and prompts as
+	// <prefix><separator><name>. Unset means the upstream's name; "" exposes
+	// bare names.
+	Prefix *string `mapstructure:"prefix" yaml:"prefix,omitempty"`
+	// Tools filters which upstream tools are exposed.
+	Tools ToolFilter `mapstructure:"tools" yaml:"tools"`
+	// Timeout bounds one call to this upstream. Default 30s.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	// Optional marks an upstream whose catalog /readyz does not wait for.
+	// Default false: every upstream is required.
+	Optional bool `mapstructure:"optional" yaml:"optional"`
+	// MaxResponseBytes bounds one upstream response; a larger one is a
+	// gateway error naming the upstream. Default 16 MiB.
+	MaxResponseBytes int64 `mapstructure:"max_response_bytes" yaml:"max_response_bytes"`
+	// ProtocolVersion pins the MCP version spoken to this upstream
+	// ("2025-06-18", "2025-11-25", "2026-07-28"). Empty means detect.
+	ProtocolVersion string `mapstructure:"protocol_version" yaml:"protocol_version"`
+}
+
+// HTTPTransport is a Streamable HTTP upstream.
+type HTTPTransport struct {
+	// URL is the upstream's MCP endpoint, http or https.
+	URL string `mapstructure:"url" yaml:"url"`
+	// Headers are extra headers sent on every request, such as an API key.
+	// Values are secrets.
+	Headers map[string]SecretRef `mapstructure:"headers" yaml:"headers,omitempty"`
+	// MaxIdleConns is the number of idle keep-alive connections kept to the
+	// upstream. Size it to the expected concurrency. Default 256.
+	MaxIdleConns int `mapstructure:"max_idle_conns" yaml:"max_idle_conns"`
+}
+
+// StdioTransport is an upstream started as a child process.
+type StdioTransport struct {
+	// Command is the executable to run.
+	Command string `mapstructure:"command" yaml:"command"`
+	// Args are its arguments.
+	Args []string `mapstructure:"args" yaml:"args,omitempty"`
+	// Env adds environment variables to the child. Values are secrets.
+	Env map[string]SecretRef `mapstructure:"env" yaml:"env,omitempty"`
+}
+
+// SSETransport is a legacy HTTP+SSE upstream.
+type SSETransport struct {
+	// URL is the upstream's SSE endpoint, http or https.
+	URL string `mapstructure:"url" yaml:"url"`
+	// Headers are extra headers sent on every request. Values are secrets.
+	Headers map[string]SecretRef `mapstructure:"headers" yaml:"headers,omitempty"`
+}
+
+// ToolFilter selects an upstream's tools by their original names with
+// path.Match globs. A tool is exposed when it matches some include (or
+// include is empty) and no exclude.
+type ToolFilter struct {
+	// Include lists globs of tools to expose. Empty means all.
+	Include []string `mapstructure:"include" yaml:"include,omitempty"`
+	// Exclude lists globs of tools to hide.
+	Exclude []string `mapstructure:"exclude" yaml:"exclude,omitempty"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `mapstructure:"level" yaml:"level"`
+	// Format is json or text. Default json.
+	Format string `mapstructure:"format" yaml:"format"`
+}
+
+// Transport names the kind of transport an upstream uses.
+func (u *Upstream) Transport() string {
+	switch {
+	case u.HTTP != nil:
+		return "http"
+	case u.Stdio != nil:
+		return "stdio"
+	case u.SSE != nil:
+		return "sse"
+	default:
+		return ""
+	}
+}
+
+// ExposedPrefix is the namespace prefix of the upstream's names: its Prefix
+// when set (possibly ""), otherwise its Name.
+func (u *Upstream) ExposedPrefix() string {
+	if u.Prefix != nil {
+		return *u.Prefix
+	}
+	return u.Name
+}
