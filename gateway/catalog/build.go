@@ -1,0 +1,439 @@
+package catalog
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Source is one upstream's raw catalog.
+type Source struct {
+	// Upstream is the upstream's name, unique among sources. It may not
+	// contain '/', which would make the gateway URI form ambiguous.
+	Upstream string
+	// Prefix is the namespace prefix of its tools and prompts; "" exposes
+	// bare names.
+	Prefix string
+	// Include and Exclude are path.Match globs on original tool names. A
+	// tool is exposed when it matches some Include (or Include is empty) and
+	// no Exclude. They do not apply to prompts or resources.
+	Include, Exclude []string
+	// Available is false while the upstream is down: its items are
+	// withdrawn from the lists, but their routes remain (Route.Available is
+	// false), so calls get "upstream unavailable" rather than "unknown
+	// tool". An unavailable source with no items still claims its prefix
+	// for Owner.
+	Available bool
+	// Tools, Resources, ResourceTemplates and Prompts hold one JSON object
+	// per item, exactly as the upstream sent it.
+	Tools, Resources, ResourceTemplates, Prompts []json.RawMessage
+}
+
+// items returns the source's raw items of kind k.
+func (s *Source) items(k Kind) []json.RawMessage {
+	switch k {
+	case Tools:
+		return s.Tools
+	case Resources:
+		return s.Resources
+	case ResourceTemplates:
+		return s.ResourceTemplates
+	case Prompts:
+		return s.Prompts
+	default:
+		return nil
+	}
+}
+
+// Options shape the merged catalog.
+type Options struct {
+	// Separator joins prefix and original name, e.g. "__".
+	Separator string
+	// NamePattern must match every exposed tool and prompt name; an item
+	// whose name does not is skipped. Nil means no check.
+	NamePattern *regexp.Regexp
+	// PageSize is the number of entries per list page; zero or less means
+	// one page holds everything.
+	PageSize int
+}
+
+// Build merges the sources into a snapshot with the given version. It owns
+// the naming scheme:
+//
+//   - A tool or prompt is exposed as ExposedName(prefix, sep, name); its
+//     listed object is the upstream's bytes with only the value of the
+//     top-level "name" replaced.
+//   - An exposed name taken twice goes to the earlier source (or the
+//     earlier item of one source), whether or not its upstream is
+//     available, so names do not move when upstreams come and go.
+//   - A resource URI, or a URI template, that one upstream exposes is kept;
+//     one that several upstreams expose (available or not) is rewritten for
+//     each of them to GatewayURI(upstream, uri) in the listed object.
+//   - Items of unavailable sources are routed but not listed.
+//
+// Items that cannot be used are skipped and reported as Problems, in source
+// order, then kind order (tools, resources, resource templates, prompts),
+// then item order. Build never fails: a snapshot with fewer items is better
+// than none.
+func Build(version uint64, opts Options, sources []Source) (*Snapshot, []Problem) {
+	b := &builder{
+		opts: opts,
+		snap: &Snapshot{
+			version:   version,
+			upstreams: make(map[string]int, len(sources)),
+			infos:     make([]UpstreamInfo, 0, len(sources)),
+		},
+	}
+	b.acceptSources(sources)
+	b.reserve()
+	b.buildNames(Tools, b.snap.tools)
+	b.buildURIs(Resources)
+	b.buildURIs(ResourceTemplates)
+	b.buildNames(Prompts, b.snap.prompts)
+	for k := range Kind(numKinds) {
+		b.snap.lists[k].encode(k, version, opts.PageSize)
+	}
+	b.buildOwners()
+	return b.snap, b.sortedProblems()
+}
+
+// builder holds the state of one Build.
+type builder struct {
+	opts     Options
+	snap     *Snapshot
+	sources  []source
+	problems []problemAt
+}
+
+// source is an accepted Source.
+type source struct {
+	*Source
+	index   int  // in the Sources given to Build
+	info    int  // in snap.infos
+	noTools bool // a filter glob is malformed: expose no tools
+}
+
+// problemAt is a Problem with the position that orders it.
+type problemAt struct {
+	source, kind, item int
+	Problem
+}
+
+func (b *builder) problem(s *source, k Kind, item int, name, reason string) {
+	p := problemAt{source: s.index, kind: int(k), item: item, Problem: Problem{Upstream: s.Upstream, Item: name, Reason: reason}}
+	if k.Valid() {
+		p.Kind = k.noun()
+	}
+	b.problems = append(b.problems, p)
+	b.snap.infos[s.info].Problems++
+}
+
+// sortedProblems orders problems by source, kind and item, which is the
+// order in which the sources and their items were given.
+func (b *builder) sortedProblems() []Problem {
+	slices.SortStableFunc(b.problems, func(x, y problemAt) int {
+		return cmp.Or(cmp.Compare(x.source, y.source), cmp.Compare(x.kind, y.kind), cmp.Compare(x.item, y.item))
+	})
+	out := make([]Problem, len(b.problems))
+	for i := range b.problems {
+		out[i] = b.problems[i].Problem
+	}
+	return out
+}
+
+// acceptSources registers every usable source and reports the others.
+func (b *builder) acceptSources(sources []Source) {
+	for i := range sources {
+		src := &sources[i]
+		var reason string
+		switch _, dup := b.snap.upstreams[src.Upstream]; {
+		case src.Upstream == "":
+			reason = fmt.Sprintf("source %d has no upstream name; skipped", i)
+		case strings.Contains(src.Upstream, "/"):
+			reason = "upstream name contains '/', which the gateway URI form cannot carry; skipped"
+		case dup:
+			reason = fmt.Sprintf("source %d repeats the upstream name; the earlier source wins and this one is skipped", i)
+		}
+		if reason != "" {
+			// Reported without touching infos: the source has none.
+			b.problems = append(b.problems, problemAt{source: i, kind: -1, Problem: Problem{Upstream: src.Upstream, Reason: reason}})
+			continue
+		}
+		b.snap.upstreams[src.Upstream] = len(b.snap.infos)
+		b.snap.infos = append(b.snap.infos, UpstreamInfo{Name: src.Upstream, Prefix: src.Prefix, Available: src.Available})
+		s := source{Source: src, index: i, info: len(b.snap.infos) - 1}
+		b.sources = append(b.sources, s)
+		b.checkGlobs(&b.sources[len(b.sources)-1])
+	}
+}
+
+// reserve sizes the route maps and list buffers for the accepted items,
+// so Build does not grow them item by item.
+func (b *builder) reserve() {
+	var count, size [numKinds]int
+	for i := range b.sources {
+		s := &b.sources[i]
+		for k := range Kind(numKinds) {
+			items := s.items(k)
+			count[k] += len(items)
+			if !s.Available {
+				continue
+			}
+			extra := len(s.Prefix) + len(b.opts.Separator) + 1 // the name grows; a comma
+			if k == Resources || k == ResourceTemplates {
+				extra = len(GatewayScheme) + len(s.Upstream) + 2
+			}
+			for _, raw := range items {
+				size[k] += len(raw) + extra
+			}
+		}
+	}
+	b.snap.tools = make(map[string]Route, count[Tools])
+	b.snap.prompts = make(map[string]Route, count[Prompts])
+	b.snap.resources = make(map[string]resourceRoute, count[Resources])
+	b.snap.templates = make([]templateRoute, 0, count[ResourceTemplates])
+	for k := range Kind(numKinds) {
+		l := &b.snap.lists[k]
+		l.items = make([]byte, 0, size[k])
+		l.ends = make([]int, 0, count[k])
+		l.names = make([]string, 0, count[k])
+	}
+}
+
+// checkGlobs reports malformed include and exclude globs. Such a source
+// exposes no tools: guessing what the operator meant to hide could leak.
+func (b *builder) checkGlobs(s *source) {
+	for _, set := range []struct {
+		name  string
+		globs []string
+	}{{"include", s.Include}, {"exclude", s.Exclude}} {
+		for _, g := range set.globs {
+			if _, err := path.Match(g, ""); err != nil {
+				b.problem(s, -1, -1, "", fmt.Sprintf("%s glob %q: %v; no tools are exposed from this upstream", set.name, g, err))
+				s.noTools = true
+			}
+		}
+	}
+}
+
+// allows reports whether the tool filter lets the original name through.
+func (s *source) allows(name string) bool {
+	if s.noTools {
+		return false
+	}
+	if len(s.Include) > 0 && !matchAny(s.Include, name) {
+		return false
+	}
+	return !matchAny(s.Exclude, name)
+}
+
+func matchAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// buildNames routes and lists the tools or prompts of every source.
+func (b *builder) buildNames(k Kind, routes map[string]Route) {
+	l := &b.snap.lists[k]
+	for si := range b.sources {
+		s := &b.sources[si]
+		for idx, raw := range s.items(k) {
+			m, err := findMember(raw, "name")
+			if err != nil {
+				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError("name", err)))
+				continue
+			}
+			original := m.value
+			if original == "" {
+				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, "name"))
+				continue
+			}
+			if k == Tools && !s.allows(original) {
+				continue
+			}
+			exposed := ExposedName(s.Prefix, b.opts.Separator, original)
+			if p := b.opts.NamePattern; p != nil && !p.MatchString(exposed) {
+				b.problem(s, k, idx, original, fmt.Sprintf("exposed name %q does not match %s", exposed, p))
+				continue
+			}
+			if prev, taken := routes[exposed]; taken {
+				if prev.Upstream == s.Upstream {
+					b.problem(s, k, idx, original, fmt.Sprintf("duplicate %s name; the first one wins", k.noun()))
+				} else {
+					b.problem(s, k, idx, original, fmt.Sprintf(
+						"exposed name %q collides with %s %q from upstream %q; upstream %q comes first and wins, upstream %q's is skipped",
+						exposed, k.noun(), prev.Name, prev.Upstream, prev.Upstream, s.Upstream))
+				}
+				continue
+			}
+			routes[exposed] = Route{Upstream: s.Upstream, Name: original, Available: s.Available}
+			b.snap.infos[s.info].inc(k)
+			if s.Available {
+				l.add(exposed, m, exposed != original)
+			}
+		}
+	}
+}
+
+// uriEntry is one accepted resource or template before naming.
+type uriEntry struct {
+	s   *source
+	idx int
+	m   member
+	tm  *uriMatcher // templates only
+}
+
+// buildURIs routes and lists the resources or resource templates of every
+// source, rewriting URIs that several upstreams expose.
+func (b *builder) buildURIs(k Kind) {
+	key := kindInfo[k].member
+	var entries []uriEntry
+	owners := make(map[string]int) // original URI → number of upstreams
+	for si := range b.sources {
+		s := &b.sources[si]
+		raws := s.items(k)
+		if len(raws) == 0 {
+			continue
+		}
+		seen := make(map[string]bool, len(raws))
+		for idx, raw := range raws {
+			m, err := findMember(raw, key)
+			if err != nil {
+				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError(key, err)))
+				continue
+			}
+			if m.value == "" {
+				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, key))
+				continue
+			}
+			if seen[m.value] {
+				b.problem(s, k, idx, m.value, fmt.Sprintf("duplicate %s; the first one wins", key))
+				continue
+			}
+			e := uriEntry{s: s, idx: idx, m: m}
+			if k == ResourceTemplates {
+				if e.tm, err = compileTemplate(m.value); err != nil {
+					b.problem(s, k, idx, m.value, fmt.Sprintf("not an RFC 6570 URI template: %v", err))
+					continue
+				}
+			}
+			seen[m.value] = true
+			owners[m.value]++
+			entries = append(entries, e)
+		}
+	}
+
+	l := &b.snap.lists[k]
+	exposedSeen := make(map[string]string, len(entries)) // exposed → upstream
+	for _, e := range entries {
+		original := e.m.value
+		shared := owners[original] > 1
+		exposed := original
+		if shared {
+			exposed = GatewayURI(e.s.Upstream, original)
+		}
+		if prev, taken := exposedSeen[exposed]; taken {
+			// Only possible when an upstream's own URI is in the gateway form.
+			b.problem(e.s, k, e.idx, original, fmt.Sprintf(
+				"exposed %s %q collides with one from upstream %q; upstream %q comes first and wins, upstream %q's is skipped",
+				key, exposed, prev, prev, e.s.Upstream))
+			continue
+		}
+		exposedSeen[exposed] = e.s.Upstream
+		route := Route{Upstream: e.s.Upstream, Name: original, Available: e.s.Available}
+		if k == Resources {
+			b.snap.resources[exposed] = resourceRoute{Route: route}
+		} else {
+			b.snap.templates = append(b.snap.templates, templateRoute{
+				m: e.tm, upstream: route.Upstream, available: route.Available, ambiguous: shared,
+			})
+		}
+		b.snap.infos[e.s.info].inc(k)
+		if e.s.Available {
+			l.add(exposed, e.m, shared)
+		}
+	}
+	if k == Resources {
+		for _, e := range entries {
+			if owners[e.m.value] > 1 {
+				if _, taken := b.snap.resources[e.m.value]; !taken {
+					b.snap.resources[e.m.value] = resourceRoute{ambiguous: true}
+				}
+			}
+		}
+	}
+}
+
+// memberError words a findMember error for a problem.
+func memberError(key string, err error) error {
+	switch err {
+	case errMissingMember, errNotString, errDuplicateKey:
+		return fmt.Errorf("%q %w", key, err)
+	default:
+		return err
+	}
+}
+
+// buildOwners orders the prefixes of all sources, longest first, so Owner
+// finds the most specific namespace.
+func (b *builder) buildOwners() {
+	for _, s := range b.sources {
+		if s.Prefix == "" {
+			continue
+		}
+		b.snap.owners = append(b.snap.owners, owner{
+			prefix:    s.Prefix + b.opts.Separator,
+			upstream:  s.Upstream,
+			available: s.Available,
+		})
+	}
+	slices.SortStableFunc(b.snap.owners, func(x, y owner) int {
+		return cmp.Compare(len(y.prefix), len(x.prefix))
+	})
+}
+
+// add lists one entry: the item's bytes, with its identifying member
+// replaced by exposed when rename is set.
+func (l *list) add(exposed string, m member, rename bool) {
+	if len(l.ends) > 0 {
+		l.items = append(l.items, ',')
+	}
+	if rename {
+		l.items = m.appendReplaced(l.items, exposed)
+	} else {
+		l.items = append(l.items, m.obj...)
+	}
+	l.ends = append(l.ends, len(l.items))
+	l.names = append(l.names, exposed)
+}
+
+// encode precomputes the encoded result of every page.
+func (l *list) encode(k Kind, version uint64, pageSize int) {
+	n := len(l.ends)
+	if n == 0 {
+		l.pageSize = 1
+		l.pages = [][]byte{kindInfo[k].empty}
+		return
+	}
+	l.pageSize = pageSize
+	if pageSize <= 0 || pageSize > n {
+		l.pageSize = n
+	}
+	numPages := (n + l.pageSize - 1) / l.pageSize
+	overhead := len(`{"":[]}`) + len(kindInfo[k].key) + len(`,"nextCursor":""`) + cursorChars
+	buf := make([]byte, 0, len(l.items)+numPages*overhead)
+	l.pages = make([][]byte, numPages)
+	for p := range numPages {
+		start := len(buf)
+		buf = l.appendPage(buf, k, version, p*l.pageSize)
+		l.pages[p] = buf[start:len(buf):len(buf)]
+	}
+}

@@ -1,0 +1,33 @@
+package catalog
+
+import "fmt"
+
+// Problem is one item (or one source) that Build skipped or changed, with
+// the reason. Problems are not fatal: the snapshot is built without the
+// item. For collisions Reason names both upstreams.
+type Problem struct {
+	// Upstream is the upstream whose item was skipped.
+	Upstream string
+	// Kind is the item's kind as a noun ("tool", "resource template"), or
+	// "" for a problem with the source itself.
+	Kind string
+	// Item is the item's original name or URI, or "" when it has none.
+	Item string
+	// Reason says what is wrong and what Build did about it.
+	Reason string
+}
+
+var _ error = Problem{}
+
+// Error formats the problem as
+// `tool "x.y" from upstream "orders": exposed name ... does not match ...`.
+func (p Problem) Error() string {
+	switch {
+	case p.Kind == "":
+		return fmt.Sprintf("upstream %q: %s", p.Upstream, p.Reason)
+	case p.Item == "":
+		return fmt.Sprintf("%s from upstream %q: %s", p.Kind, p.Upstream, p.Reason)
+	default:
+		return fmt.Sprintf("%s %q from upstream %q: %s", p.Kind, p.Item, p.Upstream, p.Reason)
+	}
+}
