@@ -2,6 +2,40 @@
 // are the configuration reference, their defaults, a pure Validate that
 // reports every problem with its path, and loading through a private viper
 // instance. It imports nothing else from mcpgw.
+//
+// # Loading
+//
+// Load and Parse turn YAML into a validated Config. Unknown keys are errors.
+// Durations are strings with a unit ("30s", "250ms"); a bare number is an
+// error rather than nanoseconds. Every problem is reported with its path,
+// such as upstreams[2].http.url, and Problems splits the joined error into
+// lines.
+//
+// # Environment
+//
+// Two mechanisms read the environment, and neither ever echoes a value:
+//
+//   - ${NAME} in any string value of the file is replaced by the
+//     environment variable NAME before decoding; an unset NAME is an error
+//     (set but empty expands to ""). Only the braced form is expanded, so a
+//     bare $ (in a regular expression or a password) needs no escaping;
+//     $${ stands for a literal ${. Expansion happens after YAML parsing, in
+//     values only: keys and comments are never expanded, and a value cannot
+//     inject YAML structure.
+//   - MCPGW_<SECTION>_<KEY> overrides a scalar key under server, catalog or
+//     log, whether or not the file sets it: MCPGW_SERVER_LISTEN,
+//     MCPGW_SERVER_PUBLIC_URL, MCPGW_SERVER_CORS_MAX_AGE, MCPGW_LOG_LEVEL.
+//     EnvKeys lists exactly them. An empty variable is ignored. Upstreams,
+//     lists and maps come from the file only.
+//
+// # Secrets
+//
+// Header values, child environment values and the session key are
+// SecretRefs: {env: NAME}, {file: PATH} or {value: TEXT}, exactly one. Load
+// resolves each into Resolved (env: the variable, which must be set and
+// non-empty; file: the contents with trailing newlines trimmed, which must be
+// non-empty; value: as is). The Secret type redacts itself in fmt, JSON,
+// YAML and slog output, and no error message contains a secret value.
 package configs
 
 import (

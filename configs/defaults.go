@@ -1,0 +1,94 @@
+package configs
+
+import "time"
+
+// Defaults documented on the fields they fill. SetDefaults applies them to
+// fields left at their zero value.
+const (
+	// DefaultListen is the loopback address the gateway binds when
+	// server.listen is unset.
+	DefaultListen = "127.0.0.1:9190"
+	// DefaultMCPPath is the path of the MCP endpoint.
+	DefaultMCPPath = "/mcp"
+	// DefaultMaxBodyBytes bounds a downstream request body (4 MiB).
+	DefaultMaxBodyBytes int64 = 4 << 20
+	// DefaultSessionIdleTTL ends an idle 2025-era session.
+	DefaultSessionIdleTTL = 30 * time.Minute
+	// DefaultShutdownTimeout bounds the drain on SIGTERM.
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultReadHeaderTimeout bounds reading request headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultCORSMaxAge is how long a browser may cache a preflight answer.
+	DefaultCORSMaxAge = 10 * time.Minute
+
+	// DefaultSeparator joins prefix and tool name.
+	DefaultSeparator = "__"
+	// DefaultNamePattern is what the Claude and OpenAI APIs accept as a tool
+	// name: no dots, at most 64 characters, prefix included.
+	DefaultNamePattern = `^[a-zA-Z0-9_-]{1,64}$`
+	// DefaultPageSize is the number of entries per list page.
+	DefaultPageSize = 500
+	// DefaultListChangedDebounce coalesces bursts of list_changed
+	// notifications.
+	DefaultListChangedDebounce = 250 * time.Millisecond
+
+	// DefaultUpstreamTimeout bounds one call to an upstream.
+	DefaultUpstreamTimeout = 30 * time.Second
+	// DefaultMaxResponseBytes bounds one upstream response (16 MiB).
+	DefaultMaxResponseBytes int64 = 16 << 20
+	// DefaultMaxIdleConns is the keep-alive pool per HTTP upstream; the
+	// net/http default of 2 per host reconnects on most calls under load.
+	DefaultMaxIdleConns = 256
+
+	// DefaultLogLevel is the process log level.
+	DefaultLogLevel = "info"
+	// DefaultLogFormat is the process log format.
+	DefaultLogFormat = "json"
+)
+
+// SetDefaults fills every field left at its zero value with the default
+// documented on it. It is idempotent and never overwrites a set value, so a
+// negative or otherwise invalid value survives for Validate to report.
+//
+// Two defaults are represented by nil rather than filled in:
+// Server.AllowedOrigins nil means the loopback origins (http://localhost,
+// http://127.0.0.1 and http://[::1] on any port), which a list of exact
+// origins cannot express; CORS.AllowedOrigins nil means "the same as
+// Server.AllowedOrigins". An unset Upstream.Prefix (nil) means the
+// upstream's name, see Upstream.ExposedPrefix.
+func (c *Config) SetDefaults() {
+	s := &c.Server
+	setDefault(&s.Listen, DefaultListen)
+	setDefault(&s.MCPPath, DefaultMCPPath)
+	setDefault(&s.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&s.SessionIdleTTL, DefaultSessionIdleTTL)
+	setDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&s.CORS.MaxAge, DefaultCORSMaxAge)
+
+	cat := &c.Catalog
+	setDefault(&cat.Separator, DefaultSeparator)
+	setDefault(&cat.NamePattern, DefaultNamePattern)
+	setDefault(&cat.PageSize, DefaultPageSize)
+	setDefault(&cat.ListChangedDebounce, DefaultListChangedDebounce)
+
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		setDefault(&u.Timeout, DefaultUpstreamTimeout)
+		setDefault(&u.MaxResponseBytes, DefaultMaxResponseBytes)
+		if u.HTTP != nil {
+			setDefault(&u.HTTP.MaxIdleConns, DefaultMaxIdleConns)
+		}
+	}
+
+	setDefault(&c.Log.Level, DefaultLogLevel)
+	setDefault(&c.Log.Format, DefaultLogFormat)
+}
+
+// setDefault sets *p to def when *p is the zero value.
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}

@@ -1,0 +1,472 @@
+package configs
+
+import (
+	"cmp"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one problem in a configuration, located by its path in the
+// YAML document, such as upstreams[2].http.url. Validate and Parse return
+// their problems as FieldErrors joined with errors.Join; an empty Path means
+// the document as a whole.
+//
+// A FieldError never carries a secret value: messages quote names, levels,
+// globs and addresses, never URLs (they may embed credentials) or the
+// values of secrets.
+type FieldError struct {
+	// Path locates the offending key: dotted struct keys, [i] for list
+	// entries and [key] for map entries.
+	Path string
+	// Msg says what is wrong, in lower case.
+	Msg string
+}
+
+// Error returns "path: msg".
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// Problems splits an error returned by Parse, Load or Validate into one line
+// per problem, in order, for a CLI to print as a list. It returns nil for a
+// nil error.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// ProtocolVersions returns the MCP versions an upstream may be pinned to
+// with protocol_version, oldest first.
+func ProtocolVersions() []string {
+	return []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+}
+
+// upstreamName is the syntax of Upstream.Name.
+var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// Validate reports every problem in c, each as a *FieldError prefixed with
+// its path, joined with errors.Join in schema order; nil means c is usable.
+// It is pure: it
+// does no I/O and does not modify c. Call it after SetDefaults, since an
+// unset field is its zero value and most zero values are invalid. Secrets
+// are checked for their shape (exactly one source) and, once resolved, the
+// session key for its length; whether they resolve is Load's job.
+func (c *Config) Validate() error {
+	v := &validator{}
+	v.server(&c.Server)
+	pattern := v.catalog(&c.Catalog)
+	v.upstreams(c.Upstreams, c.Catalog.Separator, pattern)
+	v.log(&c.Log)
+	sortByPath(v.errs)
+	return errors.Join(v.errs...)
+}
+
+// validator collects problems.
+type validator struct {
+	errs []error
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) positiveDuration(path string, d time.Duration) {
+	if d <= 0 {
+		v.add(path, "must be a positive duration")
+	}
+}
+
+func (v *validator) server(s *Server) {
+	v.listen("server.listen", s.Listen)
+	if !strings.HasPrefix(s.MCPPath, "/") {
+		v.add("server.mcp_path", "%q must start with '/'", s.MCPPath)
+	}
+	if s.PublicURL != "" {
+		v.httpURL("server.public_url", s.PublicURL)
+	}
+	if s.MaxBodyBytes <= 0 {
+		v.add("server.max_body_bytes", "must be positive")
+	}
+	v.positiveDuration("server.session_idle_ttl", s.SessionIdleTTL)
+	if !s.SessionKey.IsZero() {
+		v.secretRef("server.session_key", s.SessionKey)
+	}
+	if s.SessionKey.Resolved != "" && !isSessionKey(s.SessionKey.Resolved.Reveal()) {
+		v.add("server.session_key", "must be 32 bytes, hex or base64 encoded")
+	}
+	v.origins("server.allowed_origins", s.AllowedOrigins)
+	v.origins("server.cors.allowed_origins", s.CORS.AllowedOrigins)
+	v.positiveDuration("server.cors.max_age", s.CORS.MaxAge)
+	v.positiveDuration("server.shutdown_timeout", s.ShutdownTimeout)
+	v.positiveDuration("server.read_header_timeout", s.ReadHeaderTimeout)
+}
+
+func (v *validator) listen(path, addr string) {
+	// An empty host means every interface; the gateway decides whether
+	// that is allowed.
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		v.add(path, "%q is not host:port", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+		v.add(path, "port %d is out of range", n)
+	}
+}
+
+// httpURL checks an absolute http(s) URL. It never quotes the URL, which may
+// carry credentials.
+func (v *validator) httpURL(path, raw string) {
+	if raw == "" {
+		v.add(path, "required")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Opaque != "" {
+		v.add(path, "must be an absolute http or https URL")
+		return
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		v.add(path, "scheme must be http or https")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		v.add(path, "must have a host")
+	}
+	if u.User != nil {
+		v.add(path, "must not embed credentials; send them as secret headers")
+	}
+}
+
+// origins checks Origin values: "*" or scheme://host[:port].
+func (v *validator) origins(path string, origins []string) {
+	for i, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" || u.User != nil ||
+			u.Opaque != "" || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			v.add(fmt.Sprintf("%s[%d]", path, i), `must be "*" or an origin such as https://app.example.com (scheme://host[:port], no path)`)
+		}
+	}
+}
+
+// catalog checks the catalog section and returns the compiled name pattern,
+// or nil when it does not compile.
+func (v *validator) catalog(c *Catalog) *regexp.Regexp {
+	if c.Separator == "" {
+		v.add("catalog.separator", "must not be empty")
+	}
+	pattern, err := regexp.Compile(c.NamePattern)
+	if err != nil {
+		v.add("catalog.name_pattern", "does not compile: %v", err)
+		pattern = nil
+	}
+	if c.PageSize < 1 {
+		v.add("catalog.page_size", "must be at least 1")
+	}
+	v.positiveDuration("catalog.list_changed_debounce", c.ListChangedDebounce)
+	return pattern
+}
+
+func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp) {
+	if len(ups) == 0 {
+		v.add("upstreams", "at least one upstream is required")
+		return
+	}
+	byName := make(map[string]int, len(ups))
+	byPrefix := make(map[string]int, len(ups))
+	for i := range ups {
+		u := &ups[i]
+		p := fmt.Sprintf("upstreams[%d]", i)
+		v.upstreamName(p+".name", u.Name, i, byName)
+		v.transport(p, u)
+		v.positiveDuration(p+".timeout", u.Timeout)
+		if u.MaxResponseBytes <= 0 {
+			v.add(p+".max_response_bytes", "must be positive")
+		}
+		if versions := ProtocolVersions(); u.ProtocolVersion != "" && !slices.Contains(versions, u.ProtocolVersion) {
+			v.add(p+".protocol_version", "%q is not a known MCP version (%s)", u.ProtocolVersion, strings.Join(versions, ", "))
+		}
+		v.globs(p+".tools.include", u.Tools.Include)
+		v.globs(p+".tools.exclude", u.Tools.Exclude)
+		v.prefix(p+".prefix", u, sep, pattern)
+
+		prefix := u.ExposedPrefix()
+		if prefix == "" {
+			continue
+		}
+		if j, ok := byPrefix[prefix]; ok {
+			// Two defaulted prefixes collide only when the names do, which
+			// upstreamName already reported.
+			if u.Prefix != nil || ups[j].Prefix != nil {
+				v.add(p+".prefix", "%q collides with upstream %q (upstreams[%d])", prefix, ups[j].Name, j)
+			}
+			continue
+		}
+		byPrefix[prefix] = i
+	}
+}
+
+func (v *validator) upstreamName(path, name string, i int, seen map[string]int) {
+	switch {
+	case name == "":
+		v.add(path, "required")
+		return
+	case !upstreamName.MatchString(name):
+		v.add(path, "%q must be lowercase letters, digits, '-' and '_', starting with a letter or digit", name)
+	}
+	if j, ok := seen[name]; ok {
+		v.add(path, "%q is already used by upstreams[%d]", name, j)
+		return
+	}
+	seen[name] = i
+}
+
+func (v *validator) transport(p string, u *Upstream) {
+	n := 0
+	if u.HTTP != nil {
+		n++
+		v.httpURL(p+".http.url", u.HTTP.URL)
+		v.headers(p+".http.headers", u.HTTP.Headers)
+		if u.HTTP.MaxIdleConns <= 0 {
+			v.add(p+".http.max_idle_conns", "must be positive")
+		}
+	}
+	if u.Stdio != nil {
+		n++
+		if strings.TrimSpace(u.Stdio.Command) == "" {
+			v.add(p+".stdio.command", "required")
+		}
+		for _, k := range sortedKeys(u.Stdio.Env) {
+			kp := fmt.Sprintf("%s.stdio.env[%s]", p, k)
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				v.add(kp, "%q is not a valid environment variable name", k)
+			}
+			v.secretRef(kp, u.Stdio.Env[k])
+		}
+	}
+	if u.SSE != nil {
+		n++
+		v.httpURL(p+".sse.url", u.SSE.URL)
+		v.headers(p+".sse.headers", u.SSE.Headers)
+	}
+	if n != 1 {
+		v.add(p, "exactly one of http, stdio, sse must be set")
+	}
+}
+
+func (v *validator) headers(path string, h map[string]SecretRef) {
+	for _, k := range sortedKeys(h) {
+		kp := fmt.Sprintf("%s[%s]", path, k)
+		if !isToken(k) {
+			v.add(kp, "%q is not a valid header name", k)
+		}
+		v.secretRef(kp, h[k])
+	}
+}
+
+// secretRef checks that exactly one source is set. It never quotes a value.
+func (v *validator) secretRef(path string, r SecretRef) {
+	if r.sources() != 1 {
+		v.add(path, "exactly one of env, file, value must be set")
+	}
+}
+
+func (v *validator) globs(p string, globs []string) {
+	for i, g := range globs {
+		gp := fmt.Sprintf("%s[%d]", p, i)
+		if g == "" {
+			v.add(gp, "must not be empty")
+			continue
+		}
+		if _, err := path.Match(g, ""); err != nil {
+			v.add(gp, "%q is not a valid glob: %v", g, err)
+		}
+	}
+}
+
+func (v *validator) prefix(path string, u *Upstream, sep string, pattern *regexp.Regexp) {
+	prefix := u.ExposedPrefix()
+	if prefix == "" || pattern == nil || sep == "" {
+		return
+	}
+	// A prefix is usable when the pattern accepts it joined with at least
+	// one one-character tool name.
+	for _, probe := range []string{"a", "A", "0", "_", "-"} {
+		if pattern.MatchString(prefix + sep + probe) {
+			return
+		}
+	}
+	what := fmt.Sprintf("%q", prefix)
+	if u.Prefix == nil {
+		what += " (the upstream name, since prefix is unset)"
+	}
+	v.add(path, "%s joined with separator %q and a one-character tool name does not match catalog.name_pattern", what, sep)
+}
+
+func (v *validator) log(l *Log) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "%q must be one of debug, info, warn, error", l.Level)
+	}
+	switch l.Format {
+	case "json", "text":
+	default:
+		v.add("log.format", "%q must be json or text", l.Format)
+	}
+}
+
+// isSessionKey reports whether s encodes 32 bytes in hex or base64.
+func isSessionKey(s string) bool {
+	if b, err := hex.DecodeString(s); err == nil {
+		return len(b) == 32
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return true
+		}
+	}
+	return false
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of a header
+// name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// sources counts the sources set in r.
+func (r SecretRef) sources() int {
+	n := 0
+	for _, set := range []bool{r.Env != "", r.File != "", r.Value != ""} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// sortByPath orders problems as their keys appear in the schema (the order
+// of the Config fields, list entries by index, map keys alphabetically,
+// unknown keys after known ones), so a report reads top-down like the file.
+// Problems at the same path keep their order.
+func sortByPath(errs []error) {
+	keys := make(map[error][]pathElem, len(errs))
+	for _, e := range errs {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			keys[e] = pathOrder(fe.Path)
+		}
+	}
+	slices.SortStableFunc(errs, func(a, b error) int {
+		return slices.CompareFunc(keys[a], keys[b], func(x, y pathElem) int {
+			if c := cmp.Compare(x.n, y.n); c != 0 {
+				return c
+			}
+			return strings.Compare(x.s, y.s)
+		})
+	})
+}
+
+// pathElem is one step of a path in sort order: a field's index, a list
+// index, or a map key.
+type pathElem struct {
+	n int
+	s string
+}
+
+// pathOrder turns a path such as upstreams[2].http.headers[X-Key] into
+// sortable elements, following the Config type to number the fields.
+func pathOrder(path string) []pathElem {
+	const unknownField = 1 << 20
+	var out []pathElem
+	t := reflect.TypeFor[Config]()
+	for path != "" {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if rest, ok := strings.CutPrefix(path, "["); ok {
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				end = len(rest) - 1
+			}
+			key := rest[:max(end, 0)]
+			path = strings.TrimPrefix(rest[min(end+1, len(rest)):], ".")
+			e := pathElem{s: key}
+			if n, err := strconv.Atoi(key); err == nil && (t == nil || t.Kind() != reflect.Map) {
+				e = pathElem{n: n}
+			}
+			out = append(out, e)
+			if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
+				t = t.Elem()
+			} else {
+				t = nil
+			}
+			continue
+		}
+		end := strings.IndexAny(path, ".[")
+		if end < 0 {
+			end = len(path)
+		}
+		name := path[:end]
+		path = strings.TrimPrefix(path[end:], ".")
+		e := pathElem{n: unknownField, s: name}
+		var next reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			for i := range t.NumField() {
+				if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == name {
+					e, next = pathElem{n: i}, t.Field(i).Type
+					break
+				}
+			}
+		}
+		out = append(out, e)
+		t = next
+	}
+	return out
+}

@@ -1,0 +1,480 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// validConfig is a valid configuration with all three transports, after
+// SetDefaults.
+func validConfig() *Config {
+	c := &Config{Upstreams: []Upstream{
+		{Name: "customers", HTTP: &HTTPTransport{
+			URL:     "http://127.0.0.1:8081/mcp",
+			Headers: map[string]SecretRef{"X-Api-Key": {Value: "k"}},
+		}},
+		{Name: "orders", SSE: &SSETransport{URL: "https://orders.example.com/sse"}},
+		{Name: "payments", Stdio: &StdioTransport{
+			Command: "payments",
+			Env:     map[string]SecretRef{"API_KEY": {Env: "PAYMENTS_KEY"}},
+		}},
+	}}
+	c.SetDefaults()
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string
+	}{
+		{name: "valid", mutate: func(*Config) {}},
+
+		// server
+		{
+			name:   "listen without port",
+			mutate: func(c *Config) { c.Server.Listen = "localhost" },
+			want:   []string{`server.listen: "localhost" is not host:port`},
+		},
+		{
+			name:   "listen port out of range",
+			mutate: func(c *Config) { c.Server.Listen = "127.0.0.1:70000" },
+			want:   []string{`server.listen: port 70000 is out of range`},
+		},
+		{
+			name:   "listen on all interfaces is the gateway's call",
+			mutate: func(c *Config) { c.Server.Listen = ":9190" },
+		},
+		{
+			name:   "mcp_path without slash",
+			mutate: func(c *Config) { c.Server.MCPPath = "mcp" },
+			want:   []string{`server.mcp_path: "mcp" must start with '/'`},
+		},
+		{
+			name:   "max_body_bytes zero",
+			mutate: func(c *Config) { c.Server.MaxBodyBytes = 0 },
+			want:   []string{`server.max_body_bytes: must be positive`},
+		},
+		{
+			name: "durations not positive",
+			mutate: func(c *Config) {
+				c.Server.SessionIdleTTL = 0
+				c.Server.CORS.MaxAge = -time.Second
+				c.Server.ShutdownTimeout = 0
+				c.Server.ReadHeaderTimeout = 0
+				c.Catalog.ListChangedDebounce = 0
+				c.Upstreams[1].Timeout = 0
+			},
+			want: []string{
+				`server.session_idle_ttl: must be a positive duration`,
+				`server.cors.max_age: must be a positive duration`,
+				`server.shutdown_timeout: must be a positive duration`,
+				`server.read_header_timeout: must be a positive duration`,
+				`catalog.list_changed_debounce: must be a positive duration`,
+				`upstreams[1].timeout: must be a positive duration`,
+			},
+		},
+		{
+			name:   "public_url relative",
+			mutate: func(c *Config) { c.Server.PublicURL = "/mcp" },
+			want:   []string{`server.public_url: must be an absolute http or https URL`},
+		},
+		{
+			name:   "public_url scheme",
+			mutate: func(c *Config) { c.Server.PublicURL = "ftp://mcp.example.com" },
+			want:   []string{`server.public_url: scheme must be http or https`},
+		},
+		{
+			name:   "public_url without host",
+			mutate: func(c *Config) { c.Server.PublicURL = "https:///mcp" },
+			want:   []string{`server.public_url: must have a host`},
+		},
+		{
+			name:   "public_url with credentials is refused and not echoed",
+			mutate: func(c *Config) { c.Server.PublicURL = "https://user:hunter2@mcp.example.com" },
+			want:   []string{`server.public_url: must not embed credentials; send them as secret headers`},
+		},
+		{
+			name:   "public_url valid",
+			mutate: func(c *Config) { c.Server.PublicURL = "https://mcp.example.com" },
+		},
+		{
+			name:   "session_key with two sources",
+			mutate: func(c *Config) { c.Server.SessionKey = SecretRef{Env: "A", File: "/b"} },
+			want:   []string{`server.session_key: exactly one of env, file, value must be set`},
+		},
+		{
+			name:   "session_key resolved to the wrong length",
+			mutate: func(c *Config) { c.Server.SessionKey = SecretRef{Env: "A", Resolved: "abcdef"} },
+			want:   []string{`server.session_key: must be 32 bytes, hex or base64 encoded`},
+		},
+		{
+			name: "session_key hex",
+			mutate: func(c *Config) {
+				c.Server.SessionKey = SecretRef{Env: "A", Resolved: Secret(strings.Repeat("ab", 32))}
+			},
+		},
+		{
+			name: "session_key base64",
+			mutate: func(c *Config) {
+				c.Server.SessionKey = SecretRef{Env: "A", Resolved: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
+			},
+		},
+		{
+			name: "origins",
+			mutate: func(c *Config) {
+				c.Server.AllowedOrigins = []string{"*", "https://app.example.com", "http://localhost:3000", "https://app.example.com/", "app.example.com"}
+				c.Server.CORS.AllowedOrigins = []string{"https://a.example.com?x=1"}
+			},
+			want: []string{
+				`server.allowed_origins[3]: must be "*" or an origin such as https://app.example.com (scheme://host[:port], no path)`,
+				`server.allowed_origins[4]: must be "*" or an origin such as https://app.example.com (scheme://host[:port], no path)`,
+				`server.cors.allowed_origins[0]: must be "*" or an origin such as https://app.example.com (scheme://host[:port], no path)`,
+			},
+		},
+
+		// catalog
+		{
+			name:   "separator empty",
+			mutate: func(c *Config) { c.Catalog.Separator = "" },
+			want:   []string{`catalog.separator: must not be empty`},
+		},
+		{
+			name:   "name_pattern does not compile",
+			mutate: func(c *Config) { c.Catalog.NamePattern = "(" },
+			want:   []string{"catalog.name_pattern: does not compile: error parsing regexp: missing closing ): `(`"},
+		},
+		{
+			name:   "page_size zero",
+			mutate: func(c *Config) { c.Catalog.PageSize = 0 },
+			want:   []string{`catalog.page_size: must be at least 1`},
+		},
+
+		// upstreams
+		{
+			name:   "no upstreams",
+			mutate: func(c *Config) { c.Upstreams = nil },
+			want:   []string{`upstreams: at least one upstream is required`},
+		},
+		{
+			name:   "name missing",
+			mutate: func(c *Config) { c.Upstreams[0].Name = "" },
+			want:   []string{`upstreams[0].name: required`},
+		},
+		{
+			name:   "name syntax",
+			mutate: func(c *Config) { c.Upstreams[0].Name = "Customers" },
+			want:   []string{`upstreams[0].name: "Customers" must be lowercase letters, digits, '-' and '_', starting with a letter or digit`},
+		},
+		{
+			name:   "name starting with a dash",
+			mutate: func(c *Config) { c.Upstreams[0].Name = "-x" },
+			want:   []string{`upstreams[0].name: "-x" must be lowercase letters, digits, '-' and '_', starting with a letter or digit`},
+		},
+		{
+			name: "name duplicate names both",
+			mutate: func(c *Config) {
+				c.Upstreams = append(c.Upstreams, Upstream{Name: "orders", Stdio: &StdioTransport{Command: "x"}, Timeout: time.Second, MaxResponseBytes: 1})
+			},
+			want: []string{`upstreams[3].name: "orders" is already used by upstreams[1]`},
+		},
+		{
+			name:   "no transport",
+			mutate: func(c *Config) { c.Upstreams[2].Stdio = nil },
+			want:   []string{`upstreams[2]: exactly one of http, stdio, sse must be set`},
+		},
+		{
+			name:   "two transports",
+			mutate: func(c *Config) { c.Upstreams[2].SSE = &SSETransport{URL: "http://x"} },
+			want:   []string{`upstreams[2]: exactly one of http, stdio, sse must be set`},
+		},
+		{
+			name:   "http url scheme",
+			mutate: func(c *Config) { c.Upstreams[0].HTTP.URL = "ws://127.0.0.1/mcp" },
+			want:   []string{`upstreams[0].http.url: scheme must be http or https`},
+		},
+		{
+			name:   "http url missing",
+			mutate: func(c *Config) { c.Upstreams[0].HTTP.URL = "" },
+			want:   []string{`upstreams[0].http.url: required`},
+		},
+		{
+			name:   "http url relative",
+			mutate: func(c *Config) { c.Upstreams[0].HTTP.URL = "127.0.0.1:8080/mcp" },
+			want:   []string{`upstreams[0].http.url: must be an absolute http or https URL`},
+		},
+		{
+			name:   "sse url without host",
+			mutate: func(c *Config) { c.Upstreams[1].SSE.URL = "http://:8080/sse" },
+			want:   []string{`upstreams[1].sse.url: must have a host`},
+		},
+		{
+			name:   "stdio command missing",
+			mutate: func(c *Config) { c.Upstreams[2].Stdio.Command = " " },
+			want:   []string{`upstreams[2].stdio.command: required`},
+		},
+		{
+			name:   "http max_idle_conns",
+			mutate: func(c *Config) { c.Upstreams[0].HTTP.MaxIdleConns = -1 },
+			want:   []string{`upstreams[0].http.max_idle_conns: must be positive`},
+		},
+		{
+			name: "secret sources",
+			mutate: func(c *Config) {
+				c.Upstreams[0].HTTP.Headers["X-None"] = SecretRef{}
+				c.Upstreams[0].HTTP.Headers["X-Two"] = SecretRef{Env: "A", Value: "b"}
+				c.Upstreams[1].SSE.Headers = map[string]SecretRef{"X-Three": {Env: "A", File: "/b", Value: "c"}}
+				c.Upstreams[2].Stdio.Env["B"] = SecretRef{File: "/b", Value: "c"}
+			},
+			want: []string{
+				`upstreams[0].http.headers[X-None]: exactly one of env, file, value must be set`,
+				`upstreams[0].http.headers[X-Two]: exactly one of env, file, value must be set`,
+				`upstreams[1].sse.headers[X-Three]: exactly one of env, file, value must be set`,
+				`upstreams[2].stdio.env[B]: exactly one of env, file, value must be set`,
+			},
+		},
+		{
+			name: "header and env names",
+			mutate: func(c *Config) {
+				c.Upstreams[0].HTTP.Headers["Bad Header"] = SecretRef{Value: "v"}
+				c.Upstreams[2].Stdio.Env["A=B"] = SecretRef{Value: "v"}
+			},
+			want: []string{
+				`upstreams[0].http.headers[Bad Header]: "Bad Header" is not a valid header name`,
+				`upstreams[2].stdio.env[A=B]: "A=B" is not a valid environment variable name`,
+			},
+		},
+		{
+			name:   "max_response_bytes zero",
+			mutate: func(c *Config) { c.Upstreams[0].MaxResponseBytes = 0 },
+			want:   []string{`upstreams[0].max_response_bytes: must be positive`},
+		},
+		{
+			name:   "protocol_version unknown",
+			mutate: func(c *Config) { c.Upstreams[0].ProtocolVersion = "2025-01-01" },
+			want:   []string{`upstreams[0].protocol_version: "2025-01-01" is not a known MCP version (2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)`},
+		},
+		{
+			name: "protocol_version known",
+			mutate: func(c *Config) {
+				for i, v := range ProtocolVersions()[:3] {
+					c.Upstreams[i].ProtocolVersion = v
+				}
+			},
+		},
+		{
+			name: "globs",
+			mutate: func(c *Config) {
+				c.Upstreams[0].Tools = ToolFilter{Include: []string{"get_*", "[a-"}, Exclude: []string{"", "x\\"}}
+			},
+			want: []string{
+				`upstreams[0].tools.include[1]: "[a-" is not a valid glob: syntax error in pattern`,
+				`upstreams[0].tools.exclude[0]: must not be empty`,
+				`upstreams[0].tools.exclude[1]: "x\\" is not a valid glob: syntax error in pattern`,
+			},
+		},
+		{
+			name:   "prefix with a dot",
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = ptr("cu.st") },
+			want:   []string{`upstreams[0].prefix: "cu.st" joined with separator "__" and a one-character tool name does not match catalog.name_pattern`},
+		},
+		{
+			name:   "prefix of 61 characters leaves room for one",
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = ptr(strings.Repeat("p", 61)) },
+		},
+		{
+			name:   "prefix of 62 characters leaves no room",
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = ptr(strings.Repeat("p", 62)) },
+			want:   []string{`upstreams[0].prefix: "` + strings.Repeat("p", 62) + `" joined with separator "__" and a one-character tool name does not match catalog.name_pattern`},
+		},
+		{
+			name:   "default prefix from a long name",
+			mutate: func(c *Config) { c.Upstreams[0].Name = strings.Repeat("n", 70) },
+			want:   []string{`upstreams[0].prefix: "` + strings.Repeat("n", 70) + `" (the upstream name, since prefix is unset) joined with separator "__" and a one-character tool name does not match catalog.name_pattern`},
+		},
+		{
+			name: "prefix checked against a custom pattern and separator",
+			mutate: func(c *Config) {
+				c.Catalog.NamePattern = `^[a-z]+\.[a-z]+$`
+				c.Catalog.Separator = "."
+			},
+		},
+		{
+			name:   "prefix not checked when the pattern does not compile",
+			mutate: func(c *Config) { c.Catalog.NamePattern = "("; c.Upstreams[0].Prefix = ptr("a.b") },
+			want:   []string{"catalog.name_pattern: does not compile: error parsing regexp: missing closing ): `(`"},
+		},
+		{
+			name:   "prefix collides with a name, both named",
+			mutate: func(c *Config) { c.Upstreams[2].Prefix = ptr("customers") },
+			want:   []string{`upstreams[2].prefix: "customers" collides with upstream "customers" (upstreams[0])`},
+		},
+		{
+			name: "explicit prefixes collide",
+			mutate: func(c *Config) {
+				c.Upstreams[0].Prefix = ptr("shop")
+				c.Upstreams[1].Prefix = ptr("shop")
+			},
+			want: []string{`upstreams[1].prefix: "shop" collides with upstream "customers" (upstreams[0])`},
+		},
+		{
+			name: "bare prefixes never collide here",
+			mutate: func(c *Config) {
+				c.Upstreams[0].Prefix = ptr("")
+				c.Upstreams[1].Prefix = ptr("")
+			},
+		},
+
+		// log
+		{
+			name:   "log level",
+			mutate: func(c *Config) { c.Log.Level = "verbose" },
+			want:   []string{`log.level: "verbose" must be one of debug, info, warn, error`},
+		},
+		{
+			name:   "log format",
+			mutate: func(c *Config) { c.Log.Format = "xml" },
+			want:   []string{`log.format: "xml" must be json or text`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			tt.mutate(c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.want, Problems(err))
+			var fe *FieldError
+			assert.ErrorAs(t, err, &fe, "problems are FieldErrors")
+		})
+	}
+}
+
+func TestValidateZeroConfigReportsEverything(t *testing.T) {
+	t.Parallel()
+
+	// Without SetDefaults nearly everything is missing; Validate reports it
+	// all at once rather than stopping at the first problem.
+	err := (&Config{}).Validate()
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		`server.listen: "" is not host:port`,
+		`server.mcp_path: "" must start with '/'`,
+		`server.max_body_bytes: must be positive`,
+		`server.session_idle_ttl: must be a positive duration`,
+		`server.cors.max_age: must be a positive duration`,
+		`server.shutdown_timeout: must be a positive duration`,
+		`server.read_header_timeout: must be a positive duration`,
+		`catalog.separator: must not be empty`,
+		`catalog.page_size: must be at least 1`,
+		`catalog.list_changed_debounce: must be a positive duration`,
+		`upstreams: at least one upstream is required`,
+		`log.level: "" must be one of debug, info, warn, error`,
+		`log.format: "" must be json or text`,
+	}, Problems(err))
+}
+
+func TestValidateIsPure(t *testing.T) {
+	t.Parallel()
+
+	c := validConfig()
+	c.Upstreams[0].HTTP.URL = "ftp://x"
+	before := *c
+	require.Error(t, c.Validate())
+	assert.Equal(t, before, *c)
+}
+
+func TestProblems(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{name: "nil", err: nil, want: nil},
+		{name: "one", err: &FieldError{Path: "a", Msg: "b"}, want: []string{"a: b"}},
+		{name: "no path", err: &FieldError{Msg: "b"}, want: []string{"b"}},
+		{
+			name: "nested joins",
+			err: errors.Join(
+				&FieldError{Path: "a", Msg: "1"},
+				errors.Join(&FieldError{Path: "b", Msg: "2"}, &FieldError{Path: "c", Msg: "3"}),
+			),
+			want: []string{"a: 1", "b: 2", "c: 3"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, Problems(tt.err))
+		})
+	}
+}
+
+func TestProblemsFollowTheSchemaOrder(t *testing.T) {
+	t.Parallel()
+
+	c := validConfig()
+	for i := range 9 {
+		c.Upstreams = append(c.Upstreams, Upstream{Name: fmt.Sprintf("u%d", i), Stdio: &StdioTransport{Command: "x"}, Timeout: time.Second, MaxResponseBytes: 1})
+	}
+	c.Upstreams[10].Timeout = 0
+	c.Upstreams[2].Timeout = 0
+	c.Log.Level = "loud"
+	c.Server.Listen = "x"
+	c.Upstreams[2].Name = "Payments"
+
+	err := c.Validate()
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		`server.listen: "x" is not host:port`,
+		`upstreams[2].name: "Payments" must be lowercase letters, digits, '-' and '_', starting with a letter or digit`,
+		`upstreams[2].timeout: must be a positive duration`,
+		`upstreams[10].timeout: must be a positive duration`,
+		`log.level: "loud" must be one of debug, info, warn, error`,
+	}, Problems(err), "list indices sort as numbers; fields in schema order")
+}
+
+func TestPathOrder(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		a, b string // a sorts before b
+	}{
+		{"server", "catalog"},
+		{"server.listen", "server.mcp_path"},
+		{"server.cors.max_age", "server.shutdown_timeout"},
+		{"upstreams", "upstreams[0]"},
+		{"upstreams[0]", "upstreams[0].name"},
+		{"upstreams[2].timeout", "upstreams[10].name"},
+		{"upstreams[0].http.headers[A]", "upstreams[0].http.headers[B].env"},
+		{"upstreams[0].http.headers[A.B]", "upstreams[0].http.max_idle_conns"},
+		{"server.listen", "server.zzz"},
+		{"log.format", "aaa"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a+" < "+tt.b, func(t *testing.T) {
+			t.Parallel()
+			errs := []error{&FieldError{Path: tt.b, Msg: "b"}, &FieldError{Path: tt.a, Msg: "a"}}
+			sortByPath(errs)
+			assert.Equal(t, tt.a, errs[0].(*FieldError).Path)
+		})
+	}
+}
