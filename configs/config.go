@@ -54,6 +54,16 @@ type Config struct {
 	Upstreams []Upstream `mapstructure:"upstreams" yaml:"upstreams"`
 	// Log controls the process log (not the audit stream).
 	Log Log `mapstructure:"log" yaml:"log"`
+	// Auth makes the gateway an OAuth 2.1 resource server. Without it the
+	// gateway is unauthenticated and binds only loopback addresses.
+	Auth *Auth `mapstructure:"auth" yaml:"auth,omitempty"`
+	// Policy holds the per-call controls: rate limits and kill-switch state.
+	Policy Policy `mapstructure:"policy" yaml:"policy"`
+	// Redis is shared state for replicas (rate limits, kill switches). Unset
+	// means each replica keeps its own.
+	Redis *Redis `mapstructure:"redis" yaml:"redis,omitempty"`
+	// Audit is the audit stream: one record per tools/call decision.
+	Audit Audit `mapstructure:"audit" yaml:"audit"`
 }
 
 // Server is the downstream HTTP listener.

@@ -83,6 +83,15 @@ func (c *Config) SetDefaults() {
 
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
+
+	if c.Auth != nil {
+		c.Auth.setDefaults()
+	}
+	c.Policy.setDefaults()
+	if c.Redis != nil {
+		c.Redis.setDefaults()
+	}
+	c.Audit.setDefaults()
 }
 
 // setDefault sets *p to def when *p is the zero value.

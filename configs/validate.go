@@ -79,6 +79,14 @@ func (c *Config) Validate() error {
 	pattern := v.catalog(&c.Catalog)
 	v.upstreams(c.Upstreams, c.Catalog.Separator, pattern)
 	v.log(&c.Log)
+	if c.Auth != nil {
+		v.auth(c.Auth)
+	}
+	v.policy(&c.Policy, c)
+	if c.Redis != nil {
+		v.redis(c.Redis)
+	}
+	v.audit(&c.Audit)
 	sortByPath(v.errs)
 	return errors.Join(v.errs...)
 }

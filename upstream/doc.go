@@ -2,4 +2,23 @@
 // (Streamable HTTP, stdio, legacy SSE), protocol-era detection, session
 // reuse, raw catalog discovery with list_changed refresh, timeouts,
 // cancellation and health. It never sees the downstream token.
+//
+// A Client forwards requests as raw JSON and returns raw result bytes: tool
+// arguments and results are never decoded. Streamable HTTP upstreams get a
+// lean client on net/http with one tuned transport per upstream; stdio and
+// legacy HTTP+SSE upstreams go through mcp-go's client transports at the
+// raw JSON-RPC level.
+//
+// Era detection (HTTP): server/discover with 2026-07-28 first; a server
+// listing that version is used statelessly (every request carries
+// MCP-Protocol-Version, Mcp-Method, Mcp-Name and the _meta protocol keys);
+// anything else falls back to initialize and a 2025-era session. See
+// httpDialer.connect for the rules and their sources in the specification.
+//
+// A background loop per client connects with capped exponential backoff,
+// discovers the catalog, re-discovers it when the upstream announces a list
+// change (GET stream in the 2025 era, subscriptions/listen in the stateless
+// one), and probes the upstream when it has been idle or a call failed in
+// transport. While the upstream is down, calls fail fast with
+// ErrUnavailable.
 package upstream

@@ -1,0 +1,158 @@
+// Command mcpgw is the MCP edge gateway. It parses flags, calls into the
+// gateway and exits; the logic lives in the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/gateway"
+)
+
+// Set by -ldflags at release build time.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+const usage = `mcpgw is an edge gateway for the Model Context Protocol.
+
+Usage:
+  mcpgw serve -config FILE      serve MCP hosts on server.listen
+  mcpgw validate FILE           check a configuration file; exit 1 on problems
+  mcpgw version                 print version, commit and Go version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		return printVersion(stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "mcpgw: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func printVersion(stdout io.Writer) int {
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+	}
+	fmt.Fprintf(stdout, "mcpgw %s (commit %s, %s)\n", version, commit, goVersion)
+	return 0
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: mcpgw validate FILE")
+		return 2
+	}
+	if _, err := configs.Load(args[0]); err != nil {
+		problems := configs.Problems(err)
+		fmt.Fprintf(stderr, "%s: %d problem(s):\n", args[0], len(problems))
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "  - %s\n", p)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "mcpgw.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := configs.Load(*path)
+	if err != nil {
+		for _, p := range configs.Problems(err) {
+			fmt.Fprintf(stderr, "config: %s\n", p)
+		}
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := listenAndServe(ctx, cfg, log); err != nil {
+		log.Error("mcpgw stopped", slog.Any("error", err))
+		return 1
+	}
+	return 0
+}
+
+func listenAndServe(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if err := requireLoopback(cfg.Server.Listen); err != nil {
+		return err
+	}
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version})
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", cfg.Server.Listen)
+	if err != nil {
+		gw.Close()
+		return fmt.Errorf("listening on %s: %w", cfg.Server.Listen, err)
+	}
+	gw.Start()
+	log.Info("mcpgw listening", slog.String("addr", l.Addr().String()), slog.String("mcp_path", cfg.Server.MCPPath),
+		slog.String("version", version), slog.Int("upstreams", len(cfg.Upstreams)))
+	return gw.Serve(ctx, l)
+}
+
+// requireLoopback refuses to expose an unauthenticated gateway beyond this
+// machine. Authentication is not configurable yet, so every gateway is
+// unauthenticated.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return errors.New("server.listen: without authentication mcpgw binds only loopback addresses (127.0.0.1, ::1, localhost), not " + addr)
+}
+
+func newLogger(c configs.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,227 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/upstream"
+)
+
+// dispatch answers one request on a session. List methods are served from
+// the pre-encoded catalog; calls go through forward.
+func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m *message) {
+	rt := g.rt.Load()
+	snap := rt.snapshot()
+	switch m.Method {
+	case "ping", "logging/setLevel":
+		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, emptyObject))
+	case "tools/list":
+		g.list(w, snap, catalog.Tools, m)
+	case "resources/list":
+		g.list(w, snap, catalog.Resources, m)
+	case "resources/templates/list":
+		g.list(w, snap, catalog.ResourceTemplates, m)
+	case "prompts/list":
+		g.list(w, snap, catalog.Prompts, m)
+	case "tools/call", "resources/read", "prompts/get", "completion/complete":
+		g.forward(w, r, rt, snap, s, m)
+	default:
+		writeJSON(w, http.StatusOK, appendError(nil, m.ID,
+			newRPCError(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)))
+	}
+}
+
+var emptyObject = json.RawMessage(`{}`)
+
+// list writes one pre-encoded page of the merged catalog.
+func (g *Gateway) list(w http.ResponseWriter, snap *catalog.Snapshot, k catalog.Kind, m *message) {
+	var cursor string
+	if c := member(m.Params, "cursor"); len(c) > 0 {
+		if err := json.Unmarshal(c, &cursor); err != nil {
+			writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid cursor", nil)))
+			return
+		}
+	}
+	page, err := snap.Page(k, cursor)
+	if err != nil {
+		writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid cursor", nil)))
+		return
+	}
+	writeJSON(w, http.StatusOK, appendResult(make([]byte, 0, len(page)+64), m.ID, page))
+}
+
+// target is where one call goes, resolved from the route table.
+type target struct {
+	upstream string
+	params   json.RawMessage // rewritten for the upstream
+	name     string          // exposed name or URI, for logs
+}
+
+// resolve maps a call to its upstream and rewrites its params (the
+// namespaced name back to the original, a gateway resource URI back to the
+// upstream's). Arguments are never decoded.
+func resolve(snap *catalog.Snapshot, m *message) (target, *rpcError) {
+	switch m.Method {
+	case "tools/call":
+		return resolveName(snap.Tool, snap, m.Params, "name", "tool")
+	case "prompts/get":
+		return resolveName(snap.Prompt, snap, m.Params, "name", "prompt")
+	case "resources/read":
+		return resolveURI(snap, m.Params, "uri")
+	case "completion/complete":
+		ref := member(m.Params, "ref")
+		var kind struct {
+			Type string `json:"type"`
+		}
+		if len(ref) == 0 || json.Unmarshal(ref, &kind) != nil {
+			return target{}, newRPCError(codeInvalidParams, "completion/complete needs params.ref", nil)
+		}
+		var t target
+		var e *rpcError
+		switch kind.Type {
+		case "ref/prompt":
+			t, e = resolveName(snap.Prompt, snap, ref, "name", "prompt")
+		case "ref/resource":
+			t, e = resolveURI(snap, ref, "uri")
+		default:
+			return target{}, newRPCError(codeInvalidParams, "unknown completion ref type "+strconv.Quote(kind.Type), nil)
+		}
+		if e != nil {
+			return t, e
+		}
+		params, ok := replaceMember(m.Params, "ref", t.params)
+		if !ok {
+			return target{}, newRPCError(codeInvalidParams, "completion/complete needs params.ref", nil)
+		}
+		t.params = params
+		return t, nil
+	default:
+		return target{}, newRPCError(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)
+	}
+}
+
+func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapshot, obj json.RawMessage, key, what string) (target, *rpcError) {
+	raw := member(obj, key)
+	var name string
+	if len(raw) == 0 || json.Unmarshal(raw, &name) != nil || name == "" {
+		return target{}, newRPCError(codeInvalidParams, what+" "+key+" is missing or not a string", nil)
+	}
+	route, ok := lookup(name)
+	if !ok {
+		if up, owned := snap.Owner(name); owned {
+			return target{}, unavailable(up, what+" "+strconv.Quote(name))
+		}
+		return target{}, newRPCError(codeInvalidParams, "unknown "+what+": "+strconv.Quote(name), map[string]any{what: name})
+	}
+	if !route.Available {
+		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
+	}
+	params, _ := replaceMember(obj, key, quoteJSON(route.Name))
+	return target{upstream: route.Upstream, params: params, name: name}, nil
+}
+
+func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target, *rpcError) {
+	raw := member(obj, key)
+	var uri string
+	if len(raw) == 0 || json.Unmarshal(raw, &uri) != nil || uri == "" {
+		return target{}, newRPCError(codeInvalidParams, "resource "+key+" is missing or not a string", nil)
+	}
+	route, ok := snap.Resource(uri)
+	if !ok {
+		return target{}, newRPCError(codeResourceNotFound, "resource not found: "+strconv.Quote(uri), map[string]any{"uri": uri})
+	}
+	if !route.Available {
+		return target{}, unavailable(route.Upstream, "resource "+strconv.Quote(uri))
+	}
+	params := json.RawMessage(obj)
+	if route.Name != uri {
+		params, _ = replaceMember(obj, key, quoteJSON(route.Name))
+	}
+	return target{upstream: route.Upstream, params: params, name: uri}, nil
+}
+
+func quoteJSON(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func unavailable(up, what string) *rpcError {
+	return newRPCError(codeUpstreamUnavailable, "upstream "+strconv.Quote(up)+" is unavailable; cannot serve "+what,
+		map[string]any{"upstream": up})
+}
+
+// forward sends one call to its upstream and relays the answer. This is the
+// call path both protocol eras share.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, snap *catalog.Snapshot, s *session, m *message) {
+	rp := newReplier(w, r)
+	if g.draining.Load() {
+		rp.send(appendError(nil, m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil)))
+		return
+	}
+	t, rerr := resolve(snap, m)
+	if rerr != nil {
+		rp.send(appendError(nil, m.ID, rerr))
+		return
+	}
+	client := rt.byName[t.upstream]
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if s != nil {
+		defer s.track(m.ID, cancel)()
+	}
+	req := &upstream.Request{
+		Method:     m.Method,
+		Params:     t.params,
+		RequestID:  requestIDFrom(ctx),
+		Idempotent: m.Method != "tools/call",
+	}
+	if meta := member(m.Params, "_meta"); len(meta) > 0 {
+		if tok := member(meta, "progressToken"); len(tok) > 0 {
+			req.ProgressToken = tok
+			req.OnProgress = func(params json.RawMessage) {
+				rp.notify(appendNotification(nil, "notifications/progress", params))
+			}
+		}
+	}
+	result, err := client.Call(ctx, req)
+	if err != nil {
+		rerr := g.upstreamError(ctx, t, err)
+		rp.send(appendError(nil, m.ID, rerr))
+		return
+	}
+	rp.send(appendResult(make([]byte, 0, len(result)+64), m.ID, result))
+}
+
+// upstreamError maps an upstream failure to the wire, once: JSON-RPC errors
+// from the upstream pass through; the gateway's own failures get codes from
+// its documented range and name the upstream.
+func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcError {
+	var rpcErr *upstream.RPCError
+	if errors.As(err, &rpcErr) {
+		e := &rpcError{Code: rpcErr.Code, Message: rpcErr.Message}
+		if len(rpcErr.Data) > 0 {
+			e.Data = rpcErr.Data
+		}
+		return e
+	}
+	data := map[string]any{"upstream": t.upstream}
+	g.log.WarnContext(ctx, "upstream call failed", slog.String("upstream", t.upstream), slog.String("target", t.name),
+		slog.String("request_id", requestIDFrom(ctx)), slog.Any("error", err))
+	switch {
+	case errors.Is(err, upstream.ErrTimeout):
+		return newRPCError(codeUpstreamTimeout, err.Error(), data)
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return newRPCError(codeRequestCancelled, "request cancelled", data)
+	case errors.Is(err, upstream.ErrResponseTooLarge), errors.Is(err, upstream.ErrBadResponse):
+		return newRPCError(codeUpstreamBadResponse, err.Error(), data)
+	case errors.Is(err, upstream.ErrUnavailable):
+		return newRPCError(codeUpstreamUnavailable, err.Error(), data)
+	default:
+		return newRPCError(codeUpstreamUnavailable, "upstream "+strconv.Quote(t.upstream)+": "+err.Error(), data)
+	}
+}

@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+)
+
+// buildHandler composes the whole HTTP chain in one place. Read it top to
+// bottom to follow a request: recover → request id → body limit → Origin
+// check and CORS → mux (/mcp, health).
+func (g *Gateway) buildHandler() http.Handler {
+	r := mux.NewRouter()
+	r.Handle(g.cfg.Server.MCPPath, g.originCheck(http.HandlerFunc(g.serveMCP)))
+	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
+
+	var h http.Handler = r
+	h = g.limitBody(h)
+	h = g.requestID(h)
+	h = g.recoverPanics(h)
+	return h
+}
+
+// recoverPanics turns a handler panic into a 500 and a log line instead of a
+// dropped connection.
+func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value, compared as net/http does.
+					panic(v)
+				}
+				g.log.ErrorContext(r.Context(), "handler panicked", slog.Any("panic", v),
+					slog.String("request_id", requestIDFrom(r.Context())))
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type requestIDKey struct{}
+
+// withRequestID stores the request id in ctx.
+func withRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// requestIDFrom returns the request id stored in ctx, or "".
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID accepts a well-formed X-Request-ID or generates one, echoes it in
+// the response, and carries it in the context (to logs and upstreams).
+func (g *Gateway) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header()["X-Request-Id"] = []string{id}
+		next.ServeHTTP(w, r.WithContext(withRequestID(r.Context(), id)))
+	})
+}
+
+// validRequestID accepts 1–128 visible ASCII characters, so that a caller
+// cannot inject into logs or upstream headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := range len(id) {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// limitBody caps request bodies at server.max_body_bytes; handlers map the
+// resulting *http.MaxBytesError to 413.
+func (g *Gateway) limitBody(next http.Handler) http.Handler {
+	limit := g.cfg.Server.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			http.Error(w, "request body too large: limit is "+strconv.FormatInt(limit, 10)+" bytes", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originCheck enforces the Origin allow-list that the MCP transport spec
+// requires against DNS rebinding (basic/transports, "Security Warning"):
+// a request whose Origin is present and not allowed gets 403. It also
+// answers CORS preflights and decorates responses for browser hosts.
+func (g *Gateway) originCheck(next http.Handler) http.Handler {
+	allowed := newOriginSet(g.cfg.Server.AllowedOrigins)
+	cors := g.cfg.Server.CORS
+	corsOrigins := allowed
+	if len(cors.AllowedOrigins) > 0 {
+		corsOrigins = newOriginSet(cors.AllowedOrigins)
+	}
+	maxAge := strconv.Itoa(int(cors.MaxAge.Seconds()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !allowed.allows(origin) {
+			g.log.WarnContext(r.Context(), "origin refused", slog.String("origin", origin),
+				slog.String("request_id", requestIDFrom(r.Context())))
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
+		if cors.Enabled && origin != "" && corsOrigins.allows(origin) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, X-Request-Id")
+			if r.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Last-Event-ID, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, X-Request-Id")
+				h.Set("Access-Control-Max-Age", maxAge)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originSet matches Origin header values. With no configured entries it
+// allows the loopback origins on any port.
+type originSet struct {
+	any   bool
+	exact map[string]bool
+	local bool
+}
+
+func newOriginSet(list []string) originSet {
+	s := originSet{exact: make(map[string]bool, len(list))}
+	if len(list) == 0 {
+		s.local = true
+	}
+	for _, o := range list {
+		if o == "*" {
+			s.any = true
+		}
+		s.exact[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+	}
+	return s
+}
+
+func (s originSet) allows(origin string) bool {
+	if s.any || s.exact[strings.ToLower(origin)] {
+		return true
+	}
+	if !s.local {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, u.Hostname())
+}
+
+func (g *Gateway) serveHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// upstreamHealth is one upstream's line in /readyz.
+type upstreamHealth struct {
+	Name      string `json:"name"`
+	Required  bool   `json:"required"`
+	Loaded    bool   `json:"loaded"`
+	Available bool   `json:"available"`
+	Tools     int    `json:"tools"`
+}
+
+// serveReadyz answers 200 once every required upstream's catalog has loaded,
+// 503 before, and details each upstream either way.
+func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+	rt := g.rt.Load()
+	body := struct {
+		Status         string           `json:"status"`
+		CatalogVersion uint64           `json:"catalog_version"`
+		Sessions       int64            `json:"sessions"`
+		Upstreams      []upstreamHealth `json:"upstreams"`
+	}{Status: "ready", CatalogVersion: rt.snapshot().Version(), Sessions: g.sessions.count()}
+	status := http.StatusOK
+	for _, c := range rt.clients {
+		cat, avail := c.Catalog()
+		h := upstreamHealth{Name: c.Name(), Required: !rt.upCfg[c.Name()].Optional, Loaded: cat != nil, Available: avail}
+		if cat != nil {
+			h.Tools = len(cat.Tools)
+		}
+		body.Upstreams = append(body.Upstreams, h)
+	}
+	if !rt.ready() {
+		status = http.StatusServiceUnavailable
+		body.Status = "loading"
+	}
+	if g.draining.Load() {
+		status = http.StatusServiceUnavailable
+		body.Status = "draining"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,228 @@
+// Package gateway is the composition root of mcpgw: the HTTP chain, the /mcp
+// endpoint for both protocol eras, the route table and the call path shared
+// by every method, health endpoints, and the runtime that reloads build and
+// swap.
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/gateway/catalog"
+)
+
+// Options are the process-level inputs of a Gateway that do not come from
+// the configuration file.
+type Options struct {
+	// Logger receives the process log. Nil discards it.
+	Logger *slog.Logger
+	// Version is the mcpgw version, reported as serverInfo.version.
+	Version string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// HealthInterval is how often idle upstreams are pinged; zero means the
+	// upstream package's default.
+	HealthInterval time.Duration
+}
+
+// Gateway serves MCP hosts and forwards to upstream MCP servers.
+type Gateway struct {
+	cfg     *configs.Config
+	log     *slog.Logger
+	version string
+	now     func() time.Time
+
+	rt       atomic.Pointer[runtime]
+	sessions *sessions
+	handler  http.Handler
+
+	// draining is set on shutdown: new calls are refused, GET streams end.
+	draining atomic.Bool
+	drained  chan struct{}
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New validates cfg and builds a Gateway. It does not connect upstreams or
+// listen; call Start, then serve Handler.
+func New(cfg *configs.Config, opts Options) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	g := &Gateway{
+		cfg:     cfg,
+		log:     opts.Logger,
+		version: opts.Version,
+		now:     opts.Now,
+		drained: make(chan struct{}),
+		stop:    make(chan struct{}),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.version == "" {
+		g.version = "dev"
+	}
+	key, err := decodeKey(cfg.Server.SessionKey.Resolved.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("server.session_key: %w", err)
+	}
+	g.sessions, err = newSessions(key, cfg.Server.SessionIdleTTL, g.now)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged)
+	if err != nil {
+		return nil, err
+	}
+	g.rt.Store(rt)
+	g.handler = g.buildHandler()
+	return g, nil
+}
+
+// decodeKey accepts a 32-byte key as hex or base64; empty means generate.
+func decodeKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("must be 32 bytes, hex or base64 encoded")
+}
+
+// Start connects the upstreams and starts background work. It returns at
+// once; /readyz says when the catalog has loaded.
+func (g *Gateway) Start() {
+	g.rt.Load().start()
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.sweepSessions()
+	}()
+}
+
+func (g *Gateway) sweepSessions() {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("session sweeper panicked", slog.Any("panic", r))
+		}
+	}()
+	every := min(g.cfg.Server.SessionIdleTTL/2, time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			g.sessions.sweep()
+		}
+	}
+}
+
+// Handler is the gateway's whole HTTP surface.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Ready reports whether every required upstream's catalog has loaded.
+func (g *Gateway) Ready() bool { return g.rt.Load().ready() }
+
+// Catalog returns the current catalog snapshot.
+func (g *Gateway) Catalog() *catalog.Snapshot { return g.rt.Load().snapshot() }
+
+// Serve serves HTTP on l until ctx ends, then shuts down gracefully: new
+// calls are refused, in-flight calls finish (bounded by
+// server.shutdown_timeout), and the upstreams are closed.
+func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		g.Close()
+		return err
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down", slog.Duration("timeout", g.cfg.Server.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	g.beginDrain()
+	err := srv.Shutdown(sctx)
+	g.Close()
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// beginDrain refuses new calls and ends the long-lived GET streams, so that
+// http.Server.Shutdown waits only for calls in flight.
+func (g *Gateway) beginDrain() {
+	if g.draining.CompareAndSwap(false, true) {
+		close(g.drained)
+	}
+}
+
+// Close stops background work and closes every upstream.
+func (g *Gateway) Close() {
+	g.beginDrain()
+	select {
+	case <-g.stop:
+		return
+	default:
+		close(g.stop)
+	}
+	g.wg.Wait()
+	g.sessions.closeAll()
+	g.rt.Load().close(context.Background())
+}
+
+// catalogChanged tells every session which lists changed.
+func (g *Gateway) catalogChanged(old, cur *catalog.Snapshot) {
+	if old == nil {
+		return
+	}
+	sent := make(map[string]bool, len(kinds))
+	for _, k := range kinds {
+		note := listChangedNotes[k]
+		if sent[string(note)] || sameList(old, cur, k) {
+			continue
+		}
+		sent[string(note)] = true
+		g.sessions.broadcast(note)
+	}
+	g.log.Info("catalog changed", slog.Uint64("version", cur.Version()),
+		slog.Int("tools", cur.Len(catalog.Tools)), slog.Int("prompts", cur.Len(catalog.Prompts)),
+		slog.Int("resources", cur.Len(catalog.Resources)))
+}
+
+var listChangedNotes = map[catalog.Kind][]byte{
+	catalog.Tools:             []byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`),
+	catalog.Resources:         []byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`),
+	catalog.ResourceTemplates: []byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`),
+	catalog.Prompts:           []byte(`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}`),
+}

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseMessage(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		code int // 0: no error
+	}{
+		{name: "request", body: `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
+		{name: "string id", body: `{"jsonrpc":"2.0","id":"a","method":"ping","params":{}}`},
+		{name: "notification", body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`},
+		{name: "response", body: `{"jsonrpc":"2.0","id":3,"result":{}}`},
+		{name: "empty", body: ``, code: codeParseError},
+		{name: "garbage", body: `{"jsonrpc":`, code: codeParseError},
+		{name: "not json", body: `hello`, code: codeParseError},
+		{name: "batch", body: `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, code: codeInvalidRequest},
+		{name: "bad batch json", body: `[{"jsonrpc"`, code: codeParseError},
+		{name: "scalar", body: `42`, code: codeInvalidRequest},
+		{name: "wrong version", body: `{"jsonrpc":"1.0","id":1,"method":"ping"}`, code: codeInvalidRequest},
+		{name: "no method", body: `{"jsonrpc":"2.0","id":1}`, code: codeInvalidRequest},
+		{name: "method not string", body: `{"jsonrpc":"2.0","id":1,"method":7}`, code: codeInvalidRequest},
+		{name: "null id", body: `{"jsonrpc":"2.0","id":null,"method":"ping"}`, code: codeInvalidRequest},
+		{name: "fractional id", body: `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, code: codeInvalidRequest},
+		{name: "array params", body: `{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}`, code: codeInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseMessage([]byte(tt.body))
+			if tt.code == 0 {
+				assert.Nil(t, err)
+				return
+			}
+			require.NotNil(t, err)
+			assert.Equal(t, tt.code, err.Code, err.Message)
+		})
+	}
+}
+
+func TestAppendResponse(t *testing.T) {
+	got := appendResult(nil, json.RawMessage(`7`), json.RawMessage(`{"content":[{"type":"x-new","v":1}]}`))
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"x-new","v":1}]}}`, string(got))
+	got = appendError(nil, nil, newRPCError(codeInvalidParams, "unknown tool: \"x\"", map[string]any{"tool": "x"}))
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"unknown tool: \"x\"","data":{"tool":"x"}}}`, string(got))
+	got = appendNotification(nil, "notifications/progress", json.RawMessage(`{"progress":1}`))
+	assert.JSONEq(t, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}`, string(got))
+}
+
+func TestReplaceMember(t *testing.T) {
+	tests := []struct {
+		name, in, key, value, want string
+		ok                         bool
+	}{
+		{name: "simple", in: `{"name":"a__b","arguments":{"name":"keep"}}`, key: "name", value: `"b"`, want: `{"name":"b","arguments":{"name":"keep"}}`, ok: true},
+		{name: "nested first", in: `{"arguments":{"name":"keep","x":[1,{"name":2}]}, "name" : "a"}`, key: "name", value: `"z"`, want: `{"arguments":{"name":"keep","x":[1,{"name":2}]}, "name" : "z"}`, ok: true},
+		{name: "escaped strings", in: `{"a":"q\"}{","name":"x\\"}`, key: "name", value: `"y"`, want: `{"a":"q\"}{","name":"y"}`, ok: true},
+		{name: "escaped key", in: `{"na\u006de":"x"}`, key: "name", value: `"y"`, want: `{"na\u006de":"y"}`, ok: true},
+		{name: "numbers and literals", in: `{"a":-1.5e3,"b":true,"c":null,"name":"x"}`, key: "name", value: `"y"`, want: `{"a":-1.5e3,"b":true,"c":null,"name":"y"}`, ok: true},
+		{name: "duplicate key refused", in: `{"name":"a__get","name":"cancel"}`, key: "name", ok: false},
+		{name: "absent", in: `{"a":{"name":"x"}}`, key: "name", ok: false},
+		{name: "not object", in: `["name"]`, key: "name", ok: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := replaceMember([]byte(tt.in), tt.key, []byte(tt.value))
+			require.Equal(t, tt.ok, ok)
+			if ok {
+				assert.Equal(t, tt.want, string(got))
+			}
+		})
+	}
+}
+
+// FuzzReplaceMember checks that the scanner never panics and that, for a
+// valid object, replacing a member keeps the document valid.
+func FuzzReplaceMember(f *testing.F) {
+	for _, s := range []string{`{"name":"a"}`, `{"a":{"name":1},"name":"b"}`, `{"x":"\"name\"","name":[1,2]}`, `{`, `{"name"`, `[]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, ok := replaceMember(in, "name", []byte(`"z"`))
+		if !ok || !json.Valid(in) {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("replacing name in %q gave invalid JSON %q", in, out)
+		}
+	})
+}
+
+// FuzzParseMessage checks that the envelope parser never panics and that a
+// message it accepts has a method or is a response.
+func FuzzParseMessage(f *testing.F) {
+	for _, s := range []string{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}`, `[]`, `{"jsonrpc":"2.0"}`, `nul`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := parseMessage(in)
+		if err == nil && m.Method == "" && len(m.ID) == 0 {
+			t.Fatalf("accepted %q without method or id", in)
+		}
+	})
+}

@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	headerSessionID       = "Mcp-Session-Id"
+	headerProtocolVersion = "Mcp-Protocol-Version"
+)
+
+// legacyVersions are the session-era protocol versions served on /mcp,
+// newest first. initialize negotiates the client's version when it is one of
+// these, and the newest otherwise (basic/lifecycle, "Version Negotiation").
+var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// serveMCP is the MCP endpoint (basic/transports, "Streamable HTTP").
+func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		g.servePost(w, r)
+	case http.MethodGet:
+		g.serveStream(w, r)
+	case http.MethodDelete:
+		g.serveDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// readBody reads the request body; an oversized body is reported as 413.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	n := r.ContentLength
+	if n < 0 || n > 1<<20 {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
+				newRPCError(codeInvalidRequest, "request body too large", map[string]any{"limit": tooBig.Limit})))
+			return nil, false
+		}
+		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return buf.Bytes(), true
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	m, perr := parseMessage(body)
+	if perr != nil {
+		var id json.RawMessage
+		if m != nil && len(m.ID) > 0 && validID(m.ID) {
+			id = m.ID
+		}
+		writeJSON(w, http.StatusBadRequest, appendError(nil, id, perr))
+		return
+	}
+	if pv := r.Header.Get(headerProtocolVersion); pv != "" && !slices.Contains(legacyVersions, pv) {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeUnsupportedVersion,
+			"unsupported protocol version "+pv, map[string]any{"supported": legacyVersions, "requested": pv})))
+		return
+	}
+	if m.Method == "initialize" {
+		g.initialize(w, r, m)
+		return
+	}
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID,
+			newRPCError(codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)))
+		return
+	}
+	s, ok := g.sessions.get(sid)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(codeSessionNotFound, "session not found", nil)))
+		return
+	}
+	if !m.isRequest() {
+		g.clientNotification(r, s, m)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	g.dispatch(w, r, s, m)
+}
+
+// initialize opens a 2025-era session.
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message) {
+	if !m.isRequest() {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, nil, newRPCError(codeInvalidRequest, "initialize must be a request with an id", nil)))
+		return
+	}
+	if r.Header.Get(headerSessionID) != "" {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeInvalidRequest, "initialize must not carry Mcp-Session-Id", nil)))
+		return
+	}
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	if len(m.Params) > 0 {
+		if err := json.Unmarshal(m.Params, &p); err != nil {
+			writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid initialize params: "+err.Error(), nil)))
+			return
+		}
+	}
+	version := legacyVersions[0]
+	if slices.Contains(legacyVersions, p.ProtocolVersion) {
+		version = p.ProtocolVersion
+	}
+	s, err := g.sessions.create(version)
+	if err != nil {
+		g.log.ErrorContext(r.Context(), "creating session", slog.Any("error", err))
+		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(codeInternalError, "cannot create session", nil)))
+		return
+	}
+	result, _ := json.Marshal(map[string]any{
+		"protocolVersion": version,
+		"capabilities": map[string]any{
+			"tools":       map[string]any{"listChanged": true},
+			"resources":   map[string]any{"listChanged": true},
+			"prompts":     map[string]any{"listChanged": true},
+			"completions": map[string]any{},
+			"logging":     map[string]any{},
+		},
+		"serverInfo":   map[string]any{"name": "mcpgw", "title": "mcpgw MCP gateway", "version": g.version},
+		"instructions": "mcpgw merges several MCP servers into one catalog. Tool and prompt names are namespaced as <server>" + g.cfg.Catalog.Separator + "<name>.",
+	})
+	w.Header().Set(headerSessionID, s.id)
+	g.log.InfoContext(r.Context(), "session opened", slog.String("session_id", s.id),
+		slog.String("protocol_version", version), slog.String("request_id", requestIDFrom(r.Context())))
+	writeJSON(w, http.StatusOK, appendResult(nil, m.ID, result))
+}
+
+// clientNotification handles notifications (and responses) from the client.
+func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
+	if m.Method != "notifications/cancelled" {
+		return
+	}
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if err := json.Unmarshal(m.Params, &p); err != nil || len(p.RequestID) == 0 {
+		return
+	}
+	if s.cancel(p.RequestID) {
+		g.log.InfoContext(r.Context(), "request cancelled by client", slog.String("session_id", s.id),
+			slog.String("jsonrpc_request_id", string(p.RequestID)))
+	}
+}
+
+// serveStream is the standalone GET SSE stream of a session: it carries the
+// gateway's list_changed notifications.
+func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		http.Error(w, "Accept must include text/event-stream", http.StatusNotAcceptable)
+		return
+	}
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		http.Error(w, "missing Mcp-Session-Id header", http.StatusBadRequest)
+		return
+	}
+	s, ok := g.sessions.get(sid)
+	if !ok {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	keepAlive := time.NewTicker(25 * time.Second)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case note := <-s.notes:
+			if err := writeEvent(w, note); err != nil {
+				return
+			}
+			_ = rc.Flush()
+		case <-keepAlive.C:
+			// A comment keeps proxies from closing an idle stream, and an
+			// open stream keeps its session alive.
+			s.touch(g.now())
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			_ = rc.Flush()
+		case <-s.closed:
+			return
+		case <-g.drained:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// serveDelete ends a session at the client's request.
+func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
+	s, ok := g.sessions.get(r.Header.Get(headerSessionID))
+	if !ok {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	g.sessions.remove(s)
+	w.WriteHeader(http.StatusOK)
+}
+
+var (
+	eventPrefix = []byte("event: message\ndata: ")
+	eventSuffix = []byte("\n\n")
+)
+
+// writeEvent writes one SSE event carrying msg. Upstream JSON is relayed
+// byte for byte and may hold raw newlines between tokens, which would end an
+// SSE data line early; such a message is compacted first.
+func writeEvent(w io.Writer, msg []byte) error {
+	if bytes.ContainsAny(msg, "\r\n") {
+		var c bytes.Buffer
+		if err := json.Compact(&c, msg); err == nil {
+			msg = c.Bytes()
+		}
+	}
+	buf := make([]byte, 0, len(eventPrefix)+len(msg)+len(eventSuffix))
+	buf = append(buf, eventPrefix...)
+	buf = append(buf, msg...)
+	buf = append(buf, eventSuffix...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// replier writes the answer to one request. It starts as a plain JSON
+// response and switches to an SSE stream only when a notification (progress)
+// must go out before the result, so most calls stay a single JSON body.
+type replier struct {
+	w         http.ResponseWriter
+	sseOK     bool
+	mu        sync.Mutex
+	streaming bool
+	finished  bool
+}
+
+func newReplier(w http.ResponseWriter, r *http.Request) *replier {
+	return &replier{w: w, sseOK: strings.Contains(r.Header.Get("Accept"), "text/event-stream")}
+}
+
+// notify sends a notification related to the request, switching to SSE.
+func (rp *replier) notify(msg []byte) {
+	if !rp.sseOK {
+		return
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.finished {
+		return
+	}
+	if !rp.streaming {
+		h := rp.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		rp.w.WriteHeader(http.StatusOK)
+		rp.streaming = true
+	}
+	if writeEvent(rp.w, msg) == nil {
+		_ = http.NewResponseController(rp.w).Flush()
+	}
+}
+
+// send writes the final response.
+func (rp *replier) send(msg []byte) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.finished {
+		return
+	}
+	rp.finished = true
+	if rp.streaming {
+		if writeEvent(rp.w, msg) == nil {
+			_ = http.NewResponseController(rp.w).Flush()
+		}
+		return
+	}
+	writeJSON(rp.w, http.StatusOK, msg)
+}

@@ -1,0 +1,207 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// discover lists what s offers. Only the features the upstream's
+// capabilities advertise are listed; an upstream that answers a list with
+// "method not found" (-32601) offers an empty list.
+func (c *Client) discover(ctx context.Context, s *session) (*Catalog, error) {
+	cat := &Catalog{
+		ServerInfo:      s.info.serverInfo,
+		Capabilities:    s.info.capabilities,
+		Instructions:    s.info.instructions,
+		ProtocolVersion: s.version,
+		Stateless:       s.modern,
+	}
+	var err error
+	if s.caps.tools {
+		if cat.Tools, err = c.listAll(ctx, s, "tools/list", "tools"); err != nil {
+			return nil, err
+		}
+		if hc, ok := s.conn.(*httpConn); ok && hc.modern {
+			cat.Tools = hc.setToolHeaders(cat.Tools)
+		}
+	}
+	if s.caps.resources {
+		if cat.Resources, err = c.listAll(ctx, s, "resources/list", "resources"); err != nil {
+			return nil, err
+		}
+		if cat.ResourceTemplates, err = c.listAll(ctx, s, "resources/templates/list", "resourceTemplates"); err != nil {
+			return nil, err
+		}
+	}
+	if s.caps.prompts {
+		if cat.Prompts, err = c.listAll(ctx, s, "prompts/list", "prompts"); err != nil {
+			return nil, err
+		}
+	}
+	return cat, nil
+}
+
+// listAll follows nextCursor to the end of one list and returns its
+// elements byte for byte (json.RawMessage keeps each element's bytes; the
+// typed mcp-go list would drop oneOf, $schema and more, see PITFALLS.md).
+func (c *Client) listAll(ctx context.Context, s *session, method, field string) ([]json.RawMessage, error) {
+	var (
+		items  []json.RawMessage
+		cursor string
+		seen   = map[string]bool{}
+	)
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: more than %d pages", method, maxListPages), nil)
+		}
+		var params []byte
+		if cursor != "" {
+			params = appendJSONString([]byte(`{"cursor":`), cursor)
+			params = append(params, '}')
+		}
+		res, err := c.rpc(ctx, s, method, params)
+		if err != nil {
+			var rpcErr *RPCError
+			if errors.As(err, &rpcErr) && rpcErr.Code == -32601 && page == 0 {
+				return nil, nil
+			}
+			return nil, c.wrap(method, err)
+		}
+		var (
+			pageItems []json.RawMessage
+			next      *string
+			perr      error
+		)
+		err = eachMember(res, func(k, v []byte) bool {
+			switch {
+			case keyIs(k, field):
+				if !isNull(v) {
+					if perr = json.Unmarshal(v, &pageItems); perr != nil {
+						return false
+					}
+				}
+			case keyIs(k, "nextCursor"):
+				if !isNull(v) {
+					cur, ok := stringValue(v)
+					if !ok {
+						perr = errors.New("nextCursor is not a string")
+						return false
+					}
+					next = &cur
+				}
+			}
+			return true
+		})
+		if err == nil {
+			err = perr
+		}
+		if err != nil {
+			return nil, c.fail(ErrBadResponse, method+" result", err)
+		}
+		items = append(items, pageItems...)
+		if next == nil || *next == "" {
+			return items, nil
+		}
+		cursor = *next
+		if seen[cursor] {
+			return nil, c.fail(ErrBadResponse, method+": nextCursor repeats", nil)
+		}
+		seen[cursor] = true
+	}
+}
+
+// equal reports whether two catalogs hold the same bytes.
+func (a *Catalog) equal(b *Catalog) bool {
+	eq := func(x, y []json.RawMessage) bool {
+		return slices.EqualFunc(x, y, func(p, q json.RawMessage) bool { return bytes.Equal(p, q) })
+	}
+	return a.ProtocolVersion == b.ProtocolVersion && a.Stateless == b.Stateless &&
+		a.Instructions == b.Instructions &&
+		bytes.Equal(a.ServerInfo, b.ServerInfo) && bytes.Equal(a.Capabilities, b.Capabilities) &&
+		eq(a.Tools, b.Tools) && eq(a.Resources, b.Resources) &&
+		eq(a.ResourceTemplates, b.ResourceTemplates) && eq(a.Prompts, b.Prompts)
+}
+
+// parseInitializeResult reads an InitializeResult.
+func parseInitializeResult(res []byte) (version string, hs handshake, err error) {
+	var w struct {
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
+		ServerInfo      json.RawMessage `json:"serverInfo"`
+		Instructions    string          `json:"instructions"`
+	}
+	if err := json.Unmarshal(res, &w); err != nil {
+		return "", hs, err
+	}
+	if !slices.Contains(legacyVersions, w.ProtocolVersion) {
+		return "", hs, fmt.Errorf("upstream negotiated unsupported protocol version %q", w.ProtocolVersion)
+	}
+	hs = handshake{serverInfo: nonNull(w.ServerInfo), capabilities: nonNull(w.Capabilities), instructions: w.Instructions}
+	if hs.capabilities == nil {
+		hs.capabilities = json.RawMessage("{}")
+	}
+	return w.ProtocolVersion, hs, nil
+}
+
+// discoverResult is a DiscoverResult (2026-07-28 server/discover).
+type discoverResult struct {
+	supported []string
+	hs        handshake
+}
+
+// parseDiscoverResult reads a DiscoverResult. The server identifies itself
+// in result._meta["io.modelcontextprotocol/serverInfo"] (mcp-go, go-sdk) or,
+// as in the spec's example, in result.serverInfo.
+func parseDiscoverResult(res []byte) (discoverResult, error) {
+	var w struct {
+		SupportedVersions []string                   `json:"supportedVersions"`
+		Capabilities      json.RawMessage            `json:"capabilities"`
+		ServerInfo        json.RawMessage            `json:"serverInfo"`
+		Instructions      string                     `json:"instructions"`
+		Meta              map[string]json.RawMessage `json:"_meta"`
+	}
+	if err := json.Unmarshal(res, &w); err != nil {
+		return discoverResult{}, err
+	}
+	d := discoverResult{supported: w.SupportedVersions}
+	d.hs = handshake{serverInfo: nonNull(w.ServerInfo), capabilities: nonNull(w.Capabilities), instructions: w.Instructions}
+	if d.hs.serverInfo == nil {
+		d.hs.serverInfo = nonNull(w.Meta[metaKeyServerInfo])
+	}
+	if d.hs.capabilities == nil {
+		d.hs.capabilities = json.RawMessage("{}")
+	}
+	return d, nil
+}
+
+// supportedFromError reads data.supported of an UnsupportedProtocolVersion
+// error (-32022).
+func supportedFromError(e *RPCError) []string {
+	var w struct {
+		Supported []string `json:"supported"`
+	}
+	_ = json.Unmarshal(e.Data, &w)
+	return w.Supported
+}
+
+// bestLegacy picks the newest initialize-era version in offered, or the
+// latest one when offered names none.
+func bestLegacy(offered []string) string {
+	for _, v := range legacyVersions {
+		if slices.Contains(offered, v) {
+			return v
+		}
+	}
+	return versionLatest
+}
+
+func nonNull(raw json.RawMessage) json.RawMessage {
+	if isNull(raw) {
+		return nil
+	}
+	return raw
+}

@@ -1,0 +1,913 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpgw/mcpgw/configs"
+)
+
+// Request is one request forwarded to an upstream.
+type Request struct {
+	// Method is the JSON-RPC method: "tools/call", "resources/read",
+	// "prompts/get", "completion/complete", "ping", ...
+	Method string
+	// Params were already rewritten by the gateway (original tool name and
+	// so on). They are sent byte for byte, except in _meta: progressToken is
+	// replaced (see OnProgress), the reserved protocol keys
+	// io.modelcontextprotocol/{protocolVersion,clientInfo,clientCapabilities}
+	// a downstream client put there are dropped, and in the 2026-07-28 era
+	// the gateway's own are added. Only the top level of Params and of
+	// _meta is parsed. Nil means no params.
+	Params json.RawMessage
+	// ProgressToken is the downstream's params._meta.progressToken, nil when
+	// absent.
+	ProgressToken json.RawMessage
+	// OnProgress is called, in order, with the params of each
+	// notifications/progress for this request, the token restored to
+	// ProgressToken. It runs on a reader goroutine and must not block. It is
+	// never called after Call returns. May be nil.
+	OnProgress func(params json.RawMessage)
+	// RequestID is the gateway's X-Request-ID, sent upstream as the
+	// X-Request-ID HTTP header (HTTP and SSE transports).
+	RequestID string
+	// Idempotent marks a request that is safe to send again once after the
+	// upstream's session expired and was re-initialized (list and read
+	// methods).
+	Idempotent bool
+}
+
+// Options are the dependencies of a Client. The zero value works.
+type Options struct {
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+	// OnChange is called, from any goroutine, whenever Catalog() or the
+	// availability changed. It must not block long; the gateway debounces.
+	OnChange func(upstream string)
+	// ClientName and ClientVersion are the clientInfo sent upstream.
+	// Defaults "mcpgw" and "dev".
+	ClientName, ClientVersion string
+	// HealthInterval is how long the upstream may go without a successful
+	// exchange before it is pinged. Default 5s.
+	HealthInterval time.Duration
+}
+
+// Catalog is what an upstream offers, as discovered. It is immutable once
+// published.
+type Catalog struct {
+	// Tools, Resources, ResourceTemplates and Prompts hold each element
+	// byte for byte as the upstream sent it.
+	Tools, Resources, ResourceTemplates, Prompts []json.RawMessage
+	// ServerInfo is the upstream's Implementation object, from initialize or
+	// server/discover; nil when it sent none.
+	ServerInfo json.RawMessage
+	// Capabilities is the upstream's ServerCapabilities object.
+	Capabilities json.RawMessage
+	// Instructions is the upstream's natural-language guidance, if any.
+	Instructions string
+	// ProtocolVersion is the negotiated protocol version.
+	ProtocolVersion string
+	// Stateless is true in the 2026-07-28 era (no initialize, no session).
+	Stateless bool
+}
+
+// Protocol versions this client speaks.
+const (
+	versionModern = "2026-07-28"
+	versionLatest = "2025-11-25" // the newest version initialize can negotiate
+)
+
+// legacyVersions are the initialize-era versions, newest first.
+var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+func isModernVersion(v string) bool { return v >= versionModern }
+
+// Defaults applied by New when the configuration leaves a field zero.
+const (
+	defaultTimeout          = 30 * time.Second
+	defaultMaxResponseBytes = 16 << 20
+	defaultMaxIdleConns     = 256
+	defaultHealthInterval   = 5 * time.Second
+	refreshDebounce         = 100 * time.Millisecond
+	backoffMin              = 100 * time.Millisecond
+	backoffMax              = 5 * time.Second
+	notifyTimeout           = 2 * time.Second // cancellation notices, DELETE
+	maxListPages            = 1000
+)
+
+// JSON-RPC error codes of the 2026-07-28 protocol (basic/index#error-codes).
+const (
+	codeHeaderMismatch             = -32020
+	codeUnsupportedProtocolVersion = -32022
+)
+
+// errOwnTimeout is the cause of a call context that hit the upstream's
+// timeout rather than the caller's deadline.
+var errOwnTimeout = errors.New("upstream timeout")
+
+// Client is the gateway's connection to one upstream MCP server. It is safe
+// for concurrent use.
+type Client struct {
+	name           string
+	cfg            configs.Upstream
+	log            *slog.Logger
+	onChange       func(string)
+	timeout        time.Duration
+	maxResponse    int64
+	healthInterval time.Duration
+	clientInfo     []byte // {"name":…,"version":…}
+	modernMeta     []byte // _meta members of every 2026-07-28 request
+	dialer         dialer
+
+	nextID   atomic.Int64
+	progress progressRegistry
+
+	sess    atomic.Pointer[session]
+	catalog atomic.Pointer[Catalog]
+	downErr atomic.Pointer[string] // why the upstream is down, for fast failures
+	lastOK  atomic.Int64           // unix nanoseconds of the last answered exchange
+
+	connectSem chan struct{} // one handshake at a time
+	wake       chan struct{}
+	pending    atomic.Uint32 // loop events
+
+	life      context.Context
+	stop      context.CancelFunc
+	goMu      sync.Mutex
+	stopping  bool
+	wg        sync.WaitGroup
+	startOnce sync.Once
+	closeOnce sync.Once
+}
+
+// Loop events, set in Client.pending.
+const (
+	evRefresh  uint32 = 1 << iota // a list changed: re-discover (debounced)
+	evProbe                       // a call failed in transport: probe now
+	evRedetect                    // the session is stale: handshake again
+)
+
+// dialer opens sessions with one kind of transport.
+type dialer interface {
+	// connect opens a connection and performs the handshake. ctx bounds the
+	// handshake; the session lives until it is closed.
+	connect(ctx context.Context) (*session, error)
+	// close releases what the dialer shares between sessions.
+	close()
+}
+
+// conn is an open connection with a negotiated protocol era.
+type conn interface {
+	// roundTrip sends one request and waits for its response. progressToken,
+	// when set, replaces params._meta.progressToken (encoded JSON).
+	roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error)
+	// cancelled tells the upstream that request id is abandoned. It must not
+	// block.
+	cancelled(id int64, reason string)
+	// listen delivers server notifications outside calls until s ends.
+	listen(s *session)
+	// close ends the connection; graceful also ends the upstream session
+	// (HTTP DELETE).
+	close(graceful bool)
+}
+
+// callOpts are per-call transport details.
+type callOpts struct {
+	requestID string
+	// sessionID, when not nil, receives the Mcp-Session-Id response header.
+	sessionID *string
+}
+
+// session is one connection in a known protocol era.
+type session struct {
+	conn    conn
+	modern  bool
+	version string
+	info    handshake
+	caps    capabilities
+	ctx     context.Context // ends when the session is closed
+	cancel  context.CancelFunc
+	once    sync.Once
+}
+
+func (s *session) close(graceful bool) {
+	s.once.Do(func() {
+		s.cancel()
+		s.conn.close(graceful)
+	})
+}
+
+// handshake is what the upstream said about itself.
+type handshake struct {
+	serverInfo   json.RawMessage
+	capabilities json.RawMessage
+	instructions string
+}
+
+// capabilities are the parts of ServerCapabilities the client acts on.
+type capabilities struct {
+	tools, resources, prompts                                  bool
+	toolsListChanged, resourcesListChanged, promptsListChanged bool
+}
+
+func parseCapabilities(raw []byte) capabilities {
+	type feature struct {
+		ListChanged bool `json:"listChanged"`
+	}
+	var w struct {
+		Tools     *feature `json:"tools"`
+		Resources *feature `json:"resources"`
+		Prompts   *feature `json:"prompts"`
+	}
+	_ = json.Unmarshal(raw, &w)
+	var c capabilities
+	if w.Tools != nil {
+		c.tools, c.toolsListChanged = true, w.Tools.ListChanged
+	}
+	if w.Resources != nil {
+		c.resources, c.resourcesListChanged = true, w.Resources.ListChanged
+	}
+	if w.Prompts != nil {
+		c.prompts, c.promptsListChanged = true, w.Prompts.ListChanged
+	}
+	return c
+}
+
+// New validates cfg and prepares a client. It does not connect; Start does.
+func New(cfg configs.Upstream, opts Options) (*Client, error) {
+	if err := validate(&cfg); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		name:           cfg.Name,
+		cfg:            cfg,
+		log:            opts.Logger,
+		onChange:       opts.OnChange,
+		timeout:        cfg.Timeout,
+		maxResponse:    cfg.MaxResponseBytes,
+		healthInterval: opts.HealthInterval,
+		connectSem:     make(chan struct{}, 1),
+		wake:           make(chan struct{}, 1),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With(slog.String("upstream", cfg.Name), slog.String("transport", cfg.Transport()))
+	if c.timeout <= 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.maxResponse <= 0 {
+		c.maxResponse = defaultMaxResponseBytes
+	}
+	if c.healthInterval <= 0 {
+		c.healthInterval = defaultHealthInterval
+	}
+	name, version := opts.ClientName, opts.ClientVersion
+	if name == "" {
+		name = "mcpgw"
+	}
+	if version == "" {
+		version = "dev"
+	}
+	info := appendJSONString([]byte(`{"name":`), name)
+	info = append(info, `,"version":`...)
+	info = appendJSONString(info, version)
+	c.clientInfo = append(info, '}')
+	c.modernMeta = c.metaFor(versionModern)
+	c.life, c.stop = context.WithCancel(context.Background())
+
+	var err error
+	switch {
+	case cfg.HTTP != nil:
+		c.dialer, err = newHTTPDialer(c)
+	case cfg.Stdio != nil:
+		c.dialer = newStdioDialer(c)
+	case cfg.SSE != nil:
+		c.dialer, err = newSSEDialer(c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// metaFor returns the _meta members every stateless-era request carries
+// (2026-07-28 changelog §2, basic/transports/streamable-http "Request
+// Metadata"). The gateway declares no client capabilities: it relays
+// neither sampling, elicitation nor roots to upstreams.
+func (c *Client) metaFor(version string) []byte {
+	m := appendJSONString(nil, metaKeyProtocolVersion)
+	m = append(m, ':')
+	m = appendJSONString(m, version)
+	m = append(m, ',')
+	m = appendJSONString(m, metaKeyClientInfo)
+	m = append(m, ':')
+	m = append(m, c.clientInfo...)
+	m = append(m, ',')
+	m = appendJSONString(m, metaKeyClientCapabilities)
+	return append(m, ":{}"...)
+}
+
+// validate checks cfg and applies what New needs; it reports every problem.
+func validate(cfg *configs.Upstream) error {
+	var errs []error
+	if cfg.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	n := 0
+	for _, set := range []bool{cfg.HTTP != nil, cfg.Stdio != nil, cfg.SSE != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		errs = append(errs, errors.New("exactly one of http, stdio and sse must be set"))
+	}
+	checkURL := func(field, raw string) {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("%s: scheme must be http or https", field))
+		case u.Host == "":
+			errs = append(errs, fmt.Errorf("%s: host required", field))
+		}
+	}
+	checkHeaders := func(field string, h map[string]configs.SecretRef) {
+		for k, v := range h {
+			if !validHeaderName(k) {
+				errs = append(errs, fmt.Errorf("%s.%s: invalid header name", field, k))
+			}
+			if !validHeaderValue(secretValue(v)) {
+				// Never print the value.
+				errs = append(errs, fmt.Errorf("%s.%s: value contains control characters", field, k))
+			}
+		}
+	}
+	if cfg.HTTP != nil {
+		checkURL("http.url", cfg.HTTP.URL)
+		checkHeaders("http.headers", cfg.HTTP.Headers)
+		if cfg.HTTP.MaxIdleConns < 0 {
+			errs = append(errs, errors.New("http.max_idle_conns: must not be negative"))
+		}
+	}
+	if cfg.SSE != nil {
+		checkURL("sse.url", cfg.SSE.URL)
+		checkHeaders("sse.headers", cfg.SSE.Headers)
+	}
+	if cfg.Stdio != nil && cfg.Stdio.Command == "" {
+		errs = append(errs, errors.New("stdio.command: required"))
+	}
+	if v := cfg.ProtocolVersion; v != "" && v != versionModern && !slices.Contains(legacyVersions, v) {
+		errs = append(errs, fmt.Errorf("protocol_version: %q is not one of 2026-07-28, %v", v, legacyVersions))
+	}
+	if v := cfg.ProtocolVersion; cfg.SSE != nil && isModernVersion(v) {
+		errs = append(errs, errors.New("protocol_version: the legacy SSE transport cannot speak 2026-07-28"))
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, errors.New("timeout: must not be negative"))
+	}
+	if cfg.MaxResponseBytes < 0 {
+		errs = append(errs, errors.New("max_response_bytes: must not be negative"))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	for i, e := range errs {
+		errs[i] = fmt.Errorf("upstream %q: %w", cfg.Name, e)
+	}
+	return errors.Join(errs...)
+}
+
+// secretValue is the value of a secret: the resolved one after config
+// loading, the inline value otherwise (configurations built in code).
+func secretValue(r configs.SecretRef) string {
+	if r.Resolved != "" {
+		return r.Resolved.Reveal()
+	}
+	return r.Value.Reveal()
+}
+
+// Name returns the upstream's name.
+func (c *Client) Name() string { return c.name }
+
+// Start starts the background loop that connects, discovers, refreshes and
+// health-checks the upstream. It returns at once; calling it again does
+// nothing.
+func (c *Client) Start() {
+	c.startOnce.Do(func() {
+		c.goSafe("loop", c.runLoop)
+	})
+}
+
+// Close stops the loop, ends the upstream session (DELETE for an HTTP
+// session), stops a child process, and waits for the client's goroutines.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.goMu.Lock()
+		c.stopping = true
+		c.goMu.Unlock()
+		c.stop()
+		c.wg.Wait()
+		if s := c.sess.Swap(nil); s != nil {
+			s.close(true)
+		}
+		c.dialer.close()
+	})
+	return nil
+}
+
+// Catalog returns the last discovered catalog (nil before the first
+// discovery) and whether the upstream is currently available.
+func (c *Client) Catalog() (*Catalog, bool) {
+	return c.catalog.Load(), c.sess.Load() != nil
+}
+
+// Call forwards one request and returns the upstream's raw result. A
+// JSON-RPC error of the upstream is returned as *RPCError; every other
+// failure is an *Error naming the upstream and wrapping a sentinel.
+func (c *Client) Call(ctx context.Context, req *Request) (json.RawMessage, error) {
+	s := c.sess.Load()
+	if s == nil {
+		return nil, c.downError()
+	}
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > c.timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, errOwnTimeout)
+		defer cancel()
+	}
+	res, err := c.callOnce(ctx, s, req)
+	if err != nil && errors.Is(err, errSessionExpired) {
+		ns, rerr := c.renew(ctx, s)
+		if rerr != nil {
+			return nil, c.ctxError(ctx, rerr)
+		}
+		if !req.Idempotent {
+			return nil, c.fail(ErrUnavailable, "session expired and was re-initialized; the request was not retried", errSessionExpired)
+		}
+		res, err = c.callOnce(ctx, ns, req)
+	}
+	return res, err
+}
+
+// callOnce sends req over s once.
+func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.RawMessage, error) {
+	id := c.nextID.Add(1)
+	var token []byte
+	if req.ProgressToken != nil {
+		var key string
+		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
+		defer c.progress.unregister(key)
+	}
+	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID})
+	if err == nil {
+		c.lastOK.Store(time.Now().UnixNano())
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		reason := "request cancelled"
+		if errors.Is(context.Cause(ctx), errOwnTimeout) {
+			reason = "timed out after " + c.timeout.String()
+		}
+		s.conn.cancelled(id, reason)
+		return nil, c.ctxError(ctx, err)
+	}
+	var rpcErr *RPCError
+	if errors.As(err, &rpcErr) {
+		c.lastOK.Store(time.Now().UnixNano())
+		if s.modern {
+			switch rpcErr.Code {
+			case codeUnsupportedProtocolVersion:
+				// The upstream no longer speaks the version detected:
+				// detect again (2026-07-28 basic/versioning: re-probe when
+				// the cached era assumption fails).
+				c.kick(evRedetect)
+			case codeHeaderMismatch:
+				// Possibly a changed x-mcp-header annotation: the spec says
+				// to check tools/list for changes (Client Behavior).
+				c.kick(evRefresh)
+			}
+		}
+		return nil, err
+	}
+	if isTransportError(err) {
+		c.kick(evProbe)
+	}
+	return nil, err
+}
+
+// downError is the error of a call while no session is up.
+func (c *Client) downError() error {
+	if c.life.Err() != nil {
+		return c.fail(ErrClosed, "", nil)
+	}
+	var cause error
+	if why := c.downErr.Load(); why != nil {
+		cause = errors.New(*why)
+	}
+	return c.fail(ErrUnavailable, "upstream is down", cause)
+}
+
+// setDownErr records why the upstream is down, without the upstream name
+// and sentinel that the fast failures carry themselves.
+func (c *Client) setDownErr(err error) {
+	msg := err.Error()
+	var e *Error
+	if errors.As(err, &e) {
+		parts := make([]string, 0, 2)
+		if e.Detail != "" {
+			parts = append(parts, e.Detail)
+		}
+		if e.Err != nil {
+			parts = append(parts, e.Err.Error())
+		}
+		msg = strings.Join(parts, ": ")
+	}
+	c.downErr.Store(&msg)
+}
+
+// wrap makes err, a failure to open or use a session, an *Error of this
+// upstream that keeps the sentinel of err when it has one.
+func (c *Client) wrap(detail string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		d := detail
+		if e.Detail != "" {
+			d += ": " + e.Detail
+		}
+		return &Error{Upstream: c.name, Kind: e.Kind, Detail: d, Err: e.Err, Status: e.Status}
+	}
+	var rpcErr *RPCError
+	if errors.As(err, &rpcErr) {
+		// A JSON-RPC error of the handshake is not an answer to the
+		// caller's request; keep it out of errors.As reach.
+		err = errors.New(rpcErr.Error())
+	}
+	return c.fail(ErrUnavailable, detail, err)
+}
+
+// ctxError maps err to the context's error when ctx ended.
+func (c *Client) ctxError(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(context.Cause(ctx), errOwnTimeout) {
+		return c.fail(ErrTimeout, "no response within "+c.timeout.String(), context.DeadlineExceeded)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return c.fail(ErrTimeout, "caller deadline exceeded", context.DeadlineExceeded)
+	}
+	return &Error{Upstream: c.name, Detail: "call cancelled", Err: ctx.Err()}
+}
+
+// fail builds an *Error of this upstream.
+func (c *Client) fail(kind error, detail string, cause error) *Error {
+	return &Error{Upstream: c.name, Kind: kind, Detail: detail, Err: cause}
+}
+
+// transportError marks a failure to exchange bytes with the upstream at all
+// (as opposed to an answer the client did not like).
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+func (c *Client) transportFail(detail string, err error) *Error {
+	return c.fail(ErrUnavailable, detail, &transportError{err})
+}
+
+func isTransportError(err error) bool {
+	var te *transportError
+	return errors.As(err, &te)
+}
+
+// rpc sends an internal request (discovery, probes) over s.
+func (c *Client) rpc(ctx context.Context, s *session, method string, params []byte) (json.RawMessage, error) {
+	res, err := s.conn.roundTrip(ctx, c.nextID.Add(1), method, params, nil, callOpts{})
+	var rpcErr *RPCError
+	if err == nil || errors.As(err, &rpcErr) {
+		c.lastOK.Store(time.Now().UnixNano())
+	}
+	return res, err
+}
+
+// goSafe runs fn on a goroutine that Close waits for, recovering panics. It
+// reports false when the client is closing and fn was not started.
+func (c *Client) goSafe(what string, fn func()) bool {
+	c.goMu.Lock()
+	if c.stopping {
+		c.goMu.Unlock()
+		return false
+	}
+	c.wg.Add(1)
+	c.goMu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		c.recovered(what, fn)
+	}()
+	return true
+}
+
+// recovered runs fn and reports whether it returned without panicking.
+func (c *Client) recovered(what string, fn func()) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.ErrorContext(c.life, "panic in upstream goroutine", slog.String("goroutine", what), slog.String("panic", fmt.Sprint(r)))
+			ok = false
+		}
+	}()
+	fn()
+	return true
+}
+
+// kick asks the loop to handle events.
+func (c *Client) kick(ev uint32) {
+	c.pending.Or(ev)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) changed() {
+	if c.onChange != nil {
+		c.onChange(c.name)
+	}
+}
+
+// sleep waits d or until the client closes; it reports whether it slept.
+func (c *Client) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.life.Done():
+		return false
+	}
+}
+
+// backoff is capped exponential backoff with jitter.
+type backoff struct{ cur time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = backoffMin
+	} else {
+		b.cur = min(b.cur*2, backoffMax)
+	}
+	half := b.cur / 2
+	return half + rand.N(half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// runLoop runs the loop, restarting it after a panic.
+func (c *Client) runLoop() {
+	for c.life.Err() == nil {
+		if !c.recovered("loop", c.run) {
+			c.sleep(time.Second)
+		}
+	}
+}
+
+// run is the background loop: connect with backoff while down; while up,
+// re-discover on list changes, probe when idle or after a failed call.
+func (c *Client) run() {
+	var bo backoff
+	var refreshAt time.Time
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	failures := 0
+	for c.life.Err() == nil {
+		s := c.sess.Load()
+		if s == nil {
+			if err := c.connect(); err != nil {
+				if c.life.Err() != nil {
+					return
+				}
+				c.setDownErr(err)
+				failures++
+				if failures == 1 {
+					c.log.WarnContext(c.life, "upstream connect failed", slog.Any("error", err))
+				} else {
+					c.log.DebugContext(c.life, "upstream connect failed", slog.Any("error", err), slog.Int("attempt", failures))
+				}
+				c.sleep(bo.next())
+				continue
+			}
+			failures = 0
+			bo.reset()
+			refreshAt = time.Time{}
+			continue
+		}
+
+		next := time.Unix(0, c.lastOK.Load()).Add(c.healthInterval)
+		if !refreshAt.IsZero() && refreshAt.Before(next) {
+			next = refreshAt
+		}
+		timer.Reset(max(time.Until(next), 0))
+		select {
+		case <-c.life.Done():
+			return
+		case <-c.wake:
+			ev := c.pending.Swap(0)
+			if ev&evRedetect != 0 {
+				_, _ = c.renew(c.life, s)
+				continue
+			}
+			if ev&evProbe != 0 && !c.probe(s) {
+				continue
+			}
+			if ev&evRefresh != 0 && refreshAt.IsZero() {
+				refreshAt = time.Now().Add(refreshDebounce)
+			}
+		case <-timer.C:
+			now := time.Now()
+			if !refreshAt.IsZero() && !now.Before(refreshAt) {
+				refreshAt = time.Time{}
+				c.refresh(s)
+				continue
+			}
+			if now.Sub(time.Unix(0, c.lastOK.Load())) >= c.healthInterval {
+				c.probe(s)
+			}
+		}
+	}
+}
+
+// handshakeTimeout bounds one connect or probe.
+func (c *Client) handshakeTimeout() time.Duration { return c.timeout }
+
+// connect opens a session, discovers the catalog and publishes both.
+func (c *Client) connect() error {
+	select {
+	case c.connectSem <- struct{}{}:
+	case <-c.life.Done():
+		return c.life.Err()
+	}
+	defer func() { <-c.connectSem }()
+	ctx, cancel := context.WithTimeout(c.life, c.handshakeTimeout())
+	defer cancel()
+	s, err := c.dialer.connect(ctx)
+	if err != nil {
+		return c.wrap("connecting", err)
+	}
+	if !c.goSafe("listen", func() { s.conn.listen(s) }) {
+		s.close(true)
+		return c.fail(ErrClosed, "", nil)
+	}
+	cat, err := c.discover(ctx, s)
+	if err != nil {
+		s.close(true)
+		return c.wrap("discovering", err)
+	}
+	c.lastOK.Store(time.Now().UnixNano())
+	c.catalog.Store(cat)
+	c.sess.Store(s)
+	c.log.InfoContext(ctx, "upstream available", slog.String("protocol_version", s.version), slog.Bool("stateless", s.modern),
+		slog.Int("tools", len(cat.Tools)), slog.Int("resources", len(cat.Resources)), slog.Int("prompts", len(cat.Prompts)))
+	c.changed()
+	return nil
+}
+
+// renew replaces the session old after it went stale (HTTP 404 on its
+// session id, or a stateless upstream that stopped accepting our version).
+// It returns the current session; concurrent callers share one handshake.
+func (c *Client) renew(ctx context.Context, old *session) (*session, error) {
+	select {
+	case c.connectSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.connectSem }()
+	if cur := c.sess.Load(); cur != old {
+		if cur == nil {
+			return nil, c.downError()
+		}
+		return cur, nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout())
+	defer cancel()
+	s, err := c.dialer.connect(hctx)
+	if err != nil {
+		err = c.wrap("re-initializing the session", err)
+		if ctx.Err() == nil {
+			c.drop(old, err)
+		}
+		return nil, err
+	}
+	// x-mcp-header bindings stay valid until the refresh below replaces
+	// them; without them, calls in between would be rejected.
+	if oc, ok := old.conn.(*httpConn); ok {
+		if nc, ok := s.conn.(*httpConn); ok && nc.modern {
+			nc.toolHeaders.Store(oc.toolHeaders.Load())
+		}
+	}
+	if !c.goSafe("listen", func() { s.conn.listen(s) }) {
+		s.close(true)
+		return nil, c.fail(ErrClosed, "", nil)
+	}
+	if !c.sess.CompareAndSwap(old, s) {
+		s.close(true)
+		return nil, c.downError()
+	}
+	c.log.InfoContext(ctx, "upstream session renewed", slog.String("protocol_version", s.version), slog.Bool("stateless", s.modern))
+	old.close(false)
+	c.kick(evRefresh) // the upstream restarted: its lists may have changed
+	return s, nil
+}
+
+// drop marks the upstream down if s is still its session.
+func (c *Client) drop(s *session, cause error) {
+	if !c.sess.CompareAndSwap(s, nil) {
+		return
+	}
+	if c.life.Err() != nil {
+		s.close(true)
+		return
+	}
+	c.setDownErr(cause)
+	c.log.WarnContext(c.life, "upstream unavailable", slog.Any("error", cause))
+	c.goSafe("close-session", func() { s.close(false) })
+	c.changed()
+	c.kick(0)
+}
+
+// probe checks that s still answers: ping, or server/discover in the
+// stateless era, which removed ping (2026-07-28 changelog §5). A JSON-RPC
+// error counts as alive. It reports whether s is still the session.
+func (c *Client) probe(s *session) bool {
+	ctx, cancel := context.WithTimeout(c.life, min(c.handshakeTimeout(), max(c.healthInterval, time.Second)))
+	defer cancel()
+	method := "ping"
+	if s.modern {
+		method = "server/discover"
+	}
+	_, err := c.rpc(ctx, s, method, nil)
+	var rpcErr *RPCError
+	switch {
+	case err == nil, errors.As(err, &rpcErr):
+		return true
+	case c.life.Err() != nil:
+		return false
+	case errors.Is(err, errSessionExpired):
+		_, err = c.renew(c.life, s)
+		return err == nil
+	default:
+		c.drop(s, err)
+		return false
+	}
+}
+
+// refresh re-discovers the catalog over s and publishes it when it changed.
+func (c *Client) refresh(s *session) {
+	ctx, cancel := context.WithTimeout(c.life, c.handshakeTimeout())
+	defer cancel()
+	cat, err := c.discover(ctx, s)
+	if err != nil {
+		if c.life.Err() != nil {
+			return
+		}
+		c.log.WarnContext(ctx, "upstream re-discovery failed", slog.Any("error", err))
+		switch {
+		case errors.Is(err, errSessionExpired):
+			_, _ = c.renew(c.life, s)
+		case isTransportError(err):
+			c.probe(s)
+		}
+		return
+	}
+	if old := c.catalog.Load(); old != nil && old.equal(cat) {
+		return
+	}
+	c.catalog.Store(cat)
+	c.log.InfoContext(ctx, "upstream catalog changed", slog.Int("tools", len(cat.Tools)), slog.Int("resources", len(cat.Resources)), slog.Int("prompts", len(cat.Prompts)))
+	c.changed()
+}
+
+// onNotification handles a notification from any stream of the upstream.
+func (c *Client) onNotification(method string, params []byte) {
+	switch method {
+	case "notifications/progress":
+		if !c.progress.dispatch(params) {
+			c.log.DebugContext(c.life, "progress for an unknown token dropped")
+		}
+	case "notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed":
+		c.log.DebugContext(c.life, "upstream list changed", slog.String("method", method))
+		c.kick(evRefresh)
+	default:
+		c.log.DebugContext(c.life, "upstream notification ignored", slog.String("method", method))
+	}
+}

@@ -1,0 +1,117 @@
+package upstream
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Sentinels for failures of a call that are not the upstream's own JSON-RPC
+// errors. Every such error returned by Client.Call is an *Error that wraps
+// exactly one of them; test with errors.Is.
+var (
+	// ErrUnavailable: the upstream could not be reached, is known to be down,
+	// answered with a non-2xx HTTP status, or its session expired.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrBadResponse: the upstream answered with something that is not a
+	// JSON-RPC response to the request (not JSON, wrong id, wrong content
+	// type, no response on the stream).
+	ErrBadResponse = errors.New("bad response")
+	// ErrResponseTooLarge: the response exceeded the upstream's
+	// max_response_bytes.
+	ErrResponseTooLarge = errors.New("response too large")
+	// ErrTimeout: the call did not finish within the upstream's timeout (or
+	// the caller's deadline). Errors wrapping it also wrap
+	// context.DeadlineExceeded.
+	ErrTimeout = errors.New("timeout")
+	// ErrBadRequest: the request itself could not be sent, for example its
+	// params are not a JSON object.
+	ErrBadRequest = errors.New("bad request")
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("client closed")
+)
+
+// RPCError is a JSON-RPC error the upstream returned; the gateway passes it
+// through to the client unchanged.
+type RPCError struct {
+	Code    int
+	Message string
+	// Data is the error's data member as the upstream sent it, nil when
+	// absent.
+	Data []byte
+}
+
+// Error implements error.
+func (e *RPCError) Error() string {
+	return "jsonrpc error " + strconv.Itoa(e.Code) + ": " + e.Message
+}
+
+// Error is a failed call to an upstream that is not a JSON-RPC error of the
+// upstream. Its message names the upstream; it unwraps to its Kind (one of
+// the package sentinels), to Err (the cause, possibly nil) and, for timeouts
+// and cancellations, to the context error.
+type Error struct {
+	// Upstream is the name of the upstream.
+	Upstream string
+	// Kind is the sentinel: ErrUnavailable, ErrBadResponse, ErrResponseTooLarge,
+	// ErrTimeout, ErrBadRequest or ErrClosed. Nil when the caller's context
+	// ended (Err is then the context error).
+	Kind error
+	// Detail says what happened, for humans.
+	Detail string
+	// Err is the underlying cause, if any.
+	Err error
+	// Status is the HTTP status of a non-2xx answer, 0 otherwise.
+	Status int
+}
+
+// Error implements error: `upstream "orders": unavailable: connection refused: …`.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("upstream ")
+	b.WriteString(strconv.Quote(e.Upstream))
+	b.WriteString(": ")
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	}
+	if e.Detail != "" {
+		if e.Kind != nil {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap exposes the sentinel and the cause to errors.Is and errors.As.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, 2)
+	if e.Kind != nil {
+		errs = append(errs, e.Kind)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// statusError is a non-2xx HTTP answer without a JSON-RPC error body.
+type statusError struct {
+	code int
+	text string
+}
+
+func (e *statusError) Error() string {
+	if e.text != "" {
+		return "HTTP " + strconv.Itoa(e.code) + " " + e.text
+	}
+	return "HTTP " + strconv.Itoa(e.code)
+}
+
+// errSessionExpired marks a 404 answer to a request that carried a session id:
+// the upstream forgot the session (it restarted, or the session idled out).
+var errSessionExpired = errors.New("session expired")

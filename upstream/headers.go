@@ -1,0 +1,261 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Header mirroring of the 2026-07-28 Streamable HTTP transport
+// (https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http#request-metadata):
+// Mcp-Method and Mcp-Name mirror the body, and tool parameters annotated
+// with x-mcp-header in the tool's inputSchema travel as Mcp-Param-{Name}.
+
+// headerBinding maps a tool argument to the header that mirrors it.
+type headerBinding struct {
+	path   []string // property names from the root of the arguments
+	header string   // canonical "Mcp-Param-…"
+}
+
+// encodeHeaderValue applies the spec's Value Encoding: plain when the value
+// is visible ASCII without leading or trailing whitespace, otherwise (and
+// when it looks like the sentinel itself) "=?base64?…?=" of its UTF-8 bytes.
+func encodeHeaderValue(s string) string {
+	plain := true
+	if s != "" && (s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		plain = false
+	}
+	for i := 0; plain && i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			plain = false
+		}
+	}
+	if plain && strings.HasPrefix(s, "=?base64?") && strings.HasSuffix(s, "?=") {
+		plain = false
+	}
+	if plain {
+		return s
+	}
+	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?="
+}
+
+// nameKeyFor is the params member Mcp-Name mirrors for method, or "".
+func nameKeyFor(method string) string {
+	switch method {
+	case "tools/call", "prompts/get":
+		return "name"
+	case "resources/read":
+		return "uri"
+	}
+	return ""
+}
+
+// toolBindings reads the x-mcp-header annotations of one tool definition.
+// An annotation that breaks the spec's constraints makes the tool invalid:
+// it must then be left out of the catalog (Schema Extension: "Clients using
+// the Streamable HTTP transport MUST reject tool definitions where any
+// x-mcp-header value violates these constraints").
+func toolBindings(tool []byte) (name string, bindings []headerBinding, err error) {
+	nameRaw := member(tool, "name")
+	name, _ = stringValue(nameRaw)
+	if !bytes.Contains(tool, []byte("x-mcp-header")) {
+		return name, nil, nil
+	}
+	schema := member(tool, "inputSchema")
+	if isNull(schema) {
+		return name, nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(schema))
+	dec.UseNumber()
+	var root any
+	if err := dec.Decode(&root); err != nil {
+		return name, nil, err
+	}
+	seen := map[string]bool{}
+	if err := walkSchema(root, nil, true, &bindings, seen); err != nil {
+		return name, nil, err
+	}
+	slices.SortFunc(bindings, func(a, b headerBinding) int { return strings.Compare(a.header, b.header) })
+	return name, bindings, nil
+}
+
+// walkSchema collects the x-mcp-header annotations under node. onChain is
+// true while node is reachable from the root through "properties" keys only.
+func walkSchema(node any, path []string, onChain bool, out *[]headerBinding, seen map[string]bool) error {
+	switch n := node.(type) {
+	case []any:
+		for _, e := range n {
+			if err := walkSchema(e, path, false, out, seen); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		if v, ok := n["x-mcp-header"]; ok {
+			if !onChain || len(path) == 0 {
+				return errors.New("x-mcp-header on a property that is not statically reachable through properties")
+			}
+			h, ok := v.(string)
+			if !ok || !validHeaderName(h) {
+				return fmt.Errorf("x-mcp-header %v is not an HTTP field name", v)
+			}
+			if seen[strings.ToLower(h)] {
+				return fmt.Errorf("x-mcp-header %q is not unique", h)
+			}
+			seen[strings.ToLower(h)] = true
+			if !primitiveType(n["type"]) {
+				return fmt.Errorf("x-mcp-header %q is on a property that is not a string, integer or boolean", h)
+			}
+			*out = append(*out, headerBinding{
+				path:   slices.Clone(path),
+				header: textproto.CanonicalMIMEHeaderKey("Mcp-Param-" + h),
+			})
+		}
+		for k, v := range n {
+			switch k {
+			case "x-mcp-header", "const", "default", "enum", "examples":
+				// Annotations and instance data, not subschemas.
+			case "properties":
+				props, ok := v.(map[string]any)
+				if !ok {
+					continue
+				}
+				for p, sub := range props {
+					if err := walkSchema(sub, append(path[:len(path):len(path)], p), onChain, out, seen); err != nil {
+						return err
+					}
+				}
+			default:
+				if err := walkSchema(v, path, false, out, seen); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// primitiveType reports whether a schema's type allows only string, integer
+// and boolean values (number is not permitted for x-mcp-header).
+func primitiveType(t any) bool {
+	ok := func(s any) bool { return s == "string" || s == "integer" || s == "boolean" }
+	switch v := t.(type) {
+	case string:
+		return ok(v)
+	case []any:
+		if len(v) == 0 {
+			return false
+		}
+		for _, e := range v {
+			if !ok(e) && e != "null" {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// paramHeaders returns the Mcp-Param headers for a tools/call whose params
+// are params. A value that is absent or null omits its header.
+func paramHeaders(params []byte, bindings []headerBinding) ([][2]string, error) {
+	args := member(params, "arguments")
+	if isNull(args) {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(args))
+	dec.UseNumber()
+	var root any
+	if err := dec.Decode(&root); err != nil {
+		return nil, err
+	}
+	out := make([][2]string, 0, len(bindings))
+	for _, b := range bindings {
+		v := root
+		for _, p := range b.path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[p]
+		}
+		var s string
+		switch x := v.(type) {
+		case nil:
+			continue
+		case string:
+			s = encodeHeaderValue(x)
+		case bool:
+			s = strconv.FormatBool(x)
+		case json.Number:
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53-1 {
+				return nil, fmt.Errorf("argument for %s is not a safe integer", b.header)
+			}
+			s = strconv.FormatInt(int64(f), 10)
+		default:
+			return nil, fmt.Errorf("argument for %s is not a primitive value", b.header)
+		}
+		out = append(out, [2]string{b.header, s})
+	}
+	return out, nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be sent as a header value.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// setToolHeaders records the x-mcp-header bindings of tools for this
+// connection and returns tools without the invalid ones.
+func (h *httpConn) setToolHeaders(tools []json.RawMessage) []json.RawMessage {
+	m := map[string][]headerBinding{}
+	kept := tools[:0:0]
+	for _, t := range tools {
+		name, b, err := toolBindings(t)
+		if err != nil {
+			h.c.log.WarnContext(h.c.life, "upstream tool rejected: invalid x-mcp-header", slog.String("tool", name), slog.Any("error", err))
+			continue
+		}
+		if len(b) > 0 {
+			m[name] = b
+		}
+		kept = append(kept, t)
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	h.toolHeaders.Store(&m)
+	return kept
+}

@@ -1,0 +1,765 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The Streamable HTTP client is written on net/http directly: one tuned
+// http.Transport per upstream, request headers and URL prepared per session,
+// request bodies built in one buffer, and response results returned as
+// slices of the body without decoding.
+
+// httpDialer opens Streamable HTTP sessions with one upstream.
+type httpDialer struct {
+	c      *Client
+	url    *url.URL
+	rt     *http.Transport
+	static http.Header // configured headers, values resolved
+}
+
+func newHTTPTransport(maxIdle int) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0, // no global cap: the per-host cap is the one that matters
+		MaxIdleConnsPerHost:   maxIdle,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func newHTTPDialer(c *Client) (*httpDialer, error) {
+	u, err := url.Parse(c.cfg.HTTP.URL)
+	if err != nil {
+		return nil, err
+	}
+	maxIdle := c.cfg.HTTP.MaxIdleConns
+	if maxIdle == 0 {
+		maxIdle = defaultMaxIdleConns
+	}
+	d := &httpDialer{c: c, url: u, rt: newHTTPTransport(maxIdle), static: http.Header{}}
+	for k, v := range c.cfg.HTTP.Headers {
+		d.static.Set(k, secretValue(v))
+	}
+	return d, nil
+}
+
+func (d *httpDialer) close() { d.rt.CloseIdleConnections() }
+
+// httpConn is one session (2025 era) or one stateless era binding
+// (2026-07-28) with a Streamable HTTP upstream.
+type httpConn struct {
+	d         *httpDialer
+	c         *Client
+	modern    bool
+	version   string // MCP-Protocol-Version; "" before initialize
+	sessionID string
+	meta      []byte        // _meta members added to every request (stateless era)
+	post      http.Header   // headers of every POST
+	tmpl      *http.Request // POST to the MCP endpoint, without context, headers or body
+	// toolHeaders maps tool names to their x-mcp-header bindings
+	// (stateless era only).
+	toolHeaders atomic.Pointer[map[string][]headerBinding]
+}
+
+func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
+	h := &httpConn{d: d, c: d.c, modern: modern, version: version, sessionID: sessionID}
+	if modern {
+		h.meta = d.c.metaFor(version)
+	}
+	h.post = make(http.Header, len(d.static)+4)
+	for k, v := range d.static {
+		h.post[k] = v
+	}
+	h.post["Content-Type"] = []string{"application/json"}
+	// Both, on every POST: go-sdk rejects requests that list only one,
+	// even when it answers with JSON (PITFALLS.md).
+	h.post["Accept"] = []string{"application/json, text/event-stream"}
+	if version != "" {
+		h.post["Mcp-Protocol-Version"] = []string{version}
+	}
+	if sessionID != "" {
+		h.post["Mcp-Session-Id"] = []string{sessionID}
+	}
+	h.tmpl = &http.Request{
+		Method:     http.MethodPost,
+		URL:        d.url,
+		Host:       d.url.Host,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+	}
+	return h
+}
+
+// connect detects the upstream's era and opens a session.
+//
+// Unless protocol_version pins a legacy version, it first asks
+// server/discover with 2026-07-28 (the Backward Compatibility section of
+// basic/transports/streamable-http: "attempt a modern request first"). A
+// result whose supportedVersions contains 2026-07-28 selects the stateless
+// era. A recognized modern error (-32022 UnsupportedProtocolVersion) names
+// the versions the server does speak; when only initialize-era versions are
+// left, the newest of them is negotiated through initialize. Any other 4xx
+// or JSON-RPC error means a legacy server: fall back to initialize. A
+// discover result without 2026-07-28 happens too: a stateful go-sdk server
+// answers server/discover but omits the version (go-sdk issue #1025).
+func (d *httpDialer) connect(ctx context.Context) (*session, error) {
+	c := d.c
+	pinned := c.cfg.ProtocolVersion
+	legacy := versionLatest
+	if pinned == "" || isModernVersion(pinned) {
+		v := versionModern
+		if pinned != "" {
+			v = pinned
+		}
+		hc := d.newConn(true, v, "")
+		res, err := hc.roundTrip(ctx, c.nextID.Add(1), "server/discover", nil, nil, callOpts{})
+		var rpcErr *RPCError
+		switch {
+		case err == nil:
+			dr, perr := parseDiscoverResult(res)
+			if perr != nil {
+				return nil, c.fail(ErrBadResponse, "server/discover result", perr)
+			}
+			if slices.Contains(dr.supported, v) {
+				return newSession(c, hc, true, v, dr.hs), nil
+			}
+			if pinned != "" {
+				return nil, c.fail(ErrUnavailable, fmt.Sprintf("upstream does not offer pinned protocol version %s (offers %v)", v, dr.supported), nil)
+			}
+			legacy = bestLegacy(dr.supported)
+		case pinned != "":
+			return nil, c.wrap("server/discover", err)
+		case errors.As(err, &rpcErr):
+			if rpcErr.Code == -32022 {
+				legacy = bestLegacy(supportedFromError(rpcErr))
+			}
+		case isTransportError(err) || ctx.Err() != nil:
+			return nil, c.wrap("server/discover", err)
+		}
+		c.log.DebugContext(ctx, "upstream is not stateless; falling back to initialize", slog.Any("error", err))
+	} else {
+		legacy = pinned
+	}
+	return d.initialize(ctx, legacy)
+}
+
+// initialize performs the initialize handshake of the session era.
+func (d *httpDialer) initialize(ctx context.Context, version string) (*session, error) {
+	c := d.c
+	hc := d.newConn(false, "", "")
+	var sid string
+	res, err := hc.roundTrip(ctx, c.nextID.Add(1), "initialize", c.initializeParams(version), nil, callOpts{sessionID: &sid})
+	if err != nil {
+		return nil, c.wrap("initialize", err)
+	}
+	negotiated, hs, err := parseInitializeResult(res)
+	if err != nil {
+		return nil, c.fail(ErrBadResponse, "initialize result", err)
+	}
+	conn := d.newConn(false, negotiated, sid)
+	if err := conn.notify(ctx, "notifications/initialized"); err != nil {
+		return nil, c.wrap("notifications/initialized", err)
+	}
+	return newSession(c, conn, false, negotiated, hs), nil
+}
+
+func (c *Client) initializeParams(version string) []byte {
+	p := appendJSONString([]byte(`{"protocolVersion":`), version)
+	p = append(p, `,"capabilities":{},"clientInfo":`...)
+	p = append(p, c.clientInfo...)
+	return append(p, '}')
+}
+
+func newSession(c *Client, cn conn, modern bool, version string, hs handshake) *session {
+	s := &session{conn: cn, modern: modern, version: version, info: hs, caps: parseCapabilities(hs.capabilities)}
+	s.ctx, s.cancel = context.WithCancel(c.life)
+	return s
+}
+
+// bodyReader is a request body over a byte slice.
+type bodyReader struct {
+	b   []byte
+	off int
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *bodyReader) Close() error { return nil }
+
+// postState is the per-request memory of a POST, allocated once.
+type postState struct {
+	body bodyReader
+	vals [3]string // per-request header values
+}
+
+// request prepares a POST of body with headers hdr.
+func (h *httpConn) request(ctx context.Context, ps *postState, body []byte, hdr http.Header) *http.Request {
+	if ps == nil {
+		ps = new(postState)
+	}
+	ps.body = bodyReader{b: body}
+	req := h.tmpl.WithContext(ctx)
+	req.Header = hdr
+	req.Body = &ps.body
+	// GetBody lets the transport resend a request it could not write on a
+	// reused keep-alive connection the server had just closed.
+	req.GetBody = func() (io.ReadCloser, error) { return &bodyReader{b: body}, nil }
+	req.ContentLength = int64(len(body))
+	return req
+}
+
+// headers returns the headers of one POST: the session's, plus the
+// per-request ones, whose values live in ps. Values of the session's
+// headers are shared, never written.
+func (h *httpConn) headers(ps *postState, method, name, requestID string, params [][2]string) http.Header {
+	hdr := make(http.Header, len(h.post)+3+len(params))
+	for k, v := range h.post {
+		hdr[k] = v
+	}
+	vals := &ps.vals
+	n := 0
+	if h.modern {
+		vals[n] = method
+		hdr["Mcp-Method"] = vals[n : n+1 : n+1]
+		n++
+		if name != "" {
+			vals[n] = encodeHeaderValue(name)
+			hdr["Mcp-Name"] = vals[n : n+1 : n+1]
+			n++
+		}
+	}
+	if requestID != "" {
+		vals[n] = requestID
+		hdr["X-Request-Id"] = vals[n : n+1 : n+1]
+	}
+	for _, p := range params {
+		hdr[p[0]] = []string{p[1]}
+	}
+	return hdr
+}
+
+func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
+	c := h.c
+	rw := paramsRewrite{meta: h.meta, progressToken: progressToken}
+	if h.modern {
+		rw.nameKey = nameKeyFor(method)
+	}
+	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+96)
+	body = append(body, `{"jsonrpc":"2.0","id":`...)
+	body = strconv.AppendInt(body, id, 10)
+	body = append(body, `,"method":`...)
+	body = appendJSONString(body, method)
+	mark := len(body)
+	body = append(body, `,"params":`...)
+	start := len(body)
+	body, name, err := rewriteParams(body, params, &rw)
+	if err != nil {
+		return nil, c.fail(ErrBadRequest, method, err)
+	}
+	if len(body) == start {
+		body = body[:mark]
+	}
+	body = append(body, '}')
+
+	var extra [][2]string
+	if h.modern && method == "tools/call" && name != "" {
+		if m := h.toolHeaders.Load(); m != nil && *m != nil {
+			if b := (*m)[name]; len(b) > 0 {
+				if extra, err = paramHeaders(params, b); err != nil {
+					return nil, c.fail(ErrBadRequest, method, err)
+				}
+			}
+		}
+	}
+
+	ps := new(postState)
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, method, name, o.requestID, extra)))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, c.transportFail("", err)
+	}
+	return h.response(ctx, resp, id, method, o)
+}
+
+// response reads the answer to request id.
+func (h *httpConn) response(ctx context.Context, resp *http.Response, id int64, method string, o callOpts) (json.RawMessage, error) {
+	c := h.c
+	if resp.StatusCode/100 != 2 {
+		return nil, h.statusError(ctx, resp)
+	}
+	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent {
+		resp.Body.Close()
+		return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: HTTP %d without a response", method, resp.StatusCode), nil)
+	}
+	if o.sessionID != nil {
+		*o.sessionID = resp.Header.Get("Mcp-Session-Id")
+	}
+	switch mediaType(resp.Header.Get("Content-Type")) {
+	case "application/json":
+		return h.jsonResponse(ctx, resp, id)
+	case "text/event-stream":
+		return h.streamResponse(ctx, resp, id)
+	default:
+		resp.Body.Close()
+		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type")), nil)
+	}
+}
+
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// statusError turns a non-2xx answer into an error and closes the body.
+func (h *httpConn) statusError(ctx context.Context, resp *http.Response) error {
+	c := h.c
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && h.sessionID != "" {
+		// 2025-11-25 basic/transports, Session Management: a 404 to a
+		// request with a session id means the session is gone; the client
+		// MUST start a new one.
+		return c.fail(ErrUnavailable, "", errSessionExpired)
+	}
+	se := &statusError{code: resp.StatusCode, text: http.StatusText(resp.StatusCode)}
+	if resp.StatusCode/100 == 4 && mediaType(resp.Header.Get("Content-Type")) == "application/json" {
+		// Stateless-era servers answer protocol errors with 4xx and a
+		// JSON-RPC error body (400 for invalid params, 404 for method not
+		// found); those are the upstream's answers, passed through.
+		body, err := readBody(resp.Body, resp.ContentLength, 64<<10)
+		if err == nil && json.Valid(body) {
+			if env, perr := parseEnvelope(body); perr == nil && len(env.error) > 0 {
+				return rpcErrorFrom(env.error)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	e := c.fail(ErrUnavailable, "", se)
+	e.Status = resp.StatusCode
+	return e
+}
+
+// readBody reads all of r, which announced length cl (-1 unknown), failing
+// with errBodyTooLarge beyond limit bytes. It reads until io.EOF so that the
+// transport can reuse the connection.
+func readBody(r io.Reader, cl, limit int64) ([]byte, error) {
+	if cl > limit {
+		return nil, errBodyTooLarge
+	}
+	size := int64(512)
+	if cl >= 0 {
+		size = cl + 1
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+var errBodyTooLarge = errors.New("body too large")
+
+// jsonResponse reads an application/json answer.
+func (h *httpConn) jsonResponse(ctx context.Context, resp *http.Response, id int64) (json.RawMessage, error) {
+	c := h.c
+	body, err := readBody(resp.Body, resp.ContentLength, c.maxResponse)
+	// Closing before EOF (too large, read error) discards the connection
+	// instead of returning it half-read to the pool.
+	resp.Body.Close()
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return nil, c.fail(ErrResponseTooLarge, fmt.Sprintf("more than %d bytes", c.maxResponse), nil)
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, c.transportFail("reading response", err)
+	}
+	if !json.Valid(body) {
+		return nil, c.fail(ErrBadResponse, "response is not JSON", nil)
+	}
+	env, err := parseEnvelope(body)
+	if err != nil {
+		return nil, c.fail(ErrBadResponse, "response is not a JSON object", nil)
+	}
+	return h.result(&env, id)
+}
+
+// result extracts the result of the response env to request id.
+func (h *httpConn) result(env *envelope, id int64) (json.RawMessage, error) {
+	c := h.c
+	if len(env.method) > 0 {
+		return nil, c.fail(ErrBadResponse, "expected a response, got a request or notification", nil)
+	}
+	if !env.idIs(id) {
+		return nil, c.fail(ErrBadResponse, fmt.Sprintf("response id %s does not match request id %d", truncate(env.id, 40), id), nil)
+	}
+	if len(env.error) > 0 && !isNull(env.error) {
+		return nil, rpcErrorFrom(env.error)
+	}
+	if env.result == nil {
+		return nil, c.fail(ErrBadResponse, "response has neither result nor error", nil)
+	}
+	return env.result, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// streamResponse reads a text/event-stream answer: notifications and server
+// requests before the response are handled, the response is returned.
+func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id int64) (json.RawMessage, error) {
+	c := h.c
+	sr := newSSEReader(resp.Body, c.maxResponse)
+	for {
+		data, err := sr.next()
+		if err != nil {
+			resp.Body.Close()
+			sr.release()
+			switch {
+			case errors.Is(err, errEventTooLarge):
+				return nil, c.fail(ErrResponseTooLarge, fmt.Sprintf("event of more than %d bytes", c.maxResponse), nil)
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case err == io.EOF:
+				return nil, c.fail(ErrBadResponse, "event stream ended without a response", nil)
+			default:
+				return nil, c.transportFail("reading event stream", err)
+			}
+		}
+		env, ok := h.message(data)
+		if !ok || env.method != nil {
+			continue
+		}
+		if !env.idIs(id) {
+			c.log.DebugContext(ctx, "response for another request on the stream ignored")
+			continue
+		}
+		// The data buffer is reused; the result outlives it.
+		out, err := h.result(&env, id)
+		if out != nil {
+			out = append(json.RawMessage(nil), out...)
+		}
+		h.finishStream(resp.Body, sr)
+		return out, err
+	}
+}
+
+// message parses one event of a stream and handles it when it is a
+// notification or a request. It reports false for events that are not
+// JSON-RPC messages.
+func (h *httpConn) message(data []byte) (envelope, bool) {
+	if !json.Valid(data) {
+		h.c.log.DebugContext(h.c.life, "non-JSON event on upstream stream ignored")
+		return envelope{}, false
+	}
+	env, err := parseEnvelope(data)
+	if err != nil {
+		return env, false
+	}
+	switch {
+	case env.isNotification():
+		method, _ := stringValue(env.method)
+		h.c.onNotification(method, env.params)
+	case env.isRequest():
+		h.serverRequest(&env)
+	}
+	return env, true
+}
+
+// finishStream lets the server end the stream after its response: the
+// spec says the response SHOULD terminate it (2026-07-28 Streamable HTTP,
+// Receiving Messages), and a stream read to its end returns the connection
+// to the pool. A server that keeps it open gets the connection closed.
+func (h *httpConn) finishStream(body io.ReadCloser, sr *sseReader) {
+	drain := func() {
+		timer := time.AfterFunc(time.Second, func() { body.Close() })
+		for {
+			if _, err := sr.next(); err != nil {
+				break
+			}
+		}
+		timer.Stop()
+		body.Close()
+		sr.release()
+	}
+	if !h.c.goSafe("drain", drain) {
+		body.Close()
+		sr.release()
+	}
+}
+
+// serverRequest answers a request the server sent on a stream. The gateway
+// offers no client features, so only ping is answered with success. In the
+// stateless era servers must not send requests at all.
+func (h *httpConn) serverRequest(env *envelope) {
+	method, _ := stringValue(env.method)
+	if h.modern {
+		h.c.log.DebugContext(h.c.life, "server request on a stateless stream ignored", slog.String("method", method))
+		return
+	}
+	msg := append([]byte(`{"jsonrpc":"2.0","id":`), env.id...)
+	if method == "ping" {
+		msg = append(msg, `,"result":{}}`...)
+	} else {
+		msg = append(msg, `,"error":{"code":-32601,"message":"method not supported by the gateway"}}`...)
+	}
+	h.c.log.DebugContext(h.c.life, "answering server request", slog.String("method", method))
+	h.c.goSafe("respond", func() {
+		ctx, cancel := context.WithTimeout(h.c.life, notifyTimeout)
+		defer cancel()
+		_ = h.send(ctx, msg)
+	})
+}
+
+// send POSTs a message that expects no response (notification, response).
+func (h *httpConn) send(ctx context.Context, msg []byte) error {
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, nil, msg, h.post))
+	if err != nil {
+		return h.c.transportFail("", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		if resp.StatusCode == http.StatusNotFound && h.sessionID != "" {
+			return h.c.fail(ErrUnavailable, "", errSessionExpired)
+		}
+		e := h.c.fail(ErrUnavailable, "", &statusError{code: resp.StatusCode, text: http.StatusText(resp.StatusCode)})
+		e.Status = resp.StatusCode
+		return e
+	}
+	return nil
+}
+
+// notify sends a notification without params.
+func (h *httpConn) notify(ctx context.Context, method string) error {
+	msg := appendJSONString([]byte(`{"jsonrpc":"2.0","method":`), method)
+	return h.send(ctx, append(msg, '}'))
+}
+
+// cancelled tells a session-era upstream that a request was abandoned
+// (2025-11-25 basic/utilities/cancellation); mcp-go's own client never sends
+// this over HTTP. In the stateless era closing the response stream is the
+// cancellation and no notification is expected (2026-07-28
+// basic/transports/streamable-http, Cancellation); the transport closed it
+// when the call's context ended.
+func (h *httpConn) cancelled(id int64, reason string) {
+	if h.modern {
+		return
+	}
+	msg := []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`)
+	msg = strconv.AppendInt(msg, id, 10)
+	msg = append(msg, `,"reason":`...)
+	msg = appendJSONString(msg, reason)
+	msg = append(msg, "}}"...)
+	h.c.goSafe("cancel", func() {
+		ctx, cancel := context.WithTimeout(h.c.life, notifyTimeout)
+		defer cancel()
+		if err := h.send(ctx, msg); err != nil {
+			h.c.log.DebugContext(ctx, "sending notifications/cancelled failed", slog.Any("error", err))
+		}
+	})
+}
+
+// close ends the connection. A graceful close of a session ends it on the
+// server with DELETE (2025-11-25 basic/transports, Session Management).
+func (h *httpConn) close(graceful bool) {
+	if !graceful || h.modern || h.sessionID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	defer cancel()
+	req := h.tmpl.WithContext(ctx)
+	req.Method = http.MethodDelete
+	req.Header = http.Header{}
+	for k, v := range h.post {
+		if k != "Content-Type" && k != "Accept" {
+			req.Header[k] = v
+		}
+	}
+	resp, err := h.d.rt.RoundTrip(req)
+	if err != nil {
+		h.c.log.DebugContext(ctx, "ending upstream session failed", slog.Any("error", err))
+		return
+	}
+	resp.Body.Close()
+}
+
+// listen receives the server's notifications outside calls: the standalone
+// GET stream in the session era, a subscriptions/listen stream in the
+// stateless era. It re-opens a dropped stream with backoff, asks for a
+// probe when one drops (a dead server drops it first) and for a refresh
+// when one re-opens (changes may have been missed meanwhile).
+func (h *httpConn) listen(s *session) {
+	var open func(context.Context) (*http.Response, error)
+	var id int64
+	if h.modern {
+		filter := h.subscriptionFilter(s.caps)
+		if filter == nil {
+			return
+		}
+		open = func(ctx context.Context) (*http.Response, error) {
+			id = h.c.nextID.Add(1)
+			body := []byte(`{"jsonrpc":"2.0","id":`)
+			body = strconv.AppendInt(body, id, 10)
+			body = append(body, `,"method":"subscriptions/listen","params":{"notifications":`...)
+			body = append(body, filter...)
+			body = append(body, `,"_meta":{`...)
+			body = append(body, h.meta...)
+			body = append(body, "}}}"...)
+			ps := new(postState)
+			return h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, "subscriptions/listen", "", "", nil)))
+		}
+	} else {
+		open = func(ctx context.Context) (*http.Response, error) {
+			req := h.tmpl.WithContext(ctx)
+			req.Method = http.MethodGet
+			req.Header = make(http.Header, len(h.post))
+			for k, v := range h.post {
+				if k != "Content-Type" {
+					req.Header[k] = v
+				}
+			}
+			req.Header["Accept"] = []string{"text/event-stream"}
+			return h.d.rt.RoundTrip(req)
+		}
+	}
+	var bo backoff
+	opened := false
+	for s.ctx.Err() == nil {
+		resp, err := open(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			h.c.kick(evProbe)
+			h.sleep(s.ctx, bo.next())
+			continue
+		}
+		switch {
+		case resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
+		case resp.StatusCode == http.StatusNotFound && h.sessionID != "":
+			resp.Body.Close()
+			h.c.kick(evRedetect)
+			return
+		case resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode/100 == 4 || resp.StatusCode == http.StatusOK:
+			// No stream offered: 405 to GET (2025-11-25: the server
+			// does not offer one), or a JSON answer/4xx to
+			// subscriptions/listen (not supported).
+			resp.Body.Close()
+			h.c.log.DebugContext(s.ctx, "upstream offers no notification stream", slog.Int("status", resp.StatusCode))
+			return
+		default:
+			resp.Body.Close()
+			h.sleep(s.ctx, bo.next())
+			continue
+		}
+		if opened {
+			h.c.kick(evRefresh)
+		}
+		opened = true
+		bo.reset()
+		h.readStream(resp.Body, id)
+		if s.ctx.Err() != nil {
+			return
+		}
+		h.c.kick(evProbe)
+		h.sleep(s.ctx, bo.next())
+	}
+}
+
+// readStream handles the events of a notification stream until it ends.
+func (h *httpConn) readStream(body io.ReadCloser, id int64) {
+	sr := newSSEReader(body, h.c.maxResponse)
+	defer func() {
+		body.Close()
+		sr.release()
+	}()
+	for {
+		data, err := sr.next()
+		if err != nil {
+			return
+		}
+		env, ok := h.message(data)
+		if ok && env.method == nil && id != 0 && env.idIs(id) {
+			return // the server ended the subscription
+		}
+	}
+}
+
+// subscriptionFilter is the notifications member of subscriptions/listen:
+// the list changes the server can announce (2026-07-28
+// basic/patterns/subscriptions). Nil when it announces none.
+func (h *httpConn) subscriptionFilter(caps capabilities) []byte {
+	var parts []string
+	if caps.toolsListChanged {
+		parts = append(parts, `"toolsListChanged":true`)
+	}
+	if caps.resourcesListChanged {
+		parts = append(parts, `"resourcesListChanged":true`)
+	}
+	if caps.promptsListChanged {
+		parts = append(parts, `"promptsListChanged":true`)
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return []byte("{" + strings.Join(parts, ",") + "}")
+}
+
+func (h *httpConn) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,480 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// This file holds the shallow JSON handling of the hot path: request params
+// and response envelopes are walked at their top level only, and values are
+// carried as byte slices of the original input. Nothing here decodes a tool
+// result or tool arguments.
+
+var errJSONSyntax = errors.New("malformed JSON")
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string starting at b[i]
+// (which must be '"').
+func skipString(b []byte, i int) (int, error) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, nil
+		}
+	}
+	return 0, errJSONSyntax
+}
+
+// skipValue returns the index just past the JSON value starting at b[i]. It
+// trusts the structure of literals and numbers; callers that need validity
+// check it with json.Valid first.
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errJSONSyntax
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, err := skipString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, nil
+				}
+			}
+		}
+		return 0, errJSONSyntax
+	default:
+		start := i
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if i == start {
+					return 0, errJSONSyntax
+				}
+				return i, nil
+			}
+			i++
+		}
+		if i == start {
+			return 0, errJSONSyntax
+		}
+		return i, nil
+	}
+}
+
+// eachMember calls fn with the raw (quoted) key and the raw value of every
+// top-level member of the JSON object obj, in order, until fn returns false.
+func eachMember(obj []byte, fn func(key, val []byte) bool) error {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return errJSONSyntax
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return errJSONSyntax
+		}
+		kEnd, err := skipString(obj, i)
+		if err != nil {
+			return err
+		}
+		key := obj[i:kEnd]
+		i = skipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return errJSONSyntax
+		}
+		i = skipSpace(obj, i+1)
+		vEnd, err := skipValue(obj, i)
+		if err != nil {
+			return err
+		}
+		if !fn(key, obj[i:vEnd]) {
+			return nil
+		}
+		i = skipSpace(obj, vEnd)
+		if i >= len(obj) {
+			return errJSONSyntax
+		}
+		switch obj[i] {
+		case ',':
+			i = skipSpace(obj, i+1)
+		case '}':
+			return nil
+		default:
+			return errJSONSyntax
+		}
+	}
+}
+
+// keyIs reports whether the raw quoted key equals name.
+func keyIs(raw []byte, name string) bool {
+	if len(raw) < 2 {
+		return false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == name
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	return s == name
+}
+
+// member returns the raw value of the top-level member name of obj, or nil.
+func member(obj []byte, name string) []byte {
+	var out []byte
+	_ = eachMember(obj, func(k, v []byte) bool {
+		if keyIs(k, name) {
+			out = v
+			return false
+		}
+		return true
+	})
+	return out
+}
+
+// stringValue decodes a raw JSON string. ok is false when raw is not a string.
+func stringValue(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// isNull reports whether raw is absent or the JSON null literal.
+func isNull(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// Reserved _meta keys that carry the protocol era of a request (2026-07-28,
+// basic/index#meta). They describe the gateway's own request to the
+// upstream, so any copies that travelled in from the downstream request are
+// dropped: a leaked modern protocolVersion would make a dual-era upstream
+// (mcp-go's detectRequestEra) treat a session request as stateless.
+const (
+	metaKeyProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	metaKeyClientInfo         = "io.modelcontextprotocol/clientInfo"
+	metaKeyClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	metaKeyServerInfo         = "io.modelcontextprotocol/serverInfo"
+)
+
+func isReservedMetaKey(k []byte) bool {
+	return keyIs(k, metaKeyProtocolVersion) || keyIs(k, metaKeyClientInfo) || keyIs(k, metaKeyClientCapabilities)
+}
+
+// paramsRewrite says how request params must change on the way upstream.
+type paramsRewrite struct {
+	// meta is a fragment of _meta members (no braces) to add, such as the
+	// per-request protocol keys of the stateless era. Empty adds nothing.
+	meta []byte
+	// progressToken, when not empty, replaces _meta.progressToken (a JSON
+	// value, already encoded).
+	progressToken []byte
+	// nameKey, when not empty, names the top-level string member whose value
+	// is returned (params.name or params.uri for Mcp-Name).
+	nameKey string
+}
+
+// rewriteParams appends params, rewritten as r says, to dst. It returns the
+// new buffer and the value of r.nameKey. params may be empty (no params).
+// Only the top level of params and of params._meta is parsed.
+func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name string, err error) {
+	params = bytes.TrimSpace(params)
+	if isNull(params) {
+		if len(r.meta) == 0 && len(r.progressToken) == 0 {
+			return dst, "", nil
+		}
+		dst = append(dst, `{"_meta":{`...)
+		dst = appendMetaAdditions(dst, false, r)
+		return append(dst, "}}"...), "", nil
+	}
+	if params[0] != '{' || params[len(params)-1] != '}' {
+		return dst, "", errors.New("params must be a JSON object")
+	}
+	// A key spelled with escapes ("\u005fmeta") misses this check; the
+	// appended _meta then comes last, which is the one JSON decoders keep.
+	hasMeta := bytes.Contains(params, []byte(`"_meta"`))
+	if !hasMeta && r.nameKey == "" {
+		// Fast path: no _meta to merge, nothing to look up.
+		if len(r.meta) == 0 && len(r.progressToken) == 0 {
+			return append(dst, params...), "", nil
+		}
+		body := params[:len(params)-1]
+		dst = append(dst, body...)
+		if !emptyObjectPrefix(body) {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"_meta":{`...)
+		dst = appendMetaAdditions(dst, false, r)
+		return append(dst, "}}"...), "", nil
+	}
+
+	start := len(dst)
+	dst = append(dst, '{')
+	first := true
+	sawMeta := false
+	var inner error
+	err = eachMember(params, func(k, v []byte) bool {
+		if r.nameKey != "" && name == "" && keyIs(k, r.nameKey) {
+			name, _ = stringValue(v)
+		}
+		if keyIs(k, "_meta") {
+			if sawMeta {
+				return true // duplicate key: keep the first
+			}
+			sawMeta = true
+			var ok bool
+			dst, ok = appendMergedMeta(dst, &first, k, v, r)
+			if !ok {
+				inner = errors.New("params._meta must be a JSON object")
+				return false
+			}
+			return true
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, k...)
+		dst = append(dst, ':')
+		dst = append(dst, v...)
+		return true
+	})
+	if err == nil {
+		err = inner
+	}
+	if err != nil {
+		return dst[:start], "", err
+	}
+	if !sawMeta && (len(r.meta) > 0 || len(r.progressToken) > 0) {
+		if !first {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"_meta":{`...)
+		dst = appendMetaAdditions(dst, false, r)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), name, nil
+}
+
+// emptyObjectPrefix reports whether b is "{" followed only by whitespace.
+func emptyObjectPrefix(b []byte) bool {
+	return skipSpace(b, 1) == len(b)
+}
+
+// appendMetaAdditions appends the members the rewrite adds to _meta.
+func appendMetaAdditions(dst []byte, comma bool, r *paramsRewrite) []byte {
+	if len(r.progressToken) > 0 {
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"progressToken":`...)
+		dst = append(dst, r.progressToken...)
+		comma = true
+	}
+	if len(r.meta) > 0 {
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, r.meta...)
+	}
+	return dst
+}
+
+// appendMergedMeta appends the _meta member rewritten: the progress token
+// replaced when the rewrite carries one, reserved protocol keys dropped, the
+// rewrite's additions appended. It omits _meta when nothing remains.
+func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrite) ([]byte, bool) {
+	if isNull(meta) {
+		if len(r.meta) == 0 && len(r.progressToken) == 0 {
+			return dst, true
+		}
+		meta = []byte("{}")
+	}
+	if meta[0] != '{' {
+		return dst, false
+	}
+	mark := len(dst)
+	if !*first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, key...)
+	dst = append(dst, ":{"...)
+	count := 0
+	err := eachMember(meta, func(k, v []byte) bool {
+		if isReservedMetaKey(k) || (len(r.progressToken) > 0 && keyIs(k, "progressToken")) {
+			return true
+		}
+		if count > 0 {
+			dst = append(dst, ',')
+		}
+		count++
+		dst = append(dst, k...)
+		dst = append(dst, ':')
+		dst = append(dst, v...)
+		return true
+	})
+	if err != nil {
+		return dst[:mark], false
+	}
+	if count == 0 && len(r.meta) == 0 && len(r.progressToken) == 0 {
+		return dst[:mark], true
+	}
+	dst = appendMetaAdditions(dst, count > 0, r)
+	*first = false
+	return append(dst, '}'), true
+}
+
+// replaceMember returns a copy of the JSON object obj with the value of the
+// top-level member name replaced by val.
+func replaceMember(obj []byte, name string, val []byte) ([]byte, error) {
+	out := make([]byte, 0, len(obj)+len(val))
+	out = append(out, '{')
+	first := true
+	err := eachMember(obj, func(k, v []byte) bool {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, k...)
+		out = append(out, ':')
+		if keyIs(k, name) {
+			out = append(out, val...)
+		} else {
+			out = append(out, v...)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '}'), nil
+}
+
+// envelope is a JSON-RPC message, its members as slices of the input.
+type envelope struct {
+	id     []byte
+	method []byte
+	result []byte
+	error  []byte
+	params []byte
+}
+
+// parseEnvelope splits a JSON-RPC message. msg must be valid JSON.
+func parseEnvelope(msg []byte) (envelope, error) {
+	var e envelope
+	err := eachMember(msg, func(k, v []byte) bool {
+		switch {
+		case keyIs(k, "id"):
+			e.id = v
+		case keyIs(k, "method"):
+			e.method = v
+		case keyIs(k, "result"):
+			e.result = v
+		case keyIs(k, "error"):
+			e.error = v
+		case keyIs(k, "params"):
+			e.params = v
+		}
+		return true
+	})
+	return e, err
+}
+
+// isNotification reports whether the message is a notification.
+func (e *envelope) isNotification() bool { return len(e.method) > 0 && isNull(e.id) }
+
+// isRequest reports whether the message is a request from the server.
+func (e *envelope) isRequest() bool { return len(e.method) > 0 && !isNull(e.id) }
+
+// idIs reports whether the message's id is the integer id. Servers echo the
+// number; a string holding the same digits is accepted as well.
+func (e *envelope) idIs(id int64) bool {
+	var buf [24]byte
+	want := strconv.AppendInt(buf[:0], id, 10)
+	got := e.id
+	if len(got) >= 2 && got[0] == '"' {
+		got = got[1 : len(got)-1]
+	}
+	return bytes.Equal(got, want)
+}
+
+// rpcError decodes the error member of a response.
+func rpcErrorFrom(raw []byte) *RPCError {
+	var w struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return &RPCError{Code: -32603, Message: "malformed error object from upstream"}
+	}
+	e := &RPCError{Code: w.Code, Message: w.Message}
+	if !isNull(w.Data) {
+		e.Data = []byte(w.Data)
+	}
+	return e
+}

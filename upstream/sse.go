@@ -1,0 +1,127 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"sync"
+)
+
+// errEventTooLarge is returned by sseReader when one event exceeds the limit.
+var errEventTooLarge = errors.New("event exceeds max_response_bytes")
+
+var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8<<10) }}
+
+// sseReader reads the message events of a text/event-stream body
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream).
+// Lines end with LF or CRLF. Events whose type is neither empty nor
+// "message" are skipped; id and retry fields are ignored, because
+// 2026-07-28 streams are not resumable and 2025-era resumption is not used.
+type sseReader struct {
+	br   *bufio.Reader
+	max  int64
+	data []byte
+	line []byte
+}
+
+func newSSEReader(r io.Reader, max int64) *sseReader {
+	br := bufioPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &sseReader{br: br, max: max}
+}
+
+// release returns the buffered reader to the pool; the reader is unusable
+// afterwards.
+func (s *sseReader) release() {
+	if s.br != nil {
+		s.br.Reset(nil)
+		bufioPool.Put(s.br)
+		s.br = nil
+	}
+}
+
+// next returns the data of the next message event. The slice is valid until
+// the following call. At the end of the stream it returns io.EOF.
+func (s *sseReader) next() ([]byte, error) {
+	s.data = s.data[:0]
+	hasData := false
+	message := true
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if err == io.EOF && hasData && message {
+				// A final event without its blank line: the writer closed
+				// the stream right after it; deliver it rather than lose
+				// a response.
+				return s.data, nil
+			}
+			return nil, err
+		}
+		if len(line) == 0 {
+			if hasData && message {
+				return s.data, nil
+			}
+			s.data = s.data[:0]
+			hasData = false
+			message = true
+			continue
+		}
+		if line[0] == ':' {
+			continue // comment, such as a keep-alive
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if hasData {
+				s.data = append(s.data, '\n')
+			}
+			s.data = append(s.data, value...)
+			hasData = true
+			if int64(len(s.data)) > s.max {
+				return nil, errEventTooLarge
+			}
+		case "event":
+			message = len(value) == 0 || string(value) == "message"
+		}
+	}
+}
+
+// readLine returns the next line without its terminator.
+func (s *sseReader) readLine() ([]byte, error) {
+	line, err := s.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		s.line = append(s.line[:0], line...)
+		for err == bufio.ErrBufferFull {
+			if int64(len(s.line)) > s.max+2 {
+				return nil, errEventTooLarge
+			}
+			line, err = s.br.ReadSlice('\n')
+			s.line = append(s.line, line...)
+		}
+		line = s.line
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			return trimEOL(line), nil
+		}
+		return nil, err
+	}
+	return trimEOL(line), nil
+}
+
+func trimEOL(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
+}
