@@ -128,6 +128,12 @@ type Catalog struct {
 	// ListChangedDebounce coalesces bursts of upstream list_changed
 	// notifications and availability flaps into one refresh. Default 250ms.
 	ListChangedDebounce time.Duration `mapstructure:"list_changed_debounce" yaml:"list_changed_debounce"`
+	// ListTTL is the ttlMs hint on 2026-07-28 list results: how long a host
+	// may cache the merged catalog. While an upstream is unavailable the hint
+	// is 0, so hosts re-fetch once it is back. Hosts that hold a
+	// subscriptions/listen stream hear of changes at once either way.
+	// Default 30s.
+	ListTTL time.Duration `mapstructure:"list_ttl" yaml:"list_ttl"`
 }
 
 // Upstream registers one MCP server behind the gateway. Exactly one of HTTP,

@@ -31,6 +31,8 @@ const (
 	// DefaultListChangedDebounce coalesces bursts of list_changed
 	// notifications.
 	DefaultListChangedDebounce = 250 * time.Millisecond
+	// DefaultListTTL is the ttlMs hint on 2026-07-28 list results.
+	DefaultListTTL = 30 * time.Second
 
 	// DefaultUpstreamTimeout bounds one call to an upstream.
 	DefaultUpstreamTimeout = 30 * time.Second
@@ -71,6 +73,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&cat.NamePattern, DefaultNamePattern)
 	setDefault(&cat.PageSize, DefaultPageSize)
 	setDefault(&cat.ListChangedDebounce, DefaultListChangedDebounce)
+	setDefault(&cat.ListTTL, DefaultListTTL)
 
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

@@ -77,7 +77,7 @@ log: {level: debug, format: text}
 	assert.Equal(t, []string{"*"}, cfg.Server.AllowedOrigins)
 	assert.True(t, cfg.Server.CORS.Enabled)
 	assert.Equal(t, 90*time.Second, cfg.Server.CORS.MaxAge)
-	assert.Equal(t, Catalog{Separator: "_", NamePattern: DefaultNamePattern, PageSize: 10, ListChangedDebounce: time.Second}, cfg.Catalog)
+	assert.Equal(t, Catalog{Separator: "_", NamePattern: DefaultNamePattern, PageSize: 10, ListChangedDebounce: time.Second, ListTTL: DefaultListTTL}, cfg.Catalog)
 
 	a, b, c := cfg.Upstreams[0], cfg.Upstreams[1], cfg.Upstreams[2]
 	assert.Equal(t, "http", a.Transport())

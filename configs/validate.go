@@ -196,6 +196,7 @@ func (v *validator) catalog(c *Catalog) *regexp.Regexp {
 		v.add("catalog.page_size", "must be at least 1")
 	}
 	v.positiveDuration("catalog.list_changed_debounce", c.ListChangedDebounce)
+	v.positiveDuration("catalog.list_ttl", c.ListTTL)
 	return pattern
 }
 

@@ -384,6 +384,7 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`catalog.separator: must not be empty`,
 		`catalog.page_size: must be at least 1`,
 		`catalog.list_changed_debounce: must be a positive duration`,
+		`catalog.list_ttl: must be a positive duration`,
 		`upstreams: at least one upstream is required`,
 		`log.level: "" must be one of debug, info, warn, error`,
 		`log.format: "" must be json or text`,

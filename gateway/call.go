@@ -40,19 +40,27 @@ var emptyObject = json.RawMessage(`{}`)
 
 // list writes one pre-encoded page of the merged catalog.
 func (g *Gateway) list(w http.ResponseWriter, snap *catalog.Snapshot, k catalog.Kind, m *message) {
+	page, rerr := pageFor(snap, k, m)
+	if rerr != nil {
+		writeJSON(w, http.StatusOK, appendError(nil, m.ID, rerr))
+		return
+	}
+	writeJSON(w, http.StatusOK, appendResult(make([]byte, 0, len(page)+64), m.ID, page))
+}
+
+// pageFor returns the page a list request's cursor names.
+func pageFor(snap *catalog.Snapshot, k catalog.Kind, m *message) ([]byte, *rpcError) {
 	var cursor string
 	if c := member(m.Params, "cursor"); len(c) > 0 {
 		if err := json.Unmarshal(c, &cursor); err != nil {
-			writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid cursor", nil)))
-			return
+			return nil, newRPCError(codeInvalidParams, "invalid cursor", nil)
 		}
 	}
 	page, err := snap.Page(k, cursor)
 	if err != nil {
-		writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid cursor", nil)))
-		return
+		return nil, newRPCError(codeInvalidParams, "invalid cursor", nil)
 	}
-	writeJSON(w, http.StatusOK, appendResult(make([]byte, 0, len(page)+64), m.ID, page))
+	return page, nil
 }
 
 // target is where one call goes, resolved from the route table.
@@ -158,14 +166,14 @@ func unavailable(up, what string) *rpcError {
 // forward sends one call to its upstream and relays the answer. This is the
 // call path both protocol eras share.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, snap *catalog.Snapshot, s *session, m *message) {
-	rp := newReplier(w, r)
+	rp := newReplier(w, r, s == nil)
 	if g.draining.Load() {
-		rp.send(appendError(nil, m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil)))
+		rp.fail(m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil))
 		return
 	}
 	t, rerr := resolve(snap, m)
 	if rerr != nil {
-		rp.send(appendError(nil, m.ID, rerr))
+		rp.fail(m.ID, rerr)
 		return
 	}
 	client := rt.byName[t.upstream]
@@ -190,8 +198,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	}
 	result, err := client.Call(ctx, req)
 	if err != nil {
-		rerr := g.upstreamError(ctx, t, err)
-		rp.send(appendError(nil, m.ID, rerr))
+		rp.fail(m.ID, g.upstreamError(ctx, t, err))
 		return
 	}
 	rp.send(appendResult(make([]byte, 0, len(result)+64), m.ID, result))

@@ -42,9 +42,10 @@ type Gateway struct {
 	version string
 	now     func() time.Time
 
-	rt       atomic.Pointer[runtime]
-	sessions *sessions
-	handler  http.Handler
+	rt        atomic.Pointer[runtime]
+	sessions  *sessions
+	listeners listeners
+	handler   http.Handler
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -214,10 +215,18 @@ func (g *Gateway) catalogChanged(old, cur *catalog.Snapshot) {
 		}
 		sent[string(note)] = true
 		g.sessions.broadcast(note)
+		g.listeners.broadcast(listChangedMethod[k], note)
 	}
 	g.log.Info("catalog changed", slog.Uint64("version", cur.Version()),
 		slog.Int("tools", cur.Len(catalog.Tools)), slog.Int("prompts", cur.Len(catalog.Prompts)),
 		slog.Int("resources", cur.Len(catalog.Resources)))
+}
+
+var listChangedMethod = map[catalog.Kind]string{
+	catalog.Tools:             "notifications/tools/list_changed",
+	catalog.Resources:         "notifications/resources/list_changed",
+	catalog.ResourceTemplates: "notifications/resources/list_changed",
+	catalog.Prompts:           "notifications/prompts/list_changed",
 }
 
 var listChangedNotes = map[catalog.Kind][]byte{

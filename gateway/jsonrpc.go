@@ -28,6 +28,9 @@ const (
 	// codeUnsupportedVersion: MCP-Protocol-Version names a version this
 	// endpoint does not serve (MCP 2026-07-28, basic/versioning).
 	codeUnsupportedVersion = -32022
+	// codeMissingCapability: the request needs a client capability the
+	// client did not declare (MCP 2026-07-28).
+	codeMissingCapability = -32021
 	// codeRequestCancelled: the client cancelled the request.
 	codeRequestCancelled = -32800
 

@@ -83,9 +83,17 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, appendError(nil, id, perr))
 		return
 	}
-	if pv := r.Header.Get(headerProtocolVersion); pv != "" && !slices.Contains(legacyVersions, pv) {
+	// The era is chosen per request, header first (2026-07-28 requests must
+	// send MCP-Protocol-Version); a body that declares 2026-07-28 without
+	// the header is a modern request with a missing header.
+	pv := r.Header.Get(headerProtocolVersion)
+	if isModernVersion(pv) || (pv == "" && isModernVersion(declaredVersion(m))) {
+		g.serveModern(w, r, m, pv)
+		return
+	}
+	if pv != "" && !slices.Contains(legacyVersions, pv) {
 		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeUnsupportedVersion,
-			"unsupported protocol version "+pv, map[string]any{"supported": legacyVersions, "requested": pv})))
+			"unsupported protocol version "+pv, map[string]any{"supported": supportedVersions, "requested": pv})))
 		return
 	}
 	if m.Method == "initialize" {
@@ -109,6 +117,17 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.dispatch(w, r, s, m)
+}
+
+// declaredVersion returns the protocol version a request declares in
+// params._meta, or "".
+func declaredVersion(m *message) string {
+	raw := member(member(m.Params, "_meta"), metaProtocolVersion)
+	var v string
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v
 }
 
 // initialize opens a 2025-era session.
@@ -142,20 +161,34 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities": map[string]any{
-			"tools":       map[string]any{"listChanged": true},
-			"resources":   map[string]any{"listChanged": true},
-			"prompts":     map[string]any{"listChanged": true},
-			"completions": map[string]any{},
-			"logging":     map[string]any{},
-		},
-		"serverInfo":   map[string]any{"name": "mcpgw", "title": "mcpgw MCP gateway", "version": g.version},
-		"instructions": "mcpgw merges several MCP servers into one catalog. Tool and prompt names are namespaced as <server>" + g.cfg.Catalog.Separator + "<name>.",
+		"capabilities":    gatewayCapabilities,
+		"serverInfo":      g.serverInfo(),
+		"instructions":    g.instructions(),
 	})
 	w.Header().Set(headerSessionID, s.id)
 	g.log.InfoContext(r.Context(), "session opened", slog.String("session_id", s.id),
 		slog.String("protocol_version", version), slog.String("request_id", requestIDFrom(r.Context())))
 	writeJSON(w, http.StatusOK, appendResult(nil, m.ID, result))
+}
+
+// gatewayCapabilities are what the gateway offers hosts, whatever the
+// upstreams offer: list_changed of the merged catalog, completions and
+// logging are served (or forwarded) by the gateway itself.
+var gatewayCapabilities = map[string]any{
+	"tools":       map[string]any{"listChanged": true},
+	"resources":   map[string]any{"listChanged": true},
+	"prompts":     map[string]any{"listChanged": true},
+	"completions": map[string]any{},
+	"logging":     map[string]any{},
+}
+
+func (g *Gateway) serverInfo() map[string]any {
+	return map[string]any{"name": "mcpgw", "title": "mcpgw MCP gateway", "version": g.version}
+}
+
+func (g *Gateway) instructions() string {
+	return "mcpgw merges several MCP servers into one catalog. Tool and prompt names are namespaced as <server>" +
+		g.cfg.Catalog.Separator + "<name>."
 }
 
 // clientNotification handles notifications (and responses) from the client.
@@ -265,13 +298,14 @@ func writeEvent(w io.Writer, msg []byte) error {
 type replier struct {
 	w         http.ResponseWriter
 	sseOK     bool
+	modern    bool // 2026-07-28: protocol errors carry 4xx statuses
 	mu        sync.Mutex
 	streaming bool
 	finished  bool
 }
 
-func newReplier(w http.ResponseWriter, r *http.Request) *replier {
-	return &replier{w: w, sseOK: strings.Contains(r.Header.Get("Accept"), "text/event-stream")}
+func newReplier(w http.ResponseWriter, r *http.Request, modern bool) *replier {
+	return &replier{w: w, sseOK: strings.Contains(r.Header.Get("Accept"), "text/event-stream"), modern: modern}
 }
 
 // notify sends a notification related to the request, switching to SSE.
@@ -296,8 +330,19 @@ func (rp *replier) notify(msg []byte) {
 	}
 }
 
-// send writes the final response.
-func (rp *replier) send(msg []byte) {
+// fail writes an error response with the status the request's era uses.
+func (rp *replier) fail(id json.RawMessage, e *rpcError) {
+	status := http.StatusOK
+	if rp.modern {
+		status = modernStatus(e.Code)
+	}
+	rp.finish(appendError(nil, id, e), status)
+}
+
+// send writes the final (successful or passed-through) response.
+func (rp *replier) send(msg []byte) { rp.finish(msg, http.StatusOK) }
+
+func (rp *replier) finish(msg []byte, status int) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if rp.finished {
@@ -310,5 +355,5 @@ func (rp *replier) send(msg []byte) {
 		}
 		return
 	}
-	writeJSON(rp.w, http.StatusOK, msg)
+	writeJSON(rp.w, status, msg)
 }

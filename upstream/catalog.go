@@ -137,7 +137,7 @@ func parseInitializeResult(res []byte) (version string, hs handshake, err error)
 	if err := json.Unmarshal(res, &w); err != nil {
 		return "", hs, err
 	}
-	if !slices.Contains(legacyVersions, w.ProtocolVersion) {
+	if !slices.Contains(legacyVersions(), w.ProtocolVersion) {
 		return "", hs, fmt.Errorf("upstream negotiated unsupported protocol version %q", w.ProtocolVersion)
 	}
 	hs = handshake{serverInfo: nonNull(w.ServerInfo), capabilities: nonNull(w.Capabilities), instructions: w.Instructions}
@@ -191,7 +191,7 @@ func supportedFromError(e *RPCError) []string {
 // bestLegacy picks the newest initialize-era version in offered, or the
 // latest one when offered names none.
 func bestLegacy(offered []string) string {
-	for _, v := range legacyVersions {
+	for _, v := range legacyVersions() {
 		if slices.Contains(offered, v) {
 			return v
 		}

@@ -88,7 +88,9 @@ const (
 )
 
 // legacyVersions are the initialize-era versions, newest first.
-var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+func legacyVersions() []string {
+	return []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+}
 
 func isModernVersion(v string) bool { return v >= versionModern }
 
@@ -131,6 +133,7 @@ type Client struct {
 
 	nextID   atomic.Int64
 	progress progressRegistry
+	readers  sync.Pool // *bufio.Reader for event streams
 
 	sess    atomic.Pointer[session]
 	catalog atomic.Pointer[Catalog]
@@ -369,8 +372,8 @@ func validate(cfg *configs.Upstream) error {
 	if cfg.Stdio != nil && cfg.Stdio.Command == "" {
 		errs = append(errs, errors.New("stdio.command: required"))
 	}
-	if v := cfg.ProtocolVersion; v != "" && v != versionModern && !slices.Contains(legacyVersions, v) {
-		errs = append(errs, fmt.Errorf("protocol_version: %q is not one of 2026-07-28, %v", v, legacyVersions))
+	if v := cfg.ProtocolVersion; v != "" && v != versionModern && !slices.Contains(legacyVersions(), v) {
+		errs = append(errs, fmt.Errorf("protocol_version: %q is not one of 2026-07-28, %v", v, legacyVersions()))
 	}
 	if v := cfg.ProtocolVersion; cfg.SSE != nil && isModernVersion(v) {
 		errs = append(errs, errors.New("protocol_version: the legacy SSE transport cannot speak 2026-07-28"))

@@ -458,7 +458,7 @@ func truncate(b []byte, n int) string {
 // requests before the response are handled, the response is returned.
 func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id int64) (json.RawMessage, error) {
 	c := h.c
-	sr := newSSEReader(resp.Body, c.maxResponse)
+	sr := newSSEReader(&c.readers, resp.Body, c.maxResponse)
 	for {
 		data, err := sr.next()
 		if err != nil {
@@ -718,7 +718,7 @@ func (h *httpConn) listen(s *session) {
 
 // readStream handles the events of a notification stream until it ends.
 func (h *httpConn) readStream(body io.ReadCloser, id int64) {
-	sr := newSSEReader(body, h.c.maxResponse)
+	sr := newSSEReader(&h.c.readers, body, h.c.maxResponse)
 	defer func() {
 		body.Close()
 		sr.release()

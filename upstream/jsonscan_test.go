@@ -122,7 +122,7 @@ func TestSSEReader(t *testing.T) {
 		"data: {\"b\":\ndata: 2}\n\n" +
 		"retry: 10\n\n" +
 		"data:{\"c\":3}\n" // last event without its blank line
-	sr := newSSEReader(strings.NewReader(stream), 1<<20)
+	sr := newSSEReader(nil, strings.NewReader(stream), 1<<20)
 	defer sr.release()
 	var got []string
 	for {
@@ -135,14 +135,14 @@ func TestSSEReader(t *testing.T) {
 	}
 	assert.Equal(t, []string{`{"a":1}`, "{\"b\":\n2}", `{"c":3}`}, got)
 
-	sr = newSSEReader(strings.NewReader("data: "+strings.Repeat("x", 100)+"\n\n"), 50)
+	sr = newSSEReader(nil, strings.NewReader("data: "+strings.Repeat("x", 100)+"\n\n"), 50)
 	_, err := sr.next()
 	assert.ErrorIs(t, err, errEventTooLarge)
 	sr.release()
 
 	// A line longer than the bufio buffer.
 	long := strings.Repeat("y", 20000)
-	sr = newSSEReader(strings.NewReader("data: "+long+"\n\n"), 1<<20)
+	sr = newSSEReader(nil, strings.NewReader("data: "+long+"\n\n"), 1<<20)
 	d, err := sr.next()
 	require.NoError(t, err)
 	assert.Equal(t, long, string(d))
@@ -259,7 +259,7 @@ func FuzzSSEReader(f *testing.F) {
 		if max <= 0 {
 			max = 1
 		}
-		sr := newSSEReader(bytes.NewReader(stream), max)
+		sr := newSSEReader(nil, bytes.NewReader(stream), max)
 		defer sr.release()
 		for range 1000 {
 			d, err := sr.next()

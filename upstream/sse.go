@@ -11,34 +11,40 @@ import (
 // errEventTooLarge is returned by sseReader when one event exceeds the limit.
 var errEventTooLarge = errors.New("event exceeds max_response_bytes")
 
-var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8<<10) }}
-
 // sseReader reads the message events of a text/event-stream body
 // (https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream).
 // Lines end with LF or CRLF. Events whose type is neither empty nor
 // "message" are skipped; id and retry fields are ignored, because
 // 2026-07-28 streams are not resumable and 2025-era resumption is not used.
 type sseReader struct {
+	pool *sync.Pool // of *bufio.Reader; may be nil
 	br   *bufio.Reader
 	max  int64
 	data []byte
 	line []byte
 }
 
-func newSSEReader(r io.Reader, max int64) *sseReader {
-	br := bufioPool.Get().(*bufio.Reader)
-	br.Reset(r)
-	return &sseReader{br: br, max: max}
+func newSSEReader(pool *sync.Pool, r io.Reader, max int64) *sseReader {
+	var br *bufio.Reader
+	if pool != nil {
+		br, _ = pool.Get().(*bufio.Reader)
+	}
+	if br == nil {
+		br = bufio.NewReaderSize(r, 8<<10)
+	} else {
+		br.Reset(r)
+	}
+	return &sseReader{pool: pool, br: br, max: max}
 }
 
 // release returns the buffered reader to the pool; the reader is unusable
 // afterwards.
 func (s *sseReader) release() {
-	if s.br != nil {
+	if s.br != nil && s.pool != nil {
 		s.br.Reset(nil)
-		bufioPool.Put(s.br)
-		s.br = nil
+		s.pool.Put(s.br)
 	}
+	s.br = nil
 }
 
 // next returns the data of the next message event. The slice is valid until

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mcpclient "github.com/mark3labs/mcp-go/client"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -46,7 +47,16 @@ type sdkClient struct {
 	progress map[any]func(float64)
 }
 
-func newSDKClient(t *testing.T, url string) *sdkClient {
+// Protocol eras the clients are pinned to.
+const (
+	era2025 = "2025-11-25"
+	era2026 = "2026-07-28"
+)
+
+func newSDKClient(t *testing.T, url string) *sdkClient { return newSDKClientAt(t, url, era2025) }
+
+// newSDKClientAt connects a go-sdk client speaking the given version.
+func newSDKClientAt(t *testing.T, url, version string) *sdkClient {
 	t.Helper()
 	c := &sdkClient{t: t, progress: map[any]func(float64){}}
 	client := sdk.NewClient(&sdk.Implementation{Name: "e2e-go-sdk", Version: "1"}, &sdk.ClientOptions{
@@ -59,8 +69,10 @@ func newSDKClient(t *testing.T, url string) *sdkClient {
 			}
 		},
 	})
-	cs, err := client.Connect(t.Context(), &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1}, nil)
+	cs, err := client.Connect(t.Context(), &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1},
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
 	require.NoError(t, err)
+	require.Equal(t, version, cs.InitializeResult().ProtocolVersion, "negotiated version")
 	t.Cleanup(func() { _ = cs.Close() })
 	c.cs = cs
 	return c
@@ -120,10 +132,14 @@ type goClient struct {
 	progress map[any]func(float64)
 }
 
-func newGoClient(t *testing.T, url string) *goClient {
+func newGoClient(t *testing.T, url string) *goClient { return newGoClientAt(t, url, era2025) }
+
+// newGoClientAt connects an mcp-go client speaking the given version.
+func newGoClientAt(t *testing.T, url, version string) *goClient {
 	t.Helper()
-	c, err := mcpclient.NewStreamableHttpClient(url)
+	trans, err := mcptransport.NewStreamableHTTP(url)
 	require.NoError(t, err)
+	c := mcpclient.NewClient(trans, mcpclient.WithProtocolVersion(version))
 	g := &goClient{t: t, c: c, progress: map[any]func(float64){}}
 	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
 		if n.Method != "notifications/progress" {
@@ -141,6 +157,7 @@ func newGoClient(t *testing.T, url string) *goClient {
 		ClientInfo: mcpgo.Implementation{Name: "e2e-mcp-go", Version: "1"},
 	}})
 	require.NoError(t, err)
+	require.Equal(t, version, c.ProtocolVersion(), "negotiated version")
 	t.Cleanup(func() { _ = c.Close() })
 	return g
 }
@@ -199,12 +216,15 @@ func (g *goClient) getPrompt(ctx context.Context, name string, args map[string]s
 	return resultText(g.t, res)
 }
 
-// clients returns one client of each SDK connected to url.
+// clients returns a client of each SDK in each protocol era, connected to
+// url: sessions (2025-11-25) and stateless (2026-07-28).
 func clients(t *testing.T, url string) map[string]func(t *testing.T) mcpClient {
-	return map[string]func(t *testing.T) mcpClient{
-		"go-sdk": func(t *testing.T) mcpClient { return newSDKClient(t, url) },
-		"mcp-go": func(t *testing.T) mcpClient { return newGoClient(t, url) },
+	out := map[string]func(t *testing.T) mcpClient{}
+	for _, v := range []string{era2025, era2026} {
+		out["go-sdk "+v] = func(t *testing.T) mcpClient { return newSDKClientAt(t, url, v) }
+		out["mcp-go "+v] = func(t *testing.T) mcpClient { return newGoClientAt(t, url, v) }
 	}
+	return out
 }
 
 // TestDemoThroughGateway runs the whole demo (customers over HTTP with the
@@ -286,9 +306,16 @@ func TestDemoThroughGateway(t *testing.T) {
 			})
 			require.NoError(t, err)
 			require.False(t, isErr, text)
-			mu.Lock()
-			assert.Equal(t, []float64{1, 2, 3, 4, 5, 6}, got, "progress notifications, in order")
-			mu.Unlock()
+			// SDK clients may run notification handlers after the call
+			// returns, so wait for the last one to be handled.
+			received := func() []float64 {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Clone(got)
+			}
+			require.Eventually(t, func() bool { return len(received()) >= 6 }, 10*time.Second, 5*time.Millisecond,
+				"progress notifications received: %v", received())
+			assert.Equal(t, []float64{1, 2, 3, 4, 5, 6}, received(), "progress notifications, in order")
 		})
 	}
 

@@ -1,0 +1,361 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgw/mcpgw/gateway/catalog"
+)
+
+// MCP 2026-07-28 is stateless: no initialize, no session, every request
+// carries its protocol version and client capabilities in params._meta and
+// mirrors its routing fields in headers (specification/2026-07-28:
+// changelog, basic/transports, basic/versioning). A modern client's
+// consecutive requests may land on different gateway replicas; nothing on
+// this path depends on replica-local state.
+
+const (
+	headerMethod      = "Mcp-Method"
+	headerName        = "Mcp-Name"
+	headerLastEventID = "Last-Event-Id"
+
+	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	metaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
+
+	// codeHeaderMismatch: a header mirrored from the body is missing,
+	// malformed, or disagrees with the body (2026-07-28, basic/transports).
+	codeHeaderMismatch = -32020
+)
+
+// modernVersions are the stateless protocol versions served, newest first.
+var modernVersions = []string{"2026-07-28"}
+
+// supportedVersions is every version /mcp serves, newest first: what an
+// unsupported-version error and server/discover advertise.
+var supportedVersions = append(slices.Clone(modernVersions), legacyVersions...)
+
+// isModernVersion reports whether v names the stateless era. Versions are
+// dates, so they order as strings.
+func isModernVersion(v string) bool { return v >= modernVersions[len(modernVersions)-1] }
+
+// removedMethods were dropped in 2026-07-28; a modern request for one gets
+// 404 with -32601.
+var removedMethods = map[string]bool{
+	"initialize":                           true,
+	"ping":                                 true,
+	"logging/setLevel":                     true,
+	"resources/subscribe":                  true,
+	"resources/unsubscribe":                true,
+	"notifications/initialized":            true,
+	"notifications/roots/list_changed":     true,
+	"notifications/message":                true,
+	"notifications/resources/updated":      true,
+	"notifications/tools/list_changed":     true,
+	"notifications/prompts/list_changed":   true,
+	"notifications/resources/list_changed": true,
+}
+
+// nameKey is the params member that Mcp-Name mirrors, per method.
+var nameKey = map[string]string{
+	"tools/call":     "name",
+	"prompts/get":    "name",
+	"resources/read": "uri",
+}
+
+// modernStatus is the HTTP status 2026-07-28 prescribes for a JSON-RPC error
+// code (basic/transports): protocol errors are 4xx, application errors 200.
+func modernStatus(code int) int {
+	switch code {
+	case codeMethodNotFound:
+		return http.StatusNotFound
+	case codeHeaderMismatch, codeMissingCapability, codeUnsupportedVersion, codeInvalidRequest, codeInvalidParams, codeParseError:
+		return http.StatusBadRequest
+	default:
+		return http.StatusOK
+	}
+}
+
+// decodeHeaderValue undoes the `=?base64?…?=` form a client uses for values
+// that are not plain visible ASCII (2026-07-28, basic/transports).
+func decodeHeaderValue(v string) (string, bool) {
+	inner, ok := strings.CutPrefix(v, "=?base64?")
+	if !ok {
+		return v, true
+	}
+	inner, ok = strings.CutSuffix(inner, "?=")
+	if !ok {
+		return "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(inner)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// serveModern answers one 2026-07-28 request.
+func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message, headerVersion string) {
+	fail := func(code int, msg string, data any) {
+		writeJSON(w, modernStatus(code), appendError(nil, m.ID, newRPCError(code, msg, data)))
+	}
+	if headerVersion == "" {
+		fail(codeHeaderMismatch, "MCP-Protocol-Version header is required with "+metaProtocolVersion, nil)
+		return
+	}
+	if !slices.Contains(modernVersions, headerVersion) {
+		fail(codeUnsupportedVersion, "unsupported protocol version "+headerVersion,
+			map[string]any{"supported": supportedVersions, "requested": headerVersion})
+		return
+	}
+	if r.Header.Get(headerSessionID) != "" {
+		fail(codeInvalidRequest, "Mcp-Session-Id is not used in protocol "+headerVersion+": requests are stateless", nil)
+		return
+	}
+	if r.Header.Get(headerLastEventID) != "" {
+		fail(codeHeaderMismatch, "Last-Event-ID is not supported in protocol "+headerVersion+": streams are not resumable", nil)
+		return
+	}
+	if removedMethods[m.Method] {
+		fail(codeMethodNotFound, "method "+strconv.Quote(m.Method)+" was removed in protocol "+headerVersion, nil)
+		return
+	}
+	if m.isNotification() {
+		// Cancellation in the stateless era is closing the request's
+		// stream; other notifications carry nothing for the gateway.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if !m.isRequest() {
+		fail(codeInvalidRequest, "protocol "+headerVersion+" has no server-to-client requests to answer", nil)
+		return
+	}
+	if rerr := checkModernEnvelope(r, m, headerVersion); rerr != nil {
+		fail(rerr.Code, rerr.Message, rerr.Data)
+		return
+	}
+	rt := g.rt.Load()
+	snap := rt.snapshot()
+	switch m.Method {
+	case "server/discover":
+		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt)))
+	case "tools/list":
+		g.modernList(w, rt, snap, catalog.Tools, m)
+	case "resources/list":
+		g.modernList(w, rt, snap, catalog.Resources, m)
+	case "resources/templates/list":
+		g.modernList(w, rt, snap, catalog.ResourceTemplates, m)
+	case "prompts/list":
+		g.modernList(w, rt, snap, catalog.Prompts, m)
+	case "tools/call", "resources/read", "prompts/get", "completion/complete":
+		g.forward(w, r, rt, snap, nil, m)
+	case "subscriptions/listen":
+		g.listen(w, r, m)
+	default:
+		fail(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)
+	}
+}
+
+// checkModernEnvelope applies the per-request rules of 2026-07-28: the
+// _meta protocol keys are present and agree with the header, and Mcp-Method
+// and Mcp-Name mirror the body.
+func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpcError {
+	meta := member(m.Params, "_meta")
+	var metaVersion string
+	if raw := member(meta, metaProtocolVersion); len(raw) == 0 || json.Unmarshal(raw, &metaVersion) != nil || metaVersion == "" {
+		return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaProtocolVersion, nil)
+	}
+	if metaVersion != headerVersion {
+		return newRPCError(codeHeaderMismatch, "MCP-Protocol-Version header "+headerVersion+" does not match _meta "+metaProtocolVersion+" "+metaVersion, nil)
+	}
+	if caps := member(meta, metaClientCapabilities); len(caps) == 0 || caps[0] != '{' {
+		return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaClientCapabilities, nil)
+	}
+	method, ok := decodeHeaderValue(r.Header.Get(headerMethod))
+	switch {
+	case !ok:
+		return newRPCError(codeHeaderMismatch, "Mcp-Method header is malformed", nil)
+	case method == "":
+		return newRPCError(codeHeaderMismatch, "Mcp-Method header is required", nil)
+	case method != m.Method:
+		return newRPCError(codeHeaderMismatch, "Mcp-Method header "+strconv.Quote(method)+" does not match the body's method "+strconv.Quote(m.Method), nil)
+	}
+	key, named := nameKey[m.Method]
+	if !named {
+		return nil
+	}
+	name, ok := decodeHeaderValue(r.Header.Get(headerName))
+	if !ok {
+		return newRPCError(codeHeaderMismatch, "Mcp-Name header is malformed", nil)
+	}
+	if name == "" {
+		return newRPCError(codeHeaderMismatch, "Mcp-Name header is required for "+m.Method, nil)
+	}
+	var bodyName string
+	if raw := member(m.Params, key); len(raw) == 0 || json.Unmarshal(raw, &bodyName) != nil {
+		return newRPCError(codeInvalidParams, m.Method+" needs params."+key, nil)
+	}
+	if name != bodyName {
+		return newRPCError(codeHeaderMismatch, "Mcp-Name header "+strconv.Quote(name)+" does not match params."+key+" "+strconv.Quote(bodyName), nil)
+	}
+	return nil
+}
+
+// discoverResult answers server/discover.
+func (g *Gateway) discoverResult(rt *runtime) []byte {
+	res, _ := json.Marshal(map[string]any{
+		"supportedVersions": supportedVersions,
+		"capabilities":      gatewayCapabilities,
+		"serverInfo":        g.serverInfo(),
+		"instructions":      g.instructions(),
+		"ttlMs":             rt.listTTL().Milliseconds(),
+		"cacheScope":        "private",
+	})
+	return res
+}
+
+// modernList writes a list page with the 2026-07-28 cache hints. The scope
+// is private: with authentication the merged catalog is filtered per
+// principal, so no shared cache may reuse it.
+func (g *Gateway) modernList(w http.ResponseWriter, rt *runtime, snap *catalog.Snapshot, k catalog.Kind, m *message) {
+	page, rerr := pageFor(snap, k, m)
+	if rerr != nil {
+		writeJSON(w, modernStatus(rerr.Code), appendError(nil, m.ID, rerr))
+		return
+	}
+	out := make([]byte, 0, len(page)+96)
+	out = append(out, respPrefix...)
+	out = append(out, m.ID...)
+	out = append(out, respResult...)
+	out = appendCacheHints(out, page, rt.listTTL())
+	writeJSON(w, http.StatusOK, append(out, '}'))
+}
+
+// appendCacheHints appends the object obj with ttlMs and cacheScope added.
+func appendCacheHints(dst, obj []byte, ttl time.Duration) []byte {
+	end := len(obj) - 1
+	for end > 0 && obj[end] != '}' {
+		end--
+	}
+	dst = append(dst, obj[:end]...)
+	if i := skipSpace(obj, 1); i < end {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"ttlMs":`...)
+	dst = strconv.AppendInt(dst, ttl.Milliseconds(), 10)
+	dst = append(dst, `,"cacheScope":"private"}`...)
+	return dst
+}
+
+// listTTL is the cache hint for lists: the configured TTL, or 0 while an
+// upstream is unavailable so that hosts re-fetch once it returns.
+func (rt *runtime) listTTL() time.Duration {
+	for _, u := range rt.snapshot().Upstreams() {
+		if !u.Available {
+			return 0
+		}
+	}
+	return rt.cfg.Catalog.ListTTL
+}
+
+// listener is one subscriptions/listen stream.
+type listener struct {
+	notes  chan []byte
+	filter map[string]bool // notification methods the client opted in to
+}
+
+// listeners holds the open subscriptions/listen streams of this replica.
+type listeners struct{ m sync.Map }
+
+func (ls *listeners) broadcast(method string, note []byte) {
+	ls.m.Range(func(k, _ any) bool {
+		l := k.(*listener) //nolint:errcheck,forcetypeassert // the map only holds *listener.
+		if l.filter[method] {
+			select {
+			case l.notes <- note:
+			default:
+			}
+		}
+		return true
+	})
+}
+
+// listen serves subscriptions/listen: an SSE stream that first acknowledges
+// the subscriptions the gateway can honour, then delivers list_changed of
+// the merged catalog until the client goes away or the gateway drains.
+func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
+	var p struct {
+		Notifications struct {
+			Tools     bool     `json:"toolsListChanged"`
+			Prompts   bool     `json:"promptsListChanged"`
+			Resources bool     `json:"resourcesListChanged"`
+			URIs      []string `json:"resourceSubscriptions"`
+		} `json:"notifications"`
+	}
+	if err := json.Unmarshal(m.Params, &p); err != nil {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid subscriptions/listen params: "+err.Error(), nil)))
+		return
+	}
+	n := p.Notifications
+	l := &listener{notes: make(chan []byte, 16), filter: map[string]bool{
+		"notifications/tools/list_changed":     n.Tools,
+		"notifications/prompts/list_changed":   n.Prompts,
+		"notifications/resources/list_changed": n.Resources,
+	}}
+	var idb [12]byte
+	_, _ = rand.Read(idb[:])
+	subID := hex.EncodeToString(idb[:])
+	// Resource update subscriptions are not relayed yet, so they are not
+	// acknowledged (the client learns exactly what it got).
+	ack, _ := json.Marshal(map[string]any{
+		"notifications": map[string]any{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources},
+		"_meta":         map[string]any{metaSubscriptionID: subID},
+	})
+	g.listeners.m.Store(l, struct{}{})
+	defer g.listeners.m.Delete(l)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if writeEvent(w, appendNotification(nil, "notifications/subscriptions/acknowledged", ack)) != nil {
+		return
+	}
+	_ = rc.Flush()
+	keepAlive := time.NewTicker(25 * time.Second)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case note := <-l.notes:
+			if writeEvent(w, note) != nil {
+				return
+			}
+			_ = rc.Flush()
+		case <-keepAlive.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			_ = rc.Flush()
+		case <-g.drained:
+			// The stream ends with the listen request's result.
+			res, _ := json.Marshal(map[string]any{"_meta": map[string]any{metaSubscriptionID: subID}})
+			_ = writeEvent(w, appendResult(nil, m.ID, res))
+			_ = rc.Flush()
+			return
+		case <-r.Context().Done():
+			g.log.DebugContext(r.Context(), "subscription closed by client", slog.String("subscription_id", subID))
+			return
+		}
+	}
+}
