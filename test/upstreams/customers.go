@@ -214,7 +214,15 @@ func (st *customerStore) update(id string, f customerFields) (customer, error) {
 //
 // Because it is stateful, go-sdk v1.8.0 serves it in the session era only
 // (protocol versions up to 2025-11-25).
-func CustomersHandler(obs *Observer) http.Handler {
+func CustomersHandler(obs *Observer) http.Handler { return customersHandler(obs, false) }
+
+// CustomersStatelessHandler is the same customers server served by go-sdk in
+// stateless mode, which is how go-sdk v1.8.0 speaks MCP 2026-07-28 over
+// HTTP. Request cancellation is propagated to handlers, as the spec requires
+// when a client closes the stream.
+func CustomersStatelessHandler(obs *Observer) http.Handler { return customersHandler(obs, true) }
+
+func customersHandler(obs *Observer, stateless bool) http.Handler {
 	st := newCustomerStore()
 	srv := sdk.NewServer(&sdk.Implementation{Name: "customers", Version: "1.0.0"}, &sdk.ServerOptions{
 		Instructions: "Customer directory. Ids look like c-001.",
@@ -224,7 +232,11 @@ func CustomersHandler(obs *Observer) http.Handler {
 	addCustomerTools(srv, st)
 	addCustomerResources(srv, st)
 	addCustomerPrompts(srv, st)
-	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil)
+	var opts *sdk.StreamableHTTPOptions
+	if stateless {
+		opts = &sdk.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true}
+	}
+	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, opts)
 	return observe(obs, h)
 }
 
