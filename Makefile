@@ -19,7 +19,8 @@ build: ## Build the static mcpgw binary and the demo upstream into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo-upstream ./test/upstreams/cmd/demo-upstream
 
 .PHONY: test
-test: ## Run every test with the race detector (what CI runs).
+test: ## Run every test with the race detector (what CI runs). Installs redis-server when missing.
+	./scripts/ensure-redis.sh
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
 
@@ -39,7 +40,7 @@ tidy-check: ## Fail when go.mod/go.sum are not tidy.
 check: tidy-check lint test ## The one gate: tidy, lint, tests (with the import-graph test).
 
 .PHONY: bench
-bench: ## Benchmark mcpgw against a bare reverse proxy (about 8 min); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.
+bench: ## Benchmark mcpgw against a bare reverse proxy (about 7 min on 2 cores); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.
 	$(GO) run ./bench/run $(BENCHFLAGS)
 
 .PHONY: bench-smoke

@@ -163,6 +163,9 @@ type Upstream struct {
 	// MaxResponseBytes bounds one upstream response; a larger one is a
 	// gateway error naming the upstream. Default 16 MiB.
 	MaxResponseBytes int64 `mapstructure:"max_response_bytes" yaml:"max_response_bytes"`
+	// AuditArguments says what the audit stream records of a call's
+	// arguments besides their SHA-256: none, redacted or full. Default none.
+	AuditArguments ArgumentLogging `mapstructure:"audit_arguments" yaml:"audit_arguments,omitempty"`
 	// ProtocolVersion pins the MCP version spoken to this upstream
 	// ("2025-06-18", "2025-11-25", "2026-07-28"). Empty means detect.
 	ProtocolVersion string `mapstructure:"protocol_version" yaml:"protocol_version"`

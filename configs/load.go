@@ -468,7 +468,7 @@ func decodeProblems(err error) []error {
 }
 
 // secretPath matches the paths of SecretRef values.
-var secretPath = regexp.MustCompile(`(headers|env)\[[^\]]*\]$|session_key$`)
+var secretPath = regexp.MustCompile(`(headers|env)\[[^\]]*\]$|session_key$|password$`)
 
 // typeProblem says what type the value at path should have.
 func typeProblem(path string, t reflect.Type) string {
@@ -562,6 +562,9 @@ func restoreKeyCase(c *Config, original map[string][]string) []error {
 // a stable order.
 func (c *Config) secretRefs(fn func(path string, r *SecretRef)) {
 	fn("server.session_key", &c.Server.SessionKey)
+	if c.Redis != nil {
+		fn("redis.password", &c.Redis.Password)
+	}
 	each := func(path string, m map[string]SecretRef) {
 		for _, k := range sortedKeys(m) {
 			r := m[k]

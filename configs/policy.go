@@ -13,6 +13,9 @@ import (
 // Policy configures the per-call controls on tools/call: rate limits and
 // where kill-switch state lives. Kill switches themselves are not
 // configuration; they change at runtime through the admin API or the CLI.
+// In the policy, redis and audit sections a zero value means the
+// documented default (SetDefaults fills it in); negative values are
+// errors.
 type Policy struct {
 	// RateLimits are token buckets applied after authorization.
 	RateLimits RateLimits `mapstructure:"rate_limits" yaml:"rate_limits"`
@@ -234,6 +237,15 @@ func (a *Audit) setDefaults() {
 	setDefault(&a.StuckAfter, DefaultAuditStuckAfter)
 }
 
+// DrainStateFile is where drains are kept beside StateFile:
+// <state_file>.drains, or "" (memory) when StateFile is empty.
+func (k *KillSwitchConfig) DrainStateFile() string {
+	if k.StateFile == "" {
+		return ""
+	}
+	return k.StateFile + ".drains"
+}
+
 // RateLimitBackend returns the rate-limit backend in effect: Backend when
 // set, otherwise redis when the redis section is set and local when not.
 func (c *Config) RateLimitBackend() string {
@@ -402,6 +414,3 @@ func (v *validator) argumentLogging(path string, a ArgumentLogging) {
 	}
 }
 
-// argumentLogging checks the per-upstream audit_arguments field;
-// validator.upstreams calls it once configs.Upstream carries that field.
-var _ = (*validator).argumentLogging

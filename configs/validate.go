@@ -213,6 +213,7 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 		v.upstreamName(p+".name", u.Name, i, byName)
 		v.transport(p, u)
 		v.positiveDuration(p+".timeout", u.Timeout)
+		v.argumentLogging(p+".audit_arguments", u.AuditArguments)
 		if u.MaxResponseBytes <= 0 {
 			v.add(p+".max_response_bytes", "must be positive")
 		}

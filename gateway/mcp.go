@@ -166,7 +166,8 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 		"instructions":    g.instructions(),
 	})
 	w.Header().Set(headerSessionID, s.id)
-	g.log.InfoContext(r.Context(), "session opened", slog.String("session_id", s.id),
+	// The id is a bearer credential for the session: log only its digest.
+	g.log.DebugContext(r.Context(), "session opened", slog.String("session", sessionDigest(s.id)),
 		slog.String("protocol_version", version), slog.String("request_id", requestIDFrom(r.Context())))
 	writeJSON(w, http.StatusOK, appendResult(nil, m.ID, result))
 }
@@ -203,7 +204,7 @@ func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
 		return
 	}
 	if s.cancel(p.RequestID) {
-		g.log.InfoContext(r.Context(), "request cancelled by client", slog.String("session_id", s.id),
+		g.log.InfoContext(r.Context(), "request cancelled by client", slog.String("session", sessionDigest(s.id)),
 			slog.String("jsonrpc_request_id", string(p.RequestID)))
 	}
 }

@@ -114,10 +114,20 @@ var rooms = []room{
 		test: true,
 		why:  "black-box tests and shared test servers",
 	},
+	{
+		path: "bench",
+		test: true,
+		why:  "the benchmark: fast upstream, bare proxy, load generator, runner; black-box over HTTP",
+	},
+	{
+		path:   "internal/redistest",
+		helper: true,
+		why:    "starts a real redis-server for tests",
+	},
 }
 
 // productionForbids applies to every room but test rooms and helpers.
-var productionForbids = []string{"testing/...", "net/http/httptest", module + "/test/..."}
+var productionForbids = []string{"testing/...", "net/http/httptest", module + "/test/...", module + "/internal/redistest", module + "/bench/..."}
 
 // confinement keeps an import inside some rooms.
 type confinement struct {

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpgw/mcpgw/bench/loadgen"
+)
+
+// row is a cell's medians across rounds. NaN means not measured.
+type row struct {
+	target      string
+	status      string // "" when measured
+	rounds      int
+	callsPerSec float64
+	p50, p99    float64 // µs
+	added       float64 // p50 over direct's p50 in the same round, µs
+	hopCPU      float64 // µs of proxy or gateway CPU per operation
+	upCPU       float64 // µs of upstream CPU per operation
+	connsPerOp  float64 // upstream TCP connections opened per operation
+	upReqPerOp  float64 // upstream MCP requests per operation
+	upListPerOp float64 // upstream tools/list requests per operation
+	loadCores   float64 // load generator CPU, in cores
+	loadCPU     float64 // load generator CPU µs per operation
+	errors      int64
+	tools       int
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianOf applies f to every sample with operations and takes the median.
+func medianOf(samples []sample, f func(sample) float64) float64 {
+	var xs []float64
+	for _, s := range samples {
+		if s.ops() > 0 {
+			if v := f(s); !math.IsNaN(v) {
+				xs = append(xs, v)
+			}
+		}
+	}
+	return median(xs)
+}
+
+// row aggregates scenario s for target t.
+func (r *report) row(s scenario, t string) row {
+	c := r.cell(s, t)
+	out := row{target: t, rounds: len(c.samples)}
+	switch {
+	case t == targetGateway && r.gatewayErr != "":
+		out.status = "failed: mcpgw did not build or start (see below)"
+	case c.unsupported != "":
+		out.status = c.unsupported
+	case len(c.samples) == 0 && len(c.failures) > 0:
+		out.status = "failed: " + firstLine(c.failures[0])
+	case len(c.samples) == 0:
+		out.status = "not run"
+	}
+	per := func(f func(sample) float64) float64 { return medianOf(c.samples, f) }
+	out.callsPerSec = per(func(s sample) float64 { return s.res.CallsPerSec })
+	out.p50 = per(func(s sample) float64 { return s.res.P50us })
+	out.p99 = per(func(s sample) float64 { return s.res.P99us })
+	out.hopCPU = per(func(s sample) float64 {
+		if s.hopTicks < 0 {
+			return math.NaN()
+		}
+		return ticksToMicros(s.hopTicks) / float64(s.ops())
+	})
+	out.upCPU = per(func(s sample) float64 { return ticksToMicros(s.upTicks) / float64(s.ops()) })
+	out.connsPerOp = per(func(s sample) float64 { return float64(s.up.Conns) / float64(s.ops()) })
+	out.upReqPerOp = per(func(s sample) float64 { return float64(s.up.Requests) / float64(s.ops()) })
+	out.upListPerOp = per(func(s sample) float64 { return float64(s.up.Lists) / float64(s.ops()) })
+	out.loadCores = per(func(s sample) float64 { return s.res.CPUCores })
+	out.loadCPU = per(func(s sample) float64 { return s.res.CPUPerCallUs })
+	for _, smp := range c.samples {
+		out.errors += smp.res.Errors
+		out.tools = max(out.tools, smp.res.Tools)
+	}
+
+	// p50 added: paired with the direct run of the same round, so slow
+	// drift on a shared machine cancels out.
+	out.added = math.NaN()
+	if t != targetDirect {
+		direct := r.cell(s, targetDirect)
+		var xs []float64
+		for _, smp := range c.samples {
+			for _, d := range direct.samples {
+				if d.round == smp.round && d.ops() > 0 && smp.ops() > 0 {
+					xs = append(xs, smp.res.P50us-d.res.P50us)
+				}
+			}
+		}
+		out.added = median(xs)
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// num formats v with the given decimals, or "—" when not measured.
+func num(v float64, decimals int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return fmt.Sprintf("%.*f", decimals, v)
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+// goal is one line of the targets table.
+type goal struct {
+	name, want, measured string
+	ok                   string // ✅, ❌ or a reason it was not judged
+}
+
+func judge(ok bool) string {
+	if ok {
+		return "✅"
+	}
+	return "❌"
+}
+
+// findScenario returns the scenario with the given shape.
+func (r *report) findScenario(era, method string, conc int) (scenario, bool) {
+	for _, s := range r.scenarios {
+		if s.era == era && s.method == method && s.conc == conc {
+			return s, true
+		}
+	}
+	return scenario{}, false
+}
+
+// goals evaluates the targets against the bare proxy of the same run.
+func (r *report) goals() []goal {
+	var gs []goal
+	ratioGoal := func(name, want string, era string, conc int, limit float64, atMost bool, f func(row) float64, unit string) {
+		g := goal{name: name + " (" + eraShort(era) + fmt.Sprintf(", c=%d)", conc), want: want}
+		s, ok := r.findScenario(era, loadgen.MethodCall, conc)
+		if !ok {
+			g.measured, g.ok = "—", "not run"
+			gs = append(gs, g)
+			return
+		}
+		gw, px := r.row(s, targetGateway), r.row(s, targetProxy)
+		if gw.status != "" || px.status != "" {
+			g.measured, g.ok = "—", "not measured"
+			if gw.status != "" {
+				g.ok = "mcpgw: " + shortStatus(gw.status)
+			}
+			gs = append(gs, g)
+			return
+		}
+		a, b := f(gw), f(px)
+		ratio := a / b
+		g.measured = fmt.Sprintf("mcpgw %s %s, proxy %s %s → %s×", num(a, 1), unit, num(b, 1), unit, num(ratio, 2))
+		switch {
+		case math.IsNaN(ratio):
+			g.ok = "not measured"
+		case atMost:
+			g.ok = judge(a <= limit*b)
+		default:
+			g.ok = judge(a >= limit*b)
+		}
+		gs = append(gs, g)
+	}
+	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+		ratioGoal("gateway CPU per tools/call", "≤ 0.7× proxy", era, 16, 0.7, true, func(x row) float64 { return x.hopCPU }, "µs")
+	}
+	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+		ratioGoal("calls/s", "≥ 0.9× proxy", era, 16, 0.9, false, func(x row) float64 { return x.callsPerSec }, "/s")
+	}
+	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+		ratioGoal("p50 added over direct", "≤ 1.2× what the proxy adds", era, 1, 1.2, true, func(x row) float64 { return x.added }, "µs")
+	}
+
+	// Upstream connections per call: the worst mcpgw call scenario.
+	g := goal{name: "upstream TCP connections opened per call (mcpgw, worst call scenario)", want: "≤ 0.01"}
+	worst, where := math.NaN(), ""
+	for _, s := range r.scenarios {
+		if s.method != loadgen.MethodCall {
+			continue
+		}
+		if x := r.row(s, targetGateway); x.status == "" && (math.IsNaN(worst) || x.connsPerOp > worst) {
+			worst, where = x.connsPerOp, fmt.Sprintf("%s, c=%d", eraShort(s.era), s.conc)
+		}
+	}
+	if math.IsNaN(worst) {
+		g.measured, g.ok = "—", "not measured"
+	} else {
+		g.measured, g.ok = fmt.Sprintf("%s (%s)", num(worst, 4), where), judge(worst <= 0.01)
+	}
+	gs = append(gs, g)
+
+	// tools/list served from the catalog.
+	g = goal{name: fmt.Sprintf("tools/list of %d tools (mcpgw, c=1)", r.opts.catalog), want: "p50 ≤ 1 ms and 0 upstream requests per list"}
+	if s, ok := r.findScenario(loadgen.Era2025, loadgen.MethodList, 1); ok {
+		if x := r.row(s, targetGateway); x.status == "" {
+			g.measured = fmt.Sprintf("p50 %s µs, %s upstream tools/list requests per list", num(x.p50, 0), num(x.upListPerOp, 3))
+			g.ok = judge(x.p50 <= 1000 && x.upListPerOp == 0)
+		} else {
+			g.measured, g.ok = "—", "mcpgw: "+shortStatus(x.status)
+		}
+	}
+	gs = append(gs, g)
+
+	// Idle sessions.
+	g = goal{name: "10,000 idle 2025-era sessions (fresh mcpgw)", want: "≤ 150 MiB RSS"}
+	switch {
+	case r.idle != nil && r.idleErr == "":
+		g.measured = fmt.Sprintf("%s RSS with %d sessions", mib(r.idle.after.rssKiB), r.idle.sessions)
+		if r.idle.sessions >= 10000 {
+			g.ok = judge(r.idle.after.rssKiB <= 150*1024)
+		} else {
+			g.ok = fmt.Sprintf("not judged (%d sessions)", r.idle.sessions)
+		}
+	case r.idleErr != "":
+		g.measured, g.ok = "—", "failed"
+	default:
+		g.measured, g.ok = "—", "not run"
+	}
+	return append(gs, g)
+}
+
+func eraShort(era string) string {
+	if era == loadgen.Era2026 {
+		return "2026-07-28"
+	}
+	return "2025-11-25"
+}
+
+func shortStatus(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// cellText makes s safe inside a Markdown table cell.
+func cellText(s string) string {
+	s = strings.ReplaceAll(firstLine(s), "|", `\|`)
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+// markdown renders the report as docs/BENCHMARKS.md.
+func (r *report) markdown() []byte {
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	o := r.opts
+
+	p("# mcpgw benchmarks")
+	p("")
+	p("Generated by `make bench` (`go run ./bench/run`) on %s UTC, commit `%s`; the run took %s.",
+		r.started.UTC().Format("2006-01-02 15:04"), r.machine.commit, r.finished.Sub(r.started).Round(time.Second))
+	if o.smoke {
+		p("")
+		p("**Smoke run** (`-smoke`): every run is a few hundred milliseconds long; the numbers only show that the runner works.")
+	}
+	p("")
+	p("The `tools/call` hot path of mcpgw is measured against a bare `httputil.ReverseProxy` (bench/proxy) in front of the same upstream (bench/upstream), and against the upstream reached directly. See [bench/README.md](../bench/README.md) for what each number means.")
+	p("")
+	p("## Machine")
+	p("")
+	p("- CPU: %s; %d CPUs visible, this run allowed on %s", r.machine.cpuModel, r.machine.cpus, r.machine.allowed)
+	p("- %s, %s", r.machine.goVersion, r.machine.kernel)
+	p("- Load average (1, 5, 15 min) at start: %s; at end: %s. The machine is shared: other work competes for the same CPUs.", r.machine.loadStart, r.machine.loadEnd)
+	p("- Pinning: %s. Go sets GOMAXPROCS from the affinity mask, so each pinned process runs with as many Ps as CPUs it was given.", r.pin.note)
+	p("- Method: %d round(s) of %s per run after a %s warm-up of every run; within each scenario of a round the targets run interleaved (%s). Tables show medians across rounds.",
+		o.rounds, o.duration, o.warmup, strings.Join(r.targets, ", "))
+	p("")
+
+	if r.gatewayErr != "" {
+		p("## ⚠️ mcpgw was not measured")
+		p("")
+		p("```")
+		p("%s", strings.TrimSpace(r.gatewayErr))
+		p("```")
+		p("")
+	}
+
+	p("## Targets")
+	p("")
+	p("Ratios are against the bare proxy measured in the same run.")
+	p("")
+	p("| target | goal | measured | |")
+	p("|---|---|---|---|")
+	for _, g := range r.goals() {
+		p("| %s | %s | %s | %s |", g.name, g.want, cellText(g.measured), cellText(g.ok))
+	}
+	p("")
+
+	p("## tools/call echo (200-byte text)")
+	p("")
+	p("*added* is the p50 over the direct target's p50 in the same round; *hop CPU* is the CPU time of the proxy or gateway process per call; *upstream conns* counts TCP connections the upstream accepted per call during the window.")
+	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+		p("")
+		p("### %s", map[string]string{loadgen.Era2025: "2025-11-25 (a session per client)", loadgen.Era2026: "2026-07-28 (stateless)"}[era])
+		p("")
+		p("| c | target | calls/s | p50 µs | p99 µs | p50 added µs | hop CPU µs/call | upstream CPU µs/call | upstream conns/call | load gen CPU (cores, µs/call) | errors |")
+		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, s := range r.scenarios {
+			if s.era != era || s.method != loadgen.MethodCall {
+				continue
+			}
+			for _, t := range r.targets {
+				x := r.row(s, t)
+				if x.status != "" {
+					p("| %d | %s | %s | | | | | | | | |", s.conc, t, cellText(x.status))
+					continue
+				}
+				p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s, %s | %d |", s.conc, t,
+					num(x.callsPerSec, 0), num(x.p50, 0), num(x.p99, 0), num(x.added, 0),
+					num(x.hopCPU, 1), num(x.upCPU, 1), num(x.connsPerOp, 4), num(x.loadCores, 2), num(x.loadCPU, 0), x.errors)
+			}
+		}
+	}
+	p("")
+
+	if s, ok := r.findScenario(loadgen.Era2025, loadgen.MethodList, 1); ok {
+		p("## tools/list, %d tools (2025-11-25 session, c=1)", o.catalog)
+		p("")
+		p("One operation is a complete listing: every page, following `nextCursor` (the upstream pages at 500). Latency is the sum of the page requests.")
+		p("")
+		p("| target | lists/s | p50 µs | p99 µs | p50 added µs | tools seen | upstream tools/list requests per list | upstream requests of any kind per list | hop CPU µs/list | load gen CPU (cores) | errors |")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, t := range r.targets {
+			x := r.row(s, t)
+			if x.status != "" {
+				p("| %s | %s | | | | | | | | | |", t, cellText(x.status))
+				continue
+			}
+			p("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %d |", t, num(x.callsPerSec, 0), num(x.p50, 0), num(x.p99, 0), num(x.added, 0),
+				x.tools, num(x.upListPerOp, 3), num(x.upReqPerOp, 3), num(x.hopCPU, 0), num(x.loadCores, 2), x.errors)
+		}
+		p("")
+	}
+
+	p("## Memory")
+	p("")
+	p("Peak resident memory (VmHWM) of each process after every call and list run above.")
+	p("")
+	p("| process | peak RSS | RSS at the end |")
+	p("|---|---:|---:|")
+	for _, name := range []string{"upstream", targetProxy, targetGateway} {
+		if m, ok := r.memory[name]; ok {
+			p("| %s | %s | %s |", name, mib(m.hwmKiB), mib(m.rssKiB))
+		}
+	}
+	p("")
+
+	p("## Idle sessions (mcpgw)")
+	p("")
+	switch {
+	case r.idle != nil && r.idleErr == "":
+		i := r.idle
+		per := float64(i.after.rssKiB-i.before.rssKiB) / float64(max(i.sessions, 1))
+		p("A fresh mcpgw; %d 2025-era sessions opened with `initialize` + `notifications/initialized` by 8 concurrent clients in %.2f s, then left idle.", i.sessions, i.openSeconds)
+		p("")
+		p("| sessions | RSS before | RSS after | per session | peak RSS | upstream requests while opening | still answering ping |")
+		p("|---:|---:|---:|---:|---:|---:|---:|")
+		p("| %d | %s | %s | %.1f KiB | %s | %d | %d of %d |", i.sessions, mib(i.before.rssKiB), mib(i.after.rssKiB), per, mib(i.after.hwmKiB), i.up.Requests, i.alive, i.pinged)
+	case r.idleErr != "":
+		p("Failed:")
+		p("")
+		p("```")
+		p("%s", strings.TrimSpace(r.idleErr))
+		p("```")
+	default:
+		p("Not run (needs mcpgw).")
+	}
+	p("")
+
+	p("## Pending")
+	p("")
+	p("| scenario | status |")
+	p("|---|---|")
+	p("| tools/call with everything on (authn, authorization, rate limit, audit) | pending: needs auth/policy |")
+	p("| kill-switch propagation (time from `mcpgw kill` to refusals on every replica) | pending: needs auth/policy |")
+	p("")
+
+	if fails := r.failures(); len(fails) > 0 {
+		p("## Failures")
+		p("")
+		p("```")
+		for _, f := range fails {
+			p("%s", f)
+		}
+		p("```")
+		p("")
+	}
+
+	p("## How to reproduce")
+	p("")
+	p("```sh")
+	p("make bench          # this file: %s", "go run ./bench/run")
+	p("make bench-smoke    # a few seconds, writes to a temp file; checks the runner works")
+	p("go run ./bench/run -rounds 3 -duration 2s -targets direct,proxy,mcpgw -out /tmp/b.md")
+	p("go run ./bench/load -url http://127.0.0.1:PORT/mcp -era 2026 -c 16 -d 10s   # one load run by hand")
+	p("```")
+	p("")
+	p("Numbers move with the machine and its neighbours; compare targets within one run, not across runs.")
+	p("")
+
+	p("<details><summary>Every run</summary>")
+	p("")
+	p("| scenario | target | round | calls/s | p50 µs | p99 µs | p99.9 µs | hop CPU µs/op | upstream conns | errors |")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, s := range r.scenarios {
+		for _, t := range r.targets {
+			for _, smp := range r.cell(s, t).samples {
+				hop := math.NaN()
+				if smp.hopTicks >= 0 && smp.ops() > 0 {
+					hop = ticksToMicros(smp.hopTicks) / float64(smp.ops())
+				}
+				p("| %s | %s | %d | %s | %s | %s | %s | %s | %d | %d |", s.key, t, smp.round, num(smp.res.CallsPerSec, 0),
+					num(smp.res.P50us, 0), num(smp.res.P99us, 0), num(smp.res.P999us, 0), num(hop, 1), smp.up.Conns, smp.res.Errors)
+			}
+		}
+	}
+	p("")
+	p("</details>")
+	return b.Bytes()
+}
+
+// failures lists every failure, labelled.
+func (r *report) failures() []string {
+	var out []string
+	for _, s := range r.scenarios {
+		for _, t := range r.targets {
+			for _, f := range r.cell(s, t).failures {
+				out = append(out, fmt.Sprintf("%s / %s: %s", s.key, t, f))
+			}
+		}
+	}
+	if r.idleErr != "" {
+		out = append(out, "idle sessions: "+r.idleErr)
+	}
+	return out
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/bench/loadgen"
+)
+
+// TestSmoke runs `bench/run -smoke` end to end against every target: it
+// builds mcpgw and the helpers, starts them, runs each scenario once
+// briefly and writes the report. It checks that every row was produced,
+// never what the numbers are. mcpgw that does not build or start fails the
+// test.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the whole benchmark briefly; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	logw := testWriter{t}
+	opts, err := parseFlags([]string{"-smoke", "-out", out}, logw, logw)
+	require.NoError(t, err)
+	require.Equal(t, []string{targetDirect, targetProxy, targetGateway}, opts.targets)
+
+	rep, err := runBench(ctx, opts)
+	require.NoError(t, err)
+	require.Empty(t, rep.gatewayErr, "mcpgw must build and start")
+
+	for _, s := range rep.scenarios {
+		for _, target := range opts.targets {
+			x := rep.row(s, target)
+			c := rep.cell(s, target)
+			if target == targetGateway && s.era == loadgen.Era2026 && strings.HasPrefix(x.status, "not supported yet") {
+				t.Logf("%s / %s: %s", s.key, target, x.status)
+				continue
+			}
+			if assert.Empty(t, x.status, "%s / %s: %v", s.key, target, c.failures) {
+				assert.Len(t, c.samples, 1, "%s / %s", s.key, target)
+				assert.Positive(t, c.samples[0].res.Calls, "%s / %s made no calls", s.key, target)
+			}
+			assert.Empty(t, c.failures, "%s / %s", s.key, target)
+			if target != targetGateway {
+				assert.Zero(t, x.errors, "%s / %s answered with errors", s.key, target)
+			}
+		}
+	}
+
+	require.Empty(t, rep.idleErr)
+	require.NotNil(t, rep.idle)
+	assert.Equal(t, 50, rep.idle.sessions)
+	assert.Equal(t, rep.idle.pinged, rep.idle.alive, "idle sessions must still answer")
+
+	path, err := writeReport(rep)
+	require.NoError(t, err)
+	require.Equal(t, out, path)
+	md, err := os.ReadFile(out)
+	require.NoError(t, err)
+	for _, want := range []string{"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "## Idle sessions", "pending: needs auth/policy"} {
+		assert.Contains(t, string(md), want)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(t *testing.T, o options)
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, o options) {
+				assert.Equal(t, 5, o.rounds)
+				assert.Equal(t, 10000, o.idleSessions)
+				assert.Equal(t, []int{1, 16, 64}, o.concurrency)
+			},
+		},
+		{
+			name: "smoke shortens what was not set",
+			args: []string{"-smoke", "-rounds", "2"},
+			check: func(t *testing.T, o options) {
+				assert.Equal(t, 2, o.rounds)
+				assert.Equal(t, 300*time.Millisecond, o.duration)
+				assert.Equal(t, 50, o.idleSessions)
+			},
+		},
+		{
+			name: "direct is always measured, first",
+			args: []string{"-targets", "mcpgw,proxy"},
+			check: func(t *testing.T, o options) {
+				assert.Equal(t, []string{targetDirect, targetProxy, targetGateway}, o.targets)
+			},
+		},
+		{name: "unknown target", args: []string{"-targets", "nginx"}, wantErr: `unknown target "nginx"`},
+		{name: "bad concurrency", args: []string{"-concurrency", "1,x"}, wantErr: "-concurrency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o, err := parseFlags(tt.args, testWriter{t}, testWriter{t})
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, o)
+		})
+	}
+}
+
+func TestProcReaders(t *testing.T) {
+	t.Parallel()
+
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	ticks, err := cpuTicks(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, ticks, int64(0))
+	m, err := readMemory(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, m.rssKiB)
+	assert.GreaterOrEqual(t, m.hwmKiB, m.rssKiB)
+
+	assert.Equal(t, []string{"0", "1", "2", "5"}, expandCPUList("0-2,5"))
+	assert.Nil(t, expandCPUList("3-1"))
+
+	addr, ok := listeningAddr(`{"time":"x","level":"INFO","msg":"mcpgw listening","addr":"127.0.0.1:4321","mcp_path":"/mcp"}`)
+	assert.True(t, ok)
+	assert.Equal(t, "127.0.0.1:4321", addr)
+	_, ok = listeningAddr(`{"msg":"upstream available"}`)
+	assert.False(t, ok)
+}
+
+// testWriter sends the runner's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,441 @@
+// Command upstream is the benchmark's MCP server: Streamable HTTP written
+// directly on net/http, so that it costs less than anything placed in front
+// of it. It speaks the 2025-11-25 session era (initialize, Mcp-Session-Id)
+// and the 2026-07-28 stateless era (server/discover, MCP-Protocol-Version on
+// every request), and offers echo, sleep and N filler tools.
+//
+// It counts accepted TCP connections and MCP requests and serves them at
+// GET /stats as {"conns":N,"requests":M,...}; the runner reads it before
+// and after a measurement to compute upstream connections opened per call.
+//
+//	go run ./bench/upstream -listen 127.0.0.1:0 -filler 998
+//
+// prints MCP_URL=http://127.0.0.1:PORT/mcp on stdout once listening.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mcpgw/mcpgw/bench/internal/jsonscan"
+)
+
+const (
+	versionModern = "2026-07-28"
+	versionLatest = "2025-11-25"
+	maxBody       = 4 << 20
+)
+
+// legacyVersions are the initialize-era versions accepted, newest first.
+var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	filler := flag.Int("filler", 0, "number of filler tools (filler_0001…) besides echo and sleep")
+	pageSize := flag.Int("page-size", 500, "tools per tools/list page")
+	flag.Parse()
+	log.SetFlags(0)
+	if *filler < 0 || *pageSize < 1 {
+		log.Fatal("upstream: -filler must be >= 0 and -page-size >= 1")
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("upstream: %v", err)
+	}
+	s := newServer(*filler, *pageSize)
+	cl := &countingListener{Listener: ln, n: &s.conns}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", s)
+	mux.HandleFunc("GET /stats", s.serveStats)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	fmt.Printf("MCP_URL=http://%s/mcp\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(cl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatalf("upstream: %v", err)
+	}
+}
+
+// countingListener counts the TCP connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// server is the MCP endpoint. Everything the requests need is computed in
+// newServer; the hot path only scans the envelope and appends bytes.
+type server struct {
+	conns, requests, calls, lists, inits atomic.Int64
+
+	sessions sync.Map // session id → struct{}
+
+	// pages[i] is the result object of tools/list page i.
+	pages [][]byte
+	// cursors maps a nextCursor value to its page index.
+	cursors map[string]int
+
+	// initPrefix + version + initSuffix is the initialize result.
+	initPrefix, initSuffix []byte
+	discoverResult         []byte
+}
+
+func newServer(filler, pageSize int) *server {
+	s := &server{cursors: map[string]int{}}
+	tools := []json.RawMessage{
+		json.RawMessage(`{"name":"echo","description":"Returns its text argument.","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}`),
+		json.RawMessage(`{"name":"sleep","description":"Sleeps ms milliseconds, then answers.","inputSchema":{"type":"object","properties":{"ms":{"type":"integer","minimum":0}},"required":["ms"]}}`),
+	}
+	for i := 1; i <= filler; i++ {
+		tools = append(tools, json.RawMessage(fmt.Sprintf(
+			`{"name":"filler_%04d","description":"Filler tool %d for catalog benchmarks.","inputSchema":{"type":"object","properties":{"q":{"type":"string","description":"query"}}}}`, i, i)))
+	}
+	for start := 0; start < len(tools); start += pageSize {
+		end := min(start+pageSize, len(tools))
+		page := struct {
+			Tools      []json.RawMessage `json:"tools"`
+			NextCursor string            `json:"nextCursor,omitempty"`
+		}{Tools: tools[start:end]}
+		if end < len(tools) {
+			page.NextCursor = "page-" + strconv.Itoa(len(s.pages)+1)
+			s.cursors[page.NextCursor] = len(s.pages) + 1
+		}
+		b, err := json.Marshal(page)
+		if err != nil {
+			panic(err)
+		}
+		s.pages = append(s.pages, b)
+	}
+	serverInfo := `{"name":"mcpgw-bench-upstream","version":"1.0.0"}`
+	caps := `{"tools":{"listChanged":false}}`
+	s.initPrefix = []byte(`{"protocolVersion":"`)
+	s.initSuffix = []byte(`","capabilities":` + caps + `,"serverInfo":` + serverInfo + `}`)
+	s.discoverResult = []byte(`{"supportedVersions":["` + versionModern + `","` + versionLatest + `"],"capabilities":` + caps + `,"serverInfo":` + serverInfo + `}`)
+	return s
+}
+
+var (
+	ctJSON    = []string{"application/json"}
+	bufPool   = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+	errNoBody = errors.New("empty body")
+)
+
+func (s *server) serveStats(w http.ResponseWriter, _ *http.Request) {
+	w.Header()["Content-Type"] = ctJSON
+	n := 0
+	s.sessions.Range(func(_, _ any) bool { n++; return true })
+	fmt.Fprintf(w, `{"conns":%d,"requests":%d,"calls":%d,"lists":%d,"initializes":%d,"sessions":%d}`+"\n",
+		s.conns.Load(), s.requests.Load(), s.calls.Load(), s.lists.Load(), s.inits.Load(), n)
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		s.post(w, r)
+	case http.MethodDelete:
+		sid := r.Header.Get("Mcp-Session-Id")
+		if _, ok := s.sessions.LoadAndDelete(sid); !ok {
+			http.Error(w, "unknown session", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		// No server-initiated SSE stream: the spec allows 405 for GET.
+		w.Header().Set("Allow", "POST, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// request is the scanned JSON-RPC envelope.
+type request struct {
+	id     []byte // raw; nil for a notification
+	method string
+	params []byte // raw; nil when absent
+}
+
+func scanRequest(body []byte) (request, error) {
+	var req request
+	var method []byte
+	err := jsonscan.Fields(body, func(k, v []byte) bool {
+		switch string(k) {
+		case "id":
+			req.id = v
+		case "method":
+			method = v
+		case "params":
+			req.params = v
+		}
+		return true
+	})
+	if err != nil {
+		return req, err
+	}
+	m, ok := jsonscan.String(method)
+	if !ok {
+		return req, errors.New("method is not a string")
+	}
+	req.method = m
+	if jsonscan.IsNull(req.id) {
+		req.id = nil
+	}
+	return req, nil
+}
+
+func (s *server) post(w http.ResponseWriter, r *http.Request) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	body, err := readBody(r.Body, (*bp)[:0])
+	*bp = body[:0]
+	if err != nil {
+		writeError(w, http.StatusBadRequest, nil, -32700, "reading body: "+err.Error(), "")
+		return
+	}
+	s.requests.Add(1)
+	req, err := scanRequest(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, nil, -32700, "parse error: "+err.Error(), "")
+		return
+	}
+
+	version := r.Header.Get("Mcp-Protocol-Version")
+	modern := version == versionModern
+	switch {
+	case modern:
+		// Stateless: the headers must mirror the body.
+		if h := r.Header.Get("Mcp-Method"); h != req.method {
+			writeError(w, http.StatusBadRequest, req.id, -32020, fmt.Sprintf("Mcp-Method header %q does not match method %q", h, req.method), "")
+			return
+		}
+	case version != "" && !isLegacy(version):
+		writeError(w, http.StatusBadRequest, req.id, -32022, "unsupported protocol version "+version,
+			`{"supported":["`+versionModern+`","`+versionLatest+`"]}`)
+		return
+	case req.method != "initialize" && req.method != "server/discover":
+		sid := r.Header.Get("Mcp-Session-Id")
+		if sid == "" {
+			writeError(w, http.StatusBadRequest, req.id, -32600, "missing Mcp-Session-Id", "")
+			return
+		}
+		if _, ok := s.sessions.Load(sid); !ok {
+			writeError(w, http.StatusNotFound, req.id, -32600, "unknown session", "")
+			return
+		}
+	}
+
+	if req.id == nil { // A notification: accepted, nothing to answer.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+
+	switch req.method {
+	case "initialize":
+		s.initialize(w, req)
+	case "server/discover":
+		writeResult(w, req.id, s.discoverResult)
+	case "ping":
+		writeResult(w, req.id, []byte("{}"))
+	case "tools/list":
+		s.lists.Add(1)
+		s.toolsList(w, req)
+	case "tools/call":
+		s.calls.Add(1)
+		s.toolsCall(w, r, req, modern)
+	default:
+		writeError(w, http.StatusOK, req.id, -32601, "method not found: "+req.method, "")
+	}
+}
+
+func isLegacy(v string) bool {
+	for _, l := range legacyVersions {
+		if v == l {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *server) initialize(w http.ResponseWriter, req request) {
+	s.inits.Add(1)
+	version := versionLatest
+	if raw, _ := jsonscan.Member(req.params, "protocolVersion"); raw != nil {
+		if v, ok := jsonscan.String(raw); ok && isLegacy(v) {
+			version = v
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	sid := hex.EncodeToString(b[:])
+	s.sessions.Store(sid, struct{}{})
+	w.Header().Set("Mcp-Session-Id", sid)
+	res := append(append(append([]byte(nil), s.initPrefix...), version...), s.initSuffix...)
+	writeResult(w, req.id, res)
+}
+
+func (s *server) toolsList(w http.ResponseWriter, req request) {
+	page := 0
+	if len(req.params) > 0 {
+		raw, err := jsonscan.Member(req.params, "cursor")
+		if err != nil {
+			writeError(w, http.StatusOK, req.id, -32602, "invalid params", "")
+			return
+		}
+		if !jsonscan.IsNull(raw) {
+			c, _ := jsonscan.String(raw)
+			p, ok := s.cursors[c]
+			if !ok {
+				writeError(w, http.StatusOK, req.id, -32602, "invalid cursor", "")
+				return
+			}
+			page = p
+		}
+	}
+	writeResult(w, req.id, s.pages[page])
+}
+
+func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, modern bool) {
+	var nameRaw, args []byte
+	err := jsonscan.Fields(req.params, func(k, v []byte) bool {
+		switch string(k) {
+		case "name":
+			nameRaw = v
+		case "arguments":
+			args = v
+		}
+		return true
+	})
+	name, ok := jsonscan.String(nameRaw)
+	if err != nil || !ok {
+		writeError(w, http.StatusOK, req.id, -32602, "invalid params: name", "")
+		return
+	}
+	if modern {
+		if h := r.Header.Get("Mcp-Name"); h != name {
+			writeError(w, http.StatusBadRequest, req.id, -32020, fmt.Sprintf("Mcp-Name header %q does not match params.name %q", h, name), "")
+			return
+		}
+	}
+	switch name {
+	case "echo":
+		text, _ := jsonscan.Member(args, "text")
+		if text != nil && (len(text) < 2 || text[0] != '"') {
+			writeError(w, http.StatusOK, req.id, -32602, "echo: text must be a string", "")
+			return
+		}
+		if text == nil {
+			text = []byte(`""`)
+		}
+		res := make([]byte, 0, len(text)+48)
+		res = append(res, `{"content":[{"type":"text","text":`...)
+		res = append(res, text...)
+		res = append(res, `}]}`...)
+		writeResult(w, req.id, res)
+	case "sleep":
+		raw, _ := jsonscan.Member(args, "ms")
+		ms, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || ms < 0 {
+			writeError(w, http.StatusOK, req.id, -32602, "sleep: ms must be a non-negative number", "")
+			return
+		}
+		t := time.NewTimer(time.Duration(ms * float64(time.Millisecond)))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+		writeResult(w, req.id, []byte(`{"content":[{"type":"text","text":"slept"}]}`))
+	default:
+		if len(name) > 7 && name[:7] == "filler_" {
+			writeResult(w, req.id, []byte(`{"content":[{"type":"text","text":"filler"}]}`))
+			return
+		}
+		writeError(w, http.StatusOK, req.id, -32602, "unknown tool: "+name, "")
+	}
+}
+
+func readBody(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) >= maxBody {
+				return buf, errors.New("body too large")
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			if len(buf) == 0 {
+				return buf, errNoBody
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func writeResult(w http.ResponseWriter, id, result []byte) {
+	b := make([]byte, 0, len(result)+len(id)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	b = append(b, "}\n"...)
+	writeBody(w, http.StatusOK, b)
+}
+
+func writeError(w http.ResponseWriter, status int, id []byte, code int, msg, data string) {
+	if id == nil {
+		id = []byte("null")
+	}
+	e := map[string]any{"code": code, "message": msg}
+	if data != "" {
+		e["data"] = json.RawMessage(data)
+	}
+	eb, _ := json.Marshal(e)
+	b := append([]byte(`{"jsonrpc":"2.0","id":`), id...)
+	b = append(b, `,"error":`...)
+	b = append(b, eb...)
+	b = append(b, "}\n"...)
+	writeBody(w, status, b)
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = ctJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

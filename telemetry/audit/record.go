@@ -1,0 +1,316 @@
+// Package audit is the audit stream of mcpgw: one JSON line per tools/call
+// decision (allowed or not) and per kill-switch, drain or reload event,
+// written to stdout or files by a Logger that never drops a record
+// silently. It also canonicalises and hashes call arguments (RFC 8785) and
+// redacts them. It imports nothing else from mcpgw, so the gateway maps its
+// configuration into Options.
+//
+// # Record format
+//
+// A record is a JSON object on one line. time (RFC 3339, UTC, nanoseconds)
+// and event are always present; every other field is left out when empty
+// or zero. Field names are those of the json tags of Record.
+package audit
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is the kind of a record.
+type Event string
+
+// Events.
+const (
+	// EventToolsCall is one tools/call, whatever its decision.
+	EventToolsCall Event = "tools/call"
+	// EventKillSwitch is a kill switch added, removed or expired.
+	EventKillSwitch Event = "killswitch"
+	// EventDrain is an upstream drained or undrained.
+	EventDrain Event = "drain"
+	// EventConfigReload is a configuration reload, applied or rejected.
+	EventConfigReload Event = "config_reload"
+)
+
+// Decision is what the gateway decided about a call.
+type Decision string
+
+// Decisions.
+const (
+	// DecisionAllowed: the call was sent upstream.
+	DecisionAllowed Decision = "allowed"
+	// DecisionDenied: authorization refused it (missing scopes).
+	DecisionDenied Decision = "denied"
+	// DecisionLimited: a rate limit refused it.
+	DecisionLimited Decision = "limited"
+	// DecisionKilled: a kill switch stopped it.
+	DecisionKilled Decision = "killed"
+	// DecisionCircuitOpen: the upstream's breaker was open.
+	DecisionCircuitOpen Decision = "circuit_open"
+	// DecisionInvalid: the call was malformed or named an unknown tool.
+	DecisionInvalid Decision = "invalid"
+	// DecisionDrained: the upstream was drained.
+	DecisionDrained Decision = "drained"
+)
+
+// Outcome is how an allowed call ended.
+type Outcome string
+
+// Outcomes.
+const (
+	// OutcomeOK: the tool returned a result.
+	OutcomeOK Outcome = "ok"
+	// OutcomeToolError: the tool returned a result with isError true.
+	OutcomeToolError Outcome = "tool_error"
+	// OutcomeJSONRPCError: the upstream answered with a JSON-RPC error.
+	OutcomeJSONRPCError Outcome = "jsonrpc_error"
+	// OutcomeTimeout: the upstream did not answer in time.
+	OutcomeTimeout Outcome = "timeout"
+	// OutcomeTransportError: the upstream could not be reached or broke
+	// the protocol.
+	OutcomeTransportError Outcome = "transport_error"
+)
+
+// Record is one audit record. The json tags name the fields of the
+// encoded form; AppendJSON encodes it without reflection, and a test keeps
+// the two in agreement.
+type Record struct {
+	// Time is when the decision was made; Logger.Log fills it in when zero.
+	Time time.Time `json:"time"`
+	// Event is the kind of record.
+	Event Event `json:"event"`
+
+	// RequestID is the gateway's request id.
+	RequestID string `json:"request_id,omitempty"`
+	// TraceID is the W3C trace id, when traced.
+	TraceID string `json:"trace_id,omitempty"`
+	// SessionID is the MCP session id (2025-era sessions).
+	SessionID string `json:"session_id,omitempty"`
+	// Subject is the authenticated principal (the token's sub).
+	Subject string `json:"subject,omitempty"`
+	// ClientID is the OAuth client the token was issued to.
+	ClientID string `json:"client_id,omitempty"`
+
+	// Tool is the exposed tool name the caller used.
+	Tool string `json:"tool,omitempty"`
+	// Upstream is the upstream the tool routes to.
+	Upstream string `json:"upstream,omitempty"`
+	// UpstreamTool is the tool's original name at the upstream.
+	UpstreamTool string `json:"upstream_tool,omitempty"`
+	// Decision is what the gateway decided.
+	Decision Decision `json:"decision,omitempty"`
+	// Rule names what refused the call: a kill-switch ID, a rate-limit
+	// rule, the missing scopes.
+	Rule string `json:"rule,omitempty"`
+	// Outcome is how an allowed call ended.
+	Outcome Outcome `json:"outcome,omitempty"`
+	// ErrorCode is the JSON-RPC error code returned to the caller, if any.
+	ErrorCode int `json:"error_code,omitempty"`
+	// LatencyMicros is the time from receiving the call to answering it.
+	LatencyMicros int64 `json:"latency_us,omitempty"`
+	// ServerName and ServerVersion identify the upstream server
+	// (serverInfo of its initialize result).
+	ServerName    string `json:"server_name,omitempty"`
+	ServerVersion string `json:"server_version,omitempty"`
+	// ArgsSHA256 is CanonicalSHA256 of the arguments.
+	ArgsSHA256 string `json:"args_sha256,omitempty"`
+	// Args are the arguments, redacted or in full, when the upstream's
+	// audit setting asks for them. Invalid JSON is left out and marked with
+	// "args_invalid": true.
+	Args json.RawMessage `json:"args,omitempty"`
+
+	// Action is what happened in a kill-switch, drain or reload event:
+	// add, remove, expire, drain, undrain, applied, rejected.
+	Action string `json:"action,omitempty"`
+	// SwitchID, Scope and Target identify a kill switch (Target is the
+	// upstream of a drain).
+	SwitchID string `json:"switch_id,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Target   string `json:"target,omitempty"`
+	// Reason, Ticket and Actor say why, under which ticket and by whom.
+	Reason string `json:"reason,omitempty"`
+	Ticket string `json:"ticket,omitempty"`
+	Actor  string `json:"actor,omitempty"`
+	// Expires is when a kill switch lifts by itself.
+	Expires time.Time `json:"expires,omitzero"`
+	// Detail holds further facts of an event, such as a reload's config
+	// hash or error. Keys are written sorted.
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// AppendJSON appends r as one line of JSON (without the newline) to dst
+// and returns the extended buffer. It allocates only to sort Detail keys.
+func (r *Record) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = r.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","event":`...)
+	dst = appendString(dst, string(r.Event))
+	dst = appendField(dst, `,"request_id":`, r.RequestID)
+	dst = appendField(dst, `,"trace_id":`, r.TraceID)
+	dst = appendField(dst, `,"session_id":`, r.SessionID)
+	dst = appendField(dst, `,"subject":`, r.Subject)
+	dst = appendField(dst, `,"client_id":`, r.ClientID)
+	dst = appendField(dst, `,"tool":`, r.Tool)
+	dst = appendField(dst, `,"upstream":`, r.Upstream)
+	dst = appendField(dst, `,"upstream_tool":`, r.UpstreamTool)
+	dst = appendField(dst, `,"decision":`, string(r.Decision))
+	dst = appendField(dst, `,"rule":`, r.Rule)
+	dst = appendField(dst, `,"outcome":`, string(r.Outcome))
+	if r.ErrorCode != 0 {
+		dst = append(dst, `,"error_code":`...)
+		dst = strconv.AppendInt(dst, int64(r.ErrorCode), 10)
+	}
+	if r.LatencyMicros != 0 {
+		dst = append(dst, `,"latency_us":`...)
+		dst = strconv.AppendInt(dst, r.LatencyMicros, 10)
+	}
+	dst = appendField(dst, `,"server_name":`, r.ServerName)
+	dst = appendField(dst, `,"server_version":`, r.ServerVersion)
+	dst = appendField(dst, `,"args_sha256":`, r.ArgsSHA256)
+	if len(r.Args) > 0 {
+		if json.Valid(r.Args) {
+			dst = append(dst, `,"args":`...)
+			dst = appendCompact(dst, r.Args)
+		} else {
+			dst = append(dst, `,"args_invalid":true`...)
+		}
+	}
+	dst = appendField(dst, `,"action":`, r.Action)
+	dst = appendField(dst, `,"switch_id":`, r.SwitchID)
+	dst = appendField(dst, `,"scope":`, r.Scope)
+	dst = appendField(dst, `,"target":`, r.Target)
+	dst = appendField(dst, `,"reason":`, r.Reason)
+	dst = appendField(dst, `,"ticket":`, r.Ticket)
+	dst = appendField(dst, `,"actor":`, r.Actor)
+	if !r.Expires.IsZero() {
+		dst = append(dst, `,"expires":"`...)
+		dst = r.Expires.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	if len(r.Detail) > 0 {
+		keys := make([]string, 0, len(r.Detail))
+		for k := range r.Detail {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, `,"detail":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, r.Detail[k])
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendField appends name (with its leading comma and trailing colon) and
+// the quoted value when the value is not empty.
+func appendField(dst []byte, name, value string) []byte {
+	if value == "" {
+		return dst
+	}
+	dst = append(dst, name...)
+	return appendString(dst, value)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Control characters, '"' and
+// '\' are escaped, as are U+2028 and U+2029 (for JavaScript consumers);
+// invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendCompact appends valid JSON src without insignificant whitespace,
+// so it fits on one line, with invalid UTF-8 in strings replaced by
+// U+FFFD.
+func appendCompact(dst, src []byte) []byte {
+	inString := false
+	for i := 0; i < len(src); {
+		c := src[i]
+		if inString {
+			switch {
+			case c == '\\':
+				dst = append(dst, src[i:i+2]...) // Valid JSON: an escape is complete.
+				i += 2
+				continue
+			case c == '"':
+				inString = false
+			case c >= utf8.RuneSelf:
+				r, size := utf8.DecodeRune(src[i:])
+				if r == utf8.RuneError && size == 1 {
+					dst = append(dst, `\ufffd`...)
+				} else {
+					dst = append(dst, src[i:i+size]...)
+				}
+				i += size
+				continue
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			inString = true
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
+		i++
+	}
+	return dst
+}
