@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -66,6 +67,7 @@ func pageFor(snap *catalog.Snapshot, k catalog.Kind, m *message) ([]byte, *rpcEr
 // target is where one call goes, resolved from the route table.
 type target struct {
 	upstream string
+	original string          // the upstream's own name or URI
 	params   json.RawMessage // rewritten for the upstream
 	name     string          // exposed name or URI, for logs
 }
@@ -130,7 +132,7 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
 	}
 	params, _ := replaceMember(obj, key, quoteJSON(route.Name))
-	return target{upstream: route.Upstream, params: params, name: name}, nil
+	return target{upstream: route.Upstream, original: route.Name, params: params, name: name}, nil
 }
 
 func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target, *rpcError) {
@@ -177,6 +179,16 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		return
 	}
 	client := rt.byName[t.upstream]
+	var rec *audit.Record
+	if m.Method == "tools/call" {
+		rec = g.newRecord(r, s, t, m)
+		if rerr := g.admit(r.Context(), t, rec); rerr != nil {
+			rec.ErrorCode = rerr.Code
+			g.writeAudit(r.Context(), rec)
+			rp.fail(m.ID, rerr)
+			return
+		}
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	if s != nil {
@@ -198,8 +210,20 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	}
 	result, err := client.Call(ctx, req)
 	if err != nil {
-		rp.fail(m.ID, g.upstreamError(ctx, t, err))
+		rerr := g.upstreamError(ctx, t, err)
+		if rec != nil {
+			rec.Outcome, rec.ErrorCode = outcomeOf(err), rerr.Code
+			g.writeAudit(r.Context(), rec)
+		}
+		rp.fail(m.ID, rerr)
 		return
+	}
+	if rec != nil {
+		rec.Outcome = audit.OutcomeOK
+		if isToolError(result) {
+			rec.Outcome = audit.OutcomeToolError
+		}
+		g.writeAudit(r.Context(), rec)
 	}
 	rp.send(appendResult(make([]byte, 0, len(result)+64), m.ID, result))
 }

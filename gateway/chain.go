@@ -23,6 +23,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	r.Handle(g.cfg.Server.MCPPath, g.originCheck(http.HandlerFunc(g.serveMCP)))
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
+	g.adminRoutes(r)
 
 	var h http.Handler = r
 	h = g.limitBody(h)

@@ -45,6 +45,7 @@ type Gateway struct {
 	rt        atomic.Pointer[runtime]
 	sessions  *sessions
 	listeners listeners
+	controls  *controls
 	handler   http.Handler
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
@@ -86,8 +87,18 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged)
+	g.controls, err = newControls(context.Background(), cfg, controlsDeps{
+		log: g.log, now: g.now,
+		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },
+		knownUpstreams: g.upstreamNames,
+		onChange:       func() { g.rt.Load().signal() },
+	})
 	if err != nil {
+		return nil, err
+	}
+	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged, g.hidden)
+	if err != nil {
+		_ = g.controls.close(context.Background())
 		return nil, err
 	}
 	g.rt.Store(rt)
@@ -109,6 +120,22 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("must be 32 bytes, hex or base64 encoded")
+}
+
+// upstreamNames lists the configured upstreams.
+func (g *Gateway) upstreamNames() []string {
+	names := make([]string, len(g.cfg.Upstreams))
+	for i := range g.cfg.Upstreams {
+		names[i] = g.cfg.Upstreams[i].Name
+	}
+	return names
+}
+
+// hidden withholds killed tools from the lists; their routes stay, so a call
+// gets the kill switch's reason.
+func (g *Gateway) hidden(exposed, upstream string) bool {
+	_, killed := g.controls.switches.Check(exposed, upstream)
+	return killed
 }
 
 // Start connects the upstreams and starts background work. It returns at
@@ -200,6 +227,9 @@ func (g *Gateway) Close() {
 	g.wg.Wait()
 	g.sessions.closeAll()
 	g.rt.Load().close(context.Background())
+	if err := g.controls.close(context.Background()); err != nil {
+		g.log.Warn("closing policy controls", slog.Any("error", err))
+	}
 }
 
 // catalogChanged tells every session which lists changed.

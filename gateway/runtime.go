@@ -35,17 +35,22 @@ type runtime struct {
 	wg   sync.WaitGroup
 }
 
-func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInterval time.Duration, onChange func(old, cur *catalog.Snapshot)) (*runtime, error) {
+func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInterval time.Duration,
+	onChange func(old, cur *catalog.Snapshot), hidden func(exposed, upstream string) bool,
+) (*runtime, error) {
 	pattern, err := regexp.Compile(cfg.Catalog.NamePattern)
 	if err != nil {
 		return nil, fmt.Errorf("catalog.name_pattern: %w", err)
 	}
 	rt := &runtime{
-		cfg:      cfg,
-		log:      log,
-		byName:   make(map[string]*upstream.Client, len(cfg.Upstreams)),
-		upCfg:    make(map[string]*configs.Upstream, len(cfg.Upstreams)),
-		opts:     catalog.Options{Separator: cfg.Catalog.Separator, NamePattern: pattern, PageSize: cfg.Catalog.PageSize},
+		cfg:    cfg,
+		log:    log,
+		byName: make(map[string]*upstream.Client, len(cfg.Upstreams)),
+		upCfg:  make(map[string]*configs.Upstream, len(cfg.Upstreams)),
+		opts: catalog.Options{
+			Separator: cfg.Catalog.Separator, NamePattern: pattern, PageSize: cfg.Catalog.PageSize,
+			Hidden: hidden,
+		},
 		changed:  make(chan struct{}, 1),
 		onChange: onChange,
 		stop:     make(chan struct{}),

@@ -59,6 +59,10 @@ type Options struct {
 	// PageSize is the number of entries per list page; zero or less means
 	// one page holds everything.
 	PageSize int
+	// Hidden, when set, withholds a tool from the lists while keeping its
+	// route, so that a call to it can be refused with the reason (a kill
+	// switch) rather than as an unknown tool.
+	Hidden func(exposed, upstream string) bool
 }
 
 // Build merges the sources into a snapshot with the given version. It owns
@@ -276,7 +280,7 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 			}
 			routes[exposed] = Route{Upstream: s.Upstream, Name: original, Available: s.Available}
 			b.snap.infos[s.info].inc(k)
-			if s.Available {
+			if s.Available && (k != Tools || b.opts.Hidden == nil || !b.opts.Hidden(exposed, s.Upstream)) {
 				l.add(exposed, m, exposed != original)
 			}
 		}

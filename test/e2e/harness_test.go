@@ -112,8 +112,9 @@ func (s *server) stop() {
 // gw is a running gateway.
 type gw struct {
 	*gateway.Gateway
-	base string // http://127.0.0.1:PORT
-	url  string // base + /mcp
+	base      string // http://127.0.0.1:PORT
+	url       string // base + /mcp
+	auditPath string // the audit stream, JSON Lines
 }
 
 // startGateway parses a YAML config, starts the gateway on a loopback port
@@ -127,6 +128,10 @@ func startGateway(t *testing.T, yaml string, waitReady bool) *gw {
 // interval (tests that inspect what an upstream saw last want no pings).
 func startGatewayWith(t *testing.T, yaml string, waitReady bool, health time.Duration) *gw {
 	t.Helper()
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	if !strings.Contains(yaml, "\naudit:") {
+		yaml += fmt.Sprintf("\naudit:\n  sinks: [{type: file, path: %q}]\n", auditPath)
+	}
 	cfg, err := configs.Parse([]byte(yaml))
 	require.NoError(t, err, "config:\n%s", yaml)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -147,7 +152,7 @@ func startGatewayWith(t *testing.T, yaml string, waitReady bool, health time.Dur
 		require.Eventually(t, g.Ready, 30*time.Second, 10*time.Millisecond, "gateway never became ready")
 	}
 	base := "http://" + l.Addr().String()
-	return &gw{Gateway: g, base: base, url: base + cfg.Server.MCPPath}
+	return &gw{Gateway: g, base: base, url: base + cfg.Server.MCPPath, auditPath: auditPath}
 }
 
 // testWriter sends log output to t.Log, so it shows only for failed tests.

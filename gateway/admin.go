@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/mcpgw/mcpgw/policy"
+	"github.com/mcpgw/mcpgw/telemetry/audit"
+)
+
+// The admin API is for SREs: kill switches and drains take effect at once,
+// on every replica sharing Redis, and each change is audited. Without
+// authentication the gateway binds only loopback, so only local operators
+// reach it; the actor is then "local-operator".
+
+const localOperator = "local-operator"
+
+// killSwitchRequest is the body of POST /admin/v1/killswitches.
+type killSwitchRequest struct {
+	// Scope is global, upstream or tool.
+	Scope policy.Scope `json:"scope"`
+	// Target is the upstream name or a glob on exposed tool names.
+	Target string `json:"target"`
+	Reason string `json:"reason"`
+	Ticket string `json:"ticket"`
+	// TTL is a Go duration ("1h"); empty means until revived.
+	TTL string `json:"ttl"`
+}
+
+// drainRequest is the body of POST /admin/v1/upstreams/{name}/drain.
+type drainRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (g *Gateway) adminRoutes(r *mux.Router) {
+	a := r.PathPrefix("/admin/v1").Subrouter()
+	a.HandleFunc("/killswitches", g.listSwitches).Methods(http.MethodGet)
+	a.HandleFunc("/killswitches", g.addSwitch).Methods(http.MethodPost)
+	a.HandleFunc("/killswitches/{id}", g.removeSwitch).Methods(http.MethodDelete)
+	a.HandleFunc("/upstreams/{name}/drain", g.drain).Methods(http.MethodPost)
+	a.HandleFunc("/upstreams/{name}/undrain", g.undrain).Methods(http.MethodPost)
+	a.HandleFunc("/upstreams", g.listDrains).Methods(http.MethodGet)
+}
+
+func writeAdmin(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func adminError(w http.ResponseWriter, status int, msg string) {
+	writeAdmin(w, status, map[string]string{"error": msg})
+}
+
+// policyStatus maps a policy error to an HTTP status.
+func policyStatus(err error) int {
+	switch {
+	case errors.Is(err, policy.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, policy.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, policy.ErrReasonRequired), errors.Is(err, policy.ErrNegativeTTL), errors.Is(err, policy.ErrInvalidScope),
+		errors.Is(err, policy.ErrInvalidTarget), errors.Is(err, policy.ErrInvalidGlob), errors.Is(err, policy.ErrUnknownTool),
+		errors.Is(err, policy.ErrUnknownUpstream), errors.Is(err, policy.ErrInvalidID):
+		return http.StatusBadRequest
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+func (g *Gateway) listSwitches(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, map[string]any{"killswitches": g.controls.switches.List(), "degraded": g.controls.switches.Degraded()})
+}
+
+func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
+	var req killSwitchRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
+		return
+	}
+	sw := policy.Switch{Scope: req.Scope, Target: req.Target, Reason: req.Reason, Ticket: req.Ticket, Actor: localOperator}
+	if req.TTL != "" {
+		ttl, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "invalid ttl: "+err.Error())
+			return
+		}
+		if ttl <= 0 {
+			adminError(w, http.StatusBadRequest, policy.ErrNegativeTTL.Error())
+			return
+		}
+		sw.TTL = ttl
+	}
+	added, err := g.controls.switches.Add(r.Context(), sw)
+	if err != nil {
+		adminError(w, policyStatus(err), err.Error())
+		return
+	}
+	g.auditChange(r, audit.EventKillSwitch, "add", added)
+	writeAdmin(w, http.StatusCreated, added)
+}
+
+func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
+	removed, err := g.controls.switches.Remove(r.Context(), mux.Vars(r)["id"], localOperator)
+	if err != nil {
+		adminError(w, policyStatus(err), err.Error())
+		return
+	}
+	g.auditChange(r, audit.EventKillSwitch, "remove", removed)
+	writeAdmin(w, http.StatusOK, removed)
+}
+
+func (g *Gateway) listDrains(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, map[string]any{"drained": g.controls.drains.List()})
+}
+
+func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
+	var req drainRequest
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
+			return
+		}
+	}
+	name := mux.Vars(r)["name"]
+	if err := g.controls.drains.Drain(r.Context(), name, localOperator, req.Reason); err != nil {
+		adminError(w, policyStatus(err), err.Error())
+		return
+	}
+	g.auditChange(r, audit.EventDrain, "drain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: localOperator})
+	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": true})
+}
+
+func (g *Gateway) undrain(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	if err := g.controls.drains.Undrain(r.Context(), name, localOperator); err != nil {
+		adminError(w, policyStatus(err), err.Error())
+		return
+	}
+	g.auditChange(r, audit.EventDrain, "undrain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Actor: localOperator})
+	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": false})
+}
+
+// auditChange writes the audit record of a kill-switch or drain change.
+func (g *Gateway) auditChange(r *http.Request, ev audit.Event, action string, sw policy.Switch) {
+	rec := &audit.Record{
+		Time: g.now(), Event: ev, RequestID: requestIDFrom(r.Context()), Subject: sw.Actor,
+		Action: action, SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,
+		Reason: sw.Reason, Ticket: sw.Ticket, Actor: sw.Actor, Expires: sw.Expires,
+	}
+	if err := g.controls.audit.Log(r.Context(), rec); err != nil {
+		g.log.ErrorContext(r.Context(), "audit record not written", slog.String("event", string(ev)), slog.Any("error", err))
+	}
+	g.log.InfoContext(r.Context(), "policy changed", slog.String("event", string(ev)), slog.String("action", action),
+		slog.String("target", sw.Target), slog.String("id", sw.ID), slog.String("actor", sw.Actor))
+}

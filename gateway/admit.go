@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/telemetry/audit"
+	"github.com/mcpgw/mcpgw/upstream"
+)
+
+// Gateway refusal codes for tools/call, in the documented range.
+const (
+	// codeKilled: a kill switch stops the call; data carries its reason,
+	// ticket and id.
+	codeKilled = -32060
+	// codeRateLimited: a rate limit refused the call; data.retryAfterMs.
+	codeRateLimited = -32061
+	// codeDrained: the upstream is drained for maintenance.
+	codeDrained = -32062
+)
+
+// anonymous is the principal of an unauthenticated gateway, for rate limits
+// and the audit stream.
+const anonymous = "anonymous"
+
+// admit runs the early decisions of the tools/call path, in order: kill
+// switch, drain, rate limit. It fills in the record's decision and returns
+// the refusal, or nil.
+func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcError {
+	c := g.controls
+	if sw, killed := c.switches.Check(t.name, t.upstream); killed {
+		rec.Decision, rec.Rule = audit.DecisionKilled, "killswitch:"+sw.ID
+		data := map[string]any{"reason": sw.Reason, "killSwitch": sw.ID, "scope": sw.Scope, "upstream": t.upstream}
+		if sw.Ticket != "" {
+			data["ticket"] = sw.Ticket
+		}
+		return newRPCError(codeKilled, "tool "+strconv.Quote(t.name)+" is disabled by a kill switch: "+sw.Reason, data)
+	}
+	if c.drains.IsDrained(t.upstream) {
+		rec.Decision, rec.Rule = audit.DecisionDrained, "drain:"+t.upstream
+		return newRPCError(codeDrained, "upstream "+strconv.Quote(t.upstream)+" is drained; try again later",
+			map[string]any{"upstream": t.upstream})
+	}
+	if d := c.limiter.Allow(ctx, rec.Subject, t.name, t.upstream); !d.Allowed {
+		rec.Decision, rec.Rule = audit.DecisionLimited, d.Rule
+		retry := d.RetryAfter.Milliseconds()
+		return newRPCError(codeRateLimited, "rate limit "+d.Rule+" exceeded; retry in "+d.RetryAfter.Round(time.Millisecond).String(),
+			map[string]any{"rule": d.Rule, "retryAfterMs": retry, "upstream": t.upstream})
+	}
+	rec.Decision = audit.DecisionAllowed
+	return nil
+}
+
+// newRecord starts the audit record of one tools/call.
+func (g *Gateway) newRecord(r *http.Request, s *session, t target, m *message) *audit.Record {
+	rec := &audit.Record{
+		Time:         g.now(),
+		Event:        audit.EventToolsCall,
+		RequestID:    requestIDFrom(r.Context()),
+		Subject:      anonymous,
+		Tool:         t.name,
+		Upstream:     t.upstream,
+		UpstreamTool: t.original,
+	}
+	if s != nil {
+		rec.SessionID = sessionDigest(s.id)
+	}
+	args := member(t.params, "arguments")
+	if len(args) > 0 {
+		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
+		switch g.rt.Load().upCfg[t.upstream].AuditArguments.Effective() {
+		case configs.ArgumentsFull:
+			rec.Args = args
+		case configs.ArgumentsRedacted:
+			if red, err := audit.Redact(args); err == nil {
+				rec.Args = red
+			}
+		default:
+		}
+	}
+	return rec
+}
+
+// writeAudit finishes and writes a record. A record the audit stream
+// cannot take is logged and counted, never dropped silently.
+func (g *Gateway) writeAudit(ctx context.Context, rec *audit.Record) {
+	rec.LatencyMicros = g.now().Sub(rec.Time).Microseconds()
+	if err := g.controls.audit.Log(context.WithoutCancel(ctx), rec); err != nil {
+		g.log.ErrorContext(ctx, "audit record not written", slog.String("tool", rec.Tool),
+			slog.String("decision", string(rec.Decision)), slog.String("request_id", rec.RequestID), slog.Any("error", err))
+	}
+}
+
+// outcomeOf classifies a failed upstream call for the audit stream.
+func outcomeOf(err error) audit.Outcome {
+	var rpcErr *upstream.RPCError
+	switch {
+	case errors.As(err, &rpcErr):
+		return audit.OutcomeJSONRPCError
+	case errors.Is(err, upstream.ErrTimeout):
+		return audit.OutcomeTimeout
+	default:
+		return audit.OutcomeTransportError
+	}
+}
+
+// isToolError reports whether a tools/call result has "isError": true.
+func isToolError(result []byte) bool {
+	if !bytes.Contains(result, []byte(`"isError"`)) {
+		return false
+	}
+	return string(member(result, "isError")) == "true"
+}

@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/policy"
+	"github.com/mcpgw/mcpgw/telemetry/audit"
+)
+
+// controls are the per-call policies and the audit stream. Unlike the
+// runtime they are not rebuilt on reload: kill switches and drains are
+// runtime state, not configuration.
+type controls struct {
+	switches *policy.Switches
+	drains   *policy.Drains
+	limiter  *policy.Limiter
+	audit    *audit.Logger
+	redis    *redis.Client
+}
+
+// controlsDeps are what the controls need from the gateway.
+type controlsDeps struct {
+	log            *slog.Logger
+	now            func() time.Time
+	knownTools     func() []string
+	knownUpstreams func() []string
+	onChange       func()
+}
+
+func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *controls, err error) {
+	c := &controls{}
+	defer func() {
+		if err != nil {
+			_ = c.close(context.WithoutCancel(ctx))
+		}
+	}()
+	if cfg.Redis != nil {
+		if c.redis, err = policy.NewRedisClient(ctx, cfg.Redis); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+	}
+	switchStore, drainStore, err := stores(cfg, c.redis)
+	if err != nil {
+		return nil, err
+	}
+	ks := cfg.Policy.KillSwitches
+	c.switches, err = policy.NewSwitches(ctx, switchStore, policy.SwitchOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "killswitches")),
+		KnownTools: d.knownTools, KnownUpstreams: d.knownUpstreams, OnChange: d.onChange,
+		ResyncInterval: ks.ResyncInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kill switches: %w", err)
+	}
+	c.drains, err = policy.NewDrains(ctx, drainStore, policy.DrainOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "drains")),
+		KnownUpstreams: d.knownUpstreams, ResyncInterval: ks.ResyncInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drains: %w", err)
+	}
+	var limiterRedis *redis.Client
+	if cfg.RateLimitBackend() == "redis" {
+		limiterRedis = c.redis
+	}
+	c.limiter, err = policy.NewLimiter(cfg.Policy.RateLimits, limiterRedis, policy.LimiterOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "ratelimit")), KeyPrefix: redisPrefix(cfg),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	opts := audit.Options{QueueSize: cfg.Audit.QueueSize, StuckAfter: cfg.Audit.StuckAfter, Now: d.now,
+		ErrorLog: d.log.With(slog.String("component", "audit"))}
+	for _, s := range cfg.Audit.Sinks {
+		switch s.Type {
+		case "file":
+			opts.Paths = append(opts.Paths, s.Path)
+		default:
+			opts.Writers = append(opts.Writers, os.Stdout)
+		}
+	}
+	if c.audit, err = audit.Open(opts); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return c, nil
+}
+
+func redisPrefix(cfg *configs.Config) string {
+	if cfg.Redis == nil {
+		return ""
+	}
+	return cfg.Redis.KeyPrefix
+}
+
+// stores picks where kill switches and drains live: Redis when replicas
+// share state, a state file for a single replica that must survive
+// restarts, memory otherwise.
+func stores(cfg *configs.Config, rc *redis.Client) (policy.Store, policy.Store, error) {
+	switch {
+	case rc != nil:
+		s, err := policy.NewRedisStore(rc, cfg.Redis.KeyPrefix, policy.RedisStoreKillSwitches)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := policy.NewRedisStore(rc, cfg.Redis.KeyPrefix, policy.RedisStoreDrains)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, d, nil
+	case cfg.Policy.KillSwitches.StateFile != "":
+		s, err := policy.NewFileStore(cfg.Policy.KillSwitches.StateFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("policy.kill_switches.state_file: %w", err)
+		}
+		d, err := policy.NewFileStore(cfg.Policy.KillSwitches.DrainStateFile())
+		if err != nil {
+			return nil, nil, fmt.Errorf("policy.kill_switches.state_file: %w", err)
+		}
+		return s, d, nil
+	default:
+		return &policy.MemoryStore{}, &policy.MemoryStore{}, nil
+	}
+}
+
+// close releases everything; the audit stream is drained first so that no
+// record is lost on shutdown.
+func (c *controls) close(ctx context.Context) error {
+	var errs []error
+	if c.audit != nil {
+		errs = append(errs, c.audit.Close(ctx))
+	}
+	if c.switches != nil {
+		errs = append(errs, c.switches.Close())
+	}
+	if c.drains != nil {
+		errs = append(errs, c.drains.Close())
+	}
+	if c.redis != nil {
+		errs = append(errs, c.redis.Close())
+	}
+	return errors.Join(errs...)
+}
