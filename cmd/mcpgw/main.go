@@ -31,6 +31,15 @@ Usage:
   mcpgw serve -config FILE      serve MCP hosts on server.listen
   mcpgw validate FILE           check a configuration file; exit 1 on problems
   mcpgw version                 print version, commit and Go version
+
+Break-glass (against a running gateway; -addr or MCPGW_ADDR, -o json):
+  mcpgw kill TOOL_GLOB --reason TEXT [--ttl 1h] [--ticket ID]
+  mcpgw kill --upstream NAME --reason TEXT
+  mcpgw kill --all --reason TEXT
+  mcpgw revive ID               lift a kill switch
+  mcpgw switches                list active kill switches
+  mcpgw drain UPSTREAM          refuse new calls to an upstream; in-flight calls finish
+  mcpgw undrain UPSTREAM
 `
 
 func main() {
@@ -47,6 +56,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "kill":
+		return kill(args[1:], stdout, stderr)
+	case "revive":
+		return revive(args[1:], stdout, stderr)
+	case "switches":
+		return switches(args[1:], stdout, stderr)
+	case "drain", "undrain":
+		return drainCmd(args[0], args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		return printVersion(stdout)
 	case "help", "-h", "-help", "--help":
