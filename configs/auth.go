@@ -230,7 +230,8 @@ type UpstreamAuth struct {
 	// Default none.
 	Type string `mapstructure:"type" yaml:"type"`
 	// Header is the request header the credential is sent in. Default
-	// Authorization.
+	// Authorization. A token (client_credentials, token_exchange) is sent
+	// as "Bearer <token>" in Authorization and bare in any other header.
 	Header string `mapstructure:"header" yaml:"header"`
 	// Value is the whole header value for static, such as "Bearer abc" or
 	// an API key. Only for static, where it is required.
@@ -435,16 +436,17 @@ func (v *validator) toolScopes(p string, s *ToolScopes) {
 }
 
 // upstreamAuth checks the auth block of the upstream at path p: the fields
-// its type needs are set and the others are not.
+// its type needs are set and the others are not. Zero values (an upstream
+// that never went through SetDefaults) mean the defaults.
 func (v *validator) upstreamAuth(p string, a *UpstreamAuth) {
 	oauth := a.Type == UpstreamAuthClientCredentials || a.Type == UpstreamAuthTokenExchange
 	switch a.Type {
-	case UpstreamAuthNone, UpstreamAuthStatic, UpstreamAuthClientCredentials, UpstreamAuthTokenExchange:
+	case "", UpstreamAuthNone, UpstreamAuthStatic, UpstreamAuthClientCredentials, UpstreamAuthTokenExchange:
 	default:
 		v.add(p+".type", "%q must be none, static, client_credentials or token_exchange", a.Type)
 		return
 	}
-	if !isToken(a.Header) {
+	if a.Header != "" && !isToken(a.Header) {
 		v.add(p+".header", "%q is not a valid header name", a.Header)
 	}
 	if a.Type == UpstreamAuthStatic {
@@ -478,14 +480,14 @@ func (v *validator) upstreamAuth(p string, a *UpstreamAuth) {
 }
 
 // identityAssertion checks the identity_assertion block of the upstream at
-// path p.
+// path p. Zero values mean the defaults.
 func (v *validator) identityAssertion(p string, a *IdentityAssertion) {
-	if !isToken(a.Header) {
+	if a.Header != "" && !isToken(a.Header) {
 		v.add(p+".header", "%q is not a valid header name", a.Header)
 	}
 	switch {
-	case a.TTL <= 0:
-		v.add(p+".ttl", "must be a positive duration")
+	case a.TTL < 0:
+		v.add(p+".ttl", "must not be negative")
 	case a.TTL > MaxIdentityTTL:
 		v.add(p+".ttl", "must be at most %s", MaxIdentityTTL)
 	}

@@ -163,6 +163,15 @@ type Upstream struct {
 	// MaxResponseBytes bounds one upstream response; a larger one is a
 	// gateway error naming the upstream. Default 16 MiB.
 	MaxResponseBytes int64 `mapstructure:"max_response_bytes" yaml:"max_response_bytes"`
+	// Scopes are the OAuth scopes this upstream's tools require (by
+	// original name): a default, with overrides per tool glob.
+	Scopes ToolScopes `mapstructure:"scopes" yaml:"scopes"`
+	// Auth is the credential the gateway sends this upstream; never the
+	// caller's token.
+	Auth UpstreamAuth `mapstructure:"auth" yaml:"auth"`
+	// IdentityAssertion sends the upstream a short-lived JWT, signed by the
+	// gateway, naming the caller.
+	IdentityAssertion IdentityAssertion `mapstructure:"identity_assertion" yaml:"identity_assertion"`
 	// AuditArguments says what the audit stream records of a call's
 	// arguments besides their SHA-256: none, redacted or full. Default none.
 	AuditArguments ArgumentLogging `mapstructure:"audit_arguments" yaml:"audit_arguments,omitempty"`

@@ -78,6 +78,8 @@ func (c *Config) SetDefaults() {
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		setDefault(&u.Timeout, DefaultUpstreamTimeout)
+		u.Auth.setDefaults()
+		u.IdentityAssertion.setDefaults()
 		setDefault(&u.MaxResponseBytes, DefaultMaxResponseBytes)
 		if u.HTTP != nil {
 			setDefault(&u.HTTP.MaxIdleConns, DefaultMaxIdleConns)

@@ -581,6 +581,7 @@ func (c *Config) secretRefs(fn func(path string, r *SecretRef)) {
 		if u.SSE != nil {
 			each(p+".sse.headers", u.SSE.Headers)
 		}
+		u.Auth.secretRefs(p+".auth", fn)
 		if u.Stdio != nil {
 			each(p+".stdio.env", u.Stdio.Env)
 		}

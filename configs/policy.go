@@ -413,4 +413,3 @@ func (v *validator) argumentLogging(path string, a ArgumentLogging) {
 		v.add(path, "%q must be none, redacted or full", a)
 	}
 }
-

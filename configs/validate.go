@@ -214,6 +214,9 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 		v.transport(p, u)
 		v.positiveDuration(p+".timeout", u.Timeout)
 		v.argumentLogging(p+".audit_arguments", u.AuditArguments)
+		v.toolScopes(p+".scopes", &u.Scopes)
+		v.upstreamAuth(p+".auth", &u.Auth)
+		v.identityAssertion(p+".identity_assertion", &u.IdentityAssertion)
 		if u.MaxResponseBytes <= 0 {
 			v.add(p+".max_response_bytes", "must be positive")
 		}
