@@ -58,7 +58,7 @@ func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcEr
 }
 
 // newRecord starts the audit record of one tools/call.
-func (g *Gateway) newRecord(r *http.Request, s *session, t target, m *message) *audit.Record {
+func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) *audit.Record {
 	rec := &audit.Record{
 		Time:         g.now(),
 		Event:        audit.EventToolsCall,
@@ -74,7 +74,7 @@ func (g *Gateway) newRecord(r *http.Request, s *session, t target, m *message) *
 	args := member(t.params, "arguments")
 	if len(args) > 0 {
 		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
-		switch g.rt.Load().upCfg[t.upstream].AuditArguments.Effective() {
+		switch rt.upCfg[t.upstream].AuditArguments.Effective() {
 		case configs.ArgumentsFull:
 			rec.Args = args
 		case configs.ArgumentsRedacted:

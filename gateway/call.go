@@ -21,14 +21,8 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	switch m.Method {
 	case "ping", "logging/setLevel":
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, emptyObject))
-	case "tools/list":
-		g.list(w, snap, catalog.Tools, m)
-	case "resources/list":
-		g.list(w, snap, catalog.Resources, m)
-	case "resources/templates/list":
-		g.list(w, snap, catalog.ResourceTemplates, m)
-	case "prompts/list":
-		g.list(w, snap, catalog.Prompts, m)
+	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
+		g.list(w, snap, listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
 		g.forward(w, r, rt, snap, s, m)
 	default:
@@ -152,7 +146,7 @@ func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target
 	if route.Name != uri {
 		params, _ = replaceMember(obj, key, quoteJSON(route.Name))
 	}
-	return target{upstream: route.Upstream, params: params, name: uri}, nil
+	return target{upstream: route.Upstream, original: route.Name, params: params, name: uri}, nil
 }
 
 func quoteJSON(s string) []byte {
@@ -181,7 +175,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	client := rt.byName[t.upstream]
 	var rec *audit.Record
 	if m.Method == "tools/call" {
-		rec = g.newRecord(r, s, t, m)
+		rec = g.newRecord(r, rt, s, t)
 		if rerr := g.admit(r.Context(), t, rec); rerr != nil {
 			rec.ErrorCode = rerr.Code
 			g.writeAudit(r.Context(), rec)

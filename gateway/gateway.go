@@ -226,7 +226,7 @@ func (g *Gateway) Close() {
 	}
 	g.wg.Wait()
 	g.sessions.closeAll()
-	g.rt.Load().close(context.Background())
+	g.rt.Load().close()
 	if err := g.controls.close(context.Background()); err != nil {
 		g.log.Warn("closing policy controls", slog.Any("error", err))
 	}
@@ -237,31 +237,17 @@ func (g *Gateway) catalogChanged(old, cur *catalog.Snapshot) {
 	if old == nil {
 		return
 	}
-	sent := make(map[string]bool, len(kinds))
-	for _, k := range kinds {
-		note := listChangedNotes[k]
-		if sent[string(note)] || sameList(old, cur, k) {
+	sent := make(map[string]bool, len(lists))
+	for _, l := range lists {
+		if sent[l.changed] || sameList(old, cur, l.kind) {
 			continue
 		}
-		sent[string(note)] = true
+		sent[l.changed] = true
+		note := appendNotification(nil, l.changed, nil)
 		g.sessions.broadcast(note)
-		g.listeners.broadcast(listChangedMethod[k], note)
+		g.listeners.broadcast(l.changed, note)
 	}
 	g.log.Info("catalog changed", slog.Uint64("version", cur.Version()),
 		slog.Int("tools", cur.Len(catalog.Tools)), slog.Int("prompts", cur.Len(catalog.Prompts)),
 		slog.Int("resources", cur.Len(catalog.Resources)))
-}
-
-var listChangedMethod = map[catalog.Kind]string{
-	catalog.Tools:             "notifications/tools/list_changed",
-	catalog.Resources:         "notifications/resources/list_changed",
-	catalog.ResourceTemplates: "notifications/resources/list_changed",
-	catalog.Prompts:           "notifications/prompts/list_changed",
-}
-
-var listChangedNotes = map[catalog.Kind][]byte{
-	catalog.Tools:             []byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`),
-	catalog.Resources:         []byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`),
-	catalog.ResourceTemplates: []byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`),
-	catalog.Prompts:           []byte(`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}`),
 }

@@ -149,14 +149,8 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	switch m.Method {
 	case "server/discover":
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt)))
-	case "tools/list":
-		g.modernList(w, rt, snap, catalog.Tools, m)
-	case "resources/list":
-		g.modernList(w, rt, snap, catalog.Resources, m)
-	case "resources/templates/list":
-		g.modernList(w, rt, snap, catalog.ResourceTemplates, m)
-	case "prompts/list":
-		g.modernList(w, rt, snap, catalog.Prompts, m)
+	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
+		g.modernList(w, rt, snap, listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
 		g.forward(w, r, rt, snap, nil, m)
 	case "subscriptions/listen":

@@ -8,6 +8,9 @@ import (
 // The helpers here edit one top-level member of a raw JSON object without
 // decoding the rest, so arguments and results are forwarded byte for byte.
 // They assume their input is valid JSON (the envelope decode has checked it).
+// gateway/catalog has a validating twin for untrusted upstream catalogs; the
+// call path uses this one so that arguments and results are not validated a
+// second time per call.
 
 // memberSpan finds the value of the top-level member key in the JSON object
 // obj and returns its byte span. It reports false when obj is not an object,

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -172,13 +171,32 @@ func (rt *runtime) rebuild() {
 	}
 }
 
-// kinds lists every catalog list, in a fixed order.
-var kinds = [...]catalog.Kind{catalog.Tools, catalog.Resources, catalog.ResourceTemplates, catalog.Prompts}
+// lists ties each catalog list to its list method and its list_changed
+// notification, in a fixed order.
+var lists = [...]struct {
+	kind    catalog.Kind
+	method  string
+	changed string
+}{
+	{catalog.Tools, "tools/list", "notifications/tools/list_changed"},
+	{catalog.Resources, "resources/list", "notifications/resources/list_changed"},
+	{catalog.ResourceTemplates, "resources/templates/list", "notifications/resources/list_changed"},
+	{catalog.Prompts, "prompts/list", "notifications/prompts/list_changed"},
+}
+
+// listKinds maps a list method to its catalog list.
+var listKinds = func() map[string]catalog.Kind {
+	m := make(map[string]catalog.Kind, len(lists))
+	for _, l := range lists {
+		m[l.method] = l.kind
+	}
+	return m
+}()
 
 // sameLists reports whether two snapshots list the same items.
 func sameLists(a, b *catalog.Snapshot) bool {
-	for _, k := range kinds {
-		if !sameList(a, b, k) {
+	for _, l := range lists {
+		if !sameList(a, b, l.kind) {
 			return false
 		}
 	}
@@ -227,27 +245,12 @@ func sameRoutes(a, b *catalog.Snapshot) bool {
 
 // listItems splits a list page into its item array and next cursor.
 func listItems(page []byte, k catalog.Kind) ([]byte, string) {
-	items := member(page, listKey(k))
+	items := member(page, k.String())
 	next := member(page, "nextCursor")
 	if len(next) < 2 {
 		return items, ""
 	}
 	return items, string(next[1 : len(next)-1])
-}
-
-func listKey(k catalog.Kind) string {
-	switch k {
-	case catalog.Tools:
-		return "tools"
-	case catalog.Resources:
-		return "resources"
-	case catalog.ResourceTemplates:
-		return "resourceTemplates"
-	case catalog.Prompts:
-		return "prompts"
-	default:
-		return ""
-	}
 }
 
 func (rt *runtime) snapshot() *catalog.Snapshot { return rt.snap.Load() }
@@ -257,7 +260,7 @@ func (rt *runtime) snapshot() *catalog.Snapshot { return rt.snap.Load() }
 func (rt *runtime) ready() bool { return rt.loaded.Load() }
 
 // close stops the loop and closes every upstream.
-func (rt *runtime) close(context.Context) {
+func (rt *runtime) close() {
 	close(rt.stop)
 	rt.wg.Wait()
 	rt.closeClients()

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
+	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/test/upstreams"
 )
 
@@ -86,14 +88,7 @@ func (p *policyGateway) call(t *testing.T, tool, args string) map[string]any {
 	return out.Error
 }
 
-func (p *policyGateway) listed(t *testing.T) []string {
-	t.Helper()
-	var names []string
-	for _, n := range p.gw.Catalog().Names(0) {
-		names = append(names, n)
-	}
-	return names
-}
+func (p *policyGateway) listed() []string { return p.gw.Catalog().Names(catalog.Tools) }
 
 func cli(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -121,7 +116,7 @@ func TestBreakGlass(t *testing.T) {
 	assert.InDelta(t, -32060, e["code"], 0)
 	assert.Contains(t, e["message"], "refund storm")
 	assert.Equal(t, "INC-42", e["data"].(map[string]any)["ticket"])
-	require.Eventually(t, func() bool { return !contains(p.listed(t), "orders__cancel_order") }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return !slices.Contains(p.listed(), "orders__cancel_order") }, 10*time.Second, 10*time.Millisecond,
 		"a killed tool leaves tools/list")
 	require.Nil(t, p.call(t, "orders__list_orders", `{}`), "other tools are untouched")
 
@@ -132,7 +127,7 @@ func TestBreakGlass(t *testing.T) {
 
 	code, _, errOut = cli(t, "revive", sw.ID, addr)
 	require.Equal(t, 0, code, errOut)
-	require.Eventually(t, func() bool { return contains(p.listed(t), "orders__cancel_order") }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return slices.Contains(p.listed(), "orders__cancel_order") }, 10*time.Second, 10*time.Millisecond)
 
 	code, _, errOut = cli(t, "drain", "orders", addr, "--reason", "deploy")
 	require.Equal(t, 0, code, errOut)
@@ -191,13 +186,4 @@ func TestBreakGlass(t *testing.T) {
 		"tools/call:allowed": 4, "tools/call:killed": 1, "tools/call:drained": 1, "tools/call:limited": 1,
 		"killswitch:add": 1, "killswitch:remove": 1, "drain:drain": 1, "drain:undrain": 1,
 	}, counts)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

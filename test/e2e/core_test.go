@@ -321,22 +321,7 @@ func TestDemoThroughGateway(t *testing.T) {
 
 	for name, connect := range clients(t, g.url) {
 		t.Run(name+" cancels a slow call", func(t *testing.T) {
-			c := connect(t)
-			ctx, cancel := context.WithCancel(t.Context())
-			started := make(chan struct{})
-			var once sync.Once
-			done := make(chan error, 1)
-			go func() {
-				_, _, err := c.callText(ctx, "orders__export_orders", map[string]any{"steps": 600, "delay_ms": 50}, func(float64) {
-					once.Do(func() { close(started) })
-				})
-				done <- err
-			}()
-			select {
-			case <-started:
-			case err := <-done:
-				t.Fatalf("the slow call ended before it started: %v", err)
-			}
+			cancel, done := startSlowExport(t, connect(t), 600, 50)
 			cancel()
 			select {
 			case tool := <-d.ordersObs.Cancelled():
@@ -347,6 +332,30 @@ func TestDemoThroughGateway(t *testing.T) {
 			require.Error(t, <-done)
 		})
 	}
+}
+
+// startSlowExport starts orders__export_orders on c and returns once its
+// first progress notification arrived, so the call is running upstream. The
+// call's error arrives on done after cancel.
+func startSlowExport(t *testing.T, c mcpClient, steps, delayMs int) (cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan struct{})
+	var once sync.Once
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.callText(ctx, "orders__export_orders", map[string]any{"steps": steps, "delay_ms": delayMs}, func(float64) {
+			once.Do(func() { close(started) })
+		})
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("the slow call ended before it started: %v", err)
+	}
+	return cancel, errc
 }
 
 // initialized returns a raw client with an open session on url.
@@ -451,22 +460,7 @@ func TestUpstreamDiesAndReturns(t *testing.T) {
 func TestSlowUpstreamDoesNotSlowOthers(t *testing.T) {
 	d := startDemo(t)
 	g := startGateway(t, d.config(""), true)
-	slow := newSDKClient(t, g.url)
-	ctx, cancel := context.WithCancel(t.Context())
-	started := make(chan struct{})
-	var once sync.Once
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := slow.callText(ctx, "orders__export_orders", map[string]any{"steps": 1000, "delay_ms": 1000}, func(float64) {
-			once.Do(func() { close(started) })
-		})
-		done <- err
-	}()
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("the slow call ended before it started: %v", err)
-	}
+	cancel, done := startSlowExport(t, newSDKClient(t, g.url), 1000, 1000)
 	c := initialized(t, g.url)
 	for range 20 {
 		for _, call := range []string{
