@@ -480,3 +480,38 @@ func TestSlowUpstreamDoesNotSlowOthers(t *testing.T) {
 	cancel()
 	require.Error(t, <-done)
 }
+
+// TestShutdownFinishesCallsInFlight stops the gateway the way SIGTERM does
+// while a call is running: the call completes with its result, and the
+// gateway then exits cleanly.
+func TestShutdownFinishesCallsInFlight(t *testing.T) {
+	d := startDemo(t)
+	g := startGateway(t, d.config(""), true)
+	c := newSDKClientAt(t, g.url, era2026)
+	started := make(chan struct{})
+	var once sync.Once
+	type result struct {
+		text  string
+		isErr bool
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		text, isErr, err := c.callText(t.Context(), "orders__export_orders", map[string]any{"steps": 20, "delay_ms": 50}, func(float64) {
+			once.Do(func() { close(started) })
+		})
+		done <- result{text, isErr, err}
+	}()
+	select {
+	case <-started:
+	case r := <-done:
+		t.Fatalf("the call ended before it started: %+v", r)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.stop() }()
+	r := <-done
+	require.NoError(t, r.err, "the call in flight completes during shutdown")
+	assert.False(t, r.isErr, r.text)
+	assert.Contains(t, r.text, "export")
+	require.NoError(t, <-stopped)
+}

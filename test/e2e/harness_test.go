@@ -115,6 +115,8 @@ type gw struct {
 	base      string // http://127.0.0.1:PORT
 	url       string // base + /mcp
 	auditPath string // the audit stream, JSON Lines
+	// stop shuts the gateway down as SIGTERM does and returns Serve's error.
+	stop func() error
 }
 
 // startGateway parses a YAML config, starts the gateway on a loopback port
@@ -144,15 +146,21 @@ func startGatewayWith(t *testing.T, yaml string, waitReady bool, health time.Dur
 	done := make(chan error, 1)
 	g.Start()
 	go func() { done <- g.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
+	t.Cleanup(func() { require.NoError(t, stop()) })
 	if waitReady {
 		require.Eventually(t, g.Ready, 30*time.Second, 10*time.Millisecond, "gateway never became ready")
 	}
 	base := "http://" + l.Addr().String()
-	return &gw{Gateway: g, base: base, url: base + cfg.Server.MCPPath, auditPath: auditPath}
+	return &gw{Gateway: g, base: base, url: base + cfg.Server.MCPPath, auditPath: auditPath, stop: stop}
 }
 
 // testWriter sends log output to t.Log, so it shows only for failed tests.
