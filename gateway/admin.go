@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 )
@@ -40,6 +41,9 @@ type drainRequest struct {
 
 func (g *Gateway) adminRoutes(r *mux.Router) {
 	a := r.PathPrefix("/admin/v1").Subrouter()
+	if g.auth != nil {
+		a.Use(mux.MiddlewareFunc(g.auth.RequireScope(g.cfg.Auth.AdminScope)))
+	}
 	a.HandleFunc("/killswitches", g.listSwitches).Methods(http.MethodGet)
 	a.HandleFunc("/killswitches", g.addSwitch).Methods(http.MethodPost)
 	a.HandleFunc("/killswitches/{id}", g.removeSwitch).Methods(http.MethodDelete)
@@ -86,7 +90,7 @@ func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
 		return
 	}
-	sw := policy.Switch{Scope: req.Scope, Target: req.Target, Reason: req.Reason, Ticket: req.Ticket, Actor: localOperator}
+	sw := policy.Switch{Scope: req.Scope, Target: req.Target, Reason: req.Reason, Ticket: req.Ticket, Actor: actor(r)}
 	if req.TTL != "" {
 		ttl, err := time.ParseDuration(req.TTL)
 		if err != nil {
@@ -109,7 +113,7 @@ func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
-	removed, err := g.controls.switches.Remove(r.Context(), mux.Vars(r)["id"], localOperator)
+	removed, err := g.controls.switches.Remove(r.Context(), mux.Vars(r)["id"], actor(r))
 	if err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
@@ -131,22 +135,31 @@ func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	name := mux.Vars(r)["name"]
-	if err := g.controls.drains.Drain(r.Context(), name, localOperator, req.Reason); err != nil {
+	if err := g.controls.drains.Drain(r.Context(), name, actor(r), req.Reason); err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "drain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: localOperator})
+	g.auditChange(r, audit.EventDrain, "drain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": true})
 }
 
 func (g *Gateway) undrain(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
-	if err := g.controls.drains.Undrain(r.Context(), name, localOperator); err != nil {
+	if err := g.controls.drains.Undrain(r.Context(), name, actor(r)); err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "undrain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Actor: localOperator})
+	g.auditChange(r, audit.EventDrain, "undrain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": false})
+}
+
+// actor is who makes an admin change: the token's subject, or the local
+// operator of an unauthenticated (loopback-only) gateway.
+func actor(r *http.Request) string {
+	if p, ok := authn.PrincipalFrom(r.Context()); ok {
+		return p.Subject
+	}
+	return localOperator
 }
 
 // auditChange writes the audit record of a kill-switch or drain change.

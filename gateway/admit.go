@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
 )
@@ -23,6 +26,9 @@ const (
 	codeRateLimited = -32061
 	// codeDrained: the upstream is drained for maintenance.
 	codeDrained = -32062
+	// codeInsufficientScope marks a refusal that is answered with HTTP 403
+	// and a step-up challenge rather than a JSON-RPC error.
+	codeInsufficientScope = -32063
 )
 
 // anonymous is the principal of an unauthenticated gateway, for rate limits
@@ -30,8 +36,9 @@ const (
 const anonymous = "anonymous"
 
 // admit runs the early decisions of the tools/call path, in order: kill
-// switch, drain, rate limit. It fills in the record's decision and returns
-// the refusal, or nil.
+// switch, authorization, drain, rate limit. It fills in the record's
+// decision and returns the refusal, or nil. A refusal for missing scopes has
+// codeInsufficientScope and lists the scopes the tool needs in Data.
 func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcError {
 	c := g.controls
 	if sw, killed := c.switches.Check(t.name, t.upstream); killed {
@@ -41,6 +48,13 @@ func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcEr
 			data["ticket"] = sw.Ticket
 		}
 		return newRPCError(codeKilled, "tool "+strconv.Quote(t.name)+" is disabled by a kill switch: "+sw.Reason, data)
+	}
+	if p, ok := authn.PrincipalFrom(ctx); ok {
+		need := g.scopes.Scopes(t.upstream, t.original)
+		if missing := policy.Missing(p.Scopes, need); len(missing) > 0 {
+			rec.Decision, rec.Rule = audit.DecisionDenied, "scope:"+strings.Join(missing, " ")
+			return newRPCError(codeInsufficientScope, "insufficient scope", need)
+		}
 	}
 	if c.drains.IsDrained(t.upstream) {
 		rec.Decision, rec.Rule = audit.DecisionDrained, "drain:"+t.upstream
@@ -67,6 +81,9 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 		Tool:         t.name,
 		Upstream:     t.upstream,
 		UpstreamTool: t.original,
+	}
+	if p, ok := authn.PrincipalFrom(r.Context()); ok {
+		rec.Subject, rec.ClientID = p.Subject, p.ClientID
 	}
 	if s != nil {
 		rec.SessionID = sessionDigest(s.id)

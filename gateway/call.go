@@ -177,6 +177,14 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
 		if rerr := g.admit(r.Context(), t, rec); rerr != nil {
+			if rerr.Code == codeInsufficientScope {
+				// Step-up: HTTP 403 naming every scope the tool needs
+				// (MCP authorization, "Runtime Insufficient Scope Errors").
+				g.writeAudit(r.Context(), rec)
+				need, _ := rerr.Data.([]string)
+				g.auth.Challenge(w, r, need)
+				return
+			}
 			rec.ErrorCode = rerr.Code
 			g.writeAudit(r.Context(), rec)
 			rp.fail(m.ID, rerr)

@@ -20,7 +20,14 @@ import (
 // check and CORS → mux (/mcp, health).
 func (g *Gateway) buildHandler() http.Handler {
 	r := mux.NewRouter()
-	r.Handle(g.cfg.Server.MCPPath, g.originCheck(http.HandlerFunc(g.serveMCP)))
+	var mcp http.Handler = http.HandlerFunc(g.serveMCP)
+	if g.auth != nil {
+		mcp = g.auth.Middleware(mcp)
+		for _, p := range g.auth.MetadataPaths() {
+			r.Handle(p, g.auth.MetadataHandler())
+		}
+	}
+	r.Handle(g.cfg.Server.MCPPath, g.originCheck(mcp))
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
 	g.adminRoutes(r)

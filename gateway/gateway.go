@@ -17,8 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/policy"
 )
 
 // Options are the process-level inputs of a Gateway that do not come from
@@ -46,7 +48,10 @@ type Gateway struct {
 	sessions  *sessions
 	listeners listeners
 	controls  *controls
-	handler   http.Handler
+	// auth verifies bearer tokens; nil when the gateway is unauthenticated.
+	auth    *authn.Authenticator
+	scopes  *policy.RequiredScopes
+	handler http.Handler
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -85,6 +90,18 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	}
 	g.sessions, err = newSessions(key, cfg.Server.SessionIdleTTL, g.now)
 	if err != nil {
+		return nil, err
+	}
+	if cfg.Auth != nil {
+		if g.auth, err = authn.New(cfg.Auth, authn.Options{Logger: g.log, Now: g.now}); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+	}
+	tables := make(map[string]configs.ToolScopes, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		tables[u.Name] = u.Scopes
+	}
+	if g.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
 		return nil, err
 	}
 	g.controls, err = newControls(context.Background(), cfg, controlsDeps{

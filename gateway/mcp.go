@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpgw/mcpgw/authn"
 )
 
 const (
@@ -106,7 +108,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 			newRPCError(codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)))
 		return
 	}
-	s, ok := g.sessions.get(sid)
+	s, ok := g.sessions.get(sid, ownerOf(r))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(codeSessionNotFound, "session not found", nil)))
 		return
@@ -117,6 +119,15 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.dispatch(w, r, s, m)
+}
+
+// ownerOf names the principal of a request for session binding: issuer and
+// subject (a refreshed token keeps its session), or "" without auth.
+func ownerOf(r *http.Request) string {
+	if p, ok := authn.PrincipalFrom(r.Context()); ok {
+		return p.Issuer + "\x00" + p.Subject
+	}
+	return ""
 }
 
 // declaredVersion returns the protocol version a request declares in
@@ -153,7 +164,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	if slices.Contains(legacyVersions, p.ProtocolVersion) {
 		version = p.ProtocolVersion
 	}
-	s, err := g.sessions.create(version)
+	s, err := g.sessions.create(version, ownerOf(r))
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "creating session", slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(codeInternalError, "cannot create session", nil)))
@@ -221,7 +232,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing Mcp-Session-Id header", http.StatusBadRequest)
 		return
 	}
-	s, ok := g.sessions.get(sid)
+	s, ok := g.sessions.get(sid, ownerOf(r))
 	if !ok {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
@@ -261,7 +272,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 
 // serveDelete ends a session at the client's request.
 func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
-	s, ok := g.sessions.get(r.Header.Get(headerSessionID))
+	s, ok := g.sessions.get(r.Header.Get(headerSessionID), ownerOf(r))
 	if !ok {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return

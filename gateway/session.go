@@ -28,7 +28,11 @@ const sessionIDPrefix = "s1."
 type session struct {
 	id              string
 	protocolVersion string
-	lastSeen        atomic.Int64 // unix nanoseconds
+	// owner is the principal the session is bound to (issuer and subject),
+	// "" when the gateway is unauthenticated. Another principal presenting
+	// the id gets the same 404 as for an unknown id.
+	owner    string
+	lastSeen atomic.Int64 // unix nanoseconds
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // by raw JSON-RPC id
@@ -127,7 +131,7 @@ func newSessions(key []byte, ttl time.Duration, now func() time.Time) (*sessions
 }
 
 // create starts a session and returns it.
-func (ss *sessions) create(protocolVersion string) (*session, error) {
+func (ss *sessions) create(protocolVersion, owner string) (*session, error) {
 	now := ss.now()
 	plain := make([]byte, 8+16)
 	binary.BigEndian.PutUint64(plain, uint64(now.Unix()))
@@ -142,6 +146,7 @@ func (ss *sessions) create(protocolVersion string) (*session, error) {
 	s := &session{
 		id:              sessionIDPrefix + base64.RawURLEncoding.EncodeToString(sealed),
 		protocolVersion: protocolVersion,
+		owner:           owner,
 		notes:           make(chan []byte, 16),
 		closed:          make(chan struct{}),
 	}
@@ -151,14 +156,18 @@ func (ss *sessions) create(protocolVersion string) (*session, error) {
 	return s, nil
 }
 
-// get returns the live session with the given id. A forged, unknown,
-// terminated or idle-expired id reports false.
-func (ss *sessions) get(id string) (*session, bool) {
+// get returns the live session with the given id, if owner holds it. A
+// forged, unknown, terminated, idle-expired or someone else's id reports
+// false.
+func (ss *sessions) get(id, owner string) (*session, bool) {
 	v, ok := ss.m.Load(id)
 	if !ok {
 		return nil, false
 	}
 	s := v.(*session) //nolint:errcheck,forcetypeassert // the map only holds *session.
+	if s.owner != owner {
+		return nil, false
+	}
 	now := ss.now()
 	if now.UnixNano()-s.lastSeen.Load() > int64(ss.ttl) {
 		ss.remove(s)

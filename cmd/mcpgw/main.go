@@ -126,8 +126,10 @@ func serve(args []string, stderr io.Writer) int {
 }
 
 func listenAndServe(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
-	if err := requireLoopback(cfg.Server.Listen); err != nil {
-		return err
+	if cfg.Auth == nil {
+		if err := requireLoopback(cfg.Server.Listen); err != nil {
+			return err
+		}
 	}
 	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version})
 	if err != nil {
@@ -146,8 +148,7 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, log *slog.Logger) 
 }
 
 // requireLoopback refuses to expose an unauthenticated gateway beyond this
-// machine. Authentication is not configurable yet, so every gateway is
-// unauthenticated.
+// machine.
 func requireLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
