@@ -39,7 +39,7 @@ const anonymous = "anonymous"
 // switch, authorization, drain, rate limit. It fills in the record's
 // decision and returns the refusal, or nil. A refusal for missing scopes has
 // codeInsufficientScope and lists the scopes the tool needs in Data.
-func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcError {
+func (g *Gateway) admit(ctx context.Context, rt *runtime, t target, rec *audit.Record) *rpcError {
 	c := g.controls
 	if sw, killed := c.switches.Check(t.name, t.upstream); killed {
 		rec.Decision, rec.Rule = audit.DecisionKilled, "killswitch:"+sw.ID
@@ -50,7 +50,7 @@ func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcEr
 		return newRPCError(codeKilled, "tool "+strconv.Quote(t.name)+" is disabled by a kill switch: "+sw.Reason, data)
 	}
 	if p, ok := authn.PrincipalFrom(ctx); ok {
-		need := g.scopes.Scopes(t.upstream, t.original)
+		need := rt.scopes.Scopes(t.upstream, t.original)
 		if missing := policy.Missing(p.Scopes, need); len(missing) > 0 {
 			rec.Decision, rec.Rule = audit.DecisionDenied, "scope:"+strings.Join(missing, " ")
 			return newRPCError(codeInsufficientScope, "insufficient scope", need)
@@ -61,7 +61,7 @@ func (g *Gateway) admit(ctx context.Context, t target, rec *audit.Record) *rpcEr
 		return newRPCError(codeDrained, "upstream "+strconv.Quote(t.upstream)+" is drained; try again later",
 			map[string]any{"upstream": t.upstream})
 	}
-	if d := c.limiter.Allow(ctx, rec.Subject, t.name, t.upstream); !d.Allowed {
+	if d := rt.limiter.Allow(ctx, rec.Subject, t.name, t.upstream); !d.Allowed {
 		rec.Decision, rec.Rule = audit.DecisionLimited, d.Rule
 		retry := d.RetryAfter.Milliseconds()
 		return newRPCError(codeRateLimited, "rate limit "+d.Rule+" exceeded; retry in "+d.RetryAfter.Round(time.Millisecond).String(),

@@ -24,7 +24,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
 		g.list(w, snap, listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
-		g.forward(w, r, rt, snap, s, m)
+		g.forward(w, r, s, m)
 	default:
 		writeJSON(w, http.StatusOK, appendError(nil, m.ID,
 			newRPCError(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)))
@@ -161,12 +161,15 @@ func unavailable(up, what string) *rpcError {
 
 // forward sends one call to its upstream and relays the answer. This is the
 // call path both protocol eras share.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, snap *catalog.Snapshot, s *session, m *message) {
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m *message) {
 	rp := newReplier(w, r, s == nil)
 	if g.draining.Load() {
 		rp.fail(m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil))
 		return
 	}
+	rt := g.acquire()
+	defer rt.release()
+	snap := rt.snapshot()
 	t, rerr := resolve(snap, m)
 	if rerr != nil {
 		rp.fail(m.ID, rerr)
@@ -176,7 +179,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	var rec *audit.Record
 	if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
-		if rerr := g.admit(r.Context(), t, rec); rerr != nil {
+		if rerr := g.admit(r.Context(), rt, t, rec); rerr != nil {
 			if rerr.Code == codeInsufficientScope {
 				// Step-up: HTTP 403 naming every scope the tool needs
 				// (MCP authorization, "Runtime Insufficient Scope Errors").

@@ -21,7 +21,6 @@ import (
 type controls struct {
 	switches *policy.Switches
 	drains   *policy.Drains
-	limiter  *policy.Limiter
 	audit    *audit.Logger
 	redis    *redis.Client
 }
@@ -66,16 +65,6 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drains: %w", err)
-	}
-	var limiterRedis *redis.Client
-	if cfg.RateLimitBackend() == "redis" {
-		limiterRedis = c.redis
-	}
-	c.limiter, err = policy.NewLimiter(cfg.Policy.RateLimits, limiterRedis, policy.LimiterOptions{
-		Now: d.now, Logger: d.log.With(slog.String("component", "ratelimit")), KeyPrefix: redisPrefix(cfg),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rate limits: %w", err)
 	}
 	opts := audit.Options{QueueSize: cfg.Audit.QueueSize, StuckAfter: cfg.Audit.StuckAfter, Now: d.now,
 		ErrorLog: d.log.With(slog.String("component", "audit"))}

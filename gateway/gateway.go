@@ -20,7 +20,6 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
-	"github.com/mcpgw/mcpgw/policy"
 )
 
 // Options are the process-level inputs of a Gateway that do not come from
@@ -35,6 +34,9 @@ type Options struct {
 	// HealthInterval is how often idle upstreams are pinged; zero means the
 	// upstream package's default.
 	HealthInterval time.Duration
+	// OnReload is told of each reload, applied (true) or rejected (false);
+	// the metrics count them. May be nil.
+	OnReload func(ok bool)
 }
 
 // Gateway serves MCP hosts and forwards to upstream MCP servers.
@@ -50,8 +52,14 @@ type Gateway struct {
 	controls  *controls
 	// auth verifies bearer tokens; nil when the gateway is unauthenticated.
 	auth    *authn.Authenticator
-	scopes  *policy.RequiredScopes
 	handler http.Handler
+	// healthInterval is Options.HealthInterval, for runtimes built on
+	// reload.
+	healthInterval time.Duration
+	// reloadMu serialises reloads; reloads counts them.
+	reloadMu sync.Mutex
+	reloads  reloadCounts
+	onReload func(ok bool)
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -97,23 +105,18 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
 	}
-	tables := make(map[string]configs.ToolScopes, len(cfg.Upstreams))
-	for _, u := range cfg.Upstreams {
-		tables[u.Name] = u.Scopes
-	}
-	if g.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
-		return nil, err
-	}
 	g.controls, err = newControls(context.Background(), cfg, controlsDeps{
 		log: g.log, now: g.now,
 		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },
 		knownUpstreams: g.upstreamNames,
-		onChange:       func() { g.rt.Load().signal() },
+		onChange:       g.signal,
 	})
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged, g.hidden)
+	g.healthInterval = opts.HealthInterval
+	g.onReload = opts.OnReload
+	rt, err := newRuntime(cfg, g.runtimeDeps(nil))
 	if err != nil {
 		_ = g.controls.close(context.Background())
 		return nil, err
@@ -139,11 +142,47 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, errors.New("must be 32 bytes, hex or base64 encoded")
 }
 
+// runtimeDeps are the dependencies of a runtime that replaces prev (nil
+// for the first).
+func (g *Gateway) runtimeDeps(prev *runtime) runtimeDeps {
+	return runtimeDeps{
+		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
+		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal,
+		redis: g.controls.redis, prev: prev,
+	}
+}
+
+// signal asks the current runtime to rebuild its catalog.
+func (g *Gateway) signal() {
+	if rt := g.rt.Load(); rt != nil {
+		rt.signal()
+	}
+}
+
+// acquire returns the current runtime for one call; the caller releases
+// it. A runtime a reload retired is not handed out once it has begun
+// waiting for its calls, so that waiting is exact: every call either holds
+// the runtime it started with, or moved to the new one.
+func (g *Gateway) acquire() *runtime {
+	for {
+		rt := g.rt.Load()
+		rt.inflight.Add(1)
+		if !rt.retiring.Load() {
+			return rt
+		}
+		rt.release()
+	}
+}
+
 // upstreamNames lists the configured upstreams.
 func (g *Gateway) upstreamNames() []string {
-	names := make([]string, len(g.cfg.Upstreams))
-	for i := range g.cfg.Upstreams {
-		names[i] = g.cfg.Upstreams[i].Name
+	cfg := g.cfg
+	if rt := g.rt.Load(); rt != nil {
+		cfg = rt.cfg
+	}
+	names := make([]string, len(cfg.Upstreams))
+	for i := range cfg.Upstreams {
+		names[i] = cfg.Upstreams[i].Name
 	}
 	return names
 }

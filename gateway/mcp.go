@@ -200,7 +200,7 @@ func (g *Gateway) serverInfo() map[string]any {
 
 func (g *Gateway) instructions() string {
 	return "mcpgw merges several MCP servers into one catalog. Tool and prompt names are namespaced as <server>" +
-		g.cfg.Catalog.Separator + "<name>."
+		g.rt.Load().cfg.Catalog.Separator + "<name>."
 }
 
 // clientNotification handles notifications (and responses) from the client.

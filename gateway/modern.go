@@ -152,7 +152,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
 		g.modernList(w, rt, snap, listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
-		g.forward(w, r, rt, snap, nil, m)
+		g.forward(w, r, nil, m)
 	case "subscriptions/listen":
 		g.listen(w, r, m)
 	default:

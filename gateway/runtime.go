@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -18,11 +22,16 @@ import (
 // the catalog options and the current catalog snapshot. A reload builds a new
 // runtime beside the old one and swaps it.
 type runtime struct {
-	cfg      *configs.Config
-	log      *slog.Logger
-	clients  []*upstream.Client
-	byName   map[string]*upstream.Client
-	upCfg    map[string]*configs.Upstream
+	cfg     *configs.Config
+	log     *slog.Logger
+	clients []*upstream.Client
+	byName  map[string]*upstream.Client
+	upCfg   map[string]*configs.Upstream
+	// fresh are the clients this runtime created (and starts); the others
+	// were taken over from the runtime it replaced.
+	fresh    []*upstream.Client
+	scopes   *policy.RequiredScopes
+	limiter  *policy.Limiter
 	opts     catalog.Options
 	snap     atomic.Pointer[catalog.Snapshot]
 	loaded   atomic.Bool // every required upstream is in the published snapshot
@@ -30,62 +39,136 @@ type runtime struct {
 	changed  chan struct{}
 	onChange func(old, cur *catalog.Snapshot)
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// inflight counts calls holding this runtime (see acquire); retiring
+	// is set once a reload replaced it, before it waits for them.
+	inflight atomic.Int64
+	retiring atomic.Bool
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
-func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInterval time.Duration,
-	onChange func(old, cur *catalog.Snapshot), hidden func(exposed, upstream string) bool,
-) (*runtime, error) {
+// runtimeDeps are what a runtime needs from the gateway.
+type runtimeDeps struct {
+	log            *slog.Logger
+	now            func() time.Time
+	version        string
+	healthInterval time.Duration
+	// onChange is told of each published snapshot after the first.
+	onChange func(old, cur *catalog.Snapshot)
+	// hidden withholds items from the lists (kill switches).
+	hidden func(exposed, upstream string) bool
+	// signal asks the current runtime to rebuild its catalog. Upstream
+	// clients call it, so that a client taken over by a later runtime
+	// signals that one.
+	signal func()
+	// redis is the shared Redis (nil without one); rate limits use it
+	// when the configuration's backend is redis. The rate limiter is
+	// configuration and is rebuilt on reload; the connection is not.
+	redis *redis.Client
+	// prev is the runtime being replaced: its clients whose configuration
+	// is unchanged are taken over, with their sessions and catalogs.
+	prev *runtime
+}
+
+func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 	pattern, err := regexp.Compile(cfg.Catalog.NamePattern)
 	if err != nil {
 		return nil, fmt.Errorf("catalog.name_pattern: %w", err)
 	}
 	rt := &runtime{
 		cfg:    cfg,
-		log:    log,
+		log:    d.log,
 		byName: make(map[string]*upstream.Client, len(cfg.Upstreams)),
 		upCfg:  make(map[string]*configs.Upstream, len(cfg.Upstreams)),
 		opts: catalog.Options{
 			Separator: cfg.Catalog.Separator, NamePattern: pattern, PageSize: cfg.Catalog.PageSize,
-			Hidden: hidden,
+			Hidden: d.hidden,
 		},
 		changed:  make(chan struct{}, 1),
-		onChange: onChange,
+		onChange: d.onChange,
 		stop:     make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			rt.closeFresh()
+		}
+	}()
+	tables := make(map[string]configs.ToolScopes, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		tables[u.Name] = u.Scopes
+	}
+	if rt.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
+		return nil, err
+	}
+	var limiterRedis *redis.Client
+	if cfg.RateLimitBackend() == "redis" {
+		limiterRedis = d.redis
+	}
+	rt.limiter, err = policy.NewLimiter(cfg.Policy.RateLimits, limiterRedis, policy.LimiterOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "ratelimit")), KeyPrefix: redisPrefix(cfg),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	if d.prev != nil {
+		rt.version.Store(d.prev.version.Load())
 	}
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
+		if d.prev != nil {
+			if pc, ok := d.prev.byName[u.Name]; ok && reflect.DeepEqual(d.prev.upCfg[u.Name], u) {
+				rt.add(u, pc)
+				continue
+			}
+		}
 		c, err := upstream.New(*u, upstream.Options{
-			Logger:         log.With(slog.String("upstream", u.Name)),
-			OnChange:       func(string) { rt.signal() },
+			Logger:         d.log.With(slog.String("upstream", u.Name)),
+			OnChange:       func(string) { d.signal() },
 			ClientName:     "mcpgw",
-			ClientVersion:  version,
-			HealthInterval: healthInterval,
+			ClientVersion:  d.version,
+			HealthInterval: d.healthInterval,
 		})
 		if err != nil {
-			rt.closeClients()
 			return nil, fmt.Errorf("upstreams[%d] %q: %w", i, u.Name, err)
 		}
-		rt.clients = append(rt.clients, c)
-		rt.byName[u.Name] = c
-		rt.upCfg[u.Name] = u
+		rt.fresh = append(rt.fresh, c)
+		rt.add(u, c)
 	}
 	rt.rebuild()
 	return rt, nil
 }
 
-// start connects the upstreams and runs the catalog loop.
+func (rt *runtime) add(u *configs.Upstream, c *upstream.Client) {
+	rt.clients = append(rt.clients, c)
+	rt.byName[u.Name] = c
+	rt.upCfg[u.Name] = u
+}
+
+// start connects the upstreams this runtime created and runs the catalog
+// loop.
 func (rt *runtime) start() {
-	for _, c := range rt.clients {
+	rt.startClients()
+	rt.startLoop()
+}
+
+func (rt *runtime) startClients() {
+	for _, c := range rt.fresh {
 		c.Start()
 	}
+}
+
+func (rt *runtime) startLoop() {
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
 		rt.loop()
 	}()
 }
+
+// release ends a call that acquire admitted.
+func (rt *runtime) release() { rt.inflight.Add(-1) }
 
 // signal asks the loop to rebuild the catalog; bursts coalesce.
 func (rt *runtime) signal() {
@@ -259,17 +342,39 @@ func (rt *runtime) snapshot() *catalog.Snapshot { return rt.snap.Load() }
 // the published snapshot.
 func (rt *runtime) ready() bool { return rt.loaded.Load() }
 
-// close stops the loop and closes every upstream.
-func (rt *runtime) close() {
-	close(rt.stop)
+// stopLoop stops the catalog loop; it is idempotent.
+func (rt *runtime) stopLoop() {
+	rt.stopOnce.Do(func() { close(rt.stop) })
 	rt.wg.Wait()
-	rt.closeClients()
 }
 
-func (rt *runtime) closeClients() {
+// close stops the loop and closes every upstream.
+func (rt *runtime) close() {
+	rt.stopLoop()
+	rt.closeClients(nil)
+}
+
+// closeFresh closes the clients this runtime created, for a runtime that
+// was never swapped in.
+func (rt *runtime) closeFresh() {
+	rt.stopLoop()
+	for _, c := range rt.fresh {
+		rt.closeClient(c)
+	}
+}
+
+// closeClients closes every upstream client except those kept (taken over
+// by the runtime that replaced this one).
+func (rt *runtime) closeClients(keep map[*upstream.Client]bool) {
 	for _, c := range rt.clients {
-		if err := c.Close(); err != nil {
-			rt.log.Warn("closing upstream", slog.String("upstream", c.Name()), slog.Any("error", err))
+		if !keep[c] {
+			rt.closeClient(c)
 		}
+	}
+}
+
+func (rt *runtime) closeClient(c *upstream.Client) {
+	if err := c.Close(); err != nil {
+		rt.log.Warn("closing upstream", slog.String("upstream", c.Name()), slog.Any("error", err))
 	}
 }

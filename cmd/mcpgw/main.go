@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
@@ -105,6 +106,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "mcpgw.yaml", "configuration file")
+	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -118,14 +120,46 @@ func serve(args []string, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := listenAndServe(ctx, cfg, log); err != nil {
+	if err := listenAndServe(ctx, cfg, *path, log, reloadTriggers(ctx, *path, *watch)); err != nil {
 		log.Error("mcpgw stopped", slog.Any("error", err))
 		return 1
 	}
 	return 0
 }
 
-func listenAndServe(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+// reloadDebounce gathers the burst of file events of one save.
+const reloadDebounce = 300 * time.Millisecond
+
+// reloadTriggers returns a channel that receives the configuration path
+// on SIGHUP and, when watch is set, after the file changes.
+func reloadTriggers(ctx context.Context, path string, watch bool) <-chan struct{} {
+	trig := make(chan struct{}, 1)
+	fire := func() {
+		select {
+		case trig <- struct{}{}:
+		default:
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				fire()
+			}
+		}
+	}()
+	if watch {
+		configs.Watch(ctx, path, reloadDebounce, fire)
+	}
+	return trig
+}
+
+func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger, reload <-chan struct{}) error {
 	if cfg.Auth == nil {
 		if err := requireLoopback(cfg.Server.Listen); err != nil {
 			return err
@@ -142,6 +176,17 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, log *slog.Logger) 
 		return fmt.Errorf("listening on %s: %w", cfg.Server.Listen, err)
 	}
 	gw.Start()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-reload:
+				// ReloadFile logs, counts and audits the outcome.
+				_ = gw.ReloadFile(ctx, path)
+			}
+		}
+	}()
 	log.Info("mcpgw listening", slog.String("addr", l.Addr().String()), slog.String("mcp_path", cfg.Server.MCPPath),
 		slog.String("version", version), slog.Int("upstreams", len(cfg.Upstreams)))
 	return gw.Serve(ctx, l)

@@ -136,6 +136,12 @@ func startGatewayWith(t *testing.T, yaml string, waitReady bool, health time.Dur
 	}
 	cfg, err := configs.Parse([]byte(yaml))
 	require.NoError(t, err, "config:\n%s", yaml)
+	return serveGateway(t, cfg, auditPath, waitReady, health)
+}
+
+// serveGateway starts a gateway of cfg on a loopback port.
+func serveGateway(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, health time.Duration) *gw {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	g, err := gateway.New(cfg, gateway.Options{Logger: log, Version: "e2e", HealthInterval: health})
 	require.NoError(t, err)
