@@ -82,6 +82,10 @@ type Server struct {
 	// SessionIdleTTL ends a 2025-era session that has seen no request for
 	// this long; its id then gets 404. Default 30m.
 	SessionIdleTTL time.Duration `mapstructure:"session_idle_ttl" yaml:"session_idle_ttl"`
+	// SessionMaxAge bounds how long after its creation a 2025-era session
+	// id can be resumed by another replica (one sharing session_key) after
+	// the replica holding it stopped. Default 24h.
+	SessionMaxAge time.Duration `mapstructure:"session_max_age" yaml:"session_max_age"`
 	// SessionKey is the 32-byte key (hex or base64) that seals session ids.
 	// Replicas that share sessions must share it. When unset, a random key is
 	// generated at start, so sessions do not survive a restart.

@@ -14,6 +14,9 @@ const (
 	DefaultMaxBodyBytes int64 = 4 << 20
 	// DefaultSessionIdleTTL ends an idle 2025-era session.
 	DefaultSessionIdleTTL = 30 * time.Minute
+	// DefaultSessionMaxAge bounds when another replica can resume a
+	// session.
+	DefaultSessionMaxAge = 24 * time.Hour
 	// DefaultShutdownTimeout bounds the drain on SIGTERM.
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultReadHeaderTimeout bounds reading request headers.
@@ -64,6 +67,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&s.MCPPath, DefaultMCPPath)
 	setDefault(&s.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&s.SessionIdleTTL, DefaultSessionIdleTTL)
+	setDefault(&s.SessionMaxAge, DefaultSessionMaxAge)
 	setDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&s.CORS.MaxAge, DefaultCORSMaxAge)

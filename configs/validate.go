@@ -118,6 +118,7 @@ func (v *validator) server(s *Server) {
 		v.add("server.max_body_bytes", "must be positive")
 	}
 	v.positiveDuration("server.session_idle_ttl", s.SessionIdleTTL)
+	v.positiveDuration("server.session_max_age", s.SessionMaxAge)
 	if !s.SessionKey.IsZero() {
 		v.secretRef("server.session_key", s.SessionKey)
 	}

@@ -378,6 +378,7 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`server.mcp_path: "" must start with '/'`,
 		`server.max_body_bytes: must be positive`,
 		`server.session_idle_ttl: must be a positive duration`,
+		`server.session_max_age: must be a positive duration`,
 		`server.cors.max_age: must be a positive duration`,
 		`server.shutdown_timeout: must be a positive duration`,
 		`server.read_header_timeout: must be a positive duration`,

@@ -96,10 +96,6 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server.session_key: %w", err)
 	}
-	g.sessions, err = newSessions(key, cfg.Server.SessionIdleTTL, g.now)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Auth != nil {
 		if g.auth, err = authn.New(cfg.Auth, authn.Options{Logger: g.log, Now: g.now}); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
@@ -113,6 +109,18 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	var graves tombstones
+	if g.controls.redis != nil {
+		graves = &redisGraves{rc: g.controls.redis, prefix: cfg.Redis.KeyPrefix, log: g.log}
+	}
+	g.sessions, err = newSessions(key, cfg.Server.SessionIdleTTL, cfg.Server.SessionMaxAge, graves, g.now)
+	if err != nil {
+		_ = g.controls.close(context.Background())
+		return nil, err
+	}
+	g.sessions.onResume = func(s *session) {
+		g.log.Info("session resumed", slog.String("session", sessionDigest(s.id)), slog.String("protocol_version", s.protocolVersion))
 	}
 	g.healthInterval = opts.HealthInterval
 	g.onReload = opts.OnReload
@@ -198,6 +206,13 @@ func (g *Gateway) hidden(exposed, upstream string) bool {
 // once; /readyz says when the catalog has loaded.
 func (g *Gateway) Start() {
 	g.rt.Load().start()
+	if rg, ok := g.sessions.graves.(*redisGraves); ok {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			rg.watch(g.stop, g.sessions)
+		}()
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

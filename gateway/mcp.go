@@ -277,7 +277,7 @@ func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
 	}
-	g.sessions.remove(s)
+	g.sessions.end(s)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -6,23 +6,39 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Session ids are sealed with AES-256-GCM: "s1." + base64url(nonce ‖
-// ciphertext) over the creation time and 16 random bytes. The random part
+// Session ids are sealed with AES-256-GCM: "s2." + base64url(nonce ‖
+// ciphertext) over the creation time, 16 random bytes, a digest of the
+// owning principal and the negotiated protocol version. The random part
 // makes an id unguessable; the seal lets the gateway reject a forged id
-// without a lookup, and (with a shared key) lets replicas recognise each
-// other's ids. The session's live state (idle timer, in-flight calls, its
-// notification stream) is held by the replica that created it.
-const sessionIDPrefix = "s1."
+// without a lookup; and since the id carries everything a session needs,
+// a replica sharing server.session_key resumes a session another replica
+// created (after that one stopped, or behind a load balancer without
+// affinity) for as long as server.session_max_age. The live state (idle
+// timer, in-flight calls, the GET stream) is per replica. A terminated or
+// idle-expired session is remembered as a tombstone (in Redis when
+// configured, so that the whole fleet refuses it) and never resumed.
+const sessionIDPrefix = "s2."
+
+// sessionPlain is the layout of a sealed session id's plaintext.
+const (
+	plainCreated = 0  // 8 bytes, unix seconds
+	plainRandom  = 8  // 16 random bytes
+	plainOwner   = 24 // 16 bytes of SHA-256(owner)
+	plainVersion = 40 // the protocol version, to the end
+)
 
 // session is one 2025-era client session.
 type session struct {
@@ -102,14 +118,20 @@ func (s *session) close() {
 
 // sessions holds the live sessions of this replica.
 type sessions struct {
-	aead cipher.AEAD
-	ttl  time.Duration
-	now  func() time.Time
-	m    sync.Map // id → *session
-	n    atomic.Int64
+	aead   cipher.AEAD
+	ttl    time.Duration
+	maxAge time.Duration
+	now    func() time.Time
+	m      sync.Map // id → *session
+	n      atomic.Int64
+	// graves remembers ended sessions so they are not resumed; shared
+	// through Redis when configured.
+	graves tombstones
+	// onResume is told of a session resumed from its id (for the log).
+	onResume func(s *session)
 }
 
-func newSessions(key []byte, ttl time.Duration, now func() time.Time) (*sessions, error) {
+func newSessions(key []byte, ttl, maxAge time.Duration, graves tombstones, now func() time.Time) (*sessions, error) {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
@@ -127,17 +149,31 @@ func newSessions(key []byte, ttl time.Duration, now func() time.Time) (*sessions
 	if err != nil {
 		return nil, fmt.Errorf("session key: %w", err)
 	}
-	return &sessions{aead: aead, ttl: ttl, now: now}, nil
+	if graves == nil {
+		graves = &localGraves{}
+	}
+	return &sessions{aead: aead, ttl: ttl, maxAge: maxAge, graves: graves, now: now}, nil
+}
+
+// ownerDigest is what a session id carries of its owner.
+func ownerDigest(owner string) [16]byte {
+	sum := sha256.Sum256([]byte("mcpgw session owner\x00" + owner))
+	var d [16]byte
+	copy(d[:], sum[:16])
+	return d
 }
 
 // create starts a session and returns it.
 func (ss *sessions) create(protocolVersion, owner string) (*session, error) {
 	now := ss.now()
-	plain := make([]byte, 8+16)
-	binary.BigEndian.PutUint64(plain, uint64(now.Unix()))
-	if _, err := rand.Read(plain[8:]); err != nil {
+	plain := make([]byte, plainVersion+len(protocolVersion))
+	binary.BigEndian.PutUint64(plain[plainCreated:], uint64(now.Unix()))
+	if _, err := rand.Read(plain[plainRandom:plainOwner]); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
 	}
+	od := ownerDigest(owner)
+	copy(plain[plainOwner:], od[:])
+	copy(plain[plainVersion:], protocolVersion)
 	nonce := make([]byte, ss.aead.NonceSize(), ss.aead.NonceSize()+len(plain)+ss.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
@@ -162,7 +198,7 @@ func (ss *sessions) create(protocolVersion, owner string) (*session, error) {
 func (ss *sessions) get(id, owner string) (*session, bool) {
 	v, ok := ss.m.Load(id)
 	if !ok {
-		return nil, false
+		return ss.resume(id, owner)
 	}
 	s := v.(*session) //nolint:errcheck,forcetypeassert // the map only holds *session.
 	if s.owner != owner {
@@ -170,14 +206,67 @@ func (ss *sessions) get(id, owner string) (*session, bool) {
 	}
 	now := ss.now()
 	if now.UnixNano()-s.lastSeen.Load() > int64(ss.ttl) {
-		ss.remove(s)
+		ss.end(s)
 		return nil, false
 	}
 	s.touch(now)
 	return s, true
 }
 
-// remove ends a session.
+// resume takes over a session this replica does not hold: one another
+// replica created, or this one before a restart. The id must unseal, name
+// owner, be younger than maxAge and not have ended.
+func (ss *sessions) resume(id, owner string) (*session, bool) {
+	enc, ok := strings.CutPrefix(id, sessionIDPrefix)
+	if !ok {
+		return nil, false
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(enc)
+	ns := ss.aead.NonceSize()
+	if err != nil || len(sealed) < ns+ss.aead.Overhead() {
+		return nil, false
+	}
+	plain, err := ss.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(sessionIDPrefix))
+	if err != nil || len(plain) < plainVersion {
+		return nil, false
+	}
+	od := ownerDigest(owner)
+	if subtle.ConstantTimeCompare(plain[plainOwner:plainVersion], od[:]) != 1 {
+		return nil, false
+	}
+	now := ss.now()
+	created := time.Unix(int64(binary.BigEndian.Uint64(plain[plainCreated:])), 0) //nolint:gosec // our own sealed value.
+	if now.Sub(created) > ss.maxAge {
+		return nil, false
+	}
+	version := string(plain[plainVersion:])
+	if !slices.Contains(legacyVersions, version) || ss.graves.buried(id) {
+		return nil, false
+	}
+	s := &session{
+		id: id, protocolVersion: version, owner: owner,
+		notes: make(chan []byte, 16), closed: make(chan struct{}),
+	}
+	s.touch(now)
+	if v, loaded := ss.m.LoadOrStore(id, s); loaded {
+		return v.(*session), true //nolint:errcheck,forcetypeassert // the map only holds *session.
+	}
+	ss.n.Add(1)
+	if ss.onResume != nil {
+		ss.onResume(s)
+	}
+	return s, true
+}
+
+// end ends a session for good (DELETE, idle expiry): it is removed and
+// never resumed.
+func (ss *sessions) end(s *session) {
+	ss.graves.bury(s.id, ss.maxAge)
+	ss.remove(s)
+}
+
+// remove drops a session from this replica; its id stays resumable
+// (shutdown).
 func (ss *sessions) remove(s *session) {
 	if _, loaded := ss.m.LoadAndDelete(s.id); loaded {
 		ss.n.Add(-1)
@@ -191,10 +280,11 @@ func (ss *sessions) sweep() {
 	ss.m.Range(func(_, v any) bool {
 		s := v.(*session) //nolint:errcheck,forcetypeassert // the map only holds *session.
 		if s.lastSeen.Load() < limit {
-			ss.remove(s)
+			ss.end(s)
 		}
 		return true
 	})
+	ss.graves.prune()
 }
 
 // broadcast queues a notification on every session.
