@@ -14,6 +14,10 @@ const (
 	DefaultMaxBodyBytes int64 = 4 << 20
 	// DefaultSessionIdleTTL ends an idle 2025-era session.
 	DefaultSessionIdleTTL = 30 * time.Minute
+	// DefaultMRTRStateTTL bounds the life of a gateway requestState.
+	DefaultMRTRStateTTL = 10 * time.Minute
+	// DefaultMRTRHoldTimeout bounds a held upstream call awaiting input.
+	DefaultMRTRHoldTimeout = time.Minute
 	// DefaultShutdownTimeout bounds the drain on SIGTERM.
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultReadHeaderTimeout bounds reading request headers.
@@ -64,6 +68,8 @@ func (c *Config) SetDefaults() {
 	setDefault(&s.MCPPath, DefaultMCPPath)
 	setDefault(&s.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&s.SessionIdleTTL, DefaultSessionIdleTTL)
+	setDefault(&s.MRTRStateTTL, DefaultMRTRStateTTL)
+	setDefault(&s.MRTRHoldTimeout, DefaultMRTRHoldTimeout)
 	setDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&s.CORS.MaxAge, DefaultCORSMaxAge)

@@ -118,6 +118,8 @@ func (v *validator) server(s *Server) {
 		v.add("server.max_body_bytes", "must be positive")
 	}
 	v.positiveDuration("server.session_idle_ttl", s.SessionIdleTTL)
+	v.positiveDuration("server.mrtr_state_ttl", s.MRTRStateTTL)
+	v.positiveDuration("server.mrtr_hold_timeout", s.MRTRHoldTimeout)
 	if !s.SessionKey.IsZero() {
 		v.secretRef("server.session_key", s.SessionKey)
 	}

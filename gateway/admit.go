@@ -117,8 +117,9 @@ func (g *Gateway) writeAudit(ctx context.Context, rec *audit.Record) {
 // outcomeOf classifies a failed upstream call for the audit stream.
 func outcomeOf(err error) audit.Outcome {
 	var rpcErr *upstream.RPCError
+	var own *rpcError
 	switch {
-	case errors.As(err, &rpcErr):
+	case errors.As(err, &rpcErr), errors.As(err, &own):
 		return audit.OutcomeJSONRPCError
 	case errors.Is(err, upstream.ErrTimeout):
 		return audit.OutcomeTimeout

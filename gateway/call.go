@@ -210,7 +210,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 			}
 		}
 	}
-	result, err := client.Call(ctx, req)
+	result, err := g.exchange(ctx, s, rp, t, client, req, m)
 	if err != nil {
 		rerr := g.upstreamError(ctx, t, err)
 		if rec != nil {
@@ -234,6 +234,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 // from the upstream pass through; the gateway's own failures get codes from
 // its documented range and name the upstream.
 func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcError {
+	if own := (*rpcError)(nil); errors.As(err, &own) {
+		return own
+	}
 	var rpcErr *upstream.RPCError
 	if errors.As(err, &rpcErr) {
 		e := &rpcError{Code: rpcErr.Code, Message: rpcErr.Message}

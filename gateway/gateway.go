@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -47,6 +48,7 @@ type Gateway struct {
 	rt        atomic.Pointer[runtime]
 	sessions  *sessions
 	listeners listeners
+	mrtr      *mrtr
 	controls  *controls
 	// auth verifies bearer tokens; nil when the gateway is unauthenticated.
 	auth    *authn.Authenticator
@@ -88,8 +90,18 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server.session_key: %w", err)
 	}
+	if key == nil {
+		// One random key per process, shared by sessions and requestStates.
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("generating session key: %w", err)
+		}
+	}
 	g.sessions, err = newSessions(key, cfg.Server.SessionIdleTTL, g.now)
 	if err != nil {
+		return nil, err
+	}
+	if g.mrtr, err = newMRTR(key, cfg.Server.MRTRStateTTL, cfg.Server.MRTRHoldTimeout, g.now); err != nil {
 		return nil, err
 	}
 	if cfg.Auth != nil {

@@ -113,6 +113,15 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(codeSessionNotFound, "session not found", nil)))
 		return
 	}
+	if m.Method == "" {
+		// A response to one of the gateway's server-to-client requests
+		// (mrtr.go, askClient).
+		if !s.deliver(m) {
+			g.log.DebugContext(r.Context(), "response to no pending request ignored", slog.String("session", sessionDigest(s.id)))
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	if !m.isRequest() {
 		g.clientNotification(r, s, m)
 		w.WriteHeader(http.StatusAccepted)
@@ -152,7 +161,8 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 		return
 	}
 	var p struct {
-		ProtocolVersion string `json:"protocolVersion"`
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
 	}
 	if len(m.Params) > 0 {
 		if err := json.Unmarshal(m.Params, &p); err != nil {
@@ -169,6 +179,9 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 		g.log.ErrorContext(r.Context(), "creating session", slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(codeInternalError, "cannot create session", nil)))
 		return
+	}
+	if len(p.Capabilities) > 0 && p.Capabilities[0] == '{' {
+		s.clientCaps = p.Capabilities
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,

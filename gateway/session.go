@@ -33,9 +33,15 @@ type session struct {
 	// the id gets the same 404 as for an unknown id.
 	owner    string
 	lastSeen atomic.Int64 // unix nanoseconds
+	// clientCaps is the ClientCapabilities object the client declared at
+	// initialize: what server-to-client requests it may be sent.
+	clientCaps json.RawMessage
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // by raw JSON-RPC id
+	// asks are the gateway's server-to-client requests awaiting the
+	// client's response, by raw JSON-RPC id (mrtr.go).
+	asks map[string]chan *message
 	// notes carries notifications to the session's GET stream. It is
 	// buffered; list_changed notifications are idempotent, so a full buffer
 	// drops rather than blocks.
