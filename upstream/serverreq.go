@@ -23,6 +23,11 @@ func (h *httpConn) relayRequest(ctx context.Context, env *envelope, onRequest se
 	h.c.log.DebugContext(ctx, "relaying server request", slog.String("method", method))
 	h.c.goSafe("relay", func() {
 		res, err := onRequest(ctx, method, params)
+		if ctx.Err() != nil {
+			// The call was abandoned; notifications/cancelled ends the
+			// upstream's handler, and with it this request.
+			return
+		}
 		msg := append([]byte(`{"jsonrpc":"2.0","id":`), id...)
 		var rpcErr *RPCError
 		switch {

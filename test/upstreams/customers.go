@@ -230,7 +230,7 @@ func customersHandler(obs *Observer, stateless bool) http.Handler {
 		// No logging capability: this server never logs to the client.
 		Capabilities: &sdk.ServerCapabilities{},
 	})
-	addCustomerTools(srv, st)
+	addCustomerTools(srv, st, obs)
 	addCustomerResources(srv, st)
 	addCustomerPrompts(srv, st)
 	var opts *sdk.StreamableHTTPOptions
@@ -241,7 +241,7 @@ func customersHandler(obs *Observer, stateless bool) http.Handler {
 	return observe(obs, h)
 }
 
-func addCustomerTools(srv *sdk.Server, st *customerStore) {
+func addCustomerTools(srv *sdk.Server, st *customerStore, obs *Observer) {
 	openWorld := false
 	notDestructive := false
 	srv.AddTool(&sdk.Tool{
@@ -339,6 +339,9 @@ func addCustomerTools(srv *sdk.Server, st *customerStore) {
 			RequestedSchema: json.RawMessage(confirmSchema),
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				obs.recordCancelled("confirm_delete")
+			}
 			return sdkToolError("elicitation failed: " + err.Error()), nil
 		}
 		return confirmText(c.ID, res.Action, res.Content["reason"]), nil
