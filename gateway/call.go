@@ -202,6 +202,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		RequestID:  requestIDFrom(ctx),
 		Idempotent: m.Method != "tools/call",
 	}
+	if s == nil {
+		req.Header = withParamHeaders(req.Header, r.Header)
+	}
 	if meta := member(m.Params, "_meta"); len(meta) > 0 {
 		if tok := member(meta, "progressToken"); len(tok) > 0 {
 			req.ProgressToken = tok
