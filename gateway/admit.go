@@ -88,6 +88,13 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 	if s != nil {
 		rec.SessionID = sessionDigest(s.id)
 	}
+	g.recordArgs(rec, rt, t)
+	return rec
+}
+
+// recordArgs adds the call's arguments to its record, as the upstream's
+// audit_arguments setting says.
+func (g *Gateway) recordArgs(rec *audit.Record, rt *runtime, t target) {
 	args := member(t.params, "arguments")
 	if len(args) > 0 {
 		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
@@ -101,7 +108,6 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 		default:
 		}
 	}
-	return rec
 }
 
 // writeAudit finishes and writes a record. A record the audit stream

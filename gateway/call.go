@@ -174,7 +174,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	}
 	client := rt.byName[t.upstream]
 	var rec *audit.Record
-	if m.Method == "tools/call" {
+	if e := earlyFrom(r.Context()); e != nil && m.Method == "tools/call" && e.t.upstream == t.upstream && e.t.name == t.name {
+		// Admitted on its headers (early.go).
+		e.used, rec = true, e.rec
+		g.recordArgs(rec, rt, t)
+	} else if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
 		if rerr := g.admit(r.Context(), t, rec); rerr != nil {
 			if rerr.Code == codeInsufficientScope {

@@ -72,6 +72,13 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
 		return
 	}
+	// Header-first: a modern tools/call is routed and admitted before its
+	// body is read (early.go).
+	r, e, done := g.admitEarly(w, r)
+	if done {
+		return
+	}
+	defer g.finishEarly(r, e)
 	body, ok := readBody(w, r)
 	if !ok {
 		return
