@@ -104,6 +104,18 @@ type Server struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
 	// ReadHeaderTimeout bounds reading request headers. Default 10s.
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" yaml:"read_header_timeout"`
+	// MRTRStateTTL is how long a requestState the gateway hands a
+	// 2026-07-28 client in an input_required result stays valid; a retry
+	// after it gets -32602. The state is sealed with a key derived from
+	// session_key, so replicas sharing that key accept each other's.
+	// Default 10m.
+	MRTRStateTTL time.Duration `mapstructure:"mrtr_state_ttl" yaml:"mrtr_state_ttl"`
+	// MRTRHoldTimeout bounds how long the gateway holds a session-era
+	// upstream's call open while it waits for the answers to that
+	// upstream's elicitation, sampling or roots requests: a 2026-07-28
+	// client's retry, or a 2025-era client's responses. After it the held
+	// call is cancelled upstream and released. Default 60s.
+	MRTRHoldTimeout time.Duration `mapstructure:"mrtr_hold_timeout" yaml:"mrtr_hold_timeout"`
 }
 
 // CORS configures cross-origin responses on /mcp.

@@ -17,6 +17,10 @@ const (
 	// DefaultSessionMaxAge bounds when another replica can resume a
 	// session.
 	DefaultSessionMaxAge = 24 * time.Hour
+	// DefaultMRTRStateTTL bounds the life of a gateway requestState.
+	DefaultMRTRStateTTL = 10 * time.Minute
+	// DefaultMRTRHoldTimeout bounds a held upstream call awaiting input.
+	DefaultMRTRHoldTimeout = time.Minute
 	// DefaultShutdownTimeout bounds the drain on SIGTERM.
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultReadHeaderTimeout bounds reading request headers.
@@ -68,6 +72,8 @@ func (c *Config) SetDefaults() {
 	setDefault(&s.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&s.SessionIdleTTL, DefaultSessionIdleTTL)
 	setDefault(&s.SessionMaxAge, DefaultSessionMaxAge)
+	setDefault(&s.MRTRStateTTL, DefaultMRTRStateTTL)
+	setDefault(&s.MRTRHoldTimeout, DefaultMRTRHoldTimeout)
 	setDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&s.CORS.MaxAge, DefaultCORSMaxAge)

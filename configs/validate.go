@@ -119,6 +119,8 @@ func (v *validator) server(s *Server) {
 	}
 	v.positiveDuration("server.session_idle_ttl", s.SessionIdleTTL)
 	v.positiveDuration("server.session_max_age", s.SessionMaxAge)
+	v.positiveDuration("server.mrtr_state_ttl", s.MRTRStateTTL)
+	v.positiveDuration("server.mrtr_hold_timeout", s.MRTRHoldTimeout)
 	if !s.SessionKey.IsZero() {
 		v.secretRef("server.session_key", s.SessionKey)
 	}

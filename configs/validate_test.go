@@ -73,6 +73,8 @@ func TestValidate(t *testing.T) {
 				c.Server.CORS.MaxAge = -time.Second
 				c.Server.ShutdownTimeout = 0
 				c.Server.ReadHeaderTimeout = 0
+				c.Server.MRTRStateTTL = 0
+				c.Server.MRTRHoldTimeout = -time.Second
 				c.Catalog.ListChangedDebounce = 0
 				c.Upstreams[1].Timeout = 0
 			},
@@ -81,6 +83,8 @@ func TestValidate(t *testing.T) {
 				`server.cors.max_age: must be a positive duration`,
 				`server.shutdown_timeout: must be a positive duration`,
 				`server.read_header_timeout: must be a positive duration`,
+				`server.mrtr_state_ttl: must be a positive duration`,
+				`server.mrtr_hold_timeout: must be a positive duration`,
 				`catalog.list_changed_debounce: must be a positive duration`,
 				`upstreams[1].timeout: must be a positive duration`,
 			},
@@ -382,6 +386,8 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`server.cors.max_age: must be a positive duration`,
 		`server.shutdown_timeout: must be a positive duration`,
 		`server.read_header_timeout: must be a positive duration`,
+		`server.mrtr_state_ttl: must be a positive duration`,
+		`server.mrtr_hold_timeout: must be a positive duration`,
 		`catalog.separator: must not be empty`,
 		`catalog.page_size: must be at least 1`,
 		`catalog.list_changed_debounce: must be a positive duration`,

@@ -88,6 +88,13 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 	if s != nil {
 		rec.SessionID = sessionDigest(s.id)
 	}
+	g.recordArgs(rec, rt, t)
+	return rec
+}
+
+// recordArgs adds the call's arguments to its record, as the upstream's
+// audit_arguments setting says.
+func (g *Gateway) recordArgs(rec *audit.Record, rt *runtime, t target) {
 	args := member(t.params, "arguments")
 	if len(args) > 0 {
 		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
@@ -101,7 +108,6 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 		default:
 		}
 	}
-	return rec
 }
 
 // writeAudit finishes and writes a record. A record the audit stream
@@ -117,8 +123,9 @@ func (g *Gateway) writeAudit(ctx context.Context, rec *audit.Record) {
 // outcomeOf classifies a failed upstream call for the audit stream.
 func outcomeOf(err error) audit.Outcome {
 	var rpcErr *upstream.RPCError
+	var own *rpcError
 	switch {
-	case errors.As(err, &rpcErr):
+	case errors.As(err, &rpcErr), errors.As(err, &own):
 		return audit.OutcomeJSONRPCError
 	case errors.Is(err, upstream.ErrTimeout):
 		return audit.OutcomeTimeout

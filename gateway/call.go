@@ -177,7 +177,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 	}
 	client := rt.byName[t.upstream]
 	var rec *audit.Record
-	if m.Method == "tools/call" {
+	if e := earlyFrom(r.Context()); e != nil && m.Method == "tools/call" && e.t.upstream == t.upstream && e.t.name == t.name {
+		// Admitted on its headers (early.go).
+		e.used, rec = true, e.rec
+		g.recordArgs(rec, rt, t)
+	} else if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
 		if rerr := g.admit(r.Context(), rt, t, rec); rerr != nil {
 			if rerr.Code == codeInsufficientScope {
@@ -205,6 +209,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		RequestID:  requestIDFrom(ctx),
 		Idempotent: m.Method != "tools/call",
 	}
+	if s == nil {
+		req.Header = withParamHeaders(req.Header, r.Header)
+	}
 	if meta := member(m.Params, "_meta"); len(meta) > 0 {
 		if tok := member(meta, "progressToken"); len(tok) > 0 {
 			req.ProgressToken = tok
@@ -213,7 +220,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 			}
 		}
 	}
-	result, err := client.Call(ctx, req)
+	result, err := g.exchange(ctx, s, rp, t, client, req, m)
 	if err != nil {
 		rerr := g.upstreamError(ctx, t, err)
 		if rec != nil {
@@ -237,6 +244,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 // from the upstream pass through; the gateway's own failures get codes from
 // its documented range and name the upstream.
 func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcError {
+	if own := (*rpcError)(nil); errors.As(err, &own) {
+		return own
+	}
 	var rpcErr *upstream.RPCError
 	if errors.As(err, &rpcErr) {
 		e := &rpcError{Code: rpcErr.Code, Message: rpcErr.Message}

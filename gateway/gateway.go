@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -49,6 +50,7 @@ type Gateway struct {
 	rt        atomic.Pointer[runtime]
 	sessions  *sessions
 	listeners listeners
+	mrtr      *mrtr
 	controls  *controls
 	// auth verifies bearer tokens; nil when the gateway is unauthenticated.
 	auth    *authn.Authenticator
@@ -95,6 +97,16 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	key, err := decodeKey(cfg.Server.SessionKey.Resolved.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("server.session_key: %w", err)
+	}
+	if key == nil {
+		// One random key per process, shared by sessions and requestStates.
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("generating session key: %w", err)
+		}
+	}
+	if g.mrtr, err = newMRTR(key, cfg.Server.MRTRStateTTL, cfg.Server.MRTRHoldTimeout, g.now); err != nil {
+		return nil, err
 	}
 	if cfg.Auth != nil {
 		if g.auth, err = authn.New(cfg.Auth, authn.Options{Logger: g.log, Now: g.now}); err != nil {

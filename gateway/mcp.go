@@ -72,6 +72,13 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
 		return
 	}
+	// Header-first: a modern tools/call is routed and admitted before its
+	// body is read (early.go).
+	r, e, done := g.admitEarly(w, r)
+	if done {
+		return
+	}
+	defer g.finishEarly(r, e)
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -113,6 +120,15 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(codeSessionNotFound, "session not found", nil)))
 		return
 	}
+	if m.Method == "" {
+		// A response to one of the gateway's server-to-client requests
+		// (mrtr.go, askClient).
+		if !s.deliver(m) {
+			g.log.DebugContext(r.Context(), "response to no pending request ignored", slog.String("session", sessionDigest(s.id)))
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	if !m.isRequest() {
 		g.clientNotification(r, s, m)
 		w.WriteHeader(http.StatusAccepted)
@@ -152,7 +168,8 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 		return
 	}
 	var p struct {
-		ProtocolVersion string `json:"protocolVersion"`
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
 	}
 	if len(m.Params) > 0 {
 		if err := json.Unmarshal(m.Params, &p); err != nil {
@@ -164,7 +181,11 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	if slices.Contains(legacyVersions, p.ProtocolVersion) {
 		version = p.ProtocolVersion
 	}
-	s, err := g.sessions.create(version, ownerOf(r))
+	var caps json.RawMessage
+	if len(p.Capabilities) > 0 && p.Capabilities[0] == '{' {
+		caps = p.Capabilities
+	}
+	s, err := g.sessions.create(version, ownerOf(r), caps)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "creating session", slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(codeInternalError, "cannot create session", nil)))

@@ -37,8 +37,14 @@ const (
 	plainCreated = 0  // 8 bytes, unix seconds
 	plainRandom  = 8  // 16 random bytes
 	plainOwner   = 24 // 16 bytes of SHA-256(owner)
-	plainVersion = 40 // the protocol version, to the end
+	plainVersion = 40 // 1 byte length, then the protocol version
+	// then the client's capabilities from initialize, to the end (when
+	// they fit maxSealedCaps), so that a resumed session still knows
+	// what it may ask the client (elicitation, sampling, roots).
 )
+
+// maxSealedCaps bounds the capabilities a session id carries.
+const maxSealedCaps = 1024
 
 // session is one 2025-era client session.
 type session struct {
@@ -49,15 +55,28 @@ type session struct {
 	// the id gets the same 404 as for an unknown id.
 	owner    string
 	lastSeen atomic.Int64 // unix nanoseconds
+	// clientCaps is the ClientCapabilities object the client declared at
+	// initialize: what server-to-client requests it may be sent.
+	clientCaps json.RawMessage
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // by raw JSON-RPC id
+	// asks are the gateway's server-to-client requests awaiting the
+	// client's response, by raw JSON-RPC id (mrtr.go).
+	asks map[string]chan *message
 	// notes carries notifications to the session's GET stream. It is
 	// buffered; list_changed notifications are idempotent, so a full buffer
 	// drops rather than blocks.
 	notes  chan []byte
 	closed chan struct{}
 	once   sync.Once
+}
+
+func newSession(id, version, owner string, caps json.RawMessage) *session {
+	return &session{
+		id: id, protocolVersion: version, owner: owner, clientCaps: caps,
+		notes: make(chan []byte, 16), closed: make(chan struct{}),
+	}
 }
 
 // sessionDigest names a session in logs without revealing its id, which
@@ -164,28 +183,27 @@ func ownerDigest(owner string) [16]byte {
 }
 
 // create starts a session and returns it.
-func (ss *sessions) create(protocolVersion, owner string) (*session, error) {
+func (ss *sessions) create(protocolVersion, owner string, caps json.RawMessage) (*session, error) {
+	if len(caps) > maxSealedCaps {
+		caps = nil
+	}
 	now := ss.now()
-	plain := make([]byte, plainVersion+len(protocolVersion))
+	plain := make([]byte, plainVersion+1+len(protocolVersion)+len(caps))
 	binary.BigEndian.PutUint64(plain[plainCreated:], uint64(now.Unix()))
 	if _, err := rand.Read(plain[plainRandom:plainOwner]); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
 	}
 	od := ownerDigest(owner)
 	copy(plain[plainOwner:], od[:])
-	copy(plain[plainVersion:], protocolVersion)
+	plain[plainVersion] = byte(len(protocolVersion))
+	copy(plain[plainVersion+1:], protocolVersion)
+	copy(plain[plainVersion+1+len(protocolVersion):], caps)
 	nonce := make([]byte, ss.aead.NonceSize(), ss.aead.NonceSize()+len(plain)+ss.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
 	}
 	sealed := ss.aead.Seal(nonce, nonce, plain, []byte(sessionIDPrefix))
-	s := &session{
-		id:              sessionIDPrefix + base64.RawURLEncoding.EncodeToString(sealed),
-		protocolVersion: protocolVersion,
-		owner:           owner,
-		notes:           make(chan []byte, 16),
-		closed:          make(chan struct{}),
-	}
+	s := newSession(sessionIDPrefix+base64.RawURLEncoding.EncodeToString(sealed), protocolVersion, owner, caps)
 	s.touch(now)
 	ss.m.Store(s.id, s)
 	ss.n.Add(1)
@@ -227,7 +245,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 		return nil, false
 	}
 	plain, err := ss.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(sessionIDPrefix))
-	if err != nil || len(plain) < plainVersion {
+	if err != nil || len(plain) < plainVersion+1 || len(plain) < plainVersion+1+int(plain[plainVersion]) {
 		return nil, false
 	}
 	od := ownerDigest(owner)
@@ -239,14 +257,16 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 	if now.Sub(created) > ss.maxAge {
 		return nil, false
 	}
-	version := string(plain[plainVersion:])
+	vEnd := plainVersion + 1 + int(plain[plainVersion])
+	version := string(plain[plainVersion+1 : vEnd])
 	if !slices.Contains(legacyVersions, version) || ss.graves.buried(id) {
 		return nil, false
 	}
-	s := &session{
-		id: id, protocolVersion: version, owner: owner,
-		notes: make(chan []byte, 16), closed: make(chan struct{}),
+	var caps json.RawMessage
+	if rest := plain[vEnd:]; len(rest) > 0 {
+		caps = json.RawMessage(rest)
 	}
+	s := newSession(id, version, owner, caps)
 	s.touch(now)
 	if v, loaded := ss.m.LoadOrStore(id, s); loaded {
 		return v.(*session), true //nolint:errcheck,forcetypeassert // the map only holds *session.

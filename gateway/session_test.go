@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,14 @@ func TestSessionResume(t *testing.T) {
 	b, err := newSessions(key, time.Hour, 24*time.Hour, graves, clock)
 	require.NoError(t, err)
 
-	s, err := a.create("2025-06-18", "alice")
+	s, err := a.create("2025-06-18", "alice", json.RawMessage(`{"elicitation":{}}`))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(s.id, sessionIDPrefix))
 
 	got, ok := b.get(s.id, "alice")
 	require.True(t, ok, "the owner resumes the session on another replica")
 	assert.Equal(t, "2025-06-18", got.protocolVersion)
+	assert.JSONEq(t, `{"elicitation":{}}`, string(got.clientCaps), "capabilities travel with the id")
 	assert.Equal(t, int64(1), b.count())
 
 	_, ok = b.get(s.id, "mallory")
@@ -54,7 +56,7 @@ func TestSessionResume(t *testing.T) {
 	_, ok = c.get(s.id, "alice")
 	assert.False(t, ok, "an ended session is not resumed")
 
-	s2, err := a.create("2025-11-25", "")
+	s2, err := a.create("2025-11-25", "", nil)
 	require.NoError(t, err)
 	now = now.Add(25 * time.Hour)
 	_, ok = c.get(s2.id, "")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -45,6 +46,24 @@ type Request struct {
 	// upstream's session expired and was re-initialized (list and read
 	// methods).
 	Idempotent bool
+	// Header holds extra HTTP headers for the HTTP transports (forwarded
+	// Mcp-Param-* headers, trace context). Headers the client sets itself
+	// (the session's, Mcp-Method, Mcp-Name, X-Request-Id and the
+	// x-mcp-header bindings it computes) win over these. Ignored by stdio.
+	Header http.Header
+	// ClientCapabilities, when set, is the downstream client's
+	// ClientCapabilities object, declared in _meta to a 2026-07-28 upstream
+	// instead of the gateway's own empty one, so that the upstream may
+	// answer with input requests the client can fulfil (basic/patterns/mrtr:
+	// servers MUST NOT send input requests the client has not declared).
+	ClientCapabilities json.RawMessage
+	// OnServerRequest, when set, answers the server-to-client requests a
+	// session-era upstream sends on this request's response stream
+	// (elicitation/create, sampling/createMessage, roots/list). It runs on
+	// its own goroutine, may block until ctx ends, and returns the result
+	// object or an error (an *RPCError is sent as that JSON-RPC error).
+	// Unset, such requests get -32601 as before.
+	OnServerRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -189,6 +208,11 @@ type callOpts struct {
 	requestID string
 	// sessionID, when not nil, receives the Mcp-Session-Id response header.
 	sessionID *string
+	// header, caps and onRequest are Request.Header,
+	// Request.ClientCapabilities and Request.OnServerRequest.
+	header    http.Header
+	caps      []byte
+	onRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 }
 
 // session is one connection in a known protocol era.
@@ -306,9 +330,16 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 
 // metaFor returns the _meta members every stateless-era request carries
 // (2026-07-28 changelog §2, basic/transports/streamable-http "Request
-// Metadata"). The gateway declares no client capabilities: it relays
-// neither sampling, elicitation nor roots to upstreams.
+// Metadata"). Without a downstream client behind the request the gateway
+// declares no client capabilities; a forwarded call declares the
+// downstream client's (Request.ClientCapabilities).
 func (c *Client) metaFor(version string) []byte {
+	return append(c.metaPrefix(version), "{}"...)
+}
+
+// metaPrefix is the stateless-era _meta members up to the value of
+// clientCapabilities.
+func (c *Client) metaPrefix(version string) []byte {
 	m := appendJSONString(nil, metaKeyProtocolVersion)
 	m = append(m, ':')
 	m = appendJSONString(m, version)
@@ -318,7 +349,7 @@ func (c *Client) metaFor(version string) []byte {
 	m = append(m, c.clientInfo...)
 	m = append(m, ',')
 	m = appendJSONString(m, metaKeyClientCapabilities)
-	return append(m, ":{}"...)
+	return append(m, ':')
 }
 
 // validate checks cfg and applies what New needs; it reports every problem.
@@ -473,7 +504,9 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
 		defer c.progress.unregister(key)
 	}
-	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID})
+	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
+		requestID: req.RequestID, header: req.Header, caps: req.ClientCapabilities, onRequest: req.OnServerRequest,
+	})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())
 		return res, nil

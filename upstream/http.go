@@ -73,6 +73,7 @@ type httpConn struct {
 	version   string // MCP-Protocol-Version; "" before initialize
 	sessionID string
 	meta      []byte        // _meta members added to every request (stateless era)
+	metaPre   []byte        // meta up to the clientCapabilities value
 	post      http.Header   // headers of every POST
 	tmpl      *http.Request // POST to the MCP endpoint, without context, headers or body
 	// toolHeaders maps tool names to their x-mcp-header bindings
@@ -84,6 +85,7 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 	h := &httpConn{d: d, c: d.c, modern: modern, version: version, sessionID: sessionID}
 	if modern {
 		h.meta = d.c.metaFor(version)
+		h.metaPre = d.c.metaPrefix(version)
 	}
 	h.post = make(http.Header, len(d.static)+4)
 	for k, v := range d.static {
@@ -183,9 +185,16 @@ func (d *httpDialer) initialize(ctx context.Context, version string) (*session, 
 	return newSession(c, conn, false, negotiated, hs), nil
 }
 
+// sessionCapabilities is what the gateway declares at initialize to a
+// session-era upstream: the client features it can relay to the downstream
+// client of a call (2025-11-25 client/elicitation, client/sampling,
+// client/roots). A request the downstream client cannot fulfil is answered
+// with an error; requests outside any call are answered with -32601.
+const sessionCapabilities = `{"elicitation":{},"sampling":{},"roots":{}}`
+
 func (c *Client) initializeParams(version string) []byte {
 	p := appendJSONString([]byte(`{"protocolVersion":`), version)
-	p = append(p, `,"capabilities":{},"clientInfo":`...)
+	p = append(p, `,"capabilities":`+sessionCapabilities+`,"clientInfo":`...)
 	p = append(p, c.clientInfo...)
 	return append(p, '}')
 }
@@ -270,6 +279,9 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	rw := paramsRewrite{meta: h.meta, progressToken: progressToken}
 	if h.modern {
 		rw.nameKey = nameKeyFor(method)
+		if len(o.caps) > 0 && string(o.caps) != "{}" {
+			rw.meta = append(h.metaPre[:len(h.metaPre):len(h.metaPre)], o.caps...)
+		}
 	}
 	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+96)
 	body = append(body, `{"jsonrpc":"2.0","id":`...)
@@ -300,7 +312,13 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	}
 
 	ps := new(postState)
-	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, method, name, o.requestID, extra)))
+	hdr := h.headers(ps, method, name, o.requestID, extra)
+	for k, v := range o.header {
+		if _, own := hdr[k]; !own {
+			hdr[k] = v
+		}
+	}
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, hdr))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -327,7 +345,7 @@ func (h *httpConn) response(ctx context.Context, resp *http.Response, id int64, 
 	case "application/json":
 		return h.jsonResponse(ctx, resp, id)
 	case "text/event-stream":
-		return h.streamResponse(ctx, resp, id)
+		return h.streamResponse(ctx, resp, id, o.onRequest)
 	default:
 		resp.Body.Close()
 		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type")), nil)
@@ -456,7 +474,7 @@ func truncate(b []byte, n int) string {
 
 // streamResponse reads a text/event-stream answer: notifications and server
 // requests before the response are handled, the response is returned.
-func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id int64) (json.RawMessage, error) {
+func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id int64, onRequest serverRequestFunc) (json.RawMessage, error) {
 	c := h.c
 	sr := newSSEReader(&c.readers, resp.Body, c.maxResponse)
 	for {
@@ -475,7 +493,7 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id i
 				return nil, c.transportFail("reading event stream", err)
 			}
 		}
-		env, ok := h.message(data)
+		env, ok := h.message(ctx, data, onRequest)
 		if !ok || env.method != nil {
 			continue
 		}
@@ -496,7 +514,12 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id i
 // message parses one event of a stream and handles it when it is a
 // notification or a request. It reports false for events that are not
 // JSON-RPC messages.
-func (h *httpConn) message(data []byte) (envelope, bool) {
+//
+// A request on a call's response stream relates to that call (2025-11-25
+// basic/transports: the server MAY send requests on the POST's stream
+// before the response); onRequest, when set, answers it. Requests on the
+// standalone stream belong to no call and get -32601.
+func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverRequestFunc) (envelope, bool) {
 	if !json.Valid(data) {
 		h.c.log.DebugContext(h.c.life, "non-JSON event on upstream stream ignored")
 		return envelope{}, false
@@ -510,7 +533,11 @@ func (h *httpConn) message(data []byte) (envelope, bool) {
 		method, _ := stringValue(env.method)
 		h.c.onNotification(method, env.params)
 	case env.isRequest():
-		h.serverRequest(&env)
+		if onRequest != nil && !h.modern {
+			h.relayRequest(ctx, &env, onRequest)
+		} else {
+			h.serverRequest(&env)
+		}
 	}
 	return env, true
 }
@@ -728,7 +755,7 @@ func (h *httpConn) readStream(body io.ReadCloser, id int64) {
 		if err != nil {
 			return
 		}
-		env, ok := h.message(data)
+		env, ok := h.message(h.c.life, data, nil)
 		if ok && env.method == nil && id != 0 && env.idIs(id) {
 			return // the server ended the subscription
 		}

@@ -24,10 +24,10 @@ import (
 )
 
 var wantTools = []string{
-	"customers__lookup_customer", "customers__search_customers", "customers__update_customer",
+	"customers__confirm_delete", "customers__lookup_customer", "customers__search_customers", "customers__update_customer",
 	"orders__cancel_order", "orders__create_order", "orders__export_orders", "orders__get_order",
 	"orders__label_preview", "orders__list_orders",
-	"payments__find_payment", "payments__get_payment", "payments__refund",
+	"payments__approve_refund", "payments__find_payment", "payments__get_payment", "payments__refund",
 }
 
 // mcpClient is what the tests need from either SDK's client.

@@ -41,14 +41,14 @@ upstreams:
 
 	wantTools := []string{}
 	for _, up := range []string{"c25", "c26"} {
-		for _, tool := range []string{"lookup_customer", "search_customers", "update_customer"} {
+		for _, tool := range []string{"confirm_delete", "lookup_customer", "search_customers", "update_customer"} {
 			wantTools = append(wantTools, up+"__"+tool)
 		}
 	}
 	for _, tool := range []string{"cancel_order", "create_order", "export_orders", "get_order", "label_preview", "list_orders"} {
 		wantTools = append(wantTools, "orders__"+tool)
 	}
-	wantTools = append(wantTools, "payments__find_payment", "payments__get_payment", "payments__refund")
+	wantTools = append(wantTools, "payments__approve_refund", "payments__find_payment", "payments__get_payment", "payments__refund")
 	sort.Strings(wantTools)
 
 	for name, connect := range clients(t, g.url) {

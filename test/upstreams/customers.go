@@ -208,7 +208,8 @@ func (st *customerStore) update(id string, f customerFields) (customer, error) {
 // behind a stateful Streamable HTTP handler (sessions, not stateless), which
 // serves at any path.
 //
-// Tools: lookup_customer, search_customers, update_customer. Resources: the
+// Tools: lookup_customer, search_customers, update_customer, confirm_delete
+// (elicits a confirmation). Resources: the
 // static customer://index and the template customer://{id}. Prompt:
 // customer_brief (argument id). Seeded customers are c-001 … c-010.
 //
@@ -229,7 +230,7 @@ func customersHandler(obs *Observer, stateless bool) http.Handler {
 		// No logging capability: this server never logs to the client.
 		Capabilities: &sdk.ServerCapabilities{},
 	})
-	addCustomerTools(srv, st)
+	addCustomerTools(srv, st, obs)
 	addCustomerResources(srv, st)
 	addCustomerPrompts(srv, st)
 	var opts *sdk.StreamableHTTPOptions
@@ -240,7 +241,7 @@ func customersHandler(obs *Observer, stateless bool) http.Handler {
 	return observe(obs, h)
 }
 
-func addCustomerTools(srv *sdk.Server, st *customerStore) {
+func addCustomerTools(srv *sdk.Server, st *customerStore, obs *Observer) {
 	openWorld := false
 	notDestructive := false
 	srv.AddTool(&sdk.Tool{
@@ -313,6 +314,49 @@ func addCustomerTools(srv *sdk.Server, st *customerStore) {
 		}
 		return sdkStructured(c)
 	})
+
+	srv.AddTool(&sdk.Tool{
+		Name:        "confirm_delete",
+		Title:       "Confirm customer deletion",
+		Description: "Asks the user, by elicitation, to confirm deleting a customer and why. A dry run: it reports the answer and deletes nothing.",
+		InputSchema: json.RawMessage(lookupCustomerInput),
+		Annotations: &sdk.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: &openWorld},
+	}, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		var in struct {
+			ID string `json:"id"`
+		}
+		if err := decodeArguments(req.Params.Arguments, &in); err != nil {
+			return sdkToolError(err.Error()), nil
+		}
+		c, ok := st.get(in.ID)
+		if !ok {
+			return sdkToolError(fmt.Sprintf("customer %q not found", in.ID)), nil
+		}
+		// A session-era server-to-client request on the call's stream
+		// (2025-11-25 client/elicitation).
+		res, err := req.Session.Elicit(ctx, &sdk.ElicitParams{
+			Message:         fmt.Sprintf("Delete customer %s (%s)? Give a reason to confirm.", c.ID, c.Name),
+			RequestedSchema: json.RawMessage(confirmSchema),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				obs.recordCancelled("confirm_delete")
+			}
+			return sdkToolError("elicitation failed: " + err.Error()), nil
+		}
+		return confirmText(c.ID, res.Action, res.Content["reason"]), nil
+	})
+}
+
+// confirmSchema is the elicitation form of the confirm tools.
+const confirmSchema = `{"type":"object","properties":{"reason":{"type":"string","description":"Why"}},"required":["reason"]}`
+
+// confirmText reports an elicitation answer.
+func confirmText(id, action string, reason any) *sdk.CallToolResult {
+	if action != "accept" {
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: fmt.Sprintf("deletion of %s %sd by the user", id, action)}}}
+	}
+	return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: fmt.Sprintf("deletion of %s confirmed (reason: %v); dry run, nothing deleted", id, reason)}}}
 }
 
 func addCustomerResources(srv *sdk.Server, st *customerStore) {

@@ -63,7 +63,7 @@ func TestCustomersListTools(t *testing.T) {
 			assert.True(t, *tool.Annotations.ReadOnlyHint)
 		}
 	}
-	assert.ElementsMatch(t, []string{"lookup_customer", "search_customers", "update_customer"}, names)
+	assert.ElementsMatch(t, []string{"lookup_customer", "search_customers", "update_customer", "confirm_delete"}, names)
 
 	h := obs.LastHeaders()
 	assert.Equal(t, "acme", h.Get("X-Request-Tenant"))

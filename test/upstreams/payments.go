@@ -236,6 +236,38 @@ func newPaymentsServer() *mcpserver.MCPServer {
 		}
 		return mcp.NewToolResultStructuredOnly(p), nil
 	})
+
+	// approve_refund asks for the user's approval with a 2026-07-28
+	// multi round-trip request (basic/patterns/mrtr): the first call
+	// returns input_required with an elicitation and a requestState, the
+	// retry carries the answer. mcp-go performs the session-era
+	// elicitation/create itself for clients older than 2026-07-28.
+	approve := mcp.NewToolWithRawSchema("approve_refund", "Asks the user to approve a refund of a payment and reports the answer. Moves no money.", json.RawMessage(getPaymentInput))
+	approve.Annotations = readOnlyAnnotations("Approve refund")
+	srv.AddTool(approve, func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		id := req.GetString("payment_id", "")
+		if _, ok := st.find(func(p payment) bool { return p.ID == id }); !ok {
+			return mcp.NewToolResultErrorf("payment %q not found", id), nil
+		}
+		ans := mcpserver.ElicitationResponse(req.Params.InputResponses, "approval")
+		if ans == nil {
+			return mcpserver.NewInputRequestBuilder("approve:"+id).Elicit("approval", mcp.ElicitationParams{
+				Message:         "Approve the refund of " + id + "? Give a reason.",
+				RequestedSchema: json.RawMessage(`{"type":"object","properties":{"reason":{"type":"string"}},"required":["reason"]}`),
+			}).ToolResult(), nil
+		}
+		if req.Params.RequestState != "approve:"+id {
+			return mcp.NewToolResultErrorf("requestState %q does not belong to this request", req.Params.RequestState), nil
+		}
+		if ans.Action != mcp.ElicitationResponseActionAccept {
+			return mcp.NewToolResultText(fmt.Sprintf("refund of %s %sd by the user", id, ans.Action)), nil
+		}
+		reason := ""
+		if m, ok := ans.Content.(map[string]any); ok {
+			reason, _ = m["reason"].(string)
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("refund of %s approved (reason: %s); nothing moved", id, reason)), nil
+	})
 	return srv
 }
 
@@ -244,8 +276,9 @@ func newPaymentsServer() *mcpserver.MCPServer {
 // serves both protocol eras: session-era clients through initialize, and
 // 2026-07-28 clients statelessly.
 //
-// Tools: get_payment, find_payment (input schema uses oneOf) and refund
-// (destructiveHint true). Seeded payments are p-5001 … p-5008, one per paid
+// Tools: get_payment, find_payment (input schema uses oneOf), refund
+// (destructiveHint true) and approve_refund (asks for approval with a
+// multi round-trip request). Seeded payments are p-5001 … p-5008, one per paid
 // seeded order.
 func PaymentsHandler(obs *Observer) http.Handler {
 	return observe(obs, mcpserver.NewStreamableHTTPServer(newPaymentsServer()))

@@ -41,7 +41,7 @@ func TestPaymentsHTTP(t *testing.T) {
 			for _, tool := range res.Tools {
 				tools[tool.Name] = tool
 			}
-			require.Len(t, tools, 3)
+			require.Len(t, tools, 4)
 			require.Contains(t, tools, "find_payment")
 			schema, err := json.Marshal(tools["find_payment"].InputSchema)
 			require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestPaymentsStdio(t *testing.T) {
 	for i := range tools.Tools {
 		names = append(names, tools.Tools[i].Name)
 	}
-	assert.ElementsMatch(t, []string{"get_payment", "find_payment", "refund"}, names)
+	assert.ElementsMatch(t, []string{"get_payment", "find_payment", "refund", "approve_refund"}, names)
 
 	res, err := c.CallTool(t.Context(), mcp.CallToolRequest{Params: mcp.CallToolParams{
 		Name: "get_payment", Arguments: map[string]any{"payment_id": "p-5001"},

@@ -42,9 +42,9 @@ func TestRunHTTP(t *testing.T) {
 		extra     []string
 		wantTools int
 	}{
-		{server: "customers", wantTools: 3},
+		{server: "customers", wantTools: 4},
 		{server: "orders", wantTools: 6},
-		{server: "payments", wantTools: 3},
+		{server: "payments", wantTools: 4},
 		{server: "bulk", extra: []string{"-n", "120"}, wantTools: 120},
 	}
 	urlLine := regexp.MustCompile(`^MCP_URL=(http://127\.0\.0\.1:[0-9]+/mcp)\n$`)
