@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,7 +24,7 @@ func TestCurrent(t *testing.T) {
 	require.NoError(t, err)
 	got, err := os.ReadFile(filepath.Join(root, "docs", "configuration.md"))
 	require.NoError(t, err, "docs/configuration.md is missing: run make docs")
-	if string(got) != string(want) {
+	if !bytes.Equal(got, want) {
 		t.Fatalf("docs/configuration.md is stale (the configs structs, their docs, defaults or example.yaml changed): run make docs\n%s",
 			firstDifference(string(got), string(want)))
 	}
@@ -132,7 +133,11 @@ func (r *sampleRoot) setDefaults() {
 func TestSchema(t *testing.T) {
 	t.Parallel()
 
-	s := newSchema(reflect.TypeFor[sampleRoot](), func(v any) { v.(*sampleRoot).setDefaults() })
+	s := newSchema(reflect.TypeFor[sampleRoot](), func(v any) {
+		if r, ok := v.(*sampleRoot); ok {
+			r.setDefaults()
+		}
+	})
 	require.NoError(t, s.fillDefaults())
 
 	var names []string

@@ -37,7 +37,11 @@ func Generate(dir, examplePath string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the example: %w", err)
 	}
-	s := newSchema(reflect.TypeFor[configs.Config](), func(v any) { v.(*configs.Config).SetDefaults() })
+	s := newSchema(reflect.TypeFor[configs.Config](), func(v any) {
+		if c, ok := v.(*configs.Config); ok {
+			c.SetDefaults()
+		}
+	})
 	if err := s.fillDefaults(); err != nil {
 		return nil, err
 	}
@@ -91,32 +95,41 @@ func parseSource(dir string) (*source, error) {
 	src := &source{pkg: pkg, types: map[string]*doc.Type{}, fields: map[string]map[string]string{}, fset: fset}
 	for _, t := range pkg.Types {
 		src.types[t.Name] = t
-		for _, spec := range t.Decl.Specs {
-			ts, ok := spec.(*ast.TypeSpec)
-			if !ok || ts.Name.Name != t.Name {
-				continue
-			}
-			st, ok := ts.Type.(*ast.StructType)
-			if !ok {
-				continue
-			}
-			docs := map[string]string{}
-			for _, f := range st.Fields.List {
-				text := f.Doc.Text()
-				if text == "" {
-					text = f.Comment.Text()
-				}
-				for _, n := range f.Names {
-					docs[n.Name] = text
-				}
-				if len(f.Names) == 0 { // Embedded: named by its type.
-					docs[embeddedName(f.Type)] = text
-				}
-			}
+		if docs := fieldDocs(t); docs != nil {
 			src.fields[t.Name] = docs
 		}
 	}
 	return src, nil
+}
+
+// fieldDocs maps the field names of a struct type to their doc comments
+// (or line comments); nil for other types.
+func fieldDocs(t *doc.Type) map[string]string {
+	for _, spec := range t.Decl.Specs {
+		ts, ok := spec.(*ast.TypeSpec)
+		if !ok || ts.Name.Name != t.Name {
+			continue
+		}
+		st, ok := ts.Type.(*ast.StructType)
+		if !ok {
+			return nil
+		}
+		docs := map[string]string{}
+		for _, f := range st.Fields.List {
+			text := f.Doc.Text()
+			if text == "" {
+				text = f.Comment.Text()
+			}
+			for _, n := range f.Names {
+				docs[n.Name] = text
+			}
+			if len(f.Names) == 0 { // Embedded: named by its type.
+				docs[embeddedName(f.Type)] = text
+			}
+		}
+		return docs
+	}
+	return nil
 }
 
 // embeddedName is the field name of an embedded type expression.
@@ -200,7 +213,7 @@ func (s *schema) walk(t reflect.Type, path string, steps []step, onPath map[refl
 		if first {
 			sec.fields = append(sec.fields, f)
 		}
-		childPath := joinPath(path, f.key)
+		var suffix strings.Builder // [] per list, .<name> per map on the way.
 		childSteps := append(append([]step(nil), steps...), step{index: f.index})
 		ft := f.typ
 		for {
@@ -214,12 +227,12 @@ func (s *schema) walk(t reflect.Type, path string, steps []step, onPath map[refl
 					break // Bytes are a scalar.
 				}
 				childSteps = append(childSteps, step{elem: true})
-				childPath += "[]"
+				suffix.WriteString("[]")
 				ft = ft.Elem()
 				continue
 			case reflect.Map:
 				childSteps = append(childSteps, step{elem: true})
-				childPath += ".<" + keyWord(ft.Key()) + ">"
+				suffix.WriteString(".<" + keyWord(ft.Key()) + ">")
 				ft = ft.Elem()
 				continue
 			default:
@@ -227,7 +240,7 @@ func (s *schema) walk(t reflect.Type, path string, steps []step, onPath map[refl
 			break
 		}
 		if s.documented(ft) {
-			s.walk(ft, childPath, childSteps, onPath)
+			s.walk(ft, joinPath(path, f.key)+suffix.String(), childSteps, onPath)
 		}
 	}
 }
@@ -294,19 +307,14 @@ func (s *schema) documented(t reflect.Type) bool {
 // isScalar reports whether t is written as one YAML scalar: not a struct,
 // or a struct that decodes itself from text.
 func isScalar(t reflect.Type) bool {
-	if t == durationType {
+	if t == reflect.TypeFor[time.Duration]() {
 		return true
 	}
 	if t.Kind() != reflect.Struct {
 		return true
 	}
-	return reflect.PointerTo(t).Implements(textUnmarshaler)
+	return reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
-
-var (
-	durationType    = reflect.TypeFor[time.Duration]()
-	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-)
 
 // joinPath appends a key to a dotted path.
 func joinPath(path, key string) string {
@@ -446,7 +454,7 @@ func renderDefault(f *field, v reflect.Value) string {
 	if v.Kind() == reflect.Struct && !isScalar(v.Type()) {
 		return "" // Its fields are documented in its own section.
 	}
-	if v.Type() == durationType {
+	if v.Type() == reflect.TypeFor[time.Duration]() {
 		return code(formatDuration(time.Duration(v.Int())))
 	}
 	text := flowYAML(v.Interface())
@@ -538,7 +546,7 @@ func (s *schema) undocumented(src *source) []string {
 // sections of documented types.
 func (s *schema) typeName(t reflect.Type) string {
 	switch {
-	case t == durationType:
+	case t == reflect.TypeFor[time.Duration]():
 		return "duration"
 	case s.documented(t):
 		link := fmt.Sprintf("[%s](#%s)", t.Name(), anchor(t))
