@@ -219,3 +219,26 @@ func TestUndocumented(t *testing.T) {
 	assert.Contains(t, err.Error(), "no doc comment on")
 	assert.Contains(t, err.Error(), "Config.Server")
 }
+
+// TestWriteIfChanged shows a second run with the same output leaves the
+// file alone, so make docs twice is a no-op.
+func TestWriteIfChanged(t *testing.T) {
+	t.Parallel()
+
+	path := filepath.Join(t.TempDir(), "out.md")
+	require.NoError(t, writeIfChanged(path, []byte("one\n")))
+	before, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, writeIfChanged(path, []byte("one\n")))
+	after, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "an unchanged file is not replaced")
+
+	require.NoError(t, writeIfChanged(path, []byte("two\n")))
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "two\n", string(got))
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file is left behind")
+}
