@@ -28,6 +28,10 @@ test: ## Run every test with the race detector (what CI runs). Installs redis-se
 demo: build ## Start three demo upstreams and mcpgw on 127.0.0.1; print the URL and host configs.
 	./scripts/demo.sh
 
+.PHONY: docs
+docs: ## Regenerate docs/configuration.md from the configs structs (go generate ./configs).
+	$(GO) generate ./configs
+
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in tools/go.mod).
 	$(GO) tool -modfile=tools/go.mod golangci-lint run ./...

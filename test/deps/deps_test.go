@@ -120,6 +120,11 @@ var rooms = []room{
 		why:  "the benchmark: fast upstream, bare proxy, load generator, runner; black-box over HTTP",
 	},
 	{
+		path: "internal/tools",
+		may:  []string{"configs"},
+		why:  "go generate tools: configdoc writes docs/configuration.md from the configs schema",
+	},
+	{
 		path:   "internal/redistest",
 		helper: true,
 		why:    "starts a real redis-server for tests",

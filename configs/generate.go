@@ -1,0 +1,6 @@
+package configs
+
+// The configuration reference, docs/configuration.md, is generated from the
+// doc comments, types and defaults in this package; make docs runs this.
+// A test in internal/tools/configdoc fails when the file is stale.
+//go:generate go run ../internal/tools/configdoc -configs . -out ../docs/configuration.md
