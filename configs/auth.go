@@ -479,6 +479,33 @@ func (v *validator) upstreamAuth(p string, a *UpstreamAuth) {
 	}
 }
 
+// upstreamIdentity checks what the upstreams' credentials need of the
+// rest of the configuration: headers (stdio has none) and, for token
+// exchange and the identity assertion, a caller identity, which only an
+// authenticated gateway has.
+func (v *validator) upstreamIdentity(c *Config) {
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		p := fmt.Sprintf("upstreams[%d]", i)
+		if u.Stdio != nil {
+			if u.Auth.Type != "" && u.Auth.Type != UpstreamAuthNone {
+				v.add(p+".auth.type", "stdio upstreams have no headers to carry a credential; pass it in stdio.env")
+			}
+			if u.IdentityAssertion.Enabled {
+				v.add(p+".identity_assertion.enabled", "stdio upstreams have no headers to carry an assertion")
+			}
+		}
+		if c.Auth == nil {
+			if u.Auth.Type == UpstreamAuthTokenExchange {
+				v.add(p+".auth.type", "token_exchange needs the caller's token: configure auth")
+			}
+			if u.IdentityAssertion.Enabled {
+				v.add(p+".identity_assertion.enabled", "an identity assertion needs an authenticated caller: configure auth")
+			}
+		}
+	}
+}
+
 // identityAssertion checks the identity_assertion block of the upstream at
 // path p. Zero values mean the defaults.
 func (v *validator) identityAssertion(p string, a *IdentityAssertion) {

@@ -201,6 +201,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		Params:     t.params,
 		RequestID:  requestIDFrom(ctx),
 		Idempotent: m.Method != "tools/call",
+		Identity:   identityFor(ctx, rt.upCfg[t.upstream]),
 	}
 	if meta := member(m.Params, "_meta"); len(meta) > 0 {
 		if tok := member(meta, "progressToken"); len(tok) > 0 {

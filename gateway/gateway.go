@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/policy"
+	"github.com/mcpgw/mcpgw/upstream"
 )
 
 // Options are the process-level inputs of a Gateway that do not come from
@@ -52,6 +53,9 @@ type Gateway struct {
 	auth    *authn.Authenticator
 	scopes  *policy.RequiredScopes
 	handler http.Handler
+	// asserter signs identity assertions for upstreams; one per process,
+	// so its key set stays valid across reloads.
+	asserter *upstream.Asserter
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -113,7 +117,11 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged, g.hidden)
+	if g.asserter, err = upstream.NewAsserter(g.now); err != nil {
+		_ = g.controls.close(context.Background())
+		return nil, err
+	}
+	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged, g.hidden, g.asserter)
 	if err != nil {
 		_ = g.controls.close(context.Background())
 		return nil, err

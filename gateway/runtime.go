@@ -35,7 +35,7 @@ type runtime struct {
 }
 
 func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInterval time.Duration,
-	onChange func(old, cur *catalog.Snapshot), hidden func(exposed, upstream string) bool,
+	onChange func(old, cur *catalog.Snapshot), hidden func(exposed, upstream string) bool, asserter *upstream.Asserter,
 ) (*runtime, error) {
 	pattern, err := regexp.Compile(cfg.Catalog.NamePattern)
 	if err != nil {
@@ -57,11 +57,13 @@ func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInt
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
 		c, err := upstream.New(*u, upstream.Options{
-			Logger:         log.With(slog.String("upstream", u.Name)),
-			OnChange:       func(string) { rt.signal() },
-			ClientName:     "mcpgw",
-			ClientVersion:  version,
-			HealthInterval: healthInterval,
+			Logger:          log.With(slog.String("upstream", u.Name)),
+			OnChange:        func(string) { rt.signal() },
+			ClientName:      "mcpgw",
+			ClientVersion:   version,
+			HealthInterval:  healthInterval,
+			Asserter:        asserter,
+			AssertionIssuer: assertionIssuer(cfg),
 		})
 		if err != nil {
 			rt.closeClients()

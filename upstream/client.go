@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -45,6 +46,11 @@ type Request struct {
 	// upstream's session expired and was re-initialized (list and read
 	// methods).
 	Idempotent bool
+	// Identity is who the call is made for, as the gateway authenticated
+	// the caller; it selects the upstream credential (token exchange) and
+	// fills the identity assertion. Nil for the gateway's own traffic and
+	// on an unauthenticated gateway.
+	Identity *Identity
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -60,6 +66,18 @@ type Options struct {
 	// HealthInterval is how long the upstream may go without a successful
 	// exchange before it is pinged. Default 5s.
 	HealthInterval time.Duration
+	// Asserter signs identity assertions for an upstream with
+	// identity_assertion enabled; New fails without one then. Share one per
+	// process, so the key set upstreams cache stays valid across reloads.
+	Asserter *Asserter
+	// AssertionIssuer is the iss of identity assertions when the upstream
+	// configures none: the gateway's auth.resource.
+	AssertionIssuer string
+	// TokenClient reaches token endpoints (client credentials, token
+	// exchange); nil means a client with a 10s timeout.
+	TokenClient *http.Client
+	// Now is the clock of token expiry; nil means time.Now.
+	Now func() time.Time
 }
 
 // Catalog is what an upstream offers, as discovered. It is immutable once
@@ -130,6 +148,7 @@ type Client struct {
 	clientInfo     []byte // {"name":…,"version":…}
 	modernMeta     []byte // _meta members of every 2026-07-28 request
 	dialer         dialer
+	auth           *outbound // credential and identity assertion; nil: none
 
 	nextID   atomic.Int64
 	progress progressRegistry
@@ -189,6 +208,9 @@ type callOpts struct {
 	requestID string
 	// sessionID, when not nil, receives the Mcp-Session-Id response header.
 	sessionID *string
+	// identity is who the request is made for; nil for the gateway's own
+	// traffic.
+	identity *Identity
 }
 
 // session is one connection in a known protocol era.
@@ -290,6 +312,9 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	c.life, c.stop = context.WithCancel(context.Background())
 
 	var err error
+	if c.auth, err = newOutbound(&c.cfg, &opts); err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+	}
 	switch {
 	case cfg.HTTP != nil:
 		c.dialer, err = newHTTPDialer(c)
@@ -473,7 +498,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
 		defer c.progress.unregister(key)
 	}
-	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID})
+	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID, identity: req.Identity})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())
 		return res, nil
