@@ -22,7 +22,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case "ping", "logging/setLevel":
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, emptyObject))
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
-		g.list(w, snap, listKinds[m.Method], m)
+		g.list(w, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
 		g.forward(w, r, rt, snap, s, m)
 	default:

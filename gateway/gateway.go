@@ -50,8 +50,10 @@ type Gateway struct {
 	listeners listeners
 	controls  *controls
 	// auth verifies bearer tokens; nil when the gateway is unauthenticated.
-	auth    *authn.Authenticator
-	scopes  *policy.RequiredScopes
+	auth   *authn.Authenticator
+	scopes *policy.RequiredScopes
+	// views filters the lists per principal; nil when nothing needs it.
+	views   *views
 	handler http.Handler
 	// asserter signs identity assertions for upstreams; one per process,
 	// so its key set stays valid across reloads.
@@ -108,6 +110,7 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	if g.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
 		return nil, err
 	}
+	g.views = newViews(cfg, g.scopes, g.hidden)
 	g.controls, err = newControls(context.Background(), cfg, controlsDeps{
 		log: g.log, now: g.now,
 		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },

@@ -25,7 +25,8 @@ type runtime struct {
 	upCfg    map[string]*configs.Upstream
 	opts     catalog.Options
 	snap     atomic.Pointer[catalog.Snapshot]
-	loaded   atomic.Bool // every required upstream is in the published snapshot
+	pub      atomic.Pointer[published] // snap with its sources, for filtered views
+	loaded   atomic.Bool               // every required upstream is in the published snapshot
 	version  atomic.Uint64
 	changed  chan struct{}
 	onChange func(old, cur *catalog.Snapshot)
@@ -167,6 +168,7 @@ func (rt *runtime) rebuild() {
 	if old != nil && sameLists(old, snap) && sameRoutes(old, snap) {
 		return
 	}
+	rt.pub.Store(&published{snap: snap, sources: sources, opts: rt.opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {
 		rt.onChange(old, snap)
