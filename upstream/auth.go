@@ -62,15 +62,18 @@ func newOutbound(cfg *configs.Upstream, opts *Options) (*outbound, error) {
 	return o, nil
 }
 
-// append adds the headers of one request for id (nil: the gateway's own
-// traffic) to dst as canonical name/value pairs.
-func (o *outbound) append(ctx context.Context, id *Identity, dst [][2]string) ([][2]string, error) {
+// append adds the headers of one request to dst as canonical name/value
+// pairs: a call forwarded for the caller id (nil on an unauthenticated
+// gateway) when call is set, the gateway's own traffic otherwise. A
+// forwarded call never falls back to the gateway's own credential: a
+// token_exchange upstream without a caller token fails with ErrNoIdentity.
+func (o *outbound) append(ctx context.Context, call bool, id *Identity, dst [][2]string) ([][2]string, error) {
 	if o == nil {
 		return dst, nil
 	}
 	creds := o.creds
-	if id == nil {
-		creds = o.own
+	if !call {
+		creds, id = o.own, nil
 	}
 	name, value, err := creds.Header(ctx, id)
 	if err != nil {
@@ -97,7 +100,7 @@ func (o *outbound) header(ctx context.Context, h http.Header) (http.Header, erro
 	if o == nil {
 		return h, nil
 	}
-	pairs, err := o.append(ctx, nil, nil)
+	pairs, err := o.append(ctx, false, nil, nil)
 	if err != nil || len(pairs) == 0 {
 		return h, err
 	}

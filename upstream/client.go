@@ -48,8 +48,10 @@ type Request struct {
 	Idempotent bool
 	// Identity is who the call is made for, as the gateway authenticated
 	// the caller; it selects the upstream credential (token exchange) and
-	// fills the identity assertion. Nil for the gateway's own traffic and
-	// on an unauthenticated gateway.
+	// fills the identity assertion. Nil on an unauthenticated gateway: the
+	// call then carries no assertion, and a token_exchange upstream
+	// refuses it with ErrNoIdentity. The client's own traffic (handshake,
+	// discovery, health) never has one.
 	Identity *Identity
 }
 
@@ -208,8 +210,10 @@ type callOpts struct {
 	requestID string
 	// sessionID, when not nil, receives the Mcp-Session-Id response header.
 	sessionID *string
-	// identity is who the request is made for; nil for the gateway's own
-	// traffic.
+	// call marks a request forwarded for a caller (Client.Call), as
+	// opposed to the gateway's own traffic; identity is who the caller is,
+	// nil on an unauthenticated gateway.
+	call     bool
 	identity *Identity
 }
 
@@ -498,7 +502,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
 		defer c.progress.unregister(key)
 	}
-	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID, identity: req.Identity})
+	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID, call: true, identity: req.Identity})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())
 		return res, nil

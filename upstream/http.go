@@ -302,7 +302,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	// The upstream's credential and the identity assertion, never the
 	// caller's own token (MCP security best practices, "Token
 	// Passthrough").
-	if extra, err = c.auth.append(ctx, o.identity, extra); err != nil {
+	if extra, err = c.auth.append(ctx, o.call, o.identity, extra); err != nil {
 		return nil, c.credentialsFail(err)
 	}
 
@@ -671,7 +671,7 @@ func (h *httpConn) listen(s *session) {
 			body = append(body, `,"_meta":{`...)
 			body = append(body, h.meta...)
 			body = append(body, "}}}"...)
-			own, err := h.c.auth.append(ctx, nil, nil)
+			own, err := h.c.auth.append(ctx, false, nil, nil)
 			if err != nil {
 				return nil, h.c.credentialsFail(err)
 			}

@@ -217,7 +217,7 @@ func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, param
 	if c.auth != nil && c.cfg.SSE != nil {
 		// The transport asks sseAuthHeaders for the headers of each POST
 		// with this context.
-		pairs, err := c.auth.append(ctx, o.identity, nil)
+		pairs, err := c.auth.append(ctx, o.call, o.identity, nil)
 		if err != nil {
 			return nil, c.credentialsFail(err)
 		}
@@ -337,7 +337,7 @@ func (c *Client) sseAuthHeaders(ctx context.Context) map[string]string {
 	pairs, ok := ctx.Value(sseAuthKey{}).([][2]string)
 	if !ok {
 		var err error
-		if pairs, err = c.auth.append(ctx, nil, nil); err != nil {
+		if pairs, err = c.auth.append(ctx, false, nil, nil); err != nil {
 			c.log.WarnContext(ctx, "upstream credential unavailable", slog.Any("error", err))
 			return nil
 		}
