@@ -384,3 +384,67 @@ upstreams:
 		})
 	}
 }
+
+// TestBadTokensNeverReachUpstreams sends every kind of bad bearer input
+// of issue #4 through the gateway: each is refused with 401 or 400 and a
+// challenge, and the upstream never sees the call.
+func TestBadTokensNeverReachUpstreams(t *testing.T) {
+	iss := authntest.NewIssuer(t, authntest.WithAudience(resource))
+	forger := authntest.NewIssuer(t, authntest.WithAudience(resource))
+	customers := &recorder{next: upstreams.CustomersHandler(nil)}
+	cs := startServer(t, func() http.Handler { return customers })
+	g := startGateway(t, fmt.Sprintf(`
+auth:
+  resource: %q
+  issuers: [{issuer: %q}]
+upstreams:
+  - {name: customers, http: {url: %q}}
+`, resource, iss.URL(), cs.url()), true)
+
+	mint := func(claims map[string]any, opts ...authntest.MintOption) string {
+		claims["sub"] = "mallory"
+		return iss.Mint(claims, opts...)
+	}
+	now := time.Now()
+	const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"customers__lookup_customer","arguments":{"id":"c-001"}}}`
+	tests := []struct {
+		name          string
+		authorization string
+		query         string
+		want          int
+	}{
+		{name: "no token", want: http.StatusUnauthorized},
+		{name: "wrong scheme", authorization: "Basic YWxpY2U6c2VjcmV0", want: http.StatusUnauthorized},
+		{name: "token in the query string", query: "access_token=" + mint(map[string]any{}), want: http.StatusBadRequest},
+		{name: "expired", authorization: "Bearer " + mint(map[string]any{"exp": now.Add(-2 * time.Minute).Unix()}), want: http.StatusUnauthorized},
+		{name: "not yet valid", authorization: "Bearer " + mint(map[string]any{"nbf": now.Add(5 * time.Minute).Unix()}), want: http.StatusUnauthorized},
+		{name: "issued in the future", authorization: "Bearer " + mint(map[string]any{"iat": now.Add(5 * time.Minute).Unix()}), want: http.StatusUnauthorized},
+		{name: "wrong iss", authorization: "Bearer " + mint(map[string]any{"iss": iss.URL() + "/other"}), want: http.StatusUnauthorized},
+		{name: "wrong aud", authorization: "Bearer " + mint(map[string]any{"aud": "https://other.example.test/mcp"}), want: http.StatusUnauthorized},
+		{name: "missing aud", authorization: "Bearer " + mint(map[string]any{"aud": nil}), want: http.StatusUnauthorized},
+		{name: "alg none", authorization: "Bearer " + mint(map[string]any{}, authntest.WithAlg("none")), want: http.StatusUnauthorized},
+		{name: "HS256 with the public key", authorization: "Bearer " + mint(map[string]any{}, authntest.WithAlg("HS256")), want: http.StatusUnauthorized},
+		{name: "unknown kid", authorization: "Bearer " + mint(map[string]any{}, authntest.WithKID("nope")), want: http.StatusUnauthorized},
+		{name: "tampered signature", authorization: "Bearer " + mint(map[string]any{}, authntest.WithTamperedSignature()), want: http.StatusUnauthorized},
+		{name: "tampered payload", authorization: "Bearer " + mint(map[string]any{}, authntest.WithTamperedPayload()), want: http.StatusUnauthorized},
+		{name: "untrusted issuer", authorization: "Bearer " + forger.Mint(map[string]any{"sub": "mallory"}), want: http.StatusUnauthorized},
+		{name: "oversized", authorization: "Bearer " + mint(map[string]any{"pad": strings.Repeat("x", 9000)}), want: http.StatusUnauthorized},
+		{name: "garbage base64", authorization: "Bearer eyJ!!!.eyJ***.sig", want: http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newRawClient(t, g.url)
+			if tt.query != "" {
+				c.url += "?" + tt.query
+			}
+			if tt.authorization != "" {
+				c.header.Set("Authorization", tt.authorization)
+			}
+			resp, data := c.post(body)
+			assert.Equal(t, tt.want, resp.StatusCode, string(data))
+			assert.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer ")
+			assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `resource_metadata="`)
+		})
+	}
+	assert.Empty(t, customers.calls(), "no bad input is forwarded upstream")
+}
