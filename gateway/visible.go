@@ -64,9 +64,10 @@ func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, hidden func(ex
 		return nil
 	}
 	var relevant []string
-	for _, u := range cfg.Upstreams {
-		relevant = append(relevant, u.Scopes.Default...)
-		for _, r := range u.Scopes.Tools {
+	for i := range cfg.Upstreams {
+		s := &cfg.Upstreams[i].Scopes
+		relevant = append(relevant, s.Default...)
+		for _, r := range s.Tools {
 			relevant = append(relevant, r.Scopes...)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -76,7 +76,7 @@ func TestOutboundCredentials(t *testing.T) {
 			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp"},
 		{"http 2026-07-28", func() http.Handler { return mcpgoModern(mcpgoServer(newFixture())) },
 			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp"},
-		{"legacy sse", func() http.Handler { return server.NewSSEServer(mcpgoServer(newFixture())) },
+		{"legacy sse", func() http.Handler { return mcpserver.NewSSEServer(mcpgoServer(newFixture())) },
 			func(url string) configs.Upstream {
 				return configs.Upstream{Name: "up", SSE: &configs.SSETransport{URL: url}}
 			}, "/sse"},
@@ -130,18 +130,19 @@ func TestOutboundCredentialFailure(t *testing.T) {
 	c, _ := startClient(t, cfg)
 	before := len(seen.all())
 
-	t.Run("no caller token", func(t *testing.T) {
-		_, err := c.Call(t.Context(), call("echo", `{"text":"x"}`))
-		require.ErrorIs(t, err, upstream.ErrCredentials)
-		require.ErrorIs(t, err, upstream.ErrNoIdentity)
-	})
-	t.Run("refused exchange", func(t *testing.T) {
-		req := call("echo", `{"text":"x"}`)
-		req.Identity = &upstream.Identity{Subject: "mallory", Token: "not-a-token-of-this-issuer"}
-		_, err := c.Call(t.Context(), req)
-		require.ErrorIs(t, err, upstream.ErrCredentials)
-		assert.Contains(t, err.Error(), "invalid_grant")
-	})
+	// No caller token: a forwarded call never falls back to the gateway's
+	// own credential.
+	_, err := c.Call(t.Context(), call("echo", `{"text":"x"}`))
+	require.ErrorIs(t, err, upstream.ErrCredentials)
+	require.ErrorIs(t, err, upstream.ErrNoIdentity)
+
+	// An exchange the token endpoint refuses.
+	req := call("echo", `{"text":"x"}`)
+	req.Identity = &upstream.Identity{Subject: "mallory", Token: "not-a-token-of-this-issuer"}
+	_, err = c.Call(t.Context(), req)
+	require.ErrorIs(t, err, upstream.ErrCredentials)
+	assert.Contains(t, err.Error(), "invalid_grant")
+
 	for _, r := range seen.all()[before:] {
 		assert.NotEqual(t, "tools/call", r.method, "a call without its credential is never sent")
 	}

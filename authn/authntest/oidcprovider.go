@@ -46,7 +46,9 @@ func StartOIDCProvider(t testing.TB, cfg OIDCProvider) string {
 	}
 	installProvider(t, dir)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	// Not t.Context(): it ends before Cleanup runs, and the provider is
+	// first asked to stop by closing its stdin.
+	ctx, cancel := context.WithCancel(context.Background()) //nolint:usetesting // see above.
 	cmd := exec.CommandContext(ctx, node, "server.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -112,8 +114,9 @@ func StartOIDCProvider(t testing.TB, cfg OIDCProvider) string {
 
 // installProvider runs npm ci in dir unless oidc-provider is installed,
 // holding an exclusive lock on dir/.install.lock meanwhile.
-func installProvider(t testing.TB, dir string) {
-	t.Helper()
+func installProvider(tb testing.TB, dir string) {
+	tb.Helper()
+	t := tb
 	installed := func() bool {
 		_, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider", "package.json"))
 		return err == nil
@@ -137,7 +140,7 @@ func installProvider(t testing.TB, dir string) {
 	if err != nil {
 		t.Fatalf("npm is needed to install oidc-provider for the end-to-end tests: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
 	cmd.Dir = dir

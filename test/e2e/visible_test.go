@@ -60,7 +60,7 @@ upstreams:
 		c := newRawClient(t, g.url)
 		var all []string
 		cursor := ""
-		for page := 0; page < 100; page++ {
+		for range 100 {
 			params := `{` + modernMeta + `}`
 			if cursor != "" {
 				params = fmt.Sprintf(`{"cursor":%q,%s}`, cursor, modernMeta)
