@@ -14,9 +14,10 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the static mcpgw binary and the demo upstream into bin/.
+build: ## Build the static mcpgw binary, the demo upstream and the dev-only issuer into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mcpgw ./cmd/mcpgw
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo-upstream ./test/upstreams/cmd/demo-upstream
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mcpgw-devissuer ./test/devissuer
 
 .PHONY: test
 test: ## Run every test with the race detector (what CI runs). Installs redis-server when missing.
@@ -25,7 +26,7 @@ test: ## Run every test with the race detector (what CI runs). Installs redis-se
 	$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: demo
-demo: build ## Start three demo upstreams and mcpgw on 127.0.0.1; print the URL and host configs.
+demo: build ## Start three demo upstreams, a dev-only OIDC issuer and mcpgw (OAuth on) on 127.0.0.1; print the URL, a token and host configs.
 	./scripts/demo.sh
 
 .PHONY: docs

@@ -217,7 +217,12 @@ func (s *ToolScopes) For(tool string) []string {
 // UpstreamAuth is the credential the gateway sends to one upstream. The
 // caller's own token is never forwarded (MCP security best practices,
 // "Token Passthrough"); with token_exchange it is exchanged for one issued
-// for the upstream.
+// for the upstream, cached per caller until it nears expiry, and the
+// gateway's own traffic to the upstream (discovery, health checks, which
+// have no caller) uses a client credentials token of the same client,
+// token endpoint, scopes, audience and resource. token_exchange needs auth
+// to be configured. stdio upstreams have no headers and take no credential
+// (pass a secret in stdio.env).
 //
 //	auth:
 //	  type: client_credentials
@@ -257,9 +262,12 @@ type UpstreamAuth struct {
 }
 
 // IdentityAssertion makes the gateway send the upstream a short-lived JWT
-// it signs itself (ES256), naming the caller: iss, aud (the upstream's
-// name), sub, client_id, scope, iat, exp and jti. The upstream verifies it
-// with the gateway's key set at /.well-known/mcpgw/jwks.json.
+// it signs itself (ES256, typ mcpgw-identity+jwt), naming the caller: iss,
+// aud (the upstream's name), sub, client_id, scope, iat, exp and jti. The
+// upstream verifies it with the gateway's key set at
+// /.well-known/mcpgw/jwks.json (rotated with POST /admin/v1/keys/rotate).
+// It is sent on calls made for a caller, not on the gateway's own traffic,
+// and needs auth to be configured; stdio upstreams cannot carry it.
 type IdentityAssertion struct {
 	// Enabled turns the assertion on. Default false.
 	Enabled bool `mapstructure:"enabled" yaml:"enabled"`
@@ -476,6 +484,33 @@ func (v *validator) upstreamAuth(p string, a *UpstreamAuth) {
 	v.scopes(p+".scopes", a.Scopes)
 	if a.Resource != "" {
 		v.resourceURL(p+".resource", a.Resource)
+	}
+}
+
+// upstreamIdentity checks what the upstreams' credentials need of the
+// rest of the configuration: headers (stdio has none) and, for token
+// exchange and the identity assertion, a caller identity, which only an
+// authenticated gateway has.
+func (v *validator) upstreamIdentity(c *Config) {
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		p := fmt.Sprintf("upstreams[%d]", i)
+		if u.Stdio != nil {
+			if u.Auth.Type != "" && u.Auth.Type != UpstreamAuthNone {
+				v.add(p+".auth.type", "stdio upstreams have no headers to carry a credential; pass it in stdio.env")
+			}
+			if u.IdentityAssertion.Enabled {
+				v.add(p+".identity_assertion.enabled", "stdio upstreams have no headers to carry an assertion")
+			}
+		}
+		if c.Auth == nil {
+			if u.Auth.Type == UpstreamAuthTokenExchange {
+				v.add(p+".auth.type", "token_exchange needs the caller's token: configure auth")
+			}
+			if u.IdentityAssertion.Enabled {
+				v.add(p+".identity_assertion.enabled", "an identity assertion needs an authenticated caller: configure auth")
+			}
+		}
 	}
 }
 

@@ -459,3 +459,42 @@ func TestUpstreamAuthSecretsAreRedacted(t *testing.T) {
 	assert.Equal(t, []string{"upstreams[0].auth.value", "upstreams[0].auth.client_secret"}, paths)
 	assert.Equal(t, Secret("resolved"), a.ClientSecret.Resolved, "secretRefs hands out addresses")
 }
+
+func TestUpstreamIdentityValidate(t *testing.T) {
+	t.Parallel()
+
+	exchange := UpstreamAuth{Type: "token_exchange", TokenURL: "https://login.example.com/token", ClientID: "c", ClientSecret: SecretRef{Env: "S"}}
+	tests := []struct {
+		name string
+		auth *Auth
+		up   Upstream
+		want []string
+	}{
+		{name: "http with auth", auth: &Auth{}, up: Upstream{HTTP: &HTTPTransport{}, Auth: exchange, IdentityAssertion: IdentityAssertion{Enabled: true}}},
+		{name: "stdio without credential", up: Upstream{Stdio: &StdioTransport{}, Auth: UpstreamAuth{Type: "none"}}},
+		{
+			name: "stdio has no headers",
+			auth: &Auth{},
+			up:   Upstream{Stdio: &StdioTransport{}, Auth: exchange, IdentityAssertion: IdentityAssertion{Enabled: true}},
+			want: []string{
+				"upstreams[0].auth.type: stdio upstreams have no headers to carry a credential; pass it in stdio.env",
+				"upstreams[0].identity_assertion.enabled: stdio upstreams have no headers to carry an assertion",
+			},
+		},
+		{
+			name: "no caller without auth",
+			up:   Upstream{SSE: &SSETransport{}, Auth: exchange, IdentityAssertion: IdentityAssertion{Enabled: true}},
+			want: []string{
+				"upstreams[0].auth.type: token_exchange needs the caller's token: configure auth",
+				"upstreams[0].identity_assertion.enabled: an identity assertion needs an authenticated caller: configure auth",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &Config{Auth: tt.auth, Upstreams: []Upstream{tt.up}}
+			assert.Equal(t, tt.want, problemsOf(func(v *validator) { v.upstreamIdentity(c) }))
+		})
+	}
+}

@@ -82,6 +82,7 @@ func (c *Config) Validate() error {
 	if c.Auth != nil {
 		v.auth(c.Auth)
 	}
+	v.upstreamIdentity(c)
 	v.policy(&c.Policy, c)
 	if c.Redis != nil {
 		v.redis(c.Redis)

@@ -22,7 +22,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case "ping", "logging/setLevel":
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, emptyObject))
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
-		g.list(w, snap, listKinds[m.Method], m)
+		g.list(w, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
 		g.forward(w, r, s, m)
 	default:
@@ -208,6 +208,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		Params:     t.params,
 		RequestID:  requestIDFrom(ctx),
 		Idempotent: m.Method != "tools/call",
+		Identity:   identityFor(ctx, rt.upCfg[t.upstream]),
 	}
 	if s == nil {
 		req.Header = withParamHeaders(req.Header, r.Header)

@@ -28,6 +28,7 @@ func (g *Gateway) buildHandler() http.Handler {
 		}
 	}
 	r.Handle(g.cfg.Server.MCPPath, g.originCheck(mcp))
+	r.HandleFunc(jwksPath, g.serveJWKS).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
 	g.adminRoutes(r)

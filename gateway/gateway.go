@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/upstream"
 )
 
 // Options are the process-level inputs of a Gateway that do not come from
@@ -62,6 +63,9 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	reloads  reloadCounts
 	onReload func(ok bool)
+	// asserter signs identity assertions for upstreams; one per process,
+	// so its key set stays valid across reloads.
+	asserter *upstream.Asserter
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -136,6 +140,10 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	}
 	g.healthInterval = opts.HealthInterval
 	g.onReload = opts.OnReload
+	if g.asserter, err = upstream.NewAsserter(g.now); err != nil {
+		_ = g.controls.close(context.Background())
+		return nil, err
+	}
 	rt, err := newRuntime(cfg, g.runtimeDeps(nil))
 	if err != nil {
 		_ = g.controls.close(context.Background())
@@ -167,7 +175,7 @@ func decodeKey(s string) ([]byte, error) {
 func (g *Gateway) runtimeDeps(prev *runtime) runtimeDeps {
 	return runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
-		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal,
+		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter,
 		redis: g.controls.redis, prev: prev,
 	}
 }

@@ -150,7 +150,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	case "server/discover":
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt)))
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
-		g.modernList(w, rt, snap, listKinds[m.Method], m)
+		g.modernList(w, rt, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
 		g.forward(w, r, nil, m)
 	case "subscriptions/listen":

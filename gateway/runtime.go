@@ -29,12 +29,15 @@ type runtime struct {
 	upCfg   map[string]*configs.Upstream
 	// fresh are the clients this runtime created (and starts); the others
 	// were taken over from the runtime it replaced.
-	fresh    []*upstream.Client
-	scopes   *policy.RequiredScopes
-	limiter  *policy.Limiter
+	fresh   []*upstream.Client
+	scopes  *policy.RequiredScopes
+	limiter *policy.Limiter
+	// views filters the lists per principal; nil when nothing needs it.
+	views    *views
 	opts     catalog.Options
 	snap     atomic.Pointer[catalog.Snapshot]
-	loaded   atomic.Bool // every required upstream is in the published snapshot
+	pub      atomic.Pointer[published] // snap with its sources, for filtered views
+	loaded   atomic.Bool               // every required upstream is in the published snapshot
 	version  atomic.Uint64
 	changed  chan struct{}
 	onChange func(old, cur *catalog.Snapshot)
@@ -70,6 +73,8 @@ type runtimeDeps struct {
 	// prev is the runtime being replaced: its clients whose configuration
 	// is unchanged are taken over, with their sessions and catalogs.
 	prev *runtime
+	// asserter signs identity assertions (one per process).
+	asserter *upstream.Asserter
 }
 
 func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
@@ -112,6 +117,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("rate limits: %w", err)
 	}
+	rt.views = newViews(cfg, rt.scopes, d.hidden)
 	if d.prev != nil {
 		rt.version.Store(d.prev.version.Load())
 	}
@@ -124,11 +130,13 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 			}
 		}
 		c, err := upstream.New(*u, upstream.Options{
-			Logger:         d.log.With(slog.String("upstream", u.Name)),
-			OnChange:       func(string) { d.signal() },
-			ClientName:     "mcpgw",
-			ClientVersion:  d.version,
-			HealthInterval: d.healthInterval,
+			Logger:          d.log.With(slog.String("upstream", u.Name)),
+			OnChange:        func(string) { d.signal() },
+			ClientName:      "mcpgw",
+			ClientVersion:   d.version,
+			HealthInterval:  d.healthInterval,
+			Asserter:        d.asserter,
+			AssertionIssuer: assertionIssuer(cfg),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("upstreams[%d] %q: %w", i, u.Name, err)
@@ -248,6 +256,7 @@ func (rt *runtime) rebuild() {
 	if old != nil && sameLists(old, snap) && sameRoutes(old, snap) {
 		return
 	}
+	rt.pub.Store(&published{snap: snap, sources: sources, opts: rt.opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {
 		rt.onChange(old, snap)

@@ -64,6 +64,13 @@ type Request struct {
 	// object or an error (an *RPCError is sent as that JSON-RPC error).
 	// Unset, such requests get -32601 as before.
 	OnServerRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+	// Identity is who the call is made for, as the gateway authenticated
+	// the caller; it selects the upstream credential (token exchange) and
+	// fills the identity assertion. Nil on an unauthenticated gateway: the
+	// call then carries no assertion, and a token_exchange upstream
+	// refuses it with ErrNoIdentity. The client's own traffic (handshake,
+	// discovery, health) never has one.
+	Identity *Identity
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -79,6 +86,18 @@ type Options struct {
 	// HealthInterval is how long the upstream may go without a successful
 	// exchange before it is pinged. Default 5s.
 	HealthInterval time.Duration
+	// Asserter signs identity assertions for an upstream with
+	// identity_assertion enabled; New fails without one then. Share one per
+	// process, so the key set upstreams cache stays valid across reloads.
+	Asserter *Asserter
+	// AssertionIssuer is the iss of identity assertions when the upstream
+	// configures none: the gateway's auth.resource.
+	AssertionIssuer string
+	// TokenClient reaches token endpoints (client credentials, token
+	// exchange); nil means a client with a 10s timeout.
+	TokenClient *http.Client
+	// Now is the clock of token expiry; nil means time.Now.
+	Now func() time.Time
 }
 
 // Catalog is what an upstream offers, as discovered. It is immutable once
@@ -149,6 +168,7 @@ type Client struct {
 	clientInfo     []byte // {"name":…,"version":…}
 	modernMeta     []byte // _meta members of every 2026-07-28 request
 	dialer         dialer
+	auth           *outbound // credential and identity assertion; nil: none
 
 	nextID   atomic.Int64
 	progress progressRegistry
@@ -213,6 +233,11 @@ type callOpts struct {
 	header    http.Header
 	caps      []byte
 	onRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+	// call marks a request forwarded for a caller (Client.Call), as
+	// opposed to the gateway's own traffic; identity is who the caller is,
+	// nil on an unauthenticated gateway.
+	call     bool
+	identity *Identity
 }
 
 // session is one connection in a known protocol era.
@@ -314,6 +339,9 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	c.life, c.stop = context.WithCancel(context.Background())
 
 	var err error
+	if c.auth, err = newOutbound(&c.cfg, &opts); err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+	}
 	switch {
 	case cfg.HTTP != nil:
 		c.dialer, err = newHTTPDialer(c)
@@ -506,6 +534,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 	}
 	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
 		requestID: req.RequestID, header: req.Header, caps: req.ClientCapabilities, onRequest: req.OnServerRequest,
+		call: true, identity: req.Identity,
 	})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())

@@ -21,4 +21,13 @@
 // one), and probes the upstream when it has been idle or a call failed in
 // transport. While the upstream is down, calls fail fast with
 // ErrUnavailable.
+//
+// Outbound identity: the caller's own token is never sent upstream. Every
+// HTTP and SSE request carries the upstream's configured credential
+// (Credentials: none, a static secret header, a client credentials token,
+// or an RFC 8693 exchange of the caller's token, per Request.Identity) and,
+// when enabled, an identity assertion the gateway signs (Asserter). The
+// client's own traffic (handshake, discovery, health, notification streams)
+// carries the gateway's credential and no assertion; see outbound. stdio
+// has no headers and takes neither: pass a secret in stdio.env instead.
 package upstream

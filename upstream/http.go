@@ -311,6 +311,13 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 		}
 	}
 
+	// The upstream's credential and the identity assertion, never the
+	// caller's own token (MCP security best practices, "Token
+	// Passthrough").
+	if extra, err = c.auth.append(ctx, o.call, o.identity, extra); err != nil {
+		return nil, c.credentialsFail(err)
+	}
+
 	ps := new(postState)
 	hdr := h.headers(ps, method, name, o.requestID, extra)
 	for k, v := range o.header {
@@ -589,7 +596,11 @@ func (h *httpConn) serverRequest(env *envelope) {
 
 // send POSTs a message that expects no response (notification, response).
 func (h *httpConn) send(ctx context.Context, msg []byte) error {
-	resp, err := h.d.rt.RoundTrip(h.request(ctx, nil, msg, h.post))
+	hdr, err := h.c.auth.header(ctx, h.post)
+	if err != nil {
+		return h.c.credentialsFail(err)
+	}
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, nil, msg, hdr))
 	if err != nil {
 		return h.c.transportFail("", err)
 	}
@@ -652,6 +663,11 @@ func (h *httpConn) close(graceful bool) {
 			req.Header[k] = v
 		}
 	}
+	var err error
+	if req.Header, err = h.c.auth.header(ctx, req.Header); err != nil {
+		h.c.log.DebugContext(ctx, "ending upstream session failed", slog.Any("error", err))
+		return
+	}
 	resp, err := h.d.rt.RoundTrip(req)
 	if err != nil {
 		h.c.log.DebugContext(ctx, "ending upstream session failed", slog.Any("error", err))
@@ -682,8 +698,12 @@ func (h *httpConn) listen(s *session) {
 			body = append(body, `,"_meta":{`...)
 			body = append(body, h.meta...)
 			body = append(body, "}}}"...)
+			own, err := h.c.auth.append(ctx, false, nil, nil)
+			if err != nil {
+				return nil, h.c.credentialsFail(err)
+			}
 			ps := new(postState)
-			return h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, "subscriptions/listen", "", "", nil)))
+			return h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, "subscriptions/listen", "", "", own)))
 		}
 	} else {
 		open = func(ctx context.Context) (*http.Response, error) {
@@ -696,6 +716,10 @@ func (h *httpConn) listen(s *session) {
 				}
 			}
 			req.Header["Accept"] = []string{"text/event-stream"}
+			var err error
+			if req.Header, err = h.c.auth.header(ctx, req.Header); err != nil {
+				return nil, h.c.credentialsFail(err)
+			}
 			return h.d.rt.RoundTrip(req)
 		}
 	}

@@ -92,6 +92,7 @@ func newSSEDialer(c *Client) (*rawDialer, error) {
 		t, err := transport.NewSSE(cfg.URL,
 			transport.WithHTTPClient(hc),
 			transport.WithHeaders(headers),
+			transport.WithHeaderFunc(c.sseAuthHeaders),
 			transport.WithSSELogger(c.log),
 			// Calls are bounded by their contexts; the transport's own
 			// 60s response timeout would cut longer ones.
@@ -213,6 +214,15 @@ func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, param
 	if o.requestID != "" {
 		req.Header = http.Header{"X-Request-Id": {o.requestID}}
 	}
+	if c.auth != nil && c.cfg.SSE != nil {
+		// The transport asks sseAuthHeaders for the headers of each POST
+		// with this context.
+		pairs, err := c.auth.append(ctx, o.call, o.identity, nil)
+		if err != nil {
+			return nil, c.credentialsFail(err)
+		}
+		ctx = context.WithValue(ctx, sseAuthKey{}, pairs)
+	}
 	resp, err := rc.t.SendRequest(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -309,4 +319,32 @@ func notification(method string, params map[string]any) mcp.JSONRPCNotification 
 		JSONRPC:      mcp.JSONRPC_VERSION,
 		Notification: mcp.Notification{Method: method, Params: mcp.NotificationParams{AdditionalFields: params}},
 	}
+}
+
+// sseAuthKey carries the authentication headers of one request to
+// sseAuthHeaders.
+type sseAuthKey struct{}
+
+// sseAuthHeaders gives the legacy SSE transport the upstream's credential
+// and identity assertion for each of its requests: those roundTrip prepared
+// for a call, or the gateway's own credential for the event stream and
+// notifications. A failure leaves the headers out, and the upstream
+// refuses the request.
+func (c *Client) sseAuthHeaders(ctx context.Context) map[string]string {
+	if c.auth == nil {
+		return nil
+	}
+	pairs, ok := ctx.Value(sseAuthKey{}).([][2]string)
+	if !ok {
+		var err error
+		if pairs, err = c.auth.append(ctx, false, nil, nil); err != nil {
+			c.log.WarnContext(ctx, "upstream credential unavailable", slog.Any("error", err))
+			return nil
+		}
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		m[p[0]] = p[1]
+	}
+	return m
 }

@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/mcpgw/mcpgw/authn"
+	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/policy"
+)
+
+// viewCacheSize bounds the filtered catalog snapshots kept: one per
+// distinct set of relevant scopes per catalog version.
+const viewCacheSize = 256
+
+// views gives each principal the catalog it may call (issue: "tools/list
+// shows each principal only what it may call"). A tool whose required
+// scopes the principal lacks is left out of its lists; its route stays, so
+// a call to it still gets the 403 insufficient_scope challenge a host
+// steps up from (MCP authorization, "Runtime Insufficient Scope Errors").
+//
+// Lists stay pre-encoded: a filtered snapshot is built with catalog.Build
+// once per catalog version and distinct set of relevant scopes (the scopes
+// some tool requires, the only ones that change what is visible), and
+// cached in a bounded LRU. A list request pays a handful of slice lookups
+// to form the key. Cursors carry the catalog version and an offset into the
+// principal's own list, so they stay valid for the same principal.
+//
+// Resources, resource templates and prompts are not filtered: the call
+// path requires scopes of tools/call only, so every principal may read
+// and get them.
+type views struct {
+	// relevant are the scopes any tool requires, sorted; empty when no
+	// tool requires one, and then every principal sees the whole catalog.
+	relevant []string
+	scopes   *policy.RequiredScopes
+	hidden   func(exposed, upstream string) bool
+	cache    *lru.Cache[viewKey, *catalog.Snapshot]
+}
+
+// viewKey names one filtered snapshot.
+type viewKey struct {
+	version uint64
+	scopes  string // the principal's relevant scopes, sorted, space-separated
+}
+
+// published is a snapshot with the sources it was built from, so that a
+// filtered view of the same version can be built later.
+type published struct {
+	snap    *catalog.Snapshot
+	sources []catalog.Source
+	opts    catalog.Options
+}
+
+// newViews collects the relevant scopes of the upstreams' scope tables.
+// It returns nil when lists need no filtering: an unauthenticated gateway,
+// or no tool requires a scope.
+func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, hidden func(exposed, upstream string) bool) *views {
+	if cfg.Auth == nil {
+		return nil
+	}
+	var relevant []string
+	for i := range cfg.Upstreams {
+		s := &cfg.Upstreams[i].Scopes
+		relevant = append(relevant, s.Default...)
+		for _, r := range s.Tools {
+			relevant = append(relevant, r.Scopes...)
+		}
+	}
+	slices.Sort(relevant)
+	relevant = slices.Compact(relevant)
+	if len(relevant) == 0 {
+		return nil
+	}
+	cache, err := lru.New[viewKey, *catalog.Snapshot](viewCacheSize)
+	if err != nil {
+		// Only a non-positive size fails.
+		panic(err)
+	}
+	return &views{relevant: relevant, scopes: scopes, hidden: hidden, cache: cache}
+}
+
+// visible returns the snapshot whose lists the caller of ctx sees: snap
+// itself on an unauthenticated gateway or for a principal holding every
+// relevant scope, a cached filtered view otherwise.
+func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapshot) *catalog.Snapshot {
+	v := rt.views
+	if v == nil {
+		return snap
+	}
+	p, ok := authn.PrincipalFrom(ctx)
+	if !ok {
+		return snap
+	}
+	var b strings.Builder
+	all := true
+	for _, s := range v.relevant {
+		if !slices.Contains(p.Scopes, s) {
+			all = false
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	if all {
+		return snap
+	}
+	pub := rt.pub.Load()
+	if pub == nil {
+		return snap
+	}
+	key := viewKey{version: pub.snap.Version(), scopes: b.String()}
+	if view, ok := v.cache.Get(key); ok {
+		return view
+	}
+	view := v.build(pub, strings.Fields(key.scopes))
+	v.cache.Add(key, view)
+	return view
+}
+
+// build filters pub for a principal holding have: its tools are hidden
+// when killed (as in the shared catalog) or when have lacks a scope they
+// require. The view keeps pub's version; Build's problems were reported
+// when pub was built.
+func (v *views) build(pub *published, have []string) *catalog.Snapshot {
+	opts := pub.opts
+	opts.Hidden = func(exposed, upstream string) bool {
+		if v.hidden != nil && v.hidden(exposed, upstream) {
+			return true
+		}
+		route, ok := pub.snap.Tool(exposed)
+		if !ok {
+			return false
+		}
+		return len(policy.Missing(have, v.scopes.Scopes(upstream, route.Name))) > 0
+	}
+	view, _ := catalog.Build(pub.snap.Version(), opts, pub.sources)
+	return view
+}
