@@ -64,6 +64,7 @@ type target struct {
 	original string          // the upstream's own name or URI
 	params   json.RawMessage // rewritten for the upstream
 	name     string          // exposed name or URI, for logs
+	hints    catalog.Hints   // a tool's annotations
 }
 
 // resolve maps a call to its upstream and rewrites its params (the
@@ -126,7 +127,7 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
 	}
 	params, _ := replaceMember(obj, key, quoteJSON(route.Name))
-	return target{upstream: route.Upstream, original: route.Name, params: params, name: name}, nil
+	return target{upstream: route.Upstream, original: route.Name, params: params, name: name, hints: route.Hints}, nil
 }
 
 func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target, *rpcError) {
@@ -190,6 +191,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 			rp.fail(m.ID, rerr)
 			return
 		}
+		if rerr := g.auditGate(t, rec); rerr != nil {
+			g.writeAudit(r.Context(), rec)
+			rp.fail(m.ID, rerr)
+			return
+		}
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -200,7 +206,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		Method:     m.Method,
 		Params:     t.params,
 		RequestID:  requestIDFrom(ctx),
-		Idempotent: m.Method != "tools/call",
+		Idempotent: m.Method != "tools/call" || t.hints.Retryable(),
+	}
+	if m.Method == "tools/call" {
+		req.Tool = t.original
 	}
 	if meta := member(m.Params, "_meta"); len(meta) > 0 {
 		if tok := member(meta, "progressToken"); len(tok) > 0 {
@@ -215,6 +224,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		rerr := g.upstreamError(ctx, t, err)
 		if rec != nil {
 			rec.Outcome, rec.ErrorCode = outcomeOf(err), rerr.Code
+			refusedUpstream(rec, err)
 			g.writeAudit(r.Context(), rec)
 		}
 		rp.fail(m.ID, rerr)
@@ -242,12 +252,15 @@ func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcEr
 		}
 		return e
 	}
+	if e := resilienceError(t, err); e != nil {
+		return e
+	}
 	data := map[string]any{"upstream": t.upstream}
 	g.log.WarnContext(ctx, "upstream call failed", slog.String("upstream", t.upstream), slog.String("target", t.name),
 		slog.String("request_id", requestIDFrom(ctx)), slog.Any("error", err))
 	switch {
 	case errors.Is(err, upstream.ErrTimeout):
-		return newRPCError(codeUpstreamTimeout, err.Error(), data)
+		return newRPCError(codeUpstreamTimeout, err.Error(), withTimeout(data, err))
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return newRPCError(codeRequestCancelled, "request cancelled", data)
 	case errors.Is(err, upstream.ErrResponseTooLarge), errors.Is(err, upstream.ErrBadResponse):

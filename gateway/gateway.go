@@ -53,6 +53,10 @@ type Gateway struct {
 	scopes  *policy.RequiredScopes
 	handler http.Handler
 
+	// auditRefused counts destructive calls refused while the audit
+	// stream was stuck or failing.
+	auditRefused atomic.Uint64
+
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
 	drained  chan struct{}
