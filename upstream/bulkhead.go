@@ -80,11 +80,11 @@ func (c *Client) busy(err error) error {
 // Load is what is in flight to an upstream.
 type Load struct {
 	// InFlight is the number of calls holding a bulkhead slot.
-	InFlight int `json:"inFlight"`
+	InFlight int `json:"in_flight"`
 	// Queued is the number of calls waiting for one.
 	Queued int `json:"queued"`
 	// MaxConcurrent is the bulkhead's limit.
-	MaxConcurrent int `json:"maxConcurrent"`
+	MaxConcurrent int `json:"max_concurrent"`
 }
 
 // Load returns the calls in flight and queued. It takes no lock.
