@@ -150,7 +150,7 @@ type Client struct {
 	defaultCause *timeoutCause
 	attempts     int           // tries of a retryable call
 	backoff      time.Duration // base of the retry backoff
-	lastOK  atomic.Int64           // unix nanoseconds of the last answered exchange
+	lastOK       atomic.Int64  // unix nanoseconds of the last answered exchange
 
 	connectSem chan struct{} // one handshake at a time
 	wake       chan struct{}
