@@ -173,6 +173,15 @@ type Upstream struct {
 	Tools ToolFilter `mapstructure:"tools" yaml:"tools"`
 	// Timeout bounds one call to this upstream. Default 30s.
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	// Timeouts override Timeout for tools by original name; the first rule
+	// whose glob matches wins. Resolved once per catalog, not per call.
+	Timeouts []ToolTimeout `mapstructure:"timeouts" yaml:"timeouts,omitempty"`
+	// Breaker is the upstream's circuit breaker, on by default.
+	Breaker Breaker `mapstructure:"breaker" yaml:"breaker"`
+	// Bulkhead bounds the calls in flight to the upstream.
+	Bulkhead Bulkhead `mapstructure:"bulkhead" yaml:"bulkhead"`
+	// Retry says which calls are sent again after a transient failure.
+	Retry Retry `mapstructure:"retry" yaml:"retry"`
 	// Optional marks an upstream whose catalog /readyz does not wait for.
 	// Default false: every upstream is required.
 	Optional bool `mapstructure:"optional" yaml:"optional"`

@@ -88,6 +88,7 @@ func (c *Config) SetDefaults() {
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		setDefault(&u.Timeout, DefaultUpstreamTimeout)
+		u.setResilienceDefaults()
 		u.Auth.setDefaults()
 		u.IdentityAssertion.setDefaults()
 		setDefault(&u.MaxResponseBytes, DefaultMaxResponseBytes)

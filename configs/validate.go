@@ -217,6 +217,7 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 		v.upstreamName(p+".name", u.Name, i, byName)
 		v.transport(p, u)
 		v.positiveDuration(p+".timeout", u.Timeout)
+		v.resilience(p, u)
 		v.argumentLogging(p+".audit_arguments", u.AuditArguments)
 		v.toolScopes(p+".scopes", &u.Scopes)
 		v.upstreamAuth(p+".auth", &u.Auth)

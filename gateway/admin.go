@@ -49,7 +49,7 @@ func (g *Gateway) adminRoutes(r *mux.Router) {
 	a.HandleFunc("/killswitches/{id}", g.removeSwitch).Methods(http.MethodDelete)
 	a.HandleFunc("/upstreams/{name}/drain", g.drain).Methods(http.MethodPost)
 	a.HandleFunc("/upstreams/{name}/undrain", g.undrain).Methods(http.MethodPost)
-	a.HandleFunc("/upstreams", g.listDrains).Methods(http.MethodGet)
+	a.HandleFunc("/upstreams", g.listUpstreams).Methods(http.MethodGet)
 	a.HandleFunc("/keys/rotate", g.rotateKeys).Methods(http.MethodPost)
 }
 
@@ -121,10 +121,6 @@ func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
 	}
 	g.auditChange(r, audit.EventKillSwitch, "remove", removed)
 	writeAdmin(w, http.StatusOK, removed)
-}
-
-func (g *Gateway) listDrains(w http.ResponseWriter, _ *http.Request) {
-	writeAdmin(w, http.StatusOK, map[string]any{"drained": g.controls.drains.List()})
 }
 
 func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,7 @@ type target struct {
 	original string          // the upstream's own name or URI
 	params   json.RawMessage // rewritten for the upstream
 	name     string          // exposed name or URI, for logs
+	hints    catalog.Hints   // a tool's annotations
 }
 
 // resolve maps a call to its upstream and rewrites its params (the
@@ -126,7 +127,7 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
 	}
 	params, _ := replaceMember(obj, key, quoteJSON(route.Name))
-	return target{upstream: route.Upstream, original: route.Name, params: params, name: name}, nil
+	return target{upstream: route.Upstream, original: route.Name, params: params, name: name, hints: route.Hints}, nil
 }
 
 func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target, *rpcError) {
@@ -197,6 +198,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 			rp.fail(m.ID, rerr)
 			return
 		}
+		if rerr := g.auditGate(t, rec); rerr != nil {
+			g.writeAudit(r.Context(), rec)
+			rp.fail(m.ID, rerr)
+			return
+		}
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -207,8 +213,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		Method:     m.Method,
 		Params:     t.params,
 		RequestID:  requestIDFrom(ctx),
-		Idempotent: m.Method != "tools/call",
+		Idempotent: m.Method != "tools/call" || t.hints.Retryable(),
 		Identity:   identityFor(ctx, rt.upCfg[t.upstream]),
+	}
+	if m.Method == "tools/call" {
+		req.Tool = t.original
 	}
 	if s == nil {
 		req.Header = withParamHeaders(req.Header, r.Header)
@@ -226,6 +235,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		rerr := g.upstreamError(ctx, t, err)
 		if rec != nil {
 			rec.Outcome, rec.ErrorCode = outcomeOf(err), rerr.Code
+			refusedUpstream(rec, err)
 			g.writeAudit(r.Context(), rec)
 		}
 		rp.fail(m.ID, rerr)
@@ -256,12 +266,15 @@ func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcEr
 		}
 		return e
 	}
+	if e := resilienceError(t, err); e != nil {
+		return e
+	}
 	data := map[string]any{"upstream": t.upstream}
 	g.log.WarnContext(ctx, "upstream call failed", slog.String("upstream", t.upstream), slog.String("target", t.name),
 		slog.String("request_id", requestIDFrom(ctx)), slog.Any("error", err))
 	switch {
 	case errors.Is(err, upstream.ErrTimeout):
-		return newRPCError(codeUpstreamTimeout, err.Error(), data)
+		return newRPCError(codeUpstreamTimeout, err.Error(), withTimeout(data, err))
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return newRPCError(codeRequestCancelled, "request cancelled", data)
 	case errors.Is(err, upstream.ErrResponseTooLarge), errors.Is(err, upstream.ErrBadResponse):

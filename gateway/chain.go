@@ -205,6 +205,10 @@ type upstreamHealth struct {
 	Loaded    bool   `json:"loaded"`
 	Available bool   `json:"available"`
 	Tools     int    `json:"tools"`
+	// Breaker is the state of the upstream's circuit breaker; InFlight
+	// the calls holding its bulkhead slots.
+	Breaker  string `json:"breaker"`
+	InFlight int    `json:"in_flight"`
 }
 
 // serveReadyz answers 200 once every required upstream's catalog has loaded,
@@ -220,7 +224,8 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	status := http.StatusOK
 	for _, c := range rt.clients {
 		cat, avail := c.Catalog()
-		h := upstreamHealth{Name: c.Name(), Required: !rt.upCfg[c.Name()].Optional, Loaded: cat != nil, Available: avail}
+		h := upstreamHealth{Name: c.Name(), Required: !rt.upCfg[c.Name()].Optional, Loaded: cat != nil, Available: avail,
+			Breaker: c.Breakers()[0].State, InFlight: c.Load().InFlight}
 		if cat != nil {
 			h.Tools = len(cat.Tools)
 		}

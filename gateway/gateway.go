@@ -67,6 +67,10 @@ type Gateway struct {
 	// so its key set stays valid across reloads.
 	asserter *upstream.Asserter
 
+	// auditRefused counts destructive calls refused while the audit
+	// stream was stuck or failing.
+	auditRefused atomic.Uint64
+
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
 	drained  chan struct{}

@@ -42,9 +42,10 @@ type Request struct {
 	// RequestID is the gateway's X-Request-ID, sent upstream as the
 	// X-Request-ID HTTP header (HTTP and SSE transports).
 	RequestID string
-	// Idempotent marks a request that is safe to send again once after the
-	// upstream's session expired and was re-initialized (list and read
-	// methods).
+	// Idempotent marks a request that is safe to send again: once after
+	// the upstream's session expired and was re-initialized (list and read
+	// methods), and, for resources/read and tools/call, after a transient
+	// failure (tools the upstream annotates readOnlyHint or idempotentHint).
 	Idempotent bool
 	// Header holds extra HTTP headers for the HTTP transports (forwarded
 	// Mcp-Param-* headers, trace context). Headers the client sets itself
@@ -71,6 +72,9 @@ type Request struct {
 	// refuses it with ErrNoIdentity. The client's own traffic (handshake,
 	// discovery, health) never has one.
 	Identity *Identity
+	// Tool is the original tool name of a tools/call: it selects the
+	// tool's timeout, retry rule and, with breaker.per_tool, its breaker.
+	Tool string
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -151,8 +155,8 @@ const (
 	codeUnsupportedProtocolVersion = -32022
 )
 
-// errOwnTimeout is the cause of a call context that hit the upstream's
-// timeout rather than the caller's deadline.
+// errOwnTimeout matches (errors.Is) the *timeoutCause of a call context
+// that hit the upstream's timeout rather than the caller's deadline.
 var errOwnTimeout = errors.New("upstream timeout")
 
 // Client is the gateway's connection to one upstream MCP server. It is safe
@@ -177,7 +181,15 @@ type Client struct {
 	sess    atomic.Pointer[session]
 	catalog atomic.Pointer[Catalog]
 	downErr atomic.Pointer[string] // why the upstream is down, for fast failures
-	lastOK  atomic.Int64           // unix nanoseconds of the last answered exchange
+
+	breakers     *breakers
+	bulk         *bulkhead
+	rules        *toolRules
+	toolTable    atomic.Pointer[map[string]toolPolicy] // per catalog
+	defaultCause *timeoutCause
+	attempts     int           // tries of a retryable call
+	backoff      time.Duration // base of the retry backoff
+	lastOK       atomic.Int64  // unix nanoseconds of the last answered exchange
 
 	connectSem chan struct{} // one handshake at a time
 	wake       chan struct{}
@@ -324,6 +336,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	if c.healthInterval <= 0 {
 		c.healthInterval = defaultHealthInterval
 	}
+	c.newResilience(&cfg)
 	name, version := opts.ClientName, opts.ClientVersion
 	if name == "" {
 		name = "mcpgw"
@@ -499,15 +512,47 @@ func (c *Client) Catalog() (*Catalog, bool) {
 // Call forwards one request and returns the upstream's raw result. A
 // JSON-RPC error of the upstream is returned as *RPCError; every other
 // failure is an *Error naming the upstream and wrapping a sentinel.
+//
+// On its way the call passes the circuit breaker (ErrCircuitOpen when it
+// refuses), takes a bulkhead slot (ErrBusy), gets its tool's timeout
+// (ErrTimeout, with notifications/cancelled sent upstream) and, when it is
+// safe, is retried after transient failures within that one deadline.
 func (c *Client) Call(ctx context.Context, req *Request) (json.RawMessage, error) {
+	b := c.breakers.pick(c.name, req)
+	if b == nil {
+		return c.guarded(ctx, req)
+	}
+	done, err := b.cb.Allow()
+	if err != nil {
+		return nil, c.circuitOpen(b, req.Tool, err)
+	}
+	res, err := c.guarded(ctx, req)
+	done(err)
+	return res, err
+}
+
+// guarded runs req inside a bulkhead slot, under its timeout, with retries
+// where they are safe.
+func (c *Client) guarded(ctx context.Context, req *Request) (json.RawMessage, error) {
+	if err := c.bulk.acquire(ctx); err != nil {
+		return nil, c.busy(err)
+	}
+	defer c.bulk.release()
+	p := c.policyFor(req)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > p.cause.d {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, p.cause.d, p.cause)
+		defer cancel()
+	}
+	return c.withRetries(ctx, req, c.retryable(req, p))
+}
+
+// callSession sends req once over the current session, and once more over
+// a new one when the session expired and req is idempotent.
+func (c *Client) callSession(ctx context.Context, req *Request) (json.RawMessage, error) {
 	s := c.sess.Load()
 	if s == nil {
 		return nil, c.downError()
-	}
-	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > c.timeout {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, errOwnTimeout)
-		defer cancel()
 	}
 	res, err := c.callOnce(ctx, s, req)
 	if err != nil && errors.Is(err, errSessionExpired) {
@@ -542,8 +587,9 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 	}
 	if ctx.Err() != nil {
 		reason := "request cancelled"
-		if errors.Is(context.Cause(ctx), errOwnTimeout) {
-			reason = "timed out after " + c.timeout.String()
+		var tc *timeoutCause
+		if errors.As(context.Cause(ctx), &tc) {
+			reason = "timed out after " + tc.d.String()
 		}
 		s.conn.cancelled(id, reason)
 		return nil, c.ctxError(ctx, err)
@@ -627,8 +673,11 @@ func (c *Client) ctxError(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		return err
 	}
-	if errors.Is(context.Cause(ctx), errOwnTimeout) {
-		return c.fail(ErrTimeout, "no response within "+c.timeout.String(), context.DeadlineExceeded)
+	var tc *timeoutCause
+	if errors.As(context.Cause(ctx), &tc) {
+		e := c.fail(ErrTimeout, "no response within "+tc.d.String(), context.DeadlineExceeded)
+		e.Timeout = tc.d
+		return e
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return c.fail(ErrTimeout, "caller deadline exceeded", context.DeadlineExceeded)
@@ -839,7 +888,7 @@ func (c *Client) connect() error {
 		return c.wrap("discovering", err)
 	}
 	c.lastOK.Store(time.Now().UnixNano())
-	c.catalog.Store(cat)
+	c.setCatalog(cat)
 	c.sess.Store(s)
 	c.log.InfoContext(ctx, "upstream available", slog.String("protocol_version", s.version), slog.Bool("stateless", s.modern),
 		slog.Int("tools", len(cat.Tools)), slog.Int("resources", len(cat.Resources)), slog.Int("prompts", len(cat.Prompts)))
@@ -940,7 +989,7 @@ func (c *Client) probe(s *session) bool {
 func (c *Client) refresh(s *session) {
 	ctx, cancel := context.WithTimeout(c.life, c.handshakeTimeout())
 	defer cancel()
-	cat, err := c.discover(ctx, s)
+	cat, err := c.discoverWithRetries(ctx, s)
 	if err != nil {
 		if c.life.Err() != nil {
 			return
@@ -957,7 +1006,7 @@ func (c *Client) refresh(s *session) {
 	if old := c.catalog.Load(); old != nil && old.equal(cat) {
 		return
 	}
-	c.catalog.Store(cat)
+	c.setCatalog(cat)
 	c.log.InfoContext(ctx, "upstream catalog changed", slog.Int("tools", len(cat.Tools)), slog.Int("resources", len(cat.Resources)), slog.Int("prompts", len(cat.Prompts)))
 	c.changed()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Sentinels for failures of a call that are not the upstream's own JSON-RPC
@@ -29,6 +30,14 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("client closed")
+	// ErrCircuitOpen: the upstream's circuit breaker refused the call
+	// without sending it (open, or half-open with its probes taken).
+	// Error.Breaker and Error.RetryAfter say more.
+	ErrCircuitOpen = errors.New("circuit open")
+	// ErrBusy: the upstream's bulkhead refused the call without sending
+	// it: every slot stayed taken for the queue timeout, or the queue was
+	// full. Error.RetryAfter is a hint.
+	ErrBusy = errors.New("too many calls in flight")
 )
 
 // RPCError is a JSON-RPC error the upstream returned; the gateway passes it
@@ -63,6 +72,16 @@ type Error struct {
 	Err error
 	// Status is the HTTP status of a non-2xx answer, 0 otherwise.
 	Status int
+	// Timeout is the timeout that expired, for ErrTimeout errors of the
+	// upstream's own (per-tool) timeout; 0 when the caller's deadline
+	// expired first, or for other errors.
+	Timeout time.Duration
+	// Breaker is the state of the breaker that refused an ErrCircuitOpen
+	// call: "open" or "half-open".
+	Breaker string
+	// RetryAfter says when an ErrCircuitOpen or ErrBusy call may be tried
+	// again: when the circuit half-opens, or a hint for a busy upstream.
+	RetryAfter time.Duration
 }
 
 // Error implements error: `upstream "orders": unavailable: connection refused: …`.

@@ -32,11 +32,11 @@ func TestUnavailableUpstream(t *testing.T) {
 		lookup func() (Route, bool)
 		want   Route
 	}{
-		{"tool", func() (Route, bool) { return s.Tool("orders__cancel_order") }, Route{"orders", "cancel_order", false}},
-		{"prompt", func() (Route, bool) { return s.Prompt("orders__refund") }, Route{"orders", "refund", false}},
-		{"resource", func() (Route, bool) { return s.Resource("order://index") }, Route{"orders", "order://index", false}},
-		{"template", func() (Route, bool) { return s.Resource("order://42") }, Route{"orders", "order://42", false}},
-		{"available tool", func() (Route, bool) { return s.Tool("customers__lookup") }, Route{"customers", "lookup", true}},
+		{"tool", func() (Route, bool) { return s.Tool("orders__cancel_order") }, Route{Upstream: "orders", Name: "cancel_order", Available: false}},
+		{"prompt", func() (Route, bool) { return s.Prompt("orders__refund") }, Route{Upstream: "orders", Name: "refund", Available: false}},
+		{"resource", func() (Route, bool) { return s.Resource("order://index") }, Route{Upstream: "orders", Name: "order://index", Available: false}},
+		{"template", func() (Route, bool) { return s.Resource("order://42") }, Route{Upstream: "orders", Name: "order://42", Available: false}},
+		{"available tool", func() (Route, bool) { return s.Tool("customers__lookup") }, Route{Upstream: "customers", Name: "lookup", Available: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestOwner(t *testing.T) {
 	assert.False(t, r.Available)
 	r, ok = s.Tool("ping")
 	require.True(t, ok)
-	assert.Equal(t, Route{"bare", "ping", false}, r)
+	assert.Equal(t, Route{Upstream: "bare", Name: "ping", Available: false}, r)
 }
 
 func TestLookupsDoNotAllocate(t *testing.T) {

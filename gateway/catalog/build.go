@@ -278,7 +278,11 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 				}
 				continue
 			}
-			routes[exposed] = Route{Upstream: s.Upstream, Name: original, Available: s.Available}
+			route := Route{Upstream: s.Upstream, Name: original, Available: s.Available}
+			if k == Tools {
+				route.Hints = parseHints(raw)
+			}
+			routes[exposed] = route
 			b.snap.infos[s.info].inc(k)
 			if s.Available && (k != Tools || b.opts.Hidden == nil || !b.opts.Hidden(exposed, s.Upstream)) {
 				l.add(exposed, m, exposed != original)

@@ -43,15 +43,15 @@ func TestResourceRewriting(t *testing.T) {
 		want Route
 		ok   bool
 	}{
-		{"unique uri", "customer://vip", Route{"customers", "customer://vip", true}, true},
-		{"rewritten, first upstream", "mcpgw://customers/customer://index", Route{"customers", "customer://index", true}, true},
-		{"rewritten, second upstream", "mcpgw://orders/customer://index", Route{"orders", "customer://index", true}, true},
+		{"unique uri", "customer://vip", Route{Upstream: "customers", Name: "customer://vip", Available: true}, true},
+		{"rewritten, first upstream", "mcpgw://customers/customer://index", Route{Upstream: "customers", Name: "customer://index", Available: true}, true},
+		{"rewritten, second upstream", "mcpgw://orders/customer://index", Route{Upstream: "orders", Name: "customer://index", Available: true}, true},
 		{"colliding original is ambiguous", "customer://index", Route{}, false},
 		{"colliding with an unavailable upstream", "shared://readme", Route{}, false},
-		{"rewritten, unavailable upstream", "mcpgw://payments/shared://readme", Route{"payments", "shared://readme", false}, true},
-		{"unlisted, unavailable upstream", "payment://index", Route{"payments", "payment://index", false}, true},
-		{"gateway form of a unique uri", "mcpgw://customers/customer://vip", Route{"customers", "customer://vip", true}, true},
-		{"gateway form of an unlisted uri", "mcpgw://orders/order://42", Route{"orders", "order://42", true}, true},
+		{"rewritten, unavailable upstream", "mcpgw://payments/shared://readme", Route{Upstream: "payments", Name: "shared://readme", Available: false}, true},
+		{"unlisted, unavailable upstream", "payment://index", Route{Upstream: "payments", Name: "payment://index", Available: false}, true},
+		{"gateway form of a unique uri", "mcpgw://customers/customer://vip", Route{Upstream: "customers", Name: "customer://vip", Available: true}, true},
+		{"gateway form of an unlisted uri", "mcpgw://orders/order://42", Route{Upstream: "orders", Name: "order://42", Available: true}, true},
 		{"gateway form, unknown upstream", "mcpgw://nobody/x://y", Route{}, false},
 		{"gateway form, no original", "mcpgw://orders/", Route{}, false},
 		{"unknown", "order://42", Route{}, false},
@@ -136,14 +136,14 @@ func TestTemplateRouting(t *testing.T) {
 		want Route
 		ok   bool
 	}{
-		{"simple var", "customer://42", Route{"customers", "customer://42", true}, true},
-		{"exact resource before templates", "customer://index", Route{"orders", "customer://index", true}, true},
-		{"simple var stops at slash", "customer://42/orders", Route{"orders", "customer://42/orders", true}, true},
-		{"query form", "order://7/items?page=2&limit=10", Route{"orders", "order://7/items?page=2&limit=10", true}, true},
-		{"query form omitted", "order://7/items", Route{"orders", "order://7/items", true}, true},
+		{"simple var", "customer://42", Route{Upstream: "customers", Name: "customer://42", Available: true}, true},
+		{"exact resource before templates", "customer://index", Route{Upstream: "orders", Name: "customer://index", Available: true}, true},
+		{"simple var stops at slash", "customer://42/orders", Route{Upstream: "orders", Name: "customer://42/orders", Available: true}, true},
+		{"query form", "order://7/items?page=2&limit=10", Route{Upstream: "orders", Name: "order://7/items?page=2&limit=10", Available: true}, true},
+		{"query form omitted", "order://7/items", Route{Upstream: "orders", Name: "order://7/items", Available: true}, true},
 		{"shared template is ambiguous", "file:///etc/hosts", Route{}, false},
-		{"shared template, gateway form", "mcpgw://orders/file:///etc/hosts", Route{"orders", "file:///etc/hosts", true}, true},
-		{"unavailable upstream's template", "payment://9", Route{"payments", "payment://9", false}, true},
+		{"shared template, gateway form", "mcpgw://orders/file:///etc/hosts", Route{Upstream: "orders", Name: "file:///etc/hosts", Available: true}, true},
+		{"unavailable upstream's template", "payment://9", Route{Upstream: "payments", Name: "payment://9", Available: false}, true},
 		{"empty var", "customer://", Route{}, false},
 		{"no match", "invoice://1", Route{}, false},
 	}

@@ -17,6 +17,47 @@ type Route struct {
 	// Available is false while the upstream is down: the route exists so
 	// the gateway can answer "upstream unavailable", not "unknown tool".
 	Available bool
+	// Hints are a tool's behaviour annotations, parsed once at Build; zero
+	// for prompts and resources.
+	Hints Hints
+}
+
+// Hints are the tool annotations the call path acts on (MCP
+// server/tools, ToolAnnotations). Each is true only when the upstream set
+// it to true: the hints are the upstream's claims, and the gateway relies on
+// them only to be more careful (retrying a read, refusing a destructive
+// call it cannot audit).
+type Hints struct {
+	// ReadOnly: readOnlyHint, the tool does not modify its environment.
+	ReadOnly bool
+	// Destructive: destructiveHint, the tool may perform destructive
+	// updates.
+	Destructive bool
+	// Idempotent: idempotentHint, calling it again with the same arguments
+	// has no additional effect.
+	Idempotent bool
+}
+
+// Retryable reports whether a call may be sent again: a read-only tool is
+// idempotent by nature (the spec gives idempotentHint meaning only for
+// tools that are not read-only).
+func (h Hints) Retryable() bool { return h.ReadOnly || h.Idempotent }
+
+// parseHints reads the annotations of one raw tool object.
+func parseHints(raw json.RawMessage) Hints {
+	var w struct {
+		Annotations *struct {
+			ReadOnlyHint    *bool `json:"readOnlyHint"`
+			DestructiveHint *bool `json:"destructiveHint"`
+			IdempotentHint  *bool `json:"idempotentHint"`
+		} `json:"annotations"`
+	}
+	if json.Unmarshal(raw, &w) != nil || w.Annotations == nil {
+		return Hints{}
+	}
+	a := w.Annotations
+	is := func(b *bool) bool { return b != nil && *b }
+	return Hints{ReadOnly: is(a.ReadOnlyHint), Destructive: is(a.DestructiveHint), Idempotent: is(a.IdempotentHint)}
 }
 
 // UpstreamInfo summarizes one upstream's part of a snapshot, for /readyz

@@ -54,6 +54,12 @@ const (
 	DecisionInvalid Decision = "invalid"
 	// DecisionDrained: the upstream was drained.
 	DecisionDrained Decision = "drained"
+	// DecisionBusy: the upstream's bulkhead was full (every slot taken for
+	// the queue timeout, or the queue full).
+	DecisionBusy Decision = "busy"
+	// DecisionAuditUnavailable: the tool is annotated destructive and the
+	// audit stream was stuck or failing, so the call was not run.
+	DecisionAuditUnavailable Decision = "audit_unavailable"
 )
 
 // Outcome is how an allowed call ended.

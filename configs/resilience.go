@@ -1,0 +1,175 @@
+package configs
+
+import (
+	"fmt"
+	"path"
+	"time"
+)
+
+// The resilience settings of an upstream: its circuit breaker, its
+// bulkhead, which calls are retried, and per-tool timeouts. As in the
+// policy section, a zero value means the documented default and negative
+// values are errors.
+//
+//	upstreams:
+//	  - name: orders
+//	    timeout: 30s
+//	    timeouts:
+//	      - {match: "export_*", timeout: 2m}
+//	    breaker: {failures: 5, window: 30s, open_for: 10s, half_open_probes: 1}
+//	    bulkhead: {max_concurrent: 64, max_queued: 64, queue_timeout: 1s}
+//	    retry: {attempts: 2, backoff: 100ms, tools: ["get_*"]}
+
+// Breaker is an upstream's circuit breaker. It counts only failures that
+// show the upstream is sick: transport errors, HTTP 5xx, the upstream's own
+// timeouts and malformed responses. A tool result with isError, a JSON-RPC
+// error, HTTP 429 and a caller that cancels or runs out of its own deadline
+// do not count. An open circuit refuses calls at once, without upstream
+// traffic, until OpenFor has passed; then HalfOpenProbes calls are let
+// through, and as many successes in a row close it again while one failure
+// opens it anew.
+type Breaker struct {
+	// Disabled turns the breaker off. Default false: every upstream has one.
+	Disabled bool `mapstructure:"disabled" yaml:"disabled,omitempty"`
+	// Failures is the number of failed calls within Window that opens the
+	// circuit. Default 5.
+	Failures int `mapstructure:"failures" yaml:"failures"`
+	// Window is the rolling period over which failures are counted.
+	// Default 30s.
+	Window time.Duration `mapstructure:"window" yaml:"window"`
+	// OpenFor is how long an open circuit refuses calls before it lets
+	// probes through. Default 10s.
+	OpenFor time.Duration `mapstructure:"open_for" yaml:"open_for"`
+	// HalfOpenProbes is the number of calls let through at once while the
+	// circuit is half-open, and the number of successes that close it.
+	// Default 1.
+	HalfOpenProbes int `mapstructure:"half_open_probes" yaml:"half_open_probes"`
+	// PerTool keeps one breaker per tool (by original name) instead of one
+	// for the whole upstream, so one broken tool does not shut the others.
+	// Resource reads and prompts still share the upstream's breaker.
+	// Default false.
+	PerTool bool `mapstructure:"per_tool" yaml:"per_tool,omitempty"`
+}
+
+// Bulkhead bounds the calls in flight to one upstream, so a slow upstream
+// holds at most MaxConcurrent calls and their response buffers. A call over
+// the limit waits in a queue of at most MaxQueued calls for at most
+// QueueTimeout, then is refused with a busy error.
+type Bulkhead struct {
+	// MaxConcurrent is the number of calls in flight to the upstream at
+	// once. Default 64: at the default max_response_bytes that bounds the
+	// response memory one upstream can hold to 1 GiB, and it stays well
+	// under the 256 keep-alive connections kept per HTTP upstream, so calls
+	// reuse connections rather than dialing new ones.
+	MaxConcurrent int `mapstructure:"max_concurrent" yaml:"max_concurrent"`
+	// MaxQueued is the number of calls that may wait for a slot; one more is
+	// refused at once. Default 64; with the default filled in for 0, a
+	// queue cannot be turned off, only made short with QueueTimeout.
+	MaxQueued int `mapstructure:"max_queued" yaml:"max_queued"`
+	// QueueTimeout is how long a call waits for a slot before it is
+	// refused. Default 1s.
+	QueueTimeout time.Duration `mapstructure:"queue_timeout" yaml:"queue_timeout"`
+}
+
+// Retry says which calls to an upstream are sent again after a transient
+// failure (a transport error or HTTP 5xx): resources/read, tools annotated
+// readOnlyHint or idempotentHint by the upstream, and the tools matching
+// Tools. tools/call is never retried otherwise, nor once any progress
+// notification was relayed to the client. Every attempt shares the call's
+// one deadline; a backoff that would not fit in it is not taken. The
+// catalog refresh (tools/list and the other lists) is retried the same way.
+type Retry struct {
+	// Attempts is the total number of tries of a retryable call, the first
+	// included; 1 turns retries off. Default 2.
+	Attempts int `mapstructure:"attempts" yaml:"attempts"`
+	// Backoff is the base of the jittered exponential backoff between
+	// tries. Default 100ms.
+	Backoff time.Duration `mapstructure:"backoff" yaml:"backoff"`
+	// Tools are path.Match globs on original tool names that are safe to
+	// retry although the upstream does not annotate them so.
+	Tools []string `mapstructure:"tools" yaml:"tools,omitempty"`
+}
+
+// ToolTimeout overrides an upstream's timeout for the tools whose original
+// name matches.
+type ToolTimeout struct {
+	// Match is a path.Match glob on the tool's original (upstream) name, as
+	// in tools.include and scopes. Required.
+	Match string `mapstructure:"match" yaml:"match"`
+	// Timeout bounds one call of the matching tools, longer or shorter than
+	// the upstream's timeout. Required.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+}
+
+// Defaults of the resilience settings.
+const (
+	// DefaultBreakerFailures opens a circuit.
+	DefaultBreakerFailures = 5
+	// DefaultBreakerWindow is the period failures are counted over.
+	DefaultBreakerWindow = 30 * time.Second
+	// DefaultBreakerOpenFor is how long an open circuit refuses calls.
+	DefaultBreakerOpenFor = 10 * time.Second
+	// DefaultBreakerHalfOpenProbes is the number of probes of a half-open
+	// circuit.
+	DefaultBreakerHalfOpenProbes = 1
+	// DefaultMaxConcurrent is the bulkhead's limit of calls in flight.
+	DefaultMaxConcurrent = 64
+	// DefaultMaxQueued is the bulkhead's queue length.
+	DefaultMaxQueued = 64
+	// DefaultQueueTimeout is the bulkhead's longest wait.
+	DefaultQueueTimeout = time.Second
+	// DefaultRetryAttempts is the number of tries of a retryable call.
+	DefaultRetryAttempts = 2
+	// DefaultRetryBackoff is the base backoff between tries.
+	DefaultRetryBackoff = 100 * time.Millisecond
+)
+
+func (u *Upstream) setResilienceDefaults() {
+	b := &u.Breaker
+	setDefault(&b.Failures, DefaultBreakerFailures)
+	setDefault(&b.Window, DefaultBreakerWindow)
+	setDefault(&b.OpenFor, DefaultBreakerOpenFor)
+	setDefault(&b.HalfOpenProbes, DefaultBreakerHalfOpenProbes)
+	setDefault(&u.Bulkhead.MaxConcurrent, DefaultMaxConcurrent)
+	setDefault(&u.Bulkhead.MaxQueued, DefaultMaxQueued)
+	setDefault(&u.Bulkhead.QueueTimeout, DefaultQueueTimeout)
+	setDefault(&u.Retry.Attempts, DefaultRetryAttempts)
+	setDefault(&u.Retry.Backoff, DefaultRetryBackoff)
+}
+
+// resilience checks an upstream's breaker, bulkhead, retry and timeouts
+// settings; p is the upstream's path. Zero values mean the defaults, as in
+// the policy section, so only negative ones are errors.
+func (v *validator) resilience(p string, u *Upstream) {
+	nonNegative := func(path string, n int) {
+		if n < 0 {
+			v.add(path, "must not be negative")
+		}
+	}
+	nonNegativeDuration := func(path string, d time.Duration) {
+		if d < 0 {
+			v.add(path, "must not be negative")
+		}
+	}
+	b := &u.Breaker
+	nonNegative(p+".breaker.failures", b.Failures)
+	nonNegativeDuration(p+".breaker.window", b.Window)
+	nonNegativeDuration(p+".breaker.open_for", b.OpenFor)
+	nonNegative(p+".breaker.half_open_probes", b.HalfOpenProbes)
+	nonNegative(p+".bulkhead.max_concurrent", u.Bulkhead.MaxConcurrent)
+	nonNegative(p+".bulkhead.max_queued", u.Bulkhead.MaxQueued)
+	nonNegativeDuration(p+".bulkhead.queue_timeout", u.Bulkhead.QueueTimeout)
+	nonNegative(p+".retry.attempts", u.Retry.Attempts)
+	nonNegativeDuration(p+".retry.backoff", u.Retry.Backoff)
+	v.globs(p+".retry.tools", u.Retry.Tools)
+	for i, t := range u.Timeouts {
+		tp := fmt.Sprintf("%s.timeouts[%d]", p, i)
+		switch _, err := path.Match(t.Match, ""); {
+		case t.Match == "":
+			v.add(tp+".match", "required")
+		case err != nil:
+			v.add(tp+".match", "%q is not a valid glob: %v", t.Match, err)
+		}
+		v.positiveDuration(tp+".timeout", t.Timeout)
+	}
+}

@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mcpgw/mcpgw/telemetry/audit"
+	"github.com/mcpgw/mcpgw/upstream"
+)
+
+// Gateway refusals of the resilience layer, in the documented range.
+const (
+	// codeCircuitOpen: the upstream's circuit breaker is open (or
+	// half-open with its probes in flight); the call was not sent. data:
+	// upstream, state, retryAfterMs.
+	codeCircuitOpen = -32064
+	// codeUpstreamBusy: the upstream's bulkhead is full; the call was not
+	// sent. data: upstream, retryAfterMs.
+	codeUpstreamBusy = -32065
+	// codeAuditUnavailable: the tool is annotated destructiveHint and the
+	// audit stream is stuck or failing, so the call is not run unaudited.
+	// data: tool, reason.
+	codeAuditUnavailable = -32066
+)
+
+// auditGate refuses a call to a tool annotated destructive while the
+// audit stream cannot take records: such a call must not run unaudited. It
+// fills in the record's decision and counts the refusal. Other tools pass
+// without a check.
+func (g *Gateway) auditGate(t target, rec *audit.Record) *rpcError {
+	if !t.hints.Destructive {
+		return nil
+	}
+	err := g.controls.audit.Healthy()
+	if err == nil {
+		return nil
+	}
+	g.auditRefused.Add(1)
+	rec.Decision, rec.Rule, rec.ErrorCode = audit.DecisionAuditUnavailable, "audit:"+err.Error(), codeAuditUnavailable
+	return newRPCError(codeAuditUnavailable, "tool "+strconv.Quote(t.name)+" is destructive and the audit log is unavailable ("+err.Error()+"); try again later",
+		map[string]any{"tool": t.name, "upstream": t.upstream, "reason": err.Error()})
+}
+
+// AuditRefused returns the number of destructive calls refused because the
+// audit stream was stuck or failing (exported as mcpgw_audit_refused_total).
+func (g *Gateway) AuditRefused() uint64 { return g.auditRefused.Load() }
+
+// resilienceError maps a call the upstream's breaker or bulkhead refused
+// to the wire; nil for any other error.
+func resilienceError(t target, err error) *rpcError {
+	var e *upstream.Error
+	switch {
+	case !errors.As(err, &e):
+		return nil
+	case errors.Is(err, upstream.ErrCircuitOpen):
+		return newRPCError(codeCircuitOpen, "upstream "+strconv.Quote(t.upstream)+" is failing: "+e.Detail+"; retry in "+
+			e.RetryAfter.Round(time.Millisecond).String(),
+			map[string]any{"upstream": t.upstream, "state": e.Breaker, "retryAfterMs": retryMs(e.RetryAfter)})
+	case errors.Is(err, upstream.ErrBusy):
+		return newRPCError(codeUpstreamBusy, "upstream "+strconv.Quote(t.upstream)+" is busy: "+e.Err.Error(),
+			map[string]any{"upstream": t.upstream, "retryAfterMs": retryMs(e.RetryAfter)})
+	default:
+		return nil
+	}
+}
+
+// retryMs is a retry hint in whole milliseconds, at least 1.
+func retryMs(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
+
+// withTimeout adds timeoutMs to the data of a timeout error when it was
+// the upstream's own (per-tool) timeout that expired.
+func withTimeout(data map[string]any, err error) map[string]any {
+	var e *upstream.Error
+	if errors.As(err, &e) && e.Timeout > 0 {
+		data["timeoutMs"] = e.Timeout.Milliseconds()
+	}
+	return data
+}
+
+// refusedUpstream records in rec that the upstream's breaker or bulkhead
+// refused the call: that is the gateway's decision, not an outcome.
+func refusedUpstream(rec *audit.Record, err error) {
+	switch {
+	case errors.Is(err, upstream.ErrCircuitOpen):
+		rec.Decision, rec.Rule, rec.Outcome = audit.DecisionCircuitOpen, "breaker:"+rec.Upstream, ""
+	case errors.Is(err, upstream.ErrBusy):
+		rec.Decision, rec.Rule, rec.Outcome = audit.DecisionBusy, "bulkhead:"+rec.Upstream, ""
+	}
+}
+
+// upstreamStatus is one upstream in GET /admin/v1/upstreams and /readyz.
+type upstreamStatus struct {
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	// Breaker is the state of the upstream's own breaker; Breakers lists
+	// the per-tool ones, when configured.
+	Breaker  string                  `json:"breaker"`
+	Breakers []upstream.BreakerState `json:"breakers,omitempty"`
+	Drained  bool                    `json:"drained"`
+	upstream.Load
+}
+
+// upstreamStatuses reports every upstream of the current runtime.
+func (g *Gateway) upstreamStatuses() []upstreamStatus {
+	rt := g.rt.Load()
+	out := make([]upstreamStatus, 0, len(rt.clients))
+	for _, c := range rt.clients {
+		_, avail := c.Catalog()
+		bs := c.Breakers()
+		st := upstreamStatus{Name: c.Name(), Available: avail, Breaker: bs[0].State, Drained: g.controls.drains.IsDrained(c.Name()), Load: c.Load()}
+		if len(bs) > 1 {
+			st.Breakers = bs[1:]
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// listUpstreams answers GET /admin/v1/upstreams: each upstream with its
+// breaker, drain and load, and the drain records.
+func (g *Gateway) listUpstreams(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, map[string]any{"upstreams": g.upstreamStatuses(), "drained": g.controls.drains.List()})
+}

@@ -1,0 +1,106 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestClassify pins what the circuit breaker counts: only what shows the
+// upstream is sick trips it.
+func TestClassify(t *testing.T) {
+	c := &Client{name: "orders"}
+	status := func(code int) error {
+		e := c.fail(ErrUnavailable, "", &statusError{code: code})
+		e.Status = code
+		return e
+	}
+	ownTimeout := c.fail(ErrTimeout, "no response within 1s", context.DeadlineExceeded)
+	ownTimeout.Timeout = time.Second
+	tests := []struct {
+		name string
+		err  error
+		want verdict
+	}{
+		{"result", nil, verdictHealthy},
+		{"json-rpc application error", &RPCError{Code: -32602, Message: "bad"}, verdictHealthy},
+		{"json-rpc internal error", &RPCError{Code: -32603, Message: "oops"}, verdictHealthy},
+		{"http 400", status(http.StatusBadRequest), verdictHealthy},
+		{"http 401", status(http.StatusUnauthorized), verdictHealthy},
+		{"http 429", status(http.StatusTooManyRequests), verdictNeutral},
+		{"http 500", status(http.StatusInternalServerError), verdictSick},
+		{"http 503", status(http.StatusServiceUnavailable), verdictSick},
+		{"transport error", c.transportFail("", errors.New("connection refused")), verdictSick},
+		{"wrapped transport error", c.wrap("tools/list", c.transportFail("", errors.New("reset"))), verdictSick},
+		{"malformed response", c.fail(ErrBadResponse, "response is not JSON", nil), verdictSick},
+		{"own timeout", ownTimeout, verdictSick},
+		{"caller deadline", c.fail(ErrTimeout, "caller deadline exceeded", context.DeadlineExceeded), verdictNeutral},
+		{"caller cancelled", &Error{Upstream: "orders", Detail: "call cancelled", Err: context.Canceled}, verdictNeutral},
+		{"oversized response", c.fail(ErrResponseTooLarge, "", nil), verdictNeutral},
+		{"upstream known down", c.fail(ErrUnavailable, "upstream is down", errors.New("dial")), verdictNeutral},
+		{"session expired", c.fail(ErrUnavailable, "", errSessionExpired), verdictNeutral},
+		{"bad request", c.fail(ErrBadRequest, "tools/call", errors.New("params")), verdictNeutral},
+		{"busy", c.fail(ErrBusy, "", errQueueFull), verdictNeutral},
+		{"circuit open", c.fail(ErrCircuitOpen, "", nil), verdictNeutral},
+		{"closed", c.fail(ErrClosed, "", nil), verdictNeutral},
+		{"foreign error", errors.New("something"), verdictNeutral},
+		{"wrapped rpc error", fmt.Errorf("x: %w", &RPCError{Code: 1}), verdictHealthy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, classify(tt.err))
+		})
+	}
+}
+
+func TestBulkheadQueue(t *testing.T) {
+	b := newBulkhead(2, 1, time.Hour)
+	ctx := t.Context()
+	assert.NoError(t, b.acquire(ctx))
+	assert.NoError(t, b.acquire(ctx))
+	assert.Equal(t, 2, b.inFlight())
+
+	// A third call queues; a fourth finds the queue full.
+	queued := make(chan error, 1)
+	go func() { queued <- b.acquire(ctx) }()
+	require.Eventually(t, func() bool { return b.waiting() == 1 }, 10*time.Second, time.Millisecond, "the third call never queued")
+	assert.ErrorIs(t, b.acquire(ctx), errQueueFull)
+
+	// A released slot goes to the queued call.
+	b.release()
+	assert.NoError(t, <-queued)
+	assert.Equal(t, 2, b.inFlight())
+	assert.Equal(t, 0, b.waiting())
+
+	// A caller that gives up while queued gets its context's error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, b.acquire(cctx), context.Canceled)
+	assert.Equal(t, 0, b.waiting())
+}
+
+func TestBulkheadQueueTimeout(t *testing.T) {
+	b := newBulkhead(1, 4, time.Millisecond)
+	assert.NoError(t, b.acquire(t.Context()))
+	assert.ErrorIs(t, b.acquire(t.Context()), errQueueTimeout)
+	assert.Equal(t, 0, b.waiting())
+	b.release()
+	assert.NoError(t, b.acquire(t.Context()), "a free slot is taken without waiting")
+}
+
+func TestRetryWait(t *testing.T) {
+	for n := 1; n <= 5; n++ {
+		full := 100 * time.Millisecond << (n - 1)
+		for range 50 {
+			d := retryWait(100*time.Millisecond, n)
+			assert.GreaterOrEqual(t, d, full/2)
+			assert.LessOrEqual(t, d, full)
+		}
+	}
+}
