@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -91,7 +92,11 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 	args := member(t.params, "arguments")
 	if len(args) > 0 {
 		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
-		switch rt.upCfg[t.upstream].AuditArguments.Effective() {
+		var level configs.ArgumentLogging
+		if u := rt.upCfg[t.upstream]; u != nil {
+			level = u.AuditArguments
+		}
+		switch level.Effective() {
 		case configs.ArgumentsFull:
 			rec.Args = args
 		case configs.ArgumentsRedacted:
@@ -102,6 +107,32 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 		}
 	}
 	return rec
+}
+
+// auditUnrouted writes the record of a tools/call that ended before the
+// policy chain: the gateway shutting down, an unknown tool, invalid params,
+// or an unavailable upstream. Every tools/call exit writes exactly one
+// record; other methods are not audited.
+func (g *Gateway) auditUnrouted(r *http.Request, rt *runtime, s *session, m *message, rerr *rpcError) {
+	if m.Method != "tools/call" {
+		return
+	}
+	t := target{params: m.Params}
+	_ = json.Unmarshal(member(m.Params, "name"), &t.name)
+	if data, ok := rerr.Data.(map[string]any); ok {
+		t.upstream, _ = data["upstream"].(string)
+	}
+	rec := g.newRecord(r, rt, s, t)
+	rec.ErrorCode = rerr.Code
+	switch rerr.Code {
+	case codeShuttingDown:
+		rec.Decision, rec.Rule = audit.DecisionUnavailable, "shutting_down"
+	case codeUpstreamUnavailable:
+		rec.Decision, rec.Rule = audit.DecisionUnavailable, "upstream_unavailable"
+	default:
+		rec.Decision = audit.DecisionInvalid
+	}
+	g.writeAudit(r.Context(), rec)
 }
 
 // writeAudit finishes and writes a record. A record the audit stream

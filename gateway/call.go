@@ -164,11 +164,14 @@ func unavailable(up, what string) *rpcError {
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, snap *catalog.Snapshot, s *session, m *message) {
 	rp := newReplier(w, r, s == nil)
 	if g.draining.Load() {
-		rp.fail(m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil))
+		rerr := newRPCError(codeShuttingDown, "gateway is shutting down", nil)
+		g.auditUnrouted(r, rt, s, m, rerr)
+		rp.fail(m.ID, rerr)
 		return
 	}
 	t, rerr := resolve(snap, m)
 	if rerr != nil {
+		g.auditUnrouted(r, rt, s, m, rerr)
 		rp.fail(m.ID, rerr)
 		return
 	}

@@ -54,6 +54,10 @@ const (
 	DecisionInvalid Decision = "invalid"
 	// DecisionDrained: the upstream was drained.
 	DecisionDrained Decision = "drained"
+	// DecisionUnavailable: the gateway could not take the call: it was
+	// shutting down, or the tool's upstream was unavailable. Rule says
+	// which.
+	DecisionUnavailable Decision = "unavailable"
 )
 
 // Outcome is how an allowed call ended.
