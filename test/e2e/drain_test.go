@@ -15,6 +15,7 @@ import (
 // are unaffected, and `mcpgw undrain` reverses it. Each refusal and change
 // is audited.
 func TestDrainLetsCallsInFlightFinish(t *testing.T) {
+	mcpgwBinary(t) // Built before the clock starts.
 	d := startDemo(t)
 	g := startGateway(t, d.config(""), true)
 	hc := &http.Client{Timeout: 30 * time.Second}
