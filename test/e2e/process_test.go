@@ -217,7 +217,9 @@ func modernCall(client *http.Client, url, token, requestID, tool, args string) (
 	}
 	var out rpcResponse
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(data, &out); err != nil {
+		// A JSON-RPC answer (also with 400 in 2026-07-28), or a JSON body
+		// that is not one, such as an OAuth error with 401 or 403.
+		if err := json.Unmarshal(data, &out); err != nil && resp.StatusCode == http.StatusOK {
 			return resp.StatusCode, out, fmt.Errorf("decoding %q: %w", data, err)
 		}
 	}
