@@ -184,6 +184,22 @@ policy:
 		code, out, errOut = mcpgwCLI(t, admin, "switches", "-addr", b.base, "-o", "json")
 		require.Equal(t, 0, code, errOut)
 		assert.NotContains(t, out, sw.ID)
+
+		// The replica that pruned it audits the expiry.
+		require.Eventually(t, func() bool {
+			for _, p := range []*proc{a, b} {
+				// The process is running: read only the complete lines.
+				data, _ := os.ReadFile(p.auditPath)
+				for line := range strings.Lines(string(data)) {
+					var rec map[string]any
+					if strings.HasSuffix(line, "\n") && json.Unmarshal([]byte(line), &rec) == nil &&
+						rec["event"] == "killswitch" && rec["action"] == "expire" && rec["switch_id"] == sw.ID {
+						return true
+					}
+				}
+			}
+			return false
+		}, 15*time.Second, 20*time.Millisecond, "no audit record of the expiry")
 	})
 }
 
@@ -393,7 +409,7 @@ audit:
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "redis at "+rs.Addr()+" does not answer PING")
 	assert.NotContains(t, err.Error(), "hunter2")
-	assert.NoFileExists(t, auditPath)
+	assertNoRecords(t, auditPath)
 
 	p := filepath.Join(t.TempDir(), "mcpgw.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(yaml), 0o600))
@@ -401,5 +417,16 @@ audit:
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "does not answer PING")
 	assert.NotContains(t, errOut, "hunter2")
-	assert.NoFileExists(t, auditPath)
+	assertNoRecords(t, auditPath)
+}
+
+// assertNoRecords checks that an audit file is missing or empty.
+func assertNoRecords(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err == nil {
+		assert.Empty(t, data, "audit records were written")
+	} else {
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	}
 }
