@@ -115,9 +115,7 @@ policy:
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range jobs {
 				tool, args := toolOf(i)
 				status, r, err := modernCall(hc, p.url, alice, requestID(i), tool, args)
@@ -126,7 +124,7 @@ policy:
 					sigOnce.Do(func() { close(sigterm) })
 				}
 			}
-		}()
+		})
 	}
 	sent := make(chan time.Time, 1)
 	go func() {

@@ -26,7 +26,7 @@ import (
 var (
 	mcpgwOnce sync.Once
 	mcpgwBin  string
-	mcpgwErr  error
+	errMCPGWBuild  error
 )
 
 // mcpgwBinary builds cmd/mcpgw once per test binary, beside demo-upstream
@@ -38,12 +38,12 @@ func mcpgwBinary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", bin, "github.com/mcpgw/mcpgw/cmd/mcpgw")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			mcpgwErr = fmt.Errorf("building mcpgw: %w\n%s", err, out)
+			errMCPGWBuild = fmt.Errorf("building mcpgw: %w\n%s", err, out)
 			return
 		}
 		mcpgwBin = bin
 	})
-	require.NoError(t, mcpgwErr)
+	require.NoError(t, errMCPGWBuild)
 	return mcpgwBin
 }
 
