@@ -24,9 +24,9 @@ import (
 // processes: replicas sharing Redis, SIGTERM, the CLI.
 
 var (
-	mcpgwOnce sync.Once
-	mcpgwBin  string
-	errMCPGWBuild  error
+	mcpgwOnce     sync.Once
+	mcpgwBin      string
+	errMCPGWBuild error
 )
 
 // mcpgwBinary builds cmd/mcpgw once per test binary, beside demo-upstream
