@@ -341,40 +341,64 @@ policy:
 }
 
 // TestSwitchStateUnloadableAtStart starts a gateway whose kill-switch state
-// in Redis cannot be loaded (a corrupt record): it does not serve tools it
-// cannot vouch for, says so in /readyz, and recovers once the state loads.
+// cannot be loaded (a corrupt record in Redis, a corrupt state file): it
+// does not serve tools it cannot vouch for, says so in /readyz, and
+// recovers once the state loads.
 func TestSwitchStateUnloadableAtStart(t *testing.T) {
-	rs := redistest.Start(t)
-	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
-	defer rc.Close()
-	require.NoError(t, rc.HSet(t.Context(), "mcpgw:killswitches", "ks-broken", "{not json").Err())
-	require.NoError(t, rc.Set(t.Context(), "mcpgw:killswitches:seeded", "1", 0).Err())
+	tests := []struct {
+		name string
+		// setup breaks the state and returns the config section that
+		// points at it and a function that repairs it.
+		setup func(t *testing.T) (string, func())
+	}{
+		{name: "redis", setup: func(t *testing.T) (string, func()) {
+			rs := redistest.Start(t)
+			rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+			t.Cleanup(func() { _ = rc.Close() })
+			require.NoError(t, rc.HSet(t.Context(), "mcpgw:killswitches", "ks-broken", "{not json").Err())
+			require.NoError(t, rc.Set(t.Context(), "mcpgw:killswitches:seeded", "1", 0).Err())
+			return fmt.Sprintf("redis: {url: %q}\n", rs.URL()), func() {
+				require.NoError(t, rc.HDel(t.Context(), "mcpgw:killswitches", "ks-broken").Err())
+			}
+		}},
+		{name: "state file", setup: func(t *testing.T) (string, func()) {
+			path := filepath.Join(t.TempDir(), "switches.json")
+			require.NoError(t, os.WriteFile(path, []byte(`{"switches":[{"id":`), 0o600))
+			return fmt.Sprintf("policy:\n  kill_switches: {state_file: %q}\n", path), func() {
+				require.NoError(t, os.WriteFile(path, []byte(`{"switches":[]}`), 0o600))
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			extra, repair := tt.setup(t)
+			d := startDemo(t)
+			g := startGateway(t, d.config(extra), true)
+			hc := &http.Client{Timeout: 30 * time.Second}
 
-	d := startDemo(t)
-	g := startGateway(t, d.config(fmt.Sprintf("redis: {url: %q}\n", rs.URL())), true)
-	hc := &http.Client{Timeout: 30 * time.Second}
+			_, r, err := modernCall(hc, g.url, "", "", "customers__lookup_customer", `{"id":"c-001"}`)
+			require.NoError(t, err)
+			require.Equal(t, codeKilled, errCode(r), "a replica without switch state refuses calls")
+			assert.Equal(t, "state-unavailable", errData(t, r)["killSwitch"])
+			assert.Contains(t, r.Error.Message, "kill-switch state unavailable")
 
-	_, r, err := modernCall(hc, g.url, "", "", "customers__lookup_customer", `{"id":"c-001"}`)
-	require.NoError(t, err)
-	require.Equal(t, codeKilled, errCode(r), "a replica without switch state refuses calls")
-	assert.Equal(t, "state-unavailable", errData(t, r)["killSwitch"])
-	assert.Contains(t, r.Error.Message, "kill-switch state unavailable")
+			status, body := readyz(t, g.base)
+			assert.Equal(t, http.StatusServiceUnavailable, status)
+			assert.Equal(t, "degraded", body["status"])
+			assert.Equal(t, "unavailable", body["killswitches"])
+			assert.Empty(t, rawToolNames(t, g.url), "no tool is listed while the switch state is unknown")
 
-	status, body := readyz(t, g.base)
-	assert.Equal(t, http.StatusServiceUnavailable, status)
-	assert.Equal(t, "degraded", body["status"])
-	assert.Equal(t, "unavailable", body["killswitches"])
-	assert.Empty(t, rawToolNames(t, g.url), "no tool is listed while the switch state is unknown")
-
-	require.NoError(t, rc.HDel(t.Context(), "mcpgw:killswitches", "ks-broken").Err())
-	require.Eventually(t, func() bool {
-		_, r, err := modernCall(hc, g.url, "", "", "customers__lookup_customer", `{"id":"c-001"}`)
-		return err == nil && r.Error == nil
-	}, 15*time.Second, 20*time.Millisecond, "calls never resumed after the state loaded")
-	status, body = readyz(t, g.base)
-	assert.Equal(t, http.StatusOK, status, body)
-	require.Eventually(t, func() bool { return slices.Contains(rawToolNames(t, g.url), "customers__lookup_customer") },
-		15*time.Second, 20*time.Millisecond, "tools never came back to tools/list")
+			repair()
+			require.Eventually(t, func() bool {
+				_, r, err := modernCall(hc, g.url, "", "", "customers__lookup_customer", `{"id":"c-001"}`)
+				return err == nil && r.Error == nil
+			}, 15*time.Second, 20*time.Millisecond, "calls never resumed after the state loaded")
+			status, body = readyz(t, g.base)
+			assert.Equal(t, http.StatusOK, status, body)
+			require.Eventually(t, func() bool { return slices.Contains(rawToolNames(t, g.url), "customers__lookup_customer") },
+				15*time.Second, 20*time.Millisecond, "tools never came back to tools/list")
+		})
+	}
 }
 
 // rawToolNames lists the tools of a gateway over a fresh session.
