@@ -178,3 +178,41 @@ func TestInvalidCallsAreAudited(t *testing.T) {
 	assert.Equal(t, "invalid", got["invalid-no-name"]["decision"])
 	assert.NotContains(t, got, "not-a-call", "only tools/call is audited")
 }
+
+// TestBadRateLimitsRefuseStart: zero or negative rates stop `mcpgw serve`
+// with every problem named by its path, before any limiter, switch or
+// audit file exists.
+func TestBadRateLimitsRefuseStart(t *testing.T) {
+	d := startDemo(t)
+	dir := t.TempDir()
+	auditPath := filepath.Join(dir, "audit.jsonl")
+	stateFile := filepath.Join(dir, "switches.json")
+	cfg := filepath.Join(dir, "mcpgw.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(d.config(fmt.Sprintf(`
+policy:
+  kill_switches: {state_file: %q}
+  rate_limits:
+    per_principal: {rate: 0, burst: 5}
+    per_principal_tool: {rate: -2}
+    per_upstream_overrides:
+      orders: {rate: 1, burst: -1}
+audit:
+  sinks: [{type: file, path: %q}]
+`, stateFile, auditPath))), 0o600))
+
+	code, _, errOut := mcpgwCLI(t, nil, "serve", "-config", cfg)
+	assert.Equal(t, 1, code)
+	for _, want := range []string{
+		"policy.rate_limits.per_principal.rate: must be a positive number of calls per second",
+		"policy.rate_limits.per_principal_tool.rate: must be a positive number of calls per second",
+		"policy.rate_limits.per_upstream_overrides[orders].burst: must be at least 1",
+	} {
+		assert.Contains(t, errOut, want)
+	}
+	assert.NoFileExists(t, auditPath)
+	assert.NoFileExists(t, stateFile)
+
+	code, _, errOut = mcpgwCLI(t, nil, "validate", cfg)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "policy.rate_limits.per_principal.rate")
+}
