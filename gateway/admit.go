@@ -92,11 +92,7 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 	args := member(t.params, "arguments")
 	if len(args) > 0 {
 		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
-		var level configs.ArgumentLogging
-		if u := rt.upCfg[t.upstream]; u != nil {
-			level = u.AuditArguments
-		}
-		switch level.Effective() {
+		switch rt.upCfg[t.upstream].AuditArguments.Effective() {
 		case configs.ArgumentsFull:
 			rec.Args = args
 		case configs.ArgumentsRedacted:
@@ -112,25 +108,38 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 // auditUnrouted writes the record of a tools/call that ended before the
 // policy chain: the gateway shutting down, an unknown tool, invalid params,
 // or an unavailable upstream. Every tools/call exit writes exactly one
-// record; other methods are not audited.
-func (g *Gateway) auditUnrouted(r *http.Request, rt *runtime, s *session, m *message, rerr *rpcError) {
+// record; other methods are not audited. With no route there is no
+// upstream audit setting, so only the arguments' hash is recorded.
+func (g *Gateway) auditUnrouted(r *http.Request, s *session, m *message, rerr *rpcError) {
 	if m.Method != "tools/call" {
 		return
 	}
-	t := target{params: m.Params}
-	_ = json.Unmarshal(member(m.Params, "name"), &t.name)
-	if data, ok := rerr.Data.(map[string]any); ok {
-		t.upstream, _ = data["upstream"].(string)
+	rec := &audit.Record{
+		Time:      g.now(),
+		Event:     audit.EventToolsCall,
+		RequestID: requestIDFrom(r.Context()),
+		Subject:   anonymous,
+		ErrorCode: rerr.Code,
+		Decision:  audit.DecisionInvalid,
 	}
-	rec := g.newRecord(r, rt, s, t)
-	rec.ErrorCode = rerr.Code
+	if p, ok := authn.PrincipalFrom(r.Context()); ok {
+		rec.Subject, rec.ClientID = p.Subject, p.ClientID
+	}
+	if s != nil {
+		rec.SessionID = sessionDigest(s.id)
+	}
+	_ = json.Unmarshal(member(m.Params, "name"), &rec.Tool)
+	if args := member(m.Params, "arguments"); len(args) > 0 {
+		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
+	}
 	switch rerr.Code {
 	case codeShuttingDown:
 		rec.Decision, rec.Rule = audit.DecisionUnavailable, "shutting_down"
 	case codeUpstreamUnavailable:
 		rec.Decision, rec.Rule = audit.DecisionUnavailable, "upstream_unavailable"
-	default:
-		rec.Decision = audit.DecisionInvalid
+		if data, ok := rerr.Data.(map[string]any); ok {
+			rec.Upstream, _ = data["upstream"].(string)
+		}
 	}
 	g.writeAudit(r.Context(), rec)
 }

@@ -165,13 +165,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	rp := newReplier(w, r, s == nil)
 	if g.draining.Load() {
 		rerr := newRPCError(codeShuttingDown, "gateway is shutting down", nil)
-		g.auditUnrouted(r, rt, s, m, rerr)
+		g.auditUnrouted(r, s, m, rerr)
 		rp.fail(m.ID, rerr)
 		return
 	}
 	t, rerr := resolve(snap, m)
 	if rerr != nil {
-		g.auditUnrouted(r, rt, s, m, rerr)
+		g.auditUnrouted(r, s, m, rerr)
 		rp.fail(m.ID, rerr)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -162,6 +163,19 @@ func TestInvalidCallsAreAudited(t *testing.T) {
 	r = c.call("prompts/get", `{"name":"nope"}`)
 	require.NotNil(t, r.Error, "prompts/get of an unknown prompt fails, unaudited")
 
+	// A tool whose upstream is down and withdrawn: refused before the
+	// policy chain, audited as unavailable.
+	d.orders.stop()
+	n := 0
+	require.Eventually(t, func() bool {
+		n++
+		c.header.Set("X-Request-ID", fmt.Sprintf("down-%d", n))
+		return errCode(c.call("tools/call", `{"name":"orders__get_order","arguments":{"id":"o-1001"}}`)) == -32050 &&
+			!slices.Contains(rawToolNames(t, g.url), "orders__get_order")
+	}, 20*time.Second, 20*time.Millisecond, "orders was never withdrawn")
+	c.header.Set("X-Request-ID", "unavailable")
+	require.Equal(t, -32050, errCode(c.call("tools/call", `{"name":"orders__get_order","arguments":{"id":"o-1001"}}`)))
+
 	require.NoError(t, g.stop())
 	got := map[string]map[string]any{}
 	for _, rec := range auditLines(t, g.auditPath) {
@@ -177,6 +191,13 @@ func TestInvalidCallsAreAudited(t *testing.T) {
 	require.Contains(t, got, "invalid-no-name")
 	assert.Equal(t, "invalid", got["invalid-no-name"]["decision"])
 	assert.NotContains(t, got, "not-a-call", "only tools/call is audited")
+	require.Contains(t, got, "unavailable")
+	assert.Equal(t, "unavailable", got["unavailable"]["decision"])
+	assert.Equal(t, "upstream_unavailable", got["unavailable"]["rule"])
+	assert.Equal(t, "orders", got["unavailable"]["upstream"])
+	for i := 1; i <= n; i++ {
+		assert.Contains(t, got, fmt.Sprintf("down-%d", i), "every call while orders was down is audited")
+	}
 }
 
 // TestBadRateLimitsRefuseStart: zero or negative rates stop `mcpgw serve`
