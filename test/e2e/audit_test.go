@@ -146,20 +146,20 @@ policy:
 		t.Fatal("SIGTERM was never sent")
 	}
 
-	// What each answer says the decision was.
+	// What each answer says the decision was. A JSON-RPC error may come with an HTTP error status in 2026-07-28
+	// (400 for invalid params; 403, 429 or 503 for a refusal decided on
+	// the headers); a missing scope is a 403 OAuth challenge.
 	wantDecision := func(c auditCall) (string, bool) {
-		switch {
-		case c.status == http.StatusForbidden:
-			return "denied", true
-		case c.status == http.StatusBadRequest && c.code == -32602:
-			// 2026-07-28 answers invalid params with HTTP 400.
-			return "invalid", true
-		case c.status != http.StatusOK:
-			return "", false
-		}
 		switch c.code {
 		case 0:
-			return "allowed", true
+			switch c.status {
+			case http.StatusOK:
+				return "allowed", true
+			case http.StatusForbidden:
+				return "denied", true
+			default:
+				return "", false
+			}
 		case codeKilled:
 			return "killed", true
 		case codeRateLimited:

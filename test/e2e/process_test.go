@@ -229,6 +229,16 @@ func modernCall(client *http.Client, url, token, requestID, tool, args string) (
 	return resp.StatusCode, out, nil
 }
 
+// requireAnswer checks that a tools/call got an answer: a result with 200,
+// or a JSON-RPC error, which a 2026-07-28 refusal decided on the headers
+// carries with an HTTP error status (403 killed, 429 limited, 503 drained).
+func requireAnswer(t *testing.T, status int, r rpcResponse) {
+	t.Helper()
+	if r.Error == nil {
+		require.Equal(t, http.StatusOK, status, "a result comes with 200")
+	}
+}
+
 // auditLines reads a JSON Lines audit file: it fails the test on a line
 // that is not a JSON object or a last line without its newline.
 func auditLines(t *testing.T, path string) []map[string]any {
