@@ -108,6 +108,11 @@ type KillSwitchConfig struct {
 // Redis is the shared state of replicas: rate-limit buckets and kill
 // switches. A single Redis server (or a Sentinel-managed primary behind one
 // address) is supported, not Redis Cluster.
+//
+// The gateway refuses to start when Redis does not answer PING within
+// DialTimeout plus CommandTimeout, with an error naming the address. Once
+// running, a Redis failure leaves the kill switches at their last known
+// state and the rate limits to rate_limits.on_redis_error.
 type Redis struct {
 	// URL is redis://[user@]host:port[/db] or rediss:// for TLS. Put the
 	// password in Password rather than in the URL.

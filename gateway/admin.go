@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -166,7 +167,9 @@ func (g *Gateway) auditChange(r *http.Request, ev audit.Event, action string, sw
 		Action: action, SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,
 		Reason: sw.Reason, Ticket: sw.Ticket, Actor: sw.Actor, Expires: sw.Expires,
 	}
-	if err := g.controls.audit.Log(r.Context(), rec); err != nil {
+	// The change is made: its record must not depend on the client
+	// waiting for the answer.
+	if err := g.controls.audit.Log(context.WithoutCancel(r.Context()), rec); err != nil {
 		g.log.ErrorContext(r.Context(), "audit record not written", slog.String("event", string(ev)), slog.Any("error", err))
 	}
 	g.log.InfoContext(r.Context(), "policy changed", slog.String("event", string(ev)), slog.String("action", action),

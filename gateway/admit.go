@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -108,6 +109,50 @@ func (g *Gateway) recordArgs(rec *audit.Record, rt *runtime, t target) {
 		default:
 		}
 	}
+}
+
+// auditUnrouted writes the record of a tools/call that ended before the
+// policy chain: the gateway shutting down, an unknown tool, invalid params,
+// or an unavailable upstream. Every tools/call exit writes exactly one
+// record; other methods are not audited. With no route there is no
+// upstream audit setting, so only the arguments' hash is recorded.
+func (g *Gateway) auditUnrouted(r *http.Request, s *session, m *message, rerr *rpcError) {
+	if m.Method != "tools/call" {
+		return
+	}
+	if e := earlyFrom(r.Context()); e != nil {
+		// Admitted on its headers: this record replaces the one
+		// finishEarly would write.
+		e.used = true
+	}
+	rec := &audit.Record{
+		Time:      g.now(),
+		Event:     audit.EventToolsCall,
+		RequestID: requestIDFrom(r.Context()),
+		Subject:   anonymous,
+		ErrorCode: rerr.Code,
+		Decision:  audit.DecisionInvalid,
+	}
+	if p, ok := authn.PrincipalFrom(r.Context()); ok {
+		rec.Subject, rec.ClientID = p.Subject, p.ClientID
+	}
+	if s != nil {
+		rec.SessionID = sessionDigest(s.id)
+	}
+	_ = json.Unmarshal(member(m.Params, "name"), &rec.Tool)
+	if args := member(m.Params, "arguments"); len(args) > 0 {
+		rec.ArgsSHA256 = audit.CanonicalSHA256(args)
+	}
+	switch rerr.Code {
+	case codeShuttingDown:
+		rec.Decision, rec.Rule = audit.DecisionUnavailable, "shutting_down"
+	case codeUpstreamUnavailable:
+		rec.Decision, rec.Rule = audit.DecisionUnavailable, "upstream_unavailable"
+		if data, ok := rerr.Data.(map[string]any); ok {
+			rec.Upstream, _ = data["upstream"].(string)
+		}
+	}
+	g.writeAudit(r.Context(), rec)
 }
 
 // writeAudit finishes and writes a record. A record the audit stream

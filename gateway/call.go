@@ -165,7 +165,9 @@ func unavailable(up, what string) *rpcError {
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m *message) {
 	rp := newReplier(w, r, s == nil)
 	if g.draining.Load() {
-		rp.fail(m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil))
+		rerr := newRPCError(codeShuttingDown, "gateway is shutting down", nil)
+		g.auditUnrouted(r, s, m, rerr)
+		rp.fail(m.ID, rerr)
 		return
 	}
 	rt := g.acquire()
@@ -173,6 +175,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 	snap := rt.snapshot()
 	t, rerr := resolve(snap, m)
 	if rerr != nil {
+		g.auditUnrouted(r, s, m, rerr)
 		rp.fail(m.ID, rerr)
 		return
 	}

@@ -211,8 +211,9 @@ type upstreamHealth struct {
 	InFlight int    `json:"in_flight"`
 }
 
-// serveReadyz answers 200 once every required upstream's catalog has loaded,
-// 503 before, and details each upstream either way.
+// serveReadyz answers 200 once every required upstream's catalog and the
+// kill-switch state have loaded, 503 before, and details each upstream
+// either way.
 func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	rt := g.rt.Load()
 	body := struct {
@@ -220,7 +221,10 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		CatalogVersion uint64           `json:"catalog_version"`
 		Sessions       int64            `json:"sessions"`
 		Upstreams      []upstreamHealth `json:"upstreams"`
-	}{Status: "ready", CatalogVersion: rt.snapshot().Version(), Sessions: g.sessions.count()}
+		// KillSwitches is "unavailable" while the kill-switch state has not
+		// loaded: the replica then refuses every call, so it is not ready.
+		KillSwitches string `json:"killswitches"`
+	}{Status: "ready", CatalogVersion: rt.snapshot().Version(), Sessions: g.sessions.count(), KillSwitches: "loaded"}
 	status := http.StatusOK
 	for _, c := range rt.clients {
 		cat, avail := c.Catalog()
@@ -234,6 +238,10 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	if !rt.ready() {
 		status = http.StatusServiceUnavailable
 		body.Status = "loading"
+	}
+	if g.controls.switches.Degraded() {
+		status = http.StatusServiceUnavailable
+		body.Status, body.KillSwitches = "degraded", "unavailable"
 	}
 	if g.draining.Load() {
 		status = http.StatusServiceUnavailable

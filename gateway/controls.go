@@ -41,31 +41,9 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 			_ = c.close(context.WithoutCancel(ctx))
 		}
 	}()
-	if cfg.Redis != nil {
-		if c.redis, err = policy.NewRedisClient(ctx, cfg.Redis); err != nil {
-			return nil, fmt.Errorf("redis: %w", err)
-		}
-	}
-	switchStore, drainStore, err := stores(cfg, c.redis)
-	if err != nil {
-		return nil, err
-	}
-	ks := cfg.Policy.KillSwitches
-	c.switches, err = policy.NewSwitches(ctx, switchStore, policy.SwitchOptions{
-		Now: d.now, Logger: d.log.With(slog.String("component", "killswitches")),
-		KnownTools: d.knownTools, KnownUpstreams: d.knownUpstreams, OnChange: d.onChange,
-		ResyncInterval: ks.ResyncInterval,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("kill switches: %w", err)
-	}
-	c.drains, err = policy.NewDrains(ctx, drainStore, policy.DrainOptions{
-		Now: d.now, Logger: d.log.With(slog.String("component", "drains")),
-		KnownUpstreams: d.knownUpstreams, ResyncInterval: ks.ResyncInterval,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("drains: %w", err)
-	}
+	// The audit stream opens first: a sink that cannot be written stops the
+	// start before anything else exists, and the kill switches can audit
+	// their expiry.
 	opts := audit.Options{QueueSize: cfg.Audit.QueueSize, StuckAfter: cfg.Audit.StuckAfter, Now: d.now,
 		ErrorLog: d.log.With(slog.String("component", "audit"))}
 	for _, s := range cfg.Audit.Sinks {
@@ -79,7 +57,45 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 	if c.audit, err = audit.Open(opts); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	if cfg.Redis != nil {
+		if c.redis, err = policy.NewRedisClient(ctx, cfg.Redis); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+	}
+	switchStore, drainStore, err := stores(cfg, c.redis)
+	if err != nil {
+		return nil, err
+	}
+	ks := cfg.Policy.KillSwitches
+	c.switches, err = policy.NewSwitches(ctx, switchStore, policy.SwitchOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "killswitches")),
+		KnownTools: d.knownTools, KnownUpstreams: d.knownUpstreams, OnChange: d.onChange,
+		OnExpire:       func(sw policy.Switch) { c.auditExpiry(d.log, d.now, sw) },
+		ResyncInterval: ks.ResyncInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kill switches: %w", err)
+	}
+	c.drains, err = policy.NewDrains(ctx, drainStore, policy.DrainOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "drains")),
+		KnownUpstreams: d.knownUpstreams, ResyncInterval: ks.ResyncInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drains: %w", err)
+	}
 	return c, nil
+}
+
+// auditExpiry writes the audit record of a kill switch that lifted itself.
+func (c *controls) auditExpiry(log *slog.Logger, now func() time.Time, sw policy.Switch) {
+	rec := &audit.Record{
+		Time: now(), Event: audit.EventKillSwitch, Subject: sw.Actor,
+		Action: "expire", SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,
+		Reason: sw.Reason, Ticket: sw.Ticket, Actor: sw.Actor, Expires: sw.Expires,
+	}
+	if err := c.audit.Log(context.Background(), rec); err != nil {
+		log.Error("audit record not written", slog.String("event", string(rec.Event)), slog.String("id", sw.ID), slog.Any("error", err))
+	}
 }
 
 func redisPrefix(cfg *configs.Config) string {

@@ -40,6 +40,9 @@ type registryOptions struct {
 	resyncInterval time.Duration
 	pruneInterval  time.Duration
 	loadTimeout    time.Duration
+	// onExpire is called, outside the lock, for each record this registry
+	// pruned because it expired.
+	onExpire func(Switch)
 	// publish builds and stores the lookup snapshot from the records; it is
 	// called with the registry's lock held. loaded is false while the
 	// records could not be loaded.
@@ -238,12 +241,19 @@ func (r *registry) reseedLocked(ctx context.Context) error {
 
 // prune removes expired records from the snapshot and the store.
 func (r *registry) prune(ctx context.Context) {
-	if r.pruneLocked(ctx) && r.opts.onChange != nil {
+	expired := r.pruneLocked(ctx)
+	if len(expired) > 0 && r.opts.onChange != nil {
 		r.opts.onChange()
+	}
+	if r.opts.onExpire != nil {
+		for _, s := range expired {
+			r.opts.onExpire(s)
+		}
 	}
 }
 
-func (r *registry) pruneLocked(ctx context.Context) bool {
+// pruneLocked removes the expired records and returns them.
+func (r *registry) pruneLocked(ctx context.Context) []Switch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.now()
@@ -256,7 +266,7 @@ func (r *registry) pruneLocked(ctx context.Context) bool {
 		return false
 	})
 	if len(expired) == 0 {
-		return false
+		return nil
 	}
 	r.publishLocked()
 	dctx, cancel := context.WithTimeout(ctx, r.opts.loadTimeout)
@@ -269,7 +279,7 @@ func (r *registry) pruneLocked(ctx context.Context) bool {
 			r.opts.logger.WarnContext(ctx, "removing an expired switch from the store failed", "state", r.opts.name, "id", s.ID, "error", err)
 		}
 	}
-	return true
+	return expired
 }
 
 // put stores s and publishes it. replace says whether an existing record

@@ -94,6 +94,11 @@ type SwitchOptions struct {
 	// a remove, an expiry, or a change seen in a shared store), from the
 	// goroutine that changed it. It must not block for long.
 	OnChange func()
+	// OnExpire is called from the background loop for each switch this
+	// replica removes because it expired (for the audit stream). With a
+	// shared store, a switch another replica removed first is not
+	// reported here. Nil means no call.
+	OnExpire func(Switch)
 	// ResyncInterval is how often a shared store is reloaded and how often
 	// an unavailable store is retried. Default 500ms.
 	ResyncInterval time.Duration
@@ -148,6 +153,7 @@ func NewSwitches(ctx context.Context, store Store, opts SwitchOptions) (*Switche
 		onChange:       opts.OnChange,
 		resyncInterval: opts.ResyncInterval,
 		pruneInterval:  opts.PruneInterval,
+		onExpire:       opts.OnExpire,
 		publish:        s.publish,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -382,4 +383,39 @@ func BenchmarkSwitchCheck(b *testing.B) {
 			b.Fatal("stopped")
 		}
 	}
+}
+
+func TestSwitchExpiryIsReported(t *testing.T) {
+	t.Parallel()
+
+	clk := newClock()
+	var mu sync.Mutex
+	var expired []string
+	s, err := policy.NewSwitches(t.Context(), &policy.MemoryStore{}, policy.SwitchOptions{
+		Now: clk.Now,
+		OnExpire: func(sw policy.Switch) {
+			mu.Lock()
+			defer mu.Unlock()
+			expired = append(expired, sw.ID)
+		},
+		PruneInterval: time.Hour, ResyncInterval: time.Hour,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	short, err := s.Add(t.Context(), policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: time.Minute})
+	require.NoError(t, err)
+	_, err = s.Add(t.Context(), policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: time.Hour})
+	require.NoError(t, err)
+
+	tick(t, s)
+	mu.Lock()
+	assert.Empty(t, expired, "nothing expired yet")
+	mu.Unlock()
+
+	clk.Advance(time.Minute)
+	tick(t, s)
+	tick(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{short.ID}, expired, "reported once, when pruned")
 }

@@ -60,6 +60,10 @@ const (
 	// DecisionAuditUnavailable: the tool is annotated destructive and the
 	// audit stream was stuck or failing, so the call was not run.
 	DecisionAuditUnavailable Decision = "audit_unavailable"
+	// DecisionUnavailable: the gateway could not take the call: it was
+	// shutting down, or the tool's upstream was unavailable. Rule says
+	// which.
+	DecisionUnavailable Decision = "unavailable"
 )
 
 // Outcome is how an allowed call ended.
