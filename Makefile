@@ -19,10 +19,24 @@ build: ## Build the static mcpgw binary and the demo upstream into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo-upstream ./test/upstreams/cmd/demo-upstream
 
 .PHONY: test
-test: ## Run every test with the race detector (what CI runs). Installs redis-server when missing.
+test: chart-check ## Run every test with the race detector (what CI runs). Installs redis-server when missing.
 	./scripts/ensure-redis.sh
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+
+# helm and kubeconform, pinned in tools/chart/go.mod (apart from tools/go.mod,
+# whose golangci-lint would otherwise share their dependency versions).
+CHART_TOOL := $(GO) tool -modfile=tools/chart/go.mod
+
+.PHONY: chart-check
+chart-check: ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
+	$(CHART_TOOL) helm version --short
+	$(CHART_TOOL) kubeconform -v
+	$(GO) test $(TESTFLAGS) ./test/ship/
+
+.PHONY: image
+image: ## Build the container image with docker (VERSION and COMMIT are stamped in).
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t mcpgw:$(VERSION) .
 
 .PHONY: demo
 demo: build ## Start three demo upstreams and mcpgw on 127.0.0.1; print the URL and host configs.
