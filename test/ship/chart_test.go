@@ -133,11 +133,15 @@ func helm(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// kubeVersion is the Kubernetes version renders target: the one whose API
+// schemas kubeconform checks them against.
+func kubeVersion() string { return strings.TrimPrefix(kubernetesAPI.version, "v") }
+
 // render runs helm template with a values file ("" for none) and --set
 // flags.
 func render(t *testing.T, values string, set ...string) (string, error) {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", namespace}
+	args := []string{"template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion()}
 	if values != "" {
 		track(t, values)
 		args = append(args, "--values", values)
@@ -151,7 +155,7 @@ func render(t *testing.T, values string, set ...string) (string, error) {
 func TestChartLint(t *testing.T) {
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
-			args := []string{"lint", "--strict", chartDir}
+			args := []string{"lint", "--strict", chartDir, "--kube-version", kubeVersion()}
 			if vs.values != "" {
 				args = append(args, "--values", vs.values)
 			}
@@ -169,6 +173,7 @@ func TestChartGolden(t *testing.T) {
 			require.NoError(t, err)
 			golden := filepath.Join("testdata", vs.name+".golden.yaml")
 			if *update {
+				require.NoError(t, os.MkdirAll("testdata", 0o755))
 				require.NoError(t, os.WriteFile(golden, []byte(out), 0o644))
 				return
 			}
@@ -436,10 +441,12 @@ func TestDashboard(t *testing.T) {
 
 	metricRe := regexp.MustCompile(`\bmcp(?:gw)?_[a-z_]+`)
 	byRe := regexp.MustCompile(`\bby \(([^)]*)\)`)
-	matcherRe := regexp.MustCompile(`([a-z_]+)\s*(?:=~|!=|=)\s*"`)
+	matcherRe := regexp.MustCompile(`([a-z_]+)\s*(?:=~|!=|=)\s*"[^"]*"`)
 	used := map[string]bool{}
 	for _, e := range exprs {
-		for _, m := range metricRe.FindAllString(e, -1) {
+		// Label names (in by clauses and matchers) are not metric names.
+		bare := matcherRe.ReplaceAllString(byRe.ReplaceAllString(e, ""), "")
+		for _, m := range metricRe.FindAllString(bare, -1) {
 			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
 			if strings.HasSuffix(base, "_seconds") && base != m {
 				assert.Contains(t, contractMetrics, base, "%s in %s", m, e)
