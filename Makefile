@@ -19,7 +19,7 @@ build: ## Build the static mcpgw binary and the demo upstream into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo-upstream ./test/upstreams/cmd/demo-upstream
 
 .PHONY: test
-test: chart-check ## Run every test with the race detector (what CI runs). Installs redis-server when missing.
+test: chart-tools ## Run every test with the race detector (what CI runs), the chart checks (test/ship) included. Installs redis-server when missing.
 	./scripts/ensure-redis.sh
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
@@ -28,10 +28,13 @@ test: chart-check ## Run every test with the race detector (what CI runs). Insta
 # whose golangci-lint would otherwise share their dependency versions).
 CHART_TOOL := $(GO) tool -modfile=tools/chart/go.mod
 
-.PHONY: chart-check
-chart-check: ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
+.PHONY: chart-tools
+chart-tools: ## Build helm and kubeconform (cold: about 7 CPU-minutes), so test timeouts do not pay for it.
 	$(CHART_TOOL) helm version --short
 	$(CHART_TOOL) kubeconform -v
+
+.PHONY: chart-check
+chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
 	$(GO) test $(TESTFLAGS) ./test/ship/
 
 .PHONY: image
