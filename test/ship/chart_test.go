@@ -86,27 +86,28 @@ func track(t *testing.T, paths ...string) {
 var (
 	toolsOnce sync.Once
 	toolPaths map[string]string
-	toolsErr  error
+	errTools  error
 )
 
 // tool returns the path of a tool pinned in tools/chart/go.mod, built (or
 // found in the build cache) by go tool -n.
 func tool(t *testing.T, name string) string {
 	t.Helper()
+	ctx := t.Context() // Do runs synchronously, within this test.
 	toolsOnce.Do(func() {
 		toolPaths = map[string]string{}
 		for _, n := range []string{"helm", "kubeconform"} {
-			cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "tools/chart/go.mod"), "-n", n)
+			cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, "tools", "chart", "go.mod"), "-n", n)
 			cmd.Dir = root
 			out, err := cmd.Output()
 			if err != nil {
-				toolsErr = fmt.Errorf("building %s: %w: %s", n, err, stderrOf(err))
+				errTools = fmt.Errorf("building %s: %w: %s", n, err, stderrOf(err))
 				return
 			}
 			toolPaths[n] = strings.TrimSpace(string(out))
 		}
 	})
-	require.NoError(t, toolsErr)
+	require.NoError(t, errTools)
 	track(t, "tools/chart/go.mod", "tools/chart/go.sum")
 	return toolPaths[name]
 }
@@ -419,7 +420,7 @@ var contractLabels = []string{
 // TestDashboard checks that the Grafana dashboard queries only metrics and
 // labels of the telemetry contract, and shows what it must.
 func TestDashboard(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(root, chartDir, "files/dashboard.json"))
+	data, err := os.ReadFile(filepath.Join(root, chartDir, "files", "dashboard.json"))
 	require.NoError(t, err)
 	var dash map[string]any
 	require.NoError(t, json.Unmarshal(data, &dash))
@@ -503,6 +504,7 @@ func decodeDocs(t *testing.T, manifests string) []map[string]any {
 }
 
 func parseRender(t *testing.T, manifests string) *rendered {
+	t.Helper()
 	return &rendered{docs: decodeDocs(t, manifests)}
 }
 

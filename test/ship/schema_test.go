@@ -2,7 +2,9 @@ package ship_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,12 +88,12 @@ func writeSchemas(t *testing.T, dir string, kinds []gvk) {
 		var schema map[string]any
 		if k.apiVersion == "monitoring.coreos.com/v1" {
 			if crd == nil {
-				crd = readJSON(t, filepath.Join(download(t, prometheusOperator), "jsonnet/prometheus-operator/servicemonitors-crd.json"))
+				crd = readJSON(t, filepath.Join(download(t, prometheusOperator), "jsonnet", "prometheus-operator", "servicemonitors-crd.json"))
 			}
 			schema = crdSchema(t, crd, k)
 		} else {
 			if defs == nil {
-				swagger := readJSON(t, filepath.Join(download(t, kubernetesAPI), "api/openapi-spec/swagger.json"))
+				swagger := readJSON(t, filepath.Join(download(t, kubernetesAPI), "api", "openapi-spec", "swagger.json"))
 				defs = swagger["definitions"].(map[string]any)
 			}
 			schema = apiSchema(t, defs, k)
@@ -199,9 +201,7 @@ func strictSchema(s any) any {
 		return s
 	}
 	out := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
+	maps.Copy(out, m)
 	if out["format"] == "int-or-string" || out["x-kubernetes-int-or-string"] == true {
 		desc := out["description"]
 		out = map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "integer"}}}
@@ -248,7 +248,8 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return string(ee.Stderr)
 	}
 	return fmt.Sprint(err)
