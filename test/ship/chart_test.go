@@ -180,9 +180,32 @@ func TestChartGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			require.NoError(t, err, "run go test ./test/ship -update to create the golden file")
-			assert.Equal(t, string(want), out, "render differs from %s; run go test ./test/ship -update and review the diff", golden)
+			if string(want) != out {
+				t.Errorf("render differs from %s; run go test ./test/ship -update and review the diff:\n%s", golden, firstDifference(string(want), out))
+			}
 		})
 	}
+}
+
+// firstDifference shows the first differing line of two texts, with a few
+// lines of context: enough to see what changed without printing both.
+func firstDifference(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	i := 0
+	for i < len(w) && i < len(g) && w[i] == g[i] {
+		i++
+	}
+	var b strings.Builder
+	for j := max(0, i-3); j < i; j++ {
+		fmt.Fprintf(&b, "  %4d   %s\n", j+1, w[j])
+	}
+	for j := i; j < min(len(w), i+4); j++ {
+		fmt.Fprintf(&b, "- %4d   %s\n", j+1, w[j])
+	}
+	for j := i; j < min(len(g), i+4); j++ {
+		fmt.Fprintf(&b, "+ %4d   %s\n", j+1, g[j])
+	}
+	return b.String()
 }
 
 // kubeconform validates manifests strictly: unknown fields, wrong types
@@ -383,6 +406,7 @@ func TestChartRefuses(t *testing.T) {
 		{"shutdown timeout set in config", []string{"config.server.shutdown_timeout=10s"}, "config.server.shutdown_timeout is set by the chart from drain.shutdownTimeoutSeconds"},
 		{"both redis kinds", []string{"redis.enabled=true", "redis.url=redis://r:6379"}, "redis.enabled and redis.url are exclusive"},
 		{"redis url set in config", []string{"redis.url=redis://r:6379", "config.redis.url=redis://other:6379"}, "config.redis.url is set by the chart"},
+		{"misspelt value (values.schema.json)", []string{"serviceMonitor.enable=true"}, "additional properties 'enable' not allowed"},
 		{"pdb with both bounds", []string{"podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1", "podDisruptionBudget.maxUnavailable=1"}, "set minAvailable or maxUnavailable, not both"},
 	}
 	for _, tt := range tests {
