@@ -260,6 +260,30 @@ func TestChartKubeconform(t *testing.T) {
 	}
 }
 
+// TestChartValueCombinations renders less common values, beyond the golden
+// sets, and validates each render.
+func TestChartValueCombinations(t *testing.T) {
+	tests := []struct {
+		name string
+		set  []string
+	}{
+		{"redis password without redis", []string{"redis.auth.secretName=pw"}},
+		{"hot reload instead of restarts", []string{"rollOnConfigChange=false"}},
+		{"memory autoscaling", []string{"autoscaling.enabled=true", "autoscaling.targetMemoryUtilizationPercentage=80"}},
+		{"pdb minAvailable percentage", []string{"podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=50%", "podDisruptionBudget.maxUnavailable="}},
+		{"existing service account", []string{"serviceAccount.create=false", "serviceAccount.name=gw"}},
+		{"no dashboard", []string{"dashboard.enabled=false"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := render(t, "", tt.set...)
+			require.NoError(t, err)
+			kubeconform(t, out)
+			parseRender(t, out).loadConfig(t)
+		})
+	}
+}
+
 // TestChartKubeconformCatchesMistakes makes sure the schemas are strict: a
 // misspelt field and a wrong type are reported.
 func TestChartKubeconformCatchesMistakes(t *testing.T) {
