@@ -20,10 +20,27 @@ build: ## Build the static mcpgw binary, the demo upstream and the dev-only issu
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mcpgw-devissuer ./test/devissuer
 
 .PHONY: test
-test: ## Run every test with the race detector (what CI runs). Installs redis-server when missing.
+test: chart-tools ## Run every test with the race detector (what CI runs), the chart checks (test/ship) included. Installs redis-server when missing.
 	./scripts/ensure-redis.sh
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+
+# helm and kubeconform, pinned in tools/chart/go.mod (apart from tools/go.mod,
+# whose golangci-lint would otherwise share their dependency versions).
+CHART_TOOL := $(GO) tool -modfile=tools/chart/go.mod
+
+.PHONY: chart-tools
+chart-tools: ## Build helm and kubeconform (cold: about 7 CPU-minutes), so test timeouts do not pay for it.
+	$(CHART_TOOL) helm version --short
+	$(CHART_TOOL) kubeconform -v
+
+.PHONY: chart-check
+chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
+	$(GO) test $(TESTFLAGS) ./test/ship/
+
+.PHONY: image
+image: ## Build the container image with docker (VERSION and COMMIT are stamped in).
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t mcpgw:$(VERSION) .
 
 .PHONY: demo
 demo: build ## Start three demo upstreams, a dev-only OIDC issuer and mcpgw (OAuth on) on 127.0.0.1; print the URL, a token and host configs.
