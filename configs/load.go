@@ -586,6 +586,7 @@ func (c *Config) secretRefs(fn func(path string, r *SecretRef)) {
 			each(p+".stdio.env", u.Stdio.Env)
 		}
 	}
+	c.Telemetry.secretRefs(each)
 }
 
 // resolveSecrets fills Resolved in every SecretRef with exactly one source
