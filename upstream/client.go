@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/telemetry"
 )
 
 // Request is one request forwarded to an upstream.
@@ -45,6 +47,14 @@ type Request struct {
 	// upstream's session expired and was re-initialized (list and read
 	// methods).
 	Idempotent bool
+	// Header holds extra HTTP headers sent upstream on the HTTP and SSE
+	// transports (ignored on stdio). With tracing on, Call adds the W3C
+	// traceparent and tracestate of its client span. May be nil.
+	Header http.Header
+
+	// traceMeta is the _meta fragment carrying the client span's trace
+	// context, set by Call when tracing is on.
+	traceMeta []byte
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -60,6 +70,9 @@ type Options struct {
 	// HealthInterval is how long the upstream may go without a successful
 	// exchange before it is pinged. Default 5s.
 	HealthInterval time.Duration
+	// Telemetry receives a client span per call and
+	// mcp.client.operation.duration; nil records nothing.
+	Telemetry *telemetry.Telemetry
 }
 
 // Catalog is what an upstream offers, as discovered. It is immutable once
@@ -130,6 +143,7 @@ type Client struct {
 	clientInfo     []byte // {"name":…,"version":…}
 	modernMeta     []byte // _meta members of every 2026-07-28 request
 	dialer         dialer
+	obs            *observer // nil without telemetry
 
 	nextID   atomic.Int64
 	progress progressRegistry
@@ -187,6 +201,10 @@ type conn interface {
 // callOpts are per-call transport details.
 type callOpts struct {
 	requestID string
+	// header holds extra HTTP headers (Request.Header).
+	header http.Header
+	// meta is a _meta fragment to add (the trace context).
+	meta []byte
 	// sessionID, when not nil, receives the Mcp-Session-Id response header.
 	sessionID *string
 }
@@ -301,6 +319,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.obs = newObserver(c, opts.Telemetry)
 	return c, nil
 }
 
@@ -441,6 +460,14 @@ func (c *Client) Catalog() (*Catalog, bool) {
 // JSON-RPC error of the upstream is returned as *RPCError; every other
 // failure is an *Error naming the upstream and wrapping a sentinel.
 func (c *Client) Call(ctx context.Context, req *Request) (json.RawMessage, error) {
+	if c.obs != nil {
+		return c.obs.call(ctx, req)
+	}
+	return c.call(ctx, req)
+}
+
+// call is Call without telemetry.
+func (c *Client) call(ctx context.Context, req *Request) (json.RawMessage, error) {
 	s := c.sess.Load()
 	if s == nil {
 		return nil, c.downError()
@@ -473,7 +500,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
 		defer c.progress.unregister(key)
 	}
-	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID})
+	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{requestID: req.RequestID, header: req.Header, meta: req.traceMeta})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())
 		return res, nil

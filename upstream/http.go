@@ -267,11 +267,11 @@ func (h *httpConn) headers(ps *postState, method, name, requestID string, params
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
 	c := h.c
-	rw := paramsRewrite{meta: h.meta, progressToken: progressToken}
+	rw := paramsRewrite{meta: h.meta, progressToken: progressToken, trace: o.meta}
 	if h.modern {
 		rw.nameKey = nameKeyFor(method)
 	}
-	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+96)
+	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+len(o.meta)+96)
 	body = append(body, `{"jsonrpc":"2.0","id":`...)
 	body = strconv.AppendInt(body, id, 10)
 	body = append(body, `,"method":`...)
@@ -300,7 +300,11 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	}
 
 	ps := new(postState)
-	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, method, name, o.requestID, extra)))
+	hdr := h.headers(ps, method, name, o.requestID, extra)
+	for k, v := range o.header {
+		hdr[k] = v
+	}
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, hdr))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
