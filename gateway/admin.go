@@ -50,6 +50,7 @@ func (g *Gateway) adminRoutes(r *mux.Router) {
 	a.HandleFunc("/upstreams/{name}/drain", g.drain).Methods(http.MethodPost)
 	a.HandleFunc("/upstreams/{name}/undrain", g.undrain).Methods(http.MethodPost)
 	a.HandleFunc("/upstreams", g.listDrains).Methods(http.MethodGet)
+	g.logLevelRoutes(a)
 }
 
 func writeAdmin(w http.ResponseWriter, status int, v any) {

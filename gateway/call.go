@@ -162,7 +162,10 @@ func unavailable(up, what string) *rpcError {
 // forward sends one call to its upstream and relays the answer. This is the
 // call path both protocol eras share.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, snap *catalog.Snapshot, s *session, m *message) {
+	r, ob := g.observeCall(r, snap, s, m) // ob is nil without telemetry
+	defer ob.end()
 	rp := newReplier(w, r, s == nil)
+	rp.obs = ob
 	if g.draining.Load() {
 		rp.fail(m.ID, newRPCError(codeShuttingDown, "gateway is shutting down", nil))
 		return
@@ -172,12 +175,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		rp.fail(m.ID, rerr)
 		return
 	}
+	ob.resolved(&t)
 	client := rt.byName[t.upstream]
 	var rec *audit.Record
 	if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
+		ob.record(rec)
 		if rerr := g.admit(r.Context(), t, rec); rerr != nil {
 			if rerr.Code == codeInsufficientScope {
+				ob.refused()
 				// Step-up: HTTP 403 naming every scope the tool needs
 				// (MCP authorization, "Runtime Insufficient Scope Errors").
 				g.writeAudit(r.Context(), rec)
@@ -212,6 +218,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 	}
 	result, err := client.Call(ctx, req)
 	if err != nil {
+		ob.upstreamFailed(err)
 		rerr := g.upstreamError(ctx, t, err)
 		if rec != nil {
 			rec.Outcome, rec.ErrorCode = outcomeOf(err), rerr.Code
@@ -220,6 +227,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *runtime, s
 		rp.fail(m.ID, rerr)
 		return
 	}
+	ob.result(result)
 	if rec != nil {
 		rec.Outcome = audit.OutcomeOK
 		if isToolError(result) {

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/policy"
+	"github.com/mcpgw/mcpgw/telemetry"
 )
 
 // Options are the process-level inputs of a Gateway that do not come from
@@ -35,6 +36,12 @@ type Options struct {
 	// HealthInterval is how often idle upstreams are pinged; zero means the
 	// upstream package's default.
 	HealthInterval time.Duration
+	// Telemetry receives spans and metrics; nil records nothing and costs
+	// the call path one nil check.
+	Telemetry *telemetry.Telemetry
+	// LogLevel is the level of Logger, changed by PUT /admin/v1/loglevel;
+	// nil leaves the endpoint out.
+	LogLevel *slog.LevelVar
 }
 
 // Gateway serves MCP hosts and forwards to upstream MCP servers.
@@ -52,6 +59,9 @@ type Gateway struct {
 	auth    *authn.Authenticator
 	scopes  *policy.RequiredScopes
 	handler http.Handler
+	// obs records spans and metrics; nil without telemetry.
+	obs      *observer
+	logLevel *slog.LevelVar
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -113,12 +123,17 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged, g.hidden)
+	rt, err := newRuntime(cfg, g.log, g.version, opts.HealthInterval, g.catalogChanged, g.hidden, opts.Telemetry)
 	if err != nil {
 		_ = g.controls.close(context.Background())
 		return nil, err
 	}
 	g.rt.Store(rt)
+	if err := g.initTelemetry(opts); err != nil {
+		rt.close()
+		_ = g.controls.close(context.Background())
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	g.handler = g.buildHandler()
 	return g, nil
 }
@@ -242,6 +257,7 @@ func (g *Gateway) Close() {
 		close(g.stop)
 	}
 	g.wg.Wait()
+	g.closeTelemetry()
 	g.sessions.closeAll()
 	g.rt.Load().close()
 	if err := g.controls.close(context.Background()); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -35,7 +36,7 @@ type runtime struct {
 }
 
 func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInterval time.Duration,
-	onChange func(old, cur *catalog.Snapshot), hidden func(exposed, upstream string) bool,
+	onChange func(old, cur *catalog.Snapshot), hidden func(exposed, upstream string) bool, tel *telemetry.Telemetry,
 ) (*runtime, error) {
 	pattern, err := regexp.Compile(cfg.Catalog.NamePattern)
 	if err != nil {
@@ -62,6 +63,7 @@ func newRuntime(cfg *configs.Config, log *slog.Logger, version string, healthInt
 			ClientName:     "mcpgw",
 			ClientVersion:  version,
 			HealthInterval: healthInterval,
+			Telemetry:      tel,
 		})
 		if err != nil {
 			rt.closeClients()
