@@ -56,7 +56,7 @@ type observer struct {
 type labelCache struct {
 	snap      *catalog.Snapshot
 	tools     map[string]*routeLabels                    // exposed tool name →
-	decisions map[string]*[numDecisions]metric.AddOption // upstream →
+	decisions map[string]*[numDecisions][]metric.AddOption // upstream →
 }
 
 // decisions in the order of decisionOpts.
@@ -73,20 +73,23 @@ type routeLabels struct {
 	method, tool string
 	// byVersion[i] holds the options for supportedVersions[i]: success and
 	// tool_error.
-	byVersion [8]atomic.Pointer[[2]metric.RecordOption]
+	byVersion [8]atomic.Pointer[[2][]metric.RecordOption]
 }
 
-func (rl *routeLabels) record(version, errType string) metric.RecordOption {
+// record returns the options of one measurement. They are one-element
+// slices built once, so that passing them to the variadic Record does
+// not allocate.
+func (rl *routeLabels) record(version, errType string) []metric.RecordOption {
 	vi := versionIndex(version)
 	if vi < 0 || (errType != "" && errType != telemetry.ErrorTool) {
 		// Error codes and unknown versions are rare: build the set.
-		return metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, errType))
+		return []metric.RecordOption{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, errType))}
 	}
 	p := rl.byVersion[vi].Load()
 	if p == nil {
-		p = &[2]metric.RecordOption{
-			metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, "")),
-			metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, telemetry.ErrorTool)),
+		p = &[2][]metric.RecordOption{
+			{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, ""))},
+			{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, telemetry.ErrorTool))},
 		}
 		rl.byVersion[vi].Store(p)
 	}
@@ -212,11 +215,11 @@ func (o *observer) cache(snap *catalog.Snapshot) *labelCache {
 		c.tools[n] = &routeLabels{method: "tools/call", tool: n}
 	}
 	ups := snap.Upstreams()
-	c.decisions = make(map[string]*[numDecisions]metric.AddOption, len(ups)+1)
+	c.decisions = make(map[string]*[numDecisions][]metric.AddOption, len(ups)+1)
 	for _, u := range append(ups, catalog.UpstreamInfo{}) {
-		var opts [numDecisions]metric.AddOption
+		var opts [numDecisions][]metric.AddOption
 		for i, d := range decisionNames {
-			opts[i] = metric.WithAttributeSet(telemetry.DecisionAttributes(d, u.Name))
+			opts[i] = []metric.AddOption{metric.WithAttributeSet(telemetry.DecisionAttributes(d, u.Name))}
 		}
 		c.decisions[u.Name] = &opts
 	}
@@ -396,7 +399,7 @@ func (ob *callObs) end() {
 	if rl == nil {
 		rl = &routeLabels{method: ob.method}
 	}
-	o.metrics.ServerDuration.Record(ob.ctx, time.Since(ob.start).Seconds(), rl.record(ob.version, ob.errType))
+	o.metrics.ServerDuration.Record(ob.ctx, time.Since(ob.start).Seconds(), rl.record(ob.version, ob.errType)...)
 
 	if ob.method == "tools/call" {
 		up, d := "", -1
@@ -412,7 +415,7 @@ func (ob *callObs) end() {
 		}
 		if d >= 0 {
 			if opts, ok := ob.cache.decisions[up]; ok {
-				o.metrics.Decisions.Add(ob.ctx, 1, opts[d])
+				o.metrics.Decisions.Add(ob.ctx, 1, opts[d]...)
 			} else {
 				o.metrics.Decisions.Add(ob.ctx, 1, metric.WithAttributeSet(telemetry.DecisionAttributes(decisionNames[d], up)))
 			}

@@ -53,7 +53,9 @@ type observer struct {
 	spanAttrs []attribute.KeyValue
 	// durations holds the pre-built record options per method and error
 	// class: index 0 is success, 1 tool_error, then errorClasses.
-	durations map[string]*[2 + len(errorClasses)]metric.RecordOption
+	// Each is a one-element slice, so that the variadic Record does not
+	// allocate.
+	durations map[string]*[2 + len(errorClasses)][]metric.RecordOption
 }
 
 func newObserver(c *Client, t *telemetry.Telemetry) *observer {
@@ -79,13 +81,13 @@ func newObserver(c *Client, t *telemetry.Telemetry) *observer {
 			o.spanAttrs = append(o.spanAttrs, telemetry.ServerPort.Int(port))
 		}
 	}
-	o.durations = make(map[string]*[2 + len(errorClasses)]metric.RecordOption, len(observedMethods))
+	o.durations = make(map[string]*[2 + len(errorClasses)][]metric.RecordOption, len(observedMethods))
 	for _, m := range observedMethods {
-		var opts [2 + len(errorClasses)]metric.RecordOption
-		opts[0] = metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, ""))
-		opts[1] = metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, telemetry.ErrorTool))
+		var opts [2 + len(errorClasses)][]metric.RecordOption
+		opts[0] = []metric.RecordOption{metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, ""))}
+		opts[1] = []metric.RecordOption{metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, telemetry.ErrorTool))}
 		for i, ec := range errorClasses {
-			opts[2+i] = metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, ec.name))
+			opts[2+i] = []metric.RecordOption{metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, ec.name))}
 		}
 		o.durations[m] = &opts
 	}
@@ -135,7 +137,7 @@ func (o *observer) call(ctx context.Context, req *Request) (json.RawMessage, err
 	if o.metrics != nil {
 		secs := time.Since(start).Seconds()
 		if opts, ok := o.durations[req.Method]; ok && idx >= 0 {
-			o.metrics.ClientDuration.Record(ctx, secs, opts[idx])
+			o.metrics.ClientDuration.Record(ctx, secs, opts[idx]...)
 		} else {
 			o.metrics.ClientDuration.Record(ctx, secs,
 				metric.WithAttributeSet(telemetry.ClientAttributes(req.Method, o.c.name, errType)))
