@@ -377,9 +377,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name:   "endpoint scheme",
-			mutate: func(c *Config) { c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPHTTP, Endpoint: "grpc://collector:4317"} },
-			want:   []string{`telemetry.tracing.endpoint: scheme must be http or https`},
+			name: "endpoint scheme",
+			mutate: func(c *Config) {
+				c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPHTTP, Endpoint: "grpc://collector:4317"}
+			},
+			want: []string{`telemetry.tracing.endpoint: scheme must be http or https`},
 		},
 	}
 	for _, tt := range tests {

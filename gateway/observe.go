@@ -55,7 +55,7 @@ type observer struct {
 // building attribute sets.
 type labelCache struct {
 	snap      *catalog.Snapshot
-	tools     map[string]*routeLabels                    // exposed tool name →
+	tools     map[string]*routeLabels                      // exposed tool name →
 	decisions map[string]*[numDecisions][]metric.AddOption // upstream →
 }
 

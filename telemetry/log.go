@@ -57,7 +57,9 @@ var _ slog.Handler = ContextHandler{}
 func NewContextHandler(next slog.Handler) ContextHandler { return ContextHandler{next: next} }
 
 // Enabled implements slog.Handler.
-func (h ContextHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h ContextHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
 
 // Handle implements slog.Handler.
 func (h ContextHandler) Handle(ctx context.Context, r slog.Record) error {

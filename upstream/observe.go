@@ -229,4 +229,3 @@ func isToolError(result []byte) bool {
 	}
 	return string(member(result, "isError")) == "true"
 }
-
