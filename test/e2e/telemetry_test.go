@@ -29,6 +29,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mcpgw/mcpgw/authn/authntest"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
 	"github.com/mcpgw/mcpgw/telemetry"
@@ -400,4 +401,38 @@ upstreams:
 	assert.Equal(t, http.StatusBadRequest, code, body)
 	_, body = do(http.MethodGet, "")
 	assert.JSONEq(t, `{"level":"debug"}`, body, "a bad level changes nothing")
+}
+
+func TestMetricsCountScopeDenials(t *testing.T) {
+	iss := authntest.NewIssuer(t, authntest.WithAudience(resource))
+	orders := startServer(t, func() http.Handler { return upstreams.OrdersHandler(nil) })
+	g, _ := startGatewayTel(t, fmt.Sprintf(`
+auth:
+  resource: %q
+  issuers: [{issuer: %q}]
+  scopes_supported: [mcp, orders:write]
+upstreams:
+  - name: orders
+    http: {url: %q}
+    scopes:
+      tools: [{match: "cancel_*", scopes: [orders:write]}]
+`, resource, iss.URL(), orders.url()))
+
+	c := newRawClient(t, g.url)
+	c.header.Set("Authorization", "Bearer "+iss.Mint(map[string]any{"sub": "alice", "scope": "mcp"}))
+	c.initialize()
+	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "step-up: the tool needs orders:write")
+
+	fams := scrape(t, g.base+"/metrics")
+	denied := series(fams["mcpgw_decisions_total"], map[string]string{"decision": "denied", "upstream": "orders"})
+	require.Len(t, denied, 1)
+	assert.InDelta(t, 1, denied[0].GetCounter().GetValue(), 0)
+	refused := series(fams["mcp_server_operation_duration_seconds"], map[string]string{
+		"gen_ai_tool_name": "orders__cancel_order", "error_type": "insufficient_scope",
+	})
+	require.Len(t, refused, 1)
+	assert.Equal(t, uint64(1), refused[0].GetHistogram().GetSampleCount())
+	assert.Empty(t, series(fams["mcp_client_operation_duration_seconds"], map[string]string{"upstream": "orders", "mcp_method_name": "tools/call"}),
+		"a denied call never reaches the upstream")
 }
