@@ -168,8 +168,10 @@ var catalogKinds = [...]struct {
 	kind  catalog.Kind
 	label string
 }{
-	{catalog.Tools, "tools"}, {catalog.Resources, "resources"},
-	{catalog.ResourceTemplates, "resource_templates"}, {catalog.Prompts, "prompts"},
+	{catalog.Tools, "tools"},
+	{catalog.Resources, "resources"},
+	{catalog.ResourceTemplates, "resource_templates"},
+	{catalog.Prompts, "prompts"},
 }
 
 func (g *Gateway) catalogCounts(report func(upstream, kind string, n int64)) {

@@ -29,8 +29,10 @@ func BenchmarkObserve(b *testing.B) {
 		Tools: []json.RawMessage{json.RawMessage(`{"name":"get_order","inputSchema":{"type":"object"}}`)},
 	}})
 	require.Empty(b, problems)
-	m := &message{Method: "tools/call", ID: json.RawMessage(`7`),
-		Params: json.RawMessage(`{"name":"orders__get_order","arguments":{"id":"o-1001"}}`)}
+	m := &message{
+		Method: "tools/call", ID: json.RawMessage(`7`),
+		Params: json.RawMessage(`{"name":"orders__get_order","arguments":{"id":"o-1001"}}`),
+	}
 	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(""))
 	r.Header.Set(headerProtocolVersion, "2026-07-28")
 	t := target{upstream: "orders", original: "get_order", name: "orders__get_order"}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -123,12 +124,13 @@ func (o *observer) call(ctx context.Context, req *Request) (json.RawMessage, err
 		if errType != "" {
 			span.SetAttributes(telemetry.ErrorType.String(errType))
 			var rpcErr *RPCError
-			if errors.As(err, &rpcErr) {
+			switch {
+			case errors.As(err, &rpcErr):
 				span.SetAttributes(telemetry.ResponseStatusCode.String(errType))
 				span.SetStatus(codes.Error, rpcErr.Message)
-			} else if err != nil {
+			case err != nil:
 				span.SetStatus(codes.Error, err.Error())
-			} else {
+			default:
 				span.SetStatus(codes.Error, errType)
 			}
 		}
@@ -177,9 +179,7 @@ func (o *observer) startSpan(ctx context.Context, req *Request) (context.Context
 // modifying h.
 func traceHeaders(ctx context.Context, h http.Header) http.Header {
 	out := make(http.Header, len(h)+2)
-	for k, v := range h {
-		out[k] = v
-	}
+	maps.Copy(out, h)
 	telemetry.Propagator.Inject(ctx, propagation.HeaderCarrier(out))
 	return out
 }

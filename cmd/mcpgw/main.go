@@ -203,7 +203,7 @@ func serveMetrics(ctx context.Context, addr string, tel *telemetry.Telemetry, lo
 			log.Error("metrics listener stopped", slog.Any("error", err))
 		}
 	}()
-	log.Info("metrics listening", slog.String("addr", l.Addr().String()))
+	log.InfoContext(ctx, "metrics listening", slog.String("addr", l.Addr().String()))
 	return func() {
 		_ = srv.Close()
 		<-done

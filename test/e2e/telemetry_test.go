@@ -324,8 +324,10 @@ upstreams:
 	srv := fams["mcp_server_operation_duration_seconds"]
 	require.NotNil(t, srv, "server histogram exported")
 	assert.Equal(t, dto.MetricType_HISTOGRAM, srv.GetType())
-	ok := series(srv, map[string]string{"mcp_method_name": "tools/call", "gen_ai_tool_name": "orders__get_order",
-		"mcp_protocol_version": "2025-11-25", "error_type": ""})
+	ok := series(srv, map[string]string{
+		"mcp_method_name": "tools/call", "gen_ai_tool_name": "orders__get_order",
+		"mcp_protocol_version": "2025-11-25", "error_type": "",
+	})
 	require.Len(t, ok, 1)
 	assert.Equal(t, uint64(3), ok[0].GetHistogram().GetSampleCount())
 	var bounds []float64
@@ -421,7 +423,7 @@ upstreams:
 	c := newRawClient(t, g.url)
 	c.header.Set("Authorization", "Bearer "+iss.Mint(map[string]any{"sub": "alice", "scope": "mcp"}))
 	c.initialize()
-	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`)
+	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`) //nolint:bodyclose // post closes it.
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "step-up: the tool needs orders:write")
 
 	fams := scrape(t, g.base+"/metrics")
