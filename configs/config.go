@@ -64,6 +64,8 @@ type Config struct {
 	Redis *Redis `mapstructure:"redis" yaml:"redis,omitempty"`
 	// Audit is the audit stream: one record per tools/call decision.
 	Audit Audit `mapstructure:"audit" yaml:"audit"`
+	// Telemetry configures traces (OTLP) and metrics (Prometheus).
+	Telemetry Telemetry `mapstructure:"telemetry" yaml:"telemetry"`
 }
 
 // Server is the downstream HTTP listener.

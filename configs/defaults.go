@@ -108,6 +108,7 @@ func (c *Config) SetDefaults() {
 		c.Redis.setDefaults()
 	}
 	c.Audit.setDefaults()
+	c.Telemetry.setDefaults()
 }
 
 // setDefault sets *p to def when *p is the zero value.

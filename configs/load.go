@@ -434,6 +434,9 @@ func leafErrors(err error) []error {
 	return []error{err}
 }
 
+// rootTypeName is how mapstructure names the root of the decode.
+var rootTypeName = reflect.TypeFor[Config]().String()
+
 // decodeProblems turns one mapstructure error into FieldErrors with plain
 // messages. mapstructure's messages never include the offending value.
 func decodeProblems(err error) []error {
@@ -442,6 +445,11 @@ func decodeProblems(err error) []error {
 		return []error{&FieldError{Msg: err.Error()}}
 	}
 	name, inner := de.Name(), de.Unwrap()
+	if name == rootTypeName {
+		// mapstructure v2.5 names the root by its type in a second report
+		// of the top-level unknown keys; the path of the root is "".
+		name = ""
+	}
 	msg := inner.Error()
 	if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
 		var errs []error
@@ -586,6 +594,7 @@ func (c *Config) secretRefs(fn func(path string, r *SecretRef)) {
 			each(p+".stdio.env", u.Stdio.Env)
 		}
 	}
+	c.Telemetry.secretRefs(each)
 }
 
 // resolveSecrets fills Resolved in every SecretRef with exactly one source

@@ -704,6 +704,7 @@ func TestExampleFile(t *testing.T) {
 	t.Setenv("ORDERS_URL", "https://orders.internal.example.com/mcp")
 	t.Setenv("PAYMENTS_API_KEY", "payments-key")
 	t.Setenv("CRM_TOKEN", "Bearer crm-token")
+	t.Setenv("OTEL_API_KEY", "otel-key")
 
 	cfg, err := Parse(data)
 	require.NoError(t, err, "%v", Problems(err))
@@ -718,6 +719,9 @@ func TestExampleFile(t *testing.T) {
 	assert.Empty(t, cfg.Upstreams[2].ExposedPrefix())
 	assert.NotNil(t, cfg.Upstreams[2].Prefix)
 	assert.Equal(t, "https://orders.internal.example.com/mcp", cfg.Upstreams[1].HTTP.URL)
+	assert.Equal(t, TracingOTLPHTTP, cfg.Telemetry.Tracing.Exporter)
+	assert.InDelta(t, 0.1, cfg.Telemetry.Tracing.Ratio(), 1e-9)
+	assert.Equal(t, "otel-key", cfg.Telemetry.Tracing.Headers["x-api-key"].Resolved.Reveal())
 	assert.Equal(t, "orders-key", cfg.Upstreams[1].HTTP.Headers["X-Api-Key"].Resolved.Reveal())
 	assert.Equal(t, "payments-key", cfg.Upstreams[2].Stdio.Env["PAYMENTS_API_KEY"].Resolved.Reveal())
 	assert.NotEmpty(t, cfg.Upstreams[0].Tools.Include)

@@ -88,6 +88,7 @@ func (c *Config) Validate() error {
 		v.redis(c.Redis)
 	}
 	v.audit(&c.Audit)
+	v.telemetry(&c.Telemetry)
 	sortByPath(v.errs)
 	return errors.Join(v.errs...)
 }

@@ -351,6 +351,42 @@ func TestValidate(t *testing.T) {
 			mutate: func(c *Config) { c.Log.Format = "xml" },
 			want:   []string{`log.format: "xml" must be json or text`},
 		},
+
+		// telemetry
+		{
+			name: "otlp over http with a collector",
+			mutate: func(c *Config) {
+				c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPHTTP, Endpoint: "http://collector:4318", SampleRatio: ptr(0.25),
+					Headers: map[string]SecretRef{"X-Api-Key": {Env: "KEY"}}}
+				c.Telemetry.Metrics.Listen = "127.0.0.1:9464"
+			},
+		},
+		{
+			name:   "unknown exporter",
+			mutate: func(c *Config) { c.Telemetry.Tracing.Exporter = "zipkin" },
+			want:   []string{`telemetry.tracing.exporter: "zipkin" must be one of none, otlp_grpc, otlp_http`},
+		},
+		{
+			name: "otlp without an endpoint, ratio out of range, bad header, bad metrics listener",
+			mutate: func(c *Config) {
+				c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPGRPC, SampleRatio: ptr(1.5),
+					Headers: map[string]SecretRef{"Bad Header": {Value: "x"}}}
+				c.Telemetry.Metrics.Listen = "9464"
+			},
+			want: []string{
+				`telemetry.tracing.endpoint: required with exporter otlp_grpc`,
+				`telemetry.tracing.sample_ratio: 1.5 must be between 0 and 1`,
+				`telemetry.tracing.headers[Bad Header]: "Bad Header" is not a valid header name`,
+				`telemetry.metrics.listen: "9464" is not host:port`,
+			},
+		},
+		{
+			name: "endpoint scheme",
+			mutate: func(c *Config) {
+				c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPHTTP, Endpoint: "grpc://collector:4317"}
+			},
+			want: []string{`telemetry.tracing.endpoint: scheme must be http or https`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,6 +431,7 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`upstreams: at least one upstream is required`,
 		`log.level: "" must be one of debug, info, warn, error`,
 		`log.format: "" must be json or text`,
+		`telemetry.tracing.exporter: "" must be one of none, otlp_grpc, otlp_http`,
 	}, Problems(err))
 }
 

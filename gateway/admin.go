@@ -52,6 +52,7 @@ func (g *Gateway) adminRoutes(r *mux.Router) {
 	a.HandleFunc("/upstreams/{name}/undrain", g.undrain).Methods(http.MethodPost)
 	a.HandleFunc("/upstreams", g.listUpstreams).Methods(http.MethodGet)
 	a.HandleFunc("/keys/rotate", g.rotateKeys).Methods(http.MethodPost)
+	g.logLevelRoutes(a)
 }
 
 func writeAdmin(w http.ResponseWriter, status int, v any) {

@@ -160,6 +160,7 @@ func (g *Gateway) auditUnrouted(r *http.Request, s *session, m *message, rerr *r
 func (g *Gateway) writeAudit(ctx context.Context, rec *audit.Record) {
 	rec.LatencyMicros = g.now().Sub(rec.Time).Microseconds()
 	if err := g.controls.audit.Log(context.WithoutCancel(ctx), rec); err != nil {
+		g.auditRefused(ctx)
 		g.log.ErrorContext(ctx, "audit record not written", slog.String("tool", rec.Tool),
 			slog.String("decision", string(rec.Decision)), slog.String("request_id", rec.RequestID), slog.Any("error", err))
 	}

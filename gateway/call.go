@@ -163,22 +163,26 @@ func unavailable(up, what string) *rpcError {
 // forward sends one call to its upstream and relays the answer. This is the
 // call path both protocol eras share.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m *message) {
+	rt := g.acquire()
+	defer rt.release()
+	snap := rt.snapshot()
+	r, ob := g.observeCall(r, snap, s, m) // ob is nil without telemetry
+	defer ob.end()
 	rp := newReplier(w, r, s == nil)
+	rp.obs = ob
 	if g.draining.Load() {
 		rerr := newRPCError(codeShuttingDown, "gateway is shutting down", nil)
 		g.auditUnrouted(r, s, m, rerr)
 		rp.fail(m.ID, rerr)
 		return
 	}
-	rt := g.acquire()
-	defer rt.release()
-	snap := rt.snapshot()
 	t, rerr := resolve(snap, m)
 	if rerr != nil {
 		g.auditUnrouted(r, s, m, rerr)
 		rp.fail(m.ID, rerr)
 		return
 	}
+	ob.resolved(&t)
 	client := rt.byName[t.upstream]
 	var rec *audit.Record
 	if e := earlyFrom(r.Context()); e != nil && m.Method == "tools/call" && e.t.upstream == t.upstream && e.t.name == t.name {
@@ -187,8 +191,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		g.recordArgs(rec, rt, t)
 	} else if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
+		ob.record(rec)
 		if rerr := g.admit(r.Context(), rt, t, rec); rerr != nil {
 			if rerr.Code == codeInsufficientScope {
+				ob.refused()
 				// Step-up: HTTP 403 naming every scope the tool needs
 				// (MCP authorization, "Runtime Insufficient Scope Errors").
 				g.writeAudit(r.Context(), rec)
@@ -235,6 +241,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 	}
 	result, err := g.exchange(ctx, s, rp, t, client, req, m)
 	if err != nil {
+		ob.upstreamFailed(err)
 		rerr := g.upstreamError(ctx, t, err)
 		if rec != nil {
 			rec.Outcome, rec.ErrorCode = outcomeOf(err), rerr.Code
@@ -244,6 +251,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		rp.fail(m.ID, rerr)
 		return
 	}
+	ob.result(result)
 	if rec != nil {
 		rec.Outcome = audit.OutcomeOK
 		if isToolError(result) {

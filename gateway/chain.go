@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+
+	"github.com/mcpgw/mcpgw/telemetry"
 )
 
 // buildHandler composes the whole HTTP chain in one place. Read it top to
@@ -31,6 +33,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	r.HandleFunc(jwksPath, g.serveJWKS).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
+	g.metricsRoute(r)
 	g.adminRoutes(r)
 
 	var h http.Handler = r
@@ -58,18 +61,14 @@ func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-type requestIDKey struct{}
-
-// withRequestID stores the request id in ctx.
+// withRequestID stores the request id in ctx. It lives in telemetry, whose
+// log handler adds it to every line.
 func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return telemetry.WithRequestID(ctx, id)
 }
 
 // requestIDFrom returns the request id stored in ctx, or "".
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func requestIDFrom(ctx context.Context) string { return telemetry.RequestIDFrom(ctx) }
 
 // requestID accepts a well-formed X-Request-ID or generates one, echoes it in
 // the response, and carries it in the context (to logs and upstreams).

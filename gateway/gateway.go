@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -36,9 +37,12 @@ type Options struct {
 	// HealthInterval is how often idle upstreams are pinged; zero means the
 	// upstream package's default.
 	HealthInterval time.Duration
-	// OnReload is told of each reload, applied (true) or rejected (false);
-	// the metrics count them. May be nil.
-	OnReload func(ok bool)
+	// Telemetry receives spans and metrics; nil records nothing and costs
+	// the call path one nil check.
+	Telemetry *telemetry.Telemetry
+	// LogLevel is the level of Logger, changed by PUT /admin/v1/loglevel;
+	// nil leaves the endpoint out.
+	LogLevel *slog.LevelVar
 }
 
 // Gateway serves MCP hosts and forwards to upstream MCP servers.
@@ -62,14 +66,18 @@ type Gateway struct {
 	// reloadMu serialises reloads; reloads counts them.
 	reloadMu sync.Mutex
 	reloads  reloadCounts
-	onReload func(ok bool)
+	// tel receives spans and metrics; nil without telemetry.
+	tel *telemetry.Telemetry
 	// asserter signs identity assertions for upstreams; one per process,
 	// so its key set stays valid across reloads.
 	asserter *upstream.Asserter
 
 	// auditRefused counts destructive calls refused while the audit
 	// stream was stuck or failing.
-	auditRefused atomic.Uint64
+	auditRefusals atomic.Uint64
+	// obs records spans and metrics; nil without telemetry.
+	obs      *observer
+	logLevel *slog.LevelVar
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -143,7 +151,7 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 		g.log.Info("session resumed", slog.String("session", sessionDigest(s.id)), slog.String("protocol_version", s.protocolVersion))
 	}
 	g.healthInterval = opts.HealthInterval
-	g.onReload = opts.OnReload
+	g.tel = opts.Telemetry
 	if g.asserter, err = upstream.NewAsserter(g.now); err != nil {
 		_ = g.controls.close(context.Background())
 		return nil, err
@@ -154,6 +162,11 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.rt.Store(rt)
+	if err := g.initTelemetry(opts); err != nil {
+		rt.close()
+		_ = g.controls.close(context.Background())
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	g.handler = g.buildHandler()
 	return g, nil
 }
@@ -179,7 +192,7 @@ func decodeKey(s string) ([]byte, error) {
 func (g *Gateway) runtimeDeps(prev *runtime) runtimeDeps {
 	return runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
-		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter,
+		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev,
 	}
 }
@@ -320,6 +333,7 @@ func (g *Gateway) Close() {
 		close(g.stop)
 	}
 	g.wg.Wait()
+	g.closeTelemetry()
 	g.sessions.closeAll()
 	g.rt.Load().close()
 	if err := g.controls.close(context.Background()); err != nil {

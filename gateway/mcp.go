@@ -332,6 +332,7 @@ type replier struct {
 	w         http.ResponseWriter
 	sseOK     bool
 	modern    bool // 2026-07-28: protocol errors carry 4xx statuses
+	obs       *callObs
 	mu        sync.Mutex
 	streaming bool
 	finished  bool
@@ -365,6 +366,7 @@ func (rp *replier) notify(msg []byte) {
 
 // fail writes an error response with the status the request's era uses.
 func (rp *replier) fail(id json.RawMessage, e *rpcError) {
+	rp.obs.fail(e)
 	status := http.StatusOK
 	if rp.modern {
 		status = modernStatus(e.Code)

@@ -104,9 +104,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *configs.Config, path string, 
 
 	restart := restartOnly(old.cfg, cfg)
 	g.reloads.applied.Add(1)
-	if g.onReload != nil {
-		g.onReload(true)
-	}
+	g.tel.Metrics().ConfigReload(true)
 	g.auditReload(ctx, "applied", path, raw, cfg, restart, nil)
 	g.log.InfoContext(ctx, "configuration reloaded", slog.String("path", path),
 		slog.Int("upstreams", len(cfg.Upstreams)), slog.Int("connected", len(rt.fresh)),
@@ -187,9 +185,7 @@ func (g *Gateway) retire(old *runtime, keep map[*upstream.Client]bool) {
 
 func (g *Gateway) reloadRejected(ctx context.Context, path string, raw []byte, err error) {
 	g.reloads.rejected.Add(1)
-	if g.onReload != nil {
-		g.onReload(false)
-	}
+	g.tel.Metrics().ConfigReload(false)
 	problems := configs.Problems(err)
 	g.log.ErrorContext(ctx, "configuration rejected; the running configuration stays",
 		slog.String("path", path), slog.Any("problems", problems))

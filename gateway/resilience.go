@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -37,7 +38,8 @@ func (g *Gateway) auditGate(t target, rec *audit.Record) *rpcError {
 	if err == nil {
 		return nil
 	}
-	g.auditRefused.Add(1)
+	g.auditRefusals.Add(1)
+	g.auditRefused(context.Background())
 	rec.Decision, rec.Rule, rec.ErrorCode = audit.DecisionAuditUnavailable, "audit:"+err.Error(), codeAuditUnavailable
 	return newRPCError(codeAuditUnavailable, "tool "+strconv.Quote(t.name)+" is destructive and the audit log is unavailable ("+err.Error()+"); try again later",
 		map[string]any{"tool": t.name, "upstream": t.upstream, "reason": err.Error()})
@@ -45,7 +47,7 @@ func (g *Gateway) auditGate(t target, rec *audit.Record) *rpcError {
 
 // AuditRefused returns the number of destructive calls refused because the
 // audit stream was stuck or failing (exported as mcpgw_audit_refused_total).
-func (g *Gateway) AuditRefused() uint64 { return g.auditRefused.Load() }
+func (g *Gateway) AuditRefused() uint64 { return g.auditRefusals.Load() }
 
 // resilienceError maps a call the upstream's breaker or bulkhead refused
 // to the wire; nil for any other error.

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/policy"
+	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -75,6 +76,8 @@ type runtimeDeps struct {
 	prev *runtime
 	// asserter signs identity assertions (one per process).
 	asserter *upstream.Asserter
+	// tel receives spans and metrics; nil without telemetry.
+	tel *telemetry.Telemetry
 }
 
 func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
@@ -137,6 +140,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 			HealthInterval:  d.healthInterval,
 			Asserter:        d.asserter,
 			AssertionIssuer: assertionIssuer(cfg),
+			Telemetry:       d.tel,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("upstreams[%d] %q: %w", i, u.Name, err)

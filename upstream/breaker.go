@@ -206,3 +206,16 @@ func (c *Client) Breakers() []BreakerState {
 	slices.SortFunc(tools, func(a, b BreakerState) int { return cmp.Compare(a.Tool, b.Tool) })
 	return append(out, tools...)
 }
+
+// BreakerState returns the state of the upstream's own breaker as a metric
+// label: closed, half_open or open; "" when the breaker is disabled.
+func (c *Client) BreakerState() string {
+	b := c.breakers.whole
+	if b == nil {
+		return ""
+	}
+	if s := b.state(); s != BreakerHalfOpen {
+		return s
+	}
+	return "half_open"
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/telemetry"
 )
 
 // Request is one request forwarded to an upstream.
@@ -75,6 +76,10 @@ type Request struct {
 	// Tool is the original tool name of a tools/call: it selects the
 	// tool's timeout, retry rule and, with breaker.per_tool, its breaker.
 	Tool string
+
+	// traceMeta is the _meta fragment carrying the client span's trace
+	// context, set by Call when tracing is on.
+	traceMeta []byte
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -102,6 +107,9 @@ type Options struct {
 	TokenClient *http.Client
 	// Now is the clock of token expiry; nil means time.Now.
 	Now func() time.Time
+	// Telemetry receives a client span per call and
+	// mcp.client.operation.duration; nil records nothing.
+	Telemetry *telemetry.Telemetry
 }
 
 // Catalog is what an upstream offers, as discovered. It is immutable once
@@ -173,6 +181,7 @@ type Client struct {
 	modernMeta     []byte // _meta members of every 2026-07-28 request
 	dialer         dialer
 	auth           *outbound // credential and identity assertion; nil: none
+	obs            *observer // nil without telemetry
 
 	nextID   atomic.Int64
 	progress progressRegistry
@@ -238,11 +247,14 @@ type conn interface {
 // callOpts are per-call transport details.
 type callOpts struct {
 	requestID string
+	// header holds extra HTTP headers (Request.Header).
+	header http.Header
+	// meta is a _meta fragment to add (the trace context).
+	meta []byte
 	// sessionID, when not nil, receives the Mcp-Session-Id response header.
 	sessionID *string
-	// header, caps and onRequest are Request.Header,
-	// Request.ClientCapabilities and Request.OnServerRequest.
-	header    http.Header
+	// caps and onRequest are Request.ClientCapabilities and
+	// Request.OnServerRequest.
 	caps      []byte
 	onRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 	// call marks a request forwarded for a caller (Client.Call), as
@@ -366,6 +378,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.obs = newObserver(c, opts.Telemetry)
 	return c, nil
 }
 
@@ -518,6 +531,14 @@ func (c *Client) Catalog() (*Catalog, bool) {
 // (ErrTimeout, with notifications/cancelled sent upstream) and, when it is
 // safe, is retried after transient failures within that one deadline.
 func (c *Client) Call(ctx context.Context, req *Request) (json.RawMessage, error) {
+	if c.obs != nil {
+		return c.obs.call(ctx, req)
+	}
+	return c.call(ctx, req)
+}
+
+// call is Call without telemetry.
+func (c *Client) call(ctx context.Context, req *Request) (json.RawMessage, error) {
 	b := c.breakers.pick(c.name, req)
 	if b == nil {
 		return c.guarded(ctx, req)
@@ -578,8 +599,8 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		defer c.progress.unregister(key)
 	}
 	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
-		requestID: req.RequestID, header: req.Header, caps: req.ClientCapabilities, onRequest: req.OnServerRequest,
-		call: true, identity: req.Identity,
+		requestID: req.RequestID, header: req.Header, meta: req.traceMeta, caps: req.ClientCapabilities,
+		onRequest: req.OnServerRequest, call: true, identity: req.Identity,
 	})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())

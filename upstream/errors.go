@@ -134,3 +134,7 @@ func (e *statusError) Error() string {
 // errSessionExpired marks a 404 answer to a request that carried a session id:
 // the upstream forgot the session (it restarted, or the session idled out).
 var errSessionExpired = errors.New("session expired")
+
+// CircuitOpen reports whether the call was refused by an open circuit
+// breaker (ErrCircuitOpen), for the decision metrics.
+func (e *Error) CircuitOpen() bool { return errors.Is(e, ErrCircuitOpen) }

@@ -276,14 +276,14 @@ func (h *httpConn) headers(ps *postState, method, name, requestID string, params
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
 	c := h.c
-	rw := paramsRewrite{meta: h.meta, progressToken: progressToken}
+	rw := paramsRewrite{meta: h.meta, progressToken: progressToken, trace: o.meta}
 	if h.modern {
 		rw.nameKey = nameKeyFor(method)
 		if len(o.caps) > 0 && string(o.caps) != "{}" {
 			rw.meta = append(h.metaPre[:len(h.metaPre):len(h.metaPre)], o.caps...)
 		}
 	}
-	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+96)
+	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+len(o.meta)+96)
 	body = append(body, `{"jsonrpc":"2.0","id":`...)
 	body = strconv.AppendInt(body, id, 10)
 	body = append(body, `,"method":`...)

@@ -236,6 +236,24 @@ type paramsRewrite struct {
 	// nameKey, when not empty, names the top-level string member whose value
 	// is returned (params.name or params.uri for Mcp-Name).
 	nameKey string
+	// trace is a fragment of _meta members carrying the W3C trace context
+	// of the upstream call ("traceparent":…[,"tracestate":…]); when set, the
+	// downstream's traceparent and tracestate are replaced (SEP-414).
+	trace []byte
+}
+
+// adds reports whether the rewrite adds anything to _meta.
+func (r *paramsRewrite) adds() bool {
+	return len(r.meta) > 0 || len(r.progressToken) > 0 || len(r.trace) > 0
+}
+
+// replaced reports whether a member of the downstream _meta gives way to
+// one the rewrite adds.
+func (r *paramsRewrite) replaced(k []byte) bool {
+	if len(r.progressToken) > 0 && keyIs(k, "progressToken") {
+		return true
+	}
+	return len(r.trace) > 0 && (keyIs(k, "traceparent") || keyIs(k, "tracestate"))
 }
 
 // rewriteParams appends params, rewritten as r says, to dst. It returns the
@@ -244,7 +262,7 @@ type paramsRewrite struct {
 func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name string, err error) {
 	params = bytes.TrimSpace(params)
 	if isNull(params) {
-		if len(r.meta) == 0 && len(r.progressToken) == 0 {
+		if !r.adds() {
 			return dst, "", nil
 		}
 		dst = append(dst, `{"_meta":{`...)
@@ -259,7 +277,7 @@ func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name strin
 	hasMeta := bytes.Contains(params, []byte(`"_meta"`))
 	if !hasMeta && r.nameKey == "" {
 		// Fast path: no _meta to merge, nothing to look up.
-		if len(r.meta) == 0 && len(r.progressToken) == 0 {
+		if !r.adds() {
 			return append(dst, params...), "", nil
 		}
 		body := params[:len(params)-1]
@@ -309,7 +327,7 @@ func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name strin
 	if err != nil {
 		return dst[:start], "", err
 	}
-	if !sawMeta && (len(r.meta) > 0 || len(r.progressToken) > 0) {
+	if !sawMeta && r.adds() {
 		if !first {
 			dst = append(dst, ',')
 		}
@@ -340,6 +358,13 @@ func appendMetaAdditions(dst []byte, comma bool, r *paramsRewrite) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, r.meta...)
+		comma = true
+	}
+	if len(r.trace) > 0 {
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, r.trace...)
 	}
 	return dst
 }
@@ -349,7 +374,7 @@ func appendMetaAdditions(dst []byte, comma bool, r *paramsRewrite) []byte {
 // rewrite's additions appended. It omits _meta when nothing remains.
 func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrite) ([]byte, bool) {
 	if isNull(meta) {
-		if len(r.meta) == 0 && len(r.progressToken) == 0 {
+		if !r.adds() {
 			return dst, true
 		}
 		meta = []byte("{}")
@@ -365,7 +390,7 @@ func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrit
 	dst = append(dst, ":{"...)
 	count := 0
 	err := eachMember(meta, func(k, v []byte) bool {
-		if isReservedMetaKey(k) || (len(r.progressToken) > 0 && keyIs(k, "progressToken")) {
+		if isReservedMetaKey(k) || r.replaced(k) {
 			return true
 		}
 		if count > 0 {
@@ -380,7 +405,7 @@ func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrit
 	if err != nil {
 		return dst[:mark], false
 	}
-	if count == 0 && len(r.meta) == 0 && len(r.progressToken) == 0 {
+	if count == 0 && !r.adds() {
 		return dst[:mark], true
 	}
 	dst = appendMetaAdditions(dst, count > 0, r)

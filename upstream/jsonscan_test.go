@@ -12,7 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const testMeta = `"io.modelcontextprotocol/protocolVersion":"2026-07-28"`
+const (
+	testMeta  = `"io.modelcontextprotocol/protocolVersion":"2026-07-28"`
+	testTrace = `"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`
+)
 
 func TestRewriteParams(t *testing.T) {
 	tests := []struct {
@@ -20,6 +23,7 @@ func TestRewriteParams(t *testing.T) {
 		params   string
 		meta     string
 		token    string
+		trace    string
 		nameKey  string
 		want     string
 		wantName string
@@ -57,13 +61,21 @@ func TestRewriteParams(t *testing.T) {
 		{name: "escaped name", params: `{"name":"a\"b\u00e9"}`, nameKey: "name", want: `{"name":"a\"b\u00e9"}`, wantName: "a\"bé"},
 		{name: "uri lookup", params: `{"uri":"file:///x"}`, nameKey: "uri", meta: testMeta, want: `{"uri":"file:///x","_meta":{` + testMeta + `}}`, wantName: "file:///x"},
 		{name: "_meta inside a string", params: `{"q":"\"_meta\""}`, meta: testMeta, want: `{"q":"\"_meta\"","_meta":{` + testMeta + `}}`},
+		{name: "trace into no params", params: ``, trace: testTrace, want: `{"_meta":{` + testTrace + `}}`},
+		{name: "trace appended", params: `{"name":"a","arguments":{"traceparent":"x"}}`, trace: testTrace, want: `{"name":"a","arguments":{"traceparent":"x"},"_meta":{` + testTrace + `}}`},
+		{
+			name:   "downstream trace context replaced, baggage kept",
+			params: `{"_meta":{"traceparent":"00-old","tracestate":"a=b","baggage":"k=v","progressToken":1},"name":"a"}`, meta: testMeta, trace: testTrace,
+			want: `{"_meta":{"baggage":"k=v","progressToken":1,` + testMeta + `,` + testTrace + `},"name":"a"}`,
+		},
+		{name: "downstream trace context kept without a trace", params: `{"_meta":{"traceparent":"00-old"}}`, want: `{"_meta":{"traceparent":"00-old"}}`},
 		{name: "not an object", params: `[1,2]`, wantErr: true},
 		{name: "meta not an object", params: `{"_meta":[1]}`, wantErr: true},
 		{name: "truncated", params: `{"_meta":{"a":`, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &paramsRewrite{meta: []byte(tt.meta), progressToken: []byte(tt.token), nameKey: tt.nameKey}
+			r := &paramsRewrite{meta: []byte(tt.meta), progressToken: []byte(tt.token), nameKey: tt.nameKey, trace: []byte(tt.trace)}
 			got, name, err := rewriteParams([]byte("prefix:"), []byte(tt.params), r)
 			if tt.wantErr {
 				require.Error(t, err)

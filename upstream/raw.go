@@ -203,7 +203,7 @@ type rawConn struct {
 
 func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
 	c := rc.c
-	p, _, err := rewriteParams(nil, params, &paramsRewrite{meta: rc.meta, progressToken: progressToken})
+	p, _, err := rewriteParams(nil, params, &paramsRewrite{meta: rc.meta, progressToken: progressToken, trace: o.meta})
 	if err != nil {
 		return nil, c.fail(ErrBadRequest, method, err)
 	}
@@ -211,8 +211,14 @@ func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, param
 	if p != nil {
 		req.Params = json.RawMessage(p)
 	}
-	if o.requestID != "" {
-		req.Header = http.Header{"X-Request-Id": {o.requestID}}
+	if o.requestID != "" || len(o.header) > 0 {
+		req.Header = make(http.Header, len(o.header)+1)
+		for k, v := range o.header {
+			req.Header[k] = v
+		}
+		if o.requestID != "" {
+			req.Header["X-Request-Id"] = []string{o.requestID}
+		}
 	}
 	if c.auth != nil && c.cfg.SSE != nil {
 		// The transport asks sseAuthHeaders for the headers of each POST

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
+	"github.com/mcpgw/mcpgw/telemetry"
 )
 
 // Set by -ldflags at release build time.
@@ -117,10 +119,10 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, level := telemetry.NewLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := listenAndServe(ctx, cfg, *path, log, reloadTriggers(ctx, *path, *watch)); err != nil {
+	if err := listenAndServe(ctx, cfg, *path, log, level, reloadTriggers(ctx, *path, *watch)); err != nil {
 		log.Error("mcpgw stopped", slog.Any("error", err))
 		return 1
 	}
@@ -159,15 +161,34 @@ func reloadTriggers(ctx context.Context, path string, watch bool) <-chan struct{
 	return trig
 }
 
-func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger, reload <-chan struct{}) error {
+func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger, level *slog.LevelVar, reload <-chan struct{}) error {
 	if cfg.Auth == nil {
 		if err := requireLoopback(cfg.Server.Listen); err != nil {
 			return err
 		}
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version})
+	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: version})
 	if err != nil {
 		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("flushing telemetry", slog.Any("error", err))
+		}
+	}()
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version, Telemetry: tel, LogLevel: level})
+	if err != nil {
+		return err
+	}
+	if addr := tel.MetricsListen(); addr != "" {
+		stopMetrics, err := serveMetrics(ctx, addr, tel, log)
+		if err != nil {
+			gw.Close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", cfg.Server.Listen)
@@ -208,14 +229,27 @@ func requireLoopback(addr string) error {
 	return errors.New("server.listen: without authentication mcpgw binds only loopback addresses (127.0.0.1, ::1, localhost), not " + addr)
 }
 
-func newLogger(c configs.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
+// serveMetrics serves /metrics on its own listener (telemetry.metrics.listen)
+// until the returned function is called.
+func serveMetrics(ctx context.Context, addr string, tel *telemetry.Telemetry, log *slog.Logger) (func(), error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry.metrics.listen: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", slog.Any("error", err))
+		}
+	}()
+	log.InfoContext(ctx, "metrics listening", slog.String("addr", l.Addr().String()))
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
 }

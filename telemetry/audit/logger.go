@@ -213,6 +213,9 @@ func (l *Logger) Healthy() error {
 // without error.
 func (l *Logger) Written() uint64 { return l.written.Load() }
 
+// QueueDepth returns the number of records waiting to be written.
+func (l *Logger) QueueDepth() int { return len(l.queue) }
+
 // Stuck returns the number of records refused with ErrStuck.
 func (l *Logger) Stuck() uint64 { return l.stuck.Load() }
 

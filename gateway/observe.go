@@ -1,0 +1,541 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/policy"
+	"github.com/mcpgw/mcpgw/telemetry"
+	"github.com/mcpgw/mcpgw/telemetry/audit"
+)
+
+// Telemetry of the call path, following the server side of the OpenTelemetry
+// MCP semantic conventions (semantic-conventions docs/gen-ai/mcp.md,
+// "Server"): one SERVER span per forwarded request named
+// "{mcp.method.name} {target}", mcp.server.operation.duration, and the
+// mcpgw.decisions counter. Without Options.Telemetry the gateway has no
+// observer and the call path pays one nil check.
+//
+// Parent of the server span: the trace context in params._meta
+// (traceparent, tracestate; SEP-414) when present, linked to the HTTP
+// headers' context (the ambient one) when that differs, as the semconv
+// says servers SHOULD; otherwise the traceparent HTTP header.
+
+// observer holds the gateway's instruments and label caches.
+type observer struct {
+	tel     *telemetry.Telemetry
+	metrics *telemetry.Metrics
+	tracer  trace.Tracer // nil when tracing is off
+
+	// labels caches the pre-built metric options of the current catalog.
+	labels atomic.Pointer[labelCache]
+	// methods holds the options of calls without a catalog tool: every
+	// method but tools/call, and tools/call of an unknown tool.
+	methods map[string]*routeLabels
+	// unregister drops the gauges' callback.
+	unregister func() error
+}
+
+// labelCache is built per catalog snapshot, so that labels only ever name
+// tools of the catalog and the hot path looks options up without
+// building attribute sets.
+type labelCache struct {
+	snap      *catalog.Snapshot
+	tools     map[string]*routeLabels                      // exposed tool name →
+	decisions map[string]*[numDecisions][]metric.AddOption // upstream →
+}
+
+// decisions in the order of decisionOpts.
+var decisionNames = [...]string{
+	telemetry.DecisionAllowed, telemetry.DecisionDenied, telemetry.DecisionLimited, telemetry.DecisionKilled,
+	telemetry.DecisionCircuitOpen, telemetry.DecisionDrained, telemetry.DecisionInvalid,
+}
+
+const numDecisions = len(decisionNames)
+
+// routeLabels are the mcp.server.operation.duration options of one
+// (method, tool), built per protocol version on first use.
+type routeLabels struct {
+	method, tool string
+	// byVersion[i] holds the options for supportedVersions[i]: success and
+	// tool_error.
+	byVersion [8]atomic.Pointer[[2][]metric.RecordOption]
+}
+
+// record returns the options of one measurement. They are one-element
+// slices built once, so that passing them to the variadic Record does
+// not allocate.
+func (rl *routeLabels) record(version, errType string) []metric.RecordOption {
+	vi := versionIndex(version)
+	if vi < 0 || (errType != "" && errType != telemetry.ErrorTool) {
+		// Error codes and unknown versions are rare: build the set.
+		return []metric.RecordOption{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, errType))}
+	}
+	p := rl.byVersion[vi].Load()
+	if p == nil {
+		p = &[2][]metric.RecordOption{
+			{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, ""))},
+			{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, telemetry.ErrorTool))},
+		}
+		rl.byVersion[vi].Store(p)
+	}
+	if errType == "" {
+		return p[0]
+	}
+	return p[1]
+}
+
+func versionIndex(v string) int {
+	for i, s := range supportedVersions {
+		if s == v && i < 8 {
+			return i
+		}
+	}
+	return -1
+}
+
+// forwardedMethods are the methods forward serves.
+var forwardedMethods = [...]string{"tools/call", "resources/read", "prompts/get", "completion/complete"}
+
+// initTelemetry wires the gateway's telemetry; it does nothing without
+// opts.Telemetry.
+func (g *Gateway) initTelemetry(opts Options) error {
+	g.logLevel = opts.LogLevel
+	if opts.Telemetry == nil {
+		return nil
+	}
+	o := &observer{tel: opts.Telemetry, metrics: opts.Telemetry.Metrics(), methods: make(map[string]*routeLabels, len(forwardedMethods))}
+	if opts.Telemetry.Tracing() {
+		o.tracer = opts.Telemetry.Tracer()
+	}
+	for _, m := range forwardedMethods {
+		o.methods[m] = &routeLabels{method: m}
+	}
+	unregister, err := o.metrics.Observe(telemetry.Sources{
+		Breakers:        g.breakerStates,
+		Sessions:        func() int64 { return g.sessions.count() },
+		Catalog:         g.catalogCounts,
+		CatalogVersion:  func() int64 { return int64(g.Catalog().Version()) }, //nolint:gosec // versions count up from 1.
+		AuditQueueDepth: func() int64 { return int64(g.controls.audit.QueueDepth()) },
+		KillSwitches:    g.switchCounts,
+	})
+	if err != nil {
+		return err
+	}
+	o.unregister = unregister
+	g.obs = o
+	return nil
+}
+
+// closeTelemetry unregisters the gauges, which read this gateway's state.
+func (g *Gateway) closeTelemetry() {
+	if g.obs != nil && g.obs.unregister != nil {
+		_ = g.obs.unregister()
+	}
+}
+
+// breakerStater is what a breaker-guarded upstream client reports; the
+// state is closed, half_open or open. Clients without a breaker report
+// nothing.
+type breakerStater interface {
+	BreakerState() string
+}
+
+func (g *Gateway) breakerStates(report func(upstream, state string)) {
+	for _, c := range g.rt.Load().clients {
+		if b, ok := any(c).(breakerStater); ok {
+			if st := b.BreakerState(); st != "" {
+				report(c.Name(), st)
+			}
+		}
+	}
+}
+
+// catalogKinds are the kind labels of mcpgw.catalog.items.
+var catalogKinds = [...]struct {
+	kind  catalog.Kind
+	label string
+}{
+	{catalog.Tools, "tools"},
+	{catalog.Resources, "resources"},
+	{catalog.ResourceTemplates, "resource_templates"},
+	{catalog.Prompts, "prompts"},
+}
+
+func (g *Gateway) catalogCounts(report func(upstream, kind string, n int64)) {
+	snap := g.Catalog()
+	if snap == nil {
+		return
+	}
+	for _, u := range snap.Upstreams() {
+		for _, k := range catalogKinds {
+			report(u.Name, k.label, int64(u.Count(k.kind)))
+		}
+	}
+}
+
+func (g *Gateway) switchCounts(report func(scope string, n int64)) {
+	counts := map[policy.Scope]int64{policy.ScopeGlobal: 0, policy.ScopeUpstream: 0, policy.ScopeTool: 0}
+	for _, sw := range g.controls.switches.List() {
+		counts[sw.Scope]++
+	}
+	for _, s := range []policy.Scope{policy.ScopeGlobal, policy.ScopeUpstream, policy.ScopeTool} {
+		report(string(s), counts[s])
+	}
+}
+
+// cache returns the label cache of snap, building it when the catalog
+// changed. Concurrent builders are harmless: the last one wins.
+func (o *observer) cache(snap *catalog.Snapshot) *labelCache {
+	if c := o.labels.Load(); c != nil && c.snap == snap {
+		return c
+	}
+	c := &labelCache{snap: snap}
+	names := snap.Names(catalog.Tools)
+	c.tools = make(map[string]*routeLabels, len(names))
+	prev := o.labels.Load()
+	for _, n := range names {
+		// Keep the options built for the previous snapshot.
+		if prev != nil {
+			if rl, ok := prev.tools[n]; ok {
+				c.tools[n] = rl
+				continue
+			}
+		}
+		c.tools[n] = &routeLabels{method: "tools/call", tool: n}
+	}
+	ups := snap.Upstreams()
+	c.decisions = make(map[string]*[numDecisions][]metric.AddOption, len(ups)+1)
+	for _, u := range append(ups, catalog.UpstreamInfo{}) {
+		var opts [numDecisions][]metric.AddOption
+		for i, d := range decisionNames {
+			opts[i] = []metric.AddOption{metric.WithAttributeSet(telemetry.DecisionAttributes(d, u.Name))}
+		}
+		c.decisions[u.Name] = &opts
+	}
+	o.labels.Store(c)
+	return c
+}
+
+// callObs is the telemetry of one forwarded request. A nil *callObs does
+// nothing, so the call path needs no checks.
+type callObs struct {
+	o       *observer
+	ctx     context.Context
+	start   time.Time
+	cache   *labelCache
+	method  string
+	version string
+	span    trace.Span // nil when tracing is off
+
+	t       *target
+	rec     *audit.Record
+	rerr    *rpcError
+	errType string
+	upErr   error
+}
+
+// observeCall starts the telemetry of a forwarded request. It returns r
+// with the server span in its context when tracing is on.
+func (g *Gateway) observeCall(r *http.Request, snap *catalog.Snapshot, s *session, m *message) (*http.Request, *callObs) {
+	o := g.obs
+	if o == nil {
+		return r, nil
+	}
+	ob := &callObs{o: o, ctx: r.Context(), start: time.Now(), cache: o.cache(snap), method: m.Method}
+	if s != nil {
+		ob.version = s.protocolVersion
+	} else {
+		ob.version = r.Header.Get(headerProtocolVersion)
+	}
+	if o.tracer == nil {
+		return r, ob
+	}
+	ctx := r.Context()
+	ambient := telemetry.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	parent := ambient
+	var links []trace.Link
+	if meta := member(m.Params, "_meta"); len(meta) > 0 {
+		if mc := metaCarrier(meta); mc != nil {
+			if fromMeta := telemetry.Propagator.Extract(ctx, mc); trace.SpanContextFromContext(fromMeta).IsValid() {
+				parent = fromMeta
+				if asc := trace.SpanContextFromContext(ambient); asc.IsValid() && !asc.Equal(trace.SpanContextFromContext(fromMeta)) {
+					links = append(links, trace.Link{SpanContext: asc})
+				}
+			}
+		}
+	}
+	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs = append(attrs, telemetry.MethodName.String(m.Method))
+	if ob.version != "" {
+		attrs = append(attrs, telemetry.ProtocolVersion.String(ob.version))
+	}
+	if s != nil {
+		// The session id is a bearer credential: record its digest only.
+		attrs = append(attrs, telemetry.SessionID.String(sessionDigest(s.id)))
+	}
+	if len(m.ID) > 0 {
+		id := string(m.ID)
+		if m.ID[0] == '"' {
+			_ = json.Unmarshal(m.ID, &id)
+		}
+		attrs = append(attrs, telemetry.RequestID.String(id))
+	}
+	if m.Method == "tools/call" {
+		attrs = append(attrs, telemetry.OperationName.String(telemetry.OperationExecuteTool))
+	}
+	ctx, ob.span = o.tracer.Start(parent, m.Method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attrs...), trace.WithLinks(links...))
+	// The request context keeps its values (request id, principal); only
+	// the span comes from the trace context.
+	ob.ctx = trace.ContextWithSpan(r.Context(), trace.SpanFromContext(ctx))
+	return r.WithContext(ob.ctx), ob
+}
+
+// metaCarrier reads traceparent and tracestate from a _meta object.
+func metaCarrier(meta json.RawMessage) propagation.MapCarrier {
+	tp, ok := stringMember(meta, "traceparent")
+	if !ok {
+		return nil
+	}
+	mc := propagation.MapCarrier{"traceparent": tp}
+	if ts, ok := stringMember(meta, "tracestate"); ok {
+		mc["tracestate"] = ts
+	}
+	return mc
+}
+
+func stringMember(obj json.RawMessage, key string) (string, bool) {
+	raw := member(obj, key)
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// resolved records the route of the call.
+func (ob *callObs) resolved(t *target) {
+	if ob != nil {
+		ob.t = t
+	}
+}
+
+// record ties the call to its audit record (tools/call), whose decision
+// is counted.
+func (ob *callObs) record(rec *audit.Record) {
+	if ob != nil {
+		ob.rec = rec
+	}
+}
+
+// fail records the error answered to the client.
+func (ob *callObs) fail(e *rpcError) {
+	if ob != nil && ob.rerr == nil {
+		ob.rerr = e
+		ob.errType = strconv.Itoa(e.Code)
+	}
+}
+
+// refused records a refusal answered with HTTP 403 (step-up).
+func (ob *callObs) refused() {
+	if ob != nil {
+		ob.errType = "insufficient_scope"
+	}
+}
+
+// upstreamFailed records the upstream's error, to tell an open breaker.
+func (ob *callObs) upstreamFailed(err error) {
+	if ob != nil {
+		ob.upErr = err
+	}
+}
+
+// result records a successful result.
+func (ob *callObs) result(res []byte) {
+	if ob != nil && ob.method == "tools/call" && isToolError(res) {
+		ob.errType = telemetry.ErrorTool
+	}
+}
+
+// circuitOpen is implemented by the upstream error of a call an open
+// breaker refused.
+type circuitOpen interface {
+	CircuitOpen() bool
+}
+
+func isCircuitOpen(err error) bool {
+	var co circuitOpen
+	return errors.As(err, &co) && co.CircuitOpen()
+}
+
+// end records the duration, the decision and the span of the call.
+func (ob *callObs) end() {
+	if ob == nil {
+		return
+	}
+	o := ob.o
+	rl := o.methods[ob.method]
+	tool := ""
+	if ob.t != nil && ob.method == "tools/call" {
+		tool = ob.t.name
+		if x, ok := ob.cache.tools[tool]; ok {
+			rl = x
+		}
+	}
+	if rl == nil {
+		rl = &routeLabels{method: ob.method}
+	}
+	o.metrics.ServerDuration.Record(ob.ctx, time.Since(ob.start).Seconds(), rl.record(ob.version, ob.errType)...)
+
+	if ob.method == "tools/call" {
+		up, d := "", -1
+		switch {
+		case ob.rec != nil:
+			up = ob.rec.Upstream
+			d = decisionIndex(string(ob.rec.Decision))
+			if ob.rec.Decision == audit.DecisionAllowed && isCircuitOpen(ob.upErr) {
+				d = decisionIndex(telemetry.DecisionCircuitOpen)
+			}
+		case ob.t == nil && ob.rerr != nil && ob.rerr.Code != codeShuttingDown:
+			d = decisionIndex(telemetry.DecisionInvalid)
+		}
+		if d >= 0 {
+			if opts, ok := ob.cache.decisions[up]; ok {
+				o.metrics.Decisions.Add(ob.ctx, 1, opts[d]...)
+			} else {
+				o.metrics.Decisions.Add(ob.ctx, 1, metric.WithAttributeSet(telemetry.DecisionAttributes(decisionNames[d], up)))
+			}
+		}
+	}
+
+	if ob.span == nil {
+		return
+	}
+	if ob.t != nil {
+		switch ob.method {
+		case "tools/call":
+			ob.span.SetName(ob.method + " " + ob.t.name)
+			ob.span.SetAttributes(telemetry.ToolName.String(ob.t.name), telemetry.Upstream.String(ob.t.upstream))
+		case "prompts/get":
+			ob.span.SetName(ob.method + " " + ob.t.name)
+			ob.span.SetAttributes(telemetry.PromptName.String(ob.t.name), telemetry.Upstream.String(ob.t.upstream))
+		case "resources/read":
+			ob.span.SetAttributes(telemetry.ResourceURI.String(ob.t.name), telemetry.Upstream.String(ob.t.upstream))
+		default:
+			ob.span.SetAttributes(telemetry.Upstream.String(ob.t.upstream))
+		}
+	}
+	if ob.rec != nil {
+		ob.span.SetAttributes(telemetry.Decision.String(string(ob.rec.Decision)))
+	}
+	if ob.errType != "" {
+		ob.span.SetAttributes(telemetry.ErrorType.String(ob.errType))
+		msg := ob.errType
+		if ob.rerr != nil {
+			ob.span.SetAttributes(telemetry.ResponseStatusCode.String(ob.errType))
+			msg = ob.rerr.Message
+		}
+		ob.span.SetStatus(codes.Error, msg)
+	}
+	ob.span.End()
+}
+
+func decisionIndex(d string) int {
+	for i, n := range decisionNames {
+		if n == d {
+			return i
+		}
+	}
+	return -1
+}
+
+// auditRefused counts a record the audit stream did not take.
+func (g *Gateway) auditRefused(ctx context.Context) {
+	if g.obs != nil {
+		g.obs.metrics.AuditRefused(ctx)
+	}
+}
+
+// metricsRoute serves /metrics on the main listener unless a separate
+// listener is configured. Like /healthz it is not authenticated: labels
+// carry upstream and catalog tool names, never arguments or principals.
+func (g *Gateway) metricsRoute(r *mux.Router) {
+	if g.obs == nil || g.obs.tel.MetricsListen() != "" {
+		return
+	}
+	r.Handle("/metrics", g.obs.tel.MetricsHandler()).Methods(http.MethodGet, http.MethodHead)
+}
+
+// logLevelRoutes serves GET and PUT /admin/v1/loglevel (behind the admin
+// scope): the process log level, changed at run time.
+func (g *Gateway) logLevelRoutes(a *mux.Router) {
+	if g.logLevel == nil {
+		return
+	}
+	a.HandleFunc("/loglevel", g.getLogLevel).Methods(http.MethodGet)
+	a.HandleFunc("/loglevel", g.putLogLevel).Methods(http.MethodPut)
+}
+
+type logLevelBody struct {
+	Level string `json:"level"`
+}
+
+func (g *Gateway) getLogLevel(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, logLevelBody{Level: levelName(g.logLevel.Level())})
+}
+
+func (g *Gateway) putLogLevel(w http.ResponseWriter, r *http.Request) {
+	var req logLevelBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
+		return
+	}
+	var l slog.Level
+	switch req.Level {
+	case "debug", "info", "warn", "error":
+		_ = l.UnmarshalText([]byte(req.Level))
+	default:
+		adminError(w, http.StatusBadRequest, "level must be one of debug, info, warn, error")
+		return
+	}
+	old := g.logLevel.Level()
+	g.logLevel.Set(l)
+	// Logged at the higher of the two levels, so the change shows either way.
+	g.log.Log(r.Context(), max(old, l, slog.LevelInfo), "log level changed", slog.String("from", levelName(old)),
+		slog.String("to", req.Level), slog.String("actor", actor(r)))
+	writeAdmin(w, http.StatusOK, logLevelBody{Level: req.Level})
+}
+
+// levelName is the configuration spelling of a level.
+func levelName(l slog.Level) string {
+	switch {
+	case l <= slog.LevelDebug:
+		return "debug"
+	case l <= slog.LevelInfo:
+		return "info"
+	case l <= slog.LevelWarn:
+		return "warn"
+	default:
+		return "error"
+	}
+}
