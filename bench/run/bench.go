@@ -59,6 +59,10 @@ type options struct {
 	catalog      int // tools in the upstream's catalog (echo, sleep and fillers)
 	keep         bool
 	log          io.Writer
+	// killTrials is the number of kill-switch propagation trials (0: skip).
+	killTrials int
+	// micro runs the Go micro-benchmarks and the profile.
+	micro bool
 }
 
 // scenario is one load shape, run against every target.
@@ -142,6 +146,8 @@ type report struct {
 	memory            map[string]memory
 	idle              *idleResult
 	idleErr           string
+	prop              *propagation
+	micro             *microResults
 }
 
 func (r *report) cell(s scenario, target string) *cell {
@@ -163,6 +169,12 @@ func (r *report) cell(s scenario, target string) *cell {
 // answers the 2026 era with an error is "not supported yet", not a failure.
 func (r *report) failed() bool {
 	if r.gatewayErr != "" || r.fullErr != "" || r.idleErr != "" {
+		return true
+	}
+	if r.prop != nil && r.prop.err != "" {
+		return true
+	}
+	if r.micro != nil && r.micro.err != "" {
 		return true
 	}
 	for _, m := range r.cells {
@@ -326,6 +338,18 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 			b.logf("idle sessions: %v", err)
 		}
 		rep.idle = idle
+	}
+	if opts.killTrials > 0 && rep.gatewayErr == "" {
+		rep.prop = b.killSwitchPropagation(ctx, opts.killTrials)
+		if rep.prop.err != "" {
+			b.logf("kill-switch propagation: %s", rep.prop.err)
+		} else if rep.prop.skipped != "" {
+			b.logf("kill-switch propagation: not measured: %s", rep.prop.skipped)
+		}
+	}
+	if opts.micro {
+		rep.micro = b.runMicro(ctx)
+		b.profileCallPath(ctx, rep.micro)
 	}
 	rep.machine.loadEnd = loadAverage()
 	rep.finished = time.Now()

@@ -71,6 +71,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.IntVar(&opts.catalog, "catalog", 1000, "tools in the upstream's catalog (echo, sleep and filler tools)")
 	fs.BoolVar(&opts.smoke, "smoke", false, "run everything very briefly (1 round, 300ms runs, 50 idle sessions) and write the report to a temp file")
 	fs.StringVar(&opts.out, "out", "", "report path (default docs/BENCHMARKS.md, or a temp file with -smoke)")
+	fs.IntVar(&opts.killTrials, "killswitch-trials", 20, "kill-switch propagation trials across two replicas sharing a redis-server (0: skip)")
+	fs.BoolVar(&opts.micro, "micro", true, "run the Go micro-benchmarks of the call path and profile the in-process whole path")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temp directory with binaries, configs and server logs")
 	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", "))
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies of the tools/call scenarios")
@@ -94,6 +96,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 		}
 		if !set["idle-sessions"] {
 			opts.idleSessions = 50
+		}
+		if !set["killswitch-trials"] {
+			opts.killTrials = 3
 		}
 	}
 
