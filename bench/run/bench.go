@@ -456,11 +456,11 @@ func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, 
 	if err != nil {
 		if isGateway(t) && s.era == loadgen.Era2026 && !started {
 			c.unsupported = "not supported yet: " + err.Error()
-			b.logf("%-8s %-16s %-6s %s", label, s.key, t, c.unsupported)
+			b.logf("%-8s %-16s %-10s %s", label, s.key, t, c.unsupported)
 			return
 		}
 		c.failures = append(c.failures, label+": "+err.Error())
-		b.logf("%-8s %-16s %-6s FAILED: %v", label, s.key, t, err)
+		b.logf("%-8s %-16s %-10s FAILED: %v", label, s.key, t, err)
 		return
 	}
 	smp.round = round
@@ -468,7 +468,7 @@ func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, 
 	if smp.hopTicks >= 0 && smp.ops() > 0 {
 		hop = fmt.Sprintf("%.0f", ticksToMicros(smp.hopTicks)/float64(smp.ops()))
 	}
-	b.logf("%-8s %-16s %-6s %8.0f ops/s  p50 %6.0f µs  p99 %6.0f µs  hop CPU %4s µs/op  errors %d",
+	b.logf("%-8s %-16s %-10s %8.0f ops/s  p50 %6.0f µs  p99 %6.0f µs  hop CPU %4s µs/op  errors %d",
 		label, s.key, t, smp.res.CallsPerSec, smp.res.P50us, smp.res.P99us, hop, smp.res.Errors)
 	if round > 0 {
 		c.samples = append(c.samples, smp)

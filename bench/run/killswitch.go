@@ -91,7 +91,10 @@ func (b *bencher) killSwitchPropagation(ctx context.Context, trials int) *propag
 		return res
 	}
 
-	for i := range trials {
+	warmPolls := 0
+	// Trial 0 is a warm-up, not recorded: the first kill switch opens
+	// connections (the admin client's, A's to Redis for writing).
+	for i := range trials + 1 {
 		if err := ctx.Err(); err != nil {
 			res.err = err.Error()
 			return res
@@ -111,11 +114,11 @@ func (b *bencher) killSwitchPropagation(ctx context.Context, trials int) *propag
 		killAt, err := poller.until(ctx, t0, true)
 		ad := <-done
 		if ad.err != nil {
-			res.err = fmt.Sprintf("trial %d: setting the kill switch on A: %v", i+1, ad.err)
+			res.err = fmt.Sprintf("trial %d: setting the kill switch on A: %v", i, ad.err)
 			return res
 		}
 		if err != nil {
-			res.err = fmt.Sprintf("trial %d: B never refused the call: %v", i+1, err)
+			res.err = fmt.Sprintf("trial %d: B never refused the call: %v", i, err)
 			return res
 		}
 		// Revive on A while polling B.
@@ -124,21 +127,25 @@ func (b *bencher) killSwitchPropagation(ctx context.Context, trials int) *propag
 		go func() { errc <- removeSwitch(ctx, admin, adminA+"/"+ad.id) }()
 		reviveAt, err := poller.until(ctx, t1, false)
 		if derr := <-errc; derr != nil {
-			res.err = fmt.Sprintf("trial %d: removing the kill switch on A: %v", i+1, derr)
+			res.err = fmt.Sprintf("trial %d: removing the kill switch on A: %v", i, derr)
 			return res
 		}
 		if err != nil {
-			res.err = fmt.Sprintf("trial %d: B never served the call again: %v", i+1, err)
+			res.err = fmt.Sprintf("trial %d: B never served the call again: %v", i, err)
 			return res
+		}
+		if i == 0 {
+			warmPolls = len(poller.latencies)
+			continue
 		}
 		res.trials++
 		res.kill = append(res.kill, micros(killAt))
 		res.post = append(res.post, micros(ad.took))
 		res.revive = append(res.revive, micros(reviveAt))
 		b.logf("kill-switch propagation: trial %d: refused on B after %s (A answered in %s), served again %s after revive",
-			i+1, killAt.Round(time.Microsecond), ad.took.Round(time.Microsecond), reviveAt.Round(time.Microsecond))
+			i, killAt.Round(time.Microsecond), ad.took.Round(time.Microsecond), reviveAt.Round(time.Microsecond))
 	}
-	res.poll = poller.latencies
+	res.poll = poller.latencies[warmPolls:]
 	return res
 }
 
