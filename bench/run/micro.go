@@ -26,6 +26,7 @@ type microStep struct {
 // microSteps are the steps in the order a call meets them.
 var microSteps = []microStep{
 	{step: "request decode", pkg: "./gateway", bench: "BenchmarkParseMessage", what: "JSON-RPC envelope of a tools/call (params kept raw)"},
+	{step: "  proposed fast path", pkg: "./gateway", bench: "BenchmarkScanEnvelope", what: "gateway/envelope.go: the same envelope validated and split by hand; bench/proposals/0001 wires it into parseMessage"},
 	{step: "cached token check", pkg: "./authn", bench: "BenchmarkAuthenticateCached", what: "bearer token found in the verified-token cache"},
 	{step: "route lookup", pkg: "./gateway/catalog", bench: "BenchmarkTool", what: "Snapshot.Tool in a 1,000-tool catalog"},
 	{step: "request rewrite", pkg: "./gateway", bench: "BenchmarkResolve", what: "route lookup + exposed name replaced by the upstream's (arguments copied raw)"},

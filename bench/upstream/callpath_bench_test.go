@@ -118,20 +118,28 @@ func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)
 	for _, edit := range edits {
 		edit(cfg)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), Version: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	var g *gateway.Gateway
+	// New starts background goroutines too (the audit writer, the policy
+	// watchers): built inside the label, they are counted as the gateway's.
 	labelled("gateway", func(context.Context) {
+		g, err = gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), Version: "bench"})
+		if err != nil {
+			return
+		}
 		g.Start()
 		go func() { done <- g.Serve(ctx, l) }()
 	})
+	if err != nil {
+		cancel()
+		l.Close()
+		b.Fatal(err)
+	}
 	b.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
