@@ -99,7 +99,7 @@ func BenchmarkRelay(b *testing.B) {
 		"abcdefghijklmnopqrstuvwxyz0123456789 abcdefghijklmnopqrstuvwxyz0123456789 abcdefghijklmnopqrstuvwxyz0123456789 " +
 		"abcdefghijklmnopqrstuvwxyz0123456789 abcdefghijklmnopqrstuvwxyz0123456789 abcdefghijklmn" + `"}],"isError":false}`)
 	id := json.RawMessage(`42`)
-	r, err := http.NewRequest(http.MethodPost, "/mcp", nil)
+	r, err := http.NewRequestWithContext(b.Context(), http.MethodPost, "/mcp", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package gateway
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // scanEnvelope is the fast path of parseMessage for the messages hosts
 // actually send: one JSON object whose members are among jsonrpc, id,
@@ -17,66 +20,19 @@ import "unicode/utf8"
 // json.Unmarshal of the envelope as the gateway's largest item of its own.
 func scanEnvelope(body []byte) (*message, bool) {
 	s := envScanner{b: body}
-	i := s.space(0)
-	if i >= len(body) || body[i] != '{' {
+	spans, ok := s.members()
+	if !ok {
 		return nil, false
 	}
-	var spans [envMembers][2]int
-	var seen [envMembers]bool
-	i = s.space(i + 1)
-	if i < len(body) && body[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(body) || body[i] != '"' {
-				return nil, false
-			}
-			kEnd := s.plainString(i)
-			if kEnd < 0 {
-				return nil, false
-			}
-			k := envMember(body[i+1 : kEnd-1])
-			if k < 0 || seen[k] {
-				return nil, false
-			}
-			seen[k] = true
-			i = s.space(kEnd)
-			if i >= len(body) || body[i] != ':' {
-				return nil, false
-			}
-			i = s.space(i + 1)
-			vEnd := s.value(i, 1)
-			if vEnd < 0 {
-				return nil, false
-			}
-			spans[k] = [2]int{i, vEnd}
-			i = s.space(vEnd)
-			if i >= len(body) {
-				return nil, false
-			}
-			if body[i] == '}' {
-				i++
-				break
-			}
-			if body[i] != ',' {
-				return nil, false
-			}
-			i = s.space(i + 1)
-		}
-	}
-	if s.space(i) != len(body) {
-		return nil, false // Data after the object.
-	}
-
 	// One copy of the body backs every raw member, as encoding/json copies
 	// each RawMessage: the caller may reuse body.
 	buf := append([]byte(nil), body...)
 	m := &message{}
-	for k := range envMembers {
-		if !seen[k] {
-			continue
+	for k, sp := range spans {
+		if sp[1] == 0 {
+			continue // Absent.
 		}
-		raw := buf[spans[k][0]:spans[k][1]:spans[k][1]]
+		raw := buf[sp[0]:sp[1]:sp[1]]
 		switch k {
 		case envJSONRPC, envMethod:
 			str, ok := plainStringValue(raw)
@@ -99,6 +55,52 @@ func scanEnvelope(body []byte) (*message, bool) {
 		}
 	}
 	return m, true
+}
+
+// members validates the body as one object of known, distinct members and
+// returns each member's value span (end 0: absent).
+func (s *envScanner) members() (spans [envMembers][2]int, ok bool) {
+	b := s.b
+	i := s.space(0)
+	if i >= len(b) || b[i] != '{' {
+		return spans, false
+	}
+	i = s.space(i + 1)
+	if i < len(b) && b[i] == '}' {
+		return spans, s.space(i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return spans, false
+		}
+		kEnd := s.plainString(i)
+		if kEnd < 0 {
+			return spans, false
+		}
+		k := envMember(b[i+1 : kEnd-1])
+		if k < 0 || spans[k][1] != 0 {
+			return spans, false // Unknown (or case-folded) or duplicate.
+		}
+		i = s.space(kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return spans, false
+		}
+		i = s.space(i + 1)
+		vEnd := s.value(i, 1)
+		if vEnd < 0 {
+			return spans, false
+		}
+		spans[k] = [2]int{i, vEnd}
+		i = s.space(vEnd)
+		switch {
+		case i < len(b) && b[i] == '}':
+			return spans, s.space(i+1) == len(b) // Nothing after the object.
+		case i < len(b) && b[i] == ',':
+			i = s.space(i + 1)
+		default:
+			return spans, false
+		}
+	}
 }
 
 // The members scanEnvelope knows, in message's order.
@@ -134,18 +136,28 @@ func envMember(key []byte) int {
 	}
 }
 
-// interned holds the jsonrpc version and the method names of the call
-// path, so the common messages allocate no string for them.
-var interned = map[string]string{}
-
-func init() {
-	for _, m := range []string{
-		"tools/call", "tools/list", "resources/read", "resources/list", "resources/templates/list",
-		"prompts/get", "prompts/list", "completion/complete", "ping", "initialize",
-		"notifications/initialized", "notifications/cancelled", "notifications/progress",
-		"server/discover", "logging/setLevel", "2.0",
-	} {
-		interned[m] = m
+// intern returns the jsonrpc version and the method names of the call
+// path as constants, so the common messages allocate no string for them.
+func intern(b []byte) (string, bool) {
+	switch string(b) {
+	case "2.0":
+		return "2.0", true
+	case "tools/call":
+		return "tools/call", true
+	case "tools/list":
+		return "tools/list", true
+	case "resources/read":
+		return "resources/read", true
+	case "prompts/get":
+		return "prompts/get", true
+	case "ping":
+		return "ping", true
+	case "notifications/initialized":
+		return "notifications/initialized", true
+	case "notifications/cancelled":
+		return "notifications/cancelled", true
+	default:
+		return "", false
 	}
 }
 
@@ -156,15 +168,10 @@ func plainStringValue(raw []byte) (string, bool) {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			return "", false
-		}
-	}
-	if !utf8.Valid(inner) {
+	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
 		return "", false
 	}
-	if s, ok := interned[string(inner)]; ok {
+	if s, ok := intern(inner); ok {
 		return s, true
 	}
 	return string(inner), true

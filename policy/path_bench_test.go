@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,15 +17,16 @@ import (
 // high to refuse). make bench reports it as the "policy check" step.
 func BenchmarkPolicyCheck(b *testing.B) {
 	clk := newClock()
-	ctx := context.Background()
+	ctx := b.Context()
 	s, err := policy.NewSwitches(ctx, &policy.MemoryStore{}, policy.SwitchOptions{Now: clk.Now})
 	require.NoError(b, err)
 	defer s.Close()
-	for _, sw := range []policy.Switch{
+	switches := []policy.Switch{
 		{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "r"},
 		{Scope: policy.ScopeUpstream, Target: "shipping", Reason: "r", TTL: time.Hour},
-	} {
-		_, err := s.Add(ctx, sw)
+	}
+	for i := range switches {
+		_, err := s.Add(ctx, switches[i])
 		require.NoError(b, err)
 	}
 	scopes, err := policy.NewRequiredScopes(map[string]configs.ToolScopes{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -208,9 +209,7 @@ func (c *Client) closeParams(p []byte) []byte {
 
 func (c *Client) headers(method, name string) http.Header {
 	h := make(http.Header, 6+len(c.extra))
-	for k, v := range c.extra {
-		h[k] = v
-	}
+	maps.Copy(h, c.extra)
 	h["Content-Type"] = hdrContentType
 	h["Accept"] = hdrAccept
 	if c.stateless {

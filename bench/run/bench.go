@@ -243,8 +243,8 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 	rep.pin = b.pin
 	rep.machine.commit = gitDescribe(ctx, root)
 
-	b.logf("building the upstream, proxy and load generator")
-	if err := goBuild(ctx, root, dir, "./bench/upstream", "./bench/proxy", "./bench/load"); err != nil {
+	b.logf("building the upstream, proxy, load generator and development token issuer")
+	if err := goBuild(ctx, root, dir, "./bench/upstream", "./bench/proxy", "./bench/load", "./test/devissuer"); err != nil {
 		return nil, err
 	}
 	wantGateway := slices.Contains(opts.targets, targetGateway) || slices.Contains(opts.targets, targetFull)

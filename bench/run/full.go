@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"time"
-
-	"github.com/mcpgw/mcpgw/authn/authntest"
+	"strings"
 )
 
 // The "everything on" target: mcpgw with bearer authentication (one token,
@@ -30,41 +27,45 @@ const (
 	authEnv = "BENCH_AUTHORIZATION"
 )
 
-// issuer is an in-process OpenID provider that really signs (discovery and
-// JWKS on 127.0.0.1), and the one token the load generator sends.
+// issuer is the development OpenID provider of test/devissuer, run as a
+// process: it serves discovery and a JWKS on a loopback port and signs the
+// one token the load generator sends (RS256). The gateway fetches its
+// discovery document and key set once; after that it is idle.
 type issuer struct {
 	url   string
 	token string
-	srv   *http.Server
+	p     *proc
 }
 
-// startIssuer serves a development OpenID provider on a loopback port and
-// mints a token for the benchmark's principal. The gateway fetches its
-// discovery document and key set once; after that the provider is idle.
-func startIssuer() (*issuer, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// startIssuer builds nothing (devissuer is built with the helpers) and
+// starts it, reading ISSUER_URL= and TOKEN= from its output.
+func (b *bencher) startIssuer(ctx context.Context) (*issuer, error) {
+	argv := []string{
+		filepath.Join(b.dir, "devissuer"), "-listen", "127.0.0.1:0", "-audience", fullResource,
+		"-sub", "bench", "-client-id", "mcpgw-bench", "-scope", "mcp:tools " + fullScope, "-ttl", "6h",
+	}
+	p, token, err := startProc(ctx, "devissuer", b.dir, argv, false, prefixed("TOKEN="))
 	if err != nil {
 		return nil, err
 	}
-	url := "http://" + l.Addr().String()
-	p, err := authntest.NewProvider(authntest.ProviderConfig{URL: url, Audience: fullResource, TokenTTL: 6 * time.Hour})
+	// ISSUER_URL= comes first; the log has every line read so far.
+	log, err := os.ReadFile(p.logPath)
 	if err != nil {
-		l.Close()
+		p.stop()
 		return nil, err
 	}
-	tok, err := p.Mint(map[string]any{"sub": "bench", "client_id": "mcpgw-bench", "scope": "mcp:tools " + fullScope})
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("minting the benchmark token: %w", err)
+	for line := range strings.Lines(string(log)) {
+		if url, ok := prefixed("ISSUER_URL=")(line); ok {
+			return &issuer{url: url, token: token, p: p}, nil
+		}
 	}
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return &issuer{url: url, token: tok, srv: srv}, nil
+	p.stop()
+	return nil, errors.New("devissuer printed no ISSUER_URL= line")
 }
 
 func (i *issuer) close() {
 	if i != nil {
-		_ = i.srv.Close()
+		i.p.stop()
 	}
 }
 
@@ -99,7 +100,7 @@ audit:
 // startFullGateway starts the issuer and the "everything on" mcpgw.
 func (b *bencher) startFullGateway(ctx context.Context) (*proc, string, error) {
 	if b.issuer == nil {
-		is, err := startIssuer()
+		is, err := b.startIssuer(ctx)
 		if err != nil {
 			return nil, "", fmt.Errorf("starting the token issuer: %w", err)
 		}

@@ -155,12 +155,14 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 func (b *bencher) startRedis(ctx context.Context, bin string) (*proc, string, error) {
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
+		port, err := freePort(ctx)
 		if err != nil {
 			return nil, "", err
 		}
-		argv := []string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--protected-mode", "no", "--logfile", "", "--daemonize", "no"}
+		argv := []string{
+			bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--protected-mode", "no", "--logfile", "", "--daemonize", "no",
+		}
 		p, _, err := startProc(ctx, "redis", b.dir, argv, false, func(line string) (string, bool) {
 			return "ready", strings.Contains(line, "Ready to accept connections")
 		})
@@ -173,13 +175,18 @@ func (b *bencher) startRedis(ctx context.Context, bin string) (*proc, string, er
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		_ = l.Close()
+		return 0, fmt.Errorf("unexpected listener address %v", l.Addr())
+	}
+	return addr.Port, l.Close()
 }
 
 func addSwitch(ctx context.Context, hc *http.Client, url, tool string) (string, error) {

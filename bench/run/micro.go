@@ -23,25 +23,27 @@ type microStep struct {
 	prefix                 bool
 }
 
-// microSteps are the steps in the order a call meets them.
-var microSteps = []microStep{
-	{step: "request decode", pkg: "./gateway", bench: "BenchmarkParseMessage", what: "JSON-RPC envelope of a tools/call (params kept raw)"},
-	{step: "  proposed fast path", pkg: "./gateway", bench: "BenchmarkScanEnvelope", what: "gateway/envelope.go: the same envelope validated and split by hand; bench/proposals/0001 wires it into parseMessage"},
-	{step: "cached token check", pkg: "./authn", bench: "BenchmarkAuthenticateCached", what: "bearer token found in the verified-token cache"},
-	{step: "route lookup", pkg: "./gateway/catalog", bench: "BenchmarkTool", what: "Snapshot.Tool in a 1,000-tool catalog"},
-	{step: "request rewrite", pkg: "./gateway", bench: "BenchmarkResolve", what: "route lookup + exposed name replaced by the upstream's (arguments copied raw)"},
-	{step: "policy check", pkg: "./policy", bench: "BenchmarkPolicyCheck", what: "kill-switch Check + RequiredScopes/Missing + local per-principal limiter Allow"},
-	{step: "  kill-switch check", pkg: "./policy", bench: "BenchmarkSwitchCheck", what: "3 switches set, none matching"},
-	{step: "  required scopes", pkg: "./policy", bench: "BenchmarkRequiredScopes", what: "rule lookup + Missing"},
-	{step: "  rate limit (local)", pkg: "./policy", bench: "BenchmarkLimiterLocal", what: "3 buckets: principal, principal+tool, upstream"},
-	{step: "breaker", pkg: "./upstream", bench: "BenchmarkBreaker", prefix: true, what: "circuit breaker admission"},
-	{step: "argument hash", pkg: "./telemetry/audit", bench: "BenchmarkCanonicalSHA256", what: "RFC 8785 canonical form + SHA-256 of the arguments"},
-	{step: "audit encode", pkg: "./telemetry/audit", bench: "BenchmarkAuditEncode", what: "Record.AppendJSON, no reflection"},
-	{step: "response relay", pkg: "./gateway", bench: "BenchmarkRelay", what: "raw result wrapped in the downstream id and written"},
-	{step: "whole path: direct", pkg: "./bench/upstream", bench: "BenchmarkCallPath/direct/2025", what: "client → upstream over loopback, in one process"},
-	{step: "whole path: mcpgw", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2025", what: "client → mcpgw (routing only) → upstream"},
-	{step: "whole path: mcpgw, 2026-07-28", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2026", what: "the same, stateless era"},
-	{step: "whole path: mcpgw, everything on", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw-full/2025", what: "client → mcpgw (auth, scopes, rate limit, audit file) → upstream"},
+// microSteps returns the steps in the order a call meets them.
+func microSteps() []microStep {
+	return []microStep{
+		{step: "request decode", pkg: "./gateway", bench: "BenchmarkParseMessage", what: "JSON-RPC envelope of a tools/call (params kept raw)"},
+		{step: "  proposed fast path", pkg: "./gateway", bench: "BenchmarkScanEnvelope", what: "gateway/envelope.go: the same envelope validated and split by hand; bench/proposals/0001 wires it into parseMessage"},
+		{step: "cached token check", pkg: "./authn", bench: "BenchmarkAuthenticateCached", what: "bearer token found in the verified-token cache"},
+		{step: "route lookup", pkg: "./gateway/catalog", bench: "BenchmarkTool", what: "Snapshot.Tool in a 1,000-tool catalog"},
+		{step: "request rewrite", pkg: "./gateway", bench: "BenchmarkResolve", what: "route lookup + exposed name replaced by the upstream's (arguments copied raw)"},
+		{step: "policy check", pkg: "./policy", bench: "BenchmarkPolicyCheck", what: "kill-switch Check + RequiredScopes/Missing + local per-principal limiter Allow"},
+		{step: "  kill-switch check", pkg: "./policy", bench: "BenchmarkSwitchCheck", what: "3 switches set, none matching"},
+		{step: "  required scopes", pkg: "./policy", bench: "BenchmarkRequiredScopes", what: "rule lookup + Missing"},
+		{step: "  rate limit (local)", pkg: "./policy", bench: "BenchmarkLimiterLocal", what: "3 buckets: principal, principal+tool, upstream"},
+		{step: "breaker", pkg: "./upstream", bench: "BenchmarkBreaker", prefix: true, what: "circuit breaker admission"},
+		{step: "argument hash", pkg: "./telemetry/audit", bench: "BenchmarkCanonicalSHA256", what: "RFC 8785 canonical form + SHA-256 of the arguments"},
+		{step: "audit encode", pkg: "./telemetry/audit", bench: "BenchmarkAuditEncode", what: "Record.AppendJSON, no reflection"},
+		{step: "response relay", pkg: "./gateway", bench: "BenchmarkRelay", what: "raw result wrapped in the downstream id and written"},
+		{step: "whole path: direct", pkg: "./bench/upstream", bench: "BenchmarkCallPath/direct/2025", what: "client → upstream over loopback, in one process"},
+		{step: "whole path: mcpgw", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2025", what: "client → mcpgw (routing only) → upstream"},
+		{step: "whole path: mcpgw, 2026-07-28", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2026", what: "the same, stateless era"},
+		{step: "whole path: mcpgw, everything on", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw-full/2025", what: "client → mcpgw (auth, scopes, rate limit, audit file) → upstream"},
+	}
 }
 
 // benchResult is one line of go test -bench output.
@@ -87,7 +89,7 @@ func (b *bencher) runMicro(ctx context.Context) *microResults {
 		res.benchDur = "20x"
 	}
 	var names, pkgs []string
-	for _, s := range microSteps {
+	for _, s := range microSteps() {
 		top, _, _ := strings.Cut(s.bench, "/")
 		if s.prefix {
 			top += ".*"
@@ -100,8 +102,10 @@ func (b *bencher) runMicro(ctx context.Context) *microResults {
 		}
 	}
 	b.logf("micro-benchmarks: go test -bench (-benchtime %s) in %s", res.benchDur, strings.Join(pkgs, " "))
-	args := append([]string{"test", "-run", "^$", "-bench", "^(" + strings.Join(names, "|") + ")$", "-benchmem",
-		"-benchtime", res.benchDur, "-count", "1"}, pkgs...)
+	args := append([]string{
+		"test", "-run", "^$", "-bench", "^(" + strings.Join(names, "|") + ")$", "-benchmem",
+		"-benchtime", res.benchDur, "-count", "1",
+	}, pkgs...)
 	out, err := b.goCmd(ctx, args...)
 	res.results = parseBench(out)
 	if err != nil {

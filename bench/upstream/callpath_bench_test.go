@@ -77,7 +77,8 @@ func labelled(role string, f func(ctx context.Context)) {
 // serveBenchUpstream serves the fast upstream on a loopback port.
 func serveBenchUpstream(b *testing.B) string {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,6 +91,7 @@ func serveBenchUpstream(b *testing.B) string {
 // routingConfig is mcpgw with routing only (the audit stream, which cannot
 // be turned off, goes to a file).
 func routingConfig(b *testing.B, upURL string) string {
+	b.Helper()
 	return fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 upstreams:
@@ -118,11 +120,12 @@ func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)
 	for _, edit := range edits {
 		edit(cfg)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(b.Context()))
 	done := make(chan error, 1)
 	var g *gateway.Gateway
 	// New starts background goroutines too (the audit writer, the policy
@@ -137,7 +140,7 @@ func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)
 	})
 	if err != nil {
 		cancel()
-		l.Close()
+		_ = l.Close()
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
@@ -159,6 +162,7 @@ func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)
 // runCallPath calls tool once per iteration with the load generator's
 // client (its own keep-alive transport), validating every answer.
 func runCallPath(b *testing.B, url, era, tool, authz string) {
+	b.Helper()
 	tr := loadgen.NewTransport(1, nil)
 	defer tr.CloseIdleConnections()
 	c, err := loadgen.NewClient(url, era, tr)
