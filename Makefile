@@ -62,7 +62,7 @@ tidy-check: ## Fail when go.mod/go.sum are not tidy.
 check: tidy-check lint test ## The one gate: tidy, lint, tests (with the import-graph test).
 
 .PHONY: bench
-bench: ## Benchmark mcpgw against a bare reverse proxy (about 7 min on 2 cores); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.
+bench: ## Benchmark mcpgw against a bare reverse proxy (about 12 min on 2 cores); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.
 	$(GO) run ./bench/run $(BENCHFLAGS)
 
 .PHONY: bench-smoke

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&cfg.Count, "n", 0, "run exactly this many operations instead of -d")
 	fs.IntVar(&cfg.TextSize, "text-size", 200, "bytes of echo text")
 	rawArgs := fs.String("args", "", `raw JSON arguments of each call, such as {"ms":10} for sleep (default: {"text": <text-size bytes>})`)
+	var headers headerFlag
+	fs.Var(&headers, "H", `extra request header "Name: value", repeatable (such as "Authorization: Bearer TOKEN"); a value of @NAME is read from the environment variable NAME`)
 	asJSON := fs.Bool("json", false, "print a machine-readable JSON result")
 	markers := fs.Bool("markers", false, "print "+markerStart+" and "+markerStop+" lines on stdout when the measured window opens and closes")
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +60,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if len(headers.h) > 0 {
+		cfg.Header = headers.h
+	}
 	if *rawArgs != "" {
 		if !json.Valid([]byte(*rawArgs)) {
 			fmt.Fprintln(stderr, "load: -args is not valid JSON")
@@ -99,4 +105,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  errors: %s\n", strings.Join(res.ErrorSample, "; "))
 	}
 	return 0
+}
+
+// headerFlag collects -H "Name: value" flags.
+type headerFlag struct{ h http.Header }
+
+func (f *headerFlag) String() string { return "" }
+
+func (f *headerFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" {
+		return fmt.Errorf("%q is not \"Name: value\"", s)
+	}
+	if env, isEnv := strings.CutPrefix(value, "@"); isEnv {
+		v, set := os.LookupEnv(env)
+		if !set {
+			return fmt.Errorf("header %s: environment variable %s is not set", name, env)
+		}
+		value = v
+	}
+	if f.h == nil {
+		f.h = http.Header{}
+	}
+	f.h.Add(name, value)
+	return nil
 }

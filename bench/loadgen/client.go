@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ type Client struct {
 	version   []string // negotiated MCP-Protocol-Version header value
 	nextID    int64
 	buf       []byte
+	extra     http.Header // sent on every request
 }
 
 // NewClient returns a client of the given era (Era2025 or Era2026) for the
@@ -62,6 +64,12 @@ func NewClient(url, era string, rt http.RoundTripper) (*Client, error) {
 	}
 	return &Client{url: url, rt: rt, stateless: era == Era2026, buf: make([]byte, 0, 8192)}, nil
 }
+
+// SetHeader makes the client send h's headers on every request (say
+// Authorization: Bearer …). Headers the protocol needs (Content-Type,
+// Accept, the MCP headers) are set by the client and win over h. h is not
+// copied and must not change afterwards.
+func (c *Client) SetHeader(h http.Header) { c.extra = h }
 
 // SessionID returns the session id the server issued ("" before Open or in
 // the stateless era).
@@ -200,7 +208,8 @@ func (c *Client) closeParams(p []byte) []byte {
 }
 
 func (c *Client) headers(method, name string) http.Header {
-	h := make(http.Header, 6)
+	h := make(http.Header, 6+len(c.extra))
+	maps.Copy(h, c.extra)
 	h["Content-Type"] = hdrContentType
 	h["Accept"] = hdrAccept
 	if c.stateless {

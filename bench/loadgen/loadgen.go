@@ -52,6 +52,10 @@ type Config struct {
 	// of {"text": <TextSize bytes>}; the result is then not checked against
 	// the text.
 	Arguments []byte
+	// Header holds extra headers sent on every request, such as
+	// Authorization: Bearer …; they never replace the MCP headers the
+	// client sets itself.
+	Header http.Header
 	// Transport is shared by the workers; nil means NewTransport(Concurrency).
 	Transport http.RoundTripper
 	// OnStart and OnStop, when set, are called just before the measured
@@ -212,6 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.SetHeader(cfg.Header)
 		w := &worker{c: c}
 		workers[i] = w
 		setup.Go(func() {

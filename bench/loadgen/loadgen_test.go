@@ -83,7 +83,9 @@ func TestLastSSEData(t *testing.T) {
 // fakeServer is a small MCP server: initialize, tools/call echo and
 // tools/list over three pages; sse answers with event streams.
 type fakeServer struct {
-	sse      bool
+	sse bool
+	// auth, when set, is the Authorization value every request must carry.
+	auth     string
 	isError  atomic.Bool
 	sessions atomic.Int64
 	calls    atomic.Int64
@@ -99,6 +101,14 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Arguments json.RawMessage `json:"arguments"`
 			Meta      map[string]any  `json:"_meta"`
 		} `json:"params"`
+	}
+	if f.auth != "" && r.Header.Get("Authorization") != f.auth {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "want application/json", http.StatusUnsupportedMediaType)
+		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -195,6 +205,29 @@ func TestRun(t *testing.T) {
 			} else {
 				assert.Zero(t, f.sessions.Load(), "stateless: no initialize")
 			}
+		})
+	}
+}
+
+func TestRunSendsHeader(t *testing.T) {
+	t.Parallel()
+
+	for _, era := range []string{Era2025, Era2026} {
+		t.Run(era, func(t *testing.T) {
+			t.Parallel()
+			f := &fakeServer{auth: "Bearer t0k3n"}
+			srv := httptest.NewServer(f)
+			t.Cleanup(srv.Close)
+
+			_, err := Run(t.Context(), Config{URL: srv.URL, Era: era, Concurrency: 1, Count: 5})
+			require.ErrorContains(t, err, "HTTP 401", "without the header")
+
+			// Content-Type in Header must not override the client's own.
+			h := http.Header{"Authorization": {"Bearer t0k3n"}, "Content-Type": {"text/plain"}}
+			res, err := Run(t.Context(), Config{URL: srv.URL, Era: era, Concurrency: 2, Count: 20, Header: h})
+			require.NoError(t, err)
+			assert.Equal(t, int64(20), res.Calls)
+			assert.Zero(t, res.Errors, "errors: %v", res.ErrorSample)
 		})
 	}
 }

@@ -21,12 +21,20 @@ import (
 )
 
 // Targets: the same upstream reached directly, through the bare reverse
-// proxy, and through mcpgw.
+// proxy, through mcpgw with routing only, and through mcpgw with
+// everything on the call path (see full.go).
 const (
 	targetDirect  = "direct"
 	targetProxy   = "proxy"
 	targetGateway = "mcpgw"
+	targetFull    = "mcpgw-full"
 )
+
+// allTargets is every target, in the order they run within a scenario.
+var allTargets = []string{targetDirect, targetProxy, targetGateway, targetFull}
+
+// isGateway reports whether t is an mcpgw target.
+func isGateway(t string) bool { return t == targetGateway || t == targetFull }
 
 // Window markers printed by bench/load -markers.
 const (
@@ -51,6 +59,10 @@ type options struct {
 	catalog      int // tools in the upstream's catalog (echo, sleep and fillers)
 	keep         bool
 	log          io.Writer
+	// killTrials is the number of kill-switch propagation trials (0: skip).
+	killTrials int
+	// micro runs the Go micro-benchmarks and the profile.
+	micro bool
 }
 
 // scenario is one load shape, run against every target.
@@ -94,6 +106,8 @@ type endpoint struct {
 	url  string
 	tool string
 	hop  *proc // the proxy or gateway; nil for direct
+	// authz is the Authorization header value, or "".
+	authz string
 }
 
 // idleResult is the idle-sessions measurement of a fresh gateway.
@@ -124,12 +138,16 @@ type report struct {
 	machine           machineInfo
 	pin               pinning
 	gatewayErr        string
+	fullErr           string // the full target did not start
+	fullAuditRecords  int    // lines in the full target's audit file
 	scenarios         []scenario
 	targets           []string
 	cells             map[string]map[string]*cell
 	memory            map[string]memory
 	idle              *idleResult
 	idleErr           string
+	prop              *propagation
+	micro             *microResults
 }
 
 func (r *report) cell(s scenario, target string) *cell {
@@ -150,7 +168,13 @@ func (r *report) cell(s scenario, target string) *cell {
 // run that broke, the idle-sessions measurement failing. A gateway that
 // answers the 2026 era with an error is "not supported yet", not a failure.
 func (r *report) failed() bool {
-	if r.gatewayErr != "" || r.idleErr != "" {
+	if r.gatewayErr != "" || r.fullErr != "" || r.idleErr != "" {
+		return true
+	}
+	if r.prop != nil && r.prop.err != "" {
+		return true
+	}
+	if r.micro != nil && r.micro.err != "" {
 		return true
 	}
 	for _, m := range r.cells {
@@ -186,6 +210,7 @@ type bencher struct {
 	stats    *statsClient
 	eps      map[string]endpoint
 	rep      *report
+	issuer   *issuer // for the full target
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -218,11 +243,11 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 	rep.pin = b.pin
 	rep.machine.commit = gitDescribe(ctx, root)
 
-	b.logf("building the upstream, proxy and load generator")
-	if err := goBuild(ctx, root, dir, "./bench/upstream", "./bench/proxy", "./bench/load"); err != nil {
+	b.logf("building the upstream, proxy, load generator and development token issuer")
+	if err := goBuild(ctx, root, dir, "./bench/upstream", "./bench/proxy", "./bench/load", "./test/devissuer"); err != nil {
 		return nil, err
 	}
-	wantGateway := slices.Contains(opts.targets, targetGateway)
+	wantGateway := slices.Contains(opts.targets, targetGateway) || slices.Contains(opts.targets, targetFull)
 	if wantGateway {
 		b.logf("building mcpgw")
 		if err := goBuild(ctx, root, dir, "./cmd/mcpgw"); err != nil {
@@ -248,14 +273,25 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 		defer p.stop()
 		b.eps[targetProxy] = endpoint{url: url, tool: "echo", hop: p}
 	}
-	if wantGateway && rep.gatewayErr == "" {
-		p, url, err := b.startGateway(ctx, "mcpgw")
+	if slices.Contains(opts.targets, targetGateway) && rep.gatewayErr == "" {
+		p, url, err := b.startGateway(ctx, "mcpgw", gatewayConfig(b.upURL, filepath.Join(b.dir, "mcpgw-audit.jsonl")))
 		if err != nil {
 			rep.gatewayErr = "mcpgw did not start: " + err.Error()
 			b.logf("%s", rep.gatewayErr)
 		} else {
 			defer p.stop()
 			b.eps[targetGateway] = endpoint{url: url, tool: upstreamName + "__echo", hop: p}
+		}
+	}
+	defer b.issuer.close()
+	if slices.Contains(opts.targets, targetFull) && rep.gatewayErr == "" {
+		p, url, err := b.startFullGateway(ctx)
+		if err != nil {
+			rep.fullErr = "mcpgw with everything on did not start: " + err.Error()
+			b.logf("%s", rep.fullErr)
+		} else {
+			defer p.stop()
+			b.eps[targetFull] = endpoint{url: url, tool: upstreamName + "__echo", hop: p, authz: "Bearer " + b.issuer.token}
 		}
 	}
 
@@ -281,7 +317,12 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 	if m, err := readMemory(b.upstream.pid()); err == nil {
 		rep.memory["upstream"] = m
 	}
-	for _, t := range []string{targetProxy, targetGateway} {
+	if _, ok := b.eps[targetFull]; ok {
+		if n, err := b.auditLines(); err == nil {
+			rep.fullAuditRecords = n
+		}
+	}
+	for _, t := range []string{targetProxy, targetGateway, targetFull} {
 		if ep, ok := b.eps[t]; ok && !ep.hop.exited() {
 			if m, err := readMemory(ep.hop.pid()); err == nil {
 				rep.memory[t] = m
@@ -297,6 +338,18 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 			b.logf("idle sessions: %v", err)
 		}
 		rep.idle = idle
+	}
+	if opts.killTrials > 0 && rep.gatewayErr == "" {
+		rep.prop = b.killSwitchPropagation(ctx, opts.killTrials)
+		if rep.prop.err != "" {
+			b.logf("kill-switch propagation: %s", rep.prop.err)
+		} else if rep.prop.skipped != "" {
+			b.logf("kill-switch propagation: not measured: %s", rep.prop.skipped)
+		}
+	}
+	if opts.micro {
+		rep.micro = b.runMicro(ctx)
+		b.profileCallPath(ctx, rep.micro)
 	}
 	rep.machine.loadEnd = loadAverage()
 	rep.finished = time.Now()
@@ -325,20 +378,26 @@ func (b *bencher) startProxy(ctx context.Context) (*proc, string, error) {
 }
 
 // gatewayConfig is the minimal mcpgw configuration in front of the
-// benchmark upstream.
-func gatewayConfig(upstreamURL string) string {
+// benchmark upstream. The audit stream cannot be turned off; it goes to a
+// file (the default, stdout, would put the runner reading a pipe inside
+// every measurement).
+func gatewayConfig(upstreamURL, auditPath string) string {
 	return fmt.Sprintf(`# Written by bench/run.
 server: {listen: 127.0.0.1:0}
 upstreams:
   - name: %s
     http: {url: %q, max_idle_conns: 256}
-`, upstreamName, upstreamURL)
+audit:
+  sinks:
+    - {type: file, path: %q}
+`, upstreamName, upstreamURL, auditPath)
 }
 
-// startGateway starts mcpgw and waits for /readyz.
-func (b *bencher) startGateway(ctx context.Context, name string) (*proc, string, error) {
+// startGateway starts mcpgw with the given configuration and waits for
+// /readyz.
+func (b *bencher) startGateway(ctx context.Context, name, config string) (*proc, string, error) {
 	cfgPath := filepath.Join(b.dir, name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(b.upURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		return nil, "", err
 	}
 	argv := b.pin.command(b.pin.server, filepath.Join(b.dir, "mcpgw"), "serve", "-config", cfgPath)
@@ -379,7 +438,7 @@ func prefixed(prefix string) func(string) (string, bool) {
 func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, d time.Duration) {
 	c := b.rep.cell(s, t)
 	ep, ok := b.eps[t]
-	if !ok || c.unsupported != "" {
+	if !ok || c.unsupported != "" || (t == targetFull && s.method != loadgen.MethodCall) {
 		return
 	}
 	if ep.hop != nil && ep.hop.exited() {
@@ -395,13 +454,13 @@ func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, 
 		label = "warm-up"
 	}
 	if err != nil {
-		if t == targetGateway && s.era == loadgen.Era2026 && !started {
+		if isGateway(t) && s.era == loadgen.Era2026 && !started {
 			c.unsupported = "not supported yet: " + err.Error()
-			b.logf("%-8s %-16s %-6s %s", label, s.key, t, c.unsupported)
+			b.logf("%-8s %-16s %-10s %s", label, s.key, t, c.unsupported)
 			return
 		}
 		c.failures = append(c.failures, label+": "+err.Error())
-		b.logf("%-8s %-16s %-6s FAILED: %v", label, s.key, t, err)
+		b.logf("%-8s %-16s %-10s FAILED: %v", label, s.key, t, err)
 		return
 	}
 	smp.round = round
@@ -409,7 +468,7 @@ func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, 
 	if smp.hopTicks >= 0 && smp.ops() > 0 {
 		hop = fmt.Sprintf("%.0f", ticksToMicros(smp.hopTicks)/float64(smp.ops()))
 	}
-	b.logf("%-8s %-16s %-6s %8.0f ops/s  p50 %6.0f µs  p99 %6.0f µs  hop CPU %4s µs/op  errors %d",
+	b.logf("%-8s %-16s %-10s %8.0f ops/s  p50 %6.0f µs  p99 %6.0f µs  hop CPU %4s µs/op  errors %d",
 		label, s.key, t, smp.res.CallsPerSec, smp.res.P50us, smp.res.P99us, hop, smp.res.Errors)
 	if round > 0 {
 		c.samples = append(c.samples, smp)
@@ -427,7 +486,13 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 	argv := b.pin.command(b.pin.load, filepath.Join(b.dir, "load"),
 		"-url", ep.url, "-era", s.era, "-method", s.method, "-tool", ep.tool,
 		"-c", strconv.Itoa(s.conc), "-d", d.String(), "-json", "-markers")
+	if ep.authz != "" {
+		argv = append(argv, "-H", "Authorization: @"+authEnv)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if ep.authz != "" {
+		cmd.Env = append(os.Environ(), authEnv+"="+ep.authz)
+	}
 	dieWithParent(cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -517,7 +582,7 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 func (b *bencher) idleSessions(ctx context.Context) (*idleResult, error) {
 	n := b.opts.idleSessions
 	b.logf("idle sessions: starting a fresh mcpgw and opening %d sessions", n)
-	p, url, err := b.startGateway(ctx, "mcpgw-idle")
+	p, url, err := b.startGateway(ctx, "mcpgw-idle", gatewayConfig(b.upURL, filepath.Join(b.dir, "mcpgw-idle-audit.jsonl")))
 	if err != nil {
 		return nil, err
 	}

@@ -71,8 +71,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.IntVar(&opts.catalog, "catalog", 1000, "tools in the upstream's catalog (echo, sleep and filler tools)")
 	fs.BoolVar(&opts.smoke, "smoke", false, "run everything very briefly (1 round, 300ms runs, 50 idle sessions) and write the report to a temp file")
 	fs.StringVar(&opts.out, "out", "", "report path (default docs/BENCHMARKS.md, or a temp file with -smoke)")
+	fs.IntVar(&opts.killTrials, "killswitch-trials", 20, "kill-switch propagation trials across two replicas sharing a redis-server (0: skip)")
+	fs.BoolVar(&opts.micro, "micro", true, "run the Go micro-benchmarks of the call path and profile the in-process whole path")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temp directory with binaries, configs and server logs")
-	targets := fs.String("targets", strings.Join([]string{targetDirect, targetProxy, targetGateway}, ","), "comma-separated targets: direct, proxy, mcpgw")
+	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", "))
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies of the tools/call scenarios")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
@@ -95,13 +97,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 		if !set["idle-sessions"] {
 			opts.idleSessions = 50
 		}
+		if !set["killswitch-trials"] {
+			opts.killTrials = 3
+		}
 	}
 
 	var errs []error
 	for t := range strings.SplitSeq(*targets, ",") {
 		t = strings.TrimSpace(t)
 		switch t {
-		case targetDirect, targetProxy, targetGateway:
+		case targetDirect, targetProxy, targetGateway, targetFull:
 			if !slices.Contains(opts.targets, t) {
 				opts.targets = append(opts.targets, t)
 			}
@@ -111,11 +116,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	}
 	if !slices.Contains(opts.targets, targetDirect) {
 		// Every "added" number is relative to direct, and the order is
-		// direct, proxy, mcpgw.
+		// that of allTargets.
 		opts.targets = append([]string{targetDirect}, opts.targets...)
 	}
-	order := map[string]int{targetDirect: 0, targetProxy: 1, targetGateway: 2}
-	slices.SortFunc(opts.targets, func(a, b string) int { return order[a] - order[b] })
+	slices.SortFunc(opts.targets, func(a, b string) int { return slices.Index(allTargets, a) - slices.Index(allTargets, b) })
 	for c := range strings.SplitSeq(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {

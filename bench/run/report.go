@@ -61,8 +61,10 @@ func (r *report) row(s scenario, t string) row {
 	c := r.cell(s, t)
 	out := row{target: t, rounds: len(c.samples)}
 	switch {
-	case t == targetGateway && r.gatewayErr != "":
+	case isGateway(t) && r.gatewayErr != "":
 		out.status = "failed: mcpgw did not build or start (see below)"
+	case t == targetFull && r.fullErr != "":
+		out.status = "failed: " + r.fullErr
 	case c.unsupported != "":
 		out.status = c.unsupported
 	case len(c.samples) == 0 && len(c.failures) > 0:
@@ -150,7 +152,7 @@ func (r *report) findScenario(era, method string, conc int) (scenario, bool) {
 // goals evaluates the targets against the bare proxy of the same run.
 func (r *report) goals() []goal {
 	var gs []goal
-	ratioGoal := func(name, want string, era string, conc int, limit float64, atMost bool, f func(row) float64, unit string) {
+	ratioGoal := func(target, name, want string, era string, conc int, limit float64, atMost bool, f func(row) float64, unit string) {
 		g := goal{name: name + " (" + eraShort(era) + fmt.Sprintf(", c=%d)", conc), want: want}
 		s, ok := r.findScenario(era, loadgen.MethodCall, conc)
 		if !ok {
@@ -158,18 +160,23 @@ func (r *report) goals() []goal {
 			gs = append(gs, g)
 			return
 		}
-		gw, px := r.row(s, targetGateway), r.row(s, targetProxy)
+		if !slices.Contains(r.targets, target) || !slices.Contains(r.targets, targetProxy) {
+			g.measured, g.ok = "—", "not run"
+			gs = append(gs, g)
+			return
+		}
+		gw, px := r.row(s, target), r.row(s, targetProxy)
 		if gw.status != "" || px.status != "" {
 			g.measured, g.ok = "—", "not measured"
 			if gw.status != "" {
-				g.ok = "mcpgw: " + shortStatus(gw.status)
+				g.ok = target + ": " + shortStatus(gw.status)
 			}
 			gs = append(gs, g)
 			return
 		}
 		a, b := f(gw), f(px)
 		ratio := a / b
-		g.measured = fmt.Sprintf("mcpgw %s %s, proxy %s %s → %s×", num(a, 1), unit, num(b, 1), unit, num(ratio, 2))
+		g.measured = fmt.Sprintf("%s %s %s, proxy %s %s → %s×", target, num(a, 1), unit, num(b, 1), unit, num(ratio, 2))
 		switch {
 		case math.IsNaN(ratio):
 			g.ok = "not measured"
@@ -180,25 +187,39 @@ func (r *report) goals() []goal {
 		}
 		gs = append(gs, g)
 	}
-	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
-		ratioGoal("gateway CPU per tools/call", "≤ 0.7× proxy", era, 16, 0.7, true, func(x row) float64 { return x.hopCPU }, "µs")
+	hop := func(x row) float64 { return x.hopCPU }
+	cps := func(x row) float64 { return x.callsPerSec }
+	eras := []string{loadgen.Era2025, loadgen.Era2026}
+	for _, era := range eras {
+		ratioGoal(targetFull, "gateway CPU per tools/call, everything on", "≤ 1.0× proxy", era, 16, 1.0, true, hop, "µs")
 	}
-	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
-		ratioGoal("calls/s", "≥ 0.9× proxy", era, 16, 0.9, false, func(x row) float64 { return x.callsPerSec }, "/s")
+	for _, era := range eras {
+		ratioGoal(targetGateway, "gateway CPU per tools/call, routing only", "≤ 0.7× proxy", era, 16, 0.7, true, hop, "µs")
 	}
-	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
-		ratioGoal("p50 added over direct", "≤ 1.2× what the proxy adds", era, 1, 1.2, true, func(x row) float64 { return x.added }, "µs")
+	for _, era := range eras {
+		ratioGoal(targetFull, "calls/s, everything on", "≥ 0.9× proxy", era, 16, 0.9, false, cps, "/s")
+	}
+	for _, era := range eras {
+		ratioGoal(targetGateway, "calls/s, routing only", "≥ 0.9× proxy", era, 16, 0.9, false, cps, "/s")
+	}
+	for _, era := range eras {
+		ratioGoal(targetGateway, "p50 added over direct", "≤ 1.2× what the proxy adds", era, 1, 1.2, true, func(x row) float64 { return x.added }, "µs")
 	}
 
 	// Upstream connections per call: the worst mcpgw call scenario.
-	g := goal{name: "upstream TCP connections opened per call (mcpgw, worst call scenario)", want: "≤ 0.01"}
+	g := goal{name: "upstream TCP connections opened per call (mcpgw, both targets, worst call scenario)", want: "≤ 0.01"}
 	worst, where := math.NaN(), ""
 	for _, s := range r.scenarios {
 		if s.method != loadgen.MethodCall {
 			continue
 		}
-		if x := r.row(s, targetGateway); x.status == "" && (math.IsNaN(worst) || x.connsPerOp > worst) {
-			worst, where = x.connsPerOp, fmt.Sprintf("%s, c=%d", eraShort(s.era), s.conc)
+		for _, t := range []string{targetGateway, targetFull} {
+			if !slices.Contains(r.targets, t) {
+				continue
+			}
+			if x := r.row(s, t); x.status == "" && (math.IsNaN(worst) || x.connsPerOp > worst) {
+				worst, where = x.connsPerOp, fmt.Sprintf("%s, %s, c=%d", t, eraShort(s.era), s.conc)
+			}
 		}
 	}
 	if math.IsNaN(worst) {
@@ -220,6 +241,19 @@ func (r *report) goals() []goal {
 	}
 	gs = append(gs, g)
 
+	// Allocations per proxied call, from the in-process benchmark.
+	g = goal{name: "allocated per proxied call (in-process whole-path benchmark, mcpgw's share)", want: "≤ 16 KB"}
+	if kb, allocs, ok := r.allocShare("BenchmarkCallPath/mcpgw/2025"); ok {
+		g.measured = fmt.Sprintf("%.1f KB, %.0f allocs (routing only, 2025-11-25)", kb, allocs)
+		if fkb, fallocs, ok := r.allocShare("BenchmarkCallPath/mcpgw-full/2025"); ok {
+			g.measured += fmt.Sprintf("; %.1f KB, %.0f allocs with everything on", fkb, fallocs)
+		}
+		g.ok = judge(kb <= 16)
+	} else {
+		g.measured, g.ok = "—", "not measured"
+	}
+	gs = append(gs, g)
+
 	// Idle sessions.
 	g = goal{name: "10,000 idle 2025-era sessions (fresh mcpgw)", want: "≤ 150 MiB RSS"}
 	switch {
@@ -236,6 +270,16 @@ func (r *report) goals() []goal {
 		g.measured, g.ok = "—", "not run"
 	}
 	return append(gs, g)
+}
+
+// allocShare is the gateway's share of a whole-path benchmark, in KB
+// (1,000 bytes) and allocations per call.
+func (r *report) allocShare(bench string) (kb, allocs float64, ok bool) {
+	if r.micro == nil {
+		return 0, 0, false
+	}
+	b, a, ok := r.micro.gatewayShare(bench)
+	return b / 1000, a, ok
 }
 
 func eraShort(era string) string {
@@ -311,6 +355,7 @@ func (r *report) markdown() []byte {
 	p("## tools/call echo (200-byte text)")
 	p("")
 	p("*added* is the p50 over the direct target's p50 in the same round; *hop CPU* is the CPU time of the proxy or gateway process per call; *upstream conns* counts TCP connections the upstream accepted per call during the window.")
+	r.fullMarkdown(p)
 	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 		p("")
 		p("### %s", map[string]string{loadgen.Era2025: "2025-11-25 (a session per client)", loadgen.Era2026: "2026-07-28 (stateless)"}[era])
@@ -343,6 +388,9 @@ func (r *report) markdown() []byte {
 		p("| target | lists/s | p50 µs | p99 µs | p50 added µs | tools seen | upstream tools/list requests per list | upstream requests of any kind per list | hop CPU µs/list | load gen CPU (cores) | errors |")
 		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, t := range r.targets {
+			if t == targetFull {
+				continue // calls only
+			}
 			x := r.row(s, t)
 			if x.status != "" {
 				p("| %s | %s | | | | | | | | | |", t, cellText(x.status))
@@ -360,7 +408,7 @@ func (r *report) markdown() []byte {
 	p("")
 	p("| process | peak RSS | RSS at the end |")
 	p("|---|---:|---:|")
-	for _, name := range []string{"upstream", targetProxy, targetGateway} {
+	for _, name := range []string{"upstream", targetProxy, targetGateway, targetFull} {
 		if m, ok := r.memory[name]; ok {
 			p("| %s | %s | %s |", name, mib(m.hwmKiB), mib(m.rssKiB))
 		}
@@ -389,13 +437,8 @@ func (r *report) markdown() []byte {
 	}
 	p("")
 
-	p("## Pending")
-	p("")
-	p("| scenario | status |")
-	p("|---|---|")
-	p("| tools/call with everything on (authn, authorization, rate limit, audit) | pending: needs auth/policy |")
-	p("| kill-switch propagation (time from `mcpgw kill` to refusals on every replica) | pending: needs auth/policy |")
-	p("")
+	r.killSwitchMarkdown(p)
+	r.microMarkdown(p)
 
 	if fails := r.failures(); len(fails) > 0 {
 		p("## Failures")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,17 +31,22 @@ func TestSmoke(t *testing.T) {
 	logw := testWriter{t}
 	opts, err := parseFlags([]string{"-smoke", "-out", out}, logw, logw)
 	require.NoError(t, err)
-	require.Equal(t, []string{targetDirect, targetProxy, targetGateway}, opts.targets)
+	require.Equal(t, allTargets, opts.targets)
 
 	rep, err := runBench(ctx, opts)
 	require.NoError(t, err)
 	require.Empty(t, rep.gatewayErr, "mcpgw must build and start")
+	require.Empty(t, rep.fullErr, "mcpgw with everything on must start")
 
 	for _, s := range rep.scenarios {
 		for _, target := range opts.targets {
 			x := rep.row(s, target)
 			c := rep.cell(s, target)
-			if target == targetGateway && s.era == loadgen.Era2026 && strings.HasPrefix(x.status, "not supported yet") {
+			if target == targetFull && s.method != loadgen.MethodCall {
+				assert.Empty(t, c.samples, "%s / %s: the full target runs calls only", s.key, target)
+				continue
+			}
+			if isGateway(target) && s.era == loadgen.Era2026 && strings.HasPrefix(x.status, "not supported yet") {
 				t.Logf("%s / %s: %s", s.key, target, x.status)
 				continue
 			}
@@ -49,7 +55,7 @@ func TestSmoke(t *testing.T) {
 				assert.Positive(t, c.samples[0].res.Calls, "%s / %s made no calls", s.key, target)
 			}
 			assert.Empty(t, c.failures, "%s / %s", s.key, target)
-			if target != targetGateway {
+			if !isGateway(target) {
 				assert.Zero(t, x.errors, "%s / %s answered with errors", s.key, target)
 			}
 		}
@@ -59,13 +65,42 @@ func TestSmoke(t *testing.T) {
 	require.NotNil(t, rep.idle)
 	assert.Equal(t, 50, rep.idle.sessions)
 	assert.Equal(t, rep.idle.pinged, rep.idle.alive, "idle sessions must still answer")
+	assert.Positive(t, rep.fullAuditRecords, "the full target audits every call to its file")
+
+	// Kill-switch propagation needs a redis-server; without one the report
+	// says so and the run goes on.
+	require.NotNil(t, rep.prop)
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		assert.Contains(t, rep.prop.skipped, "redis-server")
+	} else {
+		assert.Empty(t, rep.prop.err)
+		assert.Equal(t, 3, rep.prop.trials)
+		assert.Len(t, rep.prop.kill, 3)
+	}
+
+	// Every step's micro-benchmark ran (the breaker's lands separately).
+	require.NotNil(t, rep.micro)
+	assert.Empty(t, rep.micro.err)
+	for _, s := range microSteps() {
+		if _, ok := rep.micro.find(s); !ok && !s.prefix {
+			t.Errorf("micro-benchmark %s (%s) did not run", s.bench, s.pkg)
+		}
+	}
+	_, _, ok := rep.micro.gatewayShare("BenchmarkCallPath/mcpgw/2025")
+	assert.True(t, ok, "the whole-path benchmarks ran")
+	require.Len(t, rep.micro.profiles, 2)
+	for _, pr := range rep.micro.profiles {
+		assert.Empty(t, pr.err, pr.name)
+		assert.Contains(t, pr.top, "tagfocus=role=gateway", pr.name)
+	}
 
 	path, err := writeReport(rep)
 	require.NoError(t, err)
 	require.Equal(t, out, path)
 	md, err := os.ReadFile(out)
 	require.NoError(t, err)
-	for _, want := range []string{"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "## Idle sessions", "pending: needs auth/policy"} {
+	for _, want := range []string{"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "| 16 | mcpgw-full |", "## Idle sessions",
+		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on"} {
 		assert.Contains(t, string(md), want)
 	}
 }
@@ -101,6 +136,13 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"-targets", "mcpgw,proxy"},
 			check: func(t *testing.T, o options) {
 				assert.Equal(t, []string{targetDirect, targetProxy, targetGateway}, o.targets)
+			},
+		},
+		{
+			name: "the full target runs after mcpgw",
+			args: []string{"-targets", "mcpgw-full,mcpgw"},
+			check: func(t *testing.T, o options) {
+				assert.Equal(t, []string{targetDirect, targetGateway, targetFull}, o.targets)
 			},
 		},
 		{name: "unknown target", args: []string{"-targets", "nginx"}, wantErr: `unknown target "nginx"`},
@@ -151,4 +193,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+func TestParseBench(t *testing.T) {
+	t.Parallel()
+
+	out := `goos: linux
+pkg: github.com/mcpgw/mcpgw/gateway
+BenchmarkResolve-2        	  387352	      3263 ns/op	     440 B/op	       6 allocs/op
+BenchmarkParseMessage-2   	   80274	     15120 ns/op	  20.24 MB/s	     680 B/op	      11 allocs/op
+PASS
+pkg: github.com/mcpgw/mcpgw/bench/upstream
+BenchmarkCallPath/direct/2025-2         	    2000	     85996 ns/op	    7976 B/op	      91 allocs/op
+BenchmarkCallPath/mcpgw/2025-2          	    2000	    476385 ns/op	   22733 B/op	     244 allocs/op
+ok  	github.com/mcpgw/mcpgw/bench/upstream	5.423s
+`
+	m := &microResults{results: parseBench(out)}
+	require.Len(t, m.results, 4)
+	r, ok := m.find(microStep{pkg: "./gateway", bench: "BenchmarkParseMessage"})
+	require.True(t, ok)
+	assert.Equal(t, benchResult{pkg: "github.com/mcpgw/mcpgw/gateway", name: "BenchmarkParseMessage", iters: 80274, nsPerOp: 15120, bPerOp: 680, allocs: 11}, r)
+	_, ok = m.find(microStep{pkg: "./policy", bench: "BenchmarkResolve"})
+	assert.False(t, ok, "the package must match")
+	b, a, ok := m.gatewayShare("BenchmarkCallPath/mcpgw/2025")
+	require.True(t, ok)
+	assert.InDelta(t, 22733-7976, b, 0.001)
+	assert.InDelta(t, 244-91, a, 0.001)
 }
