@@ -95,31 +95,34 @@ func parseMessage(body []byte) (*message, *rpcError) {
 		}
 		return nil, newRPCError(codeInvalidRequest, "invalid request: "+errNoObject.Error(), nil)
 	}
-	var m message
-	if err := json.Unmarshal(trimmed, &m); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || !json.Valid(trimmed) {
-			return nil, newRPCError(codeParseError, "parse error: "+errNotJSON.Error(), nil)
+	m, fast := scanEnvelope(trimmed)
+	if !fast {
+		m = new(message)
+		if err := json.Unmarshal(trimmed, m); err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) || !json.Valid(trimmed) {
+				return nil, newRPCError(codeParseError, "parse error: "+errNotJSON.Error(), nil)
+			}
+			return nil, newRPCError(codeInvalidRequest, "invalid request: "+err.Error(), nil)
 		}
-		return nil, newRPCError(codeInvalidRequest, "invalid request: "+err.Error(), nil)
 	}
 	if m.JSONRPC != "2.0" {
-		return &m, newRPCError(codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, nil)
+		return m, newRPCError(codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, nil)
 	}
 	if len(m.ID) > 0 && !validID(m.ID) {
-		return &m, newRPCError(codeInvalidRequest, "invalid request: id must be a string or an integer", nil)
+		return m, newRPCError(codeInvalidRequest, "invalid request: id must be a string or an integer", nil)
 	}
 	switch {
 	case m.Method != "":
 		if len(m.Params) > 0 && m.Params[0] != '{' {
-			return &m, newRPCError(codeInvalidRequest, "invalid request: params must be an object", nil)
+			return m, newRPCError(codeInvalidRequest, "invalid request: params must be an object", nil)
 		}
 	case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
 		// A response from the client to a server→client request.
 	default:
-		return &m, newRPCError(codeInvalidRequest, `invalid request: "method" is missing`, nil)
+		return m, newRPCError(codeInvalidRequest, `invalid request: "method" is missing`, nil)
 	}
-	return &m, nil
+	return m, nil
 }
 
 // validID reports whether raw is a JSON string or integer (MCP forbids null
