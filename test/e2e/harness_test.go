@@ -142,8 +142,16 @@ func startGatewayWith(t *testing.T, yaml string, waitReady bool, health time.Dur
 // serveGateway starts a gateway of cfg on a loopback port.
 func serveGateway(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, health time.Duration) *gw {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Version: "e2e", HealthInterval: health})
+	return serveGatewayOpts(t, cfg, auditPath, waitReady, gateway.Options{HealthInterval: health})
+}
+
+// serveGatewayOpts is serveGateway with chosen gateway options (the logger
+// and version are the harness's).
+func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, opts gateway.Options) *gw {
+	t.Helper()
+	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	opts.Version = "e2e"
+	g, err := gateway.New(cfg, opts)
 	require.NoError(t, err)
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/test/upstreams"
 )
 
@@ -38,7 +40,22 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(base), 0o600))
 	cfg, err := configs.Load(path)
 	require.NoError(t, err)
-	g := serveGateway(t, cfg, auditPath, true, 200*time.Millisecond)
+	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: "e2e"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	g := serveGatewayOpts(t, cfg, auditPath, true, gateway.Options{HealthInterval: 200 * time.Millisecond, Telemetry: tel})
+	reloads := func(result string) float64 {
+		t.Helper()
+		fam := scrape(t, g.base+"/metrics")["mcpgw_config_reloads_total"]
+		if fam == nil {
+			return 0
+		}
+		var n float64
+		for _, m := range series(fam, map[string]string{"result": result}) {
+			n += m.GetCounter().GetValue()
+		}
+		return n
+	}
 
 	// Steady load: 2025 sessions and 2026-07-28 requests on customers and
 	// on orders, the upstream whose client the reload replaces.
@@ -111,6 +128,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.Error(t, g.ReloadFile(t.Context(), path))
 	_, rejected = g.ReloadCounts()
 	assert.Equal(t, uint64(1), rejected, "the broken file is counted")
+	assert.Equal(t, 1.0, reloads("failed"), "mcpgw_config_reloads_total{result=\"failed\"}")
+	assert.Equal(t, 1.0, reloads("ok"), "mcpgw_config_reloads_total{result=\"ok\"}")
 	assert.Same(t, before, g.Catalog(), "a broken file changes nothing")
 	waitCalls(20)
 
