@@ -87,7 +87,7 @@ func (g *Gateway) newRecord(r *http.Request, rt *runtime, s *session, t target) 
 		rec.Subject, rec.ClientID = p.Subject, p.ClientID
 	}
 	if s != nil {
-		rec.SessionID = sessionDigest(s.id)
+		rec.SessionID = s.digest
 	}
 	g.recordArgs(rec, rt, t)
 	return rec
@@ -137,7 +137,7 @@ func (g *Gateway) auditUnrouted(r *http.Request, s *session, m *message, rerr *r
 		rec.Subject, rec.ClientID = p.Subject, p.ClientID
 	}
 	if s != nil {
-		rec.SessionID = sessionDigest(s.id)
+		rec.SessionID = s.digest
 	}
 	_ = json.Unmarshal(member(m.Params, "name"), &rec.Tool)
 	if args := member(m.Params, "arguments"); len(args) > 0 {

@@ -29,18 +29,33 @@ func (g *Gateway) buildHandler() http.Handler {
 			r.Handle(p, g.auth.MetadataHandler())
 		}
 	}
-	r.Handle(g.cfg.Server.MCPPath, g.originCheck(mcp))
+	mcp = g.originCheck(mcp)
+	r.Handle(g.cfg.Server.MCPPath, mcp)
 	r.HandleFunc(jwksPath, g.serveJWKS).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
 	g.metricsRoute(r)
 	g.adminRoutes(r)
 
-	var h http.Handler = r
+	// The MCP endpoint, the hot path, is matched before the router: mux
+	// copies the request twice per match to carry route variables the
+	// endpoint does not use.
+	var h http.Handler = exactPath(g.cfg.Server.MCPPath, mcp, r)
 	h = g.limitBody(h)
 	h = g.requestID(h)
 	h = g.recoverPanics(h)
 	return h
+}
+
+// exactPath sends requests for path to h and every other to rest.
+func exactPath(path string, h, rest http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 // recoverPanics turns a handler panic into a 500 and a log line instead of a

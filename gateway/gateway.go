@@ -148,7 +148,7 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.sessions.onResume = func(s *session) {
-		g.log.Info("session resumed", slog.String("session", sessionDigest(s.id)), slog.String("protocol_version", s.protocolVersion))
+		g.log.Info("session resumed", slog.String("session", s.digest), slog.String("protocol_version", s.protocolVersion))
 	}
 	g.healthInterval = opts.HealthInterval
 	g.tel = opts.Telemetry

@@ -124,7 +124,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		// A response to one of the gateway's server-to-client requests
 		// (mrtr.go, askClient).
 		if !s.deliver(m) {
-			g.log.DebugContext(r.Context(), "response to no pending request ignored", slog.String("session", sessionDigest(s.id)))
+			g.log.DebugContext(r.Context(), "response to no pending request ignored", slog.String("session", s.digest))
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return
@@ -199,7 +199,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	})
 	w.Header().Set(headerSessionID, s.id)
 	// The id is a bearer credential for the session: log only its digest.
-	g.log.DebugContext(r.Context(), "session opened", slog.String("session", sessionDigest(s.id)),
+	g.log.DebugContext(r.Context(), "session opened", slog.String("session", s.digest),
 		slog.String("protocol_version", version), slog.String("request_id", requestIDFrom(r.Context())))
 	writeJSON(w, http.StatusOK, appendResult(nil, m.ID, result))
 }
@@ -236,7 +236,7 @@ func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
 		return
 	}
 	if s.cancel(p.RequestID) {
-		g.log.InfoContext(r.Context(), "request cancelled by client", slog.String("session", sessionDigest(s.id)),
+		g.log.InfoContext(r.Context(), "request cancelled by client", slog.String("session", s.digest),
 			slog.String("jsonrpc_request_id", string(p.RequestID)))
 	}
 }

@@ -286,7 +286,7 @@ func (g *Gateway) observeCall(r *http.Request, snap *catalog.Snapshot, s *sessio
 	}
 	if s != nil {
 		// The session id is a bearer credential: record its digest only.
-		attrs = append(attrs, telemetry.SessionID.String(sessionDigest(s.id)))
+		attrs = append(attrs, telemetry.SessionID.String(s.digest))
 	}
 	if len(m.ID) > 0 {
 		id := string(m.ID)

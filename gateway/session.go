@@ -49,6 +49,7 @@ const maxSealedCaps = 1024
 // session is one 2025-era client session.
 type session struct {
 	id              string
+	digest          string // sessionDigest(id), for logs and audit
 	protocolVersion string
 	// owner is the principal the session is bound to (issuer and subject),
 	// "" when the gateway is unauthenticated. Another principal presenting
@@ -74,7 +75,7 @@ type session struct {
 
 func newSession(id, version, owner string, caps json.RawMessage) *session {
 	return &session{
-		id: id, protocolVersion: version, owner: owner, clientCaps: caps,
+		id: id, digest: sessionDigest(id), protocolVersion: version, owner: owner, clientCaps: caps,
 		notes: make(chan []byte, 16), closed: make(chan struct{}),
 	}
 }
