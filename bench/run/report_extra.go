@@ -16,7 +16,7 @@ func (r *report) fullMarkdown(p func(string, ...any)) {
 		return
 	}
 	p("")
-	p("**mcpgw-full** is mcpgw with everything on the `tools/call` path: bearer authentication (test/devissuer, a development OpenID provider that really signs, started by the runner; one RS256 token, verified once, then served from the verified-token cache), `auth.required_scopes: [mcp:tools]`, a per-tool scope on the upstream (`scopes.default: [%s]`, carried by the token), a local per-principal rate limit of 10⁹/s (never refuses; its check is what is measured), and the audit stream to a file. **The circuit breaker is not in it yet**: its configuration is not on this commit; `bench/run/full.go` marks the spot (`# BREAKER:`).", fullScope)
+	p("**mcpgw-full** is mcpgw with everything on the `tools/call` path: bearer authentication (test/devissuer, a development OpenID provider that really signs, started by the runner; one RS256 token, verified once, then served from the verified-token cache), `auth.required_scopes: [mcp:tools]`, a per-tool scope on the upstream (`scopes.default: [%s]`, carried by the token), a local per-principal rate limit of 10⁹/s (never refuses; its check is what is measured), the upstream's circuit breaker and bulkhead (explicit in the config; both are on by default in every target), and the audit stream to a file.", fullScope)
 	if r.fullAuditRecords > 0 {
 		p("The audit file held %d records at the end of the runs (one per call).", r.fullAuditRecords)
 	}
