@@ -296,6 +296,11 @@ func TestDemoThroughGateway(t *testing.T) {
 
 			assert.Contains(t, c.readResource(ctx, "customer://c-002"), "Grace Hopper")
 			assert.Contains(t, c.getPrompt(ctx, "customers__customer_brief", map[string]string{"id": "c-003"}), "Alan Turing")
+			assert.Contains(t, c.readResource(ctx, "orders://o-1003"), `"customer_id":"c-003"`)
+			assert.Contains(t, c.getPrompt(ctx, "orders__order_summary", map[string]string{"order_id": "o-1004"}), "Summary of order o-1004")
+			// Payments is served over stdio.
+			assert.Contains(t, c.readResource(ctx, "payment://p-5006"), `"order_id":"o-1006"`)
+			assert.Contains(t, c.getPrompt(ctx, "payments__refund_note", map[string]string{"payment_id": "p-5006"}), "payment p-5006 for order o-1006")
 
 			var mu sync.Mutex
 			var got []float64

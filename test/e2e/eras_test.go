@@ -21,10 +21,18 @@ import (
 
 // TestEveryEraMeetsEveryEra puts go-sdk and mcp-go upstreams of both eras
 // behind one gateway and drives it with go-sdk and mcp-go clients of both
-// eras: list, call, read and get work through every pair.
+// eras: list, call, read and get work through every pair, and each upstream
+// is spoken to in its own era whatever the client's.
 func TestEveryEraMeetsEveryEra(t *testing.T) {
+	// era is the version the gateway must speak to each upstream.
+	era := map[string]string{
+		"c25":      era2025, // go-sdk, sessions
+		"c26":      era2026, // go-sdk, stateless
+		"orders":   era2025, // mcp-go, sessions only
+		"payments": era2026, // mcp-go, serves both; the gateway picks 2026-07-28
+	}
 	obs := map[string]*upstreams.Observer{}
-	for _, n := range []string{"c25", "c26", "orders", "payments"} {
+	for n := range era {
 		obs[n] = upstreams.NewObserver()
 	}
 	c25 := startServer(t, func() http.Handler { return upstreams.CustomersHandler(obs["c25"]) })
@@ -51,6 +59,62 @@ upstreams:
 	wantTools = append(wantTools, "payments__approve_refund", "payments__find_payment", "payments__get_payment", "payments__refund")
 	sort.Strings(wantTools)
 
+	// spoke asserts that the request the upstream saw last, the one the
+	// client's request just caused, was in the upstream's own era: a
+	// session id for 2025-11-25, and for 2026-07-28 the Mcp-Method and
+	// Mcp-Name headers naming the upstream's own method and name
+	// (basic/transports, "Standard Headers").
+	spoke := func(t *testing.T, up, method, name string) {
+		t.Helper()
+		h := obs[up].LastHeaders()
+		require.NotNil(t, h, "%s saw no request", up)
+		assert.Equal(t, era[up], h.Get("Mcp-Protocol-Version"), "%s %s", up, method)
+		assert.Equal(t, era[up] == era2025, h.Get("Mcp-Session-Id") != "", "%s %s: session id %q", up, method, h.Get("Mcp-Session-Id"))
+		if era[up] == era2026 {
+			assert.Equal(t, method, h.Get("Mcp-Method"), up)
+			assert.Equal(t, name, h.Get("Mcp-Name"), "%s %s", up, method)
+		}
+	}
+
+	// Each upstream's exposed names, the names the upstream itself knows
+	// them by, and what the answers must contain. Both customers servers
+	// expose customer:// URIs, so the gateway names those by upstream.
+	type op struct {
+		exposed, upstream string
+		args              map[string]any
+		want              []string
+	}
+	perUpstream := []struct {
+		up              string
+		call, read, get op
+	}{
+		{
+			up:   "c25",
+			call: op{"c25__lookup_customer", "lookup_customer", map[string]any{"id": "c-001"}, []string{"Ada Lovelace"}},
+			read: op{"mcpgw://c25/customer://c-003", "customer://c-003", nil, []string{"Alan Turing"}},
+			get:  op{"c25__customer_brief", "customer_brief", map[string]any{"id": "c-005"}, []string{"Edsger Dijkstra"}},
+		},
+		{
+			up:   "c26",
+			call: op{"c26__lookup_customer", "lookup_customer", map[string]any{"id": "c-002"}, []string{"Grace Hopper"}},
+			read: op{"mcpgw://c26/customer://c-004", "customer://c-004", nil, []string{"Katherine Johnson"}},
+			get:  op{"c26__customer_brief", "customer_brief", map[string]any{"id": "c-006"}, []string{"Barbara Liskov"}},
+		},
+		{
+			up:   "orders",
+			call: op{"orders__get_order", "get_order", map[string]any{"id": "o-1001"}, []string{"o-1001"}},
+			read: op{"orders://o-1002", "orders://o-1002", nil, []string{`"id":"o-1002"`, `"customer_id":"c-002"`}},
+			get:  op{"orders__order_summary", "order_summary", map[string]any{"order_id": "o-1005"}, []string{"Summary of order o-1005", "Summarise this order", `\"customer_id\":\"c-004\"`}},
+		},
+		{
+			up:   "payments",
+			call: op{"payments__get_payment", "get_payment", map[string]any{"payment_id": "p-5001"}, []string{"p-5001"}},
+			read: op{"payment://p-5004", "payment://p-5004", nil, []string{`"payment_id":"p-5004"`, `"order_id":"o-1004"`}},
+			get: op{"payments__refund_note", "refund_note", map[string]any{"payment_id": "p-5002", "reason": "late delivery"},
+				[]string{"Refund note for payment p-5002", "customer c-002: payment p-5002 for order o-1002 (498.00 EUR)", "Reason: late delivery."}},
+		},
+	}
+
 	for name, connect := range clients(t, g.url) {
 		t.Run(name, func(t *testing.T) {
 			c := connect(t)
@@ -58,36 +122,34 @@ upstreams:
 			names := c.listTools(ctx)
 			sort.Strings(names)
 			require.Equal(t, wantTools, names)
-			for _, call := range []struct {
-				tool string
-				args map[string]any
-				want string
-			}{
-				{"c25__lookup_customer", map[string]any{"id": "c-001"}, "Ada Lovelace"},
-				{"c26__lookup_customer", map[string]any{"id": "c-002"}, "Grace Hopper"},
-				{"orders__get_order", map[string]any{"id": "o-1001"}, "o-1001"},
-				{"payments__get_payment", map[string]any{"payment_id": "p-5001"}, "p-5001"},
-			} {
-				text, isErr, err := c.callText(ctx, call.tool, call.args, nil)
-				require.NoError(t, err, call.tool)
-				assert.False(t, isErr, "%s: %s", call.tool, text)
-				assert.Contains(t, text, call.want, call.tool)
+			for _, u := range perUpstream {
+				t.Run(u.up, func(t *testing.T) {
+					text, isErr, err := c.callText(ctx, u.call.exposed, u.call.args, nil)
+					require.NoError(t, err, u.call.exposed)
+					assert.False(t, isErr, "%s: %s", u.call.exposed, text)
+					assertContainsAll(t, text, u.call.want, u.call.exposed)
+					spoke(t, u.up, "tools/call", u.call.upstream)
+
+					assertContainsAll(t, c.readResource(ctx, u.read.exposed), u.read.want, u.read.exposed)
+					spoke(t, u.up, "resources/read", u.read.upstream)
+
+					args := map[string]string{}
+					for k, v := range u.get.args {
+						args[k] = v.(string)
+					}
+					assertContainsAll(t, c.getPrompt(ctx, u.get.exposed, args), u.get.want, u.get.exposed)
+					spoke(t, u.up, "prompts/get", u.get.upstream)
+				})
 			}
-			// Both customers servers expose customer:// URIs, so the
-			// gateway names them by upstream.
-			assert.Contains(t, c.readResource(ctx, "mcpgw://c25/customer://c-003"), "Alan Turing")
-			assert.Contains(t, c.readResource(ctx, "mcpgw://c26/customer://c-004"), "Katherine Johnson")
-			assert.Contains(t, c.readResource(ctx, "orders://o-1002"), "o-1002")
-			assert.Contains(t, c.getPrompt(ctx, "c25__customer_brief", map[string]string{"id": "c-005"}), "Edsger Dijkstra")
-			assert.Contains(t, c.getPrompt(ctx, "c26__customer_brief", map[string]string{"id": "c-006"}), "Barbara Liskov")
 		})
 	}
+}
 
-	// The gateway spoke each upstream's own era.
-	for up, want := range map[string]string{"c25": era2025, "c26": era2026, "orders": era2025, "payments": era2026} {
-		h := obs[up].LastHeaders()
-		assert.Equal(t, want, h.Get("Mcp-Protocol-Version"), up)
-		assert.Equal(t, want == era2025, h.Get("Mcp-Session-Id") != "", "%s: session id %q", up, h.Get("Mcp-Session-Id"))
+// assertContainsAll asserts that s contains every one of want.
+func assertContainsAll(t *testing.T, s string, want []string, what string) {
+	t.Helper()
+	for _, w := range want {
+		assert.Contains(t, s, w, what)
 	}
 }
 

@@ -1,12 +1,14 @@
 package upstreams
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -185,6 +187,8 @@ func newPaymentsServer() *mcpserver.MCPServer {
 	st := newPaymentStore()
 	srv := mcpserver.NewMCPServer("payments", "1.0.0",
 		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithResourceCapabilities(false, false),
+		mcpserver.WithPromptCapabilities(false),
 		mcpserver.WithInputSchemaValidation(),
 		mcpserver.WithOutputSchemaValidation(),
 		mcpserver.WithRecovery(),
@@ -268,7 +272,48 @@ func newPaymentsServer() *mcpserver.MCPServer {
 		}
 		return mcp.NewToolResultText(fmt.Sprintf("refund of %s approved (reason: %s); nothing moved", id, reason)), nil
 	})
+	addPaymentResources(srv, st)
+	addPaymentPrompts(srv, st)
 	return srv
+}
+
+func addPaymentResources(srv *mcpserver.MCPServer, st *paymentStore) {
+	srv.AddResourceTemplate(mcp.NewResourceTemplate("payment://{id}", "payment",
+		mcp.WithTemplateDescription("One payment as JSON, with its refunds."),
+		mcp.WithTemplateMIMEType("application/json"),
+	), func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		uri := req.Params.URI
+		id := strings.TrimPrefix(uri, "payment://")
+		p, ok := st.find(func(p payment) bool { return p.ID == id })
+		if !ok {
+			return nil, fmt.Errorf("payment resource %q: %w", uri, mcpserver.ErrResourceNotFound)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: "application/json", Text: string(b)}}, nil
+	})
+}
+
+func addPaymentPrompts(srv *mcpserver.MCPServer, st *paymentStore) {
+	srv.AddPrompt(mcp.NewPrompt("refund_note",
+		mcp.WithPromptDescription("Asks for a short note to the customer explaining a refund of one payment."),
+		mcp.WithArgument("payment_id", mcp.RequiredArgument(), mcp.ArgumentDescription("Payment id, e.g. p-5001.")),
+		mcp.WithArgument("reason", mcp.ArgumentDescription("Why the payment is refunded, in a few words.")),
+	), func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		id := req.Params.Arguments["payment_id"]
+		p, ok := st.find(func(p payment) bool { return p.ID == id })
+		if !ok {
+			return nil, fmt.Errorf("payment %q not found", id)
+		}
+		reason := cmp.Or(req.Params.Arguments["reason"], "not given")
+		return mcp.NewGetPromptResult("Refund note for payment "+p.ID, []mcp.PromptMessage{
+			mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent(fmt.Sprintf(
+				"Write a short, polite note to customer %s: payment %s for order %s (%d.%02d %s) is being refunded. Reason: %s.",
+				p.CustomerID, p.ID, p.OrderID, p.AmountCents/100, p.AmountCents%100, p.Currency, reason))),
+		}), nil
+	})
 }
 
 // PaymentsHandler returns the payments server (mcp-go) over Streamable HTTP,
@@ -278,8 +323,9 @@ func newPaymentsServer() *mcpserver.MCPServer {
 //
 // Tools: get_payment, find_payment (input schema uses oneOf), refund
 // (destructiveHint true) and approve_refund (asks for approval with a
-// multi round-trip request). Seeded payments are p-5001 … p-5008, one per paid
-// seeded order.
+// multi round-trip request). Resource: the template payment://{id}.
+// Prompt: refund_note (arguments payment_id and, optionally, reason).
+// Seeded payments are p-5001 … p-5008, one per paid seeded order.
 func PaymentsHandler(obs *Observer) http.Handler {
 	return observe(obs, mcpserver.NewStreamableHTTPServer(newPaymentsServer()))
 }

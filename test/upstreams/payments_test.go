@@ -80,9 +80,55 @@ func TestPaymentsHTTP(t *testing.T) {
 					assertStructured(t, res.StructuredContent, tt.wantJSON, "", nil)
 				}
 			}
+			assertPaymentsReadAndGet(t, cs)
 			assert.NotEmpty(t, obs.LastHeaders().Get("Mcp-Protocol-Version"))
 		})
 	}
+}
+
+// assertPaymentsReadAndGet lists, reads and gets the payments server's
+// resource template and prompt. It runs after the refunds of p-5002 in
+// TestPaymentsHTTP, so the resource shows them.
+func assertPaymentsReadAndGet(t *testing.T, cs *sdk.ClientSession) {
+	t.Helper()
+	templates, err := cs.ListResourceTemplates(t.Context(), nil)
+	require.NoError(t, err)
+	require.Len(t, templates.ResourceTemplates, 1)
+	assert.Equal(t, "payment://{id}", templates.ResourceTemplates[0].URITemplate)
+	assert.Equal(t, "application/json", templates.ResourceTemplates[0].MIMEType)
+
+	res, err := cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: "payment://p-5002"})
+	require.NoError(t, err)
+	require.Len(t, res.Contents, 1)
+	assert.Equal(t, "payment://p-5002", res.Contents[0].URI)
+	assert.Equal(t, "application/json", res.Contents[0].MIMEType)
+	var p payment
+	require.NoError(t, json.Unmarshal([]byte(res.Contents[0].Text), &p))
+	assert.Equal(t, "o-1002", p.OrderID)
+	assert.Equal(t, "refunded", p.Status)
+	assert.Equal(t, []refundRecord{{800, "damaged"}, {49000, "returned"}}, p.Refunds)
+
+	_, err = cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: "payment://p-9999"})
+	assert.Error(t, err, "unknown payment")
+
+	prompts, err := cs.ListPrompts(t.Context(), nil)
+	require.NoError(t, err)
+	require.Len(t, prompts.Prompts, 1)
+	assert.Equal(t, "refund_note", prompts.Prompts[0].Name)
+	require.Len(t, prompts.Prompts[0].Arguments, 2)
+	assert.True(t, prompts.Prompts[0].Arguments[0].Required)
+	assert.False(t, prompts.Prompts[0].Arguments[1].Required)
+
+	prompt, err := cs.GetPrompt(t.Context(), &sdk.GetPromptParams{Name: "refund_note", Arguments: map[string]string{"payment_id": "p-5002", "reason": "damaged in transit"}})
+	require.NoError(t, err)
+	require.Len(t, prompt.Messages, 1)
+	assert.Equal(t, sdk.Role("user"), prompt.Messages[0].Role)
+	text, ok := prompt.Messages[0].Content.(*sdk.TextContent)
+	require.True(t, ok, "content: %#v", prompt.Messages[0].Content)
+	assert.Equal(t, "Write a short, polite note to customer c-002: payment p-5002 for order o-1002 (498.00 EUR) is being refunded. Reason: damaged in transit.", text.Text)
+
+	_, err = cs.GetPrompt(t.Context(), &sdk.GetPromptParams{Name: "refund_note", Arguments: map[string]string{"payment_id": "p-9999"}})
+	assert.Error(t, err, "unknown payment")
 }
 
 // TestPaymentsStdio runs ServePaymentsStdio over pipes with mcp-go's client
@@ -119,6 +165,23 @@ func TestPaymentsStdio(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, res.IsError, mcpGoText(t, res))
 	assert.Contains(t, mcpGoText(t, res), `"order_id":"o-1001"`)
+
+	read, err := c.ReadResource(t.Context(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "payment://p-5003"}})
+	require.NoError(t, err)
+	require.Len(t, read.Contents, 1)
+	contents, ok := read.Contents[0].(mcp.TextResourceContents)
+	require.True(t, ok, "contents: %#v", read.Contents[0])
+	assert.Contains(t, contents.Text, `"order_id":"o-1003"`)
+
+	prompt, err := c.GetPrompt(t.Context(), mcp.GetPromptRequest{Params: mcp.GetPromptParams{
+		Name: "refund_note", Arguments: map[string]string{"payment_id": "p-5003"},
+	}})
+	require.NoError(t, err)
+	require.Len(t, prompt.Messages, 1)
+	note, ok := prompt.Messages[0].Content.(mcp.TextContent)
+	require.True(t, ok, "content: %#v", prompt.Messages[0].Content)
+	assert.Contains(t, note.Text, "payment p-5003 for order o-1003")
+	assert.Contains(t, note.Text, "Reason: not given.")
 
 	// Closing the client closes the server's stdin; it then returns cleanly.
 	require.NoError(t, c.Close())

@@ -132,6 +132,18 @@ func TestRunStdio(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	require.False(t, res.IsError)
+	read, err := c.ReadResource(t.Context(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "payment://p-5008"}})
+	require.NoError(t, err)
+	require.Len(t, read.Contents, 1)
+	contents, ok := read.Contents[0].(mcp.TextResourceContents)
+	require.True(t, ok, "contents: %#v", read.Contents[0])
+	assert.Contains(t, contents.Text, `"order_id":"o-1012"`)
+	prompt, err := c.GetPrompt(t.Context(), mcp.GetPromptRequest{Params: mcp.GetPromptParams{
+		Name: "refund_note", Arguments: map[string]string{"payment_id": "p-5008", "reason": "wrong size"},
+	}})
+	require.NoError(t, err)
+	require.Len(t, prompt.Messages, 1)
+	assert.Equal(t, "Refund note for payment p-5008", prompt.Description)
 	require.NoError(t, c.Close())
 	require.NoError(t, receive(t, done, "run to return"))
 
