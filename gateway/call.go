@@ -186,9 +186,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 	client := rt.byName[t.upstream]
 	var rec *audit.Record
 	if e := earlyFrom(r.Context()); e != nil && m.Method == "tools/call" && e.t.upstream == t.upstream && e.t.name == t.name {
-		// Admitted on its headers (early.go).
+		// Admitted on its headers (early.go); the audit gate needs the
+		// route's hints, so it runs here.
 		e.used, rec = true, e.rec
 		g.recordArgs(rec, rt, t)
+		if rerr := g.auditGate(t, rec); rerr != nil {
+			g.writeAudit(r.Context(), rec)
+			rp.fail(m.ID, rerr)
+			return
+		}
 	} else if m.Method == "tools/call" {
 		rec = g.newRecord(r, rt, s, t)
 		ob.record(rec)

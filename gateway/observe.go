@@ -63,6 +63,7 @@ type labelCache struct {
 var decisionNames = [...]string{
 	telemetry.DecisionAllowed, telemetry.DecisionDenied, telemetry.DecisionLimited, telemetry.DecisionKilled,
 	telemetry.DecisionCircuitOpen, telemetry.DecisionDrained, telemetry.DecisionInvalid,
+	telemetry.DecisionBusy, telemetry.DecisionAuditUnavailable, telemetry.DecisionUnavailable,
 }
 
 const numDecisions = len(decisionNames)

@@ -232,5 +232,6 @@ func restartOnly(a, b *configs.Config) []string {
 	check("audit", a.Audit, b.Audit)
 	check("policy.kill_switches", a.Policy.KillSwitches, b.Policy.KillSwitches)
 	check("log", a.Log, b.Log)
+	check("telemetry", a.Telemetry, b.Telemetry)
 	return out
 }

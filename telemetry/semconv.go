@@ -60,6 +60,14 @@ const (
 	DecisionCircuitOpen = "circuit_open"
 	DecisionDrained     = "drained"
 	DecisionInvalid     = "invalid"
+	// DecisionBusy: the upstream's bulkhead was full.
+	DecisionBusy = "busy"
+	// DecisionAuditUnavailable: a destructive tool refused while the
+	// audit stream was stuck.
+	DecisionAuditUnavailable = "audit_unavailable"
+	// DecisionUnavailable: the upstream was unavailable (or the gateway
+	// shutting down).
+	DecisionUnavailable = "unavailable"
 )
 
 // Breaker states reported by mcpgw.breaker.state.

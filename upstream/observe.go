@@ -33,6 +33,8 @@ var errorClasses = [...]struct {
 	err  error
 	name string
 }{
+	{ErrCircuitOpen, "circuit_open"},
+	{ErrBusy, "busy"},
 	{ErrTimeout, "timeout"},
 	{ErrResponseTooLarge, "response_too_large"},
 	{ErrBadResponse, "bad_response"},
