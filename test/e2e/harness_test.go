@@ -145,11 +145,13 @@ func serveGateway(t *testing.T, cfg *configs.Config, auditPath string, waitReady
 	return serveGatewayOpts(t, cfg, auditPath, waitReady, gateway.Options{HealthInterval: health})
 }
 
-// serveGatewayOpts is serveGateway with chosen gateway options (the logger
-// and version are the harness's).
+// serveGatewayOpts is serveGateway with chosen gateway options (the
+// version is the harness's, and so is the logger unless opts has one).
 func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, opts gateway.Options) *gw {
 	t.Helper()
-	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	opts.Version = "e2e"
 	g, err := gateway.New(cfg, opts)
 	require.NoError(t, err)

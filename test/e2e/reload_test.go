@@ -154,18 +154,13 @@ func TestReloadUnderLoad(t *testing.T) {
 // is rejected with every problem, and the running configuration stays.
 func TestReloadRejectsInvalidConfig(t *testing.T) {
 	d := startDemo(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mcpgw.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(d.config("")), 0o600))
-	cfg, err := configs.Load(path)
-	require.NoError(t, err)
-	g := serveGateway(t, cfg, filepath.Join(dir, "audit.jsonl"), true, 200*time.Millisecond)
+	g, path := startFileGateway(t, d.config(""))
 	before := g.Catalog()
 	writeAtomically(t, path, d.config(`
   - name: customers
     http: {url: "ftp://nowhere"}
 `))
-	err = g.ReloadFile(t.Context(), path)
+	err := g.ReloadFile(t.Context(), path)
 	require.Error(t, err)
 	assert.GreaterOrEqual(t, len(configs.Problems(err)), 2, "every problem is reported: %v", err)
 	assert.Same(t, before, g.Catalog())
@@ -178,21 +173,28 @@ func TestReloadRejectsInvalidConfig(t *testing.T) {
 // reported, and the rest of the file is applied.
 func TestReloadNeedsRestart(t *testing.T) {
 	d := startDemo(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mcpgw.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(d.config("")), 0o600))
-	cfg, err := configs.Load(path)
-	require.NoError(t, err)
-	g := serveGateway(t, cfg, filepath.Join(dir, "audit.jsonl"), true, 200*time.Millisecond)
+	g, path := startFileGateway(t, d.config(""))
 	next := replaceOnce(t, d.config(""), "max_body_bytes: 65536", "max_body_bytes: 131072")
 	next = replaceOnce(t, next, "  - name: payments\n", "  - name: payments\n    prefix: pay\n")
 	writeAtomically(t, path, next)
-	err = g.ReloadFile(t.Context(), path)
+	err := g.ReloadFile(t.Context(), path)
 	require.ErrorIs(t, err, gateway.ErrRestartRequired)
 	assert.Contains(t, err.Error(), "server")
 	require.Eventually(t, func() bool {
 		return slices.Contains(g.Catalog().Names(catalog.Tools), "pay__get_payment")
 	}, 20*time.Second, 10*time.Millisecond, "the applicable part of the file was not applied")
+}
+
+// startFileGateway writes yaml to a file and serves a gateway loaded from
+// it, as `mcpgw serve -config` does; it returns the file's path.
+func startFileGateway(t *testing.T, yaml string) (*gw, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcpgw.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	cfg, err := configs.Load(path)
+	require.NoError(t, err)
+	return serveGateway(t, cfg, filepath.Join(dir, "audit.jsonl"), true, 200*time.Millisecond), path
 }
 
 func replaceOnce(t *testing.T, s, old, repl string) string {

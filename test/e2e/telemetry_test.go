@@ -148,24 +148,11 @@ func startGatewayTel(t *testing.T, yaml string) (*gw, *telemetry.Telemetry) {
 	require.NoError(t, err, "config:\n%s", yaml)
 	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: "e2e"})
 	require.NoError(t, err)
+	// Registered first, so it runs after the gateway has stopped.
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	log := slog.New(telemetry.NewContextHandler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Version: "e2e", HealthInterval: time.Hour, Telemetry: tel, LogLevel: new(slog.LevelVar)})
-	require.NoError(t, err)
-	var lc net.ListenConfig
-	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	g.Start()
-	go func() { done <- g.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		require.NoError(t, tel.Shutdown(context.Background()))
-	})
-	require.Eventually(t, g.Ready, 30*time.Second, 10*time.Millisecond, "gateway never became ready")
-	base := "http://" + l.Addr().String()
-	return &gw{Gateway: g, base: base, url: base + cfg.Server.MCPPath}, tel
+	g := serveGatewayOpts(t, cfg, "", true, gateway.Options{Logger: log, HealthInterval: time.Hour, Telemetry: tel, LogLevel: new(slog.LevelVar)})
+	return g, tel
 }
 
 func TestTraceAcrossGatewayAndUpstream(t *testing.T) {
