@@ -54,8 +54,8 @@ type Options struct {
 
 // Logger writes records as JSON Lines to its sinks. Log encodes the record
 // in the caller's goroutine and puts it in a bounded queue; one writer
-// goroutine writes the queue to every sink through a buffer, flushing
-// whenever the queue runs empty. A record is never dropped silently: Log
+// goroutine writes the queue to every sink through a buffer, flushing at
+// most flushDelay after a record was written. A record is never dropped silently: Log
 // either accepts it, and Close waits until it is written, or returns an
 // error (ErrStuck, ErrClosed or the context's).
 type Logger struct {
@@ -257,26 +257,46 @@ func (l *Logger) release(bp *[]byte) {
 	}
 }
 
+// flushDelay bounds how long a written record waits in a sink's buffer.
+// Under load the records of that window share one write system call
+// instead of one each; Close (SIGTERM) flushes at once.
+const flushDelay = time.Millisecond
+
 // run is the writer goroutine: it writes records until the queue is
-// closed and drained, flushing whenever it runs empty.
+// closed and drained, flushing flushDelay after the first record of each
+// batch, and at the end.
 func (l *Logger) run() {
 	defer close(l.done)
-	for bp := range l.queue {
-		ok := true
-		for i := range l.sinks {
-			if !l.do(&l.sinks[i], *bp, false) {
-				ok = false
+	timer := time.NewTimer(flushDelay)
+	timer.Stop()
+	var due <-chan time.Time // nil while nothing waits for a flush
+	for {
+		select {
+		case bp, open := <-l.queue:
+			if !open {
+				timer.Stop()
+				l.flush()
+				return
 			}
-		}
-		if ok {
-			l.written.Add(1)
-		}
-		l.release(bp)
-		if len(l.queue) == 0 {
+			ok := true
+			for i := range l.sinks {
+				if !l.do(&l.sinks[i], *bp, false) {
+					ok = false
+				}
+			}
+			if ok {
+				l.written.Add(1)
+			}
+			l.release(bp)
+			if due == nil {
+				timer.Reset(flushDelay)
+				due = timer.C
+			}
+		case <-due:
+			due = nil
 			l.flush()
 		}
 	}
-	l.flush()
 }
 
 // flush flushes every sink and updates the failing state.
