@@ -2,9 +2,8 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,10 +56,10 @@ type redisGraves struct {
 // replica resumes a session it does not hold.
 const redisGraveTimeout = 500 * time.Millisecond
 
-func (r *redisGraves) key(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return r.prefix + "session:ended:" + hex.EncodeToString(sum[:])
-}
+func (r *redisGraves) key(id string) string { return r.keyOfSum(idSum(id)) }
+
+// keyOfSum is the tombstone key of the session whose id hashes to sum.
+func (r *redisGraves) keyOfSum(sum string) string { return r.prefix + "session:ended:" + sum }
 
 func (r *redisGraves) bury(id string, ttl time.Duration) {
 	r.local.bury(id, ttl)
@@ -95,9 +94,13 @@ func (r *redisGraves) watch(stop <-chan struct{}, ss *sessions) {
 			if !ok {
 				return
 			}
+			sum, ok := strings.CutPrefix(msg.Payload, r.keyOfSum(""))
+			if !ok {
+				continue
+			}
 			ss.m.Range(func(_, v any) bool {
 				s := v.(*session) //nolint:errcheck,forcetypeassert // the map only holds *session.
-				if r.key(s.id) == msg.Payload {
+				if s.sum == sum {
 					r.local.bury(s.id, ss.maxAge)
 					ss.remove(s)
 					return false

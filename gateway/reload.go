@@ -42,14 +42,18 @@ var ErrRestartRequired = errors.New("needs a restart to apply")
 // the same loading and validation as `mcpgw validate`. A file that does
 // not load or validate changes nothing.
 func (g *Gateway) ReloadFile(ctx context.Context, path string) error {
-	raw, readErr := os.ReadFile(path)
-	cfg, err := configs.Load(path)
+	// Read once and parse those bytes (configs.Load is ReadFile + Parse),
+	// so the audit record's hash is of the configuration applied.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		err = fmt.Errorf("reading config: %w", err)
+		g.reloadRejected(ctx, path, nil, err)
+		return err
+	}
+	cfg, err := configs.Parse(raw)
 	if err != nil {
 		g.reloadRejected(ctx, path, raw, err)
 		return err
-	}
-	if readErr != nil {
-		raw = nil
 	}
 	return g.reload(ctx, cfg, path, raw)
 }

@@ -48,8 +48,11 @@ const maxSealedCaps = 1024
 
 // session is one 2025-era client session.
 type session struct {
-	id              string
-	digest          string // sessionDigest(id), for logs and audit
+	id string
+	// sum is the hex SHA-256 of id: its prefix is the digest that names
+	// the session in logs and audit, the whole its tombstone's key.
+	sum             string
+	digest          string // sessionDigest(id)
 	protocolVersion string
 	// owner is the principal the session is bound to (issuer and subject),
 	// "" when the gateway is unauthenticated. Another principal presenting
@@ -74,17 +77,24 @@ type session struct {
 }
 
 func newSession(id, version, owner string, caps json.RawMessage) *session {
+	sum := idSum(id)
 	return &session{
-		id: id, digest: sessionDigest(id), protocolVersion: version, owner: owner, clientCaps: caps,
+		id: id, sum: sum, digest: sum[:sessionDigestLen], protocolVersion: version, owner: owner, clientCaps: caps,
 		notes: make(chan []byte, 16), closed: make(chan struct{}),
 	}
 }
 
 // sessionDigest names a session in logs without revealing its id, which
 // works as a credential.
-func sessionDigest(id string) string {
+func sessionDigest(id string) string { return idSum(id)[:sessionDigestLen] }
+
+// sessionDigestLen is the length of a session digest: 6 bytes, in hex.
+const sessionDigestLen = 12
+
+// idSum is the hex SHA-256 of a session id.
+func idSum(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:6])
+	return hex.EncodeToString(sum[:])
 }
 
 func (s *session) touch(now time.Time) { s.lastSeen.Store(now.UnixNano()) }
