@@ -30,6 +30,11 @@ type Telemetry struct {
 	// Metrics exposes Prometheus metrics (OpenTelemetry instruments through
 	// the Prometheus exporter).
 	Metrics Metrics `mapstructure:"metrics" yaml:"metrics"`
+	// Profiling serves Go's pprof profiles under /admin/v1/debug/pprof/,
+	// behind the admin API's scope like the rest of it: CPU, heap,
+	// goroutine and mutex profiles of a running replica, for finding where
+	// a call's time goes under real load. Off by default.
+	Profiling bool `mapstructure:"profiling" yaml:"profiling"`
 }
 
 // Tracing configures span export.

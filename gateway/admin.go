@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -53,6 +54,23 @@ func (g *Gateway) adminRoutes(r *mux.Router) {
 	a.HandleFunc("/upstreams", g.listUpstreams).Methods(http.MethodGet)
 	a.HandleFunc("/keys/rotate", g.rotateKeys).Methods(http.MethodPost)
 	g.logLevelRoutes(a)
+	if g.cfg.Telemetry.Profiling {
+		profileRoutes(a)
+	}
+}
+
+// profileRoutes serves net/http/pprof under /admin/v1/debug/pprof/.
+func profileRoutes(a *mux.Router) {
+	a.HandleFunc("/debug/pprof/", pprof.Index)
+	a.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	a.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	a.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	a.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// The named profiles (heap, goroutine, mutex, ...): Index would find
+	// the name only under /debug/pprof/ at the root.
+	a.HandleFunc("/debug/pprof/{name}", func(w http.ResponseWriter, r *http.Request) {
+		pprof.Handler(mux.Vars(r)["name"]).ServeHTTP(w, r)
+	})
 }
 
 func writeAdmin(w http.ResponseWriter, status int, v any) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
@@ -111,9 +112,8 @@ func resolve(snap *catalog.Snapshot, m *message) (target, *rpcError) {
 }
 
 func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapshot, obj json.RawMessage, key, what string) (target, *rpcError) {
-	raw := member(obj, key)
-	var name string
-	if len(raw) == 0 || json.Unmarshal(raw, &name) != nil || name == "" {
+	name, ok := stringMember(obj, key)
+	if !ok || name == "" {
 		return target{}, newRPCError(codeInvalidParams, what+" "+key+" is missing or not a string", nil)
 	}
 	route, ok := lookup(name)
@@ -126,7 +126,8 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 	if !route.Available {
 		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
 	}
-	params, _ := replaceMember(obj, key, quoteJSON(route.Name))
+	var qb [128]byte
+	params, _ := replaceMember(obj, key, appendQuoted(qb[:0], route.Name))
 	return target{upstream: route.Upstream, original: route.Name, params: params, name: name, hints: route.Hints}, nil
 }
 
@@ -148,6 +149,19 @@ func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target
 		params, _ = replaceMember(obj, key, quoteJSON(route.Name))
 	}
 	return target{upstream: route.Upstream, original: route.Name, params: params, name: uri}, nil
+}
+
+// appendQuoted appends s as a JSON string: between quotes as it is when it
+// needs no escaping (tool and prompt names), through encoding/json otherwise.
+func appendQuoted(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return append(dst, quoteJSON(s)...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 func quoteJSON(s string) []byte {
@@ -219,9 +233,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 			return
 		}
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	ctx := r.Context()
 	if s != nil {
+		// notifications/cancelled names the call by its id within the
+		// session; the stateless era cancels by closing the request.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
 		defer s.track(m.ID, cancel)()
 	}
 	req := &upstream.Request{
@@ -265,7 +283,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m 
 		}
 		g.writeAudit(r.Context(), rec)
 	}
-	rp.send(appendResult(make([]byte, 0, len(result)+64), m.ID, result))
+	buf := getMsgBuf()
+	*buf = appendResult(slices.Grow((*buf)[:0], len(result)+64), m.ID, result)
+	rp.send(*buf)
+	putMsgBuf(buf)
 }
 
 // upstreamError maps an upstream failure to the wire, once: JSON-RPC errors

@@ -108,3 +108,35 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeString checks the string fast path against encoding/json: the
+// same value for every JSON string token (member values come without
+// surrounding space), and no value for anything else.
+func FuzzDecodeString(f *testing.F) {
+	for _, s := range []string{`"a"`, `"tools/call"`, `"\u00e9\n"`, `"a\"b"`, `"\\"`, "\"\x01\"", "\"\xff\"", `"`, `1`, `null`, `""`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var want string
+		wantErr := json.Unmarshal(in, &want)
+		got, ok := decodeString(in)
+		if len(in) < 2 || in[0] != '"' || in[len(in)-1] != '"' {
+			if ok {
+				t.Fatalf("decodeString(%q) = %q for something not a string", in, got)
+			}
+			return
+		}
+		if wantErr != nil {
+			if ok && json.Valid(in) {
+				t.Fatalf("decodeString(%q) = %q, but encoding/json says %v", in, got, wantErr)
+			}
+			return
+		}
+		if !ok || got != want {
+			t.Fatalf("decodeString(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+		if !stringIs(in, want) {
+			t.Fatalf("stringIs(%q, %q) = false", in, want)
+		}
+	})
+}

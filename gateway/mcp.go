@@ -46,8 +46,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if n < 0 || n > 1<<20 {
 		n = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	if _, err := buf.ReadFrom(r.Body); err != nil {
+	buf, err := readAll(r.Body, n+1)
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
@@ -57,14 +57,51 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
-	return buf.Bytes(), true
+	return buf, true
+}
+
+// readAll reads r to its end into a buffer of size bytes to begin with:
+// one allocation when the request announced its length (bytes.Buffer would
+// grow it to keep 512 bytes spare).
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// jsonContentType is the Content-Type value of JSON answers; header values
+// are never written after they are set, so one slice serves every answer.
+var jsonContentType = []string{"application/json"}
+
+// msgBufs hold answers while they are written; nothing keeps an answer
+// after the write, so the buffer is reused.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+func getMsgBuf() *[]byte { return msgBufs.Get().(*[]byte) }
+
+func putMsgBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		msgBufs.Put(b)
+	}
 }
 
 func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {

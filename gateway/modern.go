@@ -165,12 +165,15 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 // and Mcp-Name mirror the body.
 func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpcError {
 	meta := member(m.Params, "_meta")
-	var metaVersion string
-	if raw := member(meta, metaProtocolVersion); len(raw) == 0 || json.Unmarshal(raw, &metaVersion) != nil || metaVersion == "" {
-		return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaProtocolVersion, nil)
-	}
-	if metaVersion != headerVersion {
-		return newRPCError(codeHeaderMismatch, "MCP-Protocol-Version header "+headerVersion+" does not match _meta "+metaProtocolVersion+" "+metaVersion, nil)
+	rawVersion := member(meta, metaProtocolVersion)
+	if headerVersion == "" || !stringIs(rawVersion, headerVersion) {
+		metaVersion, ok := decodeString(rawVersion)
+		if !ok || metaVersion == "" {
+			return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaProtocolVersion, nil)
+		}
+		if metaVersion != headerVersion {
+			return newRPCError(codeHeaderMismatch, "MCP-Protocol-Version header "+headerVersion+" does not match _meta "+metaProtocolVersion+" "+metaVersion, nil)
+		}
 	}
 	if caps := member(meta, metaClientCapabilities); len(caps) == 0 || caps[0] != '{' {
 		return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaClientCapabilities, nil)
@@ -195,8 +198,12 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 	if name == "" {
 		return newRPCError(codeHeaderMismatch, "Mcp-Name header is required for "+m.Method, nil)
 	}
-	var bodyName string
-	if raw := member(m.Params, key); len(raw) == 0 || json.Unmarshal(raw, &bodyName) != nil {
+	rawName := member(m.Params, key)
+	if stringIs(rawName, name) {
+		return nil
+	}
+	bodyName, ok := decodeString(rawName)
+	if !ok {
 		return newRPCError(codeInvalidParams, m.Method+" needs params."+key, nil)
 	}
 	if name != bodyName {

@@ -320,18 +320,6 @@ func metaCarrier(meta json.RawMessage) propagation.MapCarrier {
 	return mc
 }
 
-func stringMember(obj json.RawMessage, key string) (string, bool) {
-	raw := member(obj, key)
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
 // resolved records the route of the call.
 func (ob *callObs) resolved(t *target) {
 	if ob != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // The helpers here edit one top-level member of a raw JSON object without
@@ -110,15 +111,23 @@ func skipSpace(b []byte, i int) int {
 
 // skipString returns the index just past the string starting at b[i] ('"').
 func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
+	// Jump from quote to quote (IndexByte is vectorised); a quote ends the
+	// string unless an odd run of backslashes escapes it.
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
 		}
+		q := j + k
+		n := 0
+		for p := q - 1; p >= j && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
-	return -1
 }
 
 // skipValue returns the index just past the JSON value starting at b[i].
@@ -160,4 +169,51 @@ func skipValue(b []byte, i int) int {
 		}
 		return j
 	}
+}
+
+// stringMember returns the string value of obj's member key; false when it
+// is missing or not a string.
+func stringMember(obj json.RawMessage, key string) (string, bool) {
+	return decodeString(member(obj, key))
+}
+
+// decodeString decodes the JSON string raw; false when raw is not one. A
+// string without escapes is taken as it is.
+func decodeString(raw []byte) (string, bool) {
+	if inner, ok := plainString(raw); ok {
+		return string(inner), true
+	}
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// stringIs reports whether raw is a JSON string whose value is want,
+// without allocating when raw has no escapes.
+func stringIs(raw []byte, want string) bool {
+	if inner, ok := plainString(raw); ok {
+		return string(inner) == want
+	}
+	s, ok := decodeString(raw)
+	return ok && s == want
+}
+
+// plainString returns the contents of the JSON string raw when it needs no
+// decoding: no escapes, no control characters, valid UTF-8.
+func plainString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return nil, false
+		}
+	}
+	return inner, utf8.Valid(inner)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,8 +27,26 @@ import (
 type httpDialer struct {
 	c      *Client
 	url    *url.URL
-	rt     *http.Transport
+	rt     pooledTransport
 	static http.Header // configured headers, values resolved
+}
+
+// pooledTransport is what an httpDialer needs of its HTTP client.
+type pooledTransport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// newPooledTransport returns the lean HTTP/1.1 transport for a plain-http
+// upstream reached directly, and a tuned http.Transport otherwise (TLS,
+// HTTP/2, or an HTTP proxy from the environment).
+func newPooledTransport(u *url.URL, maxIdle int) pooledTransport {
+	if u.Scheme == "http" {
+		if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && p == nil {
+			return newLeanTransport(u.Host, maxIdle)
+		}
+	}
+	return newHTTPTransport(maxIdle)
 }
 
 func newHTTPTransport(maxIdle int) *http.Transport {
@@ -55,7 +74,7 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 	if maxIdle == 0 {
 		maxIdle = defaultMaxIdleConns
 	}
-	d := &httpDialer{c: c, url: u, rt: newHTTPTransport(maxIdle), static: http.Header{}}
+	d := &httpDialer{c: c, url: u, rt: newPooledTransport(u, maxIdle), static: http.Header{}}
 	for k, v := range c.cfg.HTTP.Headers {
 		d.static.Set(k, secretValue(v))
 	}
@@ -76,6 +95,10 @@ type httpConn struct {
 	metaPre   []byte        // meta up to the clientCapabilities value
 	post      http.Header   // headers of every POST
 	tmpl      *http.Request // POST to the MCP endpoint, without context, headers or body
+	// lean and head are the fast path of a plain-http upstream: the
+	// request line and every header of post, rendered and checked once.
+	lean *leanTransport
+	head []byte
 	// toolHeaders maps tool names to their x-mcp-header bindings
 	// (stateless era only).
 	toolHeaders atomic.Pointer[map[string][]headerBinding]
@@ -109,7 +132,29 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 	}
+	if lt, ok := d.rt.(*leanTransport); ok {
+		h.lean, h.head = lt, renderHead(d.url, h.post)
+	}
 	return h
+}
+
+// renderHead renders the request line and the headers of every POST of a
+// connection; nil when a header cannot be sent as it is (the request then
+// takes the general path, which reports it).
+func renderHead(u *url.URL, post http.Header) []byte {
+	b := appendRequestLine(nil, http.MethodPost, u.RequestURI(), u.Host)
+	if _, ok := post["User-Agent"]; !ok {
+		b = append(b, "User-Agent: mcpgw\r\n"...)
+	}
+	for _, k := range slices.Sorted(maps.Keys(post)) {
+		for _, v := range post[k] {
+			if !validHeaderName(k) || !validHeaderValue(v) {
+				return nil
+			}
+			b = appendField(b, k, v)
+		}
+	}
+	return b
 }
 
 // connect detects the upstream's era and opens a session.
@@ -283,7 +328,21 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 			rw.meta = append(h.metaPre[:len(h.metaPre):len(h.metaPre)], o.caps...)
 		}
 	}
-	body := make([]byte, 0, len(params)+len(h.meta)+len(progressToken)+len(o.meta)+96)
+	size := len(params) + len(h.meta) + len(progressToken) + len(o.meta) + 96
+	var body []byte
+	var pooled *[]byte // the fast path writes body out before it returns
+	if h.head != nil {
+		pooled = getWriteBuf()
+		body = slices.Grow((*pooled)[:0], size)
+		defer func() {
+			if pooled != nil {
+				*pooled = body[:0]
+				putWriteBuf(pooled)
+			}
+		}()
+	} else {
+		body = make([]byte, 0, size)
+	}
 	body = append(body, `{"jsonrpc":"2.0","id":`...)
 	body = strconv.AppendInt(body, id, 10)
 	body = append(body, `,"method":`...)
@@ -318,6 +377,20 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 		return nil, c.credentialsFail(err)
 	}
 
+	if h.head != nil {
+		var fb [6][2]string
+		if fields, ok := h.fields(fb[:0], method, name, o, extra); ok {
+			resp, err := h.lean.post(ctx, h.head, fields, body, o.sessionID != nil)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, c.transportFail("", err)
+			}
+			return h.response(ctx, resp, id, method, o)
+		}
+		pooled = nil // the general path may keep body to resend it
+	}
 	ps := new(postState)
 	hdr := h.headers(ps, method, name, o.requestID, extra)
 	for k, v := range o.header {
@@ -332,34 +405,86 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 		}
 		return nil, c.transportFail("", err)
 	}
-	return h.response(ctx, resp, id, method, o)
+	return h.response(ctx, fromHTTP(resp), id, method, o)
+}
+
+// fields lists the per-request headers of a POST on the fast path, the
+// ones headers would add to the session's. It reports false when one of
+// them replaces a session header, which only the general path can do.
+func (h *httpConn) fields(f [][2]string, method, name string, o callOpts, extra [][2]string) ([][2]string, bool) {
+	if h.modern {
+		f = append(f, [2]string{"Mcp-Method", method})
+		if name != "" {
+			f = append(f, [2]string{"Mcp-Name", encodeHeaderValue(name)})
+		}
+	}
+	if o.requestID != "" {
+		f = append(f, [2]string{"X-Request-Id", o.requestID})
+	}
+	for _, p := range extra {
+		if _, clash := h.post[p[0]]; clash {
+			return nil, false
+		}
+		f = append(f, p)
+	}
+	for k, vs := range o.header {
+		if _, own := h.post[k]; own || slices.ContainsFunc(f, func(p [2]string) bool { return p[0] == k }) {
+			continue
+		}
+		for _, v := range vs {
+			f = append(f, [2]string{k, v})
+		}
+	}
+	return f, true
+}
+
+// upResponse is what a call reads of an upstream's HTTP answer.
+type upResponse struct {
+	status      int
+	contentType string
+	sessionID   string // Mcp-Session-Id
+	length      int64  // Content-Length; -1 when not given
+	body        io.ReadCloser
+}
+
+func fromHTTP(r *http.Response) *upResponse {
+	return &upResponse{
+		status:      r.StatusCode,
+		contentType: r.Header.Get("Content-Type"),
+		sessionID:   r.Header.Get("Mcp-Session-Id"),
+		length:      r.ContentLength,
+		body:        r.Body,
+	}
 }
 
 // response reads the answer to request id.
-func (h *httpConn) response(ctx context.Context, resp *http.Response, id int64, method string, o callOpts) (json.RawMessage, error) {
+func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, method string, o callOpts) (json.RawMessage, error) {
 	c := h.c
-	if resp.StatusCode/100 != 2 {
+	if resp.status/100 != 2 {
 		return nil, h.statusError(ctx, resp)
 	}
-	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent {
-		resp.Body.Close()
-		return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: HTTP %d without a response", method, resp.StatusCode), nil)
+	if resp.status == http.StatusAccepted || resp.status == http.StatusNoContent {
+		resp.body.Close()
+		return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: HTTP %d without a response", method, resp.status), nil)
 	}
 	if o.sessionID != nil {
-		*o.sessionID = resp.Header.Get("Mcp-Session-Id")
+		*o.sessionID = resp.sessionID
 	}
-	switch mediaType(resp.Header.Get("Content-Type")) {
+	switch mediaType(resp.contentType) {
 	case "application/json":
 		return h.jsonResponse(ctx, resp, id)
 	case "text/event-stream":
 		return h.streamResponse(ctx, resp, id, o.onRequest)
 	default:
-		resp.Body.Close()
-		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type")), nil)
+		resp.body.Close()
+		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.contentType), nil)
 	}
 }
 
 func mediaType(ct string) string {
+	if ct == "application/json" {
+		return ct
+	}
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
@@ -367,21 +492,21 @@ func mediaType(ct string) string {
 }
 
 // statusError turns a non-2xx answer into an error and closes the body.
-func (h *httpConn) statusError(ctx context.Context, resp *http.Response) error {
+func (h *httpConn) statusError(ctx context.Context, resp *upResponse) error {
 	c := h.c
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound && h.sessionID != "" {
+	defer resp.body.Close()
+	if resp.status == http.StatusNotFound && h.sessionID != "" {
 		// 2025-11-25 basic/transports, Session Management: a 404 to a
 		// request with a session id means the session is gone; the client
 		// MUST start a new one.
 		return c.fail(ErrUnavailable, "", errSessionExpired)
 	}
-	se := &statusError{code: resp.StatusCode, text: http.StatusText(resp.StatusCode)}
-	if resp.StatusCode/100 == 4 && mediaType(resp.Header.Get("Content-Type")) == "application/json" {
+	se := &statusError{code: resp.status, text: http.StatusText(resp.status)}
+	if resp.status/100 == 4 && mediaType(resp.contentType) == "application/json" {
 		// Stateless-era servers answer protocol errors with 4xx and a
 		// JSON-RPC error body (400 for invalid params, 404 for method not
 		// found); those are the upstream's answers, passed through.
-		body, err := readBody(resp.Body, resp.ContentLength, 64<<10)
+		body, err := readBody(resp.body, resp.length, 64<<10)
 		if err == nil && json.Valid(body) {
 			if env, perr := parseEnvelope(body); perr == nil && len(env.error) > 0 {
 				return rpcErrorFrom(env.error)
@@ -392,7 +517,7 @@ func (h *httpConn) statusError(ctx context.Context, resp *http.Response) error {
 		return ctx.Err()
 	}
 	e := c.fail(ErrUnavailable, "", se)
-	e.Status = resp.StatusCode
+	e.Status = resp.status
 	return e
 }
 
@@ -429,12 +554,12 @@ func readBody(r io.Reader, cl, limit int64) ([]byte, error) {
 var errBodyTooLarge = errors.New("body too large")
 
 // jsonResponse reads an application/json answer.
-func (h *httpConn) jsonResponse(ctx context.Context, resp *http.Response, id int64) (json.RawMessage, error) {
+func (h *httpConn) jsonResponse(ctx context.Context, resp *upResponse, id int64) (json.RawMessage, error) {
 	c := h.c
-	body, err := readBody(resp.Body, resp.ContentLength, c.maxResponse)
+	body, err := readBody(resp.body, resp.length, c.maxResponse)
 	// Closing before EOF (too large, read error) discards the connection
 	// instead of returning it half-read to the pool.
-	resp.Body.Close()
+	resp.body.Close()
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return nil, c.fail(ErrResponseTooLarge, fmt.Sprintf("more than %d bytes", c.maxResponse), nil)
@@ -481,13 +606,13 @@ func truncate(b []byte, n int) string {
 
 // streamResponse reads a text/event-stream answer: notifications and server
 // requests before the response are handled, the response is returned.
-func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id int64, onRequest serverRequestFunc) (json.RawMessage, error) {
+func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int64, onRequest serverRequestFunc) (json.RawMessage, error) {
 	c := h.c
-	sr := newSSEReader(&c.readers, resp.Body, c.maxResponse)
+	sr := newSSEReader(&c.readers, resp.body, c.maxResponse)
 	for {
 		data, err := sr.next()
 		if err != nil {
-			resp.Body.Close()
+			resp.body.Close()
 			sr.release()
 			switch {
 			case errors.Is(err, errEventTooLarge):
@@ -513,7 +638,7 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *http.Response, id i
 		if out != nil {
 			out = append(json.RawMessage(nil), out...)
 		}
-		h.finishStream(resp.Body, sr)
+		h.finishStream(resp.body, sr)
 		return out, err
 	}
 }

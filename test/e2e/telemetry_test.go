@@ -425,3 +425,45 @@ upstreams:
 	assert.Empty(t, series(fams["mcp_client_operation_duration_seconds"], map[string]string{"upstream": "orders", "mcp_method_name": "tools/call"}),
 		"a denied call never reaches the upstream")
 }
+
+func TestProfilingBehindAdminScope(t *testing.T) {
+	iss := authntest.NewIssuer(t, authntest.WithAudience(resource))
+	orders := startServer(t, func() http.Handler { return upstreams.OrdersHandler(nil) })
+	config := func(profiling bool) string {
+		return fmt.Sprintf(`
+auth:
+  resource: %q
+  issuers: [{issuer: %q}]
+telemetry: {profiling: %t}
+upstreams:
+  - name: orders
+    http: {url: %q}
+`, resource, iss.URL(), profiling, orders.url())
+	}
+	get := func(g *gw, path, scope string) (int, []byte) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, g.base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+iss.Mint(map[string]any{"sub": "sre", "scope": scope}))
+		resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // a plain admin call.
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, b
+	}
+
+	off, _ := startGatewayTel(t, config(false))
+	code, _ := get(off, "/admin/v1/debug/pprof/heap", "mcpgw:admin")
+	assert.Equal(t, http.StatusNotFound, code, "profiling is off by default")
+
+	on, _ := startGatewayTel(t, config(true))
+	code, _ = get(on, "/admin/v1/debug/pprof/heap", "mcp")
+	assert.Equal(t, http.StatusForbidden, code, "profiles need the admin scope")
+	code, body := get(on, "/admin/v1/debug/pprof/heap", "mcpgw:admin")
+	require.Equal(t, http.StatusOK, code, string(body))
+	// A heap profile is a gzip-compressed protocol buffer.
+	assert.True(t, bytes.HasPrefix(body, []byte{0x1f, 0x8b}), "heap profile is gzip")
+	code, body = get(on, "/admin/v1/debug/pprof/", "mcpgw:admin")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, string(body), "goroutine")
+}
