@@ -81,7 +81,13 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 	return d, nil
 }
 
-func (d *httpDialer) close() { d.rt.CloseIdleConnections() }
+func (d *httpDialer) close() {
+	if lt, ok := d.rt.(*leanTransport); ok {
+		lt.Close()
+		return
+	}
+	d.rt.CloseIdleConnections()
+}
 
 // httpConn is one session (2025 era) or one stateless era binding
 // (2026-07-28) with a Streamable HTTP upstream.

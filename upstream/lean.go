@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -178,6 +179,15 @@ func (t *leanTransport) sweepIdle() {
 	}
 }
 
+// Close closes the idle connections, and every connection returned to the
+// pool from now on; requests fail with errLeanClosed.
+func (t *leanTransport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.CloseIdleConnections()
+}
+
 // CloseIdleConnections closes the idle connections; the transport stays
 // usable.
 func (t *leanTransport) CloseIdleConnections() {
@@ -202,16 +212,19 @@ func (pc *leanConn) alive() bool {
 	var buf [1]byte
 	open := true
 	err := pc.raw.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-		case err == syscall.EINTR:
-			return false
-		default:
-			open = false // EOF (n == 0), unsolicited data or an error
-			_ = n
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch err {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+			default:
+				open = false // EOF, unsolicited data, or an error
+			}
+			// Always done: returning false would wait for readability,
+			// which a healthy idle connection never reaches.
+			return true
 		}
-		return true
 	})
 	return err == nil && open
 }
@@ -652,9 +665,12 @@ type leanBody struct {
 	remain  int64     // frameLength: bytes left
 	r       io.Reader // frameChunked: the chunked reader
 	keep    bool      // the connection may serve another request after this body
-	done    bool
-	err     error
-	mu      sync.Mutex // Close may race Read (a drain timer closes the body)
+	// ended is set by whoever returns the connection to the pool or
+	// closes it; outside mu, so that Close can end a Read blocked on the
+	// connection.
+	ended atomic.Bool
+	err   error
+	mu    sync.Mutex // Close may race Read (a drain timer closes the body)
 }
 
 func (b *leanBody) Read(p []byte) (int, error) {
@@ -703,12 +719,17 @@ func (b *leanBody) Read(p []byte) (int, error) {
 }
 
 func (b *leanBody) Close() error {
+	// A Read blocked on the connection holds mu: the connection is closed
+	// first, which ends that Read, and only then is mu taken.
+	if b.ended.CompareAndSwap(false, true) {
+		b.stop()
+		b.pc.nc.Close()
+	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.err == nil {
 		b.err = errLeanAborted
-		b.closeLocked()
 	}
+	b.mu.Unlock()
 	return nil
 }
 
@@ -723,10 +744,9 @@ func (b *leanBody) finish() {
 // the pool unless the server asked to close it or the context's abort
 // already fired (its deadline would break the next request).
 func (b *leanBody) finishLocked() {
-	if b.done {
-		return
+	if !b.ended.CompareAndSwap(false, true) {
+		return // Close ended the connection first
 	}
-	b.done = true
 	if !b.stop() || !b.keep {
 		b.pc.nc.Close()
 		return
@@ -735,10 +755,9 @@ func (b *leanBody) finishLocked() {
 }
 
 func (b *leanBody) closeLocked() {
-	if b.done {
+	if !b.ended.CompareAndSwap(false, true) {
 		return
 	}
-	b.done = true
 	b.stop()
 	b.pc.nc.Close()
 }
