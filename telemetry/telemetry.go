@@ -23,6 +23,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -73,13 +74,19 @@ func New(cfg configs.Telemetry, opts Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+	mopts := []sdkmetric.Option{sdkmetric.WithReader(exp), sdkmetric.WithResource(res)}
+	if !tracingOn(cfg.Tracing) {
+		// Exemplars point at sampled spans; without tracing there are
+		// none, and the default filter would look for one per measurement.
+		mopts = append(mopts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+	}
+	t.mp = sdkmetric.NewMeterProvider(mopts...)
 	if t.metrics, err = NewMetrics(t.mp.Meter(ScopeName)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 
 	t.tracer = noop.NewTracerProvider().Tracer(ScopeName)
-	if cfg.Tracing.Exporter != configs.TracingNone && cfg.Tracing.Exporter != "" {
+	if tracingOn(cfg.Tracing) {
 		sx, err := spanExporter(cfg.Tracing)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry.tracing: %w", err)
@@ -92,6 +99,10 @@ func New(cfg configs.Telemetry, opts Options) (*Telemetry, error) {
 		t.tracer = t.sdkTP.Tracer(ScopeName)
 	}
 	return t, nil
+}
+
+func tracingOn(c configs.Tracing) bool {
+	return c.Exporter != configs.TracingNone && c.Exporter != ""
 }
 
 // spanExporter builds the OTLP exporter the configuration names. It does

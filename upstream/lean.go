@@ -91,6 +91,10 @@ type leanConn struct {
 	idleAt time.Time
 	reused bool
 	abort  func() // ends blocked reads and writes; one func value per connection
+	// peek is the liveness check run by alive, made once per connection
+	// (a closure per check would be an allocation per call); it sets open.
+	peek func(fd uintptr) bool
+	open bool
 }
 
 func (t *leanTransport) dial(ctx context.Context) (*leanConn, error) {
@@ -103,6 +107,23 @@ func (t *leanTransport) dial(ctx context.Context) (*leanConn, error) {
 		pc.raw, _ = sc.SyscallConn()
 	}
 	pc.abort = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	pc.peek = func(fd uintptr) bool {
+		var buf [1]byte
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch err {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				pc.open = true
+			default:
+				pc.open = false // EOF, unsolicited data, or an error
+			}
+			// Always done: returning false would wait for readability,
+			// which a healthy idle connection never reaches.
+			return true
+		}
+	}
 	return pc, nil
 }
 
@@ -209,24 +230,9 @@ func (pc *leanConn) alive() bool {
 	if pc.raw == nil {
 		return true
 	}
-	var buf [1]byte
-	open := true
-	err := pc.raw.Read(func(fd uintptr) bool {
-		for {
-			_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch err {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-			default:
-				open = false // EOF, unsolicited data, or an error
-			}
-			// Always done: returning false would wait for readability,
-			// which a healthy idle connection never reaches.
-			return true
-		}
-	})
-	return err == nil && open
+	pc.open = false
+	err := pc.raw.Read(pc.peek)
+	return err == nil && pc.open
 }
 
 // post sends a request on the fast path of httpConn.roundTrip: head holds

@@ -37,7 +37,9 @@ func CanonicalSHA256(args json.RawMessage) string {
 		p.out = canon
 	}
 	sum := sha256.Sum256(canon)
-	return hex.EncodeToString(sum[:])
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 // parsers recycles parsers and their scratch space.
