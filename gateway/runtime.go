@@ -133,7 +133,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 			}
 		}
 		c, err := upstream.New(*u, upstream.Options{
-			Logger:          d.log.With(slog.String("upstream", u.Name)),
+			Logger:          d.log, // upstream.New adds the upstream and transport attributes
 			OnChange:        func(string) { d.signal() },
 			ClientName:      "mcpgw",
 			ClientVersion:   d.version,

@@ -61,8 +61,11 @@ type options struct {
 	log          io.Writer
 	// killTrials is the number of kill-switch propagation trials (0: skip).
 	killTrials int
-	// micro runs the Go micro-benchmarks and the profile.
+	// micro runs the Go micro-benchmarks and the in-process profile.
 	micro bool
+	// liveProfile takes a CPU profile of each running gateway under load
+	// through its pprof endpoint, after the rounds.
+	liveProfile bool
 }
 
 // scenario is one load shape, run against every target.
@@ -148,6 +151,7 @@ type report struct {
 	idleErr           string
 	prop              *propagation
 	micro             *microResults
+	live              []liveProfile
 }
 
 func (r *report) cell(s scenario, target string) *cell {
@@ -240,6 +244,13 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 		defer os.RemoveAll(dir)
 	}
 	b := &bencher{opts: opts, root: root, dir: dir, pin: planPinning(), eps: map[string]endpoint{}, rep: rep}
+	// Audit files go in a directory of their own: mcpgw watches its
+	// config file's directory for changes, and an audit file beside the
+	// config would wake that watcher on every flush (operations.md, "The
+	// audit log").
+	if err := os.Mkdir(filepath.Join(dir, "audit"), 0o700); err != nil {
+		return nil, err
+	}
 	rep.pin = b.pin
 	rep.machine.commit = gitDescribe(ctx, root)
 
@@ -274,7 +285,7 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 		b.eps[targetProxy] = endpoint{url: url, tool: "echo", hop: p}
 	}
 	if slices.Contains(opts.targets, targetGateway) && rep.gatewayErr == "" {
-		p, url, err := b.startGateway(ctx, "mcpgw", gatewayConfig(b.upURL, filepath.Join(b.dir, "mcpgw-audit.jsonl")))
+		p, url, err := b.startGateway(ctx, "mcpgw", gatewayConfig(b.upURL, b.auditPath("mcpgw")))
 		if err != nil {
 			rep.gatewayErr = "mcpgw did not start: " + err.Error()
 			b.logf("%s", rep.gatewayErr)
@@ -327,6 +338,15 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 			if m, err := readMemory(ep.hop.pid()); err == nil {
 				rep.memory[t] = m
 			}
+		}
+	}
+	// After the memory readings, which cover the measured runs only, and
+	// before the gateways stop: the profile is of the processes measured.
+	if opts.liveProfile {
+		rep.live = b.liveProfiles(ctx)
+	}
+	for _, t := range []string{targetProxy, targetGateway, targetFull} {
+		if ep, ok := b.eps[t]; ok {
 			ep.hop.stop() // Free the CPU for what follows.
 		}
 	}
@@ -380,10 +400,19 @@ func (b *bencher) startProxy(ctx context.Context) (*proc, string, error) {
 // gatewayConfig is the minimal mcpgw configuration in front of the
 // benchmark upstream. The audit stream cannot be turned off; it goes to a
 // file (the default, stdout, would put the runner reading a pipe inside
-// every measurement).
+// every measurement). Without auth the admin API, pprof included, needs no
+// token: the gateway then binds loopback only.
+// auditPath is the audit file of the gateway target name.
+func (b *bencher) auditPath(name string) string {
+	return filepath.Join(b.dir, "audit", name+"-audit.jsonl")
+}
+
 func gatewayConfig(upstreamURL, auditPath string) string {
 	return fmt.Sprintf(`# Written by bench/run.
 server: {listen: 127.0.0.1:0}
+# pprof under /admin/v1/debug/pprof/ for the live profile; the routes cost
+# nothing until asked.
+telemetry: {profiling: true}
 upstreams:
   - name: %s
     http: {url: %q, max_idle_conns: 256}
@@ -448,7 +477,7 @@ func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, 
 		}
 		return
 	}
-	smp, started, err := b.load(ctx, s, ep, d)
+	smp, started, err := b.load(ctx, s, ep, d, nil)
 	label := fmt.Sprintf("round %d", round)
 	if round == 0 {
 		label = "warm-up"
@@ -479,8 +508,10 @@ func ticksToMicros(ticks int64) float64 { return float64(ticks) * 1e6 / clockTic
 
 // load runs the load generator once against ep, sampling the servers over
 // exactly its measured window. started reports whether the window opened
-// (an error before it means the target refused the scenario).
-func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Duration) (smp sample, started bool, err error) {
+// (an error before it means the target refused the scenario). onStart, if
+// not nil, is called once when the window opens, after the first sample;
+// it must not block, since the load generator's output waits on it.
+func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Duration, onStart func()) (smp sample, started bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d+2*time.Minute)
 	defer cancel()
 	argv := b.pin.command(b.pin.load, filepath.Join(b.dir, "load"),
@@ -535,6 +566,9 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 			started = true
 			first, err = take()
 			snapErr = errors.Join(snapErr, err)
+			if onStart != nil {
+				onStart()
+			}
 		case markerStop:
 			stopped = true
 			last, err = take()
@@ -582,7 +616,7 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 func (b *bencher) idleSessions(ctx context.Context) (*idleResult, error) {
 	n := b.opts.idleSessions
 	b.logf("idle sessions: starting a fresh mcpgw and opening %d sessions", n)
-	p, url, err := b.startGateway(ctx, "mcpgw-idle", gatewayConfig(b.upURL, filepath.Join(b.dir, "mcpgw-idle-audit.jsonl")))
+	p, url, err := b.startGateway(ctx, "mcpgw-idle", gatewayConfig(b.upURL, b.auditPath("mcpgw-idle")))
 	if err != nil {
 		return nil, err
 	}

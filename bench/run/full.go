@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The "everything on" target: mcpgw with bearer authentication (one token,
@@ -25,6 +27,12 @@ const (
 	// authEnv carries the Authorization value to the load generator (not
 	// on its command line, where ps would show it).
 	authEnv = "BENCH_AUTHORIZATION"
+	// adminScope is the admin API's scope (auth.admin_scope's default),
+	// which the live profile's request to /admin/v1/debug/pprof/ needs.
+	adminScope = "mcpgw:admin"
+	// issuerKeys is the devissuer's key file in the temp directory, from
+	// which `devissuer mint` signs the admin token.
+	issuerKeys = "devissuer-keys.json"
 )
 
 // issuer is the development OpenID provider of test/devissuer, run as a
@@ -43,6 +51,7 @@ func (b *bencher) startIssuer(ctx context.Context) (*issuer, error) {
 	argv := []string{
 		filepath.Join(b.dir, "devissuer"), "-listen", "127.0.0.1:0", "-audience", fullResource,
 		"-sub", "bench", "-client-id", "mcpgw-bench", "-scope", "mcp:tools " + fullScope, "-ttl", "6h",
+		"-keyfile", filepath.Join(b.dir, issuerKeys),
 	}
 	p, token, err := startProc(ctx, "devissuer", b.dir, argv, false, prefixed("TOKEN="))
 	if err != nil {
@@ -63,6 +72,31 @@ func (b *bencher) startIssuer(ctx context.Context) (*issuer, error) {
 	return nil, errors.New("devissuer printed no ISSUER_URL= line")
 }
 
+// mintAdminToken signs a second token, for the admin API only, with the
+// running issuer's keys. The load generator's token stays as it was: the
+// measured calls do not carry a scope they do not need.
+func (b *bencher) mintAdminToken(ctx context.Context) (string, error) {
+	if b.issuer == nil {
+		return "", errors.New("the token issuer is not running")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(b.dir, "devissuer"), "mint", "-keyfile", filepath.Join(b.dir, issuerKeys),
+		"-sub", "bench-admin", "-client-id", "mcpgw-bench", "-scope", adminScope, "-ttl", "1h")
+	cmd.Env = childEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("devissuer mint: %w: %s", err, tailLines(strings.TrimSpace(stderr.String()), 5))
+	}
+	tok := strings.TrimSpace(string(out))
+	if tok == "" {
+		return "", errors.New("devissuer mint printed no token")
+	}
+	return tok, nil
+}
+
 func (i *issuer) close() {
 	if i != nil {
 		i.p.stop()
@@ -78,6 +112,9 @@ auth:
   issuers:
     - issuer: %q
   required_scopes: [mcp:tools]
+# pprof for the live profile, behind the admin scope like the rest of
+# /admin; the routes cost nothing until asked.
+telemetry: {profiling: true}
 upstreams:
   - name: %s
     http: {url: %q, max_idle_conns: 256}
@@ -106,13 +143,13 @@ func (b *bencher) startFullGateway(ctx context.Context) (*proc, string, error) {
 		}
 		b.issuer = is
 	}
-	cfg := fullGatewayConfig(b.upURL, b.issuer.url, filepath.Join(b.dir, targetFull+"-audit.jsonl"))
+	cfg := fullGatewayConfig(b.upURL, b.issuer.url, b.auditPath(targetFull))
 	return b.startGateway(ctx, targetFull, cfg)
 }
 
 // auditLines counts the records in the full target's audit file.
 func (b *bencher) auditLines() (int, error) {
-	data, err := os.ReadFile(filepath.Join(b.dir, targetFull+"-audit.jsonl"))
+	data, err := os.ReadFile(b.auditPath(targetFull))
 	if err != nil {
 		return 0, err
 	}

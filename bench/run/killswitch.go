@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +63,7 @@ func (b *bencher) killSwitchPropagation(ctx context.Context, trials int) *propag
 	defer redis.stop()
 
 	cfg := func(name string) string {
-		return gatewayConfig(b.upURL, filepath.Join(b.dir, name+"-audit.jsonl")) +
+		return gatewayConfig(b.upURL, b.auditPath(name)) +
 			fmt.Sprintf("redis: {url: %q}\n", "redis://"+addr+"/0")
 	}
 	a, urlA, err := b.startGateway(ctx, "mcpgw-replica-a", cfg("mcpgw-replica-a"))

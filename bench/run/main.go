@@ -73,6 +73,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.out, "out", "", "report path (default docs/BENCHMARKS.md, or a temp file with -smoke)")
 	fs.IntVar(&opts.killTrials, "killswitch-trials", 20, "kill-switch propagation trials across two replicas sharing a redis-server (0: skip)")
 	fs.BoolVar(&opts.micro, "micro", true, "run the Go micro-benchmarks of the call path and profile the in-process whole path")
+	fs.BoolVar(&opts.liveProfile, "live-profile", true, "after the rounds, take a CPU profile of each running mcpgw through its pprof endpoint while the load generator drives it")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temp directory with binaries, configs and server logs")
 	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", "))
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies of the tools/call scenarios")

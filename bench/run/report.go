@@ -439,6 +439,7 @@ func (r *report) markdown() []byte {
 
 	r.killSwitchMarkdown(p)
 	r.microMarkdown(p)
+	r.remainingCostMarkdown(p)
 
 	if fails := r.failures(); len(fails) > 0 {
 		p("## Failures")

@@ -8,7 +8,7 @@ import (
 )
 
 // The report's sections for the everything-on target, kill-switch
-// propagation, the micro-benchmarks and the profile.
+// propagation, the micro-benchmarks and the profiles.
 
 // fullMarkdown describes the everything-on target.
 func (r *report) fullMarkdown(p func(string, ...any)) {
@@ -67,7 +67,7 @@ func maxOf(xs []float64) float64 {
 	return slices.Max(xs)
 }
 
-// microMarkdown writes the micro-benchmark table and the profile.
+// microMarkdown writes the micro-benchmark table.
 func (r *report) microMarkdown(p func(string, ...any)) {
 	m := r.micro
 	p("## Micro-benchmarks of the call path")
@@ -113,25 +113,88 @@ func (r *report) microMarkdown(p func(string, ...any)) {
 		p("```")
 		p("")
 	}
+}
 
+// remainingCostMarkdown writes where a call's CPU goes: the live profile
+// of the measured gateway process, then the in-process profiles of
+// BenchmarkCallPath, then the reading of them.
+func (r *report) remainingCostMarkdown(p func(string, ...any)) {
 	p("## Where the remaining cost is")
 	p("")
-	p("mcpgw has no pprof endpoint, so the profile is taken in process: `go test -cpuprofile` of `BenchmarkCallPath` (%s, one client, calls back to back), then `go tool pprof -top -nodecount=25 -tagfocus role=gateway`: only samples of goroutines labelled as the gateway's (its listener's connection goroutines and its upstream transport's). Runtime work that carries no label — the garbage collector's background workers — is left out, so GC cost shows only as the allocations (`mallocgc`) made on the gateway's goroutines.", m.profileTime)
+	r.liveProfileMarkdown(p)
+
+	p("### In process: BenchmarkCallPath, the gateway's goroutines only")
 	p("")
-	for _, pr := range m.profiles {
-		p("### BenchmarkCallPath/%s", pr.name)
+	m := r.micro
+	if m == nil {
+		p("Not run (`-micro=false`).")
+		p("")
+	} else {
+		p("The same call path in one process: `go test -cpuprofile` of `BenchmarkCallPath` (%s, one client, calls back to back), then `go tool pprof -top -nodecount=25 -tagfocus role=gateway`. It is kept beside the live profile because its pprof labels isolate the gateway: only samples of goroutines labelled as the gateway's (its listener's connection goroutines and its upstream transport's) count, so the client and the upstream sharing the process stay out. Runtime work that carries no label — the garbage collector's background workers — is left out, so GC cost shows here only as the allocations (`mallocgc`) made on the gateway's goroutines; the live profile above has all of it.", m.profileTime)
+		p("")
+		for _, pr := range m.profiles {
+			p("#### BenchmarkCallPath/%s", pr.name)
+			p("")
+			p("```")
+			if pr.err != "" {
+				p("%s", strings.TrimSpace(pr.err))
+			} else {
+				p("%s", pr.top)
+			}
+			p("```")
+			p("")
+		}
+	}
+
+	p("### Reading the profiles")
+	p("")
+	p("%s", remainingCostNote)
+	p("")
+}
+
+// liveProfileMarkdown writes the live profiles of the gateway targets.
+func (r *report) liveProfileMarkdown(p func(string, ...any)) {
+	p("### Live: the mcpgw process under load")
+	p("")
+	if len(r.live) == 0 {
+		p("Not taken (`-live-profile=false`, or mcpgw did not start).")
+		p("")
+		return
+	}
+	lp0 := r.live[0]
+	p("After every measured round, with the same gateway processes still running (the ones the *hop CPU* columns above were measured on), the load generator ran `tools/call echo` in the %s era at concurrency %d for %s against each gateway target in turn; once its measured window opened, the runner fetched a %d-second CPU profile from that gateway's pprof endpoint (`telemetry: {profiling: true}`, `GET /admin/v1/debug/pprof/profile?seconds=%d`; for mcpgw-full with a second token that carries `%s`), then ran `go tool pprof -top -nodecount=30` on it with the mcpgw binary. The profile samples the whole process: every goroutine, the garbage collector's background workers and the runtime included, so its total is the process's CPU. The summary line is the share of all samples under the system-call entry point (cum) and under `runtime.mallocgc` plus `runtime.gcBgMarkWorker` (cum); — where the function is not in the profile.",
+		eraShort(liveScenario.era), liveScenario.conc, lp0.load, lp0.seconds, lp0.seconds, adminScope)
+	p("")
+	for _, lp := range r.live {
+		title := "mcpgw (routing only)"
+		if lp.target == targetFull {
+			title = "mcpgw-full (everything on)"
+		}
+		p("#### %s", title)
+		p("")
+		if lp.err != "" {
+			p("Not taken:")
+			p("")
+			p("```")
+			p("%s", strings.TrimSpace(lp.err))
+			p("```")
+			p("")
+			continue
+		}
+		hop := "—"
+		if lp.smp.hopTicks >= 0 && lp.smp.ops() > 0 {
+			hop = num(ticksToMicros(lp.smp.hopTicks)/float64(lp.smp.ops()), 1)
+		}
+		p("During the profile the load generator measured %s calls/s, p50 %s µs, hop CPU %s µs/call (the profiler's own cost included), %d errors.",
+			num(lp.smp.res.CallsPerSec, 0), num(lp.smp.res.P50us, 0), hop, lp.smp.res.Errors)
+		p("")
+		p("**Summary:** %s.", lp.shares.line())
 		p("")
 		p("```")
-		if pr.err != "" {
-			p("%s", strings.TrimSpace(pr.err))
-		} else {
-			p("%s", pr.top)
-		}
+		p("%s", lp.top)
 		p("```")
 		p("")
 	}
-	p("%s", remainingCostNote)
-	p("")
 }
 
 // remainingCostNote reads the profile. It was written from a 3-second

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,13 +95,27 @@ func TestSmoke(t *testing.T) {
 		assert.Contains(t, pr.top, "tagfocus=role=gateway", pr.name)
 	}
 
+	// The live profile of both gateway targets, the full one through a
+	// token with the admin scope.
+	require.Len(t, rep.live, 2)
+	for i, target := range []string{targetGateway, targetFull} {
+		lp := rep.live[i]
+		assert.Equal(t, target, lp.target)
+		if assert.Empty(t, lp.err, target) {
+			assert.Contains(t, lp.top, "Type: cpu", target)
+			assert.Contains(t, lp.top, "flat%", target)
+			assert.Positive(t, lp.smp.res.Calls, "%s: the load generator ran during the profile", target)
+		}
+	}
+
 	path, err := writeReport(rep)
 	require.NoError(t, err)
 	require.Equal(t, out, path)
 	md, err := os.ReadFile(out)
 	require.NoError(t, err)
 	for _, want := range []string{"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "| 16 | mcpgw-full |", "## Idle sessions",
-		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on"} {
+		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on",
+		"### Live: the mcpgw process under load", "#### mcpgw-full (everything on)", "**Summary:** system calls"} {
 		assert.Contains(t, string(md), want)
 	}
 }
@@ -120,6 +135,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, 5, o.rounds)
 				assert.Equal(t, 10000, o.idleSessions)
 				assert.Equal(t, []int{1, 16, 64}, o.concurrency)
+				assert.True(t, o.liveProfile)
 			},
 		},
 		{
@@ -129,6 +145,14 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, 2, o.rounds)
 				assert.Equal(t, 300*time.Millisecond, o.duration)
 				assert.Equal(t, 50, o.idleSessions)
+				assert.True(t, o.liveProfile, "smoke shortens the live profile, it does not skip it")
+			},
+		},
+		{
+			name: "the live profile can be skipped",
+			args: []string{"-live-profile=false"},
+			check: func(t *testing.T, o options) {
+				assert.False(t, o.liveProfile)
 			},
 		},
 		{
@@ -219,4 +243,86 @@ ok  	github.com/mcpgw/mcpgw/bench/upstream	5.423s
 	require.True(t, ok)
 	assert.InDelta(t, 22733-7976, b, 0.001)
 	assert.InDelta(t, 244-91, a, 0.001)
+}
+
+func TestParseShares(t *testing.T) {
+	t.Parallel()
+
+	out := `File: mcpgw
+Type: cpu
+Duration: 4s, Total samples = 3.20s (80.00%)
+Showing nodes accounting for 3.20s, 100% of 3.20s total
+      flat  flat%   sum%        cum   cum%
+         0     0%     0%      2.80s 87.50%  net/http.(*conn).serve
+     1.30s 40.62% 40.62%      1.30s 40.62%  internal/runtime/syscall/linux.Syscall6
+         0     0% 40.62%      1.20s 37.50%  syscall.RawSyscall6
+         0     0% 40.62%      0.31s  9.69%  runtime.mallocgc
+         0     0% 40.62%      0.17s  5.31%  runtime.gcBgMarkWorker
+      0.01s  0.31% 40.93%      0.01s  0.31%  runtime.gcBgMarkWorker.func2
+`
+	s := parseShares(out)
+	assert.Equal(t, "internal/runtime/syscall/linux.Syscall6", s.syscallFn, "the larger of the two entry points")
+	assert.InDelta(t, 40.62, s.syscalls, 0.001)
+	assert.InDelta(t, 9.69, s.mallocgc, 0.001)
+	assert.InDelta(t, 5.31, s.gcWorker, 0.001, "an exact name, not a prefix")
+	assert.Equal(t, "system calls 40.6% (cum of `internal/runtime/syscall/linux.Syscall6`); allocation and garbage collection 15.0% "+
+		"(cum of `runtime.mallocgc` 9.7% + `runtime.gcBgMarkWorker` 5.3%)", s.line())
+
+	// A figure that is not there reads "—", and so does a sum it is part of.
+	s = parseShares("     0     0%     0%      1.20s 37.50%  syscall.RawSyscall6\n      0     0%     0%      0.31s  9.69%  runtime.mallocgc\n")
+	assert.Equal(t, "syscall.RawSyscall6", s.syscallFn)
+	assert.Contains(t, s.line(), "allocation and garbage collection — (cum of `runtime.mallocgc` 9.7% + `runtime.gcBgMarkWorker` —)")
+	assert.Equal(t, "system calls —; allocation and garbage collection — (cum of `runtime.mallocgc` — + `runtime.gcBgMarkWorker` —)",
+		parseShares("go tool pprof: no such file").line())
+}
+
+func TestRemainingCostMarkdown(t *testing.T) {
+	t.Parallel()
+
+	render := func(r *report) string {
+		var b strings.Builder
+		r.remainingCostMarkdown(func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) })
+		return b.String()
+	}
+
+	// The live profiles come first, then the in-process ones, then the
+	// reading of them, separate from both.
+	r := &report{
+		live: []liveProfile{
+			{target: targetGateway, seconds: 4, load: 6 * time.Second, top: "Type: cpu\nflat  flat%", shares: parseShares("")},
+			{target: targetFull, seconds: 4, load: 6 * time.Second, err: "fetching the CPU profile: refused"},
+		},
+		micro: &microResults{profileTime: "3s", profiles: []profile{{name: "mcpgw/2025", top: "tagfocus=role=gateway"}}},
+	}
+	md := render(r)
+	order := []string{
+		"## Where the remaining cost is",
+		"### Live: the mcpgw process under load",
+		"`GET /admin/v1/debug/pprof/profile?seconds=4`",
+		"#### mcpgw (routing only)",
+		"**Summary:** system calls —",
+		"Type: cpu",
+		"#### mcpgw-full (everything on)",
+		"fetching the CPU profile: refused",
+		"### In process: BenchmarkCallPath",
+		"#### BenchmarkCallPath/mcpgw/2025",
+		"tagfocus=role=gateway",
+		"### Reading the profiles",
+		remainingCostNote,
+	}
+	at := 0
+	for _, want := range order {
+		i := strings.Index(md[at:], want)
+		if !assert.GreaterOrEqual(t, i, 0, "%q missing or out of order", want) {
+			continue
+		}
+		at += i + len(want)
+	}
+	assert.NotContains(t, md, "has no pprof endpoint")
+
+	// Neither taken: each subsection says why, and the note stays.
+	md = render(&report{})
+	assert.Contains(t, md, "Not taken (`-live-profile=false`")
+	assert.Contains(t, md, "Not run (`-micro=false`)")
+	assert.Contains(t, md, remainingCostNote)
 }

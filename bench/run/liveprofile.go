@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgw/mcpgw/bench/loadgen"
+)
+
+// The live profile: a CPU profile of a running mcpgw, fetched from its
+// pprof endpoint (telemetry.profiling) while the load generator drives it.
+// Unlike the in-process BenchmarkCallPath profile it is the very process
+// the hop CPU per call is measured on, and it has every goroutine in it:
+// the garbage collector's workers and the runtime's own included.
+
+// liveScenario is the load shape of the live profile: the middle
+// concurrency of the tools/call table, in the era every target serves.
+var liveScenario = scenario{key: "live-profile", era: loadgen.Era2025, method: loadgen.MethodCall, conc: 16}
+
+// liveProfile is the live profile of one gateway target.
+type liveProfile struct {
+	target string
+	// seconds is the profile's duration; load is the load generator's,
+	// which outlasts it so the profile never sees the load winding down.
+	seconds int
+	load    time.Duration
+	// smp is the load generator's run the profile was taken during.
+	smp    sample
+	top    string // go tool pprof -top -nodecount=30
+	shares profileShares
+	err    string
+}
+
+// liveProfileSeconds returns the profile's and the load's durations.
+func (b *bencher) liveProfileSeconds() (int, time.Duration) {
+	if b.opts.smoke {
+		return 1, 2 * time.Second
+	}
+	return 4, 6 * time.Second
+}
+
+// liveProfiles profiles every gateway target that is still running.
+func (b *bencher) liveProfiles(ctx context.Context) []liveProfile {
+	var out []liveProfile
+	for _, t := range []string{targetGateway, targetFull} {
+		ep, ok := b.eps[t]
+		if !ok {
+			continue
+		}
+		lp := b.liveProfile(ctx, t, ep)
+		if lp.err != "" {
+			b.logf("live profile of %s: %s", t, firstLine(lp.err))
+		} else {
+			b.logf("live profile of %s: %s", t, lp.shares.line())
+		}
+		out = append(out, lp)
+	}
+	return out
+}
+
+// liveProfile runs the load generator against ep and, once its measured
+// window opens, fetches a CPU profile from the same gateway.
+func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) liveProfile {
+	lp := liveProfile{target: target}
+	lp.seconds, lp.load = b.liveProfileSeconds()
+	if ep.hop == nil || ep.hop.exited() {
+		lp.err = target + " is not running"
+		return lp
+	}
+	authz := ""
+	if target == targetFull {
+		tok, err := b.mintAdminToken(ctx)
+		if err != nil {
+			lp.err = "minting a token with the admin scope: " + err.Error()
+			return lp
+		}
+		authz = "Bearer " + tok
+	}
+	prof := filepath.Join(b.dir, "live-"+target+".pprof")
+	b.logf("live profile: %s, %s c=%d %s for %s; CPU profile of the gateway for %ds", target, liveScenario.era,
+		liveScenario.conc, liveScenario.method, lp.load, lp.seconds)
+
+	type loaded struct {
+		smp sample
+		err error
+	}
+	windowOpen := make(chan struct{})
+	done := make(chan loaded, 1)
+	go func() {
+		smp, _, err := b.load(ctx, liveScenario, ep, lp.load, sync.OnceFunc(func() { close(windowOpen) }))
+		done <- loaded{smp, err}
+	}()
+	var fetchErr error
+	select {
+	case <-windowOpen:
+		// The profile starts once the load generator's sessions are open
+		// and every worker has made its first call.
+		fetchErr = fetchProfile(ctx, strings.TrimSuffix(ep.url, "/mcp"), authz, lp.seconds, prof)
+	case l := <-done:
+		lp.err = fmt.Sprintf("the load generator stopped before its window opened: %v", l.err)
+		return lp
+	}
+	l := <-done
+	switch {
+	case fetchErr != nil:
+		lp.err = fetchErr.Error()
+		return lp
+	case l.err != nil:
+		lp.err = "the load generator during the profile: " + l.err.Error()
+		return lp
+	}
+	lp.smp = l.smp
+
+	bin := filepath.Join(b.dir, "mcpgw")
+	out, err := b.goCmd(ctx, "tool", "pprof", "-top", "-nodecount=30", bin, prof)
+	if err != nil {
+		lp.err = fmt.Sprintf("go tool pprof -top: %v\n%s", err, tailLines(out, 10))
+		return lp
+	}
+	lp.top = strings.TrimSpace(out)
+	// Every node, however small, so that a figure missing from the
+	// summary means the function never ran.
+	out, err = b.goCmd(ctx, "tool", "pprof", "-top", "-cum", "-nodecount=0", "-nodefraction=0", bin, prof)
+	if err != nil {
+		b.logf("live profile of %s: go tool pprof -top -cum: %v", target, err)
+	}
+	lp.shares = parseShares(out)
+	return lp
+}
+
+// fetchProfile GETs /admin/v1/debug/pprof/profile?seconds=N from the
+// gateway at base and writes the profile to path.
+func fetchProfile(ctx context.Context, base, authz string, seconds int, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second+30*time.Second)
+	defer cancel()
+	url := base + "/admin/v1/debug/pprof/profile?seconds=" + strconv.Itoa(seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	// A client of its own: the profile request must not queue behind, or
+	// share connections with, anything else.
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("reading the CPU profile: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, cellText(string(bytes.TrimSpace(body))))
+	}
+	// A profile is a gzip-compressed protocol buffer; anything else is an
+	// error page that pprof would only fail to read.
+	if !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+		return fmt.Errorf("GET %s: not a profile: %s", url, cellText(string(body)))
+	}
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		return fmt.Errorf("saving the CPU profile: %w", err)
+	}
+	return nil
+}
+
+// profileShares are the summary figures of a live profile, as percentages
+// of all samples; NaN when the function is not in the profile.
+type profileShares struct {
+	// syscallFn is the function syscalls is the cum of.
+	syscallFn string
+	syscalls  float64
+	mallocgc  float64
+	gcWorker  float64
+}
+
+// The functions of the summary. syscall.RawSyscall6 calls
+// internal/runtime/syscall/linux.Syscall6 (Go 1.26), which the runtime's
+// own system calls (netpoll's epoll_wait) also go through, so the larger
+// cum of the two present is the share in system calls.
+var (
+	syscallFns = []string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6"}
+	mallocFn   = "runtime.mallocgc"
+	gcWorkerFn = "runtime.gcBgMarkWorker"
+)
+
+// parseShares reads `go tool pprof -top -cum` output: lines of
+// "flat flat% sum% cum cum% function".
+func parseShares(out string) profileShares {
+	cum := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || !strings.HasSuffix(f[4], "%") {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(f[4], "%"), 64)
+		if err != nil {
+			continue
+		}
+		cum[strings.Join(f[5:], " ")] = v
+	}
+	get := func(fn string) float64 {
+		if v, ok := cum[fn]; ok {
+			return v
+		}
+		return math.NaN()
+	}
+	s := profileShares{syscalls: math.NaN(), mallocgc: get(mallocFn), gcWorker: get(gcWorkerFn)}
+	for _, fn := range syscallFns {
+		if v := get(fn); !math.IsNaN(v) && (math.IsNaN(s.syscalls) || v > s.syscalls) {
+			s.syscalls, s.syscallFn = v, fn
+		}
+	}
+	return s
+}
+
+// line is the one-line summary of the shares; "—" for a figure not found.
+func (s profileShares) line() string {
+	pct := func(v float64) string {
+		if math.IsNaN(v) {
+			return "—"
+		}
+		return fmt.Sprintf("%.1f%%", v)
+	}
+	sys := "system calls " + pct(s.syscalls)
+	if s.syscallFn != "" {
+		sys += fmt.Sprintf(" (cum of `%s`)", s.syscallFn)
+	}
+	return fmt.Sprintf("%s; allocation and garbage collection %s (cum of `%s` %s + `%s` %s)",
+		sys, pct(s.mallocgc+s.gcWorker), mallocFn, pct(s.mallocgc), gcWorkerFn, pct(s.gcWorker))
+}
