@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/configs"
 )
 
 // TestClassify pins what the circuit breaker counts: only what shows the
@@ -102,5 +104,20 @@ func TestRetryWait(t *testing.T) {
 			assert.GreaterOrEqual(t, d, full/2)
 			assert.LessOrEqual(t, d, full)
 		}
+	}
+}
+
+// BenchmarkBreaker measures the breaker's admission of one call and the
+// report of its outcome on a closed breaker: what every tools/call pays.
+func BenchmarkBreaker(b *testing.B) {
+	bs := newBreakers("bench", configs.Breaker{Failures: 5, Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1})
+	req := &Request{Method: "tools/call", Tool: "echo"}
+	b.ReportAllocs()
+	for b.Loop() {
+		done, err := bs.pick("bench", req).cb.Allow()
+		if err != nil {
+			b.Fatal(err)
+		}
+		done(nil)
 	}
 }
