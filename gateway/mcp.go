@@ -46,8 +46,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if n < 0 || n > 1<<20 {
 		n = 512
 	}
-	buf, err := readAll(r.Body, n+1)
-	if err != nil {
+	// ReadFrom keeps bytes.MinRead spare before each read: room for the
+	// final read that sees EOF, so a body of the announced length is read
+	// without growing the buffer.
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
@@ -57,27 +60,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
-	return buf, true
-}
-
-// readAll reads r to its end into a buffer of size bytes to begin with:
-// one allocation when the request announced its length (bytes.Buffer would
-// grow it to keep 512 bytes spare).
-func readAll(r io.Reader, size int64) ([]byte, error) {
-	buf := make([]byte, 0, size)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	return buf.Bytes(), true
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
