@@ -42,15 +42,17 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads the request body; an oversized body is reported as 413.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	n := r.ContentLength
-	if n < 0 || n > 1<<20 {
-		n = 512
+	var buf []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= 1<<20 {
+		// The announced length, in one allocation: net/http ends the body
+		// there (and sees its end on the read that fills the buffer).
+		buf = make([]byte, n)
+		_, err = io.ReadFull(r.Body, buf)
+	} else {
+		buf, err = io.ReadAll(r.Body)
 	}
-	// ReadFrom keeps bytes.MinRead spare before each read: room for the
-	// final read that sees EOF, so a body of the announced length is read
-	// without growing the buffer.
-	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
-	if _, err := buf.ReadFrom(r.Body); err != nil {
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
@@ -60,7 +62,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
-	return buf.Bytes(), true
+	return buf, true
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
