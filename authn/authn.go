@@ -191,7 +191,7 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, e
 	}
 	p, err := a.verifySlow(ctx, token, key, now)
 	if err != nil {
-		a.log.DebugContext(ctx, "token rejected", "reason", reason(err), "error", err)
+		a.log.DebugContext(ctx, "token rejected", slog.String("reason", reason(err)), slog.Any("error", err))
 		return nil, err
 	}
 	// An entry never outlives its token: a token accepted within the skew

@@ -21,10 +21,10 @@ import (
 const (
 	// discoveryTimeout bounds one discovery attempt.
 	discoveryTimeout = 10 * time.Second
-	// discoveryRetryMin and discoveryRetryMax bound the wait after a failed
+	// discoveryRetryFloor and discoveryRetryMax bound the wait after a failed
 	// discovery before a request may try again; it doubles in between.
-	discoveryRetryMin = time.Second
-	discoveryRetryMax = time.Minute
+	discoveryRetryFloor = time.Second
+	discoveryRetryMax   = time.Minute
 	// maxMetadataBytes bounds a discovery document or key set.
 	maxMetadataBytes = 1 << 20
 )
@@ -99,7 +99,7 @@ func (is *issuer) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error
 	defer cancel()
 	v, err := is.discover(ctx)
 	if err != nil {
-		is.backoff = min(max(2*is.backoff, discoveryRetryMin), discoveryRetryMax)
+		is.backoff = min(max(2*is.backoff, discoveryRetryFloor), discoveryRetryMax)
 		is.retryAt = is.now().Add(is.backoff)
 		is.lastErr = err
 		is.log.WarnContext(ctx, "issuer discovery failed", "issuer", is.cfg.Issuer, "retry_in", is.backoff, "error", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -144,14 +145,7 @@ func (c claimSet) path(segments []string) any {
 // appendUnique appends the elements of add not already in dst.
 func appendUnique(dst, add []string) []string {
 	for _, s := range add {
-		dup := false
-		for _, d := range dst {
-			if d == s {
-				dup = true
-				break
-			}
-		}
-		if !dup {
+		if !slices.Contains(dst, s) {
 			dst = append(dst, s)
 		}
 	}

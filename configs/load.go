@@ -338,7 +338,7 @@ func decode(raw map[string]any, mapKeys map[string][]string) (*Config, []error) 
 	var errs []error
 	for _, leaf := range decodeLeaves(err) {
 		for _, e := range decodeProblems(leaf) {
-			if fe, ok := e.(*FieldError); ok {
+			if fe, ok := e.(*FieldError); ok { //nolint:errorlint // decodeProblems returns bare leaves, never wrapped.
 				fe.Path = originalCase(fe.Path, mapKeys)
 			}
 			errs = append(errs, e)
@@ -350,7 +350,7 @@ func decode(raw map[string]any, mapKeys map[string][]string) (*Config, []error) 
 // decodeLeaves flattens mapstructure's error tree: a "decoding failed"
 // wrapper around nested joins of *DecodeError.
 func decodeLeaves(err error) []error {
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // it walks the tree itself, one level at a time.
 	case *mapstructure.DecodeError:
 		return []error{e}
 	case interface{ Unwrap() []error }:
@@ -693,7 +693,7 @@ func redactSecrets(err error, c *Config) error {
 			continue
 		}
 		changed = true
-		if fe, ok := e.(*FieldError); ok {
+		if fe, ok := e.(*FieldError); ok { //nolint:errorlint // leafErrors flattened the tree; only a bare leaf is rebuilt field by field.
 			leaves[i] = &FieldError{Path: scrub(fe.Path), Msg: scrub(fe.Msg)}
 		} else {
 			leaves[i] = &FieldError{Msg: scrub(e.Error())}

@@ -144,7 +144,7 @@ func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target
 	if !route.Available {
 		return target{}, unavailable(route.Upstream, "resource "+strconv.Quote(uri))
 	}
-	params := json.RawMessage(obj)
+	params := obj
 	if route.Name != uri {
 		params, _ = replaceMember(obj, key, quoteJSON(route.Name))
 	}

@@ -40,7 +40,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	// The MCP endpoint, the hot path, is matched before the router: mux
 	// copies the request twice per match to carry route variables the
 	// endpoint does not use.
-	var h http.Handler = exactPath(g.cfg.Server.MCPPath, mcp, r)
+	h := exactPath(g.cfg.Server.MCPPath, mcp, r)
 	h = g.limitBody(h)
 	h = g.requestID(h)
 	h = g.recoverPanics(h)
@@ -244,8 +244,10 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	status := http.StatusOK
 	for _, c := range rt.clients {
 		cat, avail := c.Catalog()
-		h := upstreamHealth{Name: c.Name(), Required: !rt.upCfg[c.Name()].Optional, Loaded: cat != nil, Available: avail,
-			Breaker: c.Breakers()[0].State, InFlight: c.Load().InFlight}
+		h := upstreamHealth{
+			Name: c.Name(), Required: !rt.upCfg[c.Name()].Optional, Loaded: cat != nil, Available: avail,
+			Breaker: c.Breakers()[0].State, InFlight: c.Load().InFlight,
+		}
 		if cat != nil {
 			h.Tools = len(cat.Tools)
 		}

@@ -44,8 +44,10 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 	// The audit stream opens first: a sink that cannot be written stops the
 	// start before anything else exists, and the kill switches can audit
 	// their expiry.
-	opts := audit.Options{QueueSize: cfg.Audit.QueueSize, StuckAfter: cfg.Audit.StuckAfter, Now: d.now,
-		ErrorLog: d.log.With(slog.String("component", "audit"))}
+	opts := audit.Options{
+		QueueSize: cfg.Audit.QueueSize, StuckAfter: cfg.Audit.StuckAfter, Now: d.now,
+		ErrorLog: d.log.With(slog.String("component", "audit")),
+	}
 	for _, s := range cfg.Audit.Sinks {
 		switch s.Type {
 		case "file":

@@ -244,17 +244,9 @@ func (g *Gateway) hidden(exposed, upstream string) bool {
 func (g *Gateway) Start() {
 	g.rt.Load().start()
 	if rg, ok := g.sessions.graves.(*redisGraves); ok {
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			rg.watch(g.stop, g.sessions)
-		}()
+		g.wg.Go(func() { rg.watch(g.stop, g.sessions) })
 	}
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		g.sweepSessions()
-	}()
+	g.wg.Go(g.sweepSessions)
 }
 
 func (g *Gateway) sweepSessions() {
@@ -303,7 +295,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	g.log.Info("shutting down", slog.Duration("timeout", g.cfg.Server.ShutdownTimeout))
+	g.log.InfoContext(ctx, "shutting down", slog.Duration("timeout", g.cfg.Server.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	g.beginDrain()

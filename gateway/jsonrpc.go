@@ -165,7 +165,7 @@ func appendResult(dst []byte, id, result json.RawMessage) []byte {
 }
 
 // appendError appends a JSON-RPC error response.
-func appendError(dst []byte, id json.RawMessage, e *rpcError) []byte {
+func appendError(dst []byte, id json.RawMessage, e *rpcError) []byte { //nolint:unparam // append-style, like appendResult.
 	if len(id) == 0 {
 		id = nullID
 	}
@@ -190,7 +190,7 @@ func appendRawError(dst []byte, id, errObj json.RawMessage) []byte {
 }
 
 // appendNotification appends a JSON-RPC notification with raw params.
-func appendNotification(dst []byte, method string, params json.RawMessage) []byte {
+func appendNotification(dst []byte, method string, params json.RawMessage) []byte { //nolint:unparam // append-style, like appendResult.
 	dst = append(dst, `{"jsonrpc":"2.0","method":`...)
 	dst = strconv.AppendQuote(dst, method)
 	if len(params) > 0 {

@@ -80,7 +80,7 @@ var jsonContentType = []string{"application/json"}
 // after the write, so the buffer is reused.
 var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
 
-func getMsgBuf() *[]byte { return msgBufs.Get().(*[]byte) }
+func getMsgBuf() *[]byte { return msgBufs.Get().(*[]byte) } //nolint:errcheck // msgBufs holds only *[]byte.
 
 func putMsgBuf(b *[]byte) {
 	if cap(*b) <= 64<<10 {

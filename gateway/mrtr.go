@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -206,9 +207,7 @@ func editMembers(obj json.RawMessage, set map[string]json.RawMessage, del ...str
 	for _, k := range del {
 		delete(m, k)
 	}
-	for k, v := range set {
-		m[k] = v
-	}
+	maps.Copy(m, set)
 	return json.Marshal(m)
 }
 
@@ -447,8 +446,10 @@ type pendingAsk struct {
 // gathers input, and waits for its first event.
 func (g *Gateway) holdCall(ctx context.Context, owner string, t target, method string, c *upstream.Client, req *upstream.Request) (json.RawMessage, error) {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h := &heldCall{owner: owner, upstream: t.upstream, name: t.name, method: method,
-		asks: make(chan *pendingAsk), done: make(chan struct{}), cancel: cancel}
+	h := &heldCall{
+		owner: owner, upstream: t.upstream, name: t.name, method: method,
+		asks: make(chan *pendingAsk), done: make(chan struct{}), cancel: cancel,
+	}
 	req.OnServerRequest = func(cctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 		a := &pendingAsk{method: method, params: params, answer: make(chan json.RawMessage, 1)}
 		select {

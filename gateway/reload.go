@@ -120,11 +120,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *configs.Config, path string, 
 	for _, c := range rt.clients {
 		keep[c] = true
 	}
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		g.retire(old, keep)
-	}()
+	g.wg.Go(func() { g.retire(old, keep) })
 
 	if len(restart) > 0 {
 		g.log.WarnContext(ctx, "configuration changes that need a restart were not applied",

@@ -172,11 +172,7 @@ func (rt *runtime) startClients() {
 }
 
 func (rt *runtime) startLoop() {
-	rt.wg.Add(1)
-	go func() {
-		defer rt.wg.Done()
-		rt.loop()
-	}()
+	rt.wg.Go(rt.loop)
 }
 
 // release ends a call that acquire admitted.

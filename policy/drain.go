@@ -108,7 +108,7 @@ func (d *Drains) Drain(ctx context.Context, upstream, actor, reason string) erro
 	if err := d.reg.put(ctx, rec, true); err != nil {
 		return fmt.Errorf("draining %s: %w", upstream, err)
 	}
-	d.reg.opts.logger.InfoContext(ctx, "upstream drained", "upstream", upstream, "actor", actor)
+	d.reg.opts.logger.InfoContext(ctx, "upstream drained", slog.String("upstream", upstream), slog.String("actor", actor))
 	return nil
 }
 
@@ -118,7 +118,7 @@ func (d *Drains) Undrain(ctx context.Context, upstream, actor string) error {
 	if _, err := d.reg.remove(ctx, upstream); err != nil {
 		return fmt.Errorf("undraining %s: %w", upstream, err)
 	}
-	d.reg.opts.logger.InfoContext(ctx, "upstream undrained", "upstream", upstream, "actor", actor)
+	d.reg.opts.logger.InfoContext(ctx, "upstream undrained", slog.String("upstream", upstream), slog.String("actor", actor))
 	return nil
 }
 

@@ -296,7 +296,7 @@ func (l *Limiter) allowShared(ctx context.Context, checks []check, now time.Time
 			if l.refuse {
 				mode = configs.OnRedisErrorRefuse
 			}
-			l.logger.WarnContext(ctx, "redis rate limiting unavailable", "on_redis_error", mode, "error", err)
+			l.logger.WarnContext(ctx, "redis rate limiting unavailable", slog.String("on_redis_error", mode), slog.Any("error", err))
 		}
 		return l.fallback(checks, now)
 	}

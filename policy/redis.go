@@ -47,7 +47,7 @@ func NewRedisClient(ctx context.Context, cfg *configs.Redis) (*redis.Client, err
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("%w: redis at %s does not answer PING: %v", ErrRedisUnavailable, opts.Addr, err)
+		return nil, fmt.Errorf("%w: redis at %s does not answer PING: %w", ErrRedisUnavailable, opts.Addr, err)
 	}
 	return client, nil
 }

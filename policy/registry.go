@@ -202,16 +202,16 @@ func (r *registry) loadLocked(ctx context.Context) bool {
 		if !r.failing {
 			r.failing = true
 			if r.loaded {
-				r.opts.logger.WarnContext(ctx, "state store unavailable; keeping the last known state", "state", r.opts.name, "error", err)
+				r.opts.logger.WarnContext(ctx, "state store unavailable; keeping the last known state", slog.String("state", r.opts.name), slog.Any("error", err))
 			} else {
-				r.opts.logger.ErrorContext(ctx, "state store unavailable; failing closed until it loads", "state", r.opts.name, "error", err)
+				r.opts.logger.ErrorContext(ctx, "state store unavailable; failing closed until it loads", slog.String("state", r.opts.name), slog.Any("error", err))
 			}
 		}
 		return false
 	}
 	if r.failing {
 		r.failing = false
-		r.opts.logger.InfoContext(ctx, "state store available again", "state", r.opts.name)
+		r.opts.logger.InfoContext(ctx, "state store available again", slog.String("state", r.opts.name))
 	}
 	sortRecords(records)
 	if r.loaded && slices.EqualFunc(records, r.records, Switch.equal) {
@@ -235,7 +235,7 @@ func (r *registry) reseedLocked(ctx context.Context) error {
 			return err
 		}
 	}
-	r.opts.logger.WarnContext(ctx, "state store lost its records; put back the known ones", "state", r.opts.name, "records", len(r.records))
+	r.opts.logger.WarnContext(ctx, "state store lost its records; put back the known ones", slog.String("state", r.opts.name), slog.Int("records", len(r.records)))
 	return nil
 }
 
@@ -272,11 +272,11 @@ func (r *registry) pruneLocked(ctx context.Context) []Switch {
 	dctx, cancel := context.WithTimeout(ctx, r.opts.loadTimeout)
 	defer cancel()
 	for _, s := range expired {
-		r.opts.logger.InfoContext(ctx, "switch expired", "state", r.opts.name, "id", s.ID, "scope", s.Scope, "target", s.Target)
+		r.opts.logger.InfoContext(ctx, "switch expired", slog.String("state", r.opts.name), slog.String("id", s.ID), slog.Any("scope", s.Scope), slog.String("target", s.Target))
 		// Another replica may have pruned it first; a failure is retried
 		// by whichever replica loads it next.
 		if err := r.store.Delete(dctx, s.ID); err != nil && !errors.Is(err, ErrNotFound) {
-			r.opts.logger.WarnContext(ctx, "removing an expired switch from the store failed", "state", r.opts.name, "id", s.ID, "error", err)
+			r.opts.logger.WarnContext(ctx, "removing an expired switch from the store failed", slog.String("state", r.opts.name), slog.String("id", s.ID), slog.Any("error", err))
 		}
 	}
 	return expired

@@ -234,8 +234,8 @@ func (s *Switches) Add(ctx context.Context, sw Switch) (Switch, error) {
 	if err := s.reg.put(ctx, sw, false); err != nil {
 		return Switch{}, fmt.Errorf("adding kill switch %s: %w", sw.ID, err)
 	}
-	s.log().InfoContext(ctx, "kill switch added", "id", sw.ID, "scope", sw.Scope, "target", sw.Target,
-		"actor", sw.Actor, "ticket", sw.Ticket, "expires", sw.Expires)
+	s.log().InfoContext(ctx, "kill switch added", slog.String("id", sw.ID), slog.Any("scope", sw.Scope), slog.String("target", sw.Target),
+		slog.String("actor", sw.Actor), slog.String("ticket", sw.Ticket), slog.Any("expires", sw.Expires))
 	return sw, nil
 }
 
@@ -247,7 +247,7 @@ func (s *Switches) Remove(ctx context.Context, id, actor string) (Switch, error)
 	if err != nil {
 		return Switch{}, fmt.Errorf("removing kill switch %s: %w", id, err)
 	}
-	s.log().InfoContext(ctx, "kill switch removed", "id", id, "scope", sw.Scope, "target", sw.Target, "actor", actor)
+	s.log().InfoContext(ctx, "kill switch removed", slog.String("id", id), slog.Any("scope", sw.Scope), slog.String("target", sw.Target), slog.String("actor", actor))
 	return sw, nil
 }
 
@@ -374,7 +374,7 @@ func validID(id string) bool {
 	}
 	for i := range len(id) {
 		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != '-' {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package upstream
 import (
 	"cmp"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -51,10 +52,10 @@ func (bs *breakers) pick(upstream string, req *Request) *breaker {
 		return bs.whole
 	}
 	if b, ok := bs.tools.Load(req.Tool); ok {
-		return b.(*breaker)
+		return b.(*breaker) //nolint:errcheck // tools holds only *breaker.
 	}
 	b, _ := bs.tools.LoadOrStore(req.Tool, newBreaker(upstream+"/"+req.Tool, bs.cfg))
-	return b.(*breaker)
+	return b.(*breaker) //nolint:errcheck // tools holds only *breaker.
 }
 
 // breaker is one gobreaker two-step breaker and when it last opened, for
@@ -65,12 +66,24 @@ type breaker struct {
 	openedAt atomic.Int64 // unix nanoseconds of the last change to open
 }
 
+// atLeastOne is a configured count as gobreaker's uint32: at least one, and
+// capped rather than wrapped when it does not fit.
+func atLeastOne(n int) uint32 {
+	if n < 1 {
+		return 1
+	}
+	if uint64(n) > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(n) //nolint:gosec // 1 <= n <= MaxUint32, checked above.
+}
+
 func newBreaker(name string, cfg configs.Breaker) *breaker {
 	b := &breaker{openFor: cfg.OpenFor}
-	failures := uint32(max(cfg.Failures, 1))
+	failures := atLeastOne(cfg.Failures)
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
-		MaxRequests: uint32(max(cfg.HalfOpenProbes, 1)),
+		MaxRequests: atLeastOne(cfg.HalfOpenProbes),
 		// A rolling window: failures older than Window no longer count.
 		Interval:     cfg.Window,
 		BucketPeriod: cfg.Window / breakerBuckets,
@@ -200,7 +213,7 @@ func (c *Client) Breakers() []BreakerState {
 	out := []BreakerState{{State: bs.whole.state()}}
 	var tools []BreakerState
 	bs.tools.Range(func(k, v any) bool {
-		tools = append(tools, BreakerState{Tool: k.(string), State: v.(*breaker).state()})
+		tools = append(tools, BreakerState{Tool: k.(string), State: v.(*breaker).state()}) //nolint:errcheck // tools maps tool names to *breaker.
 		return true
 	})
 	slices.SortFunc(tools, func(a, b BreakerState) int { return cmp.Compare(a.Tool, b.Tool) })

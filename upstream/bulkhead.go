@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -56,19 +57,19 @@ func (b *bulkhead) inFlight() int { return len(b.slots) }
 func (b *bulkhead) waiting() int { return int(max(b.queued.Load(), 0)) }
 
 var (
-	errQueueFull    = errBusyReason("the queue of calls waiting for a slot is full")
-	errQueueTimeout = errBusyReason("no slot freed up within the queue timeout")
+	errQueueFull    = busyReasonError("the queue of calls waiting for a slot is full")
+	errQueueTimeout = busyReasonError("no slot freed up within the queue timeout")
 )
 
-type errBusyReason string
+type busyReasonError string
 
-func (e errBusyReason) Error() string { return string(e) }
+func (e busyReasonError) Error() string { return string(e) }
 
 // busy is the error of a call the bulkhead refused, or of a caller that
 // gave up while queued.
 func (c *Client) busy(err error) error {
-	switch err {
-	case errQueueFull, errQueueTimeout:
+	switch {
+	case errors.Is(err, errQueueFull), errors.Is(err, errQueueTimeout):
 		e := c.fail(ErrBusy, "", err)
 		e.RetryAfter = c.bulk.timeout
 		return e

@@ -151,7 +151,7 @@ const (
 	defaultMaxIdleConns     = 256
 	defaultHealthInterval   = 5 * time.Second
 	refreshDebounce         = 100 * time.Millisecond
-	backoffMin              = 100 * time.Millisecond
+	backoffFloor            = 100 * time.Millisecond
 	backoffMax              = 5 * time.Second
 	notifyTimeout           = 2 * time.Second // cancellation notices, DELETE
 	maxListPages            = 1000
@@ -163,7 +163,7 @@ const (
 	codeUnsupportedProtocolVersion = -32022
 )
 
-// errOwnTimeout matches (errors.Is) the *timeoutCause of a call context
+// errOwnTimeout matches (errors.Is) the *timeoutCauseError of a call context
 // that hit the upstream's timeout rather than the caller's deadline.
 var errOwnTimeout = errors.New("upstream timeout")
 
@@ -195,7 +195,7 @@ type Client struct {
 	bulk         *bulkhead
 	rules        *toolRules
 	toolTable    atomic.Pointer[map[string]toolPolicy] // per catalog
-	defaultCause *timeoutCause
+	defaultCause *timeoutCauseError
 	attempts     int           // tries of a retryable call
 	backoff      time.Duration // base of the retry backoff
 	lastOK       atomic.Int64  // unix nanoseconds of the last answered exchange
@@ -359,7 +359,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	info := appendJSONString([]byte(`{"name":`), name)
 	info = append(info, `,"version":`...)
 	info = appendJSONString(info, version)
-	c.clientInfo = append(info, '}')
+	c.clientInfo = append(info, '}') //nolint:gocritic // info is a fresh buffer built for clientInfo.
 	c.modernMeta = c.metaFor(versionModern)
 	c.life, c.stop = context.WithCancel(context.Background())
 
@@ -373,7 +373,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	case cfg.Stdio != nil:
 		c.dialer = newStdioDialer(c)
 	case cfg.SSE != nil:
-		c.dialer, err = newSSEDialer(c)
+		c.dialer = newSSEDialer(c)
 	}
 	if err != nil {
 		return nil, err
@@ -608,7 +608,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 	}
 	if ctx.Err() != nil {
 		reason := "request cancelled"
-		var tc *timeoutCause
+		var tc *timeoutCauseError
 		if errors.As(context.Cause(ctx), &tc) {
 			reason = "timed out after " + tc.d.String()
 		}
@@ -694,7 +694,7 @@ func (c *Client) ctxError(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		return err
 	}
-	var tc *timeoutCause
+	var tc *timeoutCauseError
 	if errors.As(context.Cause(ctx), &tc) {
 		e := c.fail(ErrTimeout, "no response within "+tc.d.String(), context.DeadlineExceeded)
 		e.Timeout = tc.d
@@ -781,15 +781,13 @@ func (c *Client) changed() {
 	}
 }
 
-// sleep waits d or until the client closes; it reports whether it slept.
-func (c *Client) sleep(d time.Duration) bool {
+// sleep waits d or until the client closes.
+func (c *Client) sleep(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
 	case <-c.life.Done():
-		return false
 	}
 }
 
@@ -798,12 +796,12 @@ type backoff struct{ cur time.Duration }
 
 func (b *backoff) next() time.Duration {
 	if b.cur == 0 {
-		b.cur = backoffMin
+		b.cur = backoffFloor
 	} else {
 		b.cur = min(b.cur*2, backoffMax)
 	}
 	half := b.cur / 2
-	return half + rand.N(half+1)
+	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret.
 }
 
 func (b *backoff) reset() { b.cur = 0 }

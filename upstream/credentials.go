@@ -37,8 +37,8 @@ var (
 
 // Token types and grant of RFC 8693.
 const (
-	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange" //nolint:gosec // a grant type URN, not a credential.
+	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"   //nolint:gosec // a token type URN, not a credential.
 )
 
 const (
@@ -233,7 +233,7 @@ func (f *fetcher) once(ctx context.Context, key string, fetch func(ctx context.C
 		if res.Err != nil {
 			return cachedToken{}, res.Err
 		}
-		return res.Val.(cachedToken), nil
+		return res.Val.(cachedToken), nil //nolint:errcheck // fetch returns only cachedToken.
 	case <-ctx.Done():
 		return cachedToken{}, ctx.Err()
 	}

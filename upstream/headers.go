@@ -29,10 +29,7 @@ type headerBinding struct {
 // is visible ASCII without leading or trailing whitespace, otherwise (and
 // when it looks like the sentinel itself) "=?base64?…?=" of its UTF-8 bytes.
 func encodeHeaderValue(s string) string {
-	plain := true
-	if s != "" && (s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		plain = false
-	}
+	plain := s == "" || (s[0] != ' ' && s[0] != '\t' && s[len(s)-1] != ' ' && s[len(s)-1] != '\t')
 	for i := 0; plain && i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
 			plain = false

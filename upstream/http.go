@@ -117,9 +117,7 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 		h.metaPre = d.c.metaPrefix(version)
 	}
 	h.post = make(http.Header, len(d.static)+4)
-	for k, v := range d.static {
-		h.post[k] = v
-	}
+	maps.Copy(h.post, d.static)
 	h.post["Content-Type"] = []string{"application/json"}
 	// Both, on every POST: go-sdk rejects requests that list only one,
 	// even when it answers with JSON (PITFALLS.md).
@@ -300,9 +298,7 @@ func (h *httpConn) request(ctx context.Context, ps *postState, body []byte, hdr 
 // headers are shared, never written.
 func (h *httpConn) headers(ps *postState, method, name, requestID string, params [][2]string) http.Header {
 	hdr := make(http.Header, len(h.post)+3+len(params))
-	for k, v := range h.post {
-		hdr[k] = v
-	}
+	maps.Copy(hdr, h.post)
 	vals := &ps.vals
 	n := 0
 	if h.modern {
@@ -331,7 +327,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	if h.modern {
 		rw.nameKey = nameKeyFor(method)
 		if len(o.caps) > 0 && string(o.caps) != "{}" {
-			rw.meta = append(h.metaPre[:len(h.metaPre):len(h.metaPre)], o.caps...)
+			rw.meta = append(h.metaPre[:len(h.metaPre):len(h.metaPre)], o.caps...) //nolint:gocritic // a copy of the shared prefix, never written to it.
 		}
 	}
 	size := len(params) + len(h.meta) + len(progressToken) + len(o.meta) + 96
@@ -404,7 +400,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 			hdr[k] = v
 		}
 	}
-	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, hdr))
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, hdr)) //nolint:bodyclose // h.response closes it.
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -470,7 +466,7 @@ func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, met
 		return nil, h.statusError(ctx, resp)
 	}
 	if resp.status == http.StatusAccepted || resp.status == http.StatusNoContent {
-		resp.body.Close()
+		_ = resp.body.Close()
 		return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: HTTP %d without a response", method, resp.status), nil)
 	}
 	if o.sessionID != nil {
@@ -482,7 +478,7 @@ func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, met
 	case "text/event-stream":
 		return h.streamResponse(ctx, resp, id, o.onRequest)
 	default:
-		resp.body.Close()
+		_ = resp.body.Close()
 		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.contentType), nil)
 	}
 }
@@ -565,7 +561,7 @@ func (h *httpConn) jsonResponse(ctx context.Context, resp *upResponse, id int64)
 	body, err := readBody(resp.body, resp.length, c.maxResponse)
 	// Closing before EOF (too large, read error) discards the connection
 	// instead of returning it half-read to the pool.
-	resp.body.Close()
+	_ = resp.body.Close()
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return nil, c.fail(ErrResponseTooLarge, fmt.Sprintf("more than %d bytes", c.maxResponse), nil)
@@ -592,7 +588,7 @@ func (h *httpConn) result(env *envelope, id int64) (json.RawMessage, error) {
 		return nil, c.fail(ErrBadResponse, "expected a response, got a request or notification", nil)
 	}
 	if !env.idIs(id) {
-		return nil, c.fail(ErrBadResponse, fmt.Sprintf("response id %s does not match request id %d", truncate(env.id, 40), id), nil)
+		return nil, c.fail(ErrBadResponse, fmt.Sprintf("response id %s does not match request id %d", truncate(env.id), id), nil)
 	}
 	if len(env.error) > 0 && !isNull(env.error) {
 		return nil, rpcErrorFrom(env.error)
@@ -603,7 +599,9 @@ func (h *httpConn) result(env *envelope, id int64) (json.RawMessage, error) {
 	return env.result, nil
 }
 
-func truncate(b []byte, n int) string {
+// truncate quotes at most the first 40 bytes of b in an error message.
+func truncate(b []byte) string {
+	const n = 40
 	if len(b) > n {
 		return string(b[:n]) + "…"
 	}
@@ -618,14 +616,14 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 	for {
 		data, err := sr.next()
 		if err != nil {
-			resp.body.Close()
+			_ = resp.body.Close()
 			sr.release()
 			switch {
 			case errors.Is(err, errEventTooLarge):
 				return nil, c.fail(ErrResponseTooLarge, fmt.Sprintf("event of more than %d bytes", c.maxResponse), nil)
 			case ctx.Err() != nil:
 				return nil, ctx.Err()
-			case err == io.EOF:
+			case errors.Is(err, io.EOF):
 				return nil, c.fail(ErrBadResponse, "event stream ended without a response", nil)
 			default:
 				return nil, c.transportFail("reading event stream", err)
@@ -686,18 +684,18 @@ func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverReq
 // to the pool. A server that keeps it open gets the connection closed.
 func (h *httpConn) finishStream(body io.ReadCloser, sr *sseReader) {
 	drain := func() {
-		timer := time.AfterFunc(time.Second, func() { body.Close() })
+		timer := time.AfterFunc(time.Second, func() { _ = body.Close() })
 		for {
 			if _, err := sr.next(); err != nil {
 				break
 			}
 		}
 		timer.Stop()
-		body.Close()
+		_ = body.Close()
 		sr.release()
 	}
 	if !h.c.goSafe("drain", drain) {
-		body.Close()
+		_ = body.Close()
 		sr.release()
 	}
 }
@@ -736,7 +734,7 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 		return h.c.transportFail("", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		if resp.StatusCode == http.StatusNotFound && h.sessionID != "" {
 			return h.c.fail(ErrUnavailable, "", errSessionExpired)
@@ -804,7 +802,7 @@ func (h *httpConn) close(graceful bool) {
 		h.c.log.DebugContext(ctx, "ending upstream session failed", slog.Any("error", err))
 		return
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 }
 
 // listen receives the server's notifications outside calls: the standalone
@@ -869,18 +867,18 @@ func (h *httpConn) listen(s *session) {
 		switch {
 		case resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
 		case resp.StatusCode == http.StatusNotFound && h.sessionID != "":
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			h.c.kick(evRedetect)
 			return
 		case resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode/100 == 4 || resp.StatusCode == http.StatusOK:
 			// No stream offered: 405 to GET (2025-11-25: the server
 			// does not offer one), or a JSON answer/4xx to
 			// subscriptions/listen (not supported).
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			h.c.log.DebugContext(s.ctx, "upstream offers no notification stream", slog.Int("status", resp.StatusCode))
 			return
 		default:
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			h.sleep(s.ctx, bo.next())
 			continue
 		}
@@ -902,7 +900,7 @@ func (h *httpConn) listen(s *session) {
 func (h *httpConn) readStream(body io.ReadCloser, id int64) {
 	sr := newSSEReader(&h.c.readers, body, h.c.maxResponse)
 	defer func() {
-		body.Close()
+		_ = body.Close()
 		sr.release()
 	}()
 	for {

@@ -153,7 +153,7 @@ func (t *leanTransport) get(ctx context.Context) (*leanConn, error) {
 			pc.reused = true
 			return pc, nil
 		}
-		pc.nc.Close()
+		_ = pc.nc.Close()
 	}
 }
 
@@ -163,7 +163,7 @@ func (t *leanTransport) put(pc *leanConn) {
 	t.mu.Lock()
 	if t.closed || len(t.idle) >= t.maxIdle {
 		t.mu.Unlock()
-		pc.nc.Close()
+		_ = pc.nc.Close()
 		return
 	}
 	t.idle = append(t.idle, pc)
@@ -196,7 +196,7 @@ func (t *leanTransport) sweepIdle() {
 	}
 	t.mu.Unlock()
 	for _, pc := range stale {
-		pc.nc.Close()
+		_ = pc.nc.Close()
 	}
 }
 
@@ -217,7 +217,7 @@ func (t *leanTransport) CloseIdleConnections() {
 	t.idle = nil
 	t.mu.Unlock()
 	for _, pc := range idle {
-		pc.nc.Close()
+		_ = pc.nc.Close()
 	}
 }
 
@@ -246,7 +246,7 @@ func (t *leanTransport) post(ctx context.Context, head []byte, hdrs [][2]string,
 		}
 	}
 	buf := getWriteBuf()
-	b := append((*buf)[:0], head...)
+	b := append((*buf)[:0], head...) //nolint:gocritic // b is stored back into *buf below.
 	for _, h := range hdrs {
 		b = appendField(b, h[0], h[1])
 	}
@@ -271,7 +271,7 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			body = br.b[br.off:]
 		} else {
 			b, err := io.ReadAll(req.Body)
-			req.Body.Close()
+			_ = req.Body.Close()
 			if err != nil {
 				return nil, err
 			}
@@ -364,7 +364,7 @@ func appendBody(b, body []byte, withLength bool) []byte {
 // writeBufs hold requests while they are written.
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-func getWriteBuf() *[]byte { return writeBufs.Get().(*[]byte) }
+func getWriteBuf() *[]byte { return writeBufs.Get().(*[]byte) } //nolint:errcheck // writeBufs holds only *[]byte.
 
 func putWriteBuf(b *[]byte) {
 	if cap(*b) <= leanWriteKeep {
@@ -408,7 +408,7 @@ func (pc *leanConn) roundTrip(ctx context.Context, req []byte, method string, rh
 	}
 	fail := func(err error) (io.ReadCloser, error) {
 		stop()
-		pc.nc.Close()
+		_ = pc.nc.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -461,7 +461,7 @@ func (pc *leanConn) readHead(method string, rh *respHead) error {
 	for first := true; ; first = false {
 		line, err := pc.line(&budget)
 		if err != nil {
-			if first && pc.reused && (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
+			if first && pc.reused && (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) { //nolint:errorlint // bufio returns io.EOF unwrapped.
 				return errLeanReusedEOF
 			}
 			return err
@@ -484,9 +484,9 @@ func (pc *leanConn) readHead(method string, rh *respHead) error {
 // The slice is valid until the next read.
 func (pc *leanConn) line(budget *int) ([]byte, error) {
 	line, err := pc.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
+	if err == bufio.ErrBufferFull { //nolint:errorlint // bufio returns its sentinels unwrapped; == keeps the read path cheap.
 		long := append([]byte(nil), line...)
-		for err == bufio.ErrBufferFull && len(long) <= leanMaxLine {
+		for err == bufio.ErrBufferFull && len(long) <= leanMaxLine { //nolint:errorlint // as above.
 			line, err = pc.br.ReadSlice('\n')
 			long = append(long, line...)
 		}
@@ -514,11 +514,11 @@ func (pc *leanConn) line(budget *int) ([]byte, error) {
 // parseStatusLine parses "HTTP/1.1 200 OK" (RFC 9112 section 4).
 func parseStatusLine(line []byte) (status, minor int, err error) {
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || (line[7] != '0' && line[7] != '1') || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
-		return 0, 0, fmt.Errorf("%w: status line %q", errLeanMalformed, truncate(line, 40))
+		return 0, 0, fmt.Errorf("%w: status line %q", errLeanMalformed, truncate(line))
 	}
 	for _, c := range line[9:12] {
 		if c < '0' || c > '9' {
-			return 0, 0, fmt.Errorf("%w: status line %q", errLeanMalformed, truncate(line, 40))
+			return 0, 0, fmt.Errorf("%w: status line %q", errLeanMalformed, truncate(line))
 		}
 		status = status*10 + int(c-'0')
 	}
@@ -542,7 +542,7 @@ func (pc *leanConn) readFields(rh *respHead, budget *int) error {
 	for {
 		line, err := pc.line(budget)
 		if err != nil {
-			if err == io.EOF {
+			if err == io.EOF { //nolint:errorlint // line returns bufio's io.EOF unwrapped.
 				err = io.ErrUnexpectedEOF
 			}
 			return err
@@ -556,11 +556,11 @@ func (pc *leanConn) readFields(rh *respHead, budget *int) error {
 		}
 		i := bytes.IndexByte(line, ':')
 		if i <= 0 {
-			return fmt.Errorf("%w: header line %q", errLeanMalformed, truncate(line, 40))
+			return fmt.Errorf("%w: header line %q", errLeanMalformed, truncate(line))
 		}
 		name, value := line[:i], bytes.TrimSpace(line[i+1:])
 		if !validHeaderName(string(name)) {
-			return fmt.Errorf("%w: header name %q", errLeanMalformed, truncate(name, 40))
+			return fmt.Errorf("%w: header name %q", errLeanMalformed, truncate(name))
 		}
 		if err := rh.field(name, value); err != nil {
 			return err
@@ -580,12 +580,12 @@ func (rh *respHead) field(name, value []byte) error {
 	case bytes.EqualFold(name, fieldContentLength):
 		n, ok := parseLength(value)
 		if !ok || (rh.lengths > 0 && n != rh.length) {
-			return fmt.Errorf("%w: Content-Length %q", errLeanMalformed, truncate(value, 40))
+			return fmt.Errorf("%w: Content-Length %q", errLeanMalformed, truncate(value))
 		}
 		rh.length, rh.lengths = n, rh.lengths+1
 	case bytes.EqualFold(name, fieldTransferEncoding):
 		if rh.chunked || !bytes.EqualFold(value, []byte("chunked")) {
-			return fmt.Errorf("%w: transfer coding %q", errLeanMalformed, truncate(value, 40))
+			return fmt.Errorf("%w: transfer coding %q", errLeanMalformed, truncate(value))
 		}
 		rh.chunked = true
 	case bytes.EqualFold(name, fieldConnection):
@@ -696,12 +696,12 @@ func (b *leanBody) Read(p []byte) (int, error) {
 		b.remain -= int64(n)
 		if b.remain == 0 {
 			err = io.EOF
-		} else if err == io.EOF {
+		} else if err == io.EOF { //nolint:errorlint // bufio returns io.EOF unwrapped; == keeps Read cheap.
 			err = io.ErrUnexpectedEOF
 		}
 	case frameChunked:
 		n, err = b.r.Read(p)
-		if err == io.EOF {
+		if err == io.EOF { //nolint:errorlint // the chunked reader returns io.EOF unwrapped.
 			// The last chunk is followed by trailer fields and an empty
 			// line (RFC 9112 section 7.1.2); they are read and dropped.
 			budget := leanMaxHeaderBytes
@@ -714,7 +714,7 @@ func (b *leanBody) Read(p []byte) (int, error) {
 		n, err = b.pc.br.Read(p)
 	}
 	switch {
-	case err == io.EOF:
+	case err == io.EOF: //nolint:errorlint // io.EOF is set above or returned unwrapped by the readers.
 		b.err = io.EOF
 		b.finishLocked()
 	case err != nil:
@@ -729,7 +729,7 @@ func (b *leanBody) Close() error {
 	// first, which ends that Read, and only then is mu taken.
 	if b.ended.CompareAndSwap(false, true) {
 		b.stop()
-		b.pc.nc.Close()
+		_ = b.pc.nc.Close()
 	}
 	b.mu.Lock()
 	if b.err == nil {
@@ -754,7 +754,7 @@ func (b *leanBody) finishLocked() {
 		return // Close ended the connection first
 	}
 	if !b.stop() || !b.keep {
-		b.pc.nc.Close()
+		_ = b.pc.nc.Close()
 		return
 	}
 	b.pc.t.put(b.pc)
@@ -765,5 +765,5 @@ func (b *leanBody) closeLocked() {
 		return
 	}
 	b.stop()
-	b.pc.nc.Close()
+	_ = b.pc.nc.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,7 +16,7 @@ import (
 	"sort"
 	"sync/atomic"
 
-	"github.com/mark3labs/mcp-go/client/transport"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -27,7 +28,7 @@ import (
 // rawDialer opens sessions over an mcp-go transport.
 type rawDialer struct {
 	c       *Client
-	start   func(ctx, life context.Context, rc *rawConn) (transport.Interface, error)
+	start   func(ctx, life context.Context, rc *rawConn) (mcptransport.Interface, error)
 	closeFn func()
 }
 
@@ -41,7 +42,7 @@ func newStdioDialer(c *Client) *rawDialer {
 	}
 	sort.Strings(env)
 	d := &rawDialer{c: c, closeFn: func() {}}
-	d.start = func(_, life context.Context, rc *rawConn) (transport.Interface, error) {
+	d.start = func(_, life context.Context, rc *rawConn) (mcptransport.Interface, error) {
 		// The child's stderr goes to a pipe of ours rather than to the
 		// transport's drain: its lines are logged at debug level, and its
 		// end tells that the child exited, which the transport does not
@@ -50,9 +51,9 @@ func newStdioDialer(c *Client) *rawDialer {
 		if err != nil {
 			return nil, err
 		}
-		t := transport.NewStdioWithOptions(cfg.Command, env, cfg.Args,
-			transport.WithCommandLogger(c.log),
-			transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
+		t := mcptransport.NewStdioWithOptions(cfg.Command, env, cfg.Args,
+			mcptransport.WithCommandLogger(c.log),
+			mcptransport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
 				cmd := exec.CommandContext(ctx, command, args...)
 				cmd.Env = append(os.Environ(), env...)
 				cmd.Stderr = pw
@@ -63,23 +64,23 @@ func newStdioDialer(c *Client) *rawDialer {
 		// Start ties the child to life: exec.CommandContext kills it when
 		// the session ends.
 		err = t.Start(life)
-		pw.Close()
+		_ = pw.Close()
 		if err != nil {
-			pr.Close()
+			_ = pr.Close()
 			return nil, err
 		}
 		// Close waits for the client's goroutines before it stops the
 		// child, so the stderr reader must not wait for the child.
-		stopRead := context.AfterFunc(c.life, func() { pr.Close() })
+		stopRead := context.AfterFunc(c.life, func() { _ = pr.Close() })
 		if !c.goSafe("stderr", func() { defer stopRead(); rc.readStderr(pr) }) {
-			pr.Close()
+			_ = pr.Close()
 		}
 		return t, nil
 	}
 	return d
 }
 
-func newSSEDialer(c *Client) (*rawDialer, error) {
+func newSSEDialer(c *Client) *rawDialer {
 	cfg := c.cfg.SSE
 	headers := make(map[string]string, len(cfg.Headers))
 	for k, v := range cfg.Headers {
@@ -88,15 +89,15 @@ func newSSEDialer(c *Client) (*rawDialer, error) {
 	rt := newHTTPTransport(defaultMaxIdleConns)
 	hc := &http.Client{Transport: rt}
 	d := &rawDialer{c: c, closeFn: rt.CloseIdleConnections}
-	d.start = func(ctx, life context.Context, rc *rawConn) (transport.Interface, error) {
-		t, err := transport.NewSSE(cfg.URL,
-			transport.WithHTTPClient(hc),
-			transport.WithHeaders(headers),
-			transport.WithHeaderFunc(c.sseAuthHeaders),
-			transport.WithSSELogger(c.log),
+	d.start = func(ctx, life context.Context, rc *rawConn) (mcptransport.Interface, error) {
+		t, err := mcptransport.NewSSE(cfg.URL,
+			mcptransport.WithHTTPClient(hc),
+			mcptransport.WithHeaders(headers),
+			mcptransport.WithHeaderFunc(c.sseAuthHeaders),
+			mcptransport.WithSSELogger(c.log),
 			// Calls are bounded by their contexts; the transport's own
 			// 60s response timeout would cut longer ones.
-			transport.WithResponseTimeout(24*365*3600e9),
+			mcptransport.WithResponseTimeout(24*365*3600e9),
 		)
 		if err != nil {
 			return nil, err
@@ -124,7 +125,7 @@ func newSSEDialer(c *Client) (*rawDialer, error) {
 		rc.stopStream = cancel
 		return t, nil
 	}
-	return d, nil
+	return d
 }
 
 // connect starts the transport and performs the initialize handshake
@@ -182,7 +183,7 @@ func (d *rawDialer) handshake(ctx context.Context, rc *rawConn) (*session, error
 	if err != nil {
 		return nil, c.fail(ErrBadResponse, "initialize result", err)
 	}
-	if hc, ok := rc.t.(transport.HTTPConnection); ok {
+	if hc, ok := rc.t.(mcptransport.HTTPConnection); ok {
 		hc.SetProtocolVersion(negotiated)
 	}
 	if err := rc.t.SendNotification(ctx, notification("notifications/initialized", nil)); err != nil {
@@ -194,7 +195,7 @@ func (d *rawDialer) handshake(ctx context.Context, rc *rawConn) (*session, error
 // rawConn is a session over an mcp-go transport.
 type rawConn struct {
 	c          *Client
-	t          transport.Interface
+	t          mcptransport.Interface
 	meta       []byte
 	sess       atomic.Pointer[session]
 	cancelLife context.CancelFunc
@@ -207,15 +208,13 @@ func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, param
 	if err != nil {
 		return nil, c.fail(ErrBadRequest, method, err)
 	}
-	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method}
+	req := mcptransport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method}
 	if p != nil {
 		req.Params = json.RawMessage(p)
 	}
 	if o.requestID != "" || len(o.header) > 0 {
 		req.Header = make(http.Header, len(o.header)+1)
-		for k, v := range o.header {
-			req.Header[k] = v
-		}
+		maps.Copy(req.Header, o.header)
 		if o.requestID != "" {
 			req.Header["X-Request-Id"] = []string{o.requestID}
 		}
@@ -271,7 +270,7 @@ func (rc *rawConn) listen(*session) {}
 
 func (rc *rawConn) close(bool) {
 	if rc.t != nil {
-		if err := rc.t.Close(); err != nil && !errors.Is(err, transport.ErrTransportClosed) {
+		if err := rc.t.Close(); err != nil && !errors.Is(err, mcptransport.ErrTransportClosed) {
 			rc.c.log.DebugContext(rc.c.life, "closing upstream transport", slog.Any("error", err))
 		}
 	}
@@ -293,11 +292,11 @@ func (rc *rawConn) onNotification(n mcp.JSONRPCNotification) {
 
 // onRequest answers server requests on stdio: ping succeeds, everything
 // else is refused, since the gateway offers no client features.
-func (rc *rawConn) onRequest(_ context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+func (rc *rawConn) onRequest(_ context.Context, req mcptransport.JSONRPCRequest) (*mcptransport.JSONRPCResponse, error) {
 	if req.Method == "ping" {
-		return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage("{}")), nil
+		return mcptransport.NewJSONRPCResultResponse(req.ID, json.RawMessage("{}")), nil
 	}
-	return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not supported by the gateway", nil), nil
+	return mcptransport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not supported by the gateway", nil), nil
 }
 
 // readStderr logs the child's stderr and marks the session down when it

@@ -19,30 +19,30 @@ import (
 type toolPolicy struct {
 	// cause ends the call's context at its timeout; it carries the
 	// timeout for the error message.
-	cause *timeoutCause
+	cause *timeoutCauseError
 	// retry: the configuration marks the tool safe to retry.
 	retry bool
 }
 
-// timeoutCause is the cause of a call context that hit the upstream's own
+// timeoutCauseError is the cause of a call context that hit the upstream's own
 // (per-tool) timeout rather than the caller's deadline.
-type timeoutCause struct{ d time.Duration }
+type timeoutCauseError struct{ d time.Duration }
 
-func (t *timeoutCause) Error() string        { return "upstream timeout after " + t.d.String() }
-func (t *timeoutCause) Is(target error) bool { return target == errOwnTimeout }
+func (t *timeoutCauseError) Error() string        { return "upstream timeout after " + t.d.String() }
+func (t *timeoutCauseError) Is(target error) bool { return target == errOwnTimeout }
 
 // toolRules are the upstream's per-tool settings as configured.
 type toolRules struct {
 	timeouts []configs.ToolTimeout
 	retry    []string
-	causes   map[time.Duration]*timeoutCause
+	causes   map[time.Duration]*timeoutCauseError
 }
 
-func newToolRules(cfg *configs.Upstream, def *timeoutCause) *toolRules {
-	r := &toolRules{timeouts: cfg.Timeouts, retry: cfg.Retry.Tools, causes: map[time.Duration]*timeoutCause{def.d: def}}
+func newToolRules(cfg *configs.Upstream, def *timeoutCauseError) *toolRules {
+	r := &toolRules{timeouts: cfg.Timeouts, retry: cfg.Retry.Tools, causes: map[time.Duration]*timeoutCauseError{def.d: def}}
 	for _, t := range cfg.Timeouts {
 		if r.causes[t.Timeout] == nil {
-			r.causes[t.Timeout] = &timeoutCause{d: t.Timeout}
+			r.causes[t.Timeout] = &timeoutCauseError{d: t.Timeout}
 		}
 	}
 	return r
@@ -52,7 +52,7 @@ func newToolRules(cfg *configs.Upstream, def *timeoutCause) *toolRules {
 // rule that matches a tool's original name wins, and any retry glob marks
 // it. Tools no rule matches are left out (the upstream's defaults apply);
 // nil means no tool has a rule.
-func (r *toolRules) table(tools []json.RawMessage, def *timeoutCause) map[string]toolPolicy {
+func (r *toolRules) table(tools []json.RawMessage, def *timeoutCauseError) map[string]toolPolicy {
 	if len(r.timeouts) == 0 && len(r.retry) == 0 {
 		return nil
 	}
@@ -136,7 +136,7 @@ func transient(err error) bool {
 func retryWait(base time.Duration, n int) time.Duration {
 	d := base << min(n-1, 10)
 	half := d / 2
-	return half + rand.N(half+1)
+	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret.
 }
 
 // fitsDeadline reports whether waiting d leaves ctx time for another try.
@@ -219,6 +219,6 @@ func (c *Client) newResilience(cfg *configs.Upstream) {
 		cmp.Or(bh.QueueTimeout, configs.DefaultQueueTimeout))
 	c.attempts = cmp.Or(cfg.Retry.Attempts, configs.DefaultRetryAttempts)
 	c.backoff = cmp.Or(cfg.Retry.Backoff, configs.DefaultRetryBackoff)
-	c.defaultCause = &timeoutCause{d: c.timeout}
+	c.defaultCause = &timeoutCauseError{d: c.timeout}
 	c.rules = newToolRules(cfg, c.defaultCause)
 }

@@ -24,7 +24,7 @@ type sseReader struct {
 	line []byte
 }
 
-func newSSEReader(pool *sync.Pool, r io.Reader, max int64) *sseReader {
+func newSSEReader(pool *sync.Pool, r io.Reader, limit int64) *sseReader {
 	var br *bufio.Reader
 	if pool != nil {
 		br, _ = pool.Get().(*bufio.Reader)
@@ -34,7 +34,7 @@ func newSSEReader(pool *sync.Pool, r io.Reader, max int64) *sseReader {
 	} else {
 		br.Reset(r)
 	}
-	return &sseReader{pool: pool, br: br, max: max}
+	return &sseReader{pool: pool, br: br, max: limit}
 }
 
 // release returns the buffered reader to the pool; the reader is unusable
@@ -56,7 +56,7 @@ func (s *sseReader) next() ([]byte, error) {
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			if err == io.EOF && hasData && message {
+			if err == io.EOF && hasData && message { //nolint:errorlint // readLine returns bufio's io.EOF unwrapped.
 				// A final event without its blank line: the writer closed
 				// the stream right after it; deliver it rather than lose
 				// a response.
@@ -102,9 +102,9 @@ func (s *sseReader) next() ([]byte, error) {
 // readLine returns the next line without its terminator.
 func (s *sseReader) readLine() ([]byte, error) {
 	line, err := s.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
+	if err == bufio.ErrBufferFull { //nolint:errorlint // bufio returns its sentinels unwrapped; == keeps the read path cheap.
 		s.line = append(s.line[:0], line...)
-		for err == bufio.ErrBufferFull {
+		for err == bufio.ErrBufferFull { //nolint:errorlint // as above.
 			if int64(len(s.line)) > s.max+2 {
 				return nil, errEventTooLarge
 			}

@@ -84,8 +84,8 @@ type Issuer struct {
 }
 
 // NewIssuer starts an issuer on 127.0.0.1 and stops it when the test ends.
-func NewIssuer(t testing.TB, opts ...Option) *Issuer {
-	t.Helper()
+func NewIssuer(tb testing.TB, opts ...Option) *Issuer {
+	tb.Helper()
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -95,12 +95,12 @@ func NewIssuer(t testing.TB, opts ...Option) *Issuer {
 	is, err := idp.New(o.cfg)
 	if err != nil {
 		srv.Close()
-		t.Fatalf("authntest: %v", err)
+		tb.Fatalf("authntest: %v", err)
 	}
 	srv.Config.Handler = is.Handler()
 	srv.Start()
-	t.Cleanup(srv.Close)
-	return &Issuer{Issuer: is, t: t, srv: srv}
+	tb.Cleanup(srv.Close)
+	return &Issuer{Issuer: is, t: tb, srv: srv}
 }
 
 // Mint signs a token with claims over the defaults (iss, aud, iat, exp,

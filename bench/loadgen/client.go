@@ -284,7 +284,7 @@ func (c *Client) roundTrip(ctx context.Context, method, name string, params []by
 		return nil, nil, time.Since(start), err
 	}
 	c.buf, err = readAll(resp.Body, c.buf[:0])
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	d := time.Since(start)
 	if err != nil {
 		return nil, nil, d, fmt.Errorf("reading response: %w", err)

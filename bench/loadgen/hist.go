@@ -33,7 +33,7 @@ func bucketOf(v uint64) int {
 		return int(v)
 	}
 	shift := bits.Len64(v) - subBits - 1
-	return (shift+1)*subCount + int(v>>shift) - subCount
+	return (shift+1)*subCount + int(v>>shift) - subCount //nolint:gosec // v>>shift has subBits+1 bits.
 }
 
 // bucketMid returns the middle of bucket i's value range.
@@ -42,14 +42,14 @@ func bucketMid(i int) float64 {
 		return float64(i)
 	}
 	shift := i/subCount - 1
-	lo := uint64(subCount+i%subCount) << shift
+	lo := uint64(subCount+i%subCount) << shift //nolint:gosec // i is a bucket index, never negative.
 	return float64(lo) + float64(uint64(1)<<shift)/2
 }
 
 // Record adds one observation.
 func (h *Histogram) Record(d time.Duration) {
 	v := max(int64(d), 0)
-	h.counts[bucketOf(uint64(v))]++
+	h.counts[bucketOf(uint64(v))]++ //nolint:gosec // v >= 0, clamped above.
 	if h.n == 0 || v < h.min {
 		h.min = v
 	}
@@ -65,7 +65,7 @@ func (h *Histogram) Merge(o *Histogram) {
 	if o.n == 0 {
 		return
 	}
-	for i, c := range o.counts {
+	for i, c := range &o.counts {
 		h.counts[i] += c
 	}
 	if h.n == 0 || o.min < h.min {
@@ -99,7 +99,7 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	rank := uint64(math.Ceil(q * float64(h.n)))
 	rank = min(max(rank, 1), h.n)
 	var seen uint64
-	for i, c := range h.counts {
+	for i, c := range &h.counts {
 		seen += c
 		if seen >= rank {
 			v := int64(bucketMid(i))

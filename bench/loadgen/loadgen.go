@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -369,10 +370,8 @@ func (s *errSamples) add(err error) {
 		return
 	}
 	msg := err.Error()
-	for _, m := range s.msgs {
-		if m == msg {
-			return
-		}
+	if slices.Contains(s.msgs, msg) {
+		return
 	}
 	s.msgs = append(s.msgs, msg)
 }

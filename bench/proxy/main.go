@@ -35,16 +35,17 @@ func main() {
 
 	target, err := url.Parse(*upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
-		log.Fatalf("proxy: -upstream must be an http(s) URL, got %q", *upstream)
+		log.Fatalf("proxy: -upstream must be an http(s) URL, got %q", *upstream) //nolint:forbidigo // a main package; a bad flag ends it.
 	}
 
 	h := newHandler(target, *idle)
-	ln, err := net.Listen("tcp", *listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", *listen)
 	if err != nil {
-		log.Fatalf("proxy: %v", err)
+		log.Fatalf("proxy: %v", err) //nolint:forbidigo // a main package; it cannot listen.
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("PROXY_URL=http://%s%s\n", ln.Addr(), target.Path)
+	fmt.Printf("PROXY_URL=http://%s%s\n", ln.Addr(), target.Path) //nolint:forbidigo // the bench runner reads this line from stdout.
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -55,14 +56,14 @@ func main() {
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatalf("proxy: %v", err)
+		log.Fatalf("proxy: %v", err) //nolint:forbidigo,gocritic // a main package; it cannot serve, and stop only undoes signal.Notify.
 	}
 }
 
 // newHandler returns the reverse proxy to target's host, keeping up to idle
 // keep-alive connections to it.
 func newHandler(target *url.URL, idle int) http.Handler {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := http.DefaultTransport.(*http.Transport).Clone() //nolint:errcheck // the standard library's default is an *http.Transport.
 	tr.MaxIdleConns = 4 * idle
 	tr.MaxIdleConnsPerHost = idle
 	tr.IdleConnTimeout = 90 * time.Second

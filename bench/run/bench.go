@@ -76,13 +76,6 @@ type scenario struct {
 	conc   int
 }
 
-func (s scenario) eraTitle() string {
-	if s.era == loadgen.Era2026 {
-		return "2026-07-28 stateless"
-	}
-	return "2025-11-25 sessions"
-}
-
 // sample is one measured run of a scenario against a target.
 type sample struct {
 	round int
@@ -520,7 +513,7 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 	if ep.authz != "" {
 		argv = append(argv, "-H", "Authorization: @"+authEnv)
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // argv is the pinned load generator and the runner's own flags.
 	if ep.authz != "" {
 		cmd.Env = append(os.Environ(), authEnv+"="+ep.authz)
 	}
@@ -586,7 +579,7 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 		if msg == "" {
 			msg = jerr.Error()
 		}
-		return smp, started, fmt.Errorf("load generator (%v): %s", waitErr, msg)
+		return smp, started, fmt.Errorf("load generator (%w): %s", waitErr, msg)
 	}
 	if res.Error != "" {
 		return smp, started, errors.New(res.Error)

@@ -81,7 +81,7 @@ func (b *bencher) mintAdminToken(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(b.dir, "devissuer"), "mint", "-keyfile", filepath.Join(b.dir, issuerKeys),
+	cmd := exec.CommandContext(ctx, filepath.Join(b.dir, "devissuer"), "mint", "-keyfile", filepath.Join(b.dir, issuerKeys), //nolint:gosec // the devissuer the runner built into its own directory.
 		"-sub", "bench-admin", "-client-id", "mcpgw-bench", "-scope", adminScope, "-ttl", "1h")
 	cmd.Env = childEnv()
 	var stderr bytes.Buffer

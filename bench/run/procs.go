@@ -154,21 +154,23 @@ func startProc(ctx context.Context, name, logDir string, argv []string, onStderr
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	// The process outlives ctx, which bounds only the wait for readiness;
+	// stop ends it with SIGTERM first.
+	cmd := exec.Command(argv[0], argv[1:]...) //nolint:gosec,noctx // argv is a binary the runner built or pinned, with its own flags.
 	cmd.Env = childEnv()
 	dieWithParent(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, "", err
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, "", fmt.Errorf("starting %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
@@ -199,7 +201,7 @@ func startProc(ctx context.Context, name, logDir string, argv []string, onStderr
 	go func() {
 		copiers.Wait()
 		p.waitErr = cmd.Wait()
-		logFile.Close()
+		_ = logFile.Close()
 		close(p.done)
 	}()
 
@@ -209,7 +211,7 @@ func startProc(ctx context.Context, name, logDir string, argv []string, onStderr
 	case v := <-found:
 		return p, v, nil
 	case <-p.done:
-		return nil, "", fmt.Errorf("%s exited before it was ready (%v); its log:\n%s", name, p.waitErr, tail(logPath, 20))
+		return nil, "", fmt.Errorf("%s exited before it was ready (%w); its log:\n%s", name, p.waitErr, tail(logPath, 20))
 	case <-timer.C:
 		p.stop()
 		return nil, "", fmt.Errorf("%s was not ready within 60s; its log:\n%s", name, tail(logPath, 20))
@@ -386,15 +388,16 @@ func waitReady(ctx context.Context, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last string
+	var client http.Client // the default transport, as http.DefaultClient has
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

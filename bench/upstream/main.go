@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,12 +52,13 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	if *filler < 0 || *pageSize < 1 {
-		log.Fatal("upstream: -filler must be >= 0 and -page-size >= 1")
+		log.Fatal("upstream: -filler must be >= 0 and -page-size >= 1") //nolint:forbidigo // a main package; a bad flag ends it.
 	}
 
-	ln, err := net.Listen("tcp", *listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", *listen)
 	if err != nil {
-		log.Fatalf("upstream: %v", err)
+		log.Fatalf("upstream: %v", err) //nolint:forbidigo // a main package; it cannot listen.
 	}
 	s := newServer(*filler, *pageSize)
 	cl := &countingListener{Listener: ln, n: &s.conns}
@@ -65,7 +67,7 @@ func main() {
 	mux.HandleFunc("GET /stats", s.serveStats)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	fmt.Printf("MCP_URL=http://%s/mcp\n", ln.Addr())
+	fmt.Printf("MCP_URL=http://%s/mcp\n", ln.Addr()) //nolint:forbidigo // the bench runner reads this line from stdout.
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -76,7 +78,7 @@ func main() {
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.Serve(cl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatalf("upstream: %v", err)
+		log.Fatalf("upstream: %v", err) //nolint:forbidigo,gocritic // a main package; it cannot serve, and stop only undoes signal.Notify.
 	}
 }
 
@@ -213,7 +215,7 @@ func scanRequest(body []byte) (request, error) {
 }
 
 func (s *server) post(w http.ResponseWriter, r *http.Request) {
-	bp := bufPool.Get().(*[]byte)
+	bp := bufPool.Get().(*[]byte) //nolint:errcheck // bufPool holds only *[]byte.
 	defer bufPool.Put(bp)
 	body, err := readBody(r.Body, (*bp)[:0])
 	*bp = body[:0]
@@ -277,12 +279,7 @@ func (s *server) post(w http.ResponseWriter, r *http.Request) {
 }
 
 func isLegacy(v string) bool {
-	for _, l := range legacyVersions {
-		if v == l {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(legacyVersions, v)
 }
 
 func (s *server) initialize(w http.ResponseWriter, req request) {
@@ -348,7 +345,7 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 	switch name {
 	case "echo":
 		text, _ := jsonscan.Member(args, "text")
-		if text != nil && (len(text) < 2 || text[0] != '"') {
+		if text != nil && (len(text) < 2 || text[0] != '"') { //nolint:gocritic // nil means no text member; present, it must be a string.
 			writeError(w, http.StatusOK, req.id, -32602, "echo: text must be a string", "")
 			return
 		}

@@ -227,7 +227,7 @@ func switches(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// drainCmd: mcpgw drain U / mcpgw undrain U
+// drainCmd runs mcpgw drain U and mcpgw undrain U.
 func drainCmd(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -208,7 +208,7 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *
 			}
 		}
 	}()
-	log.Info("mcpgw listening", slog.String("addr", l.Addr().String()), slog.String("mcp_path", cfg.Server.MCPPath),
+	log.InfoContext(ctx, "mcpgw listening", slog.String("addr", l.Addr().String()), slog.String("mcp_path", cfg.Server.MCPPath),
 		slog.String("version", version), slog.Int("upstreams", len(cfg.Upstreams)))
 	return gw.Serve(ctx, l)
 }

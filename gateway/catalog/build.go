@@ -3,6 +3,7 @@ package catalog
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -122,7 +123,7 @@ type source struct {
 }
 
 // problemAt is a Problem with the position that orders it.
-type problemAt struct {
+type problemAt struct { //nolint:errname // a sortable Problem, never returned as an error.
 	source, kind, item int
 	Problem
 }
@@ -183,7 +184,7 @@ func (b *builder) reserve() {
 		s := &b.sources[i]
 		for k := range Kind(numKinds) {
 			items := s.items(k)
-			count[k] += len(items)
+			count[k] += len(items) //nolint:gosec // k < numKinds, the array's length.
 			if !s.Available {
 				continue
 			}
@@ -202,9 +203,9 @@ func (b *builder) reserve() {
 	b.snap.templates = make([]templateRoute, 0, count[ResourceTemplates])
 	for k := range Kind(numKinds) {
 		l := &b.snap.lists[k]
-		l.items = make([]byte, 0, size[k])
-		l.ends = make([]int, 0, count[k])
-		l.names = make([]string, 0, count[k])
+		l.items = make([]byte, 0, size[k])    //nolint:gosec // k < numKinds, the array's length.
+		l.ends = make([]int, 0, count[k])     //nolint:gosec // as above.
+		l.names = make([]string, 0, count[k]) //nolint:gosec // as above.
 	}
 }
 
@@ -382,8 +383,8 @@ func (b *builder) buildURIs(k Kind) {
 
 // memberError words a findMember error for a problem.
 func memberError(key string, err error) error {
-	switch err {
-	case errMissingMember, errNotString, errDuplicateKey:
+	switch {
+	case errors.Is(err, errMissingMember), errors.Is(err, errNotString), errors.Is(err, errDuplicateKey):
 		return fmt.Errorf("%q %w", key, err)
 	default:
 		return err

@@ -28,7 +28,7 @@ func encodeCursor(k Kind, version uint64, offset int) string {
 	b[0] = cursorFormat
 	b[1] = byte(k)
 	binary.BigEndian.PutUint64(b[2:10], version)
-	binary.BigEndian.PutUint32(b[10:14], uint32(offset))
+	binary.BigEndian.PutUint32(b[10:14], uint32(offset)) //nolint:gosec // an offset into one list, far below 2^32 items.
 	b[14] = checkByte(b[:14])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
@@ -50,7 +50,7 @@ func decodeCursor(c string) (k Kind, version uint64, offset int, ok bool) {
 		}
 		b[j], b[j+1], b[j+2] = byte(v>>16), byte(v>>8), byte(v)
 	}
-	if b[0] != cursorFormat || b[14] != checkByte(b[:14]) || !Kind(b[1]).Valid() {
+	if b[0] != cursorFormat || b[14] != checkByte(b[:14]) || !Kind(b[1]).Valid() { //nolint:gosec // b is [cursorBytes]byte; 14 is in range.
 		return 0, 0, 0, false
 	}
 	return Kind(b[1]), binary.BigEndian.Uint64(b[2:10]), int(binary.BigEndian.Uint32(b[10:14])), true
@@ -72,7 +72,7 @@ var base64URLValue = func() (t [256]byte) {
 		t[i] = 0xff
 	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	for i := 0; i < len(alphabet); i++ {
+	for i := range len(alphabet) {
 		t[alphabet[i]] = byte(i)
 	}
 	return t

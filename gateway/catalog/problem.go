@@ -5,7 +5,7 @@ import "fmt"
 // Problem is one item (or one source) that Build skipped or changed, with
 // the reason. Problems are not fatal: the snapshot is built without the
 // item. For collisions Reason names both upstreams.
-type Problem struct {
+type Problem struct { //nolint:errname // exported API; the name predates the linter.
 	// Upstream is the upstream whose item was skipped.
 	Upstream string
 	// Kind is the item's kind as a noun ("tool", "resource template"), or

@@ -6,6 +6,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
+	"testing" //nolint:depguard // a test helper package, imported only by tests.
 	"time"
 )
 
@@ -37,20 +38,20 @@ type Server struct {
 // Start runs a redis-server on a free port of 127.0.0.1 and returns when
 // it answers PING. It fails the test when redis-server is not on PATH.
 // The server is stopped when the test ends.
-func Start(t testing.TB) *Server {
-	t.Helper()
+func Start(tb testing.TB) *Server {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatal("redis-server is not on PATH: run scripts/ensure-redis.sh (make test does)")
+		tb.Fatal("redis-server is not on PATH: run scripts/ensure-redis.sh (make test does)")
 	}
-	s := &Server{t: t, bin: bin}
-	t.Cleanup(s.Stop)
+	s := &Server{t: tb, bin: bin}
+	tb.Cleanup(s.Stop)
 
 	var lastErr error
 	for range 5 {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
+			tb.Fatalf("finding a free port: %v", err)
 		}
 		s.port = port
 		if lastErr = s.start(); lastErr == nil {
@@ -59,7 +60,7 @@ func Start(t testing.TB) *Server {
 		// Another process took the port between probing and binding: try
 		// another one.
 	}
-	t.Fatalf("starting redis-server: %v", lastErr)
+	tb.Fatalf("starting redis-server: %v", lastErr)
 	return nil
 }
 
@@ -96,7 +97,7 @@ func (s *Server) Restart() {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin,
+	cmd := exec.CommandContext(context.Background(), s.bin, //nolint:gosec // s.bin is redis-server found on PATH; the arguments are fixed.
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -157,7 +158,8 @@ func (s *Server) start() error {
 
 // ping sends PING and expects +PONG.
 func ping(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, startTimeout)
+	d := net.Dialer{Timeout: startTimeout}
+	conn, err := d.DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("connecting to redis-server: %w", err)
 	}
@@ -178,10 +180,11 @@ func ping(addr string) error {
 
 // freePort returns a port that was free on 127.0.0.1 a moment ago.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l.Addr().(*net.TCPAddr).Port, nil //nolint:errcheck // a tcp listener's address is a *net.TCPAddr.
 }

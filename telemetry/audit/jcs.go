@@ -56,7 +56,7 @@ func putParser(p *parser) {
 
 // getParser returns a pooled parser reset to read src.
 func getParser(src []byte, mode parseMode) *parser {
-	p := parsers.Get().(*parser)
+	p := parsers.Get().(*parser) //nolint:errcheck // parsers holds only *parser.
 	p.src, p.pos, p.depth, p.mode = src, 0, 0, mode
 	p.members, p.names = p.members[:0], p.names[:0]
 	return p

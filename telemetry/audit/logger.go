@@ -153,7 +153,7 @@ func (l *Logger) Log(ctx context.Context, r *Record) error {
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
-	bp := l.pool.Get().(*[]byte)
+	bp := l.pool.Get().(*[]byte) //nolint:errcheck // the pool holds only *[]byte.
 	*bp = append(r.AppendJSON((*bp)[:0]), '\n')
 
 	l.mu.RLock()
@@ -343,7 +343,7 @@ func (l *Logger) do(s *sink, p []byte, flush bool) (ok bool) {
 	s.bw.Reset(s.w)
 	s.failing = true
 	if l.failing.CompareAndSwap(false, true) {
-		l.errorLog.Error("audit sink failed; records buffered for it are lost", "error", err)
+		l.errorLog.Error("audit sink failed; records buffered for it are lost", slog.Any("error", err))
 	}
 	return false
 }

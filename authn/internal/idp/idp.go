@@ -38,10 +38,10 @@ import (
 
 // Grant types and token types of RFC 8693.
 const (
-	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" //nolint:gosec // a grant type URN, not a credential.
 	GrantClientCredentials = "client_credentials"
-	TokenTypeAccessToken   = "urn:ietf:params:oauth:token-type:access_token"
-	TokenTypeJWT           = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeAccessToken   = "urn:ietf:params:oauth:token-type:access_token" //nolint:gosec // a token type URN, not a credential.
+	TokenTypeJWT           = "urn:ietf:params:oauth:token-type:jwt"          //nolint:gosec // a token type URN, not a credential.
 )
 
 // Client is a registered OAuth client of the issuer.
