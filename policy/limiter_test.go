@@ -296,7 +296,7 @@ func BenchmarkLimiterLocal(b *testing.B) {
 		PerPrincipalTool: &configs.Limit{Rate: 1e9, Burst: 1e9},
 		PerUpstream:      &configs.Limit{Rate: 1e9, Burst: 1e9},
 	}, clk)
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -364,10 +363,10 @@ func TestSwitchesRedisEmptyStartIsNotDegraded(t *testing.T) {
 
 func BenchmarkSwitchCheck(b *testing.B) {
 	clk := newClock()
-	s, err := policy.NewSwitches(context.Background(), &policy.MemoryStore{}, policy.SwitchOptions{Now: clk.Now})
+	s, err := policy.NewSwitches(b.Context(), &policy.MemoryStore{}, policy.SwitchOptions{Now: clk.Now})
 	require.NoError(b, err)
 	defer s.Close()
-	ctx := context.Background()
+	ctx := b.Context()
 	for _, sw := range []policy.Switch{
 		{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "r"},
 		{Scope: policy.ScopeTool, Target: "orders__cancel_order", Reason: "r", TTL: time.Hour},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -102,7 +101,7 @@ func TestToolsByteExact(t *testing.T) {
 			c, _, _, ts := u.start(t)
 			cat, _ := c.Catalog()
 			want := newRawSession(t, ts.url(u.path), u.modern).list("tools/list", "tools")
-			require.Equal(t, len(want), len(cat.Tools))
+			require.Len(t, cat.Tools, len(want))
 			for i := range want {
 				assert.Equal(t, string(want[i]), string(cat.Tools[i]), "tool %d differs from the raw tools/list", i)
 			}
@@ -129,7 +128,7 @@ func TestToolsByteExact(t *testing.T) {
 func TestPagination(t *testing.T) {
 	for _, modern := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stateless=%v", modern), func(t *testing.T) {
-			s := server.NewMCPServer("many", "1", server.WithToolCapabilities(false), server.WithPaginationLimit(7))
+			s := mcpserver.NewMCPServer("many", "1", mcpserver.WithToolCapabilities(false), mcpserver.WithPaginationLimit(7))
 			for i := range 300 {
 				s.AddTool(mcp.NewTool(fmt.Sprintf("tool_%03d", i)), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 					return mcp.NewToolResultText("ok"), nil
@@ -253,15 +252,13 @@ func TestProgress(t *testing.T) {
 						close(g.final)
 					}
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					res, err := c.Call(t.Context(), req)
 					if err == nil && !strings.Contains(string(res), "done") {
 						err = fmt.Errorf("unexpected result %s", res)
 					}
 					errs <- err
-				}()
+				})
 			}
 			// Every call's last progress arrives while all calls are in
 			// flight; then the tools may return.
@@ -450,7 +447,7 @@ func TestHTTPFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture()
-			var h http.Handler = mcpgoLegacy(mcpgoServer(f))
+			h := mcpgoLegacy(mcpgoServer(f))
 			if tt.reply != nil {
 				h = interceptTool(h, tt.tool, tt.reply)
 			}
@@ -687,6 +684,6 @@ func TestCallBeforeStart(t *testing.T) {
 	assert.Nil(t, cat)
 	assert.False(t, ok)
 	var ue *upstream.Error
-	require.True(t, errors.As(err, &ue))
+	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, "orders", ue.Upstream)
 }

@@ -97,7 +97,7 @@ func TestParseEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, env.idIs(17))
 	assert.False(t, env.idIs(1))
-	assert.Equal(t, `{"content":[{"type":"text","text":"}\"{"}]}`, string(env.result))
+	assert.Equal(t, `{"content":[{"type":"text","text":"}\"{"}]}`, string(env.result)) //nolint:testifylint // the scanner must return the raw bytes untouched
 	assert.Nil(t, env.method)
 
 	env, err = parseEnvelope([]byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"a"}}`))
@@ -110,7 +110,7 @@ func TestParseEnvelope(t *testing.T) {
 	assert.True(t, env.idIs(17))
 	e := rpcErrorFrom(env.error)
 	assert.Equal(t, -32601, e.Code)
-	assert.Equal(t, `{"x":[1]}`, string(e.Data))
+	assert.Equal(t, `{"x":[1]}`, string(e.Data)) //nolint:testifylint // the scanner must return the raw bytes untouched
 }
 
 func TestProgressDispatch(t *testing.T) {
@@ -139,7 +139,7 @@ func TestSSEReader(t *testing.T) {
 	var got []string
 	for {
 		d, err := sr.next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)
@@ -223,9 +223,9 @@ func TestReadBody(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, b, 3000)
 	_, err = readBody(strings.NewReader("hello"), -1, 4)
-	assert.True(t, errors.Is(err, errBodyTooLarge))
+	assert.ErrorIs(t, err, errBodyTooLarge)
 	_, err = readBody(strings.NewReader("hello"), 5, 4)
-	assert.True(t, errors.Is(err, errBodyTooLarge))
+	assert.ErrorIs(t, err, errBodyTooLarge)
 }
 
 func FuzzRewriteParams(f *testing.F) {

@@ -727,7 +727,7 @@ func TestLeanStaleIdleConnection(t *testing.T) {
 				if _, _, err := c.readRequest(); err != nil {
 					return
 				}
-				if _, err := io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n)); err != nil {
+				if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n); err != nil {
 					return
 				}
 				if c.n == 1 {
@@ -767,7 +767,7 @@ func TestLeanRetryWriteOnReusedConnection(t *testing.T) {
 				return
 			}
 			requests.Add(1)
-			if _, err := io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n)); err != nil {
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n); err != nil {
 				return
 			}
 			if c.n == 1 {
@@ -861,7 +861,7 @@ func TestLeanIdleLIFO(t *testing.T) {
 			if _, _, err := c.readRequest(); err != nil {
 				return
 			}
-			if _, err := io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n)); err != nil {
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n); err != nil {
 				return
 			}
 		}
@@ -898,7 +898,7 @@ func TestLeanIdleCap(t *testing.T) {
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"); err != nil {
 			return
 		}
-		if c.waitClosed() == io.EOF {
+		if errors.Is(c.waitClosed(), io.EOF) {
 			closed <- c.n
 		}
 	})
@@ -1180,7 +1180,7 @@ func TestLeanBodyCloseUnblocksRead(t *testing.T) {
 	t.Cleanup(lt.CloseIdleConnections)
 	// A context that is never cancelled, as for a drain that outlives its
 	// call: only Close can end the Read.
-	resp, err := lt.post(context.Background(), leanHead(t, srv.addr()), nil, []byte(`{}`), false)
+	resp, err := lt.post(context.WithoutCancel(t.Context()), leanHead(t, srv.addr()), nil, []byte(`{}`), false)
 	require.NoError(t, err)
 	lb, ok := resp.body.(*leanBody)
 	require.True(t, ok)
@@ -1314,7 +1314,7 @@ func TestLeanCloseRefusesAndClosesReturns(t *testing.T) {
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"); err != nil {
 			return
 		}
-		if c.waitClosed() == io.EOF {
+		if errors.Is(c.waitClosed(), io.EOF) {
 			closed <- struct{}{}
 		}
 	})

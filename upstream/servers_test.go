@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	gosdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -63,14 +63,14 @@ func argInt(args map[string]any, k string) int {
 
 // mcpgoServer builds an mcp-go server with the fixture's tools, a resource,
 // a resource template and a prompt.
-func mcpgoServer(f *fixture, opts ...server.ServerOption) *server.MCPServer {
-	opts = append([]server.ServerOption{
-		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, true),
-		server.WithPromptCapabilities(true),
-		server.WithInstructions("test instructions"),
+func mcpgoServer(f *fixture, opts ...mcpserver.ServerOption) *mcpserver.MCPServer {
+	opts = append([]mcpserver.ServerOption{
+		mcpserver.WithToolCapabilities(true),
+		mcpserver.WithResourceCapabilities(false, true),
+		mcpserver.WithPromptCapabilities(true),
+		mcpserver.WithInstructions("test instructions"),
 	}, opts...)
-	s := server.NewMCPServer("mcpgo-test", "1.2.3", opts...)
+	s := mcpserver.NewMCPServer("mcpgo-test", "1.2.3", opts...)
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text")), func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		f.calls.Add(1)
 		b, _ := json.Marshal(r.GetRawArguments())
@@ -95,7 +95,7 @@ func mcpgoServer(f *fixture, opts ...server.ServerOption) *server.MCPServer {
 			token = r.Params.Meta.ProgressToken
 		}
 		n := argInt(r.GetArguments(), "n")
-		srv := server.ServerFromContext(ctx)
+		srv := mcpserver.ServerFromContext(ctx)
 		for i := 1; i <= n && token != nil; i++ {
 			if err := srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
 				"progressToken": token, "progress": i, "total": n, "message": "step " + strconv.Itoa(i),
@@ -124,15 +124,15 @@ func mcpgoServer(f *fixture, opts ...server.ServerOption) *server.MCPServer {
 
 // mcpgoLegacy serves s in the session era only: stateful sessions (unknown
 // ids get 404) and only initialize-era versions in server/discover.
-func mcpgoLegacy(s *server.MCPServer) http.Handler {
-	return server.NewStreamableHTTPServer(s, server.WithStateful(true),
-		server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...))
+func mcpgoLegacy(s *mcpserver.MCPServer) http.Handler {
+	return mcpserver.NewStreamableHTTPServer(s, mcpserver.WithStateful(true),
+		mcpserver.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...))
 }
 
 // mcpgoModern serves s with mcp-go's defaults: both eras, 2026-07-28
 // advertised by server/discover.
-func mcpgoModern(s *server.MCPServer) http.Handler {
-	return server.NewStreamableHTTPServer(s)
+func mcpgoModern(s *mcpserver.MCPServer) http.Handler {
+	return mcpserver.NewStreamableHTTPServer(s)
 }
 
 // gosdkServer builds a go-sdk server with the fixture's tools.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,7 +18,7 @@ import (
 
 func TestLegacySSE(t *testing.T) {
 	f := newFixture()
-	inner := server.NewSSEServer(mcpgoServer(f))
+	inner := mcpserver.NewSSEServer(mcpgoServer(f))
 	requestIDs := make(chan string, 64)
 	ts := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,7 +64,7 @@ func serveStdioChild() {
 			fmt.Fprintln(os.Stderr, "cancelled "+tag)
 		}
 	}()
-	if err := server.ServeStdio(s); err != nil {
+	if err := mcpserver.ServeStdio(s); err != nil {
 		fmt.Fprintln(os.Stderr, "stdio server:", err)
 		os.Exit(1)
 	}

@@ -113,9 +113,11 @@ func TestSmoke(t *testing.T) {
 	require.Equal(t, out, path)
 	md, err := os.ReadFile(out)
 	require.NoError(t, err)
-	for _, want := range []string{"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "| 16 | mcpgw-full |", "## Idle sessions",
+	for _, want := range []string{
+		"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "| 16 | mcpgw-full |", "## Idle sessions",
 		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on",
-		"### Live: the mcpgw process under load", "#### mcpgw-full (everything on)", "**Summary:** system calls"} {
+		"### Live: the mcpgw process under load", "#### mcpgw-full (everything on)", "**Summary:** system calls",
+	} {
 		assert.Contains(t, string(md), want)
 	}
 }

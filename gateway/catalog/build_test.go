@@ -367,8 +367,10 @@ func TestUpstreams(t *testing.T) {
 			Upstream: "orders", Prefix: "orders", Available: true, Tools: tools("a", "b"),
 			Resources: []json.RawMessage{resource("order://1")}, Prompts: []json.RawMessage{prompt("p")},
 		},
-		Source{Upstream: "payments", Prefix: "payments", Available: false, Tools: tools("refund", "bad.name"),
-			ResourceTemplates: []json.RawMessage{resourceTemplate("payment://{id}")}},
+		Source{
+			Upstream: "payments", Prefix: "payments", Available: false, Tools: tools("refund", "bad.name"),
+			ResourceTemplates: []json.RawMessage{resourceTemplate("payment://{id}")},
+		},
 		Source{Upstream: "ledger", Prefix: "ledger", Available: false},
 	)
 	assert.Equal(t, []UpstreamInfo{

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,7 +115,7 @@ func FuzzRename(f *testing.F) {
 		isObject := json.Unmarshal(in, &orig) == nil
 		if err != nil {
 			_, hasName := orig["name"].(string)
-			if isObject && hasName && err != errDuplicateKey {
+			if isObject && hasName && !errors.Is(err, errDuplicateKey) {
 				t.Fatalf("rename(%q): %v, but it is an object with a string name", in, err)
 			}
 			return

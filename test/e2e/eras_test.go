@@ -110,8 +110,11 @@ upstreams:
 			up:   "payments",
 			call: op{"payments__get_payment", "get_payment", map[string]any{"payment_id": "p-5001"}, []string{"p-5001"}},
 			read: op{"payment://p-5004", "payment://p-5004", nil, []string{`"payment_id":"p-5004"`, `"order_id":"o-1004"`}},
-			get: op{"payments__refund_note", "refund_note", map[string]any{"payment_id": "p-5002", "reason": "late delivery"},
-				[]string{"Refund note for payment p-5002", "customer c-002: payment p-5002 for order o-1002 (498.00 EUR)", "Reason: late delivery."}},
+			get: op{
+				"payments__refund_note", "refund_note",
+				map[string]any{"payment_id": "p-5002", "reason": "late delivery"},
+				[]string{"Refund note for payment p-5002", "customer c-002: payment p-5002 for order o-1002 (498.00 EUR)", "Reason: late delivery."},
+			},
 		},
 	}
 

@@ -42,7 +42,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: "e2e"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	// t.Context is cancelled before cleanups run; shutdown needs a live context.
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 	g := serveGatewayOpts(t, cfg, auditPath, true, gateway.Options{HealthInterval: 200 * time.Millisecond, Telemetry: tel})
 	reloads := func(result string) float64 {
 		t.Helper()
@@ -89,8 +90,10 @@ func TestReloadUnderLoad(t *testing.T) {
 			return c.call("tools/call", fmt.Sprintf(`{"name":%q,"arguments":%s}`, tool, args))
 		}, tc.tool, tc.args)
 		go worker(func(tool, args string) rpcResponse {
-			_, r := m.modern(modernRequest{method: "tools/call", name: tool,
-				body: fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":%s,%s}}`, tool, args, modernMeta)})
+			_, r := m.modern(modernRequest{
+				method: "tools/call", name: tool,
+				body: fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":%s,%s}}`, tool, args, modernMeta),
+			})
 			return r
 		}, tc.tool, tc.args)
 	}
@@ -140,7 +143,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	data, err := os.ReadFile(g.auditPath)
 	require.NoError(t, err)
 	var actions []string
-	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+	for line := range bytes.SplitSeq(bytes.TrimSpace(data), []byte("\n")) {
 		var rec struct{ Event, Action string }
 		require.NoError(t, json.Unmarshal(line, &rec), string(line))
 		if rec.Event == "config_reload" {
