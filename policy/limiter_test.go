@@ -14,10 +14,10 @@ import (
 	"github.com/mcpgw/mcpgw/policy"
 )
 
-func newLimiter(t testing.TB, cfg configs.RateLimits, clk *clock) *policy.Limiter {
-	t.Helper()
+func newLimiter(tb testing.TB, cfg configs.RateLimits, clk *clock) *policy.Limiter {
+	tb.Helper()
 	l, err := policy.NewLimiter(cfg, nil, policy.LimiterOptions{Now: clk.Now})
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return l
 }
 

@@ -367,12 +367,13 @@ func BenchmarkSwitchCheck(b *testing.B) {
 	require.NoError(b, err)
 	defer s.Close()
 	ctx := b.Context()
-	for _, sw := range []policy.Switch{
+	switches := []policy.Switch{
 		{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "r"},
 		{Scope: policy.ScopeTool, Target: "orders__cancel_order", Reason: "r", TTL: time.Hour},
 		{Scope: policy.ScopeUpstream, Target: "shipping", Reason: "r"},
-	} {
-		_, err := s.Add(ctx, sw)
+	}
+	for i := range switches {
+		_, err := s.Add(ctx, switches[i])
 		require.NoError(b, err)
 	}
 	b.ReportAllocs()

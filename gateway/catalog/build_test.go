@@ -411,7 +411,7 @@ func TestZeroSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"tools":[]}`, string(b))
 	_, err = s.Page(Tools, encodeCursor(Tools, 0, 1))
-	assert.ErrorIs(t, err, ErrInvalidCursor)
+	require.ErrorIs(t, err, ErrInvalidCursor)
 	_, ok := s.Tool("x")
 	assert.False(t, ok)
 	_, ok = s.Resource("mcpgw://x/y")

@@ -144,6 +144,7 @@ func FuzzRename(f *testing.F) {
 // jsonRoundTrip is s as encoding/json sees it after encoding and decoding:
 // each byte of invalid UTF-8 becomes U+FFFD.
 func jsonRoundTrip(t *testing.T, s string) string {
+	t.Helper()
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)

@@ -34,10 +34,10 @@ func fullRecord() *Record {
 }
 
 // decode parses one encoded record into generic values.
-func decode(t testing.TB, line []byte) map[string]any {
-	t.Helper()
+func decode(tb testing.TB, line []byte) map[string]any {
+	tb.Helper()
 	var m map[string]any
-	require.NoError(t, json.Unmarshal(line, &m), "%s", line)
+	require.NoError(tb, json.Unmarshal(line, &m), "%s", line)
 	return m
 }
 

@@ -270,8 +270,8 @@ func TestModernClientAcrossTwoGateways(t *testing.T) {
 	t.Cleanup(lb.Close)
 
 	for _, connect := range []func(t *testing.T) mcpClient{
-		func(t *testing.T) mcpClient { return newSDKClientAt(t, lb.URL+"/mcp", era2026) },
-		func(t *testing.T) mcpClient { return newGoClientAt(t, lb.URL+"/mcp", era2026) },
+		func(t *testing.T) mcpClient { t.Helper(); return newSDKClientAt(t, lb.URL+"/mcp", era2026) },
+		func(t *testing.T) mcpClient { t.Helper(); return newGoClientAt(t, lb.URL+"/mcp", era2026) },
 	} {
 		c := connect(t)
 		for i := range 10 {

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	demoUpstreamBin = filepath.Join(dir, "demo-upstream")
-	cmd := exec.Command("go", "build", "-o", demoUpstreamBin, "github.com/mcpgw/mcpgw/test/upstreams/cmd/demo-upstream")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-o", demoUpstreamBin, "github.com/mcpgw/mcpgw/test/upstreams/cmd/demo-upstream")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building demo-upstream:", err)
@@ -235,6 +235,7 @@ type rawClient struct {
 }
 
 func newRawClient(t *testing.T, url string) *rawClient {
+	t.Helper()
 	return &rawClient{t: t, url: url, header: http.Header{}}
 }
 
@@ -249,9 +250,16 @@ func (c *rawClient) initialize() {
 	require.Equal(c.t, http.StatusAccepted, resp.StatusCode, string(body))
 }
 
-// post sends one body and returns the response and its body (for an SSE
-// response, the data of the last event).
-func (c *rawClient) post(body string) (*http.Response, []byte) {
+// rawReply is what post keeps of a response: its body is read and closed
+// before post returns.
+type rawReply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// post sends one body and returns the response's status and header and its
+// body (for an SSE response, the data of the last event).
+func (c *rawClient) post(body string) (*rawReply, []byte) {
 	c.t.Helper()
 	req, err := http.NewRequestWithContext(c.t.Context(), http.MethodPost, c.url, strings.NewReader(body))
 	require.NoError(c.t, err)
@@ -271,7 +279,7 @@ func (c *rawClient) post(body string) (*http.Response, []byte) {
 		require.NotEmpty(c.t, events, "empty SSE response")
 		data = events[len(events)-1]
 	}
-	return resp, data
+	return &rawReply{StatusCode: resp.StatusCode, Header: resp.Header}, data
 }
 
 // call sends a request with a fresh id and returns the decoded response.

@@ -411,7 +411,7 @@ upstreams:
 	c := newRawClient(t, g.url)
 	c.header.Set("Authorization", "Bearer "+iss.Mint(map[string]any{"sub": "alice", "scope": "mcp"}))
 	c.initialize()
-	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`) //nolint:bodyclose // post closes it.
+	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "step-up: the tool needs orders:write")
 
 	fams := scrape(t, g.base+"/metrics")

@@ -342,7 +342,7 @@ type labelContent struct {
 }
 
 // MarshalJSON encodes the item as {"type":"x-label","format":…,"data":…}.
-func (c labelContent) MarshalJSON() ([]byte, error) {
+func (c labelContent) MarshalJSON() ([]byte, error) { //nolint:gocritic // hugeParam: a value receiver, so that values of labelContent marshal too
 	return json.Marshal(struct {
 		Type   string `json:"type"`
 		Format string `json:"format"`

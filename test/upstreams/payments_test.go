@@ -119,7 +119,7 @@ func assertPaymentsReadAndGet(t *testing.T, cs *sdk.ClientSession) {
 	assert.Equal(t, []refundRecord{{800, "damaged"}, {49000, "returned"}}, p.Refunds)
 
 	_, err = cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: "payment://p-9999"})
-	assert.Error(t, err, "unknown payment")
+	require.Error(t, err, "unknown payment")
 
 	prompts, err := cs.ListPrompts(t.Context(), nil)
 	require.NoError(t, err)
