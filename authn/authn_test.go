@@ -1,7 +1,6 @@
 package authn_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -190,7 +189,7 @@ func TestAuthenticateRejects(t *testing.T) {
 			p, err := f.auth.Authenticate(t.Context(), tt.req())
 			require.Error(t, err)
 			assert.Nil(t, p)
-			assert.ErrorIs(t, err, tt.want)
+			require.ErrorIs(t, err, tt.want)
 			assert.ErrorIs(t, err, tt.root)
 		})
 	}
@@ -439,12 +438,12 @@ func TestConcurrentAuthenticate(t *testing.T) {
 		wg.Go(func() {
 			for i := range 50 {
 				tok := toks[(g+i)%len(toks)]
-				p, err := f.auth.Authenticate(context.Background(), bearer(tok))
-				if !assert.NoError(t, err) {
+				p, err := f.auth.Authenticate(t.Context(), bearer(tok))
+				if !assert.NoError(t, err) { //nolint:testifylint // runs in a spawned goroutine, where require (FailNow) must not be called
 					return
 				}
 				assert.Equal(t, fmt.Sprint("user", (g+i)%len(toks)), p.Subject)
-				_, err = f.auth.Authenticate(context.Background(), bearer(bad))
+				_, err = f.auth.Authenticate(t.Context(), bearer(bad))
 				assert.ErrorIs(t, err, authn.ErrSignature)
 			}
 		})

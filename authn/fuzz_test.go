@@ -19,16 +19,16 @@ func FuzzBearer(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	const max = 64
+	const maxLen = 64
 	f.Fuzz(func(t *testing.T, h string) {
-		tok, err := parseBearer(h, max)
+		tok, err := parseBearer(h, maxLen)
 		if err != nil {
 			if tok != "" {
 				t.Fatalf("error %v with token %q", err, tok)
 			}
 			return
 		}
-		if len(tok) == 0 || len(tok) > max {
+		if len(tok) == 0 || len(tok) > maxLen {
 			t.Fatalf("token %q has a bad length", tok)
 		}
 		if !strings.EqualFold(h[:len("Bearer ")], "Bearer ") || h[len("Bearer "):] != tok {

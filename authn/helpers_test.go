@@ -50,10 +50,10 @@ type fixture struct {
 
 // setup starts an issuer and builds an authenticator for it. mutate may
 // change the configuration before the authenticator is built.
-func setup(t testing.TB, mutate func(*configs.Auth), opts ...authntest.Option) *fixture {
-	t.Helper()
+func setup(tb testing.TB, mutate func(*configs.Auth), opts ...authntest.Option) *fixture {
+	tb.Helper()
 	c := newClock()
-	iss := authntest.NewIssuer(t, append([]authntest.Option{authntest.WithClock(c.Now), authntest.WithAudience(testResource)}, opts...)...)
+	iss := authntest.NewIssuer(tb, append([]authntest.Option{authntest.WithClock(c.Now), authntest.WithAudience(testResource)}, opts...)...)
 	cfg := &configs.Auth{
 		Resource:        testResource,
 		Issuers:         []configs.AuthIssuer{{Issuer: iss.URL(), RolesClaim: "realm_access.roles"}},
@@ -64,7 +64,7 @@ func setup(t testing.TB, mutate func(*configs.Auth), opts ...authntest.Option) *
 		mutate(cfg)
 	}
 	a, err := authn.New(cfg, authn.Options{Now: c.Now})
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return &fixture{iss: iss, auth: a, clock: c, cfg: cfg}
 }
 
@@ -82,14 +82,14 @@ func request(authz string) *http.Request {
 func bearer(token string) *http.Request { return request("Bearer " + token) }
 
 // countingServer answers 404 to everything and counts requests.
-func countingServer(t testing.TB) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
+func countingServer(tb testing.TB) (*httptest.Server, *atomic.Int64) {
+	tb.Helper()
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
 		http.NotFound(w, r)
 	}))
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return srv, &n
 }
 
@@ -97,15 +97,15 @@ func countingServer(t testing.TB) (*httptest.Server, *atomic.Int64) {
 // its scheme and parameters (RFC 9110 section 11.2), strictly enough to
 // catch a malformed header: every parameter is token=quoted-string, comma
 // separated.
-func parseChallenge(t testing.TB, h string) (string, map[string]string) {
-	t.Helper()
+func parseChallenge(tb testing.TB, h string) (string, map[string]string) {
+	tb.Helper()
 	scheme, rest, _ := strings.Cut(h, " ")
 	params := make(map[string]string)
 	for rest != "" {
 		name, after, ok := strings.Cut(rest, "=")
-		require.True(t, ok, "parameter without '=' in %q", h)
+		require.True(tb, ok, "parameter without '=' in %q", h)
 		name = strings.TrimSpace(name)
-		require.True(t, strings.HasPrefix(after, `"`), "parameter %s is not quoted in %q", name, h)
+		require.True(tb, strings.HasPrefix(after, `"`), "parameter %s is not quoted in %q", name, h)
 		var val strings.Builder
 		i := 1
 		for ; i < len(after); i++ {
@@ -120,13 +120,13 @@ func parseChallenge(t testing.TB, h string) (string, map[string]string) {
 			}
 			val.WriteByte(c)
 		}
-		require.Less(t, i, len(after), "unterminated quoted string in %q", h)
+		require.Less(tb, i, len(after), "unterminated quoted string in %q", h)
 		_, dup := params[name]
-		require.False(t, dup, "parameter %s twice in %q", name, h)
+		require.False(tb, dup, "parameter %s twice in %q", name, h)
 		params[name] = val.String()
 		rest = strings.TrimSpace(after[i+1:])
 		if rest != "" {
-			require.True(t, strings.HasPrefix(rest, ","), "parameters not comma separated in %q", h)
+			require.True(tb, strings.HasPrefix(rest, ","), "parameters not comma separated in %q", h)
 			rest = strings.TrimSpace(rest[1:])
 		}
 	}

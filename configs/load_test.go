@@ -387,6 +387,7 @@ func TestEnvOverride(t *testing.T) {
 			},
 			src: minimal,
 			check: func(t *testing.T, cfg *Config) {
+				t.Helper()
 				assert.Equal(t, "0.0.0.0:8080", cfg.Server.Listen)
 				assert.Equal(t, "https://mcp.example.com", cfg.Server.PublicURL)
 				assert.Equal(t, "debug", cfg.Log.Level)
@@ -399,6 +400,7 @@ func TestEnvOverride(t *testing.T) {
 			env:  map[string]string{"MCPGW_SERVER_LISTEN": "127.0.0.1:1234", "MCPGW_LOG_FORMAT": "text"},
 			src:  minimal + "server: {listen: \"127.0.0.1:9999\", mcp_path: /x}\nlog: {format: json}\n",
 			check: func(t *testing.T, cfg *Config) {
+				t.Helper()
 				assert.Equal(t, "127.0.0.1:1234", cfg.Server.Listen)
 				assert.Equal(t, "/x", cfg.Server.MCPPath, "keys without a variable keep the file's value")
 				assert.Equal(t, "text", cfg.Log.Format)
@@ -409,6 +411,7 @@ func TestEnvOverride(t *testing.T) {
 			env:  map[string]string{"MCPGW_SERVER_LISTEN": ""},
 			src:  minimal + "server: {listen: \"127.0.0.1:9999\"}\n",
 			check: func(t *testing.T, cfg *Config) {
+				t.Helper()
 				assert.Equal(t, "127.0.0.1:9999", cfg.Server.Listen)
 			},
 		},
@@ -417,6 +420,7 @@ func TestEnvOverride(t *testing.T) {
 			env:  map[string]string{"MCPGW_LOG_LEVEL": "warn"},
 			src:  minimal + "log:\n",
 			check: func(t *testing.T, cfg *Config) {
+				t.Helper()
 				assert.Equal(t, "warn", cfg.Log.Level)
 			},
 		},
@@ -440,6 +444,7 @@ func TestEnvOverride(t *testing.T) {
 			},
 			src: minimal + "server: {allowed_origins: [\"*\"], cors: {allowed_origins: [\"*\"]}}\n",
 			check: func(t *testing.T, cfg *Config) {
+				t.Helper()
 				assert.Equal(t, "a", cfg.Upstreams[0].Name)
 				assert.Equal(t, []string{"*"}, cfg.Server.AllowedOrigins)
 				assert.Equal(t, []string{"*"}, cfg.Server.CORS.AllowedOrigins)

@@ -29,8 +29,6 @@ func validConfig() *Config {
 	return c
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func TestValidate(t *testing.T) {
 	t.Parallel()
 
@@ -290,16 +288,16 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:   "prefix with a dot",
-			mutate: func(c *Config) { c.Upstreams[0].Prefix = ptr("cu.st") },
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = new("cu.st") },
 			want:   []string{`upstreams[0].prefix: "cu.st" joined with separator "__" and a one-character tool name does not match catalog.name_pattern`},
 		},
 		{
 			name:   "prefix of 61 characters leaves room for one",
-			mutate: func(c *Config) { c.Upstreams[0].Prefix = ptr(strings.Repeat("p", 61)) },
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = new(strings.Repeat("p", 61)) },
 		},
 		{
 			name:   "prefix of 62 characters leaves no room",
-			mutate: func(c *Config) { c.Upstreams[0].Prefix = ptr(strings.Repeat("p", 62)) },
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = new(strings.Repeat("p", 62)) },
 			want:   []string{`upstreams[0].prefix: "` + strings.Repeat("p", 62) + `" joined with separator "__" and a one-character tool name does not match catalog.name_pattern`},
 		},
 		{
@@ -316,27 +314,27 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:   "prefix not checked when the pattern does not compile",
-			mutate: func(c *Config) { c.Catalog.NamePattern = "("; c.Upstreams[0].Prefix = ptr("a.b") },
+			mutate: func(c *Config) { c.Catalog.NamePattern = "("; c.Upstreams[0].Prefix = new("a.b") },
 			want:   []string{"catalog.name_pattern: does not compile: error parsing regexp: missing closing ): `(`"},
 		},
 		{
 			name:   "prefix collides with a name, both named",
-			mutate: func(c *Config) { c.Upstreams[2].Prefix = ptr("customers") },
+			mutate: func(c *Config) { c.Upstreams[2].Prefix = new("customers") },
 			want:   []string{`upstreams[2].prefix: "customers" collides with upstream "customers" (upstreams[0])`},
 		},
 		{
 			name: "explicit prefixes collide",
 			mutate: func(c *Config) {
-				c.Upstreams[0].Prefix = ptr("shop")
-				c.Upstreams[1].Prefix = ptr("shop")
+				c.Upstreams[0].Prefix = new("shop")
+				c.Upstreams[1].Prefix = new("shop")
 			},
 			want: []string{`upstreams[1].prefix: "shop" collides with upstream "customers" (upstreams[0])`},
 		},
 		{
 			name: "bare prefixes never collide here",
 			mutate: func(c *Config) {
-				c.Upstreams[0].Prefix = ptr("")
-				c.Upstreams[1].Prefix = ptr("")
+				c.Upstreams[0].Prefix = new("")
+				c.Upstreams[1].Prefix = new("")
 			},
 		},
 
@@ -356,8 +354,10 @@ func TestValidate(t *testing.T) {
 		{
 			name: "otlp over http with a collector",
 			mutate: func(c *Config) {
-				c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPHTTP, Endpoint: "http://collector:4318", SampleRatio: ptr(0.25),
-					Headers: map[string]SecretRef{"X-Api-Key": {Env: "KEY"}}}
+				c.Telemetry.Tracing = Tracing{
+					Exporter: TracingOTLPHTTP, Endpoint: "http://collector:4318", SampleRatio: new(0.25),
+					Headers: map[string]SecretRef{"X-Api-Key": {Env: "KEY"}},
+				}
 				c.Telemetry.Metrics.Listen = "127.0.0.1:9464"
 			},
 		},
@@ -369,8 +369,10 @@ func TestValidate(t *testing.T) {
 		{
 			name: "otlp without an endpoint, ratio out of range, bad header, bad metrics listener",
 			mutate: func(c *Config) {
-				c.Telemetry.Tracing = Tracing{Exporter: TracingOTLPGRPC, SampleRatio: ptr(1.5),
-					Headers: map[string]SecretRef{"Bad Header": {Value: "x"}}}
+				c.Telemetry.Tracing = Tracing{
+					Exporter: TracingOTLPGRPC, SampleRatio: new(1.5),
+					Headers: map[string]SecretRef{"Bad Header": {Value: "x"}},
+				}
 				c.Telemetry.Metrics.Listen = "9464"
 			},
 			want: []string{
@@ -519,7 +521,9 @@ func TestPathOrder(t *testing.T) {
 			t.Parallel()
 			errs := []error{&FieldError{Path: tt.b, Msg: "b"}, &FieldError{Path: tt.a, Msg: "a"}}
 			sortByPath(errs)
-			assert.Equal(t, tt.a, errs[0].(*FieldError).Path)
+			var fe *FieldError
+			require.ErrorAs(t, errs[0], &fe)
+			assert.Equal(t, tt.a, fe.Path)
 		})
 	}
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/mcpgw/mcpgw/policy"
 )
 
-func newLimiter(t testing.TB, cfg configs.RateLimits, clk *clock) *policy.Limiter {
-	t.Helper()
+func newLimiter(tb testing.TB, cfg configs.RateLimits, clk *clock) *policy.Limiter {
+	tb.Helper()
 	l, err := policy.NewLimiter(cfg, nil, policy.LimiterOptions{Now: clk.Now})
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return l
 }
 
@@ -296,7 +296,7 @@ func BenchmarkLimiterLocal(b *testing.B) {
 		PerPrincipalTool: &configs.Limit{Rate: 1e9, Burst: 1e9},
 		PerUpstream:      &configs.Limit{Rate: 1e9, Burst: 1e9},
 	}, clk)
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -364,16 +363,17 @@ func TestSwitchesRedisEmptyStartIsNotDegraded(t *testing.T) {
 
 func BenchmarkSwitchCheck(b *testing.B) {
 	clk := newClock()
-	s, err := policy.NewSwitches(context.Background(), &policy.MemoryStore{}, policy.SwitchOptions{Now: clk.Now})
+	s, err := policy.NewSwitches(b.Context(), &policy.MemoryStore{}, policy.SwitchOptions{Now: clk.Now})
 	require.NoError(b, err)
 	defer s.Close()
-	ctx := context.Background()
-	for _, sw := range []policy.Switch{
+	ctx := b.Context()
+	switches := []policy.Switch{
 		{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "r"},
 		{Scope: policy.ScopeTool, Target: "orders__cancel_order", Reason: "r", TTL: time.Hour},
 		{Scope: policy.ScopeUpstream, Target: "shipping", Reason: "r"},
-	} {
-		_, err := s.Add(ctx, sw)
+	}
+	for i := range switches {
+		_, err := s.Add(ctx, switches[i])
 		require.NoError(b, err)
 	}
 	b.ReportAllocs()

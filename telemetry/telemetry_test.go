@@ -24,7 +24,8 @@ import (
 func TestMetricNames(t *testing.T) {
 	tel, err := telemetry.New(configs.Telemetry{Tracing: configs.Tracing{Exporter: configs.TracingNone}}, telemetry.Options{ServiceVersion: "test"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	// t.Context is cancelled before cleanups run; shutdown needs a live context.
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 	assert.False(t, tel.Tracing())
 	m := tel.Metrics()
 	ctx := t.Context()
@@ -99,7 +100,7 @@ func TestLoggerAddsRequestAndTraceIDs(t *testing.T) {
 	log.DebugContext(ctx, "hidden")
 	level.Set(slog.LevelDebug)
 	log.With(slog.String("component", "x")).DebugContext(ctx, "shown", slog.String("request_id", "explicit"))
-	log.InfoContext(context.Background(), "no context")
+	log.InfoContext(t.Context(), "no context")
 
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	require.Len(t, lines, 3)

@@ -72,14 +72,20 @@ func TestOutboundCredentials(t *testing.T) {
 		cfg     func(url string) configs.Upstream
 		path    string
 	}{
-		{"http 2025", func() http.Handler { return mcpgoLegacy(mcpgoServer(newFixture())) },
-			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp"},
-		{"http 2026-07-28", func() http.Handler { return mcpgoModern(mcpgoServer(newFixture())) },
-			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp"},
-		{"legacy sse", func() http.Handler { return mcpserver.NewSSEServer(mcpgoServer(newFixture())) },
+		{
+			"http 2025", func() http.Handler { return mcpgoLegacy(mcpgoServer(newFixture())) },
+			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp",
+		},
+		{
+			"http 2026-07-28", func() http.Handler { return mcpgoModern(mcpgoServer(newFixture())) },
+			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp",
+		},
+		{
+			"legacy sse", func() http.Handler { return mcpserver.NewSSEServer(mcpgoServer(newFixture())) },
 			func(url string) configs.Upstream {
 				return configs.Upstream{Name: "up", SSE: &configs.SSETransport{URL: url}}
-			}, "/sse"},
+			}, "/sse",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,7 +24,8 @@ import (
 const httpChildEnv = "MCPGW_UPSTREAM_TEST_HTTP_CHILD"
 
 func serveHTTPChild(era string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -33,15 +35,17 @@ func serveHTTPChild(era string) {
 		h = mcpgoModern(mcpgoServer(newFixture()))
 	}
 	go func() { _ = http.Serve(ln, h) }()
-	fmt.Printf("ADDR %s\n", ln.Addr())
-	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent goes away
+	fmt.Fprintf(os.Stdout, "ADDR %s\n", ln.Addr()) // the parent reads the address from stdout
+	_, _ = io.Copy(io.Discard, os.Stdin)           // until the parent goes away
 }
 
 // startHTTPChild runs serveHTTPChild in a child process and returns its URL.
 func startHTTPChild(b *testing.B, era string) string {
+	b.Helper()
 	exe, err := os.Executable()
 	require.NoError(b, err)
-	cmd := exec.Command(exe, "-test.run=^$")
+	// Not b.Context: the cleanup ends the child by closing its stdin.
+	cmd := exec.CommandContext(context.WithoutCancel(b.Context()), exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), httpChildEnv+"="+era)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(b, err)
@@ -67,6 +71,7 @@ func startHTTPChild(b *testing.B, era string) string {
 func BenchmarkCallHTTP(b *testing.B) {
 	params := json.RawMessage(`{"name":"echo","arguments":{"text":"hello, upstream"}}`)
 	run := func(b *testing.B, url string, parallel bool) {
+		b.Helper()
 		c, _ := startClient(b, httpConfig("bench", url))
 		req := &upstream.Request{Method: "tools/call", Params: params, RequestID: "bench"}
 		if _, err := c.Call(b.Context(), req); err != nil {

@@ -72,25 +72,25 @@ func TestBulkheadQueue(t *testing.T) {
 	queued := make(chan error, 1)
 	go func() { queued <- b.acquire(ctx) }()
 	require.Eventually(t, func() bool { return b.waiting() == 1 }, 10*time.Second, time.Millisecond, "the third call never queued")
-	assert.ErrorIs(t, b.acquire(ctx), errQueueFull)
+	require.ErrorIs(t, b.acquire(ctx), errQueueFull)
 
 	// A released slot goes to the queued call.
 	b.release()
-	assert.NoError(t, <-queued)
+	require.NoError(t, <-queued)
 	assert.Equal(t, 2, b.inFlight())
 	assert.Equal(t, 0, b.waiting())
 
 	// A caller that gives up while queued gets its context's error.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	assert.ErrorIs(t, b.acquire(cctx), context.Canceled)
+	require.ErrorIs(t, b.acquire(cctx), context.Canceled)
 	assert.Equal(t, 0, b.waiting())
 }
 
 func TestBulkheadQueueTimeout(t *testing.T) {
 	b := newBulkhead(1, 4, time.Millisecond)
-	assert.NoError(t, b.acquire(t.Context()))
-	assert.ErrorIs(t, b.acquire(t.Context()), errQueueTimeout)
+	require.NoError(t, b.acquire(t.Context()))
+	require.ErrorIs(t, b.acquire(t.Context()), errQueueTimeout)
 	assert.Equal(t, 0, b.waiting())
 	b.release()
 	assert.NoError(t, b.acquire(t.Context()), "a free slot is taken without waiting")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,7 +44,8 @@ func httpUpstreams() []httpUpstream {
 	}
 }
 
-func (u httpUpstream) start(t *testing.T, opts ...clientOpt) (*upstream.Client, *recorder, *fixture, *testServer) {
+func (u *httpUpstream) start(t *testing.T, opts ...clientOpt) (*upstream.Client, *recorder, *fixture, *testServer) {
+	t.Helper()
 	f := newFixture()
 	ts := serve(t, u.handler(f))
 	cfg := httpConfig("orders", ts.url(u.path))
@@ -85,12 +85,12 @@ func TestEraDetection(t *testing.T) {
 	}
 }
 
-func toolNames(t testing.TB, tools []json.RawMessage) []string {
-	t.Helper()
+func toolNames(tb testing.TB, tools []json.RawMessage) []string {
+	tb.Helper()
 	names := make([]string, 0, len(tools))
 	for _, raw := range tools {
 		var tool struct{ Name string }
-		require.NoError(t, json.Unmarshal(raw, &tool))
+		require.NoError(tb, json.Unmarshal(raw, &tool))
 		names = append(names, tool.Name)
 	}
 	return names
@@ -102,7 +102,7 @@ func TestToolsByteExact(t *testing.T) {
 			c, _, _, ts := u.start(t)
 			cat, _ := c.Catalog()
 			want := newRawSession(t, ts.url(u.path), u.modern).list("tools/list", "tools")
-			require.Equal(t, len(want), len(cat.Tools))
+			require.Len(t, cat.Tools, len(want))
 			for i := range want {
 				assert.Equal(t, string(want[i]), string(cat.Tools[i]), "tool %d differs from the raw tools/list", i)
 			}
@@ -129,7 +129,7 @@ func TestToolsByteExact(t *testing.T) {
 func TestPagination(t *testing.T) {
 	for _, modern := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stateless=%v", modern), func(t *testing.T) {
-			s := server.NewMCPServer("many", "1", server.WithToolCapabilities(false), server.WithPaginationLimit(7))
+			s := mcpserver.NewMCPServer("many", "1", mcpserver.WithToolCapabilities(false), mcpserver.WithPaginationLimit(7))
 			for i := range 300 {
 				s.AddTool(mcp.NewTool(fmt.Sprintf("tool_%03d", i)), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 					return mcp.NewToolResultText("ok"), nil
@@ -253,15 +253,13 @@ func TestProgress(t *testing.T) {
 						close(g.final)
 					}
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					res, err := c.Call(t.Context(), req)
 					if err == nil && !strings.Contains(string(res), "done") {
 						err = fmt.Errorf("unexpected result %s", res)
 					}
 					errs <- err
-				}()
+				})
 			}
 			// Every call's last progress arrives while all calls are in
 			// flight; then the tools may return.
@@ -297,9 +295,9 @@ func TestProgress(t *testing.T) {
 					assert.JSONEq(t, wantToken, string(n.ProgressToken), "call %d gets its own token back", i)
 					assert.Greater(t, n.Progress, last, "call %d: in order", i)
 					last = n.Progress
-					assert.Equal(t, float64(steps), n.Total)
+					assert.InDelta(t, float64(steps), n.Total, 0) // exact: whole numbers
 				}
-				assert.Equal(t, float64(steps), last)
+				assert.InDelta(t, float64(steps), last, 0) // exact: whole numbers
 			}
 		})
 	}
@@ -319,7 +317,7 @@ func TestCancellation(t *testing.T) {
 			cancel()
 			err := receive(t, errc, "Call to return")
 			require.Error(t, err)
-			assert.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, context.Canceled)
 			assert.Contains(t, err.Error(), `upstream "orders"`)
 			// The upstream's handler sees its context end: a
 			// notifications/cancelled in the session era, the closed
@@ -339,8 +337,8 @@ func TestTimeout(t *testing.T) {
 			c, _, f, _ := u.start(t, withTimeout(300*time.Millisecond))
 			_, err := c.Call(t.Context(), call("slow", `{"tag":"t"}`))
 			require.Error(t, err)
-			assert.ErrorIs(t, err, upstream.ErrTimeout)
-			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			require.ErrorIs(t, err, upstream.ErrTimeout)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.Contains(t, err.Error(), `upstream "orders"`)
 			assert.Contains(t, err.Error(), "300ms")
 			assert.Equal(t, "t", receive(t, f.started, "the tool to start"))
@@ -354,8 +352,8 @@ func TestCallerDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	_, err := c.Call(ctx, call("slow", `{"tag":"d"}`))
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorIs(t, err, upstream.ErrTimeout)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, upstream.ErrTimeout)
 	receive(t, f.cancelled, "the upstream handler to be cancelled")
 }
 
@@ -450,7 +448,7 @@ func TestHTTPFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture()
-			var h http.Handler = mcpgoLegacy(mcpgoServer(f))
+			h := mcpgoLegacy(mcpgoServer(f))
 			if tt.reply != nil {
 				h = interceptTool(h, tt.tool, tt.reply)
 			}
@@ -460,7 +458,7 @@ func TestHTTPFailures(t *testing.T) {
 			c, _ := startClient(t, cfg)
 			_, err := c.Call(t.Context(), call(tt.tool, `{"size":100000}`))
 			require.Error(t, err)
-			assert.ErrorIs(t, err, tt.wantErr)
+			require.ErrorIs(t, err, tt.wantErr)
 			assert.Contains(t, err.Error(), `upstream "orders"`)
 			if tt.wantMsg != "" {
 				assert.Contains(t, err.Error(), tt.wantMsg)
@@ -480,7 +478,7 @@ func TestOversizedStream(t *testing.T) {
 	cfg.MaxResponseBytes = 4096
 	c, _ := startClient(t, cfg)
 	_, err := c.Call(t.Context(), call("big", `{"size":100000}`))
-	assert.ErrorIs(t, err, upstream.ErrResponseTooLarge)
+	require.ErrorIs(t, err, upstream.ErrResponseTooLarge)
 	res, err := c.Call(t.Context(), call("big", `{"size":10}`))
 	require.NoError(t, err)
 	assert.Contains(t, string(res), "xxxxxxxxxx")
@@ -502,7 +500,7 @@ func TestSessionExpiry(t *testing.T) {
 	before := f.calls.Load()
 	_, err = c.Call(t.Context(), call("echo", `{}`))
 	require.Error(t, err, "a tools/call is not retried")
-	assert.ErrorIs(t, err, upstream.ErrUnavailable)
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
 	assert.Contains(t, err.Error(), "session expired")
 	assert.Equal(t, before, f.calls.Load(), "the tool did not run")
 
@@ -682,11 +680,11 @@ func TestCallBeforeStart(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.Call(t.Context(), call("echo", `{}`))
-	assert.ErrorIs(t, err, upstream.ErrUnavailable)
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
 	cat, ok := c.Catalog()
 	assert.Nil(t, cat)
 	assert.False(t, ok)
 	var ue *upstream.Error
-	require.True(t, errors.As(err, &ue))
+	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, "orders", ue.Upstream)
 }

@@ -139,7 +139,7 @@ func TestCredentialsClientCredentials(t *testing.T) {
 	for i := range values {
 		wg.Go(func() {
 			name, value, err := creds.Header(t.Context(), &upstream.Identity{Subject: fmt.Sprint("user", i), Token: "callers-own-token"})
-			assert.NoError(t, err)
+			assert.NoError(t, err) //nolint:testifylint // runs in a spawned goroutine, where require (FailNow) must not be called
 			assert.Equal(t, "Authorization", name)
 			values[i] = value
 		})

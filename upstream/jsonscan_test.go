@@ -97,7 +97,7 @@ func TestParseEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, env.idIs(17))
 	assert.False(t, env.idIs(1))
-	assert.Equal(t, `{"content":[{"type":"text","text":"}\"{"}]}`, string(env.result))
+	assert.Equal(t, `{"content":[{"type":"text","text":"}\"{"}]}`, string(env.result)) //nolint:testifylint // the scanner must return the raw bytes untouched
 	assert.Nil(t, env.method)
 
 	env, err = parseEnvelope([]byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"a"}}`))
@@ -110,7 +110,7 @@ func TestParseEnvelope(t *testing.T) {
 	assert.True(t, env.idIs(17))
 	e := rpcErrorFrom(env.error)
 	assert.Equal(t, -32601, e.Code)
-	assert.Equal(t, `{"x":[1]}`, string(e.Data))
+	assert.Equal(t, `{"x":[1]}`, string(e.Data)) //nolint:testifylint // the scanner must return the raw bytes untouched
 }
 
 func TestProgressDispatch(t *testing.T) {
@@ -139,7 +139,7 @@ func TestSSEReader(t *testing.T) {
 	var got []string
 	for {
 		d, err := sr.next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)
@@ -149,7 +149,7 @@ func TestSSEReader(t *testing.T) {
 
 	sr = newSSEReader(nil, strings.NewReader("data: "+strings.Repeat("x", 100)+"\n\n"), 50)
 	_, err := sr.next()
-	assert.ErrorIs(t, err, errEventTooLarge)
+	require.ErrorIs(t, err, errEventTooLarge)
 	sr.release()
 
 	// A line longer than the bufio buffer.
@@ -223,9 +223,9 @@ func TestReadBody(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, b, 3000)
 	_, err = readBody(strings.NewReader("hello"), -1, 4)
-	assert.True(t, errors.Is(err, errBodyTooLarge))
+	require.ErrorIs(t, err, errBodyTooLarge)
 	_, err = readBody(strings.NewReader("hello"), 5, 4)
-	assert.True(t, errors.Is(err, errBodyTooLarge))
+	assert.ErrorIs(t, err, errBodyTooLarge)
 }
 
 func FuzzRewriteParams(f *testing.F) {
@@ -267,19 +267,19 @@ func FuzzRewriteParams(f *testing.F) {
 func FuzzSSEReader(f *testing.F) {
 	f.Add([]byte("data: {}\n\n"), int64(100))
 	f.Add([]byte("event: x\r\ndata: a\r\ndata: b\r\n\r\n:c\n"), int64(3))
-	f.Fuzz(func(t *testing.T, stream []byte, max int64) {
-		if max <= 0 {
-			max = 1
+	f.Fuzz(func(t *testing.T, stream []byte, limit int64) {
+		if limit <= 0 {
+			limit = 1
 		}
-		sr := newSSEReader(nil, bytes.NewReader(stream), max)
+		sr := newSSEReader(nil, bytes.NewReader(stream), limit)
 		defer sr.release()
 		for range 1000 {
 			d, err := sr.next()
 			if err != nil {
 				return
 			}
-			if int64(len(d)) > max {
-				t.Fatalf("event of %d bytes over the %d limit", len(d), max)
+			if int64(len(d)) > limit {
+				t.Fatalf("event of %d bytes over the %d limit", len(d), limit)
 			}
 		}
 	})

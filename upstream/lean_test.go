@@ -49,7 +49,7 @@ func leanHead(t *testing.T, addr string) []byte {
 }
 
 // leanPost sends body on the fast path and reads the whole answer.
-func leanPost(t *testing.T, ctx context.Context, lt *leanTransport, head []byte, body string) (*upResponse, string, error) {
+func leanPost(ctx context.Context, t *testing.T, lt *leanTransport, head []byte, body string) (*upResponse, string, error) {
 	t.Helper()
 	resp, err := lt.post(ctx, head, nil, []byte(body), true)
 	if err != nil {
@@ -182,7 +182,7 @@ func TestLeanPostConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range calls {
 				body := fmt.Sprintf(`{"worker":%d,"call":%d,"pad":%q}`, w, i, strings.Repeat("x", i*97))
-				resp, raw, err := leanPost(t, t.Context(), lt, head, body)
+				resp, raw, err := leanPost(t.Context(), t, lt, head, body)
 				if err != nil {
 					errs <- err
 					continue
@@ -201,7 +201,7 @@ func TestLeanPostConcurrent(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		assert.NoError(t, err)
+		require.NoError(t, err)
 	}
 	assert.LessOrEqual(t, conns.Load(), int32(workers), "a connection is dialled only when every open one is busy")
 	assert.LessOrEqual(t, len(leanIdle(lt)), workers)
@@ -234,7 +234,7 @@ func TestLeanPostRejectsBadHeader(t *testing.T) {
 			// A good call after it is the server's first connection and
 			// first request: connections are accepted in order, so the
 			// refused call neither dialled nor sent anything.
-			_, raw, err := leanPost(t, t.Context(), lt, head, `{"ok":true}`)
+			_, raw, err := leanPost(t.Context(), t, lt, head, `{"ok":true}`)
 			require.NoError(t, err)
 			var got leanEchoed
 			require.NoError(t, json.Unmarshal([]byte(raw), &got))
@@ -300,7 +300,7 @@ func TestLeanRoundTripNetHTTP(t *testing.T) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/mcp", nil)
 		require.NoError(t, err)
 		req.Header["X-Evil"] = []string{"a\r\nb"}
-		_, err = lt.RoundTrip(req)
+		_, err = lt.RoundTrip(req) //nolint:bodyclose // the request is refused: there is no response to close
 		assert.ErrorIs(t, err, errLeanHeaderVal)
 	})
 }
@@ -325,7 +325,8 @@ type leanSrvConn struct {
 
 func newLeanSrv(t *testing.T, handle func(c *leanSrvConn)) *leanSrv {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := &leanSrv{ln: ln}
 	s.wg.Go(func() {
@@ -514,7 +515,7 @@ func TestLeanFraming(t *testing.T) {
 			t.Cleanup(lt.CloseIdleConnections)
 			head := leanHead(t, srv.addr())
 
-			resp, body, err := leanPost(t, t.Context(), lt, head, `{"first":1}`)
+			resp, body, err := leanPost(t.Context(), t, lt, head, `{"first":1}`)
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantStatus, resp.status)
 			assert.Equal(t, tt.wantBody, body)
@@ -530,7 +531,7 @@ func TestLeanFraming(t *testing.T) {
 			// A second request proves the first response was consumed to
 			// its last byte: on the same connection it would otherwise
 			// read leftovers as its status line.
-			resp, body, err = leanPost(t, t.Context(), lt, head, `{"second":2}`)
+			resp, body, err = leanPost(t.Context(), t, lt, head, `{"second":2}`)
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusOK, resp.status)
 			assert.Equal(t, "ok", body)
@@ -652,7 +653,7 @@ func TestLeanMalformed(t *testing.T) {
 			t.Cleanup(lt.CloseIdleConnections)
 			head := leanHead(t, srv.addr())
 			if tt.reused {
-				_, _, err := leanPost(t, t.Context(), lt, head, `{}`)
+				_, _, err := leanPost(t.Context(), t, lt, head, `{}`)
 				require.NoError(t, err)
 			}
 
@@ -662,7 +663,7 @@ func TestLeanMalformed(t *testing.T) {
 			// The connection is dropped: the server's next read ends.
 			// (When the server was still writing the oversized head, the
 			// end is a reset rather than a clean EOF.)
-			assert.Error(t, <-closed)
+			require.Error(t, <-closed)
 			assert.Equal(t, int32(1), srv.accepted.Load())
 		})
 	}
@@ -696,8 +697,8 @@ func TestLeanTruncatedResponse(t *testing.T) {
 			}
 			require.NoError(t, err)
 			_, err = io.ReadAll(resp.body)
-			assert.Error(t, err)
-			assert.NotErrorIs(t, err, io.EOF)
+			require.Error(t, err)
+			require.NotErrorIs(t, err, io.EOF)
 			require.NoError(t, resp.body.Close())
 			assert.Empty(t, leanIdle(lt), "a failed body does not return its connection")
 		})
@@ -727,7 +728,7 @@ func TestLeanStaleIdleConnection(t *testing.T) {
 				if _, _, err := c.readRequest(); err != nil {
 					return
 				}
-				if _, err := io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n)); err != nil {
+				if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n); err != nil {
 					return
 				}
 				if c.n == 1 {
@@ -740,14 +741,14 @@ func TestLeanStaleIdleConnection(t *testing.T) {
 			t.Cleanup(lt.CloseIdleConnections)
 			head := leanHead(t, srv.addr())
 
-			_, body, err := leanPost(t, t.Context(), lt, head, `{}`)
+			_, body, err := leanPost(t.Context(), t, lt, head, `{}`)
 			require.NoError(t, err)
 			require.Equal(t, "1", body)
 			idle := leanIdle(lt)
 			require.Len(t, idle, 1)
 			leanWaitPeer(t, idle[0])
 
-			_, body, err = leanPost(t, t.Context(), lt, head, `{}`)
+			_, body, err = leanPost(t.Context(), t, lt, head, `{}`)
 			require.NoError(t, err, "a connection the server ended is not used")
 			assert.Equal(t, "2", body)
 			assert.Equal(t, int32(2), srv.accepted.Load())
@@ -767,7 +768,7 @@ func TestLeanRetryWriteOnReusedConnection(t *testing.T) {
 				return
 			}
 			requests.Add(1)
-			if _, err := io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n)); err != nil {
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n); err != nil {
 				return
 			}
 			if c.n == 1 {
@@ -780,7 +781,7 @@ func TestLeanRetryWriteOnReusedConnection(t *testing.T) {
 	t.Cleanup(lt.CloseIdleConnections)
 	head := leanHead(t, srv.addr())
 
-	_, body, err := leanPost(t, t.Context(), lt, head, `{}`)
+	_, body, err := leanPost(t.Context(), t, lt, head, `{}`)
 	require.NoError(t, err)
 	require.Equal(t, "1", body)
 	idle := leanIdle(lt)
@@ -791,7 +792,7 @@ func TestLeanRetryWriteOnReusedConnection(t *testing.T) {
 	_, _ = idle[0].nc.Read(b[:])
 	idle[0].raw = nil
 
-	_, body, err = leanPost(t, t.Context(), lt, head, `{}`)
+	_, body, err = leanPost(t.Context(), t, lt, head, `{}`)
 	require.NoError(t, err)
 	assert.Equal(t, "2", body)
 	assert.Equal(t, int32(2), srv.accepted.Load())
@@ -833,7 +834,7 @@ func TestLeanReusedEOF(t *testing.T) {
 			t.Cleanup(lt.CloseIdleConnections)
 			head := leanHead(t, srv.addr())
 
-			_, _, err := leanPost(t, t.Context(), lt, head, `{}`)
+			_, _, err := leanPost(t.Context(), t, lt, head, `{}`)
 			require.NoError(t, err)
 			_, err = lt.post(t.Context(), head, nil, []byte(`{}`), false)
 			require.ErrorIs(t, err, errLeanReusedEOF)
@@ -851,7 +852,7 @@ func TestLeanNewConnectionEOF(t *testing.T) {
 	lt := newLeanTransport(srv.addr(), 2)
 	_, err := lt.post(t.Context(), leanHead(t, srv.addr()), nil, []byte(`{}`), false)
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, errLeanReusedEOF)
+	require.NotErrorIs(t, err, errLeanReusedEOF)
 	assert.ErrorIs(t, err, io.EOF)
 }
 
@@ -861,7 +862,7 @@ func TestLeanIdleLIFO(t *testing.T) {
 			if _, _, err := c.readRequest(); err != nil {
 				return
 			}
-			if _, err := io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n)); err != nil {
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", c.n); err != nil {
 				return
 			}
 		}
@@ -883,7 +884,7 @@ func TestLeanIdleLIFO(t *testing.T) {
 	require.Len(t, leanIdle(lt), 2)
 
 	// The connection used last is used first.
-	_, body, err := leanPost(t, t.Context(), lt, head, `{}`)
+	_, body, err := leanPost(t.Context(), t, lt, head, `{}`)
 	require.NoError(t, err)
 	assert.Equal(t, "2", body)
 	assert.Equal(t, int32(2), srv.accepted.Load())
@@ -898,7 +899,7 @@ func TestLeanIdleCap(t *testing.T) {
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"); err != nil {
 			return
 		}
-		if c.waitClosed() == io.EOF {
+		if errors.Is(c.waitClosed(), io.EOF) {
 			closed <- c.n
 		}
 	})
@@ -927,7 +928,7 @@ func TestLeanIdleCap(t *testing.T) {
 	assert.Empty(t, leanIdle(lt))
 
 	// The transport stays usable.
-	_, _, err := leanPost(t, t.Context(), lt, head, `{}`)
+	_, _, err := leanPost(t.Context(), t, lt, head, `{}`)
 	require.NoError(t, err)
 	assert.Equal(t, int32(4), srv.accepted.Load())
 	lt.CloseIdleConnections()
@@ -941,7 +942,7 @@ func TestLeanMaxIdleZero(t *testing.T) {
 		closed <- nil
 	})
 	lt := newLeanTransport(srv.addr(), 0)
-	_, _, err := leanPost(t, t.Context(), lt, leanHead(t, srv.addr()), `{}`)
+	_, _, err := leanPost(t.Context(), t, lt, leanHead(t, srv.addr()), `{}`)
 	require.NoError(t, err)
 	<-closed
 	assert.Empty(t, leanIdle(lt))
@@ -961,15 +962,15 @@ func TestLeanIdleTimeout(t *testing.T) {
 		lt.now = func() time.Time { return time.Unix(0, clock.Load()) }
 		head := leanHead(t, srv.addr())
 
-		_, _, err := leanPost(t, t.Context(), lt, head, `{}`)
+		_, _, err := leanPost(t.Context(), t, lt, head, `{}`)
 		require.NoError(t, err)
 		clock.Add(int64(lt.idleTimeout - 1))
-		_, _, err = leanPost(t, t.Context(), lt, head, `{}`)
+		_, _, err = leanPost(t.Context(), t, lt, head, `{}`)
 		require.NoError(t, err)
 		assert.Equal(t, int32(1), srv.accepted.Load(), "within idleTimeout")
 
 		clock.Add(int64(lt.idleTimeout))
-		_, _, err = leanPost(t, t.Context(), lt, head, `{}`)
+		_, _, err = leanPost(t.Context(), t, lt, head, `{}`)
 		require.NoError(t, err)
 		assert.Equal(t, int32(2), srv.accepted.Load(), "past idleTimeout")
 		assert.Equal(t, 1, <-closed, "the expired connection is closed")
@@ -986,7 +987,7 @@ func TestLeanIdleTimeout(t *testing.T) {
 		// The sweep timer fires idleTimeout after the connection went
 		// idle, by then the connection is idle for idleTimeout.
 		lt.idleTimeout = time.Millisecond
-		_, _, err := leanPost(t, t.Context(), lt, leanHead(t, srv.addr()), `{}`)
+		_, _, err := leanPost(t.Context(), t, lt, leanHead(t, srv.addr()), `{}`)
 		require.NoError(t, err)
 		assert.Equal(t, 1, <-closed)
 		// The server saw the close after the sweep emptied the list.
@@ -1030,7 +1031,7 @@ func TestLeanCancelWaitingForHead(t *testing.T) {
 			t.Cleanup(lt.CloseIdleConnections)
 			head := leanHead(t, srv.addr())
 			if tt.reused {
-				_, _, err := leanPost(t, t.Context(), lt, head, `{}`)
+				_, _, err := leanPost(t.Context(), t, lt, head, `{}`)
 				require.NoError(t, err)
 			}
 
@@ -1044,9 +1045,9 @@ func TestLeanCancelWaitingForHead(t *testing.T) {
 			<-got
 			cancel()
 			err := <-done
-			assert.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, context.Canceled)
 			assert.Equal(t, ctx.Err(), err)
-			assert.ErrorIs(t, <-closed, io.EOF, "the connection is closed")
+			require.ErrorIs(t, <-closed, io.EOF, "the connection is closed")
 			assert.Empty(t, leanIdle(lt))
 			assert.Equal(t, int32(1), srv.accepted.Load())
 		})
@@ -1080,8 +1081,8 @@ func TestLeanCancelReadingBody(t *testing.T) {
 		done <- err
 	}()
 	cancel()
-	assert.Error(t, <-done, "the read blocked on the rest of the body ends")
-	assert.ErrorIs(t, <-closed, io.EOF)
+	require.Error(t, <-done, "the read blocked on the rest of the body ends")
+	require.ErrorIs(t, <-closed, io.EOF)
 	assert.Empty(t, leanIdle(lt))
 	require.NoError(t, resp.body.Close())
 }
@@ -1093,7 +1094,7 @@ func TestLeanCancelAfterBodyKeepsConnection(t *testing.T) {
 	head := leanHead(t, srv.addr())
 
 	ctx, cancel := context.WithCancel(t.Context())
-	_, body, err := leanPost(t, ctx, lt, head, `{}`)
+	_, body, err := leanPost(ctx, t, lt, head, `{}`)
 	require.NoError(t, err)
 	require.Equal(t, "ok", body)
 	// The abort of the finished call was unregistered: cancelling its
@@ -1101,7 +1102,7 @@ func TestLeanCancelAfterBodyKeepsConnection(t *testing.T) {
 	cancel()
 
 	for range 3 {
-		_, body, err = leanPost(t, t.Context(), lt, head, `{}`)
+		_, body, err = leanPost(t.Context(), t, lt, head, `{}`)
 		require.NoError(t, err)
 		assert.Equal(t, "ok", body)
 	}
@@ -1116,19 +1117,19 @@ func TestLeanCancelledContextLeavesPoolClean(t *testing.T) {
 	lt := newLeanTransport(srv.addr(), 2)
 	t.Cleanup(lt.CloseIdleConnections)
 	head := leanHead(t, srv.addr())
-	_, _, err := leanPost(t, t.Context(), lt, head, `{}`)
+	_, _, err := leanPost(t.Context(), t, lt, head, `{}`)
 	require.NoError(t, err)
 
 	for range 20 {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		_, _, err := leanPost(t, ctx, lt, head, `{}`)
+		_, _, err := leanPost(ctx, t, lt, head, `{}`)
 		if err != nil {
 			// context.Canceled before the head, a deadline error reading
 			// the body (the caller then checks ctx.Err()).
 			assert.True(t, errors.Is(err, context.Canceled) || errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
 		}
-		_, body, err := leanPost(t, t.Context(), lt, head, `{}`)
+		_, body, err := leanPost(t.Context(), t, lt, head, `{}`)
 		require.NoError(t, err)
 		assert.Equal(t, "ok", body)
 	}
@@ -1152,11 +1153,11 @@ func TestLeanBodyCloseBeforeEOF(t *testing.T) {
 	require.NoError(t, resp.body.Close())
 	require.NoError(t, resp.body.Close(), "Close twice")
 	_, err = resp.body.Read(buf)
-	assert.ErrorIs(t, err, errLeanAborted, "read after Close")
-	assert.ErrorIs(t, <-closed, io.EOF, "Close before EOF closes the connection")
+	require.ErrorIs(t, err, errLeanAborted, "read after Close")
+	require.ErrorIs(t, <-closed, io.EOF, "Close before EOF closes the connection")
 	assert.Empty(t, leanIdle(lt))
 
-	_, body, err := leanPost(t, t.Context(), lt, head, `{}`)
+	_, body, err := leanPost(t.Context(), t, lt, head, `{}`)
 	require.NoError(t, err)
 	assert.Equal(t, "hello", body)
 	assert.Equal(t, int32(2), srv.accepted.Load())
@@ -1180,7 +1181,7 @@ func TestLeanBodyCloseUnblocksRead(t *testing.T) {
 	t.Cleanup(lt.CloseIdleConnections)
 	// A context that is never cancelled, as for a drain that outlives its
 	// call: only Close can end the Read.
-	resp, err := lt.post(context.Background(), leanHead(t, srv.addr()), nil, []byte(`{}`), false)
+	resp, err := lt.post(context.WithoutCancel(t.Context()), leanHead(t, srv.addr()), nil, []byte(`{}`), false)
 	require.NoError(t, err)
 	lb, ok := resp.body.(*leanBody)
 	require.True(t, ok)
@@ -1202,7 +1203,7 @@ func TestLeanBodyCloseUnblocksRead(t *testing.T) {
 	go lb.Close()
 	select {
 	case err := <-readDone:
-		assert.Error(t, err)
+		require.Error(t, err)
 	case <-time.After(10 * time.Second): // a hang guard, not a threshold
 		t.Fatal("Close did not end a Read blocked on the connection")
 	}
@@ -1314,7 +1315,7 @@ func TestLeanCloseRefusesAndClosesReturns(t *testing.T) {
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"); err != nil {
 			return
 		}
-		if c.waitClosed() == io.EOF {
+		if errors.Is(c.waitClosed(), io.EOF) {
 			closed <- struct{}{}
 		}
 	})

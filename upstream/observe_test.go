@@ -18,7 +18,8 @@ import (
 func TestObserverServerAddress(t *testing.T) {
 	tel, err := telemetry.New(configs.Telemetry{Tracing: configs.Tracing{Exporter: configs.TracingNone}}, telemetry.Options{})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	// t.Context is cancelled before cleanups run; shutdown needs a live context.
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 
 	tests := []struct {
 		name string

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	gosdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -63,14 +63,14 @@ func argInt(args map[string]any, k string) int {
 
 // mcpgoServer builds an mcp-go server with the fixture's tools, a resource,
 // a resource template and a prompt.
-func mcpgoServer(f *fixture, opts ...server.ServerOption) *server.MCPServer {
-	opts = append([]server.ServerOption{
-		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, true),
-		server.WithPromptCapabilities(true),
-		server.WithInstructions("test instructions"),
+func mcpgoServer(f *fixture, opts ...mcpserver.ServerOption) *mcpserver.MCPServer {
+	opts = append([]mcpserver.ServerOption{
+		mcpserver.WithToolCapabilities(true),
+		mcpserver.WithResourceCapabilities(false, true),
+		mcpserver.WithPromptCapabilities(true),
+		mcpserver.WithInstructions("test instructions"),
 	}, opts...)
-	s := server.NewMCPServer("mcpgo-test", "1.2.3", opts...)
+	s := mcpserver.NewMCPServer("mcpgo-test", "1.2.3", opts...)
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text")), func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		f.calls.Add(1)
 		b, _ := json.Marshal(r.GetRawArguments())
@@ -95,7 +95,7 @@ func mcpgoServer(f *fixture, opts ...server.ServerOption) *server.MCPServer {
 			token = r.Params.Meta.ProgressToken
 		}
 		n := argInt(r.GetArguments(), "n")
-		srv := server.ServerFromContext(ctx)
+		srv := mcpserver.ServerFromContext(ctx)
 		for i := 1; i <= n && token != nil; i++ {
 			if err := srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
 				"progressToken": token, "progress": i, "total": n, "message": "step " + strconv.Itoa(i),
@@ -124,15 +124,15 @@ func mcpgoServer(f *fixture, opts ...server.ServerOption) *server.MCPServer {
 
 // mcpgoLegacy serves s in the session era only: stateful sessions (unknown
 // ids get 404) and only initialize-era versions in server/discover.
-func mcpgoLegacy(s *server.MCPServer) http.Handler {
-	return server.NewStreamableHTTPServer(s, server.WithStateful(true),
-		server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...))
+func mcpgoLegacy(s *mcpserver.MCPServer) http.Handler {
+	return mcpserver.NewStreamableHTTPServer(s, mcpserver.WithStateful(true),
+		mcpserver.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...))
 }
 
 // mcpgoModern serves s with mcp-go's defaults: both eras, 2026-07-28
 // advertised by server/discover.
-func mcpgoModern(s *server.MCPServer) http.Handler {
-	return server.NewStreamableHTTPServer(s)
+func mcpgoModern(s *mcpserver.MCPServer) http.Handler {
+	return mcpserver.NewStreamableHTTPServer(s)
 }
 
 // gosdkServer builds a go-sdk server with the fixture's tools.
@@ -211,14 +211,15 @@ type testServer struct {
 	srv  *http.Server
 }
 
-func serve(t testing.TB, h http.Handler) *testServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+func serve(tb testing.TB, h http.Handler) *testServer {
+	tb.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(tb.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
 	ts := &testServer{addr: ln.Addr().String()}
 	ts.setHandler(h)
 	ts.startOn(ln)
-	t.Cleanup(ts.stop)
+	tb.Cleanup(ts.stop)
 	return ts
 }
 
@@ -247,10 +248,11 @@ func (ts *testServer) stop() {
 }
 
 // restart listens on the same address again.
-func (ts *testServer) restart(t testing.TB) {
-	t.Helper()
-	ln, err := net.Listen("tcp", ts.addr)
-	require.NoError(t, err)
+func (ts *testServer) restart(tb testing.TB) {
+	tb.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(tb.Context(), "tcp", ts.addr)
+	require.NoError(tb, err)
 	ts.startOn(ln)
 }
 
@@ -286,8 +288,8 @@ func (r *recorder) onChange(name string) {
 
 // waitFor blocks until cond holds for the client's catalog, re-checking
 // after every OnChange, and fails the test after a generous deadline.
-func waitFor(t testing.TB, c *upstream.Client, rec *recorder, what string, cond func(cat *upstream.Catalog, ok bool) bool) *upstream.Catalog {
-	t.Helper()
+func waitFor(tb testing.TB, c *upstream.Client, rec *recorder, what string, cond func(cat *upstream.Catalog, ok bool) bool) *upstream.Catalog {
+	tb.Helper()
 	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()
 	for {
@@ -299,7 +301,7 @@ func waitFor(t testing.TB, c *upstream.Client, rec *recorder, what string, cond 
 		case <-rec.ch:
 		case <-deadline.C:
 			cat, ok := c.Catalog()
-			t.Fatalf("timed out waiting for %s (available=%v, catalog=%v)", what, ok, cat != nil)
+			tb.Fatalf("timed out waiting for %s (available=%v, catalog=%v)", what, ok, cat != nil)
 		}
 	}
 }
@@ -326,8 +328,8 @@ func withConfig(f func(*configs.Upstream)) clientOpt {
 }
 
 // startClient starts a client for cfg and waits until it is available.
-func startClient(t testing.TB, cfg configs.Upstream, opts ...clientOpt) (*upstream.Client, *recorder) {
-	t.Helper()
+func startClient(tb testing.TB, cfg configs.Upstream, opts ...clientOpt) (*upstream.Client, *recorder) { //nolint:gocritic // hugeParam: opts edit the helper's own copy of cfg
+	tb.Helper()
 	rec := newRecorder()
 	o := upstream.Options{OnChange: rec.onChange, ClientName: "mcpgw-test", ClientVersion: "0.0.1", HealthInterval: time.Hour}
 	if testing.Verbose() {
@@ -337,10 +339,10 @@ func startClient(t testing.TB, cfg configs.Upstream, opts ...clientOpt) (*upstre
 		f(&cfg, &o)
 	}
 	c, err := upstream.New(cfg, o)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	c.Start()
-	t.Cleanup(func() { _ = c.Close() })
-	waitFor(t, c, rec, "the upstream to become available", available)
+	tb.Cleanup(func() { _ = c.Close() })
+	waitFor(tb, c, rec, "the upstream to become available", available)
 	return c, rec
 }
 
@@ -358,19 +360,19 @@ func call(tool string, args string) *upstream.Request {
 
 // rawExchange POSTs body and returns the JSON-RPC message with the given id
 // from the answer (JSON or event stream) and the Mcp-Session-Id header.
-func rawExchange(t testing.TB, url string, hdr map[string]string, body string, id string) (json.RawMessage, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	require.NoError(t, err)
+func rawExchange(tb testing.TB, url string, hdr map[string]string, body string, id string) (json.RawMessage, string) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, url, strings.NewReader(body))
+	require.NoError(tb, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	defer resp.Body.Close()
-	require.Equal(t, 2, resp.StatusCode/100, "raw %s: HTTP %d", body, resp.StatusCode)
+	require.Equal(tb, 2, resp.StatusCode/100, "raw %s: HTTP %d", body, resp.StatusCode)
 	sid := resp.Header.Get("Mcp-Session-Id")
 	if id == "" {
 		return nil, sid
@@ -388,10 +390,10 @@ func rawExchange(t testing.TB, url string, hdr map[string]string, body string, i
 				return json.RawMessage(data), sid
 			}
 		}
-		t.Fatalf("raw %s: no response with id %s", body, id)
+		tb.Fatalf("raw %s: no response with id %s", body, id)
 	}
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return b, sid
 }
 
@@ -407,11 +409,12 @@ type rawSession struct {
 	next   int
 }
 
-func newRawSession(t testing.TB, url string, modern bool) *rawSession {
-	rs := &rawSession{t: t, url: url, modern: modern, next: 100}
+func newRawSession(tb testing.TB, url string, modern bool) *rawSession {
+	tb.Helper()
+	rs := &rawSession{t: tb, url: url, modern: modern, next: 100}
 	if !modern {
-		_, rs.sid = rawExchange(t, url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, "1")
-		rawExchange(t, url, rs.headers("notifications/initialized", ""), `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "")
+		_, rs.sid = rawExchange(tb, url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, "1")
+		rawExchange(tb, url, rs.headers("notifications/initialized", ""), `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "")
 	}
 	return rs
 }
@@ -479,15 +482,14 @@ func (rs *rawSession) list(method, field string) []json.RawMessage {
 
 // logCapture is a slog handler that forwards records to a channel.
 type logCapture struct {
-	ch    chan slog.Record
-	attrs []slog.Attr
+	ch chan slog.Record
 }
 
 func newLogCapture() *logCapture { return &logCapture{ch: make(chan slog.Record, 4096)} }
 
 func (l *logCapture) Enabled(context.Context, slog.Level) bool { return true }
 
-func (l *logCapture) Handle(_ context.Context, r slog.Record) error {
+func (l *logCapture) Handle(_ context.Context, r slog.Record) error { //nolint:gocritic // hugeParam: the signature is slog.Handler's
 	select {
 	case l.ch <- r.Clone():
 	default:
@@ -499,8 +501,8 @@ func (l *logCapture) WithAttrs(as []slog.Attr) slog.Handler { return l }
 func (l *logCapture) WithGroup(string) slog.Handler         { return l }
 
 // waitStderr waits for a stderr line of the child containing want.
-func (l *logCapture) waitStderr(t testing.TB, want string) {
-	t.Helper()
+func (l *logCapture) waitStderr(tb testing.TB, want string) {
+	tb.Helper()
 	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()
 	for {
@@ -517,19 +519,19 @@ func (l *logCapture) waitStderr(t testing.TB, want string) {
 				return
 			}
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for stderr line %q", want)
+			tb.Fatalf("timed out waiting for stderr line %q", want)
 		}
 	}
 }
 
 // receive waits for a value on ch.
-func receive[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
+func receive[T any](tb testing.TB, ch <-chan T, what string) T {
+	tb.Helper()
 	select {
 	case v := <-ch:
 		return v
 	case <-time.After(20 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
+		tb.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}
 }

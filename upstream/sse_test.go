@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,7 +18,7 @@ import (
 
 func TestLegacySSE(t *testing.T) {
 	f := newFixture()
-	inner := server.NewSSEServer(mcpgoServer(f))
+	inner := mcpserver.NewSSEServer(mcpgoServer(f))
 	requestIDs := make(chan string, 64)
 	ts := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
@@ -93,7 +93,7 @@ func TestLegacySSE(t *testing.T) {
 		}()
 		receive(t, f.started, "the tool to start")
 		cancel()
-		assert.ErrorIs(t, receive(t, errc, "Call to return"), context.Canceled)
+		require.ErrorIs(t, receive(t, errc, "Call to return"), context.Canceled)
 		assert.Equal(t, "x", receive(t, f.cancelled, "the handler to be cancelled"))
 	})
 
@@ -101,7 +101,7 @@ func TestLegacySSE(t *testing.T) {
 		ts.stop()
 		waitFor(t, c, rec, "the upstream to be marked down", unavailable)
 		_, err := c.Call(t.Context(), call("echo", `{}`))
-		assert.ErrorIs(t, err, upstream.ErrUnavailable)
+		require.ErrorIs(t, err, upstream.ErrUnavailable)
 		ts.restart(t)
 		waitFor(t, c, rec, "the upstream to come back", available)
 		_, err = c.Call(t.Context(), call("echo", `{}`))

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,15 +64,16 @@ func serveStdioChild() {
 			fmt.Fprintln(os.Stderr, "cancelled "+tag)
 		}
 	}()
-	if err := server.ServeStdio(s); err != nil {
+	if err := mcpserver.ServeStdio(s); err != nil {
 		fmt.Fprintln(os.Stderr, "stdio server:", err)
 		os.Exit(1)
 	}
 }
 
-func stdioConfig(t testing.TB) configs.Upstream {
+func stdioConfig(tb testing.TB) configs.Upstream {
+	tb.Helper()
 	exe, err := os.Executable()
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return configs.Upstream{
 		Name: "local",
 		Stdio: &configs.StdioTransport{
@@ -149,7 +150,7 @@ func TestStdio(t *testing.T) {
 			}
 			require.NoError(t, json.Unmarshal(p, &n))
 			assert.Equal(t, "77", string(n.ProgressToken))
-			assert.Equal(t, float64(i+1), n.Progress)
+			assert.InDelta(t, float64(i+1), n.Progress, 0) // exact: whole numbers
 		}
 	})
 
@@ -162,7 +163,7 @@ func TestStdio(t *testing.T) {
 		}()
 		logs.waitStderr(t, "started s1")
 		cancel()
-		assert.ErrorIs(t, receive(t, errc, "Call to return"), context.Canceled)
+		require.ErrorIs(t, receive(t, errc, "Call to return"), context.Canceled)
 		logs.waitStderr(t, "cancelled s1")
 	})
 
@@ -170,7 +171,7 @@ func TestStdio(t *testing.T) {
 		before, _ := c.Catalog()
 		_, err := c.Call(t.Context(), call("exit", `{}`))
 		require.Error(t, err)
-		assert.ErrorIs(t, err, upstream.ErrUnavailable)
+		require.ErrorIs(t, err, upstream.ErrUnavailable)
 		// A reconnect publishes a new catalog.
 		waitFor(t, c, rec, "the client to restart the child", func(cat *upstream.Catalog, ok bool) bool {
 			return ok && cat != before
@@ -189,7 +190,7 @@ func TestStdioBadCommand(t *testing.T) {
 	c.Start()
 	defer c.Close()
 	_, err = c.Call(t.Context(), call("echo", `{}`))
-	assert.ErrorIs(t, err, upstream.ErrUnavailable)
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
 	assert.Contains(t, err.Error(), `upstream "nope"`)
 }
 

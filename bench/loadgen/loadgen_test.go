@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,7 +259,7 @@ func TestRunReportsFailures(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, res.Errors)
 	require.NotEmpty(t, res.ErrorSample)
-	assert.True(t, strings.Contains(res.ErrorSample[0], "isError"), res.ErrorSample[0])
+	assert.Contains(t, res.ErrorSample[0], "isError", res.ErrorSample[0])
 }
 
 func TestOpenSessions(t *testing.T) {

@@ -113,9 +113,11 @@ func TestSmoke(t *testing.T) {
 	require.Equal(t, out, path)
 	md, err := os.ReadFile(out)
 	require.NoError(t, err)
-	for _, want := range []string{"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "| 16 | mcpgw-full |", "## Idle sessions",
+	for _, want := range []string{
+		"## Targets", "| 16 | proxy |", "| 16 | mcpgw |", "| 16 | mcpgw-full |", "## Idle sessions",
 		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on",
-		"### Live: the mcpgw process under load", "#### mcpgw-full (everything on)", "**Summary:** system calls"} {
+		"### Live: the mcpgw process under load", "#### mcpgw-full (everything on)", "**Summary:** system calls",
+	} {
 		assert.Contains(t, string(md), want)
 	}
 }
@@ -132,6 +134,7 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(t *testing.T, o options) {
+				t.Helper()
 				assert.Equal(t, 5, o.rounds)
 				assert.Equal(t, 10000, o.idleSessions)
 				assert.Equal(t, []int{1, 16, 64}, o.concurrency)
@@ -142,6 +145,7 @@ func TestParseFlags(t *testing.T) {
 			name: "smoke shortens what was not set",
 			args: []string{"-smoke", "-rounds", "2"},
 			check: func(t *testing.T, o options) {
+				t.Helper()
 				assert.Equal(t, 2, o.rounds)
 				assert.Equal(t, 300*time.Millisecond, o.duration)
 				assert.Equal(t, 50, o.idleSessions)
@@ -152,6 +156,7 @@ func TestParseFlags(t *testing.T) {
 			name: "the live profile can be skipped",
 			args: []string{"-live-profile=false"},
 			check: func(t *testing.T, o options) {
+				t.Helper()
 				assert.False(t, o.liveProfile)
 			},
 		},
@@ -159,6 +164,7 @@ func TestParseFlags(t *testing.T) {
 			name: "direct is always measured, first",
 			args: []string{"-targets", "mcpgw,proxy"},
 			check: func(t *testing.T, o options) {
+				t.Helper()
 				assert.Equal(t, []string{targetDirect, targetProxy, targetGateway}, o.targets)
 			},
 		},
@@ -166,6 +172,7 @@ func TestParseFlags(t *testing.T) {
 			name: "the full target runs after mcpgw",
 			args: []string{"-targets", "mcpgw-full,mcpgw"},
 			check: func(t *testing.T, o options) {
+				t.Helper()
 				assert.Equal(t, []string{targetDirect, targetGateway, targetFull}, o.targets)
 			},
 		},

@@ -45,6 +45,7 @@ func TestWithLoadGenerator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := tt.cfg
 			cfg.URL = base + "/mcp"
 			res, err := loadgen.Run(t.Context(), cfg)
@@ -111,7 +112,7 @@ func TestProtocolErrors(t *testing.T) {
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // a plain client against the loopback test server; the protocol errors are the point
 			require.NoError(t, err)
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
@@ -136,7 +137,7 @@ func TestStats(t *testing.T) {
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/stats", nil)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // a plain client against the loopback test server
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var st struct{ Requests, Calls, Initializes, Sessions int64 }

@@ -54,7 +54,9 @@ audit:
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
+	// The gateway serves until stop runs in a cleanup, after t.Context is
+	// cancelled: other cleanups may still talk to it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	g.Start()
 	go func() { done <- g.Serve(ctx, l) }()

@@ -92,10 +92,12 @@ func TestOwner(t *testing.T) {
 
 func TestLookupsDoNotAllocate(t *testing.T) {
 	s, _ := Build(9, Options{Separator: "__", PageSize: 100}, []Source{
-		{Upstream: "orders", Prefix: "orders", Available: true, Tools: manyTools(1000),
+		{
+			Upstream: "orders", Prefix: "orders", Available: true, Tools: manyTools(1000),
 			Resources:         []json.RawMessage{resource("order://index")},
 			ResourceTemplates: []json.RawMessage{resourceTemplate("order://{id}/items{?page}"), resourceTemplate("file:///{+path}")},
-			Prompts:           []json.RawMessage{prompt("refund")}},
+			Prompts:           []json.RawMessage{prompt("refund")},
+		},
 		{Upstream: "payments", Prefix: "payments", Available: false},
 	})
 	cursor := encodeCursor(Tools, 9, 300)

@@ -367,8 +367,10 @@ func TestUpstreams(t *testing.T) {
 			Upstream: "orders", Prefix: "orders", Available: true, Tools: tools("a", "b"),
 			Resources: []json.RawMessage{resource("order://1")}, Prompts: []json.RawMessage{prompt("p")},
 		},
-		Source{Upstream: "payments", Prefix: "payments", Available: false, Tools: tools("refund", "bad.name"),
-			ResourceTemplates: []json.RawMessage{resourceTemplate("payment://{id}")}},
+		Source{
+			Upstream: "payments", Prefix: "payments", Available: false, Tools: tools("refund", "bad.name"),
+			ResourceTemplates: []json.RawMessage{resourceTemplate("payment://{id}")},
+		},
 		Source{Upstream: "ledger", Prefix: "ledger", Available: false},
 	)
 	assert.Equal(t, []UpstreamInfo{
@@ -409,7 +411,7 @@ func TestZeroSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"tools":[]}`, string(b))
 	_, err = s.Page(Tools, encodeCursor(Tools, 0, 1))
-	assert.ErrorIs(t, err, ErrInvalidCursor)
+	require.ErrorIs(t, err, ErrInvalidCursor)
 	_, ok := s.Tool("x")
 	assert.False(t, ok)
 	_, ok = s.Resource("mcpgw://x/y")

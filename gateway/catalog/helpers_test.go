@@ -44,11 +44,11 @@ func tools(names ...string) []json.RawMessage {
 }
 
 // build builds a snapshot and checks that it is consistent.
-func build(t testing.TB, opts Options, sources ...Source) (*Snapshot, []Problem) {
-	t.Helper()
+func build(tb testing.TB, opts Options, sources ...Source) (*Snapshot, []Problem) {
+	tb.Helper()
 	s, problems := Build(1, opts, sources)
-	require.NotNil(t, s)
-	require.NoError(t, s.Consistent())
+	require.NotNil(tb, s)
+	require.NoError(tb, s.Consistent())
 	return s, problems
 }
 
@@ -62,24 +62,24 @@ func problemStrings(problems []Problem) []string {
 }
 
 // listAll follows the cursors of list k and returns the raw entries.
-func listAll(t testing.TB, s *Snapshot, k Kind) (entries []json.RawMessage, pages int) {
-	t.Helper()
+func listAll(tb testing.TB, s *Snapshot, k Kind) (entries []json.RawMessage, pages int) {
+	tb.Helper()
 	cursor := ""
 	for {
 		b, err := s.Page(k, cursor)
-		require.NoError(t, err)
+		require.NoError(tb, err)
 		var result map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal(b, &result))
+		require.NoError(tb, json.Unmarshal(b, &result))
 		var items []json.RawMessage
-		require.NoError(t, json.Unmarshal(result[k.String()], &items))
+		require.NoError(tb, json.Unmarshal(result[k.String()], &items))
 		entries = append(entries, items...)
 		pages++
 		next, ok := result["nextCursor"]
 		if !ok {
 			return entries, pages
 		}
-		require.NoError(t, json.Unmarshal(next, &cursor))
-		require.NotEmpty(t, cursor)
+		require.NoError(tb, json.Unmarshal(next, &cursor))
+		require.NotEmpty(tb, cursor)
 	}
 }
 

@@ -34,8 +34,8 @@ func TestResourceRewriting(t *testing.T) {
 
 	entries, _ := listAll(t, s, Resources)
 	require.Len(t, entries, 5)
-	assert.Equal(t, `{"uri":"mcpgw://customers/customer://index","name":"r","mimeType":"text/plain"}`, string(entries[0]))
-	assert.Equal(t, `{"uri":"customer://vip","name":"r","mimeType":"text/plain"}`, string(entries[1]))
+	assert.Equal(t, `{"uri":"mcpgw://customers/customer://index","name":"r","mimeType":"text/plain"}`, string(entries[0])) //nolint:testifylint // rewriting must keep every other byte as is
+	assert.Equal(t, `{"uri":"customer://vip","name":"r","mimeType":"text/plain"}`, string(entries[1]))                     //nolint:testifylint // rewriting must keep every other byte as is
 
 	tests := []struct {
 		name string
@@ -100,13 +100,15 @@ func TestTemplateRouting(t *testing.T) {
 			resourceTemplate("customer://{id}"),
 			resourceTemplate("file:///{+path}"),
 		}},
-		Source{Upstream: "orders", Available: true,
+		Source{
+			Upstream: "orders", Available: true,
 			Resources: []json.RawMessage{resource("customer://index")},
 			ResourceTemplates: []json.RawMessage{
 				resourceTemplate("order://{id}/items{?page,limit}"),
 				resourceTemplate("file:///{+path}"),
 				resourceTemplate("customer://{id}/orders"),
-			}},
+			},
+		},
 		Source{Upstream: "payments", Available: false, ResourceTemplates: []json.RawMessage{
 			resourceTemplate("payment://{id}"),
 		}},
@@ -128,7 +130,7 @@ func TestTemplateRouting(t *testing.T) {
 		"customer://{id}/orders",
 	}, s.Names(ResourceTemplates))
 	entries, _ := listAll(t, s, ResourceTemplates)
-	assert.Equal(t, `{"uriTemplate":"mcpgw://customers/file:///{+path}","name":"t"}`, string(entries[1]))
+	assert.Equal(t, `{"uriTemplate":"mcpgw://customers/file:///{+path}","name":"t"}`, string(entries[1])) //nolint:testifylint // rewriting must keep every other byte as is
 
 	tests := []struct {
 		name string
@@ -238,8 +240,8 @@ func referenceRegexp(m *uriMatcher) *regexp.Regexp {
 		case stopQuery:
 			class = `[^#]`
 		}
-		switch {
-		case sg.op == 0:
+		switch sg.op {
+		case 0:
 			b.WriteString(class + "+")
 		default:
 			b.WriteString(`(?:` + regexp.QuoteMeta(string(sg.op)) + class + `*)?`)

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,7 +115,7 @@ func FuzzRename(f *testing.F) {
 		isObject := json.Unmarshal(in, &orig) == nil
 		if err != nil {
 			_, hasName := orig["name"].(string)
-			if isObject && hasName && err != errDuplicateKey {
+			if isObject && hasName && !errors.Is(err, errDuplicateKey) {
 				t.Fatalf("rename(%q): %v, but it is an object with a string name", in, err)
 			}
 			return
@@ -143,6 +144,7 @@ func FuzzRename(f *testing.F) {
 // jsonRoundTrip is s as encoding/json sees it after encoding and decoding:
 // each byte of invalid UTF-8 becomes U+FFFD.
 func jsonRoundTrip(t *testing.T, s string) string {
+	t.Helper()
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)

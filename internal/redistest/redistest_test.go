@@ -16,7 +16,8 @@ func TestStartStopRestart(t *testing.T) {
 	assert.Equal(t, "redis://"+s.Addr()+"/0", s.URL())
 
 	s.Stop()
-	_, err := net.Dial("tcp", s.Addr())
+	var d net.Dialer
+	_, err := d.DialContext(t.Context(), "tcp", s.Addr())
 	require.Error(t, err, "a stopped server refuses connections")
 	s.Stop() // Idempotent.
 

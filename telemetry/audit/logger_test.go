@@ -130,8 +130,8 @@ func TestLoggerStuck(t *testing.T) {
 	accepted := 1
 	var stuckErr error
 	for i := 1; i <= 3 && stuckErr == nil; i++ {
-		switch err := l.Log(ctx, &Record{Event: EventToolsCall, RequestID: strconv.Itoa(i)}); {
-		case err == nil:
+		switch err := l.Log(ctx, &Record{Event: EventToolsCall, RequestID: strconv.Itoa(i)}); err {
+		case nil:
 			accepted++
 		default:
 			stuckErr = err

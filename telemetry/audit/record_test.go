@@ -34,10 +34,10 @@ func fullRecord() *Record {
 }
 
 // decode parses one encoded record into generic values.
-func decode(t testing.TB, line []byte) map[string]any {
-	t.Helper()
+func decode(tb testing.TB, line []byte) map[string]any {
+	tb.Helper()
 	var m map[string]any
-	require.NoError(t, json.Unmarshal(line, &m), "%s", line)
+	require.NoError(tb, json.Unmarshal(line, &m), "%s", line)
 	return m
 }
 
@@ -90,10 +90,10 @@ func TestAppendJSONText(t *testing.T) {
 		Subject: "a\"b",
 		Args:    json.RawMessage(`{"a": [1, 2]}`),
 	}
-	assert.Equal(t, `{"time":"2026-03-01T11:00:00.0000005Z","event":"tools/call","subject":"a\"b","args":{"a":[1,2]}}`, string(r.AppendJSON(nil)))
+	assert.Equal(t, `{"time":"2026-03-01T11:00:00.0000005Z","event":"tools/call","subject":"a\"b","args":{"a":[1,2]}}`, string(r.AppendJSON(nil))) //nolint:testifylint // the hand-written encoder's exact bytes (key order, compaction) are under test
 
 	r.Args = json.RawMessage(`{"a":`)
-	assert.Equal(t, `{"time":"2026-03-01T11:00:00.0000005Z","event":"tools/call","subject":"a\"b","args_invalid":true}`, string(r.AppendJSON(nil)))
+	assert.Equal(t, `{"time":"2026-03-01T11:00:00.0000005Z","event":"tools/call","subject":"a\"b","args_invalid":true}`, string(r.AppendJSON(nil))) //nolint:testifylint // the hand-written encoder's exact bytes are under test
 }
 
 // FuzzAppendJSON checks the hand-written encoder against encoding/json:

@@ -47,8 +47,9 @@ const banner = `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop() // not deferred: os.Exit below would skip it
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "devissuer:", err)
 		os.Exit(1)
 	}
@@ -117,7 +118,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	l, err := net.Listen("tcp", *listen)
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", *listen)
 	if err != nil {
 		return err
 	}

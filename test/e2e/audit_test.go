@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,7 +25,9 @@ import (
 // returns its MCP URL.
 func startDemoUpstreamProc(t *testing.T, server string) string {
 	t.Helper()
-	cmd := exec.Command(demoUpstreamBin, "-server", server, "-listen", "127.0.0.1:0")
+	// Not t.Context: that is cancelled before cleanups run, and the cleanup
+	// below stops the process gracefully with SIGTERM.
+	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), demoUpstreamBin, "-server", server, "-listen", "127.0.0.1:0")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

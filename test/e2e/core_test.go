@@ -53,7 +53,10 @@ const (
 	era2026 = "2026-07-28"
 )
 
-func newSDKClient(t *testing.T, url string) *sdkClient { return newSDKClientAt(t, url, era2025) }
+func newSDKClient(t *testing.T, url string) *sdkClient {
+	t.Helper()
+	return newSDKClientAt(t, url, era2025)
+}
 
 // newSDKClientAt connects a go-sdk client speaking the given version.
 func newSDKClientAt(t *testing.T, url, version string) *sdkClient {
@@ -132,7 +135,10 @@ type goClient struct {
 	progress map[any]func(float64)
 }
 
-func newGoClient(t *testing.T, url string) *goClient { return newGoClientAt(t, url, era2025) }
+func newGoClient(t *testing.T, url string) *goClient {
+	t.Helper()
+	return newGoClientAt(t, url, era2025)
+}
 
 // newGoClientAt connects an mcp-go client speaking the given version.
 func newGoClientAt(t *testing.T, url, version string) *goClient {
@@ -168,8 +174,8 @@ func (g *goClient) listTools(ctx context.Context) []string {
 	for {
 		res, err := g.c.ListTools(ctx, req)
 		require.NoError(g.t, err)
-		for _, tool := range res.Tools {
-			names = append(names, tool.Name)
+		for i := range res.Tools {
+			names = append(names, res.Tools[i].Name)
 		}
 		if res.NextCursor == "" {
 			return names
@@ -219,10 +225,11 @@ func (g *goClient) getPrompt(ctx context.Context, name string, args map[string]s
 // clients returns a client of each SDK in each protocol era, connected to
 // url: sessions (2025-11-25) and stateless (2026-07-28).
 func clients(t *testing.T, url string) map[string]func(t *testing.T) mcpClient {
+	t.Helper()
 	out := map[string]func(t *testing.T) mcpClient{}
 	for _, v := range []string{era2025, era2026} {
-		out["go-sdk "+v] = func(t *testing.T) mcpClient { return newSDKClientAt(t, url, v) }
-		out["mcp-go "+v] = func(t *testing.T) mcpClient { return newGoClientAt(t, url, v) }
+		out["go-sdk "+v] = func(t *testing.T) mcpClient { t.Helper(); return newSDKClientAt(t, url, v) }
+		out["mcp-go "+v] = func(t *testing.T) mcpClient { t.Helper(); return newGoClientAt(t, url, v) }
 	}
 	return out
 }

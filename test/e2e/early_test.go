@@ -49,7 +49,7 @@ policy:
 	data, err := readFile(g.auditPath)
 	require.NoError(t, err)
 	var lines []string
-	for _, l := range strings.Split(data, "\n") {
+	for l := range strings.SplitSeq(data, "\n") {
 		if strings.Contains(l, `"tool":"orders__get_order"`) {
 			lines = append(lines, l)
 		}

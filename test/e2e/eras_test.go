@@ -110,8 +110,11 @@ upstreams:
 			up:   "payments",
 			call: op{"payments__get_payment", "get_payment", map[string]any{"payment_id": "p-5001"}, []string{"p-5001"}},
 			read: op{"payment://p-5004", "payment://p-5004", nil, []string{`"payment_id":"p-5004"`, `"order_id":"o-1004"`}},
-			get: op{"payments__refund_note", "refund_note", map[string]any{"payment_id": "p-5002", "reason": "late delivery"},
-				[]string{"Refund note for payment p-5002", "customer c-002: payment p-5002 for order o-1002 (498.00 EUR)", "Reason: late delivery."}},
+			get: op{
+				"payments__refund_note", "refund_note",
+				map[string]any{"payment_id": "p-5002", "reason": "late delivery"},
+				[]string{"Refund note for payment p-5002", "customer c-002: payment p-5002 for order o-1002 (498.00 EUR)", "Reason: late delivery."},
+			},
 		},
 	}
 
@@ -267,8 +270,8 @@ func TestModernClientAcrossTwoGateways(t *testing.T) {
 	t.Cleanup(lb.Close)
 
 	for _, connect := range []func(t *testing.T) mcpClient{
-		func(t *testing.T) mcpClient { return newSDKClientAt(t, lb.URL+"/mcp", era2026) },
-		func(t *testing.T) mcpClient { return newGoClientAt(t, lb.URL+"/mcp", era2026) },
+		func(t *testing.T) mcpClient { t.Helper(); return newSDKClientAt(t, lb.URL+"/mcp", era2026) },
+		func(t *testing.T) mcpClient { t.Helper(); return newGoClientAt(t, lb.URL+"/mcp", era2026) },
 	} {
 		c := connect(t)
 		for i := range 10 {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	demoUpstreamBin = filepath.Join(dir, "demo-upstream")
-	cmd := exec.Command("go", "build", "-o", demoUpstreamBin, "github.com/mcpgw/mcpgw/test/upstreams/cmd/demo-upstream")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-o", demoUpstreamBin, "github.com/mcpgw/mcpgw/test/upstreams/cmd/demo-upstream")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building demo-upstream:", err)
@@ -90,11 +91,9 @@ func (s *server) start() {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		_ = srv.Serve(l)
-	}()
+	})
 }
 
 // stop closes the listener and every connection at once, like a crash.
@@ -158,7 +157,9 @@ func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitR
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
+	// The gateway serves until stop runs in a cleanup, after t.Context is
+	// cancelled: other cleanups may still talk to it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	g.Start()
 	go func() { done <- g.Serve(ctx, l) }()
@@ -234,6 +235,7 @@ type rawClient struct {
 }
 
 func newRawClient(t *testing.T, url string) *rawClient {
+	t.Helper()
 	return &rawClient{t: t, url: url, header: http.Header{}}
 }
 
@@ -248,9 +250,16 @@ func (c *rawClient) initialize() {
 	require.Equal(c.t, http.StatusAccepted, resp.StatusCode, string(body))
 }
 
-// post sends one body and returns the response and its body (for an SSE
-// response, the data of the last event).
-func (c *rawClient) post(body string) (*http.Response, []byte) {
+// rawReply is what post keeps of a response: its body is read and closed
+// before post returns.
+type rawReply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// post sends one body and returns the response's status and header and its
+// body (for an SSE response, the data of the last event).
+func (c *rawClient) post(body string) (*rawReply, []byte) {
 	c.t.Helper()
 	req, err := http.NewRequestWithContext(c.t.Context(), http.MethodPost, c.url, strings.NewReader(body))
 	require.NoError(c.t, err)
@@ -259,9 +268,7 @@ func (c *rawClient) post(body string) (*http.Response, []byte) {
 	if c.session != "" {
 		req.Header.Set("Mcp-Session-Id", c.session)
 	}
-	for k, v := range c.header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, c.header)
 	resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // a plain client is the point here.
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
@@ -272,7 +279,7 @@ func (c *rawClient) post(body string) (*http.Response, []byte) {
 		require.NotEmpty(c.t, events, "empty SSE response")
 		data = events[len(events)-1]
 	}
-	return resp, data
+	return &rawReply{StatusCode: resp.StatusCode, Header: resp.Header}, data
 }
 
 // call sends a request with a fresh id and returns the decoded response.
@@ -301,9 +308,9 @@ type rpcResponse struct {
 // sseData returns the data of every event in an SSE body.
 func sseData(body []byte) [][]byte {
 	var out [][]byte
-	for _, block := range bytes.Split(body, []byte("\n\n")) {
+	for block := range bytes.SplitSeq(body, []byte("\n\n")) {
 		var data []byte
-		for _, line := range bytes.Split(block, []byte("\n")) {
+		for line := range bytes.SplitSeq(block, []byte("\n")) {
 			if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
 				data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
 			}

@@ -30,7 +30,7 @@ type eliciter struct {
 	n      atomic.Int64
 }
 
-func (e *eliciter) Elicit(_ context.Context, _ mcpgo.ElicitationRequest) (*mcpgo.ElicitationResult, error) {
+func (e *eliciter) Elicit(_ context.Context, _ mcpgo.ElicitationRequest) (*mcpgo.ElicitationResult, error) { //nolint:gocritic // hugeParam: the signature is mcp-go's ElicitationHandler
 	e.n.Add(1)
 	return &mcpgo.ElicitationResult{ElicitationResponse: mcpgo.ElicitationResponse{
 		Action: mcpgo.ElicitationResponseActionAccept, Content: map[string]any{"reason": e.reason},
@@ -143,18 +143,23 @@ func TestElicitationAcrossEras(t *testing.T) {
 		want   string
 	}{
 		{"legacy go-sdk client, modern upstream", modernTool, "p-5001", func(t *testing.T, e *eliciter, tool string, args map[string]any) string {
+			t.Helper()
 			return sdkCallText(t, newElicitingSDKClient(t, g.url, era2025, e), tool, args)
 		}, "refund of p-5001 approved (reason: sdk-legacy)"},
 		{"legacy mcp-go client, modern upstream", modernTool, "p-5002", func(t *testing.T, e *eliciter, tool string, args map[string]any) string {
+			t.Helper()
 			return goCallText(t, newElicitingGoClient(t, g.url, era2025, e), tool, args)
 		}, "refund of p-5002 approved (reason: go-legacy)"},
 		{"modern mcp-go client, legacy upstream", legacyTool, "c-001", func(t *testing.T, e *eliciter, tool string, args map[string]any) string {
+			t.Helper()
 			return goCallText(t, newElicitingGoClient(t, g.url, era2026, e), tool, args)
 		}, "deletion of c-001 confirmed (reason: go-modern)"},
 		{"modern mcp-go client, modern upstream", modernTool, "p-5003", func(t *testing.T, e *eliciter, tool string, args map[string]any) string {
+			t.Helper()
 			return goCallText(t, newElicitingGoClient(t, g.url, era2026, e), tool, args)
 		}, "refund of p-5003 approved (reason: go-modern)"},
 		{"legacy go-sdk client, legacy upstream", legacyTool, "c-002", func(t *testing.T, e *eliciter, tool string, args map[string]any) string {
+			t.Helper()
 			return sdkCallText(t, newElicitingSDKClient(t, g.url, era2025, e), tool, args)
 		}, "deletion of c-002 confirmed (reason: sdk-legacy)"},
 	}

@@ -352,6 +352,7 @@ func TestSwitchStateUnloadableAtStart(t *testing.T) {
 		setup func(t *testing.T) (string, func())
 	}{
 		{name: "redis", setup: func(t *testing.T) (string, func()) {
+			t.Helper()
 			rs := redistest.Start(t)
 			rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 			t.Cleanup(func() { _ = rc.Close() })
@@ -362,6 +363,7 @@ func TestSwitchStateUnloadableAtStart(t *testing.T) {
 			}
 		}},
 		{name: "state file", setup: func(t *testing.T) (string, func()) {
+			t.Helper()
 			path := filepath.Join(t.TempDir(), "switches.json")
 			require.NoError(t, os.WriteFile(path, []byte(`{"switches":[{"id":`), 0o600))
 			return fmt.Sprintf("policy:\n  kill_switches: {state_file: %q}\n", path), func() {

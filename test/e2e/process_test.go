@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ func mcpgwBinary(t *testing.T) string {
 	t.Helper()
 	mcpgwOnce.Do(func() {
 		bin := filepath.Join(filepath.Dir(demoUpstreamBin), "mcpgw")
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/mcpgw/mcpgw/cmd/mcpgw")
+		cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/mcpgw/mcpgw/cmd/mcpgw")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			errMCPGWBuild = fmt.Errorf("building mcpgw: %w\n%s", err, out)
@@ -96,7 +97,9 @@ func startProc(t *testing.T, yaml string, waitReady bool) *proc {
 	cfgPath := filepath.Join(dir, "mcpgw.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml), 0o600))
 
-	cmd := exec.Command(mcpgwBinary(t), "serve", "-config", cfgPath)
+	// Not t.Context: that would kill mcpgw before the cleanups run; the
+	// tests signal it themselves and the cleanup kills it.
+	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), mcpgwBinary(t), "serve", "-config", cfgPath)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

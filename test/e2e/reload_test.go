@@ -42,7 +42,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: "e2e"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	// t.Context is cancelled before cleanups run; shutdown needs a live context.
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 	g := serveGatewayOpts(t, cfg, auditPath, true, gateway.Options{HealthInterval: 200 * time.Millisecond, Telemetry: tel})
 	reloads := func(result string) float64 {
 		t.Helper()
@@ -89,8 +90,10 @@ func TestReloadUnderLoad(t *testing.T) {
 			return c.call("tools/call", fmt.Sprintf(`{"name":%q,"arguments":%s}`, tool, args))
 		}, tc.tool, tc.args)
 		go worker(func(tool, args string) rpcResponse {
-			_, r := m.modern(modernRequest{method: "tools/call", name: tool,
-				body: fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":%s,%s}}`, tool, args, modernMeta)})
+			_, r := m.modern(modernRequest{
+				method: "tools/call", name: tool,
+				body: fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":%s,%s}}`, tool, args, modernMeta),
+			})
 			return r
 		}, tc.tool, tc.args)
 	}
@@ -128,8 +131,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.Error(t, g.ReloadFile(t.Context(), path))
 	_, rejected = g.ReloadCounts()
 	assert.Equal(t, uint64(1), rejected, "the broken file is counted")
-	assert.Equal(t, 1.0, reloads("failed"), "mcpgw_config_reloads_total{result=\"failed\"}")
-	assert.Equal(t, 1.0, reloads("ok"), "mcpgw_config_reloads_total{result=\"ok\"}")
+	// Counters hold whole numbers: a delta of 0 keeps the comparison exact.
+	assert.InDelta(t, 1.0, reloads("failed"), 0, "mcpgw_config_reloads_total{result=\"failed\"}")
+	assert.InDelta(t, 1.0, reloads("ok"), 0, "mcpgw_config_reloads_total{result=\"ok\"}")
 	assert.Same(t, before, g.Catalog(), "a broken file changes nothing")
 	waitCalls(20)
 
@@ -140,7 +144,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	data, err := os.ReadFile(g.auditPath)
 	require.NoError(t, err)
 	var actions []string
-	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+	for line := range bytes.SplitSeq(bytes.TrimSpace(data), []byte("\n")) {
 		var rec struct{ Event, Action string }
 		require.NoError(t, json.Unmarshal(line, &rec), string(line))
 		if rec.Event == "config_reload" {

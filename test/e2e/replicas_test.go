@@ -139,8 +139,10 @@ func TestThreeReplicas(t *testing.T) {
 		c := newRawClient(t, f.url())
 		var allowed, limited int
 		for range 8 {
-			_, r := c.modern(modernRequest{method: "tools/call", name: "orders__get_order",
-				body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"orders__get_order","arguments":{"id":"o-1001"},` + modernMeta + `}}`})
+			_, r := c.modern(modernRequest{
+				method: "tools/call", name: "orders__get_order",
+				body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"orders__get_order","arguments":{"id":"o-1001"},` + modernMeta + `}}`,
+			})
 			switch {
 			case r.Error == nil:
 				allowed++
@@ -164,8 +166,10 @@ func TestThreeReplicas(t *testing.T) {
 		for _, i := range []int{1, 2} {
 			c := newRawClient(t, f.replicas[i].url)
 			require.Eventually(t, func() bool {
-				_, r := c.modern(modernRequest{method: "tools/call", name: "customers__lookup_customer",
-					body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"customers__lookup_customer","arguments":{"id":"c-001"},` + modernMeta + `}}`})
+				_, r := c.modern(modernRequest{
+					method: "tools/call", name: "customers__lookup_customer",
+					body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"customers__lookup_customer","arguments":{"id":"c-001"},` + modernMeta + `}}`,
+				})
 				return r.Error != nil && r.Error.Code == -32060
 			}, 5*time.Second, 10*time.Millisecond, "replica %d never enforced the switch", i)
 		}

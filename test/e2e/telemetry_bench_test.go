@@ -29,7 +29,7 @@ func startBenchUpstream(b *testing.B) string {
 	build := exec.CommandContext(b.Context(), "go", "build", "-o", bin, "github.com/mcpgw/mcpgw/bench/upstream")
 	out, err := build.CombinedOutput()
 	require.NoError(b, err, "%s", out)
-	cmd := exec.CommandContext(context.Background(), bin, "-listen", "127.0.0.1:0")
+	cmd := exec.CommandContext(b.Context(), bin, "-listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(b, err)
 	require.NoError(b, cmd.Start())
@@ -75,7 +75,8 @@ func BenchmarkCallPathTelemetry(b *testing.B) {
 			if v.tel {
 				tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{})
 				require.NoError(b, err)
-				b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+				// b.Context is cancelled before cleanups run; shutdown needs a live context.
+				b.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(b.Context())) })
 				opts.Telemetry = tel
 			}
 			g, err := gateway.New(cfg, opts)

@@ -149,7 +149,8 @@ func startGatewayTel(t *testing.T, yaml string) (*gw, *telemetry.Telemetry) {
 	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: "e2e"})
 	require.NoError(t, err)
 	// Registered first, so it runs after the gateway has stopped.
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	// t.Context is cancelled before cleanups run; shutdown needs a live context.
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.WithoutCancel(t.Context()))) })
 	log := slog.New(telemetry.NewContextHandler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	g := serveGatewayOpts(t, cfg, "", true, gateway.Options{Logger: log, HealthInterval: time.Hour, Telemetry: tel, LogLevel: new(slog.LevelVar)})
 	return g, tel
@@ -410,7 +411,7 @@ upstreams:
 	c := newRawClient(t, g.url)
 	c.header.Set("Authorization", "Bearer "+iss.Mint(map[string]any{"sub": "alice", "scope": "mcp"}))
 	c.initialize()
-	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`) //nolint:bodyclose // post closes it.
+	resp, _ := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"orders__cancel_order","arguments":{"id":"o-1001"}}}`)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "step-up: the tool needs orders:write")
 
 	fams := scrape(t, g.base+"/metrics")

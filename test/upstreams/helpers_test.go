@@ -132,6 +132,7 @@ func newRawSession(t *testing.T, url string, hc *http.Client) *rawSession {
 			"clientInfo":      map[string]any{"name": "raw-test", "version": "0.0.1"},
 		},
 	})
+	defer resp.Body.Close() // response closes it too; this covers a failure before that
 	s.sessionID = resp.Header.Get("Mcp-Session-Id")
 	var init struct {
 		Result struct {
@@ -173,6 +174,7 @@ func (s *rawSession) post(ctx context.Context, msg any) *http.Response {
 func (s *rawSession) call(id int, method string, params any) json.RawMessage {
 	s.t.Helper()
 	resp := s.post(s.t.Context(), map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	defer resp.Body.Close() // response closes it too; this covers a failure before that
 	return s.response(resp, id)
 }
 

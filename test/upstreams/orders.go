@@ -342,7 +342,7 @@ type labelContent struct {
 }
 
 // MarshalJSON encodes the item as {"type":"x-label","format":…,"data":…}.
-func (c labelContent) MarshalJSON() ([]byte, error) {
+func (c labelContent) MarshalJSON() ([]byte, error) { //nolint:gocritic // hugeParam: a value receiver, so that values of labelContent marshal too
 	return json.Marshal(struct {
 		Type   string `json:"type"`
 		Format string `json:"format"`
@@ -412,10 +412,10 @@ func addOrderTools(srv *mcpserver.MCPServer, st *orderStore, obs *Observer) {
 	createOrder := mcp.NewToolWithRawSchema("create_order", "Creates a pending order for a customer.", json.RawMessage(createOrderInput))
 	createOrder.Annotations = mcp.ToolAnnotation{
 		Title:           "Create order",
-		ReadOnlyHint:    mcp.ToBoolPtr(false),
-		DestructiveHint: mcp.ToBoolPtr(false),
-		IdempotentHint:  mcp.ToBoolPtr(false),
-		OpenWorldHint:   mcp.ToBoolPtr(false),
+		ReadOnlyHint:    new(false),
+		DestructiveHint: new(false),
+		IdempotentHint:  new(false),
+		OpenWorldHint:   new(false),
 	}
 	srv.AddTool(createOrder, func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		var in struct {
@@ -449,10 +449,10 @@ func addOrderTools(srv *mcpserver.MCPServer, st *orderStore, obs *Observer) {
 	cancelOrder := mcp.NewToolWithRawSchema("cancel_order", "Cancels an order that has not shipped yet.", json.RawMessage(cancelOrderInput))
 	cancelOrder.Annotations = mcp.ToolAnnotation{
 		Title:           "Cancel order",
-		ReadOnlyHint:    mcp.ToBoolPtr(false),
-		DestructiveHint: mcp.ToBoolPtr(true),
-		IdempotentHint:  mcp.ToBoolPtr(false),
-		OpenWorldHint:   mcp.ToBoolPtr(false),
+		ReadOnlyHint:    new(false),
+		DestructiveHint: new(true),
+		IdempotentHint:  new(false),
+		OpenWorldHint:   new(false),
 	}
 	srv.AddTool(cancelOrder, func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		o, err := st.cancel(req.GetString("id", ""), req.GetString("reason", ""))
@@ -585,9 +585,9 @@ func addOrderPrompts(srv *mcpserver.MCPServer, st *orderStore) {
 func readOnlyAnnotations(title string) mcp.ToolAnnotation {
 	return mcp.ToolAnnotation{
 		Title:           title,
-		ReadOnlyHint:    mcp.ToBoolPtr(true),
-		DestructiveHint: mcp.ToBoolPtr(false),
-		IdempotentHint:  mcp.ToBoolPtr(true),
-		OpenWorldHint:   mcp.ToBoolPtr(false),
+		ReadOnlyHint:    new(true),
+		DestructiveHint: new(false),
+		IdempotentHint:  new(true),
+		OpenWorldHint:   new(false),
 	}
 }

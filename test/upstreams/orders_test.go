@@ -235,7 +235,7 @@ func TestOrdersCancelledNotification(t *testing.T) {
 	url, hc := serve(t, OrdersHandler(obs))
 	raw := newRawSession(t, url, hc)
 
-	resp := raw.post(t.Context(), map[string]any{
+	resp := raw.post(t.Context(), map[string]any{ //nolint:bodyclose // readMessages closes it in the reader goroutine; the defer below covers an early failure
 		"jsonrpc": "2.0", "id": 42, "method": "tools/call",
 		"params": map[string]any{
 			"name":      "export_orders",
@@ -243,6 +243,7 @@ func TestOrdersCancelledNotification(t *testing.T) {
 			"_meta":     map[string]any{"progressToken": "raw-1"},
 		},
 	})
+	defer resp.Body.Close() // readMessages closes it too; this covers a failure before that
 	messages := make(chan rawMessage, 64)
 	go func() {
 		defer close(messages)

@@ -228,10 +228,10 @@ func newPaymentsServer() *mcpserver.MCPServer {
 	refund.RawOutputSchema = json.RawMessage(paymentSchema)
 	refund.Annotations = mcp.ToolAnnotation{
 		Title:           "Refund payment",
-		ReadOnlyHint:    mcp.ToBoolPtr(false),
-		DestructiveHint: mcp.ToBoolPtr(true),
-		IdempotentHint:  mcp.ToBoolPtr(false),
-		OpenWorldHint:   mcp.ToBoolPtr(true),
+		ReadOnlyHint:    new(false),
+		DestructiveHint: new(true),
+		IdempotentHint:  new(false),
+		OpenWorldHint:   new(true),
 	}
 	srv.AddTool(refund, func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p, err := st.refund(req.GetString("payment_id", ""), req.GetInt("amount", 0), req.GetString("reason", ""))

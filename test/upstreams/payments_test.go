@@ -59,18 +59,28 @@ func TestPaymentsHTTP(t *testing.T) {
 				wantError bool
 				wantJSON  map[string]any
 			}{
-				{name: "get_payment", tool: "get_payment", args: map[string]any{"payment_id": "p-5002"},
-					wantJSON: map[string]any{"order_id": "o-1002", "amount_cents": 49800, "status": "captured"}},
-				{name: "find_payment by order", tool: "find_payment", args: map[string]any{"order_id": "o-1005"},
-					wantJSON: map[string]any{"payment_id": "p-5005", "customer_id": "c-004"}},
-				{name: "find_payment with both ids breaks oneOf", tool: "find_payment",
-					args: map[string]any{"payment_id": "p-5001", "order_id": "o-1001"}, wantError: true},
+				{
+					name: "get_payment", tool: "get_payment", args: map[string]any{"payment_id": "p-5002"},
+					wantJSON: map[string]any{"order_id": "o-1002", "amount_cents": 49800, "status": "captured"},
+				},
+				{
+					name: "find_payment by order", tool: "find_payment", args: map[string]any{"order_id": "o-1005"},
+					wantJSON: map[string]any{"payment_id": "p-5005", "customer_id": "c-004"},
+				},
+				{
+					name: "find_payment with both ids breaks oneOf", tool: "find_payment",
+					args: map[string]any{"payment_id": "p-5001", "order_id": "o-1001"}, wantError: true,
+				},
 				{name: "find_payment unpaid order", tool: "find_payment", args: map[string]any{"order_id": "o-1007"}, wantError: true},
-				{name: "partial refund", tool: "refund", args: map[string]any{"payment_id": "p-5002", "amount": 800, "reason": "damaged"},
-					wantJSON: map[string]any{"refunded_cents": 800, "status": "partially_refunded"}},
+				{
+					name: "partial refund", tool: "refund", args: map[string]any{"payment_id": "p-5002", "amount": 800, "reason": "damaged"},
+					wantJSON: map[string]any{"refunded_cents": 800, "status": "partially_refunded"},
+				},
 				{name: "refund more than is left", tool: "refund", args: map[string]any{"payment_id": "p-5002", "amount": 49001, "reason": "oops"}, wantError: true},
-				{name: "refund the rest", tool: "refund", args: map[string]any{"payment_id": "p-5002", "amount": 49000, "reason": "returned"},
-					wantJSON: map[string]any{"refunded_cents": 49800, "status": "refunded"}},
+				{
+					name: "refund the rest", tool: "refund", args: map[string]any{"payment_id": "p-5002", "amount": 49000, "reason": "returned"},
+					wantJSON: map[string]any{"refunded_cents": 49800, "status": "refunded"},
+				},
 			}
 			for _, tt := range calls {
 				res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: tt.tool, Arguments: tt.args})
@@ -109,7 +119,7 @@ func assertPaymentsReadAndGet(t *testing.T, cs *sdk.ClientSession) {
 	assert.Equal(t, []refundRecord{{800, "damaged"}, {49000, "returned"}}, p.Refunds)
 
 	_, err = cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: "payment://p-9999"})
-	assert.Error(t, err, "unknown payment")
+	require.Error(t, err, "unknown payment")
 
 	prompts, err := cs.ListPrompts(t.Context(), nil)
 	require.NoError(t, err)

@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newTestIssuer(t *testing.T, cfg Config) (*Issuer, *httptest.Server) {
+func newTestIssuer(t *testing.T, cfg *Config) (*Issuer, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.URL = "http://" + srv.Listener.Addr().String() + cfg.URL
-	i, err := New(cfg)
+	i, err := New(*cfg)
 	require.NoError(t, err)
 	srv.Config.Handler = i.Handler()
 	srv.Start()
@@ -29,7 +29,9 @@ func newTestIssuer(t *testing.T, cfg Config) (*Issuer, *httptest.Server) {
 
 func getJSON(t *testing.T, u string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(u)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // a plain client against the loopback test server, as any IdP client would be
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var body map[string]any
@@ -42,7 +44,7 @@ func getJSON(t *testing.T, u string) (int, map[string]any) {
 func TestDiscoveryDocuments(t *testing.T) {
 	t.Parallel()
 
-	i, srv := newTestIssuer(t, Config{URL: "/realms/mcp"})
+	i, srv := newTestIssuer(t, &Config{URL: "/realms/mcp"})
 	status, oidc := getJSON(t, srv.URL+"/realms/mcp/.well-known/openid-configuration")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, i.URL(), oidc["issuer"])
@@ -55,7 +57,7 @@ func TestDiscoveryDocuments(t *testing.T) {
 	assert.Len(t, jwks["keys"], 2)
 	assert.Equal(t, Counts{Requests: 3, Discovery: 2, JWKS: 1}, i.Counts())
 
-	only, srv := newTestIssuer(t, Config{OAuthMetadataOnly: true})
+	only, srv := newTestIssuer(t, &Config{OAuthMetadataOnly: true})
 	status, _ = getJSON(t, srv.URL+"/.well-known/openid-configuration")
 	assert.Equal(t, http.StatusNotFound, status)
 	status, _ = getJSON(t, srv.URL+"/.well-known/oauth-authorization-server")
@@ -96,7 +98,7 @@ func TestMintOptions(t *testing.T) {
 		tok, err := i.Mint(map[string]any{"sub": "a"}, bad)
 		require.NoError(t, err)
 		_, err = i.verify(tok)
-		assert.Error(t, err)
+		require.Error(t, err)
 	}
 	noAud, err := i.Mint(map[string]any{"sub": "a", "aud": nil})
 	require.NoError(t, err)
@@ -109,7 +111,7 @@ func TestTokenEndpoint(t *testing.T) {
 	t.Parallel()
 
 	now := time.Unix(1_800_000_000, 0)
-	i, _ := newTestIssuer(t, Config{
+	i, _ := newTestIssuer(t, &Config{
 		Audience: "https://mcp.example.com/mcp",
 		Now:      func() time.Time { return now },
 		Clients:  []Client{{ID: "gw", Secret: "s&cret", Scopes: []string{"a", "b"}}},
@@ -117,13 +119,13 @@ func TestTokenEndpoint(t *testing.T) {
 	subject, err := i.Mint(map[string]any{"sub": "alice", "scope": "a"})
 	require.NoError(t, err)
 	post := func(basic bool, form url.Values) (int, map[string]any) {
-		req, err := http.NewRequest(http.MethodPost, i.URL()+"/token", strings.NewReader(form.Encode()))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, i.URL()+"/token", strings.NewReader(form.Encode()))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if basic {
 			req.SetBasicAuth("gw", url.QueryEscape("s&cret"))
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // a plain client against the loopback test server, as any IdP client would be
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var body map[string]any
