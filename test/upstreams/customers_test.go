@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -19,9 +20,17 @@ import (
 // connectMCPGo connects an mcp-go client to the customers server. The
 // version is pinned to the session era: left at its 2026-07-28 default,
 // mcp-go's client fails every call against a stateful go-sdk server.
+//
+// The client gets a transport of its own. mcp-go's default http.Client
+// uses http.DefaultTransport, whose idle connections every
+// httptest.Server.Close closes: a parallel test ending its server could
+// break this client's next request ("CloseIdleConnections called").
 func connectMCPGo(t *testing.T, url string, headers map[string]string) *mcpclient.Client {
 	t.Helper()
-	tr, err := mcptransport.NewStreamableHTTP(url, mcptransport.WithHTTPHeaders(headers))
+	own := &http.Transport{}
+	t.Cleanup(own.CloseIdleConnections)
+	tr, err := mcptransport.NewStreamableHTTP(url, mcptransport.WithHTTPHeaders(headers),
+		mcptransport.WithHTTPBasicClient(&http.Client{Transport: own}))
 	require.NoError(t, err)
 	c := mcpclient.NewClient(tr, mcpclient.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 	require.NoError(t, c.Start(t.Context()))
