@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -286,7 +287,7 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	buf := getWriteBuf()
-	b := appendRequestLine((*buf)[:0], req.Method, req.URL.RequestURI(), cmpOr(req.Host, t.host))
+	b := appendRequestLine((*buf)[:0], req.Method, req.URL.RequestURI(), cmp.Or(req.Host, t.host))
 	if _, ok := req.Header["User-Agent"]; !ok {
 		b = append(b, "User-Agent: mcpgw\r\n"...)
 	}
@@ -324,13 +325,6 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.TransferEncoding = []string{"chunked"}
 	}
 	return resp, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func appendRequestLine(b []byte, method, uri, host string) []byte {
