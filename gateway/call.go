@@ -6,11 +6,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
-	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -25,7 +23,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
 		g.list(w, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
-		g.forward(w, r, s, m)
+		g.forward(w, r, s, m, nil)
 	default:
 		writeJSON(w, http.StatusOK, appendError(nil, m.ID,
 			newRPCError(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)))
@@ -172,121 +170,6 @@ func quoteJSON(s string) []byte {
 func unavailable(up, what string) *rpcError {
 	return newRPCError(codeUpstreamUnavailable, "upstream "+strconv.Quote(up)+" is unavailable; cannot serve "+what,
 		map[string]any{"upstream": up})
-}
-
-// forward sends one call to its upstream and relays the answer. This is the
-// call path both protocol eras share.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m *message) {
-	rt := g.acquire()
-	defer rt.release()
-	snap := rt.snapshot()
-	r, ob := g.observeCall(r, snap, s, m) // ob is nil without telemetry
-	defer ob.end()
-	rp := newReplier(w, r, s == nil)
-	rp.obs = ob
-	if g.draining.Load() {
-		rerr := newRPCError(codeShuttingDown, "gateway is shutting down", nil)
-		g.auditUnrouted(r, s, m, rerr)
-		rp.fail(m.ID, rerr)
-		return
-	}
-	t, rerr := resolve(snap, m)
-	if rerr != nil {
-		g.auditUnrouted(r, s, m, rerr)
-		rp.fail(m.ID, rerr)
-		return
-	}
-	ob.resolved(&t)
-	client := rt.byName[t.upstream]
-	var rec *audit.Record
-	if e := earlyFrom(r.Context()); e != nil && m.Method == "tools/call" && e.t.upstream == t.upstream && e.t.name == t.name {
-		// Admitted on its headers (early.go); the audit gate needs the
-		// route's hints, so it runs here.
-		e.used, rec = true, e.rec
-		g.recordArgs(rec, rt, t)
-		if rerr := g.auditGate(t, rec); rerr != nil {
-			g.writeAudit(r.Context(), rec)
-			rp.fail(m.ID, rerr)
-			return
-		}
-	} else if m.Method == "tools/call" {
-		rec = g.newRecord(r, rt, s, t)
-		ob.record(rec)
-		if rerr := g.admit(r.Context(), rt, t, rec); rerr != nil {
-			if rerr.Code == codeInsufficientScope {
-				ob.refused()
-				// Step-up: HTTP 403 naming every scope the tool needs
-				// (MCP authorization, "Runtime Insufficient Scope Errors").
-				g.writeAudit(r.Context(), rec)
-				need, _ := rerr.Data.([]string)
-				g.auth.Challenge(w, r, need)
-				return
-			}
-			rec.ErrorCode = rerr.Code
-			g.writeAudit(r.Context(), rec)
-			rp.fail(m.ID, rerr)
-			return
-		}
-		if rerr := g.auditGate(t, rec); rerr != nil {
-			g.writeAudit(r.Context(), rec)
-			rp.fail(m.ID, rerr)
-			return
-		}
-	}
-	ctx := r.Context()
-	if s != nil {
-		// notifications/cancelled names the call by its id within the
-		// session; the stateless era cancels by closing the request.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer s.track(m.ID, cancel)()
-	}
-	req := &upstream.Request{
-		Method:     m.Method,
-		Params:     t.params,
-		RequestID:  requestIDFrom(ctx),
-		Idempotent: m.Method != "tools/call" || t.hints.Retryable(),
-		Identity:   identityFor(ctx, rt.upCfg[t.upstream]),
-	}
-	if m.Method == "tools/call" {
-		req.Tool = t.original
-	}
-	if s == nil {
-		req.Header = withParamHeaders(req.Header, r.Header)
-	}
-	if meta := member(m.Params, "_meta"); len(meta) > 0 {
-		if tok := member(meta, "progressToken"); len(tok) > 0 {
-			req.ProgressToken = tok
-			req.OnProgress = func(params json.RawMessage) {
-				rp.notify(appendNotification(nil, "notifications/progress", params))
-			}
-		}
-	}
-	result, err := g.exchange(ctx, s, rp, t, client, req, m)
-	if err != nil {
-		ob.upstreamFailed(err)
-		rerr := g.upstreamError(ctx, t, err)
-		if rec != nil {
-			rec.Outcome, rec.ErrorCode = outcomeOf(err), rerr.Code
-			refusedUpstream(rec, err)
-			g.writeAudit(r.Context(), rec)
-		}
-		rp.fail(m.ID, rerr)
-		return
-	}
-	ob.result(result)
-	if rec != nil {
-		rec.Outcome = audit.OutcomeOK
-		if isToolError(result) {
-			rec.Outcome = audit.OutcomeToolError
-		}
-		g.writeAudit(r.Context(), rec)
-	}
-	buf := getMsgBuf()
-	*buf = appendResult(slices.Grow((*buf)[:0], len(result)+64), m.ID, result)
-	rp.send(*buf)
-	putMsgBuf(buf)
 }
 
 // upstreamError maps an upstream failure to the wire, once: JSON-RPC errors

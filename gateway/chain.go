@@ -246,7 +246,10 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		cat, avail := c.Catalog()
 		h := upstreamHealth{
 			Name: c.Name(), Required: !rt.upCfg[c.Name()].Optional, Loaded: cat != nil, Available: avail,
-			Breaker: c.Breakers()[0].State, InFlight: c.Load().InFlight,
+			Breaker: breakerState(c),
+		}
+		if r, ok := c.(reporter); ok {
+			h.InFlight = r.Load().InFlight
 		}
 		if cat != nil {
 			h.Tools = len(cat.Tools)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -32,6 +33,7 @@ type controlsDeps struct {
 	knownTools     func() []string
 	knownUpstreams func() []string
 	onChange       func()
+	auditTo        io.Writer
 }
 
 func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *controls, err error) {
@@ -48,7 +50,13 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 		QueueSize: cfg.Audit.QueueSize, StuckAfter: cfg.Audit.StuckAfter, Now: d.now,
 		ErrorLog: d.log.With(slog.String("component", "audit")),
 	}
+	if d.auditTo != nil {
+		opts.Writers = []io.Writer{d.auditTo}
+	}
 	for _, s := range cfg.Audit.Sinks {
+		if d.auditTo != nil {
+			break
+		}
 		switch s.Type {
 		case "file":
 			opts.Paths = append(opts.Paths, s.Path)

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,6 +44,13 @@ type Options struct {
 	// LogLevel is the level of Logger, changed by PUT /admin/v1/loglevel;
 	// nil leaves the endpoint out.
 	LogLevel *slog.LevelVar
+
+	// dial builds the upstreams; nil means real clients (dialClient). The
+	// package's tests set it to dial in-memory fakes.
+	dial dialer
+	// auditTo, when set, takes the audit stream instead of the configured
+	// sinks (the package's tests).
+	auditTo io.Writer
 }
 
 // Gateway serves MCP hosts and forwards to upstream MCP servers.
@@ -71,6 +79,8 @@ type Gateway struct {
 	// asserter signs identity assertions for upstreams; one per process,
 	// so its key set stays valid across reloads.
 	asserter *upstream.Asserter
+	// dial builds upstreams (Options.dial).
+	dial dialer
 
 	// auditRefused counts destructive calls refused while the audit
 	// stream was stuck or failing.
@@ -134,6 +144,7 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },
 		knownUpstreams: g.upstreamNames,
 		onChange:       g.signal,
+		auditTo:        opts.auditTo,
 	})
 	if err != nil {
 		return nil, err
@@ -151,6 +162,7 @@ func New(cfg *configs.Config, opts Options) (*Gateway, error) {
 		g.log.Info("session resumed", slog.String("session", s.digest), slog.String("protocol_version", s.protocolVersion))
 	}
 	g.healthInterval = opts.HealthInterval
+	g.dial = opts.dial
 	g.tel = opts.Telemetry
 	if g.asserter, err = upstream.NewAsserter(g.now); err != nil {
 		_ = g.controls.close(context.Background())
@@ -193,7 +205,7 @@ func (g *Gateway) runtimeDeps(prev *runtime) runtimeDeps {
 	return runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
 		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter, tel: g.tel,
-		redis: g.controls.redis, prev: prev,
+		redis: g.controls.redis, prev: prev, dial: g.dial,
 	}
 }
 

@@ -95,12 +95,14 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Header-first: a modern tools/call is routed and admitted before its
-	// body is read (early.go).
-	r, e, done := g.admitEarly(w, r)
-	if done {
-		return
+	// body is read (callpath.go).
+	c := g.headerCall(w, r)
+	if c != nil {
+		defer c.finish()
+		if c.rerr != nil {
+			return
+		}
 	}
-	defer g.finishEarly(r, e)
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -119,7 +121,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 	// the header is a modern request with a missing header.
 	pv := r.Header.Get(headerProtocolVersion)
 	if isModernVersion(pv) || (pv == "" && isModernVersion(declaredVersion(m))) {
-		g.serveModern(w, r, m, pv)
+		g.serveModern(w, r, m, pv, c)
 		return
 	}
 	if pv != "" && !slices.Contains(legacyVersions, pv) {
@@ -354,7 +356,6 @@ type replier struct {
 	w         http.ResponseWriter
 	sseOK     bool
 	modern    bool // 2026-07-28: protocol errors carry 4xx statuses
-	obs       *callObs
 	mu        sync.Mutex
 	streaming bool
 	finished  bool
@@ -388,7 +389,6 @@ func (rp *replier) notify(msg []byte) {
 
 // fail writes an error response with the status the request's era uses.
 func (rp *replier) fail(id json.RawMessage, e *rpcError) {
-	rp.obs.fail(e)
 	status := http.StatusOK
 	if rp.modern {
 		status = modernStatus(e.Code)

@@ -105,7 +105,7 @@ func decodeHeaderValue(v string) (string, bool) {
 }
 
 // serveModern answers one 2026-07-28 request.
-func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message, headerVersion string) {
+func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message, headerVersion string, c *call) {
 	fail := func(code int, msg string, data any) {
 		writeJSON(w, modernStatus(code), appendError(nil, m.ID, newRPCError(code, msg, data)))
 	}
@@ -152,7 +152,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
 		g.modernList(w, rt, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete":
-		g.forward(w, r, nil, m)
+		g.forward(w, r, nil, m, c)
 	case "subscriptions/listen":
 		g.listen(w, r, m)
 	default:

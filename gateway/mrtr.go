@@ -214,7 +214,7 @@ func editMembers(obj json.RawMessage, set map[string]json.RawMessage, del ...str
 // exchange sends one forwarded request upstream and handles the MRTR
 // rounds the mix of eras needs. It returns the result to relay, or an
 // error: an *rpcError of the gateway, or the upstream client's.
-func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t target, c *upstream.Client, req *upstream.Request, m *message) (json.RawMessage, error) {
+func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t target, c Upstream, req *upstream.Request, m *message) (json.RawMessage, error) {
 	if !mrtrMethods[m.Method] {
 		return c.Call(ctx, req)
 	}
@@ -290,7 +290,7 @@ func declaresInput(caps json.RawMessage) bool {
 // upstream's input_required is answered by asking the client over its
 // session and retrying with inputResponses; a legacy upstream's requests
 // on the call's stream are relayed to the client the same way.
-func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replier, c *upstream.Client, req *upstream.Request) (json.RawMessage, error) {
+func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replier, c Upstream, req *upstream.Request) (json.RawMessage, error) {
 	if len(s.clientCaps) > 0 {
 		req.ClientCapabilities = s.clientCaps
 	}
@@ -444,7 +444,7 @@ type pendingAsk struct {
 // holdCall starts a call to a session-era upstream detached from the
 // client's HTTP request, so that it can outlive it while the client
 // gathers input, and waits for its first event.
-func (g *Gateway) holdCall(ctx context.Context, owner string, t target, method string, c *upstream.Client, req *upstream.Request) (json.RawMessage, error) {
+func (g *Gateway) holdCall(ctx context.Context, owner string, t target, method string, c Upstream, req *upstream.Request) (json.RawMessage, error) {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h := &heldCall{
 		owner: owner, upstream: t.upstream, name: t.name, method: method,

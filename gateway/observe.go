@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
+	"github.com/mcpgw/mcpgw/upstream"
 )
 
 // Telemetry of the call path, following the server side of the OpenTelemetry
@@ -149,19 +150,16 @@ func (g *Gateway) closeTelemetry() {
 	}
 }
 
-// breakerStater is what a breaker-guarded upstream client reports; the
-// state is closed, half_open or open. Clients without a breaker report
-// nothing.
-type breakerStater interface {
-	BreakerState() string
-}
-
 func (g *Gateway) breakerStates(report func(upstream, state string)) {
 	for _, c := range g.rt.Load().clients {
-		if b, ok := any(c).(breakerStater); ok {
-			if st := b.BreakerState(); st != "" {
-				report(c.Name(), st)
-			}
+		// The gauge's label spells half-open as half_open and leaves
+		// disabled breakers out.
+		switch st := breakerState(c); st {
+		case "", upstream.BreakerDisabled:
+		case upstream.BreakerHalfOpen:
+			report(c.Name(), "half_open")
+		default:
+			report(c.Name(), st)
 		}
 	}
 }
@@ -232,8 +230,7 @@ func (o *observer) cache(snap *catalog.Snapshot) *labelCache {
 	return c
 }
 
-// callObs is the telemetry of one forwarded request. A nil *callObs does
-// nothing, so the call path needs no checks.
+// callObs is the telemetry of one forwarded request.
 type callObs struct {
 	o       *observer
 	ctx     context.Context
@@ -250,27 +247,34 @@ type callObs struct {
 	upErr   error
 }
 
-// observeCall starts the telemetry of a forwarded request. It returns r
-// with the server span in its context when tracing is on.
-func (g *Gateway) observeCall(r *http.Request, snap *catalog.Snapshot, s *session, m *message) (*http.Request, *callObs) {
-	o := g.obs
-	if o == nil {
-		return r, nil
+// observe starts the call's telemetry, once its request is known: a
+// header-first call refused before its body is observed when it finishes.
+// With tracing on, the call's request carries the server span from then on.
+func (c *call) observe() {
+	o := c.g.obs
+	if o == nil || c.ob != nil {
+		return
 	}
-	ob := &callObs{o: o, ctx: r.Context(), start: time.Now(), cache: o.cache(snap), method: m.Method}
-	if s != nil {
-		ob.version = s.protocolVersion
+	r := c.r
+	ob := &callObs{o: o, ctx: r.Context(), start: c.began, cache: o.cache(c.snap), method: c.method}
+	c.ob = ob
+	if c.s != nil {
+		ob.version = c.s.protocolVersion
 	} else {
 		ob.version = r.Header.Get(headerProtocolVersion)
 	}
 	if o.tracer == nil {
-		return r, ob
+		return
+	}
+	var params, id json.RawMessage
+	if c.m != nil {
+		params, id = c.m.Params, c.m.ID
 	}
 	ctx := r.Context()
 	ambient := telemetry.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	parent := ambient
 	var links []trace.Link
-	if meta := member(m.Params, "_meta"); len(meta) > 0 {
+	if meta := member(params, "_meta"); len(meta) > 0 {
 		if mc := metaCarrier(meta); mc != nil {
 			if fromMeta := telemetry.Propagator.Extract(ctx, mc); trace.SpanContextFromContext(fromMeta).IsValid() {
 				parent = fromMeta
@@ -281,30 +285,53 @@ func (g *Gateway) observeCall(r *http.Request, snap *catalog.Snapshot, s *sessio
 		}
 	}
 	attrs := make([]attribute.KeyValue, 0, 6)
-	attrs = append(attrs, telemetry.MethodName.String(m.Method))
+	attrs = append(attrs, telemetry.MethodName.String(c.method))
 	if ob.version != "" {
 		attrs = append(attrs, telemetry.ProtocolVersion.String(ob.version))
 	}
-	if s != nil {
+	if c.s != nil {
 		// The session id is a bearer credential: record its digest only.
-		attrs = append(attrs, telemetry.SessionID.String(s.digest))
+		attrs = append(attrs, telemetry.SessionID.String(c.s.digest))
 	}
-	if len(m.ID) > 0 {
-		id := string(m.ID)
-		if m.ID[0] == '"' {
-			_ = json.Unmarshal(m.ID, &id)
+	if len(id) > 0 {
+		sid := string(id)
+		if id[0] == '"' {
+			_ = json.Unmarshal(id, &sid)
 		}
-		attrs = append(attrs, telemetry.RequestID.String(id))
+		attrs = append(attrs, telemetry.RequestID.String(sid))
 	}
-	if m.Method == "tools/call" {
+	if c.method == "tools/call" {
 		attrs = append(attrs, telemetry.OperationName.String(telemetry.OperationExecuteTool))
 	}
-	ctx, ob.span = o.tracer.Start(parent, m.Method, trace.WithSpanKind(trace.SpanKindServer),
+	ctx, ob.span = o.tracer.Start(parent, c.method, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attrs...), trace.WithLinks(links...))
 	// The request context keeps its values (request id, principal); only
 	// the span comes from the trace context.
 	ob.ctx = trace.ContextWithSpan(r.Context(), trace.SpanFromContext(ctx))
-	return r.WithContext(ob.ctx), ob
+	c.r = r.WithContext(ob.ctx)
+}
+
+// observeEnd records the call's duration, decision and span; rec is the
+// audit record of a tools/call.
+func (c *call) observeEnd(rec *audit.Record) {
+	if c.g.obs == nil {
+		return
+	}
+	c.observe()
+	ob := c.ob
+	if c.t.upstream != "" {
+		ob.t = &c.t
+	}
+	ob.rec, ob.upErr = rec, c.upErr
+	switch {
+	case c.rerr != nil && c.rerr.Code == codeInsufficientScope:
+		ob.errType = "insufficient_scope"
+	case c.rerr != nil:
+		ob.rerr, ob.errType = c.rerr, strconv.Itoa(c.rerr.Code)
+	case c.method == "tools/call" && c.next == stepDone && isToolError(c.result):
+		ob.errType = telemetry.ErrorTool
+	}
+	ob.end()
 }
 
 // metaCarrier reads traceparent and tracestate from a _meta object.
@@ -320,50 +347,6 @@ func metaCarrier(meta json.RawMessage) propagation.MapCarrier {
 	return mc
 }
 
-// resolved records the route of the call.
-func (ob *callObs) resolved(t *target) {
-	if ob != nil {
-		ob.t = t
-	}
-}
-
-// record ties the call to its audit record (tools/call), whose decision
-// is counted.
-func (ob *callObs) record(rec *audit.Record) {
-	if ob != nil {
-		ob.rec = rec
-	}
-}
-
-// fail records the error answered to the client.
-func (ob *callObs) fail(e *rpcError) {
-	if ob != nil && ob.rerr == nil {
-		ob.rerr = e
-		ob.errType = strconv.Itoa(e.Code)
-	}
-}
-
-// refused records a refusal answered with HTTP 403 (step-up).
-func (ob *callObs) refused() {
-	if ob != nil {
-		ob.errType = "insufficient_scope"
-	}
-}
-
-// upstreamFailed records the upstream's error, to tell an open breaker.
-func (ob *callObs) upstreamFailed(err error) {
-	if ob != nil {
-		ob.upErr = err
-	}
-}
-
-// result records a successful result.
-func (ob *callObs) result(res []byte) {
-	if ob != nil && ob.method == "tools/call" && isToolError(res) {
-		ob.errType = telemetry.ErrorTool
-	}
-}
-
 // circuitOpen is implemented by the upstream error of a call an open
 // breaker refused.
 type circuitOpen interface {
@@ -377,9 +360,6 @@ func isCircuitOpen(err error) bool {
 
 // end records the duration, the decision and the span of the call.
 func (ob *callObs) end() {
-	if ob == nil {
-		return
-	}
 	o := ob.o
 	rl := o.methods[ob.method]
 	tool := ""
@@ -396,15 +376,12 @@ func (ob *callObs) end() {
 
 	if ob.method == "tools/call" {
 		up, d := "", -1
-		switch {
-		case ob.rec != nil:
+		if ob.rec != nil {
 			up = ob.rec.Upstream
 			d = decisionIndex(string(ob.rec.Decision))
 			if ob.rec.Decision == audit.DecisionAllowed && isCircuitOpen(ob.upErr) {
 				d = decisionIndex(telemetry.DecisionCircuitOpen)
 			}
-		case ob.t == nil && ob.rerr != nil && ob.rerr.Code != codeShuttingDown:
-			d = decisionIndex(telemetry.DecisionInvalid)
 		}
 		if d >= 0 {
 			if opts, ok := ob.cache.decisions[up]; ok {

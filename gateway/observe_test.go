@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -57,11 +58,9 @@ func BenchmarkObserve(b *testing.B) {
 			rec := &audit.Record{Upstream: "orders", Decision: audit.DecisionAllowed}
 			b.ReportAllocs()
 			for b.Loop() {
-				_, ob := g.observeCall(r, snap, nil, m)
-				ob.resolved(&t)
-				ob.record(rec)
-				ob.result(result)
-				ob.end()
+				c := &call{g: g, r: r, snap: snap, m: m, method: m.Method, began: time.Now(), t: t, next: stepDone, result: result}
+				c.observe()
+				c.observeEnd(rec)
 			}
 		})
 	}

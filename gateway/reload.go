@@ -16,7 +16,6 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
-	"github.com/mcpgw/mcpgw/upstream"
 )
 
 // reloadWait bounds how long a reload waits for the upstreams it connects
@@ -116,7 +115,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *configs.Config, path string, 
 
 	// Retire the old runtime in the background: its calls finish on the
 	// clients they started with, bounded by the shutdown timeout.
-	keep := make(map[*upstream.Client]bool, len(rt.clients))
+	keep := make(map[Upstream]bool, len(rt.clients))
 	for _, c := range rt.clients {
 		keep[c] = true
 	}
@@ -166,7 +165,7 @@ func (g *Gateway) waitLoaded(ctx context.Context, rt *runtime) {
 
 // retire waits for the calls still holding old, then closes the upstream
 // clients the new runtime did not take over.
-func (g *Gateway) retire(old *runtime, keep map[*upstream.Client]bool) {
+func (g *Gateway) retire(old *runtime, keep map[Upstream]bool) {
 	deadline := time.Now().Add(g.cfg.Server.ShutdownTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

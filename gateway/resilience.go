@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -25,25 +24,6 @@ const (
 	// data: tool, reason.
 	codeAuditUnavailable = -32066
 )
-
-// auditGate refuses a call to a tool annotated destructive while the
-// audit stream cannot take records: such a call must not run unaudited. It
-// fills in the record's decision and counts the refusal. Other tools pass
-// without a check.
-func (g *Gateway) auditGate(t target, rec *audit.Record) *rpcError {
-	if !t.hints.Destructive {
-		return nil
-	}
-	err := g.controls.audit.Healthy()
-	if err == nil {
-		return nil
-	}
-	g.auditRefusals.Add(1)
-	g.auditRefused(context.Background())
-	rec.Decision, rec.Rule, rec.ErrorCode = audit.DecisionAuditUnavailable, "audit:"+err.Error(), codeAuditUnavailable
-	return newRPCError(codeAuditUnavailable, "tool "+strconv.Quote(t.name)+" is destructive and the audit log is unavailable ("+err.Error()+"); try again later",
-		map[string]any{"tool": t.name, "upstream": t.upstream, "reason": err.Error()})
-}
 
 // AuditRefused returns the number of destructive calls refused because the
 // audit stream was stuck or failing (exported as mcpgw_audit_refused_total).
@@ -110,10 +90,12 @@ func (g *Gateway) upstreamStatuses() []upstreamStatus {
 	out := make([]upstreamStatus, 0, len(rt.clients))
 	for _, c := range rt.clients {
 		_, avail := c.Catalog()
-		bs := c.Breakers()
-		st := upstreamStatus{Name: c.Name(), Available: avail, Breaker: bs[0].State, Drained: g.controls.drains.IsDrained(c.Name()), Load: c.Load()}
-		if len(bs) > 1 {
-			st.Breakers = bs[1:]
+		st := upstreamStatus{Name: c.Name(), Available: avail, Breaker: breakerState(c), Drained: g.controls.drains.IsDrained(c.Name())}
+		if r, ok := c.(reporter); ok {
+			st.Load = r.Load()
+			if bs := r.Breakers(); len(bs) > 1 {
+				st.Breakers = bs[1:]
+			}
 		}
 		out = append(out, st)
 	}

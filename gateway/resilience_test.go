@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,21 +42,24 @@ func TestAuditGateRefusesDestructiveCallsWhileStuck(t *testing.T) {
 	destructive := target{upstream: "orders", original: "cancel_order", name: "orders__cancel_order", hints: catalog.Hints{Destructive: true}}
 	harmless := target{upstream: "orders", original: "get_order", name: "orders__get_order", hints: catalog.Hints{ReadOnly: true}}
 
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	gate := func(tg target, rec *audit.Record) *rpcError {
+		return (&call{g: g, r: r, t: tg, rec: rec}).auditGate()
+	}
 	rec := &audit.Record{}
-	require.Nil(t, g.auditGate(destructive, rec), "a healthy audit stream lets destructive calls through")
+	require.Nil(t, gate(destructive, rec), "a healthy audit stream lets destructive calls through")
 
 	// The sink blocks; once it has been blocked longer than stuck_after,
 	// destructive calls are refused and counted, others pass.
 	require.NoError(t, l.Log(t.Context(), &audit.Record{Event: audit.EventToolsCall}))
 	<-w.entered
 	now.Add(int64(2 * time.Second))
-	rerr := g.auditGate(destructive, rec)
+	rerr := gate(destructive, rec)
 	require.NotNil(t, rerr)
 	assert.Equal(t, codeAuditUnavailable, rerr.Code)
 	assert.Equal(t, audit.DecisionAuditUnavailable, rec.Decision)
-	assert.Equal(t, codeAuditUnavailable, rec.ErrorCode)
 	assert.Equal(t, uint64(1), g.AuditRefused())
-	assert.Nil(t, g.auditGate(harmless, &audit.Record{}), "tools not annotated destructive are not refused")
+	assert.Nil(t, gate(harmless, &audit.Record{}), "tools not annotated destructive are not refused")
 	assert.Equal(t, uint64(1), g.AuditRefused())
 
 	close(w.release)

@@ -25,12 +25,12 @@ import (
 type runtime struct {
 	cfg     *configs.Config
 	log     *slog.Logger
-	clients []*upstream.Client
-	byName  map[string]*upstream.Client
+	clients []Upstream
+	byName  map[string]Upstream
 	upCfg   map[string]*configs.Upstream
 	// fresh are the clients this runtime created (and starts); the others
 	// were taken over from the runtime it replaced.
-	fresh   []*upstream.Client
+	fresh   []Upstream
 	scopes  *policy.RequiredScopes
 	limiter *policy.Limiter
 	// views filters the lists per principal; nil when nothing needs it.
@@ -78,6 +78,8 @@ type runtimeDeps struct {
 	asserter *upstream.Asserter
 	// tel receives spans and metrics; nil without telemetry.
 	tel *telemetry.Telemetry
+	// dial builds an upstream; nil means dialClient.
+	dial dialer
 }
 
 func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
@@ -88,7 +90,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 	rt := &runtime{
 		cfg:    cfg,
 		log:    d.log,
-		byName: make(map[string]*upstream.Client, len(cfg.Upstreams)),
+		byName: make(map[string]Upstream, len(cfg.Upstreams)),
 		upCfg:  make(map[string]*configs.Upstream, len(cfg.Upstreams)),
 		opts: catalog.Options{
 			Separator: cfg.Catalog.Separator, NamePattern: pattern, PageSize: cfg.Catalog.PageSize,
@@ -132,7 +134,11 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 				continue
 			}
 		}
-		c, err := upstream.New(*u, upstream.Options{
+		dial := d.dial
+		if dial == nil {
+			dial = dialClient
+		}
+		c, err := dial(*u, upstream.Options{
 			Logger:          d.log, // upstream.New adds the upstream and transport attributes
 			OnChange:        func(string) { d.signal() },
 			ClientName:      "mcpgw",
@@ -152,7 +158,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 	return rt, nil
 }
 
-func (rt *runtime) add(u *configs.Upstream, c *upstream.Client) {
+func (rt *runtime) add(u *configs.Upstream, c Upstream) {
 	rt.clients = append(rt.clients, c)
 	rt.byName[u.Name] = c
 	rt.upCfg[u.Name] = u
@@ -374,7 +380,7 @@ func (rt *runtime) closeFresh() {
 
 // closeClients closes every upstream client except those kept (taken over
 // by the runtime that replaced this one).
-func (rt *runtime) closeClients(keep map[*upstream.Client]bool) {
+func (rt *runtime) closeClients(keep map[Upstream]bool) {
 	for _, c := range rt.clients {
 		if !keep[c] {
 			rt.closeClient(c)
@@ -382,7 +388,7 @@ func (rt *runtime) closeClients(keep map[*upstream.Client]bool) {
 	}
 }
 
-func (rt *runtime) closeClient(c *upstream.Client) {
+func (rt *runtime) closeClient(c Upstream) {
 	if err := c.Close(); err != nil {
 		rt.log.Warn("closing upstream", slog.String("upstream", c.Name()), slog.Any("error", err))
 	}
