@@ -8,20 +8,6 @@ import (
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
-// Gateway refusal codes for tools/call, in the documented range.
-const (
-	// codeKilled: a kill switch stops the call; data carries its reason,
-	// ticket and id.
-	codeKilled = -32060
-	// codeRateLimited: a rate limit refused the call; data.retryAfterMs.
-	codeRateLimited = -32061
-	// codeDrained: the upstream is drained for maintenance.
-	codeDrained = -32062
-	// codeInsufficientScope marks a refusal that is answered with HTTP 403
-	// and a step-up challenge rather than a JSON-RPC error.
-	codeInsufficientScope = -32063
-)
-
 // anonymous is the principal of an unauthenticated gateway, for rate limits
 // and the audit stream.
 const anonymous = "anonymous"

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -18,15 +19,15 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	rt := g.rt.Load()
 	snap := rt.snapshot()
 	switch m.Method {
-	case "ping", "logging/setLevel":
+	case mcpwire.MethodPing, mcpwire.MethodSetLevel:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, emptyObject))
-	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
+	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
 		g.list(w, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
-	case "tools/call", "resources/read", "prompts/get", "completion/complete":
+	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, s, m, nil)
 	default:
 		writeJSON(w, http.StatusOK, appendError(nil, m.ID,
-			newRPCError(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)))
+			newRPCError(mcpwire.CodeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)))
 	}
 }
 
@@ -47,12 +48,12 @@ func pageFor(snap *catalog.Snapshot, k catalog.Kind, m *message) ([]byte, *rpcEr
 	var cursor string
 	if c := member(m.Params, "cursor"); len(c) > 0 {
 		if err := json.Unmarshal(c, &cursor); err != nil {
-			return nil, newRPCError(codeInvalidParams, "invalid cursor", nil)
+			return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid cursor", nil)
 		}
 	}
 	page, err := snap.Page(k, cursor)
 	if err != nil {
-		return nil, newRPCError(codeInvalidParams, "invalid cursor", nil)
+		return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid cursor", nil)
 	}
 	return page, nil
 }
@@ -71,55 +72,55 @@ type target struct {
 // upstream's). Arguments are never decoded.
 func resolve(snap *catalog.Snapshot, m *message) (target, *rpcError) {
 	switch m.Method {
-	case "tools/call":
+	case mcpwire.MethodToolsCall:
 		return resolveName(snap.Tool, snap, m.Params, "name", "tool")
-	case "prompts/get":
+	case mcpwire.MethodPromptsGet:
 		return resolveName(snap.Prompt, snap, m.Params, "name", "prompt")
-	case "resources/read":
+	case mcpwire.MethodResourcesRead:
 		return resolveURI(snap, m.Params, "uri")
-	case "completion/complete":
+	case mcpwire.MethodComplete:
 		ref := member(m.Params, "ref")
 		var kind struct {
 			Type string `json:"type"`
 		}
 		if len(ref) == 0 || json.Unmarshal(ref, &kind) != nil {
-			return target{}, newRPCError(codeInvalidParams, "completion/complete needs params.ref", nil)
+			return target{}, newRPCError(mcpwire.CodeInvalidParams, "completion/complete needs params.ref", nil)
 		}
 		var t target
 		var e *rpcError
 		switch kind.Type {
-		case "ref/prompt":
+		case mcpwire.RefPrompt:
 			t, e = resolveName(snap.Prompt, snap, ref, "name", "prompt")
-		case "ref/resource":
+		case mcpwire.RefResource:
 			t, e = resolveURI(snap, ref, "uri")
 		default:
-			return target{}, newRPCError(codeInvalidParams, "unknown completion ref type "+strconv.Quote(kind.Type), nil)
+			return target{}, newRPCError(mcpwire.CodeInvalidParams, "unknown completion ref type "+strconv.Quote(kind.Type), nil)
 		}
 		if e != nil {
 			return t, e
 		}
 		params, ok := replaceMember(m.Params, "ref", t.params)
 		if !ok {
-			return target{}, newRPCError(codeInvalidParams, "completion/complete needs params.ref", nil)
+			return target{}, newRPCError(mcpwire.CodeInvalidParams, "completion/complete needs params.ref", nil)
 		}
 		t.params = params
 		return t, nil
 	default:
-		return target{}, newRPCError(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)
+		return target{}, newRPCError(mcpwire.CodeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)
 	}
 }
 
 func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapshot, obj json.RawMessage, key, what string) (target, *rpcError) {
 	name, ok := stringMember(obj, key)
 	if !ok || name == "" {
-		return target{}, newRPCError(codeInvalidParams, what+" "+key+" is missing or not a string", nil)
+		return target{}, newRPCError(mcpwire.CodeInvalidParams, what+" "+key+" is missing or not a string", nil)
 	}
 	route, ok := lookup(name)
 	if !ok {
 		if up, owned := snap.Owner(name); owned {
 			return target{}, unavailable(up, what+" "+strconv.Quote(name))
 		}
-		return target{}, newRPCError(codeInvalidParams, "unknown "+what+": "+strconv.Quote(name), map[string]any{what: name})
+		return target{}, newRPCError(mcpwire.CodeInvalidParams, "unknown "+what+": "+strconv.Quote(name), map[string]any{what: name})
 	}
 	if !route.Available {
 		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
@@ -133,11 +134,11 @@ func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target
 	raw := member(obj, key)
 	var uri string
 	if len(raw) == 0 || json.Unmarshal(raw, &uri) != nil || uri == "" {
-		return target{}, newRPCError(codeInvalidParams, "resource "+key+" is missing or not a string", nil)
+		return target{}, newRPCError(mcpwire.CodeInvalidParams, "resource "+key+" is missing or not a string", nil)
 	}
 	route, ok := snap.Resource(uri)
 	if !ok {
-		return target{}, newRPCError(codeResourceNotFound, "resource not found: "+strconv.Quote(uri), map[string]any{"uri": uri})
+		return target{}, newRPCError(mcpwire.CodeResourceNotFound, "resource not found: "+strconv.Quote(uri), map[string]any{"uri": uri})
 	}
 	if !route.Available {
 		return target{}, unavailable(route.Upstream, "resource "+strconv.Quote(uri))
@@ -168,7 +169,7 @@ func quoteJSON(s string) []byte {
 }
 
 func unavailable(up, what string) *rpcError {
-	return newRPCError(codeUpstreamUnavailable, "upstream "+strconv.Quote(up)+" is unavailable; cannot serve "+what,
+	return newRPCError(mcpwire.CodeUpstreamUnavailable, "upstream "+strconv.Quote(up)+" is unavailable; cannot serve "+what,
 		map[string]any{"upstream": up})
 }
 
@@ -195,14 +196,14 @@ func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcEr
 		slog.String("request_id", requestIDFrom(ctx)), slog.Any("error", err))
 	switch {
 	case errors.Is(err, upstream.ErrTimeout):
-		return newRPCError(codeUpstreamTimeout, err.Error(), withTimeout(data, err))
+		return newRPCError(mcpwire.CodeUpstreamTimeout, err.Error(), withTimeout(data, err))
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		return newRPCError(codeRequestCancelled, "request cancelled", data)
+		return newRPCError(mcpwire.CodeRequestCancelled, "request cancelled", data)
 	case errors.Is(err, upstream.ErrResponseTooLarge), errors.Is(err, upstream.ErrBadResponse):
-		return newRPCError(codeUpstreamBadResponse, err.Error(), data)
+		return newRPCError(mcpwire.CodeUpstreamBadResponse, err.Error(), data)
 	case errors.Is(err, upstream.ErrUnavailable):
-		return newRPCError(codeUpstreamUnavailable, err.Error(), data)
+		return newRPCError(mcpwire.CodeUpstreamUnavailable, err.Error(), data)
 	default:
-		return newRPCError(codeUpstreamUnavailable, "upstream "+strconv.Quote(t.upstream)+": "+err.Error(), data)
+		return newRPCError(mcpwire.CodeUpstreamUnavailable, "upstream "+strconv.Quote(t.upstream)+": "+err.Error(), data)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
@@ -142,10 +143,10 @@ func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, s *session, me
 // caller defers the call's finish, and a refused call is answered there.
 func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request) *call {
 	h := r.Header
-	if h.Get(headerMethod) != "tools/call" || !slices.Contains(modernVersions, h.Get(headerProtocolVersion)) || g.draining.Load() {
+	if h.Get(mcpwire.HeaderMethod) != mcpwire.MethodToolsCall || !slices.Contains(mcpwire.ModernVersions(), h.Get(mcpwire.HeaderProtocolVersion)) || g.draining.Load() {
 		return nil
 	}
-	name, ok := decodeHeaderValue(h.Get(headerName))
+	name, ok := decodeHeaderValue(h.Get(mcpwire.HeaderName))
 	if !ok || name == "" {
 		return nil // the body path reports the header error
 	}
@@ -153,7 +154,7 @@ func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request) *call {
 	if !ok || !route.Available {
 		return nil // unknown or unavailable: answered with the body's id
 	}
-	c := g.newCall(w, r, nil, "tools/call")
+	c := g.newCall(w, r, nil, mcpwire.MethodToolsCall)
 	c.t = target{upstream: route.Upstream, original: route.Name, name: name, hints: route.Hints}
 	c.startRecord()
 	c.next = stepKillSwitch
@@ -173,7 +174,7 @@ func (c *call) attach(m *message) {
 	}
 	t, rerr := resolve(c.snap, m)
 	if rerr == nil && (t.upstream != c.t.upstream || t.name != c.t.name) {
-		rerr = newRPCError(codeHeaderMismatch, "Mcp-Name header does not match the body's tool", nil)
+		rerr = newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Name header does not match the body's tool", nil)
 	}
 	if rerr != nil {
 		c.rerr = rerr
@@ -186,7 +187,7 @@ func (c *call) attach(m *message) {
 // open refuses new calls while the gateway shuts down.
 func (c *call) open() *rpcError {
 	if c.g.draining.Load() {
-		return newRPCError(codeShuttingDown, "gateway is shutting down", nil)
+		return newRPCError(mcpwire.CodeShuttingDown, "gateway is shutting down", nil)
 	}
 	return nil
 }
@@ -199,7 +200,7 @@ func (c *call) route() *rpcError {
 		return rerr
 	}
 	c.t = t
-	if c.method == "tools/call" {
+	if c.method == mcpwire.MethodToolsCall {
 		c.startRecord()
 		c.recordArgs()
 	}
@@ -217,7 +218,7 @@ func (c *call) killSwitch() *rpcError {
 	if sw.Ticket != "" {
 		data["ticket"] = sw.Ticket
 	}
-	return newRPCError(codeKilled, "tool "+strconv.Quote(c.t.name)+" is disabled by a kill switch: "+sw.Reason, data)
+	return newRPCError(mcpwire.CodeKilled, "tool "+strconv.Quote(c.t.name)+" is disabled by a kill switch: "+sw.Reason, data)
 }
 
 // authorize refuses a principal that lacks a scope the tool needs; the
@@ -231,7 +232,7 @@ func (c *call) authorize() *rpcError {
 	need := c.rt.scopes.Scopes(c.t.upstream, c.t.original)
 	if missing := policy.Missing(p.Scopes, need); len(missing) > 0 {
 		c.rec.Decision, c.rec.Rule = audit.DecisionDenied, "scope:"+strings.Join(missing, " ")
-		return newRPCError(codeInsufficientScope, "insufficient scope", need)
+		return newRPCError(mcpwire.CodeInsufficientScope, "insufficient scope", need)
 	}
 	return nil
 }
@@ -242,7 +243,7 @@ func (c *call) drain() *rpcError {
 		return nil
 	}
 	c.rec.Decision, c.rec.Rule = audit.DecisionDrained, "drain:"+c.t.upstream
-	return newRPCError(codeDrained, "upstream "+strconv.Quote(c.t.upstream)+" is drained; try again later",
+	return newRPCError(mcpwire.CodeDrained, "upstream "+strconv.Quote(c.t.upstream)+" is drained; try again later",
 		map[string]any{"upstream": c.t.upstream})
 }
 
@@ -252,7 +253,7 @@ func (c *call) rateLimit() *rpcError {
 	d := c.rt.limiter.Allow(c.r.Context(), c.rec.Subject, c.t.name, c.t.upstream)
 	if !d.Allowed {
 		c.rec.Decision, c.rec.Rule = audit.DecisionLimited, d.Rule
-		return newRPCError(codeRateLimited, "rate limit "+d.Rule+" exceeded; retry in "+d.RetryAfter.Round(time.Millisecond).String(),
+		return newRPCError(mcpwire.CodeRateLimited, "rate limit "+d.Rule+" exceeded; retry in "+d.RetryAfter.Round(time.Millisecond).String(),
 			map[string]any{"rule": d.Rule, "retryAfterMs": d.RetryAfter.Milliseconds(), "upstream": c.t.upstream})
 	}
 	c.rec.Decision = audit.DecisionAllowed
@@ -272,7 +273,7 @@ func (c *call) auditGate() *rpcError {
 	c.g.auditRefusals.Add(1)
 	c.g.auditRefused(c.r.Context())
 	c.rec.Decision, c.rec.Rule = audit.DecisionAuditUnavailable, "audit:"+err.Error()
-	return newRPCError(codeAuditUnavailable, "tool "+strconv.Quote(c.t.name)+" is destructive and the audit log is unavailable ("+err.Error()+"); try again later",
+	return newRPCError(mcpwire.CodeAuditUnavailable, "tool "+strconv.Quote(c.t.name)+" is destructive and the audit log is unavailable ("+err.Error()+"); try again later",
 		map[string]any{"tool": c.t.name, "upstream": c.t.upstream, "reason": err.Error()})
 }
 
@@ -303,10 +304,10 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 		Method:     c.method,
 		Params:     c.t.params,
 		RequestID:  requestIDFrom(ctx),
-		Idempotent: c.method != "tools/call" || c.t.hints.Retryable(),
+		Idempotent: c.method != mcpwire.MethodToolsCall || c.t.hints.Retryable(),
 		Identity:   identityFor(ctx, c.rt.upCfg[c.t.upstream]),
 	}
-	if c.method == "tools/call" {
+	if c.method == mcpwire.MethodToolsCall {
 		req.Tool = c.t.original
 	}
 	if c.s == nil {
@@ -316,7 +317,7 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 		rp := c.rp
 		req.ProgressToken = tok
 		req.OnProgress = func(params json.RawMessage) {
-			rp.notify(appendNotification(nil, "notifications/progress", params))
+			rp.notify(appendNotification(nil, mcpwire.NotifyProgress, params))
 		}
 	}
 	return req
@@ -328,13 +329,13 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 func (c *call) finish() {
 	p := recover()
 	if p != nil {
-		c.rerr, c.upErr = newRPCError(codeInternalError, "internal error", nil), nil
+		c.rerr, c.upErr = newRPCError(mcpwire.CodeInternalError, "internal error", nil), nil
 		c.g.log.ErrorContext(c.r.Context(), "call path panicked", slog.Any("panic", p),
 			slog.String("request_id", requestIDFrom(c.r.Context())), slog.String("stack", string(debug.Stack())))
 	}
 	c.answer()
 	var rec *audit.Record
-	if c.method == "tools/call" {
+	if c.method == mcpwire.MethodToolsCall {
 		rec = c.writeRecord()
 	}
 	c.observeEnd(rec)
@@ -348,7 +349,7 @@ func (c *call) finish() {
 // reached the call path was answered by the body path.
 func (c *call) answer() {
 	switch {
-	case c.rerr != nil && c.rerr.Code == codeInsufficientScope:
+	case c.rerr != nil && c.rerr.Code == mcpwire.CodeInsufficientScope:
 		// Step-up: HTTP 403 naming every scope the tool needs (MCP
 		// authorization, "Runtime Insufficient Scope Errors").
 		need, _ := c.rerr.Data.([]string)
@@ -373,16 +374,16 @@ func (c *call) answer() {
 func writeHeaderRefusal(w http.ResponseWriter, rerr *rpcError) {
 	status := http.StatusForbidden
 	switch rerr.Code {
-	case codeRateLimited:
+	case mcpwire.CodeRateLimited:
 		status = http.StatusTooManyRequests
 		if data, ok := rerr.Data.(map[string]any); ok {
 			if ms, ok := data["retryAfterMs"].(int64); ok {
 				w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 			}
 		}
-	case codeDrained:
+	case mcpwire.CodeDrained:
 		status = http.StatusServiceUnavailable
-	case codeInternalError:
+	case mcpwire.CodeInternalError:
 		status = http.StatusInternalServerError
 	}
 	writeJSON(w, status, appendError(nil, nil, rerr))
@@ -437,7 +438,7 @@ func (c *call) writeRecord() *audit.Record {
 	case c.upErr != nil:
 		rec.Outcome, rec.ErrorCode = outcomeOf(c.upErr), c.rerr.Code
 		refusedUpstream(rec, c.upErr)
-	case c.rerr != nil && c.rerr.Code != codeInsufficientScope:
+	case c.rerr != nil && c.rerr.Code != mcpwire.CodeInsufficientScope:
 		rec.ErrorCode = c.rerr.Code
 		if rec.Decision == audit.DecisionAllowed {
 			rec.Outcome = audit.OutcomeJSONRPCError
@@ -451,7 +452,7 @@ func (c *call) writeRecord() *audit.Record {
 	default:
 		// Admitted on its headers, but the body never became this call
 		// (malformed, or not matching its headers).
-		rec.Outcome, rec.ErrorCode = audit.OutcomeJSONRPCError, codeInvalidRequest
+		rec.Outcome, rec.ErrorCode = audit.OutcomeJSONRPCError, mcpwire.CodeInvalidRequest
 	}
 	rec.LatencyMicros = c.g.now().Sub(rec.Time).Microseconds()
 	ctx := c.r.Context()
@@ -480,14 +481,14 @@ func (c *call) unroutedRecord() *audit.Record {
 		}
 	}
 	switch rec.ErrorCode {
-	case codeShuttingDown:
+	case mcpwire.CodeShuttingDown:
 		rec.Decision, rec.Rule = audit.DecisionUnavailable, "shutting_down"
-	case codeUpstreamUnavailable:
+	case mcpwire.CodeUpstreamUnavailable:
 		rec.Decision, rec.Rule = audit.DecisionUnavailable, "upstream_unavailable"
 		if data, ok := c.rerr.Data.(map[string]any); ok {
 			rec.Upstream, _ = data["upstream"].(string)
 		}
-	case codeInternalError:
+	case mcpwire.CodeInternalError:
 		rec.Outcome = audit.OutcomeJSONRPCError
 	}
 	return rec

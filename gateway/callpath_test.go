@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpgw/mcpgw/authn"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
@@ -137,27 +138,27 @@ func TestEveryExitWritesOneRecord(t *testing.T) {
 		{"ok legacy", legacy("orders__get_order", `{"id":"o-2"}`), 200, 0, audit.DecisionAllowed, audit.OutcomeOK},
 		{"tool error", modern("orders__tool_error", `{}`, nil), 200, 0, audit.DecisionAllowed, audit.OutcomeToolError},
 		{"upstream JSON-RPC error", modern("orders__rpc_error", `{}`, nil), 400, -32602, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
-		{"transport", legacy("orders__transport", `{}`), 200, codeUpstreamUnavailable, audit.DecisionAllowed, audit.OutcomeTransportError},
-		{"timeout", modern("orders__timeout", `{}`, nil), 200, codeUpstreamTimeout, audit.DecisionAllowed, audit.OutcomeTimeout},
-		{"circuit open", modern("orders__circuit", `{}`, nil), 200, codeCircuitOpen, audit.DecisionCircuitOpen, ""},
-		{"bulkhead", legacy("orders__busy", `{}`), 200, codeUpstreamBusy, audit.DecisionBusy, ""},
-		{"panic", modern("orders__panics", `{}`, nil), 200, codeInternalError, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
-		{"panic legacy", legacy("orders__panics", `{}`), 200, codeInternalError, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
-		{"unknown tool", modern("orders__nope", `{}`, nil), 400, codeInvalidParams, audit.DecisionInvalid, ""},
-		{"unknown tool legacy", legacy("orders__nope", `{}`), 200, codeInvalidParams, audit.DecisionInvalid, ""},
-		{"unavailable upstream", modern("gone__ping", `{}`, nil), 200, codeUpstreamUnavailable, audit.DecisionUnavailable, ""},
-		{"kill switch on headers", modern("payments__refund", `{}`, nil), 403, codeKilled, audit.DecisionKilled, ""},
-		{"kill switch legacy", legacy("payments__refund", `{}`), 200, codeKilled, audit.DecisionKilled, ""},
+		{"transport", legacy("orders__transport", `{}`), 200, mcpwire.CodeUpstreamUnavailable, audit.DecisionAllowed, audit.OutcomeTransportError},
+		{"timeout", modern("orders__timeout", `{}`, nil), 200, mcpwire.CodeUpstreamTimeout, audit.DecisionAllowed, audit.OutcomeTimeout},
+		{"circuit open", modern("orders__circuit", `{}`, nil), 200, mcpwire.CodeCircuitOpen, audit.DecisionCircuitOpen, ""},
+		{"bulkhead", legacy("orders__busy", `{}`), 200, mcpwire.CodeUpstreamBusy, audit.DecisionBusy, ""},
+		{"panic", modern("orders__panics", `{}`, nil), 200, mcpwire.CodeInternalError, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
+		{"panic legacy", legacy("orders__panics", `{}`), 200, mcpwire.CodeInternalError, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
+		{"unknown tool", modern("orders__nope", `{}`, nil), 400, mcpwire.CodeInvalidParams, audit.DecisionInvalid, ""},
+		{"unknown tool legacy", legacy("orders__nope", `{}`), 200, mcpwire.CodeInvalidParams, audit.DecisionInvalid, ""},
+		{"unavailable upstream", modern("gone__ping", `{}`, nil), 200, mcpwire.CodeUpstreamUnavailable, audit.DecisionUnavailable, ""},
+		{"kill switch on headers", modern("payments__refund", `{}`, nil), 403, mcpwire.CodeKilled, audit.DecisionKilled, ""},
+		{"kill switch legacy", legacy("payments__refund", `{}`), 200, mcpwire.CodeKilled, audit.DecisionKilled, ""},
 		{"insufficient scope", modern("orders__cancel_order", `{}`, bob), 403, 0, audit.DecisionDenied, ""},
-		{"rate limited on headers", modern("orders__get_order", `{}`, carol), 429, codeRateLimited, audit.DecisionLimited, ""},
-		{"rate limited legacy", legacy("orders__get_order", `{}`), 200, codeRateLimited, audit.DecisionLimited, ""},
+		{"rate limited on headers", modern("orders__get_order", `{}`, carol), 429, mcpwire.CodeRateLimited, audit.DecisionLimited, ""},
+		{"rate limited legacy", legacy("orders__get_order", `{}`), 200, mcpwire.CodeRateLimited, audit.DecisionLimited, ""},
 		{"body does not match its headers", request{
 			principal: fresh(), header: modernHeaders("tools/call", "orders__tool_error"),
 			body: modernBody(1, "tools/call", `"name":"orders__transport","arguments":{}`),
-		}, 400, codeHeaderMismatch, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
+		}, 400, mcpwire.CodeHeaderMismatch, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
 		{"malformed body after admission", request{
 			principal: fresh(), header: modernHeaders("tools/call", "orders__rpc_error"), body: `{"jsonrpc":"2.0",`,
-		}, 400, codeParseError, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
+		}, 400, mcpwire.CodeParseError, audit.DecisionAllowed, audit.OutcomeJSONRPCError},
 	}
 	ids := make(map[string]exit, len(exits))
 	for _, e := range exits {
@@ -194,7 +195,7 @@ func TestEveryExitWritesOneRecord(t *testing.T) {
 	// The gateway begins to shut down: new calls are refused.
 	tg.draining.Store(true)
 	w, id := tg.post(t, modern("orders__get_order", `{}`, nil))
-	assert.Equal(t, codeShuttingDown, errorCode(t, w))
+	assert.Equal(t, mcpwire.CodeShuttingDown, errorCode(t, w))
 	ids[id] = exit{name: "shutting down", decision: audit.DecisionUnavailable}
 	tg.draining.Store(false)
 

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // The work a refusal skips when it is decided on the headers: reading,
@@ -21,9 +23,9 @@ func earlyBenchRequest(b *testing.B) (*http.Request, []byte) {
 	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"orders__get_order","arguments":` + args +
 		`,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`)
 	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
-	r.Header.Set(headerProtocolVersion, "2026-07-28")
-	r.Header.Set(headerMethod, "tools/call")
-	r.Header.Set(headerName, "orders__get_order")
+	r.Header.Set(mcpwire.HeaderProtocolVersion, "2026-07-28")
+	r.Header.Set(mcpwire.HeaderMethod, "tools/call")
+	r.Header.Set(mcpwire.HeaderName, "orders__get_order")
 	return r, body
 }
 
@@ -56,10 +58,10 @@ func BenchmarkRefuseHeaderFirst(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := r.Header
-		if h.Get(headerMethod) != "tools/call" || !slices.Contains(modernVersions, h.Get(headerProtocolVersion)) {
+		if h.Get(mcpwire.HeaderMethod) != "tools/call" || !slices.Contains(mcpwire.ModernVersions(), h.Get(mcpwire.HeaderProtocolVersion)) {
 			b.Fatal("method")
 		}
-		if name, ok := decodeHeaderValue(h.Get(headerName)); !ok || name == "" {
+		if name, ok := decodeHeaderValue(h.Get(mcpwire.HeaderName)); !ok || name == "" {
 			b.Fatal("name")
 		}
 	}

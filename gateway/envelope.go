@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // scanEnvelope is the fast path of parseMessage for the messages hosts
@@ -142,20 +144,20 @@ func intern(b []byte) (string, bool) {
 	switch string(b) {
 	case "2.0":
 		return "2.0", true
-	case "tools/call":
-		return "tools/call", true
-	case "tools/list":
-		return "tools/list", true
-	case "resources/read":
-		return "resources/read", true
-	case "prompts/get":
-		return "prompts/get", true
-	case "ping":
-		return "ping", true
-	case "notifications/initialized":
-		return "notifications/initialized", true
-	case "notifications/cancelled":
-		return "notifications/cancelled", true
+	case mcpwire.MethodToolsCall:
+		return mcpwire.MethodToolsCall, true
+	case mcpwire.MethodToolsList:
+		return mcpwire.MethodToolsList, true
+	case mcpwire.MethodResourcesRead:
+		return mcpwire.MethodResourcesRead, true
+	case mcpwire.MethodPromptsGet:
+		return mcpwire.MethodPromptsGet, true
+	case mcpwire.MethodPing:
+		return mcpwire.MethodPing, true
+	case mcpwire.NotifyInitialized:
+		return mcpwire.NotifyInitialized, true
+	case mcpwire.NotifyCancelled:
+		return mcpwire.NotifyCancelled, true
 	default:
 		return "", false
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -179,9 +180,9 @@ func (tg *testGateway) serve(w http.ResponseWriter, r *http.Request, p *authn.Pr
 
 // modernHeaders are the headers of a 2026-07-28 request.
 func modernHeaders(method, name string) map[string]string {
-	h := map[string]string{headerProtocolVersion: "2026-07-28", headerMethod: method}
+	h := map[string]string{mcpwire.HeaderProtocolVersion: "2026-07-28", mcpwire.HeaderMethod: method}
 	if name != "" {
-		h[headerName] = name
+		h[mcpwire.HeaderName] = name
 	}
 	return h
 }
@@ -209,7 +210,7 @@ func (tg *testGateway) session(t *testing.T, p *authn.Principal) string {
 	t.Helper()
 	w, _ := tg.post(t, request{principal: p, body: `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`})
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	sid := w.Header().Get(headerSessionID)
+	sid := w.Header().Get(mcpwire.HeaderSessionID)
 	require.NotEmpty(t, sid)
 	return sid
 }
@@ -217,7 +218,7 @@ func (tg *testGateway) session(t *testing.T, p *authn.Principal) string {
 // legacyCall is a 2025-era tools/call on session sid.
 func legacyCall(sid string, id int, name, args string) request {
 	return request{
-		header: map[string]string{headerSessionID: sid, headerProtocolVersion: "2025-11-25"},
+		header: map[string]string{mcpwire.HeaderSessionID: sid, mcpwire.HeaderProtocolVersion: "2025-11-25"},
 		body:   `{"jsonrpc":"2.0","id":` + strconv.Itoa(id) + `,"method":"tools/call","params":{"name":` + strconv.Quote(name) + `,"arguments":` + args + `}}`,
 	}
 }

@@ -4,46 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
-)
 
-// JSON-RPC 2.0 error codes (https://www.jsonrpc.org/specification#error_object)
-// and the gateway's own range. Gateway refusals use -32050 … -32099 so that
-// hosts can tell them from upstream application errors; the range is
-// documented in the README.
-const (
-	codeParseError     = -32700
-	codeInvalidRequest = -32600
-	codeMethodNotFound = -32601
-	codeInvalidParams  = -32602
-	codeInternalError  = -32603
-
-	// codeResourceNotFound is MCP's code for an unknown resource URI
-	// (server/resources, "Error Handling").
-	codeResourceNotFound = -32002
-
-	// codeSessionNotFound answers an unknown or expired Mcp-Session-Id
-	// (with HTTP 404), as the reference SDKs do.
-	codeSessionNotFound = -32001
-	// codeUnsupportedVersion: MCP-Protocol-Version names a version this
-	// endpoint does not serve (MCP 2026-07-28, basic/versioning).
-	codeUnsupportedVersion = -32022
-	// codeMissingCapability: the request needs a client capability the
-	// client did not declare (MCP 2026-07-28).
-	codeMissingCapability = -32021
-	// codeRequestCancelled: the client cancelled the request.
-	codeRequestCancelled = -32800
-
-	// codeUpstreamUnavailable: the upstream owning the target is down,
-	// or its transport failed.
-	codeUpstreamUnavailable = -32050
-	// codeUpstreamBadResponse: the upstream answered with something that is
-	// not a valid JSON-RPC response, or one over the size limit.
-	codeUpstreamBadResponse = -32051
-	// codeUpstreamTimeout: the upstream did not answer within its timeout.
-	codeUpstreamTimeout = -32052
-	// codeShuttingDown: the gateway is draining and takes no new calls.
-	codeShuttingDown = -32053
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // message is the envelope of one JSON-RPC message. Params, Result and Error
@@ -81,19 +45,19 @@ var (
 func parseMessage(body []byte) (*message, *rpcError) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
-		return nil, newRPCError(codeParseError, "parse error: empty body", nil)
+		return nil, newRPCError(mcpwire.CodeParseError, "parse error: empty body", nil)
 	}
 	if trimmed[0] == '[' {
 		if !json.Valid(trimmed) {
-			return nil, newRPCError(codeParseError, "parse error: "+errNotJSON.Error(), nil)
+			return nil, newRPCError(mcpwire.CodeParseError, "parse error: "+errNotJSON.Error(), nil)
 		}
-		return nil, newRPCError(codeInvalidRequest, "invalid request: "+errBatch.Error(), nil)
+		return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+errBatch.Error(), nil)
 	}
 	if trimmed[0] != '{' {
 		if !json.Valid(trimmed) {
-			return nil, newRPCError(codeParseError, "parse error: "+errNotJSON.Error(), nil)
+			return nil, newRPCError(mcpwire.CodeParseError, "parse error: "+errNotJSON.Error(), nil)
 		}
-		return nil, newRPCError(codeInvalidRequest, "invalid request: "+errNoObject.Error(), nil)
+		return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+errNoObject.Error(), nil)
 	}
 	m, fast := scanEnvelope(trimmed)
 	if !fast {
@@ -101,26 +65,26 @@ func parseMessage(body []byte) (*message, *rpcError) {
 		if err := json.Unmarshal(trimmed, m); err != nil {
 			var syn *json.SyntaxError
 			if errors.As(err, &syn) || !json.Valid(trimmed) {
-				return nil, newRPCError(codeParseError, "parse error: "+errNotJSON.Error(), nil)
+				return nil, newRPCError(mcpwire.CodeParseError, "parse error: "+errNotJSON.Error(), nil)
 			}
-			return nil, newRPCError(codeInvalidRequest, "invalid request: "+err.Error(), nil)
+			return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+err.Error(), nil)
 		}
 	}
 	if m.JSONRPC != "2.0" {
-		return m, newRPCError(codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, nil)
+		return m, newRPCError(mcpwire.CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, nil)
 	}
 	if len(m.ID) > 0 && !validID(m.ID) {
-		return m, newRPCError(codeInvalidRequest, "invalid request: id must be a string or an integer", nil)
+		return m, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: id must be a string or an integer", nil)
 	}
 	switch {
 	case m.Method != "":
 		if len(m.Params) > 0 && m.Params[0] != '{' {
-			return m, newRPCError(codeInvalidRequest, "invalid request: params must be an object", nil)
+			return m, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: params must be an object", nil)
 		}
 	case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
 		// A response from the client to a server→client request.
 	default:
-		return m, newRPCError(codeInvalidRequest, `invalid request: "method" is missing`, nil)
+		return m, newRPCError(mcpwire.CodeInvalidRequest, `invalid request: "method" is missing`, nil)
 	}
 	return m, nil
 }
@@ -171,7 +135,7 @@ func appendError(dst []byte, id json.RawMessage, e *rpcError) []byte { //nolint:
 	}
 	enc, err := json.Marshal(e)
 	if err != nil {
-		enc = []byte(`{"code":-32603,"message":"internal error"}`)
+		enc = fmt.Appendf(nil, `{"code":%d,"message":"internal error"}`, mcpwire.CodeInternalError)
 	}
 	return appendRawError(dst, id, enc)
 }

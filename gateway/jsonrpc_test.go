@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,18 +19,18 @@ func TestParseMessage(t *testing.T) {
 		{name: "string id", body: `{"jsonrpc":"2.0","id":"a","method":"ping","params":{}}`},
 		{name: "notification", body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`},
 		{name: "response", body: `{"jsonrpc":"2.0","id":3,"result":{}}`},
-		{name: "empty", body: ``, code: codeParseError},
-		{name: "garbage", body: `{"jsonrpc":`, code: codeParseError},
-		{name: "not json", body: `hello`, code: codeParseError},
-		{name: "batch", body: `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, code: codeInvalidRequest},
-		{name: "bad batch json", body: `[{"jsonrpc"`, code: codeParseError},
-		{name: "scalar", body: `42`, code: codeInvalidRequest},
-		{name: "wrong version", body: `{"jsonrpc":"1.0","id":1,"method":"ping"}`, code: codeInvalidRequest},
-		{name: "no method", body: `{"jsonrpc":"2.0","id":1}`, code: codeInvalidRequest},
-		{name: "method not string", body: `{"jsonrpc":"2.0","id":1,"method":7}`, code: codeInvalidRequest},
-		{name: "null id", body: `{"jsonrpc":"2.0","id":null,"method":"ping"}`, code: codeInvalidRequest},
-		{name: "fractional id", body: `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, code: codeInvalidRequest},
-		{name: "array params", body: `{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}`, code: codeInvalidRequest},
+		{name: "empty", body: ``, code: mcpwire.CodeParseError},
+		{name: "garbage", body: `{"jsonrpc":`, code: mcpwire.CodeParseError},
+		{name: "not json", body: `hello`, code: mcpwire.CodeParseError},
+		{name: "batch", body: `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, code: mcpwire.CodeInvalidRequest},
+		{name: "bad batch json", body: `[{"jsonrpc"`, code: mcpwire.CodeParseError},
+		{name: "scalar", body: `42`, code: mcpwire.CodeInvalidRequest},
+		{name: "wrong version", body: `{"jsonrpc":"1.0","id":1,"method":"ping"}`, code: mcpwire.CodeInvalidRequest},
+		{name: "no method", body: `{"jsonrpc":"2.0","id":1}`, code: mcpwire.CodeInvalidRequest},
+		{name: "method not string", body: `{"jsonrpc":"2.0","id":1,"method":7}`, code: mcpwire.CodeInvalidRequest},
+		{name: "null id", body: `{"jsonrpc":"2.0","id":null,"method":"ping"}`, code: mcpwire.CodeInvalidRequest},
+		{name: "fractional id", body: `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, code: mcpwire.CodeInvalidRequest},
+		{name: "array params", body: `{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}`, code: mcpwire.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,7 +48,7 @@ func TestParseMessage(t *testing.T) {
 func TestAppendResponse(t *testing.T) {
 	got := appendResult(nil, json.RawMessage(`7`), json.RawMessage(`{"content":[{"type":"x-new","v":1}]}`))
 	assert.JSONEq(t, `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"x-new","v":1}]}}`, string(got))
-	got = appendError(nil, nil, newRPCError(codeInvalidParams, "unknown tool: \"x\"", map[string]any{"tool": "x"}))
+	got = appendError(nil, nil, newRPCError(mcpwire.CodeInvalidParams, "unknown tool: \"x\"", map[string]any{"tool": "x"}))
 	assert.JSONEq(t, `{"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"unknown tool: \"x\"","data":{"tool":"x"}}}`, string(got))
 	got = appendNotification(nil, "notifications/progress", json.RawMessage(`{"progress":1}`))
 	assert.JSONEq(t, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}`, string(got))

@@ -13,17 +13,8 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/authn"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
-
-const (
-	headerSessionID       = "Mcp-Session-Id"
-	headerProtocolVersion = "Mcp-Protocol-Version"
-)
-
-// legacyVersions are the session-era protocol versions served on /mcp,
-// newest first. initialize negotiates the client's version when it is one of
-// these, and the newest otherwise (basic/lifecycle, "Version Negotiation").
-var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // serveMCP is the MCP endpoint (basic/transports, "Streamable HTTP").
 func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +47,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
-				newRPCError(codeInvalidRequest, "request body too large", map[string]any{"limit": tooBig.Limit})))
+				newRPCError(mcpwire.CodeInvalidRequest, "request body too large", map[string]any{"limit": tooBig.Limit})))
 			return nil, false
 		}
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
@@ -119,29 +110,29 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 	// The era is chosen per request, header first (2026-07-28 requests must
 	// send MCP-Protocol-Version); a body that declares 2026-07-28 without
 	// the header is a modern request with a missing header.
-	pv := r.Header.Get(headerProtocolVersion)
-	if isModernVersion(pv) || (pv == "" && isModernVersion(declaredVersion(m))) {
+	pv := r.Header.Get(mcpwire.HeaderProtocolVersion)
+	if mcpwire.IsModern(pv) || (pv == "" && mcpwire.IsModern(declaredVersion(m))) {
 		g.serveModern(w, r, m, pv, c)
 		return
 	}
-	if pv != "" && !slices.Contains(legacyVersions, pv) {
-		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeUnsupportedVersion,
-			"unsupported protocol version "+pv, map[string]any{"supported": supportedVersions, "requested": pv})))
+	if pv != "" && !slices.Contains(mcpwire.LegacyVersions(), pv) {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(mcpwire.CodeUnsupportedVersion,
+			"unsupported protocol version "+pv, map[string]any{"supported": mcpwire.SupportedVersions(), "requested": pv})))
 		return
 	}
-	if m.Method == "initialize" {
+	if m.Method == mcpwire.MethodInitialize {
 		g.initialize(w, r, m)
 		return
 	}
-	sid := r.Header.Get(headerSessionID)
+	sid := r.Header.Get(mcpwire.HeaderSessionID)
 	if sid == "" {
 		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID,
-			newRPCError(codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)))
+			newRPCError(mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)))
 		return
 	}
 	s, ok := g.sessions.get(sid, ownerOf(r))
 	if !ok {
-		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(codeSessionNotFound, "session not found", nil)))
+		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(mcpwire.CodeSessionNotFound, "session not found", nil)))
 		return
 	}
 	if m.Method == "" {
@@ -173,7 +164,7 @@ func ownerOf(r *http.Request) string {
 // declaredVersion returns the protocol version a request declares in
 // params._meta, or "".
 func declaredVersion(m *message) string {
-	raw := member(member(m.Params, "_meta"), metaProtocolVersion)
+	raw := member(member(m.Params, "_meta"), mcpwire.MetaProtocolVersion)
 	var v string
 	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
 		return ""
@@ -184,11 +175,11 @@ func declaredVersion(m *message) string {
 // initialize opens a 2025-era session.
 func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message) {
 	if !m.isRequest() {
-		writeJSON(w, http.StatusBadRequest, appendError(nil, nil, newRPCError(codeInvalidRequest, "initialize must be a request with an id", nil)))
+		writeJSON(w, http.StatusBadRequest, appendError(nil, nil, newRPCError(mcpwire.CodeInvalidRequest, "initialize must be a request with an id", nil)))
 		return
 	}
-	if r.Header.Get(headerSessionID) != "" {
-		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeInvalidRequest, "initialize must not carry Mcp-Session-Id", nil)))
+	if r.Header.Get(mcpwire.HeaderSessionID) != "" {
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(mcpwire.CodeInvalidRequest, "initialize must not carry Mcp-Session-Id", nil)))
 		return
 	}
 	var p struct {
@@ -197,12 +188,12 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	}
 	if len(m.Params) > 0 {
 		if err := json.Unmarshal(m.Params, &p); err != nil {
-			writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid initialize params: "+err.Error(), nil)))
+			writeJSON(w, http.StatusOK, appendError(nil, m.ID, newRPCError(mcpwire.CodeInvalidParams, "invalid initialize params: "+err.Error(), nil)))
 			return
 		}
 	}
-	version := legacyVersions[0]
-	if slices.Contains(legacyVersions, p.ProtocolVersion) {
+	version := mcpwire.LegacyVersions()[0]
+	if slices.Contains(mcpwire.LegacyVersions(), p.ProtocolVersion) {
 		version = p.ProtocolVersion
 	}
 	var caps json.RawMessage
@@ -212,7 +203,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	s, err := g.sessions.create(version, ownerOf(r), caps)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "creating session", slog.Any("error", err))
-		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(codeInternalError, "cannot create session", nil)))
+		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(mcpwire.CodeInternalError, "cannot create session", nil)))
 		return
 	}
 	result, _ := json.Marshal(map[string]any{
@@ -221,7 +212,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 		"serverInfo":      g.serverInfo(),
 		"instructions":    g.instructions(),
 	})
-	w.Header().Set(headerSessionID, s.id)
+	w.Header().Set(mcpwire.HeaderSessionID, s.id)
 	// The id is a bearer credential for the session: log only its digest.
 	g.log.DebugContext(r.Context(), "session opened", slog.String("session", s.digest),
 		slog.String("protocol_version", version), slog.String("request_id", requestIDFrom(r.Context())))
@@ -250,7 +241,7 @@ func (g *Gateway) instructions() string {
 
 // clientNotification handles notifications (and responses) from the client.
 func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
-	if m.Method != "notifications/cancelled" {
+	if m.Method != mcpwire.NotifyCancelled {
 		return
 	}
 	var p struct {
@@ -272,7 +263,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Accept must include text/event-stream", http.StatusNotAcceptable)
 		return
 	}
-	sid := r.Header.Get(headerSessionID)
+	sid := r.Header.Get(mcpwire.HeaderSessionID)
 	if sid == "" {
 		http.Error(w, "missing Mcp-Session-Id header", http.StatusBadRequest)
 		return
@@ -317,7 +308,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 
 // serveDelete ends a session at the client's request.
 func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
-	s, ok := g.sessions.get(r.Header.Get(headerSessionID), ownerOf(r))
+	s, ok := g.sessions.get(r.Header.Get(mcpwire.HeaderSessionID), ownerOf(r))
 	if !ok {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return

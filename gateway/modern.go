@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // MCP 2026-07-28 is stateless: no initialize, no session, every request
@@ -24,62 +25,37 @@ import (
 // consecutive requests may land on different gateway replicas; nothing on
 // this path depends on replica-local state.
 
-const (
-	headerMethod      = "Mcp-Method"
-	headerName        = "Mcp-Name"
-	headerLastEventID = "Last-Event-Id"
-
-	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
-	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-	metaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
-
-	// codeHeaderMismatch: a header mirrored from the body is missing,
-	// malformed, or disagrees with the body (2026-07-28, basic/transports).
-	codeHeaderMismatch = -32020
-)
-
-// modernVersions are the stateless protocol versions served, newest first.
-var modernVersions = []string{"2026-07-28"}
-
-// supportedVersions is every version /mcp serves, newest first: what an
-// unsupported-version error and server/discover advertise.
-var supportedVersions = append(slices.Clone(modernVersions), legacyVersions...)
-
-// isModernVersion reports whether v names the stateless era. Versions are
-// dates, so they order as strings.
-func isModernVersion(v string) bool { return v >= modernVersions[len(modernVersions)-1] }
-
 // removedMethods were dropped in 2026-07-28; a modern request for one gets
-// 404 with -32601.
+// 404 with mcpwire.CodeMethodNotFound.
 var removedMethods = map[string]bool{
-	"initialize":                           true,
-	"ping":                                 true,
-	"logging/setLevel":                     true,
-	"resources/subscribe":                  true,
-	"resources/unsubscribe":                true,
-	"notifications/initialized":            true,
-	"notifications/roots/list_changed":     true,
-	"notifications/message":                true,
-	"notifications/resources/updated":      true,
-	"notifications/tools/list_changed":     true,
-	"notifications/prompts/list_changed":   true,
-	"notifications/resources/list_changed": true,
+	mcpwire.MethodInitialize:       true,
+	mcpwire.MethodPing:             true,
+	mcpwire.MethodSetLevel:         true,
+	mcpwire.MethodSubscribe:        true,
+	mcpwire.MethodUnsubscribe:      true,
+	mcpwire.NotifyInitialized:      true,
+	mcpwire.NotifyRootsChanged:     true,
+	mcpwire.NotifyMessage:          true,
+	mcpwire.NotifyResourceUpdated:  true,
+	mcpwire.NotifyToolsChanged:     true,
+	mcpwire.NotifyPromptsChanged:   true,
+	mcpwire.NotifyResourcesChanged: true,
 }
 
 // nameKey is the params member that Mcp-Name mirrors, per method.
 var nameKey = map[string]string{
-	"tools/call":     "name",
-	"prompts/get":    "name",
-	"resources/read": "uri",
+	mcpwire.MethodToolsCall:     "name",
+	mcpwire.MethodPromptsGet:    "name",
+	mcpwire.MethodResourcesRead: "uri",
 }
 
 // modernStatus is the HTTP status 2026-07-28 prescribes for a JSON-RPC error
 // code (basic/transports): protocol errors are 4xx, application errors 200.
 func modernStatus(code int) int {
 	switch code {
-	case codeMethodNotFound:
+	case mcpwire.CodeMethodNotFound:
 		return http.StatusNotFound
-	case codeHeaderMismatch, codeMissingCapability, codeUnsupportedVersion, codeInvalidRequest, codeInvalidParams, codeParseError:
+	case mcpwire.CodeHeaderMismatch, mcpwire.CodeMissingCapability, mcpwire.CodeUnsupportedVersion, mcpwire.CodeInvalidRequest, mcpwire.CodeInvalidParams, mcpwire.CodeParseError:
 		return http.StatusBadRequest
 	default:
 		return http.StatusOK
@@ -110,24 +86,24 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 		writeJSON(w, modernStatus(code), appendError(nil, m.ID, newRPCError(code, msg, data)))
 	}
 	if headerVersion == "" {
-		fail(codeHeaderMismatch, "MCP-Protocol-Version header is required with "+metaProtocolVersion, nil)
+		fail(mcpwire.CodeHeaderMismatch, "MCP-Protocol-Version header is required with "+mcpwire.MetaProtocolVersion, nil)
 		return
 	}
-	if !slices.Contains(modernVersions, headerVersion) {
-		fail(codeUnsupportedVersion, "unsupported protocol version "+headerVersion,
-			map[string]any{"supported": supportedVersions, "requested": headerVersion})
+	if !slices.Contains(mcpwire.ModernVersions(), headerVersion) {
+		fail(mcpwire.CodeUnsupportedVersion, "unsupported protocol version "+headerVersion,
+			map[string]any{"supported": mcpwire.SupportedVersions(), "requested": headerVersion})
 		return
 	}
-	if r.Header.Get(headerSessionID) != "" {
-		fail(codeInvalidRequest, "Mcp-Session-Id is not used in protocol "+headerVersion+": requests are stateless", nil)
+	if r.Header.Get(mcpwire.HeaderSessionID) != "" {
+		fail(mcpwire.CodeInvalidRequest, "Mcp-Session-Id is not used in protocol "+headerVersion+": requests are stateless", nil)
 		return
 	}
-	if r.Header.Get(headerLastEventID) != "" {
-		fail(codeHeaderMismatch, "Last-Event-ID is not supported in protocol "+headerVersion+": streams are not resumable", nil)
+	if r.Header.Get(mcpwire.HeaderLastEventID) != "" {
+		fail(mcpwire.CodeHeaderMismatch, "Last-Event-ID is not supported in protocol "+headerVersion+": streams are not resumable", nil)
 		return
 	}
 	if removedMethods[m.Method] {
-		fail(codeMethodNotFound, "method "+strconv.Quote(m.Method)+" was removed in protocol "+headerVersion, nil)
+		fail(mcpwire.CodeMethodNotFound, "method "+strconv.Quote(m.Method)+" was removed in protocol "+headerVersion, nil)
 		return
 	}
 	if m.isNotification() {
@@ -137,7 +113,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 		return
 	}
 	if !m.isRequest() {
-		fail(codeInvalidRequest, "protocol "+headerVersion+" has no server-to-client requests to answer", nil)
+		fail(mcpwire.CodeInvalidRequest, "protocol "+headerVersion+" has no server-to-client requests to answer", nil)
 		return
 	}
 	if rerr := checkModernEnvelope(r, m, headerVersion); rerr != nil {
@@ -147,16 +123,16 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	rt := g.rt.Load()
 	snap := rt.snapshot()
 	switch m.Method {
-	case "server/discover":
+	case mcpwire.MethodDiscover:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt)))
-	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
+	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
 		g.modernList(w, rt, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
-	case "tools/call", "resources/read", "prompts/get", "completion/complete":
+	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, nil, m, c)
-	case "subscriptions/listen":
+	case mcpwire.MethodListen:
 		g.listen(w, r, m)
 	default:
-		fail(codeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)
+		fail(mcpwire.CodeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)
 	}
 }
 
@@ -165,38 +141,38 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 // and Mcp-Name mirror the body.
 func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpcError {
 	meta := member(m.Params, "_meta")
-	rawVersion := member(meta, metaProtocolVersion)
+	rawVersion := member(meta, mcpwire.MetaProtocolVersion)
 	if headerVersion == "" || !stringIs(rawVersion, headerVersion) {
 		metaVersion, ok := decodeString(rawVersion)
 		if !ok || metaVersion == "" {
-			return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaProtocolVersion, nil)
+			return newRPCError(mcpwire.CodeInvalidParams, "missing or invalid _meta "+mcpwire.MetaProtocolVersion, nil)
 		}
 		if metaVersion != headerVersion {
-			return newRPCError(codeHeaderMismatch, "MCP-Protocol-Version header "+headerVersion+" does not match _meta "+metaProtocolVersion+" "+metaVersion, nil)
+			return newRPCError(mcpwire.CodeHeaderMismatch, "MCP-Protocol-Version header "+headerVersion+" does not match _meta "+mcpwire.MetaProtocolVersion+" "+metaVersion, nil)
 		}
 	}
-	if caps := member(meta, metaClientCapabilities); len(caps) == 0 || caps[0] != '{' {
-		return newRPCError(codeInvalidParams, "missing or invalid _meta "+metaClientCapabilities, nil)
+	if caps := member(meta, mcpwire.MetaClientCapabilities); len(caps) == 0 || caps[0] != '{' {
+		return newRPCError(mcpwire.CodeInvalidParams, "missing or invalid _meta "+mcpwire.MetaClientCapabilities, nil)
 	}
-	method, ok := decodeHeaderValue(r.Header.Get(headerMethod))
+	method, ok := decodeHeaderValue(r.Header.Get(mcpwire.HeaderMethod))
 	switch {
 	case !ok:
-		return newRPCError(codeHeaderMismatch, "Mcp-Method header is malformed", nil)
+		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Method header is malformed", nil)
 	case method == "":
-		return newRPCError(codeHeaderMismatch, "Mcp-Method header is required", nil)
+		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Method header is required", nil)
 	case method != m.Method:
-		return newRPCError(codeHeaderMismatch, "Mcp-Method header "+strconv.Quote(method)+" does not match the body's method "+strconv.Quote(m.Method), nil)
+		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Method header "+strconv.Quote(method)+" does not match the body's method "+strconv.Quote(m.Method), nil)
 	}
 	key, named := nameKey[m.Method]
 	if !named {
 		return nil
 	}
-	name, ok := decodeHeaderValue(r.Header.Get(headerName))
+	name, ok := decodeHeaderValue(r.Header.Get(mcpwire.HeaderName))
 	if !ok {
-		return newRPCError(codeHeaderMismatch, "Mcp-Name header is malformed", nil)
+		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Name header is malformed", nil)
 	}
 	if name == "" {
-		return newRPCError(codeHeaderMismatch, "Mcp-Name header is required for "+m.Method, nil)
+		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Name header is required for "+m.Method, nil)
 	}
 	rawName := member(m.Params, key)
 	if stringIs(rawName, name) {
@@ -204,10 +180,10 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 	}
 	bodyName, ok := decodeString(rawName)
 	if !ok {
-		return newRPCError(codeInvalidParams, m.Method+" needs params."+key, nil)
+		return newRPCError(mcpwire.CodeInvalidParams, m.Method+" needs params."+key, nil)
 	}
 	if name != bodyName {
-		return newRPCError(codeHeaderMismatch, "Mcp-Name header "+strconv.Quote(name)+" does not match params."+key+" "+strconv.Quote(bodyName), nil)
+		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Name header "+strconv.Quote(name)+" does not match params."+key+" "+strconv.Quote(bodyName), nil)
 	}
 	return nil
 }
@@ -215,12 +191,12 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 // discoverResult answers server/discover.
 func (g *Gateway) discoverResult(rt *runtime) []byte {
 	res, _ := json.Marshal(map[string]any{
-		"supportedVersions": supportedVersions,
-		"capabilities":      gatewayCapabilities,
-		"serverInfo":        g.serverInfo(),
-		"instructions":      g.instructions(),
-		"ttlMs":             rt.listTTL().Milliseconds(),
-		"cacheScope":        "private",
+		"mcpwire.SupportedVersions()": mcpwire.SupportedVersions(),
+		"capabilities":                gatewayCapabilities,
+		"serverInfo":                  g.serverInfo(),
+		"instructions":                g.instructions(),
+		"ttlMs":                       rt.listTTL().Milliseconds(),
+		"cacheScope":                  "private",
 	})
 	return res
 }
@@ -304,14 +280,14 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 		} `json:"notifications"`
 	}
 	if err := json.Unmarshal(m.Params, &p); err != nil {
-		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(codeInvalidParams, "invalid subscriptions/listen params: "+err.Error(), nil)))
+		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(mcpwire.CodeInvalidParams, "invalid subscriptions/listen params: "+err.Error(), nil)))
 		return
 	}
 	n := p.Notifications
 	l := &listener{notes: make(chan []byte, 16), filter: map[string]bool{
-		"notifications/tools/list_changed":     n.Tools,
-		"notifications/prompts/list_changed":   n.Prompts,
-		"notifications/resources/list_changed": n.Resources,
+		mcpwire.NotifyToolsChanged:     n.Tools,
+		mcpwire.NotifyPromptsChanged:   n.Prompts,
+		mcpwire.NotifyResourcesChanged: n.Resources,
 	}}
 	var idb [12]byte
 	_, _ = rand.Read(idb[:])
@@ -320,7 +296,7 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 	// acknowledged (the client learns exactly what it got).
 	ack, _ := json.Marshal(map[string]any{
 		"notifications": map[string]any{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources},
-		"_meta":         map[string]any{metaSubscriptionID: subID},
+		"_meta":         map[string]any{mcpwire.MetaSubscriptionID: subID},
 	})
 	g.listeners.m.Store(l, struct{}{})
 	defer g.listeners.m.Delete(l)
@@ -330,7 +306,7 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	if writeEvent(w, appendNotification(nil, "notifications/subscriptions/acknowledged", ack)) != nil {
+	if writeEvent(w, appendNotification(nil, mcpwire.NotifySubscriptionsAcknowledged, ack)) != nil {
 		return
 	}
 	_ = rc.Flush()
@@ -350,7 +326,7 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 			_ = rc.Flush()
 		case <-g.drained:
 			// The stream ends with the listen request's result.
-			res, _ := json.Marshal(map[string]any{"_meta": map[string]any{metaSubscriptionID: subID}})
+			res, _ := json.Marshal(map[string]any{"_meta": map[string]any{mcpwire.MetaSubscriptionID: subID}})
 			_ = writeEvent(w, appendResult(nil, m.ID, res))
 			_ = rc.Flush()
 			return

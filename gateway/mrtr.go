@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/authn"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -44,7 +45,7 @@ import (
 //     upstream call is held open on this replica, and the retry's
 //     inputResponses answer it. A held call is single-use and per process:
 //     a retry landing on another replica, or after mrtr_hold_timeout, gets
-//     codeInputGone. Modern clients of legacy upstreams need affinity for
+//     mcpwire.CodeInputGone. Modern clients of legacy upstreams need affinity for
 //     elicitation; that is a known limit.
 //
 // The spec's replay guidance (principal, short expiry, originating request
@@ -55,29 +56,22 @@ import (
 // single-use.
 
 const (
-	// codeInputGone: an MRTR retry names a held upstream call this replica
-	// no longer has (released after mrtr_hold_timeout, already answered, or
-	// held by another replica). data.reason says which applies when known.
-	codeInputGone = -32067
-
 	statePrefix = "g1."
 	stateAAD    = "mcpgw mrtr requestState v1"
 	// maxInputRounds bounds the bridge for a legacy client, as mcp-go's
 	// client bounds its own retry loop.
 	maxInputRounds = 10
-
-	resultTypeInputRequired = "input_required"
 )
 
 // mrtrMethods are the requests that may get an input_required result
 // (basic/patterns/mrtr, "Supported Requests").
-var mrtrMethods = map[string]bool{"tools/call": true, "prompts/get": true, "resources/read": true}
+var mrtrMethods = map[string]bool{mcpwire.MethodToolsCall: true, mcpwire.MethodPromptsGet: true, mcpwire.MethodResourcesRead: true}
 
 // inputCapability names the client capability each input request needs.
 var inputCapability = map[string]string{
-	"elicitation/create":     "elicitation",
-	"sampling/createMessage": "sampling",
-	"roots/list":             "roots",
+	mcpwire.MethodElicit:        "elicitation",
+	mcpwire.MethodCreateMessage: "sampling",
+	mcpwire.MethodRootsList:     "roots",
 }
 
 // sealedState is the plaintext of a gateway requestState.
@@ -141,11 +135,11 @@ func (mt *mrtr) sealState(st *sealedState) []byte {
 
 // openState checks a requestState a client sent back: it must be the
 // gateway's, unexpired, the caller's, and for this very request. Every
-// failure is -32602 (the spec names no code; it says only that servers MUST
+// failure is mcpwire.CodeInvalidParams (the spec names no code; it says only that servers MUST
 // reject state that fails verification, basic/patterns/mrtr).
 func (mt *mrtr) openState(raw json.RawMessage, owner string, t target, method string) (*sealedState, *rpcError) {
 	bad := func(reason string) *rpcError {
-		return newRPCError(codeInvalidParams, "invalid requestState: "+reason, map[string]any{"reason": reason})
+		return newRPCError(mcpwire.CodeInvalidParams, "invalid requestState: "+reason, map[string]any{"reason": reason})
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
@@ -188,11 +182,11 @@ func (mt *mrtr) openState(raw json.RawMessage, owner string, t target, method st
 // isInputRequired reports whether a result is an InputRequiredResult. The
 // byte check keeps ordinary results from being parsed.
 func isInputRequired(result []byte) bool {
-	if !bytes.Contains(result, []byte(resultTypeInputRequired)) {
+	if !bytes.Contains(result, []byte(mcpwire.ResultInputRequired)) {
 		return false
 	}
 	var rt string
-	return json.Unmarshal(member(result, "resultType"), &rt) == nil && rt == resultTypeInputRequired
+	return json.Unmarshal(member(result, "resultType"), &rt) == nil && rt == mcpwire.ResultInputRequired
 }
 
 // editMembers returns obj with members set and removed. It decodes only
@@ -222,7 +216,7 @@ func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t targe
 	if s != nil {
 		return g.bridgeLegacyClient(ctx, s, rp, c, req)
 	}
-	caps := member(member(m.Params, "_meta"), metaClientCapabilities)
+	caps := member(member(m.Params, "_meta"), mcpwire.MetaClientCapabilities)
 	req.ClientCapabilities = caps
 	if raw := member(req.Params, "requestState"); len(raw) > 0 {
 		st, rerr := g.mrtr.openState(raw, owner, t, m.Method)
@@ -239,7 +233,7 @@ func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t targe
 			req.Params, err = editMembers(req.Params, nil, "requestState")
 		}
 		if err != nil {
-			return nil, newRPCError(codeInvalidParams, "invalid params: "+err.Error(), nil)
+			return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid params: "+err.Error(), nil)
 		}
 	}
 	if cat, _ := c.Catalog(); cat != nil && !cat.Stateless && declaresInput(caps) {
@@ -254,13 +248,13 @@ func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t targe
 	if raw := member(res, "requestState"); len(raw) > 0 {
 		var us string
 		if json.Unmarshal(raw, &us) != nil {
-			return nil, newRPCError(codeUpstreamBadResponse, "upstream sent a requestState that is not a string", map[string]any{"upstream": t.upstream})
+			return nil, newRPCError(mcpwire.CodeUpstreamBadResponse, "upstream sent a requestState that is not a string", map[string]any{"upstream": t.upstream})
 		}
 		st.State = &us
 	}
 	out, err := editMembers(res, map[string]json.RawMessage{"requestState": g.mrtr.sealState(st)})
 	if err != nil {
-		return nil, newRPCError(codeUpstreamBadResponse, "upstream sent a malformed input_required result", map[string]any{"upstream": t.upstream})
+		return nil, newRPCError(mcpwire.CodeUpstreamBadResponse, "upstream sent a malformed input_required result", map[string]any{"upstream": t.upstream})
 	}
 	return out, nil
 }
@@ -304,7 +298,7 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 	res, err := c.Call(ctx, req)
 	for round := 0; err == nil && isInputRequired(res); round++ {
 		if round == maxInputRounds {
-			return nil, newRPCError(codeUpstreamBadResponse, "upstream asked for input more than "+strconv.Itoa(maxInputRounds)+" times", nil)
+			return nil, newRPCError(mcpwire.CodeUpstreamBadResponse, "upstream asked for input more than "+strconv.Itoa(maxInputRounds)+" times", nil)
 		}
 		var asks map[string]struct {
 			Method string          `json:"method"`
@@ -312,7 +306,7 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 		}
 		if raw := member(res, "inputRequests"); len(raw) > 0 {
 			if json.Unmarshal(raw, &asks) != nil {
-				return nil, newRPCError(codeUpstreamBadResponse, "upstream sent malformed inputRequests", nil)
+				return nil, newRPCError(mcpwire.CodeUpstreamBadResponse, "upstream sent malformed inputRequests", nil)
 			}
 		}
 		answers := make(map[string]json.RawMessage, len(asks))
@@ -332,7 +326,7 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 		}
 		retry := *req
 		if retry.Params, err = editMembers(req.Params, set, "inputResponses", "requestState"); err != nil {
-			return nil, newRPCError(codeInvalidParams, "invalid params: "+err.Error(), nil)
+			return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid params: "+err.Error(), nil)
 		}
 		res, err = c.Call(ctx, &retry)
 	}
@@ -347,14 +341,14 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 func (g *Gateway) askClient(ctx context.Context, s *session, rp *replier, method string, params json.RawMessage) (json.RawMessage, *rpcError) {
 	need, known := inputCapability[method]
 	if !known {
-		return nil, newRPCError(codeMethodNotFound, "input request method "+strconv.Quote(method)+" is not supported", nil)
+		return nil, newRPCError(mcpwire.CodeMethodNotFound, "input request method "+strconv.Quote(method)+" is not supported", nil)
 	}
 	if len(member(s.clientCaps, need)) == 0 {
-		return nil, newRPCError(codeMissingCapability, "the upstream needs the client capability "+strconv.Quote(need)+
+		return nil, newRPCError(mcpwire.CodeMissingCapability, "the upstream needs the client capability "+strconv.Quote(need)+
 			", which this client did not declare at initialize", map[string]any{"requiredCapabilities": []string{need}})
 	}
 	if !rp.sseOK {
-		return nil, newRPCError(codeMissingCapability, "the upstream needs "+method+", which the gateway can only send on an event stream: the request's Accept header lacks text/event-stream", nil)
+		return nil, newRPCError(mcpwire.CodeMissingCapability, "the upstream needs "+method+", which the gateway can only send on an event stream: the request's Accept header lacks text/event-stream", nil)
 	}
 	id := quoteJSON("mcpgw-" + strconv.FormatInt(g.mrtr.askSeq.Add(1), 10))
 	ch := s.expect(id)
@@ -378,11 +372,11 @@ func (g *Gateway) askClient(ctx context.Context, s *session, rp *replier, method
 		}
 		return resp.Result, nil
 	case <-timer.C:
-		return nil, newRPCError(codeUpstreamTimeout, "the client did not answer "+method+" within "+g.mrtr.hold.String(), nil)
+		return nil, newRPCError(mcpwire.CodeUpstreamTimeout, "the client did not answer "+method+" within "+g.mrtr.hold.String(), nil)
 	case <-ctx.Done():
-		return nil, newRPCError(codeRequestCancelled, "request cancelled", nil)
+		return nil, newRPCError(mcpwire.CodeRequestCancelled, "request cancelled", nil)
 	case <-s.closed:
-		return nil, newRPCError(codeRequestCancelled, "session closed", nil)
+		return nil, newRPCError(mcpwire.CodeRequestCancelled, "session closed", nil)
 	}
 }
 
@@ -460,7 +454,7 @@ func (g *Gateway) holdCall(ctx context.Context, owner string, t target, method s
 		select {
 		case ans := <-a.answer:
 			if ans == nil {
-				return nil, &upstream.RPCError{Code: codeInvalidParams, Message: "the client sent no response to " + method}
+				return nil, &upstream.RPCError{Code: mcpwire.CodeInvalidParams, Message: "the client sent no response to " + method}
 			}
 			return ans, nil
 		case <-cctx.Done():
@@ -525,7 +519,7 @@ func (g *Gateway) awaitHeld(ctx context.Context, h *heldCall) (json.RawMessage, 
 		inputs, _ := json.Marshal(reqs)
 		state := g.mrtr.sealState(&sealedState{Owner: h.owner, Upstream: h.upstream, Name: h.name, Method: h.method, Held: id})
 		out, _ := json.Marshal(map[string]json.RawMessage{
-			"resultType":    quoteJSON(resultTypeInputRequired),
+			"resultType":    quoteJSON(mcpwire.ResultInputRequired),
 			"inputRequests": inputs,
 			"requestState":  state,
 		})
@@ -538,19 +532,19 @@ func (g *Gateway) awaitHeld(ctx context.Context, h *heldCall) (json.RawMessage, 
 func (g *Gateway) resumeHeld(ctx context.Context, id string, params json.RawMessage) (json.RawMessage, error) {
 	v, ok := g.mrtr.held.LoadAndDelete(id)
 	if !ok {
-		return nil, newRPCError(codeInputGone, "the upstream request this requestState names is no longer held: it timed out, was already answered, or is held by another gateway replica; call again without requestState",
+		return nil, newRPCError(mcpwire.CodeInputGone, "the upstream request this requestState names is no longer held: it timed out, was already answered, or is held by another gateway replica; call again without requestState",
 			map[string]any{"reason": "not_held"})
 	}
 	g.mrtr.nHeld.Add(-1)
 	h := v.(*heldCall) //nolint:errcheck,forcetypeassert // the map only holds *heldCall.
 	if !h.timer.Stop() {
-		return nil, newRPCError(codeInputGone, "the held upstream request timed out", map[string]any{"reason": "timeout"})
+		return nil, newRPCError(mcpwire.CodeInputGone, "the held upstream request timed out", map[string]any{"reason": "timeout"})
 	}
 	var answers map[string]json.RawMessage
 	if raw := member(params, "inputResponses"); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &answers); err != nil {
 			h.cancel()
-			return nil, newRPCError(codeInvalidParams, "invalid inputResponses: "+err.Error(), nil)
+			return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid inputResponses: "+err.Error(), nil)
 		}
 	}
 	h.mu.Lock()

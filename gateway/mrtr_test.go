@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -55,7 +56,7 @@ func TestRequestStateBinding(t *testing.T) {
 			t.Cleanup(func() { now = base })
 			_, rerr := tt.mt.openState(sealed, tt.owner, tt.t, tt.method)
 			require.NotNil(t, rerr)
-			assert.Equal(t, codeInvalidParams, rerr.Code)
+			assert.Equal(t, mcpwire.CodeInvalidParams, rerr.Code)
 			assert.Contains(t, rerr.Message, tt.want)
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
@@ -82,7 +83,7 @@ type routeLabels struct {
 // slices built once, so that passing them to the variadic Record does
 // not allocate.
 func (rl *routeLabels) record(version, errType string) []metric.RecordOption {
-	vi := versionIndex(version)
+	vi := mcpwire.VersionIndex(version)
 	if vi < 0 || (errType != "" && errType != telemetry.ErrorTool) {
 		// Error codes and unknown versions are rare: build the set.
 		return []metric.RecordOption{metric.WithAttributeSet(telemetry.ServerAttributes(rl.method, rl.tool, version, errType))}
@@ -101,17 +102,9 @@ func (rl *routeLabels) record(version, errType string) []metric.RecordOption {
 	return p[1]
 }
 
-func versionIndex(v string) int {
-	for i, s := range supportedVersions {
-		if s == v && i < 8 {
-			return i
-		}
-	}
-	return -1
-}
 
 // forwardedMethods are the methods forward serves.
-var forwardedMethods = [...]string{"tools/call", "resources/read", "prompts/get", "completion/complete"}
+var forwardedMethods = [...]string{mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete}
 
 // initTelemetry wires the gateway's telemetry; it does nothing without
 // opts.Telemetry.
@@ -215,7 +208,7 @@ func (o *observer) cache(snap *catalog.Snapshot) *labelCache {
 				continue
 			}
 		}
-		c.tools[n] = &routeLabels{method: "tools/call", tool: n}
+		c.tools[n] = &routeLabels{method: mcpwire.MethodToolsCall, tool: n}
 	}
 	ups := snap.Upstreams()
 	c.decisions = make(map[string]*[numDecisions][]metric.AddOption, len(ups)+1)
@@ -261,7 +254,7 @@ func (c *call) observe() {
 	if c.s != nil {
 		ob.version = c.s.protocolVersion
 	} else {
-		ob.version = r.Header.Get(headerProtocolVersion)
+		ob.version = r.Header.Get(mcpwire.HeaderProtocolVersion)
 	}
 	if o.tracer == nil {
 		return
@@ -300,7 +293,7 @@ func (c *call) observe() {
 		}
 		attrs = append(attrs, telemetry.RequestID.String(sid))
 	}
-	if c.method == "tools/call" {
+	if c.method == mcpwire.MethodToolsCall {
 		attrs = append(attrs, telemetry.OperationName.String(telemetry.OperationExecuteTool))
 	}
 	ctx, ob.span = o.tracer.Start(parent, c.method, trace.WithSpanKind(trace.SpanKindServer),
@@ -324,11 +317,11 @@ func (c *call) observeEnd(rec *audit.Record) {
 	}
 	ob.rec, ob.upErr = rec, c.upErr
 	switch {
-	case c.rerr != nil && c.rerr.Code == codeInsufficientScope:
+	case c.rerr != nil && c.rerr.Code == mcpwire.CodeInsufficientScope:
 		ob.errType = "insufficient_scope"
 	case c.rerr != nil:
 		ob.rerr, ob.errType = c.rerr, strconv.Itoa(c.rerr.Code)
-	case c.method == "tools/call" && c.next == stepDone && isToolError(c.result):
+	case c.method == mcpwire.MethodToolsCall && c.next == stepDone && isToolError(c.result):
 		ob.errType = telemetry.ErrorTool
 	}
 	ob.end()
@@ -363,7 +356,7 @@ func (ob *callObs) end() {
 	o := ob.o
 	rl := o.methods[ob.method]
 	tool := ""
-	if ob.t != nil && ob.method == "tools/call" {
+	if ob.t != nil && ob.method == mcpwire.MethodToolsCall {
 		tool = ob.t.name
 		if x, ok := ob.cache.tools[tool]; ok {
 			rl = x
@@ -374,7 +367,7 @@ func (ob *callObs) end() {
 	}
 	o.metrics.ServerDuration.Record(ob.ctx, time.Since(ob.start).Seconds(), rl.record(ob.version, ob.errType)...)
 
-	if ob.method == "tools/call" {
+	if ob.method == mcpwire.MethodToolsCall {
 		up, d := "", -1
 		if ob.rec != nil {
 			up = ob.rec.Upstream
@@ -397,13 +390,13 @@ func (ob *callObs) end() {
 	}
 	if ob.t != nil {
 		switch ob.method {
-		case "tools/call":
+		case mcpwire.MethodToolsCall:
 			ob.span.SetName(ob.method + " " + ob.t.name)
 			ob.span.SetAttributes(telemetry.ToolName.String(ob.t.name), telemetry.Upstream.String(ob.t.upstream))
-		case "prompts/get":
+		case mcpwire.MethodPromptsGet:
 			ob.span.SetName(ob.method + " " + ob.t.name)
 			ob.span.SetAttributes(telemetry.PromptName.String(ob.t.name), telemetry.Upstream.String(ob.t.upstream))
-		case "resources/read":
+		case mcpwire.MethodResourcesRead:
 			ob.span.SetAttributes(telemetry.ResourceURI.String(ob.t.name), telemetry.Upstream.String(ob.t.upstream))
 		default:
 			ob.span.SetAttributes(telemetry.Upstream.String(ob.t.upstream))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 )
@@ -35,7 +36,7 @@ func BenchmarkObserve(b *testing.B) {
 		Params: json.RawMessage(`{"name":"orders__get_order","arguments":{"id":"o-1001"}}`),
 	}
 	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(""))
-	r.Header.Set(headerProtocolVersion, "2026-07-28")
+	r.Header.Set(mcpwire.HeaderProtocolVersion, "2026-07-28")
 	t := target{upstream: "orders", original: "get_order", name: "orders__get_order"}
 	result := []byte(`{"content":[{"type":"text","text":"ok"}]}`)
 

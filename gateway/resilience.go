@@ -6,23 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
-)
-
-// Gateway refusals of the resilience layer, in the documented range.
-const (
-	// codeCircuitOpen: the upstream's circuit breaker is open (or
-	// half-open with its probes in flight); the call was not sent. data:
-	// upstream, state, retryAfterMs.
-	codeCircuitOpen = -32064
-	// codeUpstreamBusy: the upstream's bulkhead is full; the call was not
-	// sent. data: upstream, retryAfterMs.
-	codeUpstreamBusy = -32065
-	// codeAuditUnavailable: the tool is annotated destructiveHint and the
-	// audit stream is stuck or failing, so the call is not run unaudited.
-	// data: tool, reason.
-	codeAuditUnavailable = -32066
 )
 
 // AuditRefused returns the number of destructive calls refused because the
@@ -37,11 +23,11 @@ func resilienceError(t target, err error) *rpcError {
 	case !errors.As(err, &e):
 		return nil
 	case errors.Is(err, upstream.ErrCircuitOpen):
-		return newRPCError(codeCircuitOpen, "upstream "+strconv.Quote(t.upstream)+" is failing: "+e.Detail+"; retry in "+
+		return newRPCError(mcpwire.CodeCircuitOpen, "upstream "+strconv.Quote(t.upstream)+" is failing: "+e.Detail+"; retry in "+
 			e.RetryAfter.Round(time.Millisecond).String(),
 			map[string]any{"upstream": t.upstream, "state": e.Breaker, "retryAfterMs": retryMs(e.RetryAfter)})
 	case errors.Is(err, upstream.ErrBusy):
-		return newRPCError(codeUpstreamBusy, "upstream "+strconv.Quote(t.upstream)+" is busy: "+e.Err.Error(),
+		return newRPCError(mcpwire.CodeUpstreamBusy, "upstream "+strconv.Quote(t.upstream)+" is busy: "+e.Err.Error(),
 			map[string]any{"upstream": t.upstream, "retryAfterMs": retryMs(e.RetryAfter)})
 	default:
 		return nil

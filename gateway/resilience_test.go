@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 )
 
@@ -56,7 +57,7 @@ func TestAuditGateRefusesDestructiveCallsWhileStuck(t *testing.T) {
 	now.Add(int64(2 * time.Second))
 	rerr := gate(destructive, rec)
 	require.NotNil(t, rerr)
-	assert.Equal(t, codeAuditUnavailable, rerr.Code)
+	assert.Equal(t, mcpwire.CodeAuditUnavailable, rerr.Code)
 	assert.Equal(t, audit.DecisionAuditUnavailable, rec.Decision)
 	assert.Equal(t, uint64(1), g.AuditRefused())
 	assert.Nil(t, gate(harmless, &audit.Record{}), "tools not annotated destructive are not refused")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/upstream"
@@ -276,10 +277,10 @@ var lists = [...]struct {
 	method  string
 	changed string
 }{
-	{catalog.Tools, "tools/list", "notifications/tools/list_changed"},
-	{catalog.Resources, "resources/list", "notifications/resources/list_changed"},
-	{catalog.ResourceTemplates, "resources/templates/list", "notifications/resources/list_changed"},
-	{catalog.Prompts, "prompts/list", "notifications/prompts/list_changed"},
+	{catalog.Tools, mcpwire.MethodToolsList, mcpwire.NotifyToolsChanged},
+	{catalog.Resources, mcpwire.MethodResourcesList, mcpwire.NotifyResourcesChanged},
+	{catalog.ResourceTemplates, mcpwire.MethodTemplatesList, mcpwire.NotifyResourcesChanged},
+	{catalog.Prompts, mcpwire.MethodPromptsList, mcpwire.NotifyPromptsChanged},
 }
 
 // listKinds maps a list method to its catalog list.

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // Session ids are sealed with AES-256-GCM: "s2." + base64url(nonce ‖
@@ -270,7 +272,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 	}
 	vEnd := plainVersion + 1 + int(plain[plainVersion])
 	version := string(plain[plainVersion+1 : vEnd])
-	if !slices.Contains(legacyVersions, version) || ss.graves.buried(id) {
+	if !slices.Contains(mcpwire.LegacyVersions(), version) || ss.graves.buried(id) {
 		return nil, false
 	}
 	var caps json.RawMessage
