@@ -17,9 +17,11 @@ import (
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
-// buildHandler composes the whole HTTP chain in one place. Read it top to
-// bottom to follow a request: recover → request id → body limit → Origin
-// check and CORS → mux (/mcp, health).
+// buildHandler composes the whole HTTP chain in one place. A request passes
+// recover → request id → body limit, then /mcp goes on to the Origin check
+// → authentication → serveMCP, and every other path to the router (OAuth
+// metadata, JWKS, health, /metrics, the admin API). The middlewares are
+// wrapped below in the reverse of that order.
 func (g *Gateway) buildHandler() http.Handler {
 	r := mux.NewRouter()
 	var mcp http.Handler = http.HandlerFunc(g.serveMCP)

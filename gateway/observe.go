@@ -102,7 +102,6 @@ func (rl *routeLabels) record(version, errType string) []metric.RecordOption {
 	return p[1]
 }
 
-
 // forwardedMethods are the methods forward serves.
 var forwardedMethods = [...]string{mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete}
 
