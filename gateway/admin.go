@@ -129,7 +129,7 @@ func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventKillSwitch, "add", added)
+	g.auditChange(r, audit.EventKillSwitch, "add", &added)
 	writeAdmin(w, http.StatusCreated, added)
 }
 
@@ -139,7 +139,7 @@ func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventKillSwitch, "remove", removed)
+	g.auditChange(r, audit.EventKillSwitch, "remove", &removed)
 	writeAdmin(w, http.StatusOK, removed)
 }
 
@@ -156,7 +156,7 @@ func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "drain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: actor(r)})
+	g.auditChange(r, audit.EventDrain, "drain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": true})
 }
 
@@ -166,7 +166,7 @@ func (g *Gateway) undrain(w http.ResponseWriter, r *http.Request) {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "undrain", policy.Switch{Scope: policy.ScopeUpstream, Target: name, Actor: actor(r)})
+	g.auditChange(r, audit.EventDrain, "undrain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": false})
 }
 
@@ -180,7 +180,7 @@ func actor(r *http.Request) string {
 }
 
 // auditChange writes the audit record of a kill-switch or drain change.
-func (g *Gateway) auditChange(r *http.Request, ev audit.Event, action string, sw policy.Switch) {
+func (g *Gateway) auditChange(r *http.Request, ev audit.Event, action string, sw *policy.Switch) {
 	rec := &audit.Record{
 		Time: g.now(), Event: ev, RequestID: requestIDFrom(r.Context()), Subject: sw.Actor,
 		Action: action, SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,

@@ -20,9 +20,9 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	snap := rt.snapshot()
 	switch m.Method {
 	case mcpwire.MethodPing, mcpwire.MethodSetLevel:
-		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, emptyObject))
+		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, json.RawMessage(emptyObject)))
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.list(w, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
+		g.list(w, g.visible(r.Context(), rt, snap), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, s, m, nil)
 	default:
@@ -31,7 +31,8 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	}
 }
 
-var emptyObject = json.RawMessage(`{}`)
+// emptyObject is the result of ping and logging/setLevel.
+const emptyObject = `{}`
 
 // list writes one pre-encoded page of the merged catalog.
 func (g *Gateway) list(w http.ResponseWriter, snap *catalog.Snapshot, k catalog.Kind, m *message) {
@@ -176,7 +177,7 @@ func unavailable(up, what string) *rpcError {
 // upstreamError maps an upstream failure to the wire, once: JSON-RPC errors
 // from the upstream pass through; the gateway's own failures get codes from
 // its documented range and name the upstream.
-func (g *Gateway) upstreamError(ctx context.Context, t target, err error) *rpcError {
+func (g *Gateway) upstreamError(ctx context.Context, t *target, err error) *rpcError {
 	if own := (*rpcError)(nil); errors.As(err, &own) {
 		return own
 	}

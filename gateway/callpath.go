@@ -291,9 +291,9 @@ func (c *call) exchange() *rpcError {
 		defer cancel()
 		defer c.s.track(c.m.ID, cancel)()
 	}
-	c.result, c.upErr = c.g.exchange(ctx, c.s, c.rp, c.t, c.up, c.request(ctx), c.m)
+	c.result, c.upErr = c.g.exchange(ctx, c.s, c.rp, &c.t, c.up, c.request(ctx), c.m)
 	if c.upErr != nil {
-		return c.g.upstreamError(ctx, c.t, c.upErr)
+		return c.g.upstreamError(ctx, &c.t, c.upErr)
 	}
 	return nil
 }

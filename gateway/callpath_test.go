@@ -227,3 +227,45 @@ func lastTool(f *fakeUpstream) string {
 	}
 	return reqs[len(reqs)-1].Tool
 }
+
+// TestCallReachesUpstreamAsItsOwn: through either era, the upstream gets
+// its own tool name, the arguments byte for byte, the request id, and
+// (2026-07-28) the Mcp-Param-* headers the client sent; the client gets the
+// result byte for byte.
+func TestCallReachesUpstreamAsItsOwn(t *testing.T) {
+	orders := newFake("orders", `{"name":"get_order","inputSchema":{"type":"object"}}`)
+	orders.handle = func(_ context.Context, _ *upstream.Request) (json.RawMessage, error) {
+		return json.RawMessage(`{"content":[{"type":"text","text":"o-1 is shipped"}],"structuredContent":{"id":"o-1"}}`), nil
+	}
+	tg := newTestGateway(t, fakesYAML("orders"), orders)
+	sid := tg.session(t, nil)
+	args := `{"id":"o-1","note":"  spaced  "}`
+	modern := modernCall(3, "orders__get_order", args)
+	modern.header["Mcp-Param-Region"] = "eu"
+	for _, rq := range []request{modern, legacyCall(sid, 4, "orders__get_order", args)} {
+		w, id := tg.post(t, rq)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		res, ok := rpcAnswer(t, w)["result"].(map[string]any)
+		require.True(t, ok, w.Body.String())
+		assert.Equal(t, map[string]any{"id": "o-1"}, res["structuredContent"])
+		got := lastRequest(orders)
+		assert.Equal(t, "get_order", got.Tool)
+		assert.Equal(t, "tools/call", got.Method)
+		assert.Equal(t, id, got.RequestID)
+		assert.Contains(t, string(got.Params), `"name":"get_order"`)
+		assert.Contains(t, string(got.Params), `"arguments":`+args)
+	}
+	reqs := orders.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "eu", reqs[0].Header.Get("Mcp-Param-Region"), "2026-07-28 forwards Mcp-Param-*")
+	assert.Empty(t, reqs[1].Header.Get("Mcp-Param-Region"))
+}
+
+// lastRequest is the last request f got.
+func lastRequest(f *fakeUpstream) *upstream.Request {
+	reqs := f.requests()
+	if len(reqs) == 0 {
+		return &upstream.Request{}
+	}
+	return reqs[len(reqs)-1]
+}

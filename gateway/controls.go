@@ -80,7 +80,7 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 	c.switches, err = policy.NewSwitches(ctx, switchStore, policy.SwitchOptions{
 		Now: d.now, Logger: d.log.With(slog.String("component", "killswitches")),
 		KnownTools: d.knownTools, KnownUpstreams: d.knownUpstreams, OnChange: d.onChange,
-		OnExpire:       func(sw policy.Switch) { c.auditExpiry(d.log, d.now, sw) },
+		OnExpire:       func(sw policy.Switch) { c.auditExpiry(d.log, d.now, &sw) },
 		ResyncInterval: ks.ResyncInterval,
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 }
 
 // auditExpiry writes the audit record of a kill switch that lifted itself.
-func (c *controls) auditExpiry(log *slog.Logger, now func() time.Time, sw policy.Switch) {
+func (c *controls) auditExpiry(log *slog.Logger, now func() time.Time, sw *policy.Switch) {
 	rec := &audit.Record{
 		Time: now(), Event: audit.EventKillSwitch, Subject: sw.Actor,
 		Action: "expire", SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,
@@ -118,7 +118,7 @@ func redisPrefix(cfg *configs.Config) string {
 // stores picks where kill switches and drains live: Redis when replicas
 // share state, a state file for a single replica that must survive
 // restarts, memory otherwise.
-func stores(cfg *configs.Config, rc *redis.Client) (policy.Store, policy.Store, error) {
+func stores(cfg *configs.Config, rc *redis.Client) (policy.Store, policy.Store, error) { //nolint:ireturn // the configuration picks the implementation.
 	switch {
 	case rc != nil:
 		s, err := policy.NewRedisStore(rc, cfg.Redis.KeyPrefix, policy.RedisStoreKillSwitches)

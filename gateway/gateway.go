@@ -97,9 +97,12 @@ type Gateway struct {
 	wg   sync.WaitGroup
 }
 
-// New validates cfg and builds a Gateway. It does not connect upstreams or
-// listen; call Start, then serve Handler.
-func New(cfg *configs.Config, opts Options) (*Gateway, error) {
+// New validates cfg and builds a Gateway; nil opts means the zero Options.
+// It does not connect upstreams or listen; call Start, then serve Handler.
+func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -201,8 +204,8 @@ func decodeKey(s string) ([]byte, error) {
 
 // runtimeDeps are the dependencies of a runtime that replaces prev (nil
 // for the first).
-func (g *Gateway) runtimeDeps(prev *runtime) runtimeDeps {
-	return runtimeDeps{
+func (g *Gateway) runtimeDeps(prev *runtime) *runtimeDeps {
+	return &runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
 		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev, dial: g.dial,
@@ -350,8 +353,8 @@ func (g *Gateway) catalogChanged(old, cur *catalog.Snapshot) {
 	if old == nil {
 		return
 	}
-	sent := make(map[string]bool, len(lists))
-	for _, l := range lists {
+	sent := make(map[string]bool, numLists)
+	for _, l := range lists() {
 		if sent[l.changed] || sameList(old, cur, l.kind) {
 			continue
 		}

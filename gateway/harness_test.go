@@ -115,9 +115,9 @@ func newTestGateway(t *testing.T, yaml string, fakes ...*fakeUpstream) *testGate
 	for _, f := range fakes {
 		tg.ups[f.name] = f
 	}
-	g, err := New(cfg, Options{
+	g, err := New(cfg, &Options{
 		auditTo: tg.audit,
-		dial: func(u configs.Upstream, _ upstream.Options) (Upstream, error) { //nolint:ireturn // a dialer.
+		dial: func(u *configs.Upstream, _ *upstream.Options) (Upstream, error) {
 			f, ok := tg.ups[u.Name]
 			require.True(t, ok, "no fake for upstream %q", u.Name)
 			return f, nil

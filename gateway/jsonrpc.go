@@ -109,17 +109,18 @@ func (m *message) isRequest() bool { return m.Method != "" && len(m.ID) > 0 }
 // isNotification reports whether m is a notification.
 func (m *message) isNotification() bool { return m.Method != "" && len(m.ID) == 0 }
 
-var (
-	respPrefix = []byte(`{"jsonrpc":"2.0","id":`)
-	respResult = []byte(`,"result":`)
-	respError  = []byte(`,"error":`)
-	nullID     = json.RawMessage("null")
+// The fixed parts of a JSON-RPC response.
+const (
+	respPrefix = `{"jsonrpc":"2.0","id":`
+	respResult = `,"result":`
+	respError  = `,"error":`
+	nullID     = "null"
 )
 
 // appendResult appends a JSON-RPC response carrying raw result bytes.
 func appendResult(dst []byte, id, result json.RawMessage) []byte {
 	if len(id) == 0 {
-		id = nullID
+		id = json.RawMessage(nullID)
 	}
 	dst = append(dst, respPrefix...)
 	dst = append(dst, id...)
@@ -131,7 +132,7 @@ func appendResult(dst []byte, id, result json.RawMessage) []byte {
 // appendError appends a JSON-RPC error response.
 func appendError(dst []byte, id json.RawMessage, e *rpcError) []byte { //nolint:unparam // append-style, like appendResult.
 	if len(id) == 0 {
-		id = nullID
+		id = json.RawMessage(nullID)
 	}
 	enc, err := json.Marshal(e)
 	if err != nil {
@@ -144,7 +145,7 @@ func appendError(dst []byte, id json.RawMessage, e *rpcError) []byte { //nolint:
 // as an upstream returned it.
 func appendRawError(dst []byte, id, errObj json.RawMessage) []byte {
 	if len(id) == 0 {
-		id = nullID
+		id = json.RawMessage(nullID)
 	}
 	dst = append(dst, respPrefix...)
 	dst = append(dst, id...)

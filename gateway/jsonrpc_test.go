@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 func TestParseMessage(t *testing.T) {

@@ -65,11 +65,12 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 // jsonContentType is the Content-Type value of JSON answers; header values
 // are never written after they are set, so one slice serves every answer.
-var jsonContentType = []string{"application/json"}
+var jsonContentType = []string{"application/json"} //nolint:gochecknoglobals // set on every answer without allocating; never written.
 
 // msgBufs hold answers while they are written; nothing keeps an answer
-// after the write, so the buffer is reused.
-var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+// after the write, so the buffer is reused. A pool serves the whole
+// process, like net/http's own buffer pools.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }} //nolint:gochecknoglobals // process-wide by nature.
 
 func getMsgBuf() *[]byte { return msgBufs.Get().(*[]byte) } //nolint:errcheck // msgBufs holds only *[]byte.
 
@@ -208,7 +209,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities":    gatewayCapabilities,
+		"capabilities":    gatewayCapabilities(),
 		"serverInfo":      g.serverInfo(),
 		"instructions":    g.instructions(),
 	})
@@ -222,12 +223,14 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 // gatewayCapabilities are what the gateway offers hosts, whatever the
 // upstreams offer: list_changed of the merged catalog, completions and
 // logging are served (or forwarded) by the gateway itself.
-var gatewayCapabilities = map[string]any{
-	"tools":       map[string]any{"listChanged": true},
-	"resources":   map[string]any{"listChanged": true},
-	"prompts":     map[string]any{"listChanged": true},
-	"completions": map[string]any{},
-	"logging":     map[string]any{},
+func gatewayCapabilities() map[string]any {
+	return map[string]any{
+		"tools":       map[string]any{"listChanged": true},
+		"resources":   map[string]any{"listChanged": true},
+		"prompts":     map[string]any{"listChanged": true},
+		"completions": map[string]any{},
+		"logging":     map[string]any{},
+	}
 }
 
 func (g *Gateway) serverInfo() map[string]any {
@@ -317,9 +320,10 @@ func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-var (
-	eventPrefix = []byte("event: message\ndata: ")
-	eventSuffix = []byte("\n\n")
+// The frame of one SSE event carrying a JSON-RPC message.
+const (
+	eventPrefix = "event: message\ndata: "
+	eventSuffix = "\n\n"
 )
 
 // writeEvent writes one SSE event carrying msg. Upstream JSON is relayed

@@ -25,28 +25,30 @@ import (
 // consecutive requests may land on different gateway replicas; nothing on
 // this path depends on replica-local state.
 
-// removedMethods were dropped in 2026-07-28; a modern request for one gets
-// 404 with mcpwire.CodeMethodNotFound.
-var removedMethods = map[string]bool{
-	mcpwire.MethodInitialize:       true,
-	mcpwire.MethodPing:             true,
-	mcpwire.MethodSetLevel:         true,
-	mcpwire.MethodSubscribe:        true,
-	mcpwire.MethodUnsubscribe:      true,
-	mcpwire.NotifyInitialized:      true,
-	mcpwire.NotifyRootsChanged:     true,
-	mcpwire.NotifyMessage:          true,
-	mcpwire.NotifyResourceUpdated:  true,
-	mcpwire.NotifyToolsChanged:     true,
-	mcpwire.NotifyPromptsChanged:   true,
-	mcpwire.NotifyResourcesChanged: true,
+// removed reports whether method was dropped in 2026-07-28; a modern
+// request for one gets 404 with mcpwire.CodeMethodNotFound.
+func removed(method string) bool {
+	switch method {
+	case mcpwire.MethodInitialize, mcpwire.MethodPing, mcpwire.MethodSetLevel, mcpwire.MethodSubscribe,
+		mcpwire.MethodUnsubscribe, mcpwire.NotifyInitialized, mcpwire.NotifyRootsChanged, mcpwire.NotifyMessage,
+		mcpwire.NotifyResourceUpdated, mcpwire.NotifyToolsChanged, mcpwire.NotifyPromptsChanged, mcpwire.NotifyResourcesChanged:
+		return true
+	default:
+		return false
+	}
 }
 
-// nameKey is the params member that Mcp-Name mirrors, per method.
-var nameKey = map[string]string{
-	mcpwire.MethodToolsCall:     "name",
-	mcpwire.MethodPromptsGet:    "name",
-	mcpwire.MethodResourcesRead: "uri",
+// nameKey is the params member that Mcp-Name mirrors for method; false
+// for a method without one.
+func nameKey(method string) (string, bool) {
+	switch method {
+	case mcpwire.MethodToolsCall, mcpwire.MethodPromptsGet:
+		return "name", true
+	case mcpwire.MethodResourcesRead:
+		return "uri", true
+	default:
+		return "", false
+	}
 }
 
 // modernStatus is the HTTP status 2026-07-28 prescribes for a JSON-RPC error
@@ -102,7 +104,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 		fail(mcpwire.CodeHeaderMismatch, "Last-Event-ID is not supported in protocol "+headerVersion+": streams are not resumable", nil)
 		return
 	}
-	if removedMethods[m.Method] {
+	if removed(m.Method) {
 		fail(mcpwire.CodeMethodNotFound, "method "+strconv.Quote(m.Method)+" was removed in protocol "+headerVersion, nil)
 		return
 	}
@@ -126,7 +128,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	case mcpwire.MethodDiscover:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt)))
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.modernList(w, rt, g.visible(r.Context(), rt, snap), listKinds[m.Method], m)
+		g.modernList(w, rt, g.visible(r.Context(), rt, snap), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, nil, m, c)
 	case mcpwire.MethodListen:
@@ -163,7 +165,7 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 	case method != m.Method:
 		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Method header "+strconv.Quote(method)+" does not match the body's method "+strconv.Quote(m.Method), nil)
 	}
-	key, named := nameKey[m.Method]
+	key, named := nameKey(m.Method)
 	if !named {
 		return nil
 	}
@@ -192,7 +194,7 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 func (g *Gateway) discoverResult(rt *runtime) []byte {
 	res, _ := json.Marshal(map[string]any{
 		"mcpwire.SupportedVersions()": mcpwire.SupportedVersions(),
-		"capabilities":                gatewayCapabilities,
+		"capabilities":                gatewayCapabilities(),
 		"serverInfo":                  g.serverInfo(),
 		"instructions":                g.instructions(),
 		"ttlMs":                       rt.listTTL().Milliseconds(),

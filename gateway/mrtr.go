@@ -63,15 +63,25 @@ const (
 	maxInputRounds = 10
 )
 
-// mrtrMethods are the requests that may get an input_required result
+// multiRound reports whether method may get an input_required result
 // (basic/patterns/mrtr, "Supported Requests").
-var mrtrMethods = map[string]bool{mcpwire.MethodToolsCall: true, mcpwire.MethodPromptsGet: true, mcpwire.MethodResourcesRead: true}
+func multiRound(method string) bool {
+	return method == mcpwire.MethodToolsCall || method == mcpwire.MethodPromptsGet || method == mcpwire.MethodResourcesRead
+}
 
-// inputCapability names the client capability each input request needs.
-var inputCapability = map[string]string{
-	mcpwire.MethodElicit:        "elicitation",
-	mcpwire.MethodCreateMessage: "sampling",
-	mcpwire.MethodRootsList:     "roots",
+// inputCapability names the client capability an input request needs;
+// false for a method that is not an input request.
+func inputCapability(method string) (string, bool) {
+	switch method {
+	case mcpwire.MethodElicit:
+		return mcpwire.CapabilityElicitation, true
+	case mcpwire.MethodCreateMessage:
+		return mcpwire.CapabilitySampling, true
+	case mcpwire.MethodRootsList:
+		return mcpwire.CapabilityRoots, true
+	default:
+		return "", false
+	}
 }
 
 // sealedState is the plaintext of a gateway requestState.
@@ -137,7 +147,7 @@ func (mt *mrtr) sealState(st *sealedState) []byte {
 // gateway's, unexpired, the caller's, and for this very request. Every
 // failure is mcpwire.CodeInvalidParams (the spec names no code; it says only that servers MUST
 // reject state that fails verification, basic/patterns/mrtr).
-func (mt *mrtr) openState(raw json.RawMessage, owner string, t target, method string) (*sealedState, *rpcError) {
+func (mt *mrtr) openState(raw json.RawMessage, owner string, t *target, method string) (*sealedState, *rpcError) {
 	bad := func(reason string) *rpcError {
 		return newRPCError(mcpwire.CodeInvalidParams, "invalid requestState: "+reason, map[string]any{"reason": reason})
 	}
@@ -208,8 +218,8 @@ func editMembers(obj json.RawMessage, set map[string]json.RawMessage, del ...str
 // exchange sends one forwarded request upstream and handles the MRTR
 // rounds the mix of eras needs. It returns the result to relay, or an
 // error: an *rpcError of the gateway, or the upstream client's.
-func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t target, c Upstream, req *upstream.Request, m *message) (json.RawMessage, error) {
-	if !mrtrMethods[m.Method] {
+func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t *target, c Upstream, req *upstream.Request, m *message) (json.RawMessage, error) {
+	if !multiRound(m.Method) {
 		return c.Call(ctx, req)
 	}
 	owner := ownerOfContext(ctx)
@@ -270,7 +280,7 @@ func ownerOfContext(ctx context.Context) string {
 // declaresInput reports whether client capabilities name any feature an
 // input request can need.
 func declaresInput(caps json.RawMessage) bool {
-	for _, c := range inputCapability {
+	for _, c := range [...]string{mcpwire.CapabilityElicitation, mcpwire.CapabilitySampling, mcpwire.CapabilityRoots} {
 		if len(member(caps, c)) > 0 {
 			return true
 		}
@@ -339,7 +349,7 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 // and waits for the client's response, which arrives as a POST on the
 // session. The client must have declared the capability at initialize.
 func (g *Gateway) askClient(ctx context.Context, s *session, rp *replier, method string, params json.RawMessage) (json.RawMessage, *rpcError) {
-	need, known := inputCapability[method]
+	need, known := inputCapability(method)
 	if !known {
 		return nil, newRPCError(mcpwire.CodeMethodNotFound, "input request method "+strconv.Quote(method)+" is not supported", nil)
 	}
@@ -438,7 +448,7 @@ type pendingAsk struct {
 // holdCall starts a call to a session-era upstream detached from the
 // client's HTTP request, so that it can outlive it while the client
 // gathers input, and waits for its first event.
-func (g *Gateway) holdCall(ctx context.Context, owner string, t target, method string, c Upstream, req *upstream.Request) (json.RawMessage, error) {
+func (g *Gateway) holdCall(ctx context.Context, owner string, t *target, method string, c Upstream, req *upstream.Request) (json.RawMessage, error) {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h := &heldCall{
 		owner: owner, upstream: t.upstream, name: t.name, method: method,

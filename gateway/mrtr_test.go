@@ -4,9 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // TestRequestStateBinding seals a state and opens it as every caller that
@@ -28,7 +29,7 @@ func TestRequestStateBinding(t *testing.T) {
 	sealed := mt.sealState(&sealedState{Owner: "iss\x00alice", Upstream: "pay", Name: "pay__approve", Method: "tools/call", State: &upState})
 	assert.NotContains(t, string(sealed), upState)
 
-	st, rerr := mt.openState(sealed, "iss\x00alice", tg, "tools/call")
+	st, rerr := mt.openState(sealed, "iss\x00alice", &tg, "tools/call")
 	require.Nil(t, rerr)
 	require.NotNil(t, st.State)
 	assert.Equal(t, upState, *st.State)
@@ -54,7 +55,7 @@ func TestRequestStateBinding(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			now = tt.at
 			t.Cleanup(func() { now = base })
-			_, rerr := tt.mt.openState(sealed, tt.owner, tt.t, tt.method)
+			_, rerr := tt.mt.openState(sealed, tt.owner, &tt.t, tt.method)
 			require.NotNil(t, rerr)
 			assert.Equal(t, mcpwire.CodeInvalidParams, rerr.Code)
 			assert.Contains(t, rerr.Message, tt.want)
@@ -70,6 +71,6 @@ func FuzzOpenState(f *testing.F) {
 	f.Add(`"g1.AAAA"`)
 	f.Add(`42`)
 	f.Fuzz(func(t *testing.T, raw string) {
-		_, _ = mt.openState([]byte(raw), "a", target{upstream: "u", name: "n"}, "tools/call")
+		_, _ = mt.openState([]byte(raw), "a", &target{upstream: "u", name: "n"}, "tools/call")
 	})
 }

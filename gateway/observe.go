@@ -61,14 +61,16 @@ type labelCache struct {
 	decisions map[string]*[numDecisions][]metric.AddOption // upstream →
 }
 
-// decisions in the order of decisionOpts.
-var decisionNames = [...]string{
-	telemetry.DecisionAllowed, telemetry.DecisionDenied, telemetry.DecisionLimited, telemetry.DecisionKilled,
-	telemetry.DecisionCircuitOpen, telemetry.DecisionDrained, telemetry.DecisionInvalid,
-	telemetry.DecisionBusy, telemetry.DecisionAuditUnavailable, telemetry.DecisionUnavailable,
+// decisionNames are the decisions, in the order of a labelCache's options.
+func decisionNames() [numDecisions]string {
+	return [...]string{
+		telemetry.DecisionAllowed, telemetry.DecisionDenied, telemetry.DecisionLimited, telemetry.DecisionKilled,
+		telemetry.DecisionCircuitOpen, telemetry.DecisionDrained, telemetry.DecisionInvalid,
+		telemetry.DecisionBusy, telemetry.DecisionAuditUnavailable, telemetry.DecisionUnavailable,
+	}
 }
 
-const numDecisions = len(decisionNames)
+const numDecisions = 10
 
 // routeLabels are the mcp.server.operation.duration options of one
 // (method, tool), built per protocol version on first use.
@@ -102,21 +104,26 @@ func (rl *routeLabels) record(version, errType string) []metric.RecordOption {
 	return p[1]
 }
 
-// forwardedMethods are the methods forward serves.
-var forwardedMethods = [...]string{mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete}
+// numForwarded is the number of methods the call path serves.
+const numForwarded = 4
+
+// forwardedMethods are the methods the call path serves.
+func forwardedMethods() [numForwarded]string {
+	return [...]string{mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete}
+}
 
 // initTelemetry wires the gateway's telemetry; it does nothing without
 // opts.Telemetry.
-func (g *Gateway) initTelemetry(opts Options) error {
+func (g *Gateway) initTelemetry(opts *Options) error {
 	g.logLevel = opts.LogLevel
 	if opts.Telemetry == nil {
 		return nil
 	}
-	o := &observer{tel: opts.Telemetry, metrics: opts.Telemetry.Metrics(), methods: make(map[string]*routeLabels, len(forwardedMethods))}
+	o := &observer{tel: opts.Telemetry, metrics: opts.Telemetry.Metrics(), methods: make(map[string]*routeLabels, numForwarded)}
 	if opts.Telemetry.Tracing() {
 		o.tracer = opts.Telemetry.Tracer()
 	}
-	for _, m := range forwardedMethods {
+	for _, m := range forwardedMethods() {
 		o.methods[m] = &routeLabels{method: m}
 	}
 	unregister, err := o.metrics.Observe(telemetry.Sources{
@@ -156,15 +163,18 @@ func (g *Gateway) breakerStates(report func(upstream, state string)) {
 	}
 }
 
-// catalogKinds are the kind labels of mcpgw.catalog.items.
-var catalogKinds = [...]struct {
-	kind  catalog.Kind
-	label string
-}{
-	{catalog.Tools, "tools"},
-	{catalog.Resources, "resources"},
-	{catalog.ResourceTemplates, "resource_templates"},
-	{catalog.Prompts, "prompts"},
+// kindLabel is the kind label of mcpgw.catalog.items.
+func kindLabel(k catalog.Kind) string {
+	switch k {
+	case catalog.Resources:
+		return "resources"
+	case catalog.ResourceTemplates:
+		return "resource_templates"
+	case catalog.Prompts:
+		return "prompts"
+	default:
+		return "tools"
+	}
 }
 
 func (g *Gateway) catalogCounts(report func(upstream, kind string, n int64)) {
@@ -172,17 +182,19 @@ func (g *Gateway) catalogCounts(report func(upstream, kind string, n int64)) {
 	if snap == nil {
 		return
 	}
-	for _, u := range snap.Upstreams() {
-		for _, k := range catalogKinds {
-			report(u.Name, k.label, int64(u.Count(k.kind)))
+	ups := snap.Upstreams()
+	for i := range ups {
+		for _, l := range lists() {
+			report(ups[i].Name, kindLabel(l.kind), int64(ups[i].Count(l.kind)))
 		}
 	}
 }
 
 func (g *Gateway) switchCounts(report func(scope string, n int64)) {
 	counts := map[policy.Scope]int64{policy.ScopeGlobal: 0, policy.ScopeUpstream: 0, policy.ScopeTool: 0}
-	for _, sw := range g.controls.switches.List() {
-		counts[sw.Scope]++
+	sws := g.controls.switches.List()
+	for i := range sws {
+		counts[sws[i].Scope]++
 	}
 	for _, s := range []policy.Scope{policy.ScopeGlobal, policy.ScopeUpstream, policy.ScopeTool} {
 		report(string(s), counts[s])
@@ -213,7 +225,7 @@ func (o *observer) cache(snap *catalog.Snapshot) *labelCache {
 	c.decisions = make(map[string]*[numDecisions][]metric.AddOption, len(ups)+1)
 	for _, u := range append(ups, catalog.UpstreamInfo{}) {
 		var opts [numDecisions][]metric.AddOption
-		for i, d := range decisionNames {
+		for i, d := range decisionNames() {
 			opts[i] = []metric.AddOption{metric.WithAttributeSet(telemetry.DecisionAttributes(d, u.Name))}
 		}
 		c.decisions[u.Name] = &opts
@@ -379,7 +391,7 @@ func (ob *callObs) end() {
 			if opts, ok := ob.cache.decisions[up]; ok {
 				o.metrics.Decisions.Add(ob.ctx, 1, opts[d]...)
 			} else {
-				o.metrics.Decisions.Add(ob.ctx, 1, metric.WithAttributeSet(telemetry.DecisionAttributes(decisionNames[d], up)))
+				o.metrics.Decisions.Add(ob.ctx, 1, metric.WithAttributeSet(telemetry.DecisionAttributes(decisionNames()[d], up)))
 			}
 		}
 	}
@@ -417,7 +429,7 @@ func (ob *callObs) end() {
 }
 
 func decisionIndex(d string) int {
-	for i, n := range decisionNames {
+	for i, n := range decisionNames() {
 		if n == d {
 			return i
 		}

@@ -54,7 +54,7 @@ func BenchmarkObserve(b *testing.B) {
 				tel, err := telemetry.New(*v.cfg, telemetry.Options{})
 				require.NoError(b, err)
 				b.Cleanup(func() { _ = tel.Shutdown(b.Context()) })
-				require.NoError(b, g.initTelemetry(Options{Telemetry: tel}))
+				require.NoError(b, g.initTelemetry(&Options{Telemetry: tel}))
 			}
 			rec := &audit.Record{Upstream: "orders", Decision: audit.DecisionAllowed}
 			b.ReportAllocs()

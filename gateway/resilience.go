@@ -17,7 +17,7 @@ func (g *Gateway) AuditRefused() uint64 { return g.auditRefusals.Load() }
 
 // resilienceError maps a call the upstream's breaker or bulkhead refused
 // to the wire; nil for any other error.
-func resilienceError(t target, err error) *rpcError {
+func resilienceError(t *target, err error) *rpcError {
 	var e *upstream.Error
 	switch {
 	case !errors.As(err, &e):

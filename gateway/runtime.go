@@ -83,7 +83,7 @@ type runtimeDeps struct {
 	dial dialer
 }
 
-func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
+func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 	pattern, err := regexp.Compile(cfg.Catalog.NamePattern)
 	if err != nil {
 		return nil, fmt.Errorf("catalog.name_pattern: %w", err)
@@ -107,8 +107,8 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 		}
 	}()
 	tables := make(map[string]configs.ToolScopes, len(cfg.Upstreams))
-	for _, u := range cfg.Upstreams {
-		tables[u.Name] = u.Scopes
+	for i := range cfg.Upstreams {
+		tables[cfg.Upstreams[i].Name] = cfg.Upstreams[i].Scopes
 	}
 	if rt.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 		if dial == nil {
 			dial = dialClient
 		}
-		c, err := dial(*u, upstream.Options{
+		c, err := dial(u, &upstream.Options{
 			Logger:          d.log, // upstream.New adds the upstream and transport attributes
 			OnChange:        func(string) { d.signal() },
 			ClientName:      "mcpgw",
@@ -270,31 +270,40 @@ func (rt *runtime) rebuild() {
 	}
 }
 
-// lists ties each catalog list to its list method and its list_changed
-// notification, in a fixed order.
-var lists = [...]struct {
+// catalogList ties a catalog list to its list method and its
+// list_changed notification.
+type catalogList struct {
 	kind    catalog.Kind
 	method  string
 	changed string
-}{
-	{catalog.Tools, mcpwire.MethodToolsList, mcpwire.NotifyToolsChanged},
-	{catalog.Resources, mcpwire.MethodResourcesList, mcpwire.NotifyResourcesChanged},
-	{catalog.ResourceTemplates, mcpwire.MethodTemplatesList, mcpwire.NotifyResourcesChanged},
-	{catalog.Prompts, mcpwire.MethodPromptsList, mcpwire.NotifyPromptsChanged},
 }
 
-// listKinds maps a list method to its catalog list.
-var listKinds = func() map[string]catalog.Kind {
-	m := make(map[string]catalog.Kind, len(lists))
-	for _, l := range lists {
-		m[l.method] = l.kind
+// numLists is the number of catalog lists.
+const numLists = 4
+
+// lists are the catalog's lists, in a fixed order.
+func lists() [numLists]catalogList {
+	return [...]catalogList{
+		{catalog.Tools, mcpwire.MethodToolsList, mcpwire.NotifyToolsChanged},
+		{catalog.Resources, mcpwire.MethodResourcesList, mcpwire.NotifyResourcesChanged},
+		{catalog.ResourceTemplates, mcpwire.MethodTemplatesList, mcpwire.NotifyResourcesChanged},
+		{catalog.Prompts, mcpwire.MethodPromptsList, mcpwire.NotifyPromptsChanged},
 	}
-	return m
-}()
+}
+
+// listKind is the catalog list a list method serves.
+func listKind(method string) catalog.Kind {
+	for _, l := range lists() {
+		if l.method == method {
+			return l.kind
+		}
+	}
+	return catalog.Tools
+}
 
 // sameLists reports whether two snapshots list the same items.
 func sameLists(a, b *catalog.Snapshot) bool {
-	for _, l := range lists {
+	for _, l := range lists() {
 		if !sameList(a, b, l.kind) {
 			return false
 		}

@@ -31,11 +31,11 @@ type Upstream interface {
 var _ Upstream = (*upstream.Client)(nil)
 
 // dialer builds the Upstream of one configured upstream.
-type dialer func(cfg configs.Upstream, opts upstream.Options) (Upstream, error)
+type dialer func(cfg *configs.Upstream, opts *upstream.Options) (Upstream, error)
 
 // dialClient is the dialer of real upstreams.
-func dialClient(cfg configs.Upstream, opts upstream.Options) (Upstream, error) { //nolint:ireturn // a dialer's signature: tests dial fakes.
-	c, err := upstream.New(cfg, opts)
+func dialClient(cfg *configs.Upstream, opts *upstream.Options) (Upstream, error) { //nolint:ireturn // a dialer's signature: tests dial fakes.
+	c, err := upstream.New(*cfg, *opts)
 	if err != nil {
 		return nil, err
 	}

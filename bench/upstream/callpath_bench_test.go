@@ -131,7 +131,7 @@ func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)
 	// New starts background goroutines too (the audit writer, the policy
 	// watchers): built inside the label, they are counted as the gateway's.
 	labelled("gateway", func(context.Context) {
-		g, err = gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), Version: "bench"})
+		g, err = gateway.New(cfg, &gateway.Options{Logger: slog.New(slog.DiscardHandler), Version: "bench"})
 		if err != nil {
 			return
 		}

@@ -49,7 +49,7 @@ audit:
   sinks: [{type: file, path: %q}]
 `, orders.URL, auditPath))
 	require.NoError(t, err)
-	g, err := gateway.New(cfg, gateway.Options{})
+	g, err := gateway.New(cfg, nil)
 	require.NoError(t, err)
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

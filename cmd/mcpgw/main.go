@@ -178,7 +178,7 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *
 			log.Warn("flushing telemetry", slog.Any("error", err))
 		}
 	}()
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version, Telemetry: tel, LogLevel: level})
+	gw, err := gateway.New(cfg, &gateway.Options{Logger: log, Version: version, Telemetry: tel, LogLevel: level})
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitR
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	opts.Version = "e2e"
-	g, err := gateway.New(cfg, opts)
+	g, err := gateway.New(cfg, &opts)
 	require.NoError(t, err)
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

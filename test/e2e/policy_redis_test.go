@@ -431,7 +431,7 @@ audit:
 
 	cfg, err := configs.Parse([]byte(yaml))
 	require.NoError(t, err)
-	_, err = gateway.New(cfg, gateway.Options{})
+	_, err = gateway.New(cfg, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "redis at "+rs.Addr()+" does not answer PING")
 	assert.NotContains(t, err.Error(), "hunter2")

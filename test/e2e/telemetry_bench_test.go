@@ -79,7 +79,7 @@ func BenchmarkCallPathTelemetry(b *testing.B) {
 				b.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(b.Context())) })
 				opts.Telemetry = tel
 			}
-			g, err := gateway.New(cfg, opts)
+			g, err := gateway.New(cfg, &opts)
 			require.NoError(b, err)
 			g.Start()
 			b.Cleanup(g.Close)
