@@ -193,12 +193,12 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 // discoverResult answers server/discover.
 func (g *Gateway) discoverResult(rt *runtime) []byte {
 	res, _ := json.Marshal(map[string]any{
-		"mcpwire.SupportedVersions()": mcpwire.SupportedVersions(),
-		"capabilities":                gatewayCapabilities(),
-		"serverInfo":                  g.serverInfo(),
-		"instructions":                g.instructions(),
-		"ttlMs":                       rt.listTTL().Milliseconds(),
-		"cacheScope":                  "private",
+		"supportedVersions": mcpwire.SupportedVersions(),
+		"capabilities":      gatewayCapabilities(),
+		"serverInfo":        g.serverInfo(),
+		"instructions":      g.instructions(),
+		"ttlMs":             rt.listTTL().Milliseconds(),
+		"cacheScope":        "private",
 	})
 	return res
 }
