@@ -263,3 +263,31 @@ func checkInvariants(t *testing.T, r *reply, h parsed, method string) {
 		assert.Equal(t, resp.ContentLength, int64(len(h.body)), "Content-Length body read to EOF")
 	}
 }
+
+// TestDifferences shows each rule of differences at work: on its example,
+// h1 and net/http disagree, and that rule alone explains it.
+func TestDifferences(t *testing.T) {
+	examples := map[string]string{
+		"obs-fold is refused":                                "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+		"a space in a field name is refused":                 "HTTP/1.1 200 OK\r\nX Y: 1\r\nContent-Length: 0\r\n\r\n",
+		"the status line is read strictly":                   "HTTP/1.1 +99 OK\r\nContent-Length: 0\r\n\r\n",
+		"heads over 1 MiB and lines over 64 KiB are refused": "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", maxLine) + "\r\nContent-Length: 0\r\n\r\n",
+		"Transfer-Encoding in HTTP/1.0 is refused":           "HTTP/1.0 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
+		"trailer sections are read line by line":             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: 1\n\n",
+		"the Trailer field is not read":                      "HTTP/1.1 200 OK\r\nTrailer: Content-Length\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	}
+	rules := differences()
+	require.Len(t, examples, len(rules), "one example per rule")
+	for _, d := range rules {
+		t.Run(d.name, func(t *testing.T) {
+			data := []byte(examples[d.name])
+			require.NotEmpty(t, data, "no example")
+			_, h := parseH1(t, data, http.MethodPost, false)
+			n := parseNetHTTP(data, http.MethodPost)
+			require.NotEqual(t, h.err == nil, n.err == nil, "they agree: h1 %v, net/http %v", h.err, n.err)
+			for _, other := range rules {
+				assert.Equal(t, other.name == d.name, other.explains(data, h, n), "rule %q", other.name)
+			}
+		})
+	}
+}

@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -9,11 +8,6 @@ import (
 	"strconv"
 	"strings"
 )
-
-// ErrInvalidHead reports a request line or header field that cannot be
-// sent as it is (a control character in a value, a name that is not a
-// token): nothing was written.
-var ErrInvalidHead = errors.New("invalid request head")
 
 // defaultUserAgent is sent when a Head sets no User-Agent.
 const defaultUserAgent = "mcpgw"

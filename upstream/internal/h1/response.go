@@ -14,20 +14,6 @@ import (
 	"syscall"
 )
 
-// ErrMalformed reports a response that breaks HTTP/1.1 framing or syntax
-// (RFC 9112); the connection was closed.
-var ErrMalformed = errors.New("malformed HTTP response")
-
-// Kinds of ErrMalformed where this parser is deliberately stricter than
-// net/http's; FuzzResponse names them in its rules.
-var (
-	errStatusLine = errors.New("status line")
-	errFolded     = errors.New("folded field line (obs-fold)")
-	errNameSpace  = errors.New("whitespace in a field name")
-	errTooLong    = errors.New("head too long")
-	errTE10       = errors.New("Transfer-Encoding in an HTTP/1.0 response")
-)
-
 // Response is what Do reads of a final response before its body.
 type Response struct {
 	StatusCode int
@@ -36,7 +22,8 @@ type Response struct {
 	// ContentLength is the Content-Length field, -1 when the length is
 	// not known in advance (chunked, or read until close).
 	ContentLength int64
-	Chunked       bool
+	// Chunked reports the chunked transfer coding.
+	Chunked bool
 	// Close reports that the connection ends after this response.
 	Close bool
 	// Header holds every field, when Request.WantHeader; nil otherwise.

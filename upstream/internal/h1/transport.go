@@ -19,15 +19,15 @@
 // request's own fields, a body) in one system call and reads the response
 // head; Transport.RoundTrip, the http.RoundTripper for the requests off the
 // hot path (notifications, DELETE, event streams), renders a Head for its
-// request and calls Do.
+// request and takes the same path.
 //
 // Responses are framed as RFC 9112 section 6 says: chunked (trailers read
 // and dropped), Content-Length, or read until close; interim 1xx responses
 // are skipped. A connection goes back to the pool only after its response
 // body was read to the end and the server did not ask to close it. Where
 // the parser is stricter than net/http's http.ReadResponse (obs-fold, heads
-// over 1 MiB, Transfer-Encoding in HTTP/1.0, ...) is listed as rules in
-// FuzzResponse.
+// over 1 MiB, Transfer-Encoding in HTTP/1.0, ...) is listed, as the rules
+// FuzzResponse checks against net/http, in fuzz_test.go.
 package h1
 
 import (
@@ -42,19 +42,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
-
-// Errors of a request; a response the server got wrong is ErrMalformed.
-var (
-	// ErrClosed reports a request on a closed Transport.
-	ErrClosed = errors.New("transport closed")
-	// ErrAborted reports a read of a body closed before its end.
-	ErrAborted = errors.New("request cancelled")
-	// ErrReusedEOF reports a reused keep-alive connection that the server
-	// closed without answering. Whether the request was applied is
-	// unknown, so it is not resent (RFC 9110 section 9.2.2); a caller may
-	// retry a request that is safe to repeat.
-	ErrReusedEOF = errors.New("server closed a reused connection without answering")
 )
 
 // Transport is the client of one host. Its zero value is not usable; make
@@ -73,6 +60,8 @@ type Transport struct {
 	closed bool
 	sweep  *time.Timer // closes connections idle past idleTimeout
 }
+
+var _ http.RoundTripper = (*Transport)(nil)
 
 // Limits of what the transport accepts from a server, and of what it keeps.
 const (
