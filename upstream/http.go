@@ -127,8 +127,7 @@ type httpConn struct {
 	post      http.Header   // headers of every POST
 	tmpl      *http.Request // POST to the MCP endpoint, without context, headers or body
 	// head is post and the request line, rendered and checked once, for
-	// h1; headErr when they cannot be sent (a session id the upstream
-	// chose with a control character), reported by every POST.
+	// h1; headErr, reported by every POST, when they cannot be sent.
 	head    *h1.Head
 	headErr error
 	// toolHeaders maps tool names to their x-mcp-header bindings
@@ -319,8 +318,8 @@ func (h *httpConn) fields(f [][2]string, method, name, requestID string, own [][
 	return f
 }
 
-// header is the headers of a POST as a map, for http.Transport: post, the
-// headers that fields names replaced by the fields.
+// header is the header map of a POST for http.Transport: post, with every
+// header that fields names replaced by the values fields gives it.
 func (h *httpConn) header(fields [][2]string) http.Header {
 	hdr := make(http.Header, len(h.post)+len(fields))
 	maps.Copy(hdr, h.post)
