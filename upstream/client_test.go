@@ -186,7 +186,10 @@ func TestRequestHeadersAndParams(t *testing.T) {
 		inner.ServeHTTP(w, r)
 	}))
 	cfg := httpConfig("orders", ts.url("/mcp"))
-	cfg.HTTP.Headers = map[string]configs.SecretRef{"X-Api-Key": {Value: "s3cret"}}
+	cfg.HTTP.Headers = map[string]configs.SecretRef{
+		"X-Api-Key":    {Value: "s3cret"},
+		"X-Request-Id": {Value: "configured"}, // the call's own replaces it
+	}
 	c, _ := startClient(t, cfg)
 
 	req := call("echo", `{"text":"x"}`)
@@ -196,7 +199,7 @@ func TestRequestHeadersAndParams(t *testing.T) {
 	require.NoError(t, err)
 	s := receive(t, got, "the tools/call request")
 	assert.Equal(t, "s3cret", s.header.Get("X-Api-Key"))
-	assert.Equal(t, "req-123", s.header.Get("X-Request-Id"))
+	assert.Equal(t, []string{"req-123"}, s.header.Values("X-Request-Id"))
 	assert.Equal(t, "2026-07-28", s.header.Get("Mcp-Protocol-Version"))
 	assert.Equal(t, "tools/call", s.header.Get("Mcp-Method"))
 	assert.Equal(t, "echo", s.header.Get("Mcp-Name"))

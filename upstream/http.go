@@ -14,21 +14,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpgw/mcpgw/upstream/internal/h1"
 )
 
-// The Streamable HTTP client is written on net/http directly: one tuned
-// http.Transport per upstream, request headers and URL prepared per session,
-// request bodies built in one buffer, and response results returned as
-// slices of the body without decoding.
+// The Streamable HTTP client: one transport per upstream (h1 for plain
+// http, a tuned http.Transport otherwise), the headers and URL of a
+// session's requests prepared once per session, request bodies built in
+// one buffer, and results returned as slices of the body without decoding.
 
 // httpDialer opens Streamable HTTP sessions with one upstream.
 type httpDialer struct {
 	c      *Client
 	url    *url.URL
 	rt     pooledTransport
-	static http.Header // configured headers, values resolved
+	lean   *h1.Transport // rt, when it is h1's
+	static http.Header   // configured headers, values resolved
+	// bodies holds request bodies while h1 writes them (*[]byte); a
+	// body given to http.Transport is never pooled, as it may still be
+	// read after RoundTrip returns.
+	bodies sync.Pool
 }
 
 // pooledTransport is what an httpDialer needs of its HTTP client.
@@ -37,13 +45,13 @@ type pooledTransport interface {
 	CloseIdleConnections()
 }
 
-// newPooledTransport returns the lean HTTP/1.1 transport for a plain-http
+// newPooledTransport returns h1's HTTP/1.1 transport for a plain-http
 // upstream reached directly, and a tuned http.Transport otherwise (TLS,
 // HTTP/2, or an HTTP proxy from the environment).
 func newPooledTransport(u *url.URL, maxIdle int) pooledTransport {
 	if u.Scheme == "http" {
 		if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && p == nil {
-			return newLeanTransport(u.Host, maxIdle)
+			return h1.NewTransport(u.Host, maxIdle)
 		}
 	}
 	return newHTTPTransport(maxIdle)
@@ -75,6 +83,7 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 		maxIdle = defaultMaxIdleConns
 	}
 	d := &httpDialer{c: c, url: u, rt: newPooledTransport(u, maxIdle), static: http.Header{}}
+	d.lean, _ = d.rt.(*h1.Transport)
 	for k, v := range c.cfg.HTTP.Headers {
 		d.static.Set(k, secretValue(v))
 	}
@@ -82,11 +91,27 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 }
 
 func (d *httpDialer) close() {
-	if lt, ok := d.rt.(*leanTransport); ok {
-		lt.Close()
+	if d.lean != nil {
+		d.lean.Close()
 		return
 	}
 	d.rt.CloseIdleConnections()
+}
+
+// body returns a buffer for a request body that h1 writes.
+func (d *httpDialer) body() *[]byte {
+	if b, ok := d.bodies.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 1<<10)
+	return &b
+}
+
+// putBody returns a body buffer; large ones are left to the collector.
+func (d *httpDialer) putBody(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		d.bodies.Put(b)
+	}
 }
 
 // httpConn is one session (2025 era) or one stateless era binding
@@ -101,10 +126,10 @@ type httpConn struct {
 	metaPre   []byte        // meta up to the clientCapabilities value
 	post      http.Header   // headers of every POST
 	tmpl      *http.Request // POST to the MCP endpoint, without context, headers or body
-	// lean and head are the fast path of a plain-http upstream: the
-	// request line and every header of post, rendered and checked once.
-	lean *leanTransport
-	head []byte
+	// head is post and the request line, rendered and checked once, for
+	// h1; headErr, reported by every POST, when they cannot be sent.
+	head    *h1.Head
+	headErr error
 	// toolHeaders maps tool names to their x-mcp-header bindings
 	// (stateless era only).
 	toolHeaders atomic.Pointer[map[string][]headerBinding]
@@ -136,29 +161,10 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 	}
-	if lt, ok := d.rt.(*leanTransport); ok {
-		h.lean, h.head = lt, renderHead(d.url, h.post)
+	if d.lean != nil {
+		h.head, h.headErr = h1.NewHead(http.MethodPost, d.url.RequestURI(), d.url.Host, h.post)
 	}
 	return h
-}
-
-// renderHead renders the request line and the headers of every POST of a
-// connection; nil when a header cannot be sent as it is (the request then
-// takes the general path, which reports it).
-func renderHead(u *url.URL, post http.Header) []byte {
-	b := appendRequestLine(nil, http.MethodPost, u.RequestURI(), u.Host)
-	if _, ok := post["User-Agent"]; !ok {
-		b = append(b, "User-Agent: mcpgw\r\n"...)
-	}
-	for _, k := range slices.Sorted(maps.Keys(post)) {
-		for _, v := range post[k] {
-			if !validHeaderName(k) || !validHeaderValue(v) {
-				return nil
-			}
-			b = appendField(b, k, v)
-		}
-	}
-	return b
 }
 
 // connect detects the upstream's era and opens a session.
@@ -271,21 +277,11 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 
 func (r *bodyReader) Close() error { return nil }
 
-// postState is the per-request memory of a POST, allocated once.
-type postState struct {
-	body bodyReader
-	vals [3]string // per-request header values
-}
-
-// request prepares a POST of body with headers hdr.
-func (h *httpConn) request(ctx context.Context, ps *postState, body []byte, hdr http.Header) *http.Request {
-	if ps == nil {
-		ps = new(postState)
-	}
-	ps.body = bodyReader{b: body}
+// request prepares a POST of body with headers hdr for http.Transport.
+func (h *httpConn) request(ctx context.Context, body []byte, hdr http.Header) *http.Request {
 	req := h.tmpl.WithContext(ctx)
 	req.Header = hdr
-	req.Body = &ps.body
+	req.Body = &bodyReader{b: body}
 	// GetBody lets the transport resend a request it could not write on a
 	// reused keep-alive connection the server had just closed.
 	req.GetBody = func() (io.ReadCloser, error) { return &bodyReader{b: body}, nil }
@@ -293,30 +289,45 @@ func (h *httpConn) request(ctx context.Context, ps *postState, body []byte, hdr 
 	return req
 }
 
-// headers returns the headers of one POST: the session's, plus the
-// per-request ones, whose values live in ps. Values of the session's
-// headers are shared, never written.
-func (h *httpConn) headers(ps *postState, method, name, requestID string, params [][2]string) http.Header {
-	hdr := make(http.Header, len(h.post)+3+len(params))
-	maps.Copy(hdr, h.post)
-	vals := &ps.vals
-	n := 0
+// fields lists the headers of one POST beyond the session's (post): its
+// own (Mcp-Method and Mcp-Name in the stateless era, X-Request-Id, and
+// own: the x-mcp-header bindings and credentials), each replacing the
+// session's headers of its name, then the caller's extra headers whose
+// names neither has. It is the one description of a POST's headers, for
+// both transports: h1 writes it after the session's Head, header turns it
+// into a map for http.Transport.
+func (h *httpConn) fields(f [][2]string, method, name, requestID string, own [][2]string, extra http.Header) [][2]string {
 	if h.modern {
-		vals[n] = method
-		hdr["Mcp-Method"] = vals[n : n+1 : n+1]
-		n++
+		f = append(f, [2]string{"Mcp-Method", method})
 		if name != "" {
-			vals[n] = encodeHeaderValue(name)
-			hdr["Mcp-Name"] = vals[n : n+1 : n+1]
-			n++
+			f = append(f, [2]string{"Mcp-Name", encodeHeaderValue(name)})
 		}
 	}
 	if requestID != "" {
-		vals[n] = requestID
-		hdr["X-Request-Id"] = vals[n : n+1 : n+1]
+		f = append(f, [2]string{"X-Request-Id", requestID})
 	}
-	for _, p := range params {
-		hdr[p[0]] = []string{p[1]}
+	f = append(f, own...)
+	for k, vs := range extra {
+		if _, ok := h.post[k]; ok || slices.ContainsFunc(f, func(p [2]string) bool { return p[0] == k }) {
+			continue
+		}
+		for _, v := range vs {
+			f = append(f, [2]string{k, v})
+		}
+	}
+	return f
+}
+
+// header is the header map of a POST for http.Transport: post, with every
+// header that fields names replaced by the values fields gives it.
+func (h *httpConn) header(fields [][2]string) http.Header {
+	hdr := make(http.Header, len(h.post)+len(fields))
+	maps.Copy(hdr, h.post)
+	for _, f := range fields {
+		delete(hdr, f[0])
+	}
+	for _, f := range fields {
+		hdr[f[0]] = append(hdr[f[0]], f[1])
 	}
 	return hdr
 }
@@ -332,15 +343,13 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	}
 	size := len(params) + len(h.meta) + len(progressToken) + len(o.meta) + 96
 	var body []byte
-	var pooled *[]byte // the fast path writes body out before it returns
-	if h.head != nil {
-		pooled = getWriteBuf()
+	if h.d.lean != nil {
+		// h1 has written body when Do returns: its buffer is reused.
+		pooled := h.d.body()
 		body = slices.Grow((*pooled)[:0], size)
 		defer func() {
-			if pooled != nil {
-				*pooled = body[:0]
-				putWriteBuf(pooled)
-			}
+			*pooled = body[:0]
+			h.d.putBody(pooled)
 		}()
 	} else {
 		body = make([]byte, 0, size)
@@ -361,83 +370,67 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	}
 	body = append(body, '}')
 
-	var extra [][2]string
-	if h.modern && method == "tools/call" && name != "" {
-		if m := h.toolHeaders.Load(); m != nil && *m != nil {
-			if b := (*m)[name]; len(b) > 0 {
-				if extra, err = paramHeaders(params, b); err != nil {
-					return nil, c.fail(ErrBadRequest, method, err)
-				}
-			}
-		}
+	own, err := h.ownHeaders(ctx, method, name, params, &o)
+	if err != nil {
+		return nil, err
 	}
-
-	// The upstream's credential and the identity assertion, never the
-	// caller's own token (MCP security best practices, "Token
-	// Passthrough").
-	if extra, err = c.auth.append(ctx, o.call, o.identity, extra); err != nil {
-		return nil, c.credentialsFail(err)
-	}
-
-	if h.head != nil {
-		var fb [6][2]string
-		if fields, ok := h.fields(fb[:0], method, name, o, extra); ok {
-			resp, err := h.lean.post(ctx, h.head, fields, body, o.sessionID != nil)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				return nil, c.transportFail("", err)
-			}
-			return h.response(ctx, resp, id, method, o)
-		}
-		pooled = nil // the general path may keep body to resend it
-	}
-	ps := new(postState)
-	hdr := h.headers(ps, method, name, o.requestID, extra)
-	for k, v := range o.header {
-		if _, own := hdr[k]; !own {
-			hdr[k] = v
-		}
-	}
-	resp, err := h.d.rt.RoundTrip(h.request(ctx, ps, body, hdr)) //nolint:bodyclose // h.response closes it.
+	var fb [8][2]string
+	resp, err := h.do(ctx, body, h.fields(fb[:0], method, name, o.requestID, own, o.header), o.sessionID != nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, c.transportFail("", err)
 	}
-	return h.response(ctx, fromHTTP(resp), id, method, o)
+	return h.response(ctx, &resp, id, method, o)
 }
 
-// fields lists the per-request headers of a POST on the fast path, the
-// ones headers would add to the session's. It reports false when one of
-// them replaces a session header, which only the general path can do.
-func (h *httpConn) fields(f [][2]string, method, name string, o callOpts, extra [][2]string) ([][2]string, bool) {
-	if h.modern {
-		f = append(f, [2]string{"Mcp-Method", method})
-		if name != "" {
-			f = append(f, [2]string{"Mcp-Name", encodeHeaderValue(name)})
+// ownHeaders returns the headers a request carries for itself beyond the
+// protocol's: the x-mcp-header bindings of a stateless tools/call, the
+// upstream's credential and the identity assertion; never the caller's own
+// token (MCP security best practices, "Token Passthrough").
+func (h *httpConn) ownHeaders(ctx context.Context, method, name string, params []byte, o *callOpts) ([][2]string, error) {
+	c := h.c
+	var own [][2]string
+	var err error
+	if h.modern && method == "tools/call" && name != "" {
+		if m := h.toolHeaders.Load(); m != nil && *m != nil {
+			if b := (*m)[name]; len(b) > 0 {
+				if own, err = paramHeaders(params, b); err != nil {
+					return nil, c.fail(ErrBadRequest, method, err)
+				}
+			}
 		}
 	}
-	if o.requestID != "" {
-		f = append(f, [2]string{"X-Request-Id", o.requestID})
+	if own, err = c.auth.append(ctx, o.call, o.identity, own); err != nil {
+		return nil, c.credentialsFail(err)
 	}
-	for _, p := range extra {
-		if _, clash := h.post[p[0]]; clash {
-			return nil, false
+	return own, nil
+}
+
+// do sends a POST of body with the session's headers and fields, on h1
+// or on http.Transport; wantSession asks for the Mcp-Session-Id header.
+func (h *httpConn) do(ctx context.Context, body []byte, fields [][2]string, wantSession bool) (upResponse, error) {
+	lean := h.d.lean
+	if lean == nil {
+		r, err := h.d.rt.RoundTrip(h.request(ctx, body, h.header(fields))) //nolint:bodyclose // h.response closes it.
+		if err != nil {
+			return upResponse{}, err
 		}
-		f = append(f, p)
+		return fromHTTP(r), nil
 	}
-	for k, vs := range o.header {
-		if _, own := h.post[k]; own || slices.ContainsFunc(f, func(p [2]string) bool { return p[0] == k }) {
-			continue
-		}
-		for _, v := range vs {
-			f = append(f, [2]string{k, v})
-		}
+	if h.headErr != nil {
+		return upResponse{}, h.headErr
 	}
-	return f, true
+	r, err := lean.Do(ctx, &h1.Request{Head: h.head, Fields: fields, Body: body, WantHeader: wantSession})
+	if err != nil {
+		return upResponse{}, err
+	}
+	resp := upResponse{status: r.StatusCode, contentType: r.ContentType, length: r.ContentLength, body: r.Body}
+	if wantSession {
+		resp.sessionID = r.Header.Get("Mcp-Session-Id")
+	}
+	return resp, nil
 }
 
 // upResponse is what a call reads of an upstream's HTTP answer.
@@ -449,8 +442,8 @@ type upResponse struct {
 	body        io.ReadCloser
 }
 
-func fromHTTP(r *http.Response) *upResponse {
-	return &upResponse{
+func fromHTTP(r *http.Response) upResponse {
+	return upResponse{
 		status:      r.StatusCode,
 		contentType: r.Header.Get("Content-Type"),
 		sessionID:   r.Header.Get("Mcp-Session-Id"),
@@ -729,7 +722,7 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 	if err != nil {
 		return h.c.credentialsFail(err)
 	}
-	resp, err := h.d.rt.RoundTrip(h.request(ctx, nil, msg, hdr))
+	resp, err := h.d.rt.RoundTrip(h.request(ctx, msg, hdr))
 	if err != nil {
 		return h.c.transportFail("", err)
 	}
@@ -831,8 +824,7 @@ func (h *httpConn) listen(s *session) {
 			if err != nil {
 				return nil, h.c.credentialsFail(err)
 			}
-			ps := new(postState)
-			return h.d.rt.RoundTrip(h.request(ctx, ps, body, h.headers(ps, "subscriptions/listen", "", "", own)))
+			return h.d.rt.RoundTrip(h.request(ctx, body, h.header(h.fields(nil, "subscriptions/listen", "", "", own, nil))))
 		}
 	} else {
 		open = func(ctx context.Context) (*http.Response, error) {

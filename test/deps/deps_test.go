@@ -37,6 +37,9 @@ type room struct {
 	// forbid lists further imports, by go list pattern ("net/http/..."
 	// matches net/http and below), that this room must not use.
 	forbid []string
+	// stdlib marks a room that imports the standard library only (and,
+	// per may, nothing internal).
+	stdlib bool
 	// helper marks a test-helper package (like net/http/httptest): it may
 	// import testing, and no production package may import it.
 	helper bool
@@ -70,8 +73,13 @@ var rooms = []room{
 	},
 	{
 		path: "upstream",
-		may:  []string{"upstream", "telemetry", "telemetry/audit", "configs"},
+		may:  []string{"upstream", "upstream/internal/h1", "telemetry", "telemetry/audit", "configs"},
 		why:  "upstream never sees the downstream token, so never authn; policy is applied before it",
+	},
+	{
+		path:   "upstream/internal/h1",
+		stdlib: true,
+		why:    "the HTTP/1.1 client of plain-http upstreams is a leaf on the standard library",
 	},
 	{
 		path:   "upstream/upstreamtest",
@@ -272,6 +280,9 @@ func checkImport(rel string, r *room, imp string) []string {
 			out = append(out, fmt.Sprintf("%s imports %s: forbidden in %s (%s)", rel, name, r.path, r.why))
 		}
 	}
+	if r.stdlib && !internal && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+		out = append(out, fmt.Sprintf("%s imports %s: %s imports the standard library only (%s)", rel, name, r.path, r.why))
+	}
 	if !internal || len(out) > 0 {
 		return out
 	}
@@ -367,7 +378,7 @@ func TestCheck(t *testing.T) {
 			pkg:     "upstream",
 			imports: []string{m("authn"), m("configs"), "github.com/sony/gobreaker/v2", "github.com/mark3labs/mcp-go/client/transport"},
 			want: []string{
-				"upstream imports authn: upstream may import only upstream, telemetry, telemetry/audit, configs (upstream never sees the downstream token, so never authn; policy is applied before it)",
+				"upstream imports authn: upstream may import only upstream, upstream/internal/h1, telemetry, telemetry/audit, configs (upstream never sees the downstream token, so never authn; policy is applied before it)",
 			},
 		},
 		{
@@ -446,6 +457,15 @@ func TestCheck(t *testing.T) {
 			pkg:     "gateway",
 			imports: []string{"github.com/mark3labs/mcp-go/client", "github.com/mark3labs/mcp-go/mcp"},
 			want:    []string{"gateway imports github.com/mark3labs/mcp-go/client: only upstream may (only upstream dials MCP servers)"},
+		},
+		{
+			name:    "a standard-library leaf",
+			pkg:     "upstream/internal/h1",
+			imports: []string{"net/http", "net/http/httputil", "golang.org/x/net/http/httpguts", m("upstream")},
+			want: []string{
+				"upstream/internal/h1 imports golang.org/x/net/http/httpguts: upstream/internal/h1 imports the standard library only (the HTTP/1.1 client of plain-http upstreams is a leaf on the standard library)",
+				"upstream/internal/h1 imports upstream: upstream/internal/h1 may import nothing internal (the HTTP/1.1 client of plain-http upstreams is a leaf on the standard library)",
+			},
 		},
 		{
 			name:    "production never imports test code",
