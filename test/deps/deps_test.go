@@ -40,6 +40,9 @@ type room struct {
 	// stdlib marks a room that imports the standard library only (and,
 	// per may, nothing internal).
 	stdlib bool
+	// shared marks a stdlib-only leaf under internal/ that every room may
+	// import: the protocol's facts, the one raw-JSON scanner.
+	shared bool
 	// helper marks a test-helper package (like net/http/httptest): it may
 	// import testing, and no production package may import it.
 	helper bool
@@ -131,6 +134,12 @@ var rooms = []room{
 		path: "internal/tools",
 		may:  []string{"configs"},
 		why:  "go generate tools: configdoc writes docs/configuration.md from the configs schema",
+	},
+	{
+		path:   "internal/mcpwire",
+		stdlib: true,
+		shared: true,
+		why:    "the protocol's facts (versions, methods, headers, error codes), defined once for every package",
 	},
 	{
 		path:   "internal/redistest",
@@ -288,7 +297,7 @@ func checkImport(rel string, r *room, imp string) []string {
 	}
 
 	to := roomOf(impRel)
-	if to == nil || slices.Contains(r.may, to.path) {
+	if to == nil || to.shared || slices.Contains(r.may, to.path) {
 		return nil // A package in no room is reported on its own.
 	}
 	allowed := "nothing internal"
@@ -457,6 +466,20 @@ func TestCheck(t *testing.T) {
 			pkg:     "gateway",
 			imports: []string{"github.com/mark3labs/mcp-go/client", "github.com/mark3labs/mcp-go/mcp"},
 			want:    []string{"gateway imports github.com/mark3labs/mcp-go/client: only upstream may (only upstream dials MCP servers)"},
+		},
+		{
+			name:    "a shared internal leaf: every room imports it, it imports the standard library only",
+			pkg:     "internal/mcpwire",
+			imports: []string{"strconv", "golang.org/x/exp/slices", m("configs")},
+			want: []string{
+				"internal/mcpwire imports golang.org/x/exp/slices: internal/mcpwire imports the standard library only (the protocol's facts (versions, methods, headers, error codes), defined once for every package)",
+				"internal/mcpwire imports configs: internal/mcpwire may import nothing internal (the protocol's facts (versions, methods, headers, error codes), defined once for every package)",
+			},
+		},
+		{
+			name:    "every room may import a shared leaf",
+			pkg:     "configs",
+			imports: []string{m("internal/mcpwire")},
 		},
 		{
 			name:    "a standard-library leaf",
