@@ -186,10 +186,10 @@ func TestForwardedMethodsRoute(t *testing.T) {
 	tg := listsGateway(t, true)
 	sid := tg.session(t, nil)
 	tests := []struct {
-		name    string
-		method  string
-		header  string // Mcp-Name
-		params  string
+		name   string
+		method string
+		header string // Mcp-Name
+		params string
 		code   int    // 0: routed
 		up     string // the upstream that gets it
 		path   []string
