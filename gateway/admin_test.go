@@ -29,7 +29,7 @@ upstreams:
       url: http://payments.invalid/mcp
 `
 
-func adminGateway(t *testing.T, opts Options) *testGateway {
+func adminGateway(t *testing.T, opts *Options) *testGateway {
 	t.Helper()
 	orders := newFake("orders", `{"name":"get_order","inputSchema":{"type":"object"}}`, `{"name":"cancel_order","inputSchema":{"type":"object"}}`)
 	payments := newFake("payments", `{"name":"refund","inputSchema":{"type":"object"}}`)
@@ -51,7 +51,7 @@ func decode(t *testing.T, body []byte) map[string]any {
 // change is audited with its actor. Invalid switches are refused with
 // 400 and a reason.
 func TestAdminKillSwitches(t *testing.T) {
-	tg := adminGateway(t, Options{})
+	tg := adminGateway(t, nil)
 	sid := tg.session(t, nil)
 	call := func(tool string) (int, int) {
 		w, _ := tg.post(t, legacyCall(sid, 1, tool, `{}`))
@@ -124,7 +124,7 @@ func TestAdminKillSwitches(t *testing.T) {
 // TestAdminDrains: a drained upstream refuses calls (503 on a modern
 // call's headers) until undrained; GET /admin/v1/upstreams reports it.
 func TestAdminDrains(t *testing.T) {
-	tg := adminGateway(t, Options{})
+	tg := adminGateway(t, nil)
 	sid := tg.session(t, nil)
 
 	w := tg.do(t, http.MethodPost, "/admin/v1/upstreams/orders/drain", `{"reason":"maintenance"}`, nil)
@@ -189,7 +189,7 @@ func TestAdminDrains(t *testing.T) {
 // assertion key makes a fresh key current, and the previous one stays
 // published while an assertion it signed is unexpired.
 func TestAdminKeyRotation(t *testing.T) {
-	tg := adminGateway(t, Options{})
+	tg := adminGateway(t, nil)
 	kids := func(w *httptest.ResponseRecorder) []string {
 		t.Helper()
 		require.Equal(t, http.StatusOK, w.Code)
@@ -224,7 +224,7 @@ func TestAdminKeyRotation(t *testing.T) {
 // gateway without a level variable has no such endpoint.
 func TestAdminLogLevel(t *testing.T) {
 	level := new(slog.LevelVar)
-	tg := adminGateway(t, Options{LogLevel: level})
+	tg := adminGateway(t, &Options{LogLevel: level})
 	w := tg.do(t, http.MethodGet, "/admin/v1/loglevel", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.JSONEq(t, `{"level":"info"}`, w.Body.String())
@@ -245,7 +245,7 @@ func TestAdminLogLevel(t *testing.T) {
 	}
 	assert.Equal(t, slog.LevelInfo, level.Level(), "refused changes change nothing")
 
-	plain := adminGateway(t, Options{})
+	plain := adminGateway(t, nil)
 	w = plain.do(t, http.MethodGet, "/admin/v1/loglevel", "", nil)
 	assert.Equal(t, http.StatusNotFound, w.Code)
 }
@@ -253,7 +253,7 @@ func TestAdminLogLevel(t *testing.T) {
 // TestAdminProfiling: with telemetry.profiling the pprof endpoints are
 // served under /admin/v1/debug/pprof/.
 func TestAdminProfiling(t *testing.T) {
-	tg := adminGateway(t, Options{})
+	tg := adminGateway(t, nil)
 	for _, p := range []string{"/admin/v1/debug/pprof/", "/admin/v1/debug/pprof/heap?debug=1", "/admin/v1/debug/pprof/goroutine?debug=1", "/admin/v1/debug/pprof/cmdline", "/admin/v1/debug/pprof/symbol"} {
 		w := tg.do(t, http.MethodGet, p, "", nil)
 		assert.Equal(t, http.StatusOK, w.Code, p)

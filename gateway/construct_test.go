@@ -29,7 +29,7 @@ func keyYAML(key string) string {
 func TestNewRefuses(t *testing.T) {
 	invalid := parseConfig(t, fakesYAML("orders"))
 	invalid.Catalog.PageSize = 0
-	dial := func(u configs.Upstream, _ upstream.Options) (Upstream, error) { //nolint:ireturn // a dialer.
+	dial := func(u configs.Upstream, _ upstream.Options) (Upstream, error) {
 		return nil, errors.New("no route to " + u.Name)
 	}
 	tests := []struct {
@@ -45,7 +45,7 @@ func TestNewRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := tt.dial
 			if d == nil {
-				d = func(u configs.Upstream, _ upstream.Options) (Upstream, error) { return newFake(u.Name), nil } //nolint:ireturn // a dialer.
+				d = func(u configs.Upstream, _ upstream.Options) (Upstream, error) { return newFake(u.Name), nil }
 			}
 			g, err := New(tt.cfg, Options{dial: d, auditTo: &auditBuffer{}})
 			require.Error(t, err)
@@ -108,7 +108,7 @@ func (l *idleListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0
 // ends Serve with its error.
 func TestServeShutsDown(t *testing.T) {
 	orders := newLiveFake("orders", toolsCatalog(`{"name":"get_order","inputSchema":{"type":"object"}}`))
-	tg := buildGateway(t, fakesYAML("orders"), Options{}, orders)
+	tg := buildGateway(t, fakesYAML("orders"), nil, orders)
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- tg.Serve(ctx, &idleListener{closed: make(chan struct{})}) }()
@@ -127,7 +127,7 @@ func TestServeShutsDown(t *testing.T) {
 
 	boom := errors.New("accept failed")
 	failing := newLiveFake("orders", toolsCatalog(`{"name":"get_order","inputSchema":{"type":"object"}}`))
-	tg2 := buildGateway(t, fakesYAML("orders"), Options{}, failing)
+	tg2 := buildGateway(t, fakesYAML("orders"), nil, failing)
 	err = tg2.Serve(t.Context(), &idleListener{err: boom, closed: make(chan struct{})})
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, int32(1), failing.closed.Load())
@@ -144,14 +144,14 @@ func TestKillSwitchesSurviveARestart(t *testing.T) {
 			newFake("payments", `{"name":"refund","inputSchema":{"type":"object"}}`),
 		}
 	}
-	first := buildGateway(t, yaml, Options{}, fakes()...)
+	first := buildGateway(t, yaml, nil, fakes()...)
 	w := first.do(t, http.MethodPost, "/admin/v1/killswitches", `{"scope":"upstream","target":"payments","reason":"fraud"}`, nil)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	w = first.do(t, http.MethodPost, "/admin/v1/upstreams/orders/drain", `{"reason":"migration"}`, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	first.Close()
 
-	second := buildGateway(t, yaml, Options{}, fakes()...)
+	second := buildGateway(t, yaml, nil, fakes()...)
 	w, _ = second.post(t, modernCall(1, "payments__refund", `{}`))
 	assert.Equal(t, -32060, errorCode(t, w))
 	assert.Equal(t, "fraud", errorData(t, w)["reason"])

@@ -76,11 +76,16 @@ func toolsCatalog(tools ...string) *upstream.Catalog {
 	return cat
 }
 
-// buildGateway is newTestGateway with any Options and any Upstream: the
-// configuration's upstreams are dialled from ups by name (an upstream a
-// reload adds must be among them). It does not wait for readiness.
-func buildGateway(t *testing.T, yaml string, opts Options, ups ...Upstream) *testGateway {
+// buildGateway is newTestGateway with any Options (nil: none) and any
+// Upstream: the configuration's upstreams are dialled from ups by name (an
+// upstream a reload adds must be among them). It does not wait for
+// readiness.
+func buildGateway(t *testing.T, yaml string, options *Options, ups ...Upstream) *testGateway {
 	t.Helper()
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	cfg, err := configs.Parse([]byte(yaml))
 	require.NoError(t, err, "config:\n%s", yaml)
 	tg := &testGateway{audit: &auditBuffer{}, ups: map[string]*fakeUpstream{}}
@@ -92,7 +97,7 @@ func buildGateway(t *testing.T, yaml string, opts Options, ups ...Upstream) *tes
 		}
 	}
 	opts.auditTo = tg.audit
-	opts.dial = func(u configs.Upstream, o upstream.Options) (Upstream, error) { //nolint:ireturn // a dialer.
+	opts.dial = func(u configs.Upstream, o upstream.Options) (Upstream, error) {
 		up, ok := byName[u.Name]
 		if !ok {
 			return nil, fmt.Errorf("no fake for upstream %q", u.Name)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ upstreams:
 `
 	orders := newLiveFake("orders", toolsCatalog(`{"name":"a","inputSchema":{"type":"object"}}`, `{"name":"b","inputSchema":{"type":"object"}}`))
 	extra := newLiveFake("extra", nil) // never lists
-	tg := buildGateway(t, yaml, Options{}, orders, extra)
+	tg := buildGateway(t, yaml, nil, orders, extra)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		w := tg.do(t, m, "/healthz", "", nil)
@@ -68,7 +69,7 @@ upstreams:
 // catalog keeps the gateway from being ready.
 func TestReadyzWhileLoading(t *testing.T) {
 	slow := newLiveFake("orders", nil)
-	tg := buildGateway(t, fakesYAML("orders"), Options{}, slow)
+	tg := buildGateway(t, fakesYAML("orders"), nil, slow)
 	require.False(t, tg.Ready())
 	code, body := readyz(t, tg)
 	assert.Equal(t, http.StatusServiceUnavailable, code)
@@ -83,7 +84,7 @@ func TestReadyzWhileLoading(t *testing.T) {
 // gateway goes on serving.
 func TestChainRecoversPanics(t *testing.T) {
 	orders := newLiveFake("orders", toolsCatalog(`{"name":"a","inputSchema":{"type":"object"}}`))
-	tg := buildGateway(t, fakesYAML("orders"), Options{}, orders)
+	tg := buildGateway(t, fakesYAML("orders"), nil, orders)
 	orders.panics.Store(true) // /readyz reads the catalog
 	w := tg.do(t, http.MethodGet, "/readyz", "", nil)
 	assert.Equal(t, http.StatusInternalServerError, w.Code)
@@ -128,10 +129,9 @@ func TestRequestIDs(t *testing.T) {
 // preflights are answered and allowed origins get the CORS headers.
 func TestOriginsAndCORS(t *testing.T) {
 	const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}`
-	post := func(tg *testGateway, origin string) *http.Response {
+	post := func(tg *testGateway, origin string) *httptest.ResponseRecorder {
 		t.Helper()
-		w := tg.do(t, http.MethodPost, "/mcp", initBody, map[string]string{"Content-Type": "application/json", "Origin": origin})
-		return w.Result() //nolint:bodyclose // a recorder's body needs no closing.
+		return tg.do(t, http.MethodPost, "/mcp", initBody, map[string]string{"Content-Type": "application/json", "Origin": origin})
 	}
 
 	def := newTestGateway(t, fakesYAML("orders"), newFake("orders"))
@@ -147,9 +147,9 @@ func TestOriginsAndCORS(t *testing.T) {
 		{"file://localhost", http.StatusForbidden},
 		{"::not a url", http.StatusForbidden},
 	} {
-		assert.Equal(t, tt.status, post(def, tt.origin).StatusCode, "origin %q", tt.origin)
+		assert.Equal(t, tt.status, post(def, tt.origin).Code, "origin %q", tt.origin)
 	}
-	assert.Empty(t, post(def, "http://localhost:3000").Header.Get("Access-Control-Allow-Origin"), "CORS is off by default")
+	assert.Empty(t, post(def, "http://localhost:3000").Header().Get("Access-Control-Allow-Origin"), "CORS is off by default")
 
 	const corsYAML = `server:
   listen: 127.0.0.1:0
@@ -165,14 +165,14 @@ upstreams:
 `
 	tg := newTestGateway(t, corsYAML, newFake("orders"))
 	res := post(tg, "https://app.example")
-	assert.Equal(t, http.StatusOK, res.StatusCode)
-	assert.Equal(t, "https://app.example", res.Header.Get("Access-Control-Allow-Origin"))
-	assert.Contains(t, res.Header.Get("Access-Control-Expose-Headers"), "Mcp-Session-Id")
+	assert.Equal(t, http.StatusOK, res.Code)
+	assert.Equal(t, "https://app.example", res.Header().Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, res.Header().Get("Access-Control-Expose-Headers"), "Mcp-Session-Id")
 
 	res = post(tg, "https://other.example")
-	assert.Equal(t, http.StatusOK, res.StatusCode, "allowed, but not a CORS origin")
-	assert.Empty(t, res.Header.Get("Access-Control-Allow-Origin"))
-	assert.Equal(t, http.StatusForbidden, post(tg, "http://localhost:3000").StatusCode, "an explicit list replaces the loopback default")
+	assert.Equal(t, http.StatusOK, res.Code, "allowed, but not a CORS origin")
+	assert.Empty(t, res.Header().Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, http.StatusForbidden, post(tg, "http://localhost:3000").Code, "an explicit list replaces the loopback default")
 
 	w := tg.do(t, http.MethodOptions, "/mcp", "", map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
 	assert.Equal(t, http.StatusNoContent, w.Code)
@@ -181,7 +181,7 @@ upstreams:
 	assert.Contains(t, w.Header().Get("Access-Control-Allow-Methods"), "DELETE")
 
 	anyOrigin := newTestGateway(t, "server:\n  listen: 127.0.0.1:0\n  allowed_origins: [\"*\"]\nupstreams:\n  - name: orders\n    http:\n      url: http://orders.invalid/mcp\n", newFake("orders"))
-	assert.Equal(t, http.StatusOK, post(anyOrigin, "https://anywhere.example").StatusCode)
+	assert.Equal(t, http.StatusOK, post(anyOrigin, "https://anywhere.example").Code)
 }
 
 // TestUnknownPaths: the router answers 404 for what it does not serve,

@@ -94,7 +94,7 @@ func mrtrGateway(t *testing.T, now func() time.Time, entered chan<- struct{}) *t
 		}
 		return textResult(ans), nil
 	}
-	return buildGateway(t, fakesYAML("pay", "legacy"), Options{Now: now}, pay, legacy)
+	return buildGateway(t, fakesYAML("pay", "legacy"), &Options{Now: now}, pay, legacy)
 }
 
 // stateOf is the requestState of an input_required answer, as raw JSON.

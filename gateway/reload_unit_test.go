@@ -19,11 +19,12 @@ import (
 // reloadYAML configures the named upstreams with a short debounce, so
 // that list_changed follows a change at once.
 func reloadYAML(listTTL string, names ...string) string {
-	y := "server:\n  listen: 127.0.0.1:0\ncatalog:\n  list_changed_debounce: 1ms\n  list_ttl: " + listTTL + "\nupstreams:\n"
+	var y strings.Builder
+	y.WriteString("server:\n  listen: 127.0.0.1:0\ncatalog:\n  list_changed_debounce: 1ms\n  list_ttl: " + listTTL + "\nupstreams:\n")
 	for _, n := range names {
-		y += "  - name: " + n + "\n    http:\n      url: http://" + n + ".invalid/mcp\n"
+		y.WriteString("  - name: " + n + "\n    http:\n      url: http://" + n + ".invalid/mcp\n")
 	}
-	return y
+	return y.String()
 }
 
 func parseConfig(t *testing.T, yaml string) *configs.Config {
@@ -53,7 +54,7 @@ func toolNames(t *testing.T, tg *testGateway, sid string) []string {
 // calls are done. Each reload is counted and audited.
 func TestReloadAppliesANewConfiguration(t *testing.T) {
 	orders, payments := reloadFakes()
-	tg := buildGateway(t, reloadYAML("30s", "orders"), Options{}, orders, payments)
+	tg := buildGateway(t, reloadYAML("30s", "orders"), nil, orders, payments)
 	require.True(t, tg.Ready())
 	sid := tg.session(t, nil)
 	stream, done := tg.serveAsync(mcpRequest(t.Context(), http.MethodGet, "", map[string]string{"Mcp-Session-Id": sid}), nil)
@@ -94,7 +95,7 @@ func TestReloadAppliesANewConfiguration(t *testing.T) {
 // counted and audited with its problems.
 func TestReloadRejected(t *testing.T) {
 	orders, payments := reloadFakes()
-	tg := buildGateway(t, reloadYAML("30s", "orders"), Options{}, orders, payments)
+	tg := buildGateway(t, reloadYAML("30s", "orders"), nil, orders, payments)
 	sid := tg.session(t, nil)
 	before := tg.Catalog()
 
@@ -138,7 +139,7 @@ func TestReloadRejected(t *testing.T) {
 // the reload reports them with ErrRestartRequired and applies the rest.
 func TestReloadNeedsRestart(t *testing.T) {
 	orders, payments := reloadFakes()
-	tg := buildGateway(t, reloadYAML("30s", "orders"), Options{}, orders, payments)
+	tg := buildGateway(t, reloadYAML("30s", "orders"), nil, orders, payments)
 	sid := tg.session(t, nil)
 	changed := strings.Replace(reloadYAML("30s", "orders", "payments"), "server:\n", "server:\n  session_idle_ttl: 5m\n", 1)
 	changed += "log:\n  level: debug\n"
@@ -159,7 +160,7 @@ func TestReloadNeedsRestart(t *testing.T) {
 // nothing.
 func TestReloadFile(t *testing.T) {
 	orders, payments := reloadFakes()
-	tg := buildGateway(t, reloadYAML("30s", "orders"), Options{}, orders, payments)
+	tg := buildGateway(t, reloadYAML("30s", "orders"), nil, orders, payments)
 	sid := tg.session(t, nil)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
@@ -195,7 +196,7 @@ func TestReloadFile(t *testing.T) {
 func TestReloadDoesNotOutwaitItsContext(t *testing.T) {
 	orders, _ := reloadFakes()
 	slow := newLiveFake("payments", nil)
-	tg := buildGateway(t, reloadYAML("30s", "orders"), Options{}, orders, slow)
+	tg := buildGateway(t, reloadYAML("30s", "orders"), nil, orders, slow)
 	require.True(t, tg.Ready())
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

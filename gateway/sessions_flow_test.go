@@ -136,8 +136,8 @@ upstreams:
 	now.Store(time.Unix(1_800_000_000, 0).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	orders := newFake("orders", `{"name":"get_order","inputSchema":{"type":"object"}}`)
-	a := buildGateway(t, yaml, Options{Now: clock}, orders)
-	b := buildGateway(t, yaml, Options{Now: clock}, orders)
+	a := buildGateway(t, yaml, &Options{Now: clock}, orders)
+	b := buildGateway(t, yaml, &Options{Now: clock}, orders)
 	list := func(tg *testGateway, sid string) int {
 		w, _ := tg.post(t, legacyRequest(sid, 1, "tools/list", `{}`))
 		return w.Code
@@ -175,7 +175,7 @@ upstreams:
       url: http://orders.invalid/mcp
 `
 	orders := newLiveFake("orders", toolsCatalog(`{"name":"get_order","inputSchema":{"type":"object"}}`))
-	tg := buildGateway(t, yaml, Options{}, orders)
+	tg := buildGateway(t, yaml, nil, orders)
 	require.True(t, tg.Ready())
 
 	refusals := []struct {
@@ -232,7 +232,7 @@ upstreams:
       url: http://orders.invalid/mcp
 `
 	orders := newLiveFake("orders", toolsCatalog(`{"name":"get_order","inputSchema":{"type":"object"}}`))
-	tg := buildGateway(t, yaml, Options{}, orders)
+	tg := buildGateway(t, yaml, nil, orders)
 	require.True(t, tg.Ready())
 	listen := func(id int, notifications string) (*streamWriter, <-chan struct{}) {
 		rq := modernRequest(id, "subscriptions/listen", "", `"notifications":`+notifications, `{}`)

@@ -66,7 +66,7 @@ func telemetryGateway(t *testing.T) (*testGateway, *reportingFake) {
 		return json.RawMessage(`{"content":[{"type":"text","text":"ok"}]}`), nil
 	}
 	payments := newFake("payments", `{"name":"refund","inputSchema":{"type":"object"}}`)
-	tg := buildGateway(t, fakesYAML("orders", "payments"), Options{Telemetry: tel}, orders, payments)
+	tg := buildGateway(t, fakesYAML("orders", "payments"), &Options{Telemetry: tel}, orders, payments)
 	tg.ups["orders"] = orders.fakeUpstream
 	require.True(t, tg.Ready())
 	return tg, orders
@@ -221,7 +221,7 @@ func TestServerSpans(t *testing.T) {
 	attrs := func(s sdktrace.ReadOnlySpan) map[string]string {
 		m := map[string]string{}
 		for _, kv := range s.Attributes() {
-			m[string(kv.Key)] = kv.Value.Emit()
+			m[string(kv.Key)] = kv.Value.String()
 		}
 		return m
 	}
