@@ -207,3 +207,21 @@ func TestReloadDoesNotOutwaitItsContext(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, "loading", body["status"])
 }
+
+// TestReloadRevertingARestartOnlyChange: restart-only sections are
+// compared with what the gateway runs. Reverting a restart-only change
+// that was never applied to the running value needs no restart, and a
+// later reload that still differs from the running value still needs one.
+func TestReloadRevertingARestartOnlyChange(t *testing.T) {
+	t.Skip("bug: reload compares restart-only sections with the previous reload's configuration (old runtime's cfg), not with the running one (g.cfg): a revert is reported as needing a restart, and an unapplied change is reported only once")
+	orders, payments := reloadFakes()
+	start := reloadYAML("30s", "orders")
+	tg := buildGateway(t, start, nil, orders, payments)
+	changed := strings.Replace(start, "server:\n", "server:\n  session_idle_ttl: 5m\n", 1)
+
+	require.ErrorIs(t, tg.Reload(t.Context(), parseConfig(t, changed)), ErrRestartRequired)
+	assert.ErrorIs(t, tg.Reload(t.Context(), parseConfig(t, changed)), ErrRestartRequired,
+		"session_idle_ttl 5m is still not what runs")
+	assert.NoError(t, tg.Reload(t.Context(), parseConfig(t, start)),
+		"the running server section is the start one: nothing needs a restart")
+}
