@@ -248,7 +248,7 @@ func TestCallReachesUpstreamAsItsOwn(t *testing.T) {
 		res, ok := rpcAnswer(t, w)["result"].(map[string]any)
 		require.True(t, ok, w.Body.String())
 		assert.Equal(t, map[string]any{"id": "o-1"}, res["structuredContent"])
-		got := lastRequest(orders)
+		got := lastRequest(t, orders)
 		assert.Equal(t, "get_order", got.Tool)
 		assert.Equal(t, "tools/call", got.Method)
 		assert.Equal(t, id, got.RequestID)
@@ -259,13 +259,4 @@ func TestCallReachesUpstreamAsItsOwn(t *testing.T) {
 	require.Len(t, reqs, 2)
 	assert.Equal(t, "eu", reqs[0].Header.Get("Mcp-Param-Region"), "2026-07-28 forwards Mcp-Param-*")
 	assert.Empty(t, reqs[1].Header.Get("Mcp-Param-Region"))
-}
-
-// lastRequest is the last request f got.
-func lastRequest(f *fakeUpstream) *upstream.Request {
-	reqs := f.requests()
-	if len(reqs) == 0 {
-		return &upstream.Request{}
-	}
-	return reqs[len(reqs)-1]
 }

@@ -29,7 +29,7 @@ func keyYAML(key string) string {
 func TestNewRefuses(t *testing.T) {
 	invalid := parseConfig(t, fakesYAML("orders"))
 	invalid.Catalog.PageSize = 0
-	dial := func(u configs.Upstream, _ upstream.Options) (Upstream, error) {
+	dial := func(u *configs.Upstream, _ *upstream.Options) (Upstream, error) {
 		return nil, errors.New("no route to " + u.Name)
 	}
 	tests := []struct {
@@ -45,9 +45,9 @@ func TestNewRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := tt.dial
 			if d == nil {
-				d = func(u configs.Upstream, _ upstream.Options) (Upstream, error) { return newFake(u.Name), nil }
+				d = func(u *configs.Upstream, _ *upstream.Options) (Upstream, error) { return newFake(u.Name), nil }
 			}
-			g, err := New(tt.cfg, Options{dial: d, auditTo: &auditBuffer{}})
+			g, err := New(tt.cfg, &Options{dial: d, auditTo: &auditBuffer{}})
 			require.Error(t, err)
 			assert.Nil(t, g)
 			assert.Contains(t, err.Error(), tt.want)

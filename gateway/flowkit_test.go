@@ -97,7 +97,7 @@ func buildGateway(t *testing.T, yaml string, options *Options, ups ...Upstream) 
 		}
 	}
 	opts.auditTo = tg.audit
-	opts.dial = func(u configs.Upstream, o upstream.Options) (Upstream, error) {
+	opts.dial = func(u *configs.Upstream, o *upstream.Options) (Upstream, error) {
 		up, ok := byName[u.Name]
 		if !ok {
 			return nil, fmt.Errorf("no fake for upstream %q", u.Name)
@@ -107,7 +107,7 @@ func buildGateway(t *testing.T, yaml string, options *Options, ups ...Upstream) 
 		}
 		return up, nil
 	}
-	g, err := New(cfg, opts)
+	g, err := New(cfg, &opts)
 	require.NoError(t, err)
 	tg.Gateway = g
 	g.Start()
