@@ -548,6 +548,9 @@ func (g *Gateway) resumeHeld(ctx context.Context, id string, params json.RawMess
 	g.mrtr.nHeld.Add(-1)
 	h := v.(*heldCall) //nolint:errcheck,forcetypeassert // the map only holds *heldCall.
 	if !h.timer.Stop() {
+		// The hold expired as the retry took the call: the timer's own
+		// cleanup finds it gone, so the upstream call is released here.
+		h.cancel()
 		return nil, newRPCError(mcpwire.CodeInputGone, "the held upstream request timed out", map[string]any{"reason": "timeout"})
 	}
 	var answers map[string]json.RawMessage

@@ -105,7 +105,9 @@ func (g *Gateway) reload(ctx context.Context, cfg *configs.Config, path string, 
 		g.catalogChanged(prev, cur)
 	}
 
-	restart := restartOnly(old.cfg, cfg)
+	// Restart-only sections are compared with what the process runs, the
+	// configuration it started with, not with the previous reload's.
+	restart := restartOnly(g.cfg, cfg)
 	g.reloads.applied.Add(1)
 	g.tel.Metrics().ConfigReload(true)
 	g.auditReload(ctx, "applied", path, raw, cfg, restart, nil)

@@ -197,11 +197,15 @@ func ownerDigest(owner string) [16]byte {
 
 // create starts a session and returns it.
 func (ss *sessions) create(protocolVersion, owner string, caps json.RawMessage) (*session, error) {
-	if len(caps) > maxSealedCaps {
-		caps = nil
+	// The live session keeps every capability; only the id is bounded, so
+	// a session resumed on another replica knows none of them when they
+	// did not fit.
+	sealCaps := caps
+	if len(sealCaps) > maxSealedCaps {
+		sealCaps = nil
 	}
 	now := ss.now()
-	plain := make([]byte, plainVersion+1+len(protocolVersion)+len(caps))
+	plain := make([]byte, plainVersion+1+len(protocolVersion)+len(sealCaps))
 	binary.BigEndian.PutUint64(plain[plainCreated:], uint64(now.Unix())) //nolint:gosec // a clock after 1970; the bits are kept either way.
 	if _, err := rand.Read(plain[plainRandom:plainOwner]); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
@@ -210,7 +214,7 @@ func (ss *sessions) create(protocolVersion, owner string, caps json.RawMessage) 
 	copy(plain[plainOwner:], od[:])
 	plain[plainVersion] = byte(len(protocolVersion))
 	copy(plain[plainVersion+1:], protocolVersion)
-	copy(plain[plainVersion+1+len(protocolVersion):], caps)
+	copy(plain[plainVersion+1+len(protocolVersion):], sealCaps)
 	nonce := make([]byte, ss.aead.NonceSize(), ss.aead.NonceSize()+len(plain)+ss.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
