@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/backoff"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
@@ -782,29 +782,13 @@ func (c *Client) changed() {
 }
 
 // sleep waits d or until the client closes.
-func (c *Client) sleep(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.life.Done():
-	}
+func (c *Client) sleep(d time.Duration) { backoff.Wait(c.life, d) }
+
+// reconnectBackoff is the wait between tries to reach a down upstream, or
+// to re-open its notification stream.
+func reconnectBackoff() backoff.Exponential {
+	return backoff.Exponential{Initial: backoffFloor, Max: backoffMax, Jitter: true}
 }
-
-// backoff is capped exponential backoff with jitter.
-type backoff struct{ cur time.Duration }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = backoffFloor
-	} else {
-		b.cur = min(b.cur*2, backoffMax)
-	}
-	half := b.cur / 2
-	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret.
-}
-
-func (b *backoff) reset() { b.cur = 0 }
 
 // runLoop runs the loop, restarting it after a panic.
 func (c *Client) runLoop() {
@@ -818,7 +802,7 @@ func (c *Client) runLoop() {
 // run is the background loop: connect with backoff while down; while up,
 // re-discover on list changes, probe when idle or after a failed call.
 func (c *Client) run() {
-	var bo backoff
+	bo := reconnectBackoff()
 	var refreshAt time.Time
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -837,11 +821,11 @@ func (c *Client) run() {
 				} else {
 					c.log.DebugContext(c.life, "upstream connect failed", slog.Any("error", err), slog.Int("attempt", failures))
 				}
-				c.sleep(bo.next())
+				c.sleep(bo.Next())
 				continue
 			}
 			failures = 0
-			bo.reset()
+			bo.Reset()
 			refreshAt = time.Time{}
 			continue
 		}

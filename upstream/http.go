@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpgw/mcpgw/internal/backoff"
 )
 
 // The Streamable HTTP client is written on net/http directly: one tuned
@@ -852,7 +854,7 @@ func (h *httpConn) listen(s *session) {
 			return h.d.rt.RoundTrip(req)
 		}
 	}
-	var bo backoff
+	bo := reconnectBackoff()
 	opened := false
 	for s.ctx.Err() == nil {
 		resp, err := open(s.ctx)
@@ -861,7 +863,7 @@ func (h *httpConn) listen(s *session) {
 				return
 			}
 			h.c.kick(evProbe)
-			h.sleep(s.ctx, bo.next())
+			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
 		switch {
@@ -879,20 +881,20 @@ func (h *httpConn) listen(s *session) {
 			return
 		default:
 			_ = resp.Body.Close()
-			h.sleep(s.ctx, bo.next())
+			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
 		if opened {
 			h.c.kick(evRefresh)
 		}
 		opened = true
-		bo.reset()
+		bo.Reset()
 		h.readStream(resp.Body, id)
 		if s.ctx.Err() != nil {
 			return
 		}
 		h.c.kick(evProbe)
-		h.sleep(s.ctx, bo.next())
+		backoff.Wait(s.ctx, bo.Next())
 	}
 }
 
@@ -933,13 +935,4 @@ func (h *httpConn) subscriptionFilter(caps capabilities) []byte {
 		return nil
 	}
 	return []byte("{" + strings.Join(parts, ",") + "}")
-}
-
-func (h *httpConn) sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
