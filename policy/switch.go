@@ -146,7 +146,7 @@ func NewSwitches(ctx context.Context, store Store, opts SwitchOptions) (*Switche
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
-	reg, err := newRegistry(ctx, store, registryOptions{
+	reg, err := newRegistry(ctx, store, &registryOptions{
 		name:           "kill switches",
 		now:            s.opts.Now,
 		logger:         opts.Logger,
@@ -231,7 +231,7 @@ func (s *Switches) Add(ctx context.Context, sw Switch) (Switch, error) {
 	if err != nil {
 		return Switch{}, err
 	}
-	if err := s.reg.put(ctx, sw, false); err != nil {
+	if err := s.reg.put(ctx, &sw, false); err != nil {
 		return Switch{}, fmt.Errorf("adding kill switch %s: %w", sw.ID, err)
 	}
 	s.log().InfoContext(ctx, "kill switch added", slog.String("id", sw.ID), slog.Any("scope", sw.Scope), slog.String("target", sw.Target),
