@@ -65,9 +65,9 @@ type logger interface {
 	InfoContext(ctx context.Context, msg string, args ...any)
 }
 
-func newIssuer(cfg configs.AuthIssuer, hc *http.Client, minInterval time.Duration, now func() time.Time, log logger) *issuer {
+func newIssuer(cfg *configs.AuthIssuer, hc *http.Client, minInterval time.Duration, now func() time.Time, log logger) *issuer {
 	is := &issuer{
-		cfg:  cfg,
+		cfg:  *cfg,
 		algs: make(map[string]bool, len(cfg.Algorithms)),
 		log:  log,
 		now:  now,

@@ -63,6 +63,10 @@ func ProtocolVersions() []string {
 	return []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
 }
 
+// firstStatelessVersion is the first MCP version of the stateless era,
+// which the legacy SSE transport cannot speak.
+const firstStatelessVersion = "2026-07-28"
+
 // upstreamName is the syntax of Upstream.Name.
 var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
@@ -226,9 +230,7 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 		if u.MaxResponseBytes <= 0 {
 			v.add(p+".max_response_bytes", "must be positive")
 		}
-		if versions := ProtocolVersions(); u.ProtocolVersion != "" && !slices.Contains(versions, u.ProtocolVersion) {
-			v.add(p+".protocol_version", "%q is not a known MCP version (%s)", u.ProtocolVersion, strings.Join(versions, ", "))
-		}
+		v.protocolVersion(p+".protocol_version", u)
 		v.globs(p+".tools.include", u.Tools.Include)
 		v.globs(p+".tools.exclude", u.Tools.Exclude)
 		v.prefix(p+".prefix", u, sep, pattern)
@@ -246,6 +248,17 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 			continue
 		}
 		byPrefix[prefix] = i
+	}
+}
+
+func (v *validator) protocolVersion(path string, u *Upstream) {
+	pv := u.ProtocolVersion
+	switch versions := ProtocolVersions(); {
+	case pv == "":
+	case !slices.Contains(versions, pv):
+		v.add(path, "%q is not a known MCP version (%s)", pv, strings.Join(versions, ", "))
+	case u.SSE != nil && pv >= firstStatelessVersion:
+		v.add(path, "the legacy SSE transport cannot speak %s", pv)
 	}
 }
 
@@ -279,6 +292,7 @@ func (v *validator) transport(p string, u *Upstream) {
 		if strings.TrimSpace(u.Stdio.Command) == "" {
 			v.add(p+".stdio.command", "required")
 		}
+		v.caseCollisions(p+".stdio.env", u.Stdio.Env)
 		for _, k := range sortedKeys(u.Stdio.Env) {
 			kp := fmt.Sprintf("%s.stdio.env[%s]", p, k)
 			if k == "" || strings.ContainsAny(k, "=\x00") {
@@ -298,12 +312,34 @@ func (v *validator) transport(p string, u *Upstream) {
 }
 
 func (v *validator) headers(path string, h map[string]SecretRef) {
+	v.caseCollisions(path, h)
 	for _, k := range sortedKeys(h) {
 		kp := fmt.Sprintf("%s[%s]", path, k)
 		if !isToken(k) {
 			v.add(kp, "%q is not a valid header name", k)
 		}
-		v.secretRef(kp, h[k])
+		r := h[k]
+		v.secretRef(kp, r)
+		// Both: Resolved after Load, Value in a Config built in code. The
+		// message never quotes the value.
+		if !isHeaderValue(r.Value.Reveal()) || !isHeaderValue(r.Resolved.Reveal()) {
+			v.add(kp, "value contains control characters")
+		}
+	}
+}
+
+// caseCollisions reports keys of m that differ only in case: two headers
+// that are one header on the wire, or environment variables that are most
+// likely one variable mistyped.
+func (v *validator) caseCollisions(path string, m map[string]SecretRef) {
+	seen := make(map[string]string, len(m))
+	for _, k := range sortedKeys(m) {
+		lk := strings.ToLower(k)
+		if prev, dup := seen[lk]; dup {
+			v.add(path, "keys %q and %q differ only in case", prev, k)
+			continue
+		}
+		seen[lk] = k
 	}
 }
 
@@ -384,6 +420,17 @@ func isToken(s string) bool {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isHeaderValue reports whether s can be sent as a header value: no
+// control characters but horizontal tab.
+func isHeaderValue(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

@@ -383,7 +383,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 
 	if h.head != nil {
 		var fb [6][2]string
-		if fields, ok := h.fields(fb[:0], method, name, o, extra); ok {
+		if fields, ok := h.fields(fb[:0], method, name, &o, extra); ok {
 			resp, err := h.lean.post(ctx, h.head, fields, body, o.sessionID != nil)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -391,7 +391,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 				}
 				return nil, c.transportFail("", err)
 			}
-			return h.response(ctx, resp, id, method, o)
+			return h.response(ctx, resp, id, method, &o)
 		}
 		pooled = nil // the general path may keep body to resend it
 	}
@@ -409,13 +409,13 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 		}
 		return nil, c.transportFail("", err)
 	}
-	return h.response(ctx, fromHTTP(resp), id, method, o)
+	return h.response(ctx, fromHTTP(resp), id, method, &o)
 }
 
 // fields lists the per-request headers of a POST on the fast path, the
 // ones headers would add to the session's. It reports false when one of
 // them replaces a session header, which only the general path can do.
-func (h *httpConn) fields(f [][2]string, method, name string, o callOpts, extra [][2]string) ([][2]string, bool) {
+func (h *httpConn) fields(f [][2]string, method, name string, o *callOpts, extra [][2]string) ([][2]string, bool) {
 	if h.modern {
 		f = append(f, [2]string{"Mcp-Method", method})
 		if name != "" {
@@ -462,7 +462,7 @@ func fromHTTP(r *http.Response) *upResponse {
 }
 
 // response reads the answer to request id.
-func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, method string, o callOpts) (json.RawMessage, error) {
+func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, method string, o *callOpts) (json.RawMessage, error) {
 	c := h.c
 	if resp.status/100 != 2 {
 		return nil, h.statusError(ctx, resp)
