@@ -489,50 +489,59 @@ type pathElem struct {
 // pathOrder turns a path such as upstreams[2].http.headers[X-Key] into
 // sortable elements, following the Config type to number the fields.
 func pathOrder(path string) []pathElem {
-	const unknownField = 1 << 20
 	var out []pathElem
 	t := reflect.TypeFor[Config]()
 	for path != "" {
 		for t != nil && t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		var e pathElem
 		if rest, ok := strings.CutPrefix(path, "["); ok {
-			end := strings.IndexByte(rest, ']')
-			if end < 0 {
-				end = len(rest) - 1
-			}
-			key := rest[:max(end, 0)]
-			path = strings.TrimPrefix(rest[min(end+1, len(rest)):], ".")
-			e := pathElem{s: key}
-			if n, err := strconv.Atoi(key); err == nil && (t == nil || t.Kind() != reflect.Map) {
-				e = pathElem{n: n}
-			}
-			out = append(out, e)
-			if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
-				t = t.Elem()
-			} else {
-				t = nil
-			}
-			continue
-		}
-		end := strings.IndexAny(path, ".[")
-		if end < 0 {
-			end = len(path)
-		}
-		name := path[:end]
-		path = strings.TrimPrefix(path[end:], ".")
-		e := pathElem{n: unknownField, s: name}
-		var next reflect.Type
-		if t != nil && t.Kind() == reflect.Struct {
-			for i := range t.NumField() {
-				if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == name {
-					e, next = pathElem{n: i}, t.Field(i).Type
-					break
-				}
-			}
+			e, t, path = indexOrder(rest, t)
+		} else {
+			e, t, path = fieldOrder(path, t)
 		}
 		out = append(out, e)
-		t = next
 	}
 	return out
+}
+
+// indexOrder reads a list index or map key, rest being the path after its
+// "[", in a value of type t (nil when unknown). It returns the element,
+// the type of the entry and the path after the "]".
+func indexOrder(rest string, t reflect.Type) (pathElem, reflect.Type, string) {
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		end = len(rest) - 1
+	}
+	key := rest[:max(end, 0)]
+	path := strings.TrimPrefix(rest[min(end+1, len(rest)):], ".")
+	e := pathElem{s: key}
+	if n, err := strconv.Atoi(key); err == nil && (t == nil || t.Kind() != reflect.Map) {
+		e = pathElem{n: n}
+	}
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
+		return e, t.Elem(), path
+	}
+	return e, nil, path
+}
+
+// fieldOrder reads the key at the start of path in a struct of type t (nil
+// when unknown): its field's index, or after every field when it has none.
+// It returns the element, the field's type and the rest of the path.
+func fieldOrder(path string, t reflect.Type) (pathElem, reflect.Type, string) {
+	const unknownField = 1 << 20
+	end := strings.IndexAny(path, ".[")
+	if end < 0 {
+		end = len(path)
+	}
+	name, rest := path[:end], strings.TrimPrefix(path[end:], ".")
+	if t != nil && t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == name {
+				return pathElem{n: i}, t.Field(i).Type, rest
+			}
+		}
+	}
+	return pathElem{n: unknownField, s: name}, nil, rest
 }
