@@ -132,7 +132,7 @@ func newRuntime(cfg *configs.Config, d runtimeDeps) (_ *runtime, err error) {
 				continue
 			}
 		}
-		c, err := upstream.New(u, upstream.Options{
+		c, err := upstream.New(u, &upstream.Options{
 			Logger:          d.log, // upstream.New adds the upstream and transport attributes
 			OnChange:        func(string) { d.signal() },
 			ClientName:      "mcpgw",

@@ -130,8 +130,8 @@ func (d *Drains) Close() error {
 
 func (d *Drains) publish(records []Switch, loaded bool, _ time.Time) {
 	snap := &drainSnapshot{loaded: loaded, drained: make(map[string]Switch, len(records))}
-	for _, r := range records {
-		snap.drained[r.Target] = r
+	for i := range records {
+		snap.drained[records[i].Target] = records[i]
 	}
 	d.snap.Store(snap)
 }

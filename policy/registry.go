@@ -218,7 +218,7 @@ func (r *registry) loadRecords(ctx context.Context) bool {
 		r.opts.logger.InfoContext(ctx, "state store available again", slog.String("state", r.opts.name))
 	}
 	sortRecords(records)
-	if r.loaded && slices.EqualFunc(records, r.records, Switch.equal) {
+	if r.loaded && slices.EqualFunc(records, r.records, func(a, b Switch) bool { return a.equal(&b) }) {
 		return false
 	}
 	r.records = records

@@ -320,8 +320,11 @@ func parseCapabilities(raw []byte) capabilities {
 // New prepares a client for cfg, which configs.Validate has accepted: the
 // configuration's rules live there, not here. Zero values get the configs
 // defaults, so a configuration built in code needs no SetDefaults. New
-// copies cfg. It does not connect; Start does.
-func New(cfg *configs.Upstream, opts Options) (*Client, error) {
+// copies cfg; opts may be nil. It does not connect; Start does.
+func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
 	c := &Client{
 		name:           cfg.Name,
 		cfg:            *cfg,
@@ -362,7 +365,7 @@ func New(cfg *configs.Upstream, opts Options) (*Client, error) {
 	c.life, c.stop = context.WithCancel(context.Background())
 
 	var err error
-	if c.auth, err = newOutbound(&c.cfg, &opts); err != nil {
+	if c.auth, err = newOutbound(&c.cfg, opts); err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
 	}
 	switch {

@@ -656,12 +656,12 @@ func TestCloseEndsSession(t *testing.T) {
 // (TestValidateRefusesWhatUpstreamRefused there); New only refuses what it
 // cannot build a client from.
 func TestNewWithoutTransport(t *testing.T) {
-	_, err := upstream.New(&configs.Upstream{Name: "a"}, upstream.Options{})
+	_, err := upstream.New(&configs.Upstream{Name: "a"}, nil)
 	require.Error(t, err)
 }
 
 func TestCallBeforeStart(t *testing.T) {
-	c, err := upstream.New(new(httpConfig("orders", "http://127.0.0.1:1/mcp")), upstream.Options{})
+	c, err := upstream.New(new(httpConfig("orders", "http://127.0.0.1:1/mcp")), nil)
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.Call(t.Context(), call("echo", `{}`))

@@ -185,7 +185,7 @@ func TestStdio(t *testing.T) {
 func TestStdioBadCommand(t *testing.T) {
 	rec := newRecorder()
 	c, err := upstream.New(&configs.Upstream{Name: "nope", Stdio: &configs.StdioTransport{Command: "/nonexistent/mcp-server"}},
-		upstream.Options{OnChange: rec.onChange})
+		&upstream.Options{OnChange: rec.onChange})
 	require.NoError(t, err)
 	c.Start()
 	defer c.Close()

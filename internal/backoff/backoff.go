@@ -54,7 +54,7 @@ func (b *Exponential) Next() time.Duration {
 	}
 	randN := b.Rand
 	if randN == nil {
-		randN = rand.Int64N //nolint:gosec // jitter, not a secret.
+		randN = rand.Int64N
 	}
 	half := d / 2
 	return half + time.Duration(randN(int64(d-half)+1))
