@@ -125,7 +125,8 @@ func New(cfg *configs.Auth, opts Options) (*Authenticator, error) {
 		resource: res,
 	}
 	servers := make([]string, 0, len(cfg.Issuers))
-	for _, ic := range cfg.Issuers {
+	for i := range cfg.Issuers {
+		ic := &cfg.Issuers[i]
 		is := newIssuer(ic, hc, cfg.JWKSRefreshMinInterval, now, log)
 		is.claims = issuerClaims{
 			audience:  ic.Audience,

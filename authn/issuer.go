@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/backoff"
 )
 
 const (
@@ -54,7 +55,7 @@ type issuer struct {
 
 	mu      sync.Mutex // serialises discovery
 	retryAt time.Time
-	backoff time.Duration
+	retry   backoff.Exponential // wait after a failed discovery
 	lastErr error
 }
 
@@ -64,13 +65,16 @@ type logger interface {
 	InfoContext(ctx context.Context, msg string, args ...any)
 }
 
-func newIssuer(cfg configs.AuthIssuer, hc *http.Client, minInterval time.Duration, now func() time.Time, log logger) *issuer {
+func newIssuer(cfg *configs.AuthIssuer, hc *http.Client, minInterval time.Duration, now func() time.Time, log logger) *issuer {
 	is := &issuer{
-		cfg:  cfg,
+		cfg:  *cfg,
 		algs: make(map[string]bool, len(cfg.Algorithms)),
 		log:  log,
 		now:  now,
 		hc:   limitedClient(hc, nil),
+		// No jitter: the wait gates requests, not a timer, and requests
+		// arrive spread out already.
+		retry: backoff.Exponential{Initial: discoveryRetryFloor, Max: discoveryRetryMax},
 	}
 	for _, a := range cfg.Algorithms {
 		is.algs[a] = true
@@ -99,13 +103,14 @@ func (is *issuer) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error
 	defer cancel()
 	v, err := is.discover(ctx)
 	if err != nil {
-		is.backoff = min(max(2*is.backoff, discoveryRetryFloor), discoveryRetryMax)
-		is.retryAt = is.now().Add(is.backoff)
+		wait := is.retry.Next()
+		is.retryAt = is.now().Add(wait)
 		is.lastErr = err
-		is.log.WarnContext(ctx, "issuer discovery failed", "issuer", is.cfg.Issuer, "retry_in", is.backoff, "error", err)
+		is.log.WarnContext(ctx, "issuer discovery failed", "issuer", is.cfg.Issuer, "retry_in", wait, "error", err)
 		return nil, fmt.Errorf("%w: %s: %w", ErrIssuerUnavailable, is.cfg.Issuer, err)
 	}
-	is.backoff, is.lastErr = 0, nil
+	is.retry.Reset()
+	is.lastErr = nil
 	is.verifier.Store(v)
 	is.log.InfoContext(ctx, "issuer discovered", "issuer", is.cfg.Issuer)
 	return v, nil

@@ -1,15 +1,17 @@
 // Package configs is the mcpgw YAML schema: typed structs whose doc comments
 // are the configuration reference, their defaults, a pure Validate that
-// reports every problem with its path, and loading through a private viper
-// instance. It imports nothing else from mcpgw.
+// reports every problem with its path, and loading (YAML decoded with
+// mapstructure, MCPGW_* overrides read through a private viper instance).
+// It imports nothing else from mcpgw.
 //
 // # Loading
 //
-// Load and Parse turn YAML into a validated Config. Unknown keys are errors.
-// Durations are strings with a unit ("30s", "250ms"); a bare number is an
-// error rather than nanoseconds. Every problem is reported with its path,
-// such as upstreams[2].http.url, and Problems splits the joined error into
-// lines.
+// Load and Parse turn YAML into a validated Config. Unknown keys are
+// errors, and keys are case-sensitive: listen, not Listen. Map keys, such
+// as header and environment variable names, keep their case. Durations are
+// strings with a unit ("30s", "250ms"); a bare number is an error rather
+// than nanoseconds. Every problem is reported with its path, such as
+// upstreams[2].http.url, and Problems splits the joined error into lines.
 //
 // # Environment
 //

@@ -36,60 +36,59 @@ func Load(path string) (*Config, error) {
 //
 //  1. Parse the YAML. A syntax error stops here.
 //  2. Expand ${NAME} in string values from the environment. An unset
-//     variable stops here, with every such reference reported.
-//  3. Override keys under server, catalog and log from MCPGW_* variables.
-//  4. Decode into Config; unknown keys and values of the wrong type are
-//     problems.
+//     variable stops here, with every such reference reported. Keys are
+//     matched to fields exactly, as written (they are case-sensitive); an
+//     unknown key is a problem.
+//  3. Override scalar keys under server, catalog and log from MCPGW_*
+//     variables.
+//  4. Decode into Config; values of the wrong type are problems.
 //  5. SetDefaults.
 //  6. Resolve every SecretRef into its Resolved field.
 //  7. Validate.
 //
-// Problems from steps 4 to 7 are reported together, joined with
+// Problems from steps 2 to 7 are reported together, joined with
 // errors.Join, each a *FieldError with its path, in schema order (server,
 // catalog, upstreams by index, log; fields in declaration order); Problems
-// splits them into lines. A validation problem at or above the path of a
-// decode problem is left out as its likely consequence. No message contains
-// the value of a secret. On error the returned Config is nil.
+// splits them into lines. A validation problem at, above or below the path
+// of a decode problem is left out as its likely consequence. No message
+// contains the value of a secret. On error the returned Config is nil.
 func Parse(data []byte) (*Config, error) {
 	raw, err := parseYAML(data)
 	if err != nil {
 		return nil, err
 	}
-	w := &rawWalker{mapKeys: make(map[string][]string)}
-	doc, _ := w.walk(raw, reflect.TypeFor[Config](), "").(map[string]any)
-	if len(w.errs) > 0 {
-		return nil, errors.Join(w.errs...)
+	p := &preparer{}
+	doc, _ := p.prepare(raw, reflect.TypeFor[Config](), "").(map[string]any)
+	if len(p.expandErrs) > 0 {
+		return nil, errors.Join(p.expandErrs...)
 	}
+	overrideFromEnv(doc)
 
-	cfg, decodeErrs := decode(doc, w.mapKeys)
-	decodeErrs = append(decodeErrs, w.unknown...)
-	decodeErrs = append(decodeErrs, restoreKeyCase(cfg, w.mapKeys)...)
-	decodeErrs = sortUnique(decodeErrs)
+	cfg, decodeErrs := decode(doc)
+	decodeErrs = append(decodeErrs, p.unknown...)
 	cfg.SetDefaults()
 	errs := slices.Concat(decodeErrs, resolveSecrets(cfg))
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, consequences(leafErrors(err), decodeErrs)...)
 	}
 	if len(errs) > 0 {
+		// By text first, so that problems at one path come in a stable
+		// order whatever order the decoder visited map entries in.
+		slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 		sortByPath(errs)
 		return nil, redactSecrets(errors.Join(errs...), cfg)
 	}
 	return cfg, nil
 }
 
-// sortUnique sorts problems by their text and drops duplicates: an unknown
-// key can be reported both by the walker and by the decoder.
-func sortUnique(errs []error) []error {
-	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return slices.CompactFunc(errs, func(a, b error) bool { return a.Error() == b.Error() })
-}
-
 // consequences drops the validation problems located at a decode problem's
-// path or above it. The decoder leaves such a part unfilled (a struct behind
-// a pointer stays nil when any of its fields fails), so Validate would
-// report a consequence, such as "exactly one of http, stdio, sse" for an
-// upstream whose http block has a typo. They come back, if still true, once
-// the decode problem is fixed.
+// path, above it or below it. The decoder leaves such a part unfilled (a
+// struct behind a pointer stays nil when any of its fields fails; a value
+// that is not a mapping fills none of its fields), so Validate would report
+// a consequence, such as "exactly one of http, stdio, sse" for an upstream
+// whose http block has a typo, or "name: required" for an upstream written
+// as a string. They come back, if still true, once the decode problem is
+// fixed.
 func consequences(validation, decodeErrs []error) []error {
 	var out []error
 next:
@@ -98,7 +97,7 @@ next:
 		if errors.As(v, &fe) {
 			for _, d := range decodeErrs {
 				var de *FieldError
-				if errors.As(d, &de) && isAncestorOrSelf(fe.Path, de.Path) {
+				if errors.As(d, &de) && (isAncestorOrSelf(fe.Path, de.Path) || isAncestorOrSelf(de.Path, fe.Path)) {
 					continue next
 				}
 			}
@@ -113,9 +112,10 @@ func isAncestorOrSelf(a, b string) bool {
 	return a == b || strings.HasPrefix(b, a+".") || strings.HasPrefix(b, a+"[")
 }
 
-// parseYAML decodes the document into generic values. It uses the same
-// library as viper's YAML codec, but keeps the text in our hands so ${NAME}
-// expansion and key case can be handled before viper lowercases every key.
+// parseYAML decodes the document into generic values, with the library
+// viper's YAML codec uses. The document never goes through viper, which
+// would lowercase every key, header and environment variable names
+// included.
 func parseYAML(data []byte) (any, error) {
 	var doc any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -141,25 +141,27 @@ func parseYAML(data []byte) (any, error) {
 	}
 }
 
-// rawWalker walks the generic YAML values alongside the Go type they will be
-// decoded into, so it knows each value's path as decode errors spell it.
-type rawWalker struct {
-	// errs are ${NAME} expansion problems.
-	errs []error
-	// unknown are keys that match no field. The decoder reports them too,
-	// except where viper drops them: a key whose value is null or an empty
-	// mapping has no leaf, so viper never hands it to the decoder.
+// preparer walks the generic YAML values alongside the Go type they will
+// be decoded into, so that it knows each value's path as the decoder
+// spells it.
+type preparer struct {
+	// expandErrs are ${NAME} expansion problems.
+	expandErrs []error
+	// unknown are keys that match no field; prepare removes them from the
+	// document.
 	unknown []error
-	// mapKeys holds the keys, in their original case, of every map-typed
-	// field (headers, env), by path.
-	mapKeys map[string][]string
 }
 
-// walk returns v with ${NAME} expanded in its strings, maps with non-string
-// keys converted to map[string]any, and YAML timestamps turned back into
-// text where a string is expected. t is the Go type v decodes into, or nil
-// when unknown (the decoder then reports the key).
-func (w *rawWalker) walk(v any, t reflect.Type, path string) any {
+// prepare returns v with ${NAME} expanded in its strings, maps with
+// non-string keys converted to map[string]any, and the keys that match no
+// field of a struct type reported and removed. t is the Go type v decodes
+// into, or nil under an unknown key.
+//
+// The decoder would refuse unknown keys too (ErrorUnused), but mapstructure
+// reports them as one message per struct and keeps Metadata.Unused only
+// for structs that decoded without error; finding them here gives each its
+// own path, next to the type errors of the same struct.
+func (p *preparer) prepare(v any, t reflect.Type, path string) any {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -169,9 +171,9 @@ func (w *rawWalker) walk(v any, t reflect.Type, path string) any {
 		for k, e := range val {
 			m[fmt.Sprint(k)] = e
 		}
-		return w.walk(m, t, path)
+		return p.prepare(m, t, path)
 	case map[string]any:
-		w.walkMap(val, t, path)
+		p.prepareMap(val, t, path)
 		return val
 	case []any:
 		var elem reflect.Type
@@ -179,76 +181,59 @@ func (w *rawWalker) walk(v any, t reflect.Type, path string) any {
 			elem = t.Elem()
 		}
 		for i, e := range val {
-			val[i] = w.walk(e, elem, path+"["+strconv.Itoa(i)+"]")
+			val[i] = p.prepare(e, elem, path+"["+strconv.Itoa(i)+"]")
 		}
 		return val
 	case string:
 		s, errs := expandEnv(val)
 		for _, msg := range errs {
-			w.errs = append(w.errs, &FieldError{Path: path, Msg: msg})
+			p.expandErrs = append(p.expandErrs, &FieldError{Path: path, Msg: msg})
 		}
 		return s
-	case time.Time:
-		// YAML resolves an unquoted 2025-06-18 to a timestamp; a string
-		// field (protocol_version) wants the text back.
-		if t != nil && t.Kind() == reflect.String {
-			if val.Equal(val.Truncate(24*time.Hour)) && val.Location() == time.UTC {
-				return val.Format(time.DateOnly)
-			}
-			return val.Format(time.RFC3339Nano)
-		}
 	}
 	return v
 }
 
-func (w *rawWalker) walkMap(m map[string]any, t reflect.Type, path string) {
+func (p *preparer) prepareMap(m map[string]any, t reflect.Type, path string) {
 	switch {
 	case t != nil && t.Kind() == reflect.Map:
-		keys := make([]string, 0, len(m))
 		for k, e := range m {
-			keys = append(keys, k)
-			m[k] = w.walk(e, t.Elem(), path+"["+k+"]")
+			m[k] = p.prepare(e, t.Elem(), path+"["+k+"]")
 		}
-		slices.Sort(keys)
-		w.mapKeys[path] = keys
 	case t != nil && t.Kind() == reflect.Struct:
 		for k, e := range m {
+			kp := joinPath(path, k)
 			f, ok := fieldByKey(t, k)
 			if !ok {
-				p := joinPath(path, strings.ToLower(k))
-				w.unknown = append(w.unknown, &FieldError{Path: p, Msg: "unknown key"})
-				m[k] = w.walk(e, nil, p)
+				p.unknown = append(p.unknown, &FieldError{Path: kp, Msg: "unknown key"})
+				p.prepare(e, nil, kp) // Still expanded: an unset ${NAME} is reported.
+				delete(m, k)
 				continue
 			}
-			m[k] = w.walk(e, f.typ, joinPath(path, f.key))
+			m[k] = p.prepare(e, f.Type, kp)
 		}
 	default:
 		for k, e := range m {
-			m[k] = w.walk(e, nil, joinPath(path, k))
+			m[k] = p.prepare(e, nil, joinPath(path, k))
 		}
 	}
 }
 
-type field struct {
-	key string
-	typ reflect.Type
-}
-
-// fieldByKey finds the field of struct type t that the decoder matches to
-// key: by mapstructure tag, ignoring case, as viper lowercases keys.
-func fieldByKey(t reflect.Type, key string) (field, bool) {
+// fieldByKey finds the field of struct type t whose mapstructure tag is
+// key, as the decoder does with matchExactly.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if tag == "" {
-			tag = f.Name
-		}
-		if tag != "-" && strings.EqualFold(tag, key) {
-			return field{key: tag, typ: f.Type}, true
+		if tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ","); tag != "" && tag != "-" && tag == key {
+			return f, true
 		}
 	}
-	return field{}, false
+	return reflect.StructField{}, false
 }
+
+// matchExactly makes keys case-sensitive: mapstructure's default matches a
+// key to a field ignoring case.
+func matchExactly(key, field string) bool { return key == field }
 
 func joinPath(path, key string) string {
 	if path == "" {
@@ -305,44 +290,71 @@ func expandEnv(s string) (string, []string) {
 	}
 }
 
-// decode layers MCPGW_* environment variables over raw with a private viper
-// instance and decodes the result into a Config. It returns the Config,
-// possibly partly filled, and one *FieldError per decode problem. mapKeys
-// (from rawWalker) restores the case of map keys in their paths.
-func decode(raw map[string]any, mapKeys map[string][]string) (*Config, []error) {
-	v := viper.New()
+// overrideFromEnv sets in doc every key of EnvKeys whose MCPGW_* variable
+// is set and not empty, creating the sections the file omits. A private
+// viper instance maps keys to variable names (server.cors.max_age is
+// MCPGW_SERVER_CORS_MAX_AGE) and reads them; it never sees the file.
+// Values stay strings, for the decoder to convert like any other.
+//
+// Exactly the scalar keys are bound. AutomaticEnv is not used: it consults
+// the environment only for keys viper already knows, and would let
+// MCPGW_UPSTREAMS replace a whole list with one string.
+func overrideFromEnv(doc map[string]any) {
+	v := viper.NewWithOptions(viper.EnvKeyReplacer(strings.NewReplacer(".", "_")))
 	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	// Bind exactly the scalar keys. AutomaticEnv is not used: it consults
-	// the environment only for keys viper already knows (Unmarshal asks for
-	// AllKeys), so it misses keys the file omits, and for the keys it does
-	// know it also lets MCPGW_UPSTREAMS or MCPGW_SERVER_ALLOWED_ORIGINS
-	// replace a whole list with one string, but only when the file happens
-	// to set that list.
 	for _, key := range EnvKeys() {
 		_ = v.BindEnv(key) // Fails only when called without a key.
+		if v.IsSet(key) {
+			setPath(doc, strings.Split(key, "."), v.GetString(key))
+		}
 	}
-	_ = v.MergeConfigMap(raw) // Never fails; lowercases raw's keys in place.
+}
 
+// setPath sets doc's value at the dotted path, creating mappings along the
+// way. Where the file put something other than a mapping, it does nothing:
+// the decoder reports that value.
+func setPath(doc map[string]any, path []string, val string) {
+	m := doc
+	for _, k := range path[:len(path)-1] {
+		switch next := m[k].(type) {
+		case map[string]any:
+			m = next
+		case nil:
+			n := map[string]any{}
+			m[k] = n
+			m = n
+		default:
+			return
+		}
+	}
+	m[path[len(path)-1]] = val
+}
+
+// decode decodes doc into a Config with mapstructure. It returns the
+// Config, possibly partly filled, and one *FieldError per problem.
+func decode(doc map[string]any) (*Config, []error) {
 	cfg := &Config{}
-	err := v.Unmarshal(cfg, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
-		dc.WeaklyTypedInput = true // Environment values are strings.
-		// Replaces viper's default hooks: its string-to-slice hook splits
-		// any string on commas, so args: "-a,b" would become two arguments.
-		dc.DecodeHook = mapstructure.DecodeHookFuncType(durationHook)
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:      cfg,
+		ErrorUnused: true, // prepare removed the unknown keys it reported; this is the backstop.
+		MatchName:   matchExactly,
+		// Environment overrides are strings.
+		WeaklyTypedInput: true,
+		// Not mapstructure's string-to-slice hook (viper's default): it
+		// splits any string on commas, so args: "-a,b" would become two
+		// arguments.
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(durationHook, dateHook, shapeHook),
 	})
+	if err != nil {
+		return cfg, []error{&FieldError{Msg: err.Error()}}
+	}
+	err = d.Decode(doc)
 	if err == nil {
 		return cfg, nil
 	}
 	var errs []error
 	for _, leaf := range decodeLeaves(err) {
-		for _, e := range decodeProblems(leaf) {
-			if fe, ok := e.(*FieldError); ok { //nolint:errorlint // decodeProblems returns bare leaves, never wrapped.
-				fe.Path = originalCase(fe.Path, mapKeys)
-			}
-			errs = append(errs, e)
-		}
+		errs = append(errs, decodeProblem(leaf))
 	}
 	return cfg, errs
 }
@@ -400,6 +412,12 @@ func EnvKeys() []string {
 	return keys
 }
 
+// typeError is a problem a decode hook found with a value; its message is
+// the whole report.
+type typeError struct{ msg string }
+
+func (e *typeError) Error() string { return e.msg }
+
 // durationHook decodes durations from strings such as "30s" and refuses bare
 // numbers, which would silently mean nanoseconds.
 func durationHook(from, to reflect.Type, data any) (any, error) {
@@ -410,16 +428,46 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 	case reflect.String:
 		d, err := time.ParseDuration(strings.TrimSpace(reflect.ValueOf(data).String()))
 		if err != nil {
-			return nil, errors.New(`must be a duration such as "30s" or "250ms"`)
+			return nil, &typeError{`must be a duration such as "30s" or "250ms"`}
 		}
 		return d, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
-		return nil, errors.New(`must be a duration with a unit, such as "30s"`)
+		return nil, &typeError{`must be a duration with a unit, such as "30s"`}
 	default:
 		return data, nil
 	}
+}
+
+// dateHook turns a YAML timestamp back into its text where a string is
+// expected: YAML resolves an unquoted 2025-06-18 (protocol_version) to a
+// timestamp.
+func dateHook(from, to reflect.Type, data any) (any, error) {
+	t, ok := data.(time.Time)
+	if !ok || from != reflect.TypeFor[time.Time]() || to.Kind() != reflect.String {
+		return data, nil
+	}
+	if t.Equal(t.Truncate(24*time.Hour)) && t.Location() == time.UTC {
+		return t.Format(time.DateOnly), nil
+	}
+	return t.Format(time.RFC3339Nano), nil
+}
+
+// shapeHook refuses a value that is not a mapping where a struct or a map
+// is expected, before mapstructure would try: weakly typed, it would merge
+// a list of mappings into one.
+func shapeHook(from, to reflect.Type, data any) (any, error) {
+	for to.Kind() == reflect.Pointer {
+		to = to.Elem()
+	}
+	if (to.Kind() != reflect.Struct && to.Kind() != reflect.Map) || from.Kind() == reflect.Map || data == nil {
+		return data, nil
+	}
+	if to == reflect.TypeFor[SecretRef]() {
+		return nil, &typeError{"must be a mapping with one of env, file, value, such as {env: API_KEY}"}
+	}
+	return nil, &typeError{"must be a mapping"}
 }
 
 // leafErrors flattens a tree of joined errors.
@@ -434,52 +482,34 @@ func leafErrors(err error) []error {
 	return []error{err}
 }
 
-// rootTypeName is how mapstructure names the root of the decode.
-var rootTypeName = reflect.TypeFor[Config]().String()
-
-// decodeProblems turns one mapstructure error into FieldErrors with plain
-// messages. mapstructure's messages never include the offending value.
-func decodeProblems(err error) []error {
+// decodeProblem turns one mapstructure error into a FieldError with a plain
+// message: a hook's own, or what type the value should have. mapstructure's
+// messages never include the offending value.
+func decodeProblem(err error) error {
 	var de *mapstructure.DecodeError
 	if !errors.As(err, &de) {
-		return []error{&FieldError{Msg: err.Error()}}
+		return &FieldError{Msg: err.Error()}
 	}
-	name, inner := de.Name(), de.Unwrap()
-	if name == rootTypeName {
-		// mapstructure v2.5 names the root by its type in a second report
-		// of the top-level unknown keys; the path of the root is "".
-		name = ""
-	}
-	msg := inner.Error()
-	if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
-		var errs []error
-		for k := range strings.SplitSeq(keys, ", ") {
-			errs = append(errs, &FieldError{Path: joinPath(name, k), Msg: "unknown key"})
-		}
-		return errs
-	}
+	path, inner := de.Name(), de.Unwrap()
 	var (
+		te  *typeError
 		ute *mapstructure.UnconvertibleTypeError
 		pe  *mapstructure.ParseError
 	)
 	switch {
+	case errors.As(inner, &te):
+		return &FieldError{Path: path, Msg: te.msg}
 	case errors.As(inner, &ute):
-		msg = typeProblem(name, ute.Expected.Type())
+		return &FieldError{Path: path, Msg: typeProblem(ute.Expected.Type())}
 	case errors.As(inner, &pe):
-		msg = typeProblem(name, pe.Expected.Type())
-	case strings.HasPrefix(msg, "expected a map or struct"):
-		msg = typeProblem(name, reflect.TypeFor[struct{}]())
-	case strings.HasPrefix(msg, "source data must be an array or slice"):
-		msg = "must be a list"
+		return &FieldError{Path: path, Msg: typeProblem(pe.Expected.Type())}
+	default:
+		return &FieldError{Path: path, Msg: inner.Error()}
 	}
-	return []error{&FieldError{Path: name, Msg: msg}}
 }
 
-// secretPath matches the paths of SecretRef values.
-var secretPath = regexp.MustCompile(`(headers|env)\[[^\]]*\]$|session_key$|password$`)
-
-// typeProblem says what type the value at path should have.
-func typeProblem(path string, t reflect.Type) string {
+// typeProblem says what type a value should have to decode into t.
+func typeProblem(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -497,73 +527,10 @@ func typeProblem(path string, t reflect.Type) string {
 	case reflect.Slice, reflect.Array:
 		return "must be a list"
 	case reflect.Map, reflect.Struct:
-		if secretPath.MatchString(path) {
-			return "must be a mapping with one of env, file, value, such as {env: API_KEY}"
-		}
 		return "must be a mapping"
 	default:
 		return "has the wrong type"
 	}
-}
-
-// originalCase undoes viper's lowercasing of a map key in a decode error
-// path: upstreams[0].http.headers[x-api-key].envv becomes
-// upstreams[0].http.headers[X-Api-Key].envv.
-func originalCase(path string, mapKeys map[string][]string) string {
-	for p, keys := range mapKeys {
-		rest, ok := strings.CutPrefix(path, p+"[")
-		if !ok {
-			continue
-		}
-		for _, k := range keys {
-			if tail, ok := strings.CutPrefix(rest, strings.ToLower(k)+"]"); ok {
-				return p + "[" + k + "]" + tail
-			}
-		}
-	}
-	return path
-}
-
-// restoreKeyCase puts back the original case of header and environment
-// variable names, which viper lowercases (it treats every key as
-// case-insensitive, even inside lists). Keys that differ only in case
-// collapse into one in viper, so they are reported.
-func restoreKeyCase(c *Config, original map[string][]string) []error {
-	var errs []error
-	restore := func(path string, m map[string]SecretRef) map[string]SecretRef {
-		keys, ok := original[path]
-		if !ok || m == nil {
-			return m
-		}
-		out := make(map[string]SecretRef, len(m))
-		seen := make(map[string]string, len(keys))
-		for _, k := range keys {
-			lk := strings.ToLower(k)
-			if prev, dup := seen[lk]; dup {
-				errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf("keys %q and %q differ only in case", prev, k)})
-				continue
-			}
-			seen[lk] = k
-			if r, ok := m[lk]; ok {
-				out[k] = r
-			}
-		}
-		return out
-	}
-	for i := range c.Upstreams {
-		u := &c.Upstreams[i]
-		p := fmt.Sprintf("upstreams[%d]", i)
-		if u.HTTP != nil {
-			u.HTTP.Headers = restore(p+".http.headers", u.HTTP.Headers)
-		}
-		if u.SSE != nil {
-			u.SSE.Headers = restore(p+".sse.headers", u.SSE.Headers)
-		}
-		if u.Stdio != nil {
-			u.Stdio.Env = restore(p+".stdio.env", u.Stdio.Env)
-		}
-	}
-	return errs
 }
 
 // secretRefs calls fn with the path and address of every SecretRef in c, in

@@ -153,7 +153,7 @@ upstreams:
 			want: []string{"upstreams[0].http.headers[X-Api-Key].envv: unknown key"},
 		},
 		{
-			name: "with a null or empty value, which viper drops",
+			name: "with a null or empty value",
 			src:  minimal + "serve:\nlogs: {}\nserver: {cors: {}, tls: {}}\n",
 			// Unknown keys come after the known ones of their level.
 			want: []string{"server.tls: unknown key", "logs: unknown key", "serve: unknown key"},
@@ -169,8 +169,14 @@ upstreams:
 			want: []string{"server.session_key.resolved: unknown key"},
 		},
 		{
-			name: "keys match case-insensitively, as viper does",
+			name: "keys are case-sensitive",
 			src:  "Upstreams:\n  - Name: a\n    HTTP: {URL: \"http://127.0.0.1:1/mcp\"}\n",
+			want: []string{"upstreams: at least one upstream is required", "Upstreams: unknown key"},
+		},
+		{
+			name: "in a list entry, as written",
+			src:  "upstreams:\n  - name: a\n    HTTP: {URL: \"http://127.0.0.1:1/mcp\"}\n",
+			want: []string{"upstreams[0].HTTP: unknown key"},
 		},
 	}
 	for _, tt := range tests {
@@ -233,6 +239,16 @@ upstreams:
 			want: []string{
 				"upstreams[0].http.headers[X-Key]: must be a mapping with one of env, file, value, such as {env: API_KEY}",
 			},
+		},
+		{
+			name: "list entry that is not a mapping, without its consequences",
+			src:  minimal + "  - 5\n",
+			want: []string{"upstreams[1]: must be a mapping"},
+		},
+		{
+			name: "a list of mappings is not a mapping",
+			src:  minimal + "server: {cors: [{enabled: true}]}\n",
+			want: []string{"server.cors: must be a mapping"},
 		},
 		{
 			name: "duration in a list entry",
@@ -332,7 +348,9 @@ func TestEnvOverrideEveryKey(t *testing.T) {
 			}
 			t.Setenv("MCPGW_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_")), val)
 
-			cfg, errs := decode(map[string]any{}, nil)
+			doc := map[string]any{}
+			overrideFromEnv(doc)
+			cfg, errs := decode(doc)
 			require.Empty(t, errs)
 			assert.Equal(t, val, valueString(fieldAt(t, reflect.ValueOf(cfg).Elem(), key)))
 		})
@@ -423,6 +441,12 @@ func TestEnvOverride(t *testing.T) {
 				t.Helper()
 				assert.Equal(t, "warn", cfg.Log.Level)
 			},
+		},
+		{
+			name: "a section that is not a mapping is reported, not overridden",
+			env:  map[string]string{"MCPGW_LOG_LEVEL": "warn"},
+			src:  minimal + "log: 5\n",
+			want: []string{"log: must be a mapping"},
 		},
 		{
 			name: "bad values are reported with the key's path",
@@ -726,7 +750,7 @@ func TestExampleFile(t *testing.T) {
 	assert.Equal(t, "https://orders.internal.example.com/mcp", cfg.Upstreams[1].HTTP.URL)
 	assert.Equal(t, TracingOTLPHTTP, cfg.Telemetry.Tracing.Exporter)
 	assert.InDelta(t, 0.1, cfg.Telemetry.Tracing.Ratio(), 1e-9)
-	assert.Equal(t, "otel-key", cfg.Telemetry.Tracing.Headers["x-api-key"].Resolved.Reveal())
+	assert.Equal(t, "otel-key", cfg.Telemetry.Tracing.Headers["X-Api-Key"].Resolved.Reveal(), "header names keep their case")
 	assert.Equal(t, "orders-key", cfg.Upstreams[1].HTTP.Headers["X-Api-Key"].Resolved.Reveal())
 	assert.Equal(t, "payments-key", cfg.Upstreams[2].Stdio.Env["PAYMENTS_API_KEY"].Resolved.Reveal())
 	assert.NotEmpty(t, cfg.Upstreams[0].Tools.Include)

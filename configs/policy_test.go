@@ -285,6 +285,8 @@ audit:
   stuck_after: 2
 `
 	assert.Equal(t, []string{
+		`policy.rate_limits.per_principal.rate: must be a positive number of calls per second`,
+		`policy.rate_limits.per_principal.burst: must be at least 1`, // brust is unknown: burst is unset
 		`policy.rate_limits.per_principal.brust: unknown key`,
 		`policy.rate_limits.per_upstream.rate: must be a number`,
 		`policy.rate_limits.backend: "etcd" must be local or redis`,

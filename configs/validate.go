@@ -63,6 +63,10 @@ func ProtocolVersions() []string {
 	return []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
 }
 
+// firstStatelessVersion is the first MCP version of the stateless era,
+// which the legacy SSE transport cannot speak.
+const firstStatelessVersion = "2026-07-28"
+
 // upstreamName is the syntax of Upstream.Name.
 var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
@@ -226,9 +230,7 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 		if u.MaxResponseBytes <= 0 {
 			v.add(p+".max_response_bytes", "must be positive")
 		}
-		if versions := ProtocolVersions(); u.ProtocolVersion != "" && !slices.Contains(versions, u.ProtocolVersion) {
-			v.add(p+".protocol_version", "%q is not a known MCP version (%s)", u.ProtocolVersion, strings.Join(versions, ", "))
-		}
+		v.protocolVersion(p+".protocol_version", u)
 		v.globs(p+".tools.include", u.Tools.Include)
 		v.globs(p+".tools.exclude", u.Tools.Exclude)
 		v.prefix(p+".prefix", u, sep, pattern)
@@ -246,6 +248,17 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 			continue
 		}
 		byPrefix[prefix] = i
+	}
+}
+
+func (v *validator) protocolVersion(path string, u *Upstream) {
+	pv := u.ProtocolVersion
+	switch versions := ProtocolVersions(); {
+	case pv == "":
+	case !slices.Contains(versions, pv):
+		v.add(path, "%q is not a known MCP version (%s)", pv, strings.Join(versions, ", "))
+	case u.SSE != nil && pv >= firstStatelessVersion:
+		v.add(path, "the legacy SSE transport cannot speak %s", pv)
 	}
 }
 
@@ -279,6 +292,7 @@ func (v *validator) transport(p string, u *Upstream) {
 		if strings.TrimSpace(u.Stdio.Command) == "" {
 			v.add(p+".stdio.command", "required")
 		}
+		v.caseCollisions(p+".stdio.env", u.Stdio.Env)
 		for _, k := range sortedKeys(u.Stdio.Env) {
 			kp := fmt.Sprintf("%s.stdio.env[%s]", p, k)
 			if k == "" || strings.ContainsAny(k, "=\x00") {
@@ -298,12 +312,34 @@ func (v *validator) transport(p string, u *Upstream) {
 }
 
 func (v *validator) headers(path string, h map[string]SecretRef) {
+	v.caseCollisions(path, h)
 	for _, k := range sortedKeys(h) {
 		kp := fmt.Sprintf("%s[%s]", path, k)
 		if !isToken(k) {
 			v.add(kp, "%q is not a valid header name", k)
 		}
-		v.secretRef(kp, h[k])
+		r := h[k]
+		v.secretRef(kp, r)
+		// Both: Resolved after Load, Value in a Config built in code. The
+		// message never quotes the value.
+		if !isHeaderValue(r.Value.Reveal()) || !isHeaderValue(r.Resolved.Reveal()) {
+			v.add(kp, "value contains control characters")
+		}
+	}
+}
+
+// caseCollisions reports keys of m that differ only in case: two headers
+// that are one header on the wire, or environment variables that are most
+// likely one variable mistyped.
+func (v *validator) caseCollisions(path string, m map[string]SecretRef) {
+	seen := make(map[string]string, len(m))
+	for _, k := range sortedKeys(m) {
+		lk := strings.ToLower(k)
+		if prev, dup := seen[lk]; dup {
+			v.add(path, "keys %q and %q differ only in case", prev, k)
+			continue
+		}
+		seen[lk] = k
 	}
 }
 
@@ -390,6 +426,17 @@ func isToken(s string) bool {
 	return true
 }
 
+// isHeaderValue reports whether s can be sent as a header value: no
+// control characters but horizontal tab.
+func isHeaderValue(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // sources counts the sources set in r.
 func (r SecretRef) sources() int {
 	n := 0
@@ -442,50 +489,59 @@ type pathElem struct {
 // pathOrder turns a path such as upstreams[2].http.headers[X-Key] into
 // sortable elements, following the Config type to number the fields.
 func pathOrder(path string) []pathElem {
-	const unknownField = 1 << 20
 	var out []pathElem
 	t := reflect.TypeFor[Config]()
 	for path != "" {
 		for t != nil && t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		var e pathElem
 		if rest, ok := strings.CutPrefix(path, "["); ok {
-			end := strings.IndexByte(rest, ']')
-			if end < 0 {
-				end = len(rest) - 1
-			}
-			key := rest[:max(end, 0)]
-			path = strings.TrimPrefix(rest[min(end+1, len(rest)):], ".")
-			e := pathElem{s: key}
-			if n, err := strconv.Atoi(key); err == nil && (t == nil || t.Kind() != reflect.Map) {
-				e = pathElem{n: n}
-			}
-			out = append(out, e)
-			if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
-				t = t.Elem()
-			} else {
-				t = nil
-			}
-			continue
-		}
-		end := strings.IndexAny(path, ".[")
-		if end < 0 {
-			end = len(path)
-		}
-		name := path[:end]
-		path = strings.TrimPrefix(path[end:], ".")
-		e := pathElem{n: unknownField, s: name}
-		var next reflect.Type
-		if t != nil && t.Kind() == reflect.Struct {
-			for i := range t.NumField() {
-				if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == name {
-					e, next = pathElem{n: i}, t.Field(i).Type
-					break
-				}
-			}
+			e, t, path = indexOrder(rest, t)
+		} else {
+			e, t, path = fieldOrder(path, t)
 		}
 		out = append(out, e)
-		t = next
 	}
 	return out
+}
+
+// indexOrder reads a list index or map key, rest being the path after its
+// "[", in a value of type t (nil when unknown). It returns the element,
+// the type of the entry and the path after the "]".
+func indexOrder(rest string, t reflect.Type) (pathElem, reflect.Type, string) {
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		end = len(rest) - 1
+	}
+	key := rest[:max(end, 0)]
+	path := strings.TrimPrefix(rest[min(end+1, len(rest)):], ".")
+	e := pathElem{s: key}
+	if n, err := strconv.Atoi(key); err == nil && (t == nil || t.Kind() != reflect.Map) {
+		e = pathElem{n: n}
+	}
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
+		return e, t.Elem(), path
+	}
+	return e, nil, path
+}
+
+// fieldOrder reads the key at the start of path in a struct of type t (nil
+// when unknown): its field's index, or after every field when it has none.
+// It returns the element, the field's type and the rest of the path.
+func fieldOrder(path string, t reflect.Type) (pathElem, reflect.Type, string) {
+	const unknownField = 1 << 20
+	end := strings.IndexAny(path, ".[")
+	if end < 0 {
+		end = len(path)
+	}
+	name, rest := path[:end], strings.TrimPrefix(path[end:], ".")
+	if t != nil && t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == name {
+				return pathElem{n: i}, t.Field(i).Type, rest
+			}
+		}
+	}
+	return pathElem{n: unknownField, s: name}, nil, rest
 }

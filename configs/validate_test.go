@@ -258,6 +258,38 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "header values with control characters, never quoted",
+			mutate: func(c *Config) {
+				c.Upstreams[0].HTTP.Headers["X-Inline"] = SecretRef{Value: "a\r\nX-Injected: 1"}
+				c.Upstreams[1].SSE.Headers = map[string]SecretRef{"X-Resolved": {Env: "K", Resolved: "b\x00c"}}
+				c.Upstreams[0].HTTP.Headers["X-Tab"] = SecretRef{Value: "a\tb"}
+			},
+			want: []string{
+				`upstreams[0].http.headers[X-Inline]: value contains control characters`,
+				`upstreams[1].sse.headers[X-Resolved]: value contains control characters`,
+			},
+		},
+		{
+			name: "keys that differ only in case",
+			mutate: func(c *Config) {
+				c.Upstreams[0].HTTP.Headers["x-api-key"] = SecretRef{Value: "k2"}
+				c.Upstreams[2].Stdio.Env["Api_Key"] = SecretRef{Value: "v"}
+			},
+			want: []string{
+				`upstreams[0].http.headers: keys "X-Api-Key" and "x-api-key" differ only in case`,
+				`upstreams[2].stdio.env: keys "API_KEY" and "Api_Key" differ only in case`,
+			},
+		},
+		{
+			name:   "sse pinned to the stateless era",
+			mutate: func(c *Config) { c.Upstreams[1].ProtocolVersion = "2026-07-28" },
+			want:   []string{`upstreams[1].protocol_version: the legacy SSE transport cannot speak 2026-07-28`},
+		},
+		{
+			name:   "sse pinned to a session era",
+			mutate: func(c *Config) { c.Upstreams[1].ProtocolVersion = "2025-11-25" },
+		},
+		{
 			name:   "max_response_bytes zero",
 			mutate: func(c *Config) { c.Upstreams[0].MaxResponseBytes = 0 },
 			want:   []string{`upstreams[0].max_response_bytes: must be positive`},
@@ -435,6 +467,42 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`log.format: "" must be json or text`,
 		`telemetry.tracing.exporter: "" must be one of none, otlp_grpc, otlp_http`,
 	}, Problems(err))
+}
+
+// TestValidateRefusesWhatUpstreamRefused keeps the rules upstream.New
+// enforced before configs became their one place: each such upstream is
+// refused here, with its path.
+func TestValidateRefusesWhatUpstreamRefused(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		u    Upstream
+		want string
+	}{
+		{"no transport", Upstream{Name: "a"}, `upstreams[0]: exactly one of http, stdio, sse must be set`},
+		{"two transports", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x"}, SSE: &SSETransport{URL: "http://x"}}, `upstreams[0]: exactly one of http, stdio, sse must be set`},
+		{"bad scheme", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "ftp://x"}}, `upstreams[0].http.url: scheme must be http or https`},
+		{"no host", Upstream{Name: "a", SSE: &SSETransport{URL: "http:///sse"}}, `upstreams[0].sse.url: must have a host`},
+		{"no command", Upstream{Name: "a", Stdio: &StdioTransport{}}, `upstreams[0].stdio.command: required`},
+		{"no name", Upstream{Stdio: &StdioTransport{Command: "x"}}, `upstreams[0].name: required`},
+		{"bad version", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x"}, ProtocolVersion: "2020-01-01"}, `upstreams[0].protocol_version: "2020-01-01" is not a known MCP version (2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)`},
+		{"sse in the stateless era", Upstream{Name: "a", SSE: &SSETransport{URL: "http://x"}, ProtocolVersion: "2026-07-28"}, `upstreams[0].protocol_version: the legacy SSE transport cannot speak 2026-07-28`},
+		{"header injection", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x", Headers: map[string]SecretRef{"X-K": {Value: "a\r\nb"}}}}, `upstreams[0].http.headers[X-K]: value contains control characters`},
+		{"negative timeout", Upstream{Name: "a", Stdio: &StdioTransport{Command: "x"}, Timeout: -time.Second}, `upstreams[0].timeout: must be a positive duration`},
+		{"negative max_response_bytes", Upstream{Name: "a", Stdio: &StdioTransport{Command: "x"}, MaxResponseBytes: -1}, `upstreams[0].max_response_bytes: must be positive`},
+		{"negative max_idle_conns", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x", MaxIdleConns: -1}}, `upstreams[0].http.max_idle_conns: must be positive`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &Config{Upstreams: []Upstream{tt.u}}
+			c.SetDefaults()
+			err := c.Validate()
+			assert.Equal(t, []string{tt.want}, Problems(err))
+			assert.NotContains(t, err.Error(), "a\r\nb", "secret values never appear")
+		})
+	}
 }
 
 func TestValidateIsPure(t *testing.T) {

@@ -124,7 +124,7 @@ func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
 		}
 		sw.TTL = ttl
 	}
-	added, err := g.controls.switches.Add(r.Context(), sw)
+	added, err := g.controls.switches.Add(r.Context(), &sw)
 	if err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return

@@ -101,7 +101,7 @@ func TestEveryExitWritesOneRecord(t *testing.T) {
 	bob := &authn.Principal{Issuer: "https://idp.invalid", Subject: "bob"}
 	sid := tg.session(t, alice)
 	ctx := t.Context()
-	_, err := tg.controls.switches.Add(ctx, policy.Switch{Scope: policy.ScopeUpstream, Target: "payments", Reason: "incident 7", Actor: "sre"})
+	_, err := tg.controls.switches.Add(ctx, &policy.Switch{Scope: policy.ScopeUpstream, Target: "payments", Reason: "incident 7", Actor: "sre"})
 	require.NoError(t, err)
 
 	type exit struct {

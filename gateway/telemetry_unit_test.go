@@ -108,7 +108,7 @@ func metricValue(t *testing.T, exposition, name string, labels ...string) (float
 func TestMetricsCountCalls(t *testing.T) {
 	tg, orders := telemetryGateway(t)
 	sid := tg.session(t, nil)
-	_, err := tg.controls.switches.Add(t.Context(), policy.Switch{Scope: policy.ScopeTool, Target: "payments__refund", Reason: "incident", Actor: "sre"})
+	_, err := tg.controls.switches.Add(t.Context(), &policy.Switch{Scope: policy.ScopeTool, Target: "payments__refund", Reason: "incident", Actor: "sre"})
 	require.NoError(t, err)
 
 	calls := []request{

@@ -35,7 +35,7 @@ type dialer func(cfg *configs.Upstream, opts *upstream.Options) (Upstream, error
 
 // dialClient is the dialer of real upstreams.
 func dialClient(cfg *configs.Upstream, opts *upstream.Options) (Upstream, error) { //nolint:ireturn // a dialer's signature: tests dial fakes.
-	c, err := upstream.New(*cfg, *opts)
+	c, err := upstream.New(cfg, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func NewDrains(ctx context.Context, store Store, opts DrainOptions) (*Drains, er
 	if d.opts.Now == nil {
 		d.opts.Now = time.Now
 	}
-	reg, err := newRegistry(ctx, store, registryOptions{
+	reg, err := newRegistry(ctx, store, &registryOptions{
 		name:           "drains",
 		now:            d.opts.Now,
 		logger:         opts.Logger,
@@ -105,7 +105,7 @@ func (d *Drains) Drain(ctx context.Context, upstream, actor, reason string) erro
 		Actor:   actor,
 		Created: d.opts.Now().UTC().Round(0),
 	}
-	if err := d.reg.put(ctx, rec, true); err != nil {
+	if err := d.reg.put(ctx, &rec, true); err != nil {
 		return fmt.Errorf("draining %s: %w", upstream, err)
 	}
 	d.reg.opts.logger.InfoContext(ctx, "upstream drained", slog.String("upstream", upstream), slog.String("actor", actor))
@@ -130,8 +130,8 @@ func (d *Drains) Close() error {
 
 func (d *Drains) publish(records []Switch, loaded bool, _ time.Time) {
 	snap := &drainSnapshot{loaded: loaded, drained: make(map[string]Switch, len(records))}
-	for _, r := range records {
-		snap.drained[r.Target] = r
+	for i := range records {
+		snap.drained[records[i].Target] = records[i]
 	}
 	d.snap.Store(snap)
 }

@@ -26,7 +26,7 @@ func BenchmarkPolicyCheck(b *testing.B) {
 		{Scope: policy.ScopeUpstream, Target: "shipping", Reason: "r", TTL: time.Hour},
 	}
 	for i := range switches {
-		_, err := s.Add(ctx, switches[i])
+		_, err := s.Add(ctx, &switches[i])
 		require.NoError(b, err)
 	}
 	scopes, err := policy.NewRequiredScopes(map[string]configs.ToolScopes{

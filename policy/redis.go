@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/backoff"
 )
 
 // NewRedisClient connects to the Redis of cfg and checks that it answers
@@ -128,7 +129,7 @@ func (s *RedisStore) Load(ctx context.Context) ([]Switch, error) {
 }
 
 // Put adds or replaces a record and notifies watchers.
-func (s *RedisStore) Put(ctx context.Context, sw Switch) error {
+func (s *RedisStore) Put(ctx context.Context, sw Switch) error { //nolint:gocritic // hugeParam: the signature is Store's, which takes records by value so a store never shares the caller's.
 	data, err := json.Marshal(sw)
 	if err != nil {
 		return err
@@ -172,7 +173,7 @@ func (s *RedisStore) Watch(ctx context.Context, changed func()) {
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stop()
 	defer ps.Close()
-	backoff := newBackoff(10*time.Millisecond, time.Second)
+	bo := backoff.Exponential{Initial: 10 * time.Millisecond, Max: time.Second}
 	for ctx.Err() == nil {
 		msg, err := ps.Receive(ctx)
 		if err != nil {
@@ -181,40 +182,17 @@ func (s *RedisStore) Watch(ctx context.Context, changed func()) {
 			}
 			// Receive reconnected (or will on the next call); wait a little
 			// so a Redis that is down is not spun on.
-			if !backoff.wait(ctx) {
+			if !backoff.Wait(ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		backoff.reset()
+		bo.Reset()
 		switch msg.(type) {
 		case *redis.Message, *redis.Subscription:
 			// A subscription confirmation follows every (re)connection:
 			// what was published while disconnected is unknown.
 			changed()
 		}
-	}
-}
-
-// backoff is an exponential wait between retries.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func newBackoff(lo, hi time.Duration) *backoff { return &backoff{min: lo, max: hi, cur: lo} }
-
-func (b *backoff) reset() { b.cur = b.min }
-
-// wait waits the current delay, doubles it, and reports whether ctx is
-// still live.
-func (b *backoff) wait(ctx context.Context) bool {
-	t := time.NewTimer(b.cur)
-	defer t.Stop()
-	b.cur = min(2*b.cur, b.max)
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -58,7 +58,8 @@ type registry struct {
 	store   Store
 	watcher Watcher
 
-	// mu serialises loads and changes; the hot path never takes it.
+	// mu serialises loads and changes; the hot path never takes it. A
+	// method named …Locked expects the caller to hold it.
 	mu      sync.Mutex
 	records []Switch // sorted by Created, then ID
 	loaded  bool
@@ -71,32 +72,33 @@ type registry struct {
 	closed   sync.Once
 }
 
-func newRegistry(ctx context.Context, store Store, opts registryOptions) (*registry, error) {
+func newRegistry(ctx context.Context, store Store, opts *registryOptions) (*registry, error) {
 	if store == nil {
 		return nil, errors.Join(ErrInvalidConfig, errors.New("store is nil"))
 	}
-	if opts.now == nil {
-		opts.now = time.Now
-	}
-	if opts.logger == nil {
-		opts.logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.resyncInterval <= 0 {
-		opts.resyncInterval = 500 * time.Millisecond
-	}
-	if opts.pruneInterval <= 0 {
-		opts.pruneInterval = time.Second
-	}
-	if opts.loadTimeout <= 0 {
-		opts.loadTimeout = 2 * time.Second
-	}
 	r := &registry{
-		opts:   opts,
+		opts:   *opts,
 		store:  store,
 		reload: make(chan struct{}, 1),
 		tick:   make(chan chan struct{}),
 	}
-	r.routines.logger = opts.logger
+	o := &r.opts
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.resyncInterval <= 0 {
+		o.resyncInterval = 500 * time.Millisecond
+	}
+	if o.pruneInterval <= 0 {
+		o.pruneInterval = time.Second
+	}
+	if o.loadTimeout <= 0 {
+		o.loadTimeout = 2 * time.Second
+	}
+	r.routines.logger = o.logger
 	r.watcher, _ = store.(Watcher)
 
 	r.mu.Lock()
@@ -105,13 +107,13 @@ func newRegistry(ctx context.Context, store Store, opts registryOptions) (*regis
 	// A failure leaves the registry unloaded (failing closed); the loop
 	// retries. OnChange is not called for this first load: the caller's
 	// value does not exist yet.
-	r.loadLocked(ctx)
+	r.loadRecords(ctx)
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
-	r.routines.start(bg, opts.name+" sync", r.run)
+	r.routines.start(bg, o.name+" sync", r.run)
 	if r.watcher != nil {
-		r.routines.start(bg, opts.name+" watch", func(ctx context.Context) {
+		r.routines.start(bg, o.name+" watch", func(ctx context.Context) {
 			r.watcher.Watch(ctx, r.requestReload)
 		})
 	}
@@ -181,13 +183,15 @@ func (r *registry) isLoaded() bool {
 // load reads the store and publishes what changed. When the store has
 // lost its state, the records this replica knows are put back.
 func (r *registry) load(ctx context.Context) {
-	changed := r.loadLocked(ctx)
+	changed := r.loadRecords(ctx)
 	if changed && r.opts.onChange != nil {
 		r.opts.onChange()
 	}
 }
 
-func (r *registry) loadLocked(ctx context.Context) bool {
+// loadRecords takes the lock, reads the store and publishes the records
+// when they changed, which it reports.
+func (r *registry) loadRecords(ctx context.Context) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -214,7 +218,7 @@ func (r *registry) loadLocked(ctx context.Context) bool {
 		r.opts.logger.InfoContext(ctx, "state store available again", slog.String("state", r.opts.name))
 	}
 	sortRecords(records)
-	if r.loaded && slices.EqualFunc(records, r.records, Switch.equal) {
+	if r.loaded && slices.EqualFunc(records, r.records, func(a, b Switch) bool { return a.equal(&b) }) {
 		return false
 	}
 	r.records = records
@@ -225,13 +229,13 @@ func (r *registry) loadLocked(ctx context.Context) bool {
 
 // reseedLocked puts the known records back into a store that lost them.
 // A replica that knows nothing has nothing to put back and takes the
-// store as empty.
+// store as empty. The caller holds the lock.
 func (r *registry) reseedLocked(ctx context.Context) error {
 	if len(r.records) == 0 {
 		return nil
 	}
-	for _, s := range r.records {
-		if err := r.store.Put(ctx, s); err != nil {
+	for i := range r.records {
+		if err := r.store.Put(ctx, r.records[i]); err != nil {
 			return err
 		}
 	}
@@ -241,19 +245,20 @@ func (r *registry) reseedLocked(ctx context.Context) error {
 
 // prune removes expired records from the snapshot and the store.
 func (r *registry) prune(ctx context.Context) {
-	expired := r.pruneLocked(ctx)
+	expired := r.pruneRecords(ctx)
 	if len(expired) > 0 && r.opts.onChange != nil {
 		r.opts.onChange()
 	}
 	if r.opts.onExpire != nil {
-		for _, s := range expired {
-			r.opts.onExpire(s)
+		for i := range expired {
+			r.opts.onExpire(expired[i])
 		}
 	}
 }
 
-// pruneLocked removes the expired records and returns them.
-func (r *registry) pruneLocked(ctx context.Context) []Switch {
+// pruneRecords takes the lock, removes the expired records and returns
+// them.
+func (r *registry) pruneRecords(ctx context.Context) []Switch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.now()
@@ -271,7 +276,8 @@ func (r *registry) pruneLocked(ctx context.Context) []Switch {
 	r.publishLocked()
 	dctx, cancel := context.WithTimeout(ctx, r.opts.loadTimeout)
 	defer cancel()
-	for _, s := range expired {
+	for i := range expired {
+		s := &expired[i]
 		r.opts.logger.InfoContext(ctx, "switch expired", slog.String("state", r.opts.name), slog.String("id", s.ID), slog.Any("scope", s.Scope), slog.String("target", s.Target))
 		// Another replica may have pruned it first; a failure is retried
 		// by whichever replica loads it next.
@@ -284,22 +290,24 @@ func (r *registry) pruneLocked(ctx context.Context) []Switch {
 
 // put stores s and publishes it. replace says whether an existing record
 // with the same ID may be replaced (drains) or is an error (switches).
-func (r *registry) put(ctx context.Context, s Switch, replace bool) error {
-	changed, err := r.putLocked(ctx, s, replace)
+func (r *registry) put(ctx context.Context, s *Switch, replace bool) error {
+	changed, err := r.putRecord(ctx, s, replace)
 	if changed && r.opts.onChange != nil {
 		r.opts.onChange()
 	}
 	return err
 }
 
-func (r *registry) putLocked(ctx context.Context, s Switch, replace bool) (bool, error) {
+// putRecord takes the lock, stores s and publishes it; it reports whether
+// the published records changed.
+func (r *registry) putRecord(ctx context.Context, s *Switch, replace bool) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := slices.IndexFunc(r.records, func(o Switch) bool { return o.ID == s.ID })
 	if i >= 0 && !replace {
 		return false, ErrExists
 	}
-	if err := r.store.Put(ctx, s); err != nil {
+	if err := r.store.Put(ctx, *s); err != nil {
 		return false, err
 	}
 	if !r.loaded {
@@ -310,7 +318,7 @@ func (r *registry) putLocked(ctx context.Context, s Switch, replace bool) (bool,
 	if i >= 0 {
 		r.records = slices.Delete(r.records, i, i+1)
 	}
-	r.records = append(r.records, s)
+	r.records = append(r.records, *s)
 	sortRecords(r.records)
 	r.publishLocked()
 	return true, nil
@@ -319,14 +327,16 @@ func (r *registry) putLocked(ctx context.Context, s Switch, replace bool) (bool,
 // remove deletes the record with the given ID from the store and the
 // snapshot and returns it (only its ID when this replica did not know it).
 func (r *registry) remove(ctx context.Context, id string) (Switch, error) {
-	s, changed, err := r.removeLocked(ctx, id)
+	s, changed, err := r.removeRecord(ctx, id)
 	if changed && r.opts.onChange != nil {
 		r.opts.onChange()
 	}
 	return s, err
 }
 
-func (r *registry) removeLocked(ctx context.Context, id string) (Switch, bool, error) {
+// removeRecord takes the lock and deletes the record with the given ID from
+// the store and the published records; it reports whether they changed.
+func (r *registry) removeRecord(ctx context.Context, id string) (Switch, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// The store is asked even when this replica does not know the record:
@@ -352,14 +362,16 @@ func (r *registry) list() []Switch {
 	defer r.mu.Unlock()
 	now := r.opts.now()
 	out := make([]Switch, 0, len(r.records))
-	for _, s := range r.records {
-		if !s.expiredAt(now) {
-			out = append(out, s)
+	for i := range r.records {
+		if !r.records[i].expiredAt(now) {
+			out = append(out, r.records[i])
 		}
 	}
 	return out
 }
 
+// publishLocked hands the records to the snapshot builder. The caller
+// holds the lock.
 func (r *registry) publishLocked() {
 	r.opts.publish(r.records, r.loaded, r.opts.now())
 }

@@ -67,12 +67,12 @@ type Switch struct {
 }
 
 // expiredAt reports whether s has expired at now.
-func (s Switch) expiredAt(now time.Time) bool {
+func (s *Switch) expiredAt(now time.Time) bool {
 	return !s.Expires.IsZero() && !now.Before(s.Expires)
 }
 
 // equal compares switches field by field, times by instant.
-func (s Switch) equal(o Switch) bool {
+func (s *Switch) equal(o *Switch) bool {
 	return s.ID == o.ID && s.Scope == o.Scope && s.Target == o.Target && s.Reason == o.Reason &&
 		s.Ticket == o.Ticket && s.Actor == o.Actor && s.Created.Equal(o.Created) && s.Expires.Equal(o.Expires)
 }
@@ -146,7 +146,7 @@ func NewSwitches(ctx context.Context, store Store, opts SwitchOptions) (*Switche
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
-	reg, err := newRegistry(ctx, store, registryOptions{
+	reg, err := newRegistry(ctx, store, &registryOptions{
 		name:           "kill switches",
 		now:            s.opts.Now,
 		logger:         opts.Logger,
@@ -226,12 +226,12 @@ func (s *Switches) List() []Switch { return s.reg.list() }
 // ErrNegativeTTL, ErrInvalidScope, ErrInvalidTarget, ErrInvalidGlob,
 // ErrUnknownTool, ErrUnknownUpstream, ErrInvalidID or ErrExists, or with
 // the store's error.
-func (s *Switches) Add(ctx context.Context, sw Switch) (Switch, error) {
-	sw, err := s.normalize(sw)
+func (s *Switches) Add(ctx context.Context, in *Switch) (Switch, error) {
+	sw, err := s.normalize(in)
 	if err != nil {
 		return Switch{}, err
 	}
-	if err := s.reg.put(ctx, sw, false); err != nil {
+	if err := s.reg.put(ctx, &sw, false); err != nil {
 		return Switch{}, fmt.Errorf("adding kill switch %s: %w", sw.ID, err)
 	}
 	s.log().InfoContext(ctx, "kill switch added", slog.String("id", sw.ID), slog.Any("scope", sw.Scope), slog.String("target", sw.Target),
@@ -261,7 +261,8 @@ func (s *Switches) Close() error {
 func (s *Switches) log() *slog.Logger { return s.reg.opts.logger }
 
 // normalize validates sw and fills in its defaults.
-func (s *Switches) normalize(sw Switch) (Switch, error) {
+func (s *Switches) normalize(in *Switch) (Switch, error) {
+	sw := *in
 	now := s.opts.Now()
 	sw.Reason = strings.TrimSpace(sw.Reason)
 	if sw.Reason == "" {
@@ -281,7 +282,7 @@ func (s *Switches) normalize(sw Switch) (Switch, error) {
 		}
 		sw.Expires = sw.Expires.UTC().Round(0)
 	}
-	if err := s.checkTarget(sw); err != nil {
+	if err := s.checkTarget(&sw); err != nil {
 		return Switch{}, err
 	}
 	if sw.ID == "" {
@@ -292,7 +293,7 @@ func (s *Switches) normalize(sw Switch) (Switch, error) {
 	return sw, nil
 }
 
-func (s *Switches) checkTarget(sw Switch) error {
+func (s *Switches) checkTarget(sw *Switch) error {
 	switch sw.Scope {
 	case ScopeGlobal:
 		if sw.Target != "" {
@@ -331,11 +332,12 @@ func (s *Switches) publish(records []Switch, loaded bool, now time.Time) {
 		upstreams: make(map[string][]compiledSwitch),
 		tools:     make(map[string][]compiledSwitch),
 	}
-	for _, sw := range records {
+	for i := range records {
+		sw := &records[i]
 		if sw.expiredAt(now) {
 			continue
 		}
-		c := compiledSwitch{sw: sw}
+		c := compiledSwitch{sw: *sw}
 		if !sw.Expires.IsZero() {
 			c.expires = sw.Expires.UnixNano()
 		}

@@ -59,7 +59,7 @@ func TestSwitchAddValidation(t *testing.T) {
 			t.Parallel()
 
 			s := newSwitches(t, &policy.MemoryStore{}, newClock(), nil)
-			_, err := s.Add(t.Context(), tt.sw)
+			_, err := s.Add(t.Context(), &tt.sw)
 			require.ErrorIs(t, err, tt.want)
 			assert.Empty(t, s.List())
 			_, stopped := s.Check("orders__get_order", "orders")
@@ -78,7 +78,7 @@ func TestSwitchAddRemoveList(t *testing.T) {
 	ctx := t.Context()
 	assert.False(t, s.Degraded())
 
-	refunds, err := s.Add(ctx, policy.Switch{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "refund loop", Ticket: "INC-1", Actor: "alice"})
+	refunds, err := s.Add(ctx, &policy.Switch{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "refund loop", Ticket: "INC-1", Actor: "alice"})
 	require.NoError(t, err)
 	assert.NotEmpty(t, refunds.ID)
 	assert.Equal(t, clk.Now(), refunds.Created)
@@ -87,9 +87,9 @@ func TestSwitchAddRemoveList(t *testing.T) {
 	<-changed
 
 	clk.Advance(time.Second)
-	orders, err := s.Add(ctx, policy.Switch{ID: "orders-down", Scope: policy.ScopeUpstream, Target: "orders", Reason: "maintenance", Actor: "bob"})
+	orders, err := s.Add(ctx, &policy.Switch{ID: "orders-down", Scope: policy.ScopeUpstream, Target: "orders", Reason: "maintenance", Actor: "bob"})
 	require.NoError(t, err)
-	_, err = s.Add(ctx, policy.Switch{ID: "orders-down", Scope: policy.ScopeGlobal, Reason: "again"})
+	_, err = s.Add(ctx, &policy.Switch{ID: "orders-down", Scope: policy.ScopeGlobal, Reason: "again"})
 	require.ErrorIs(t, err, policy.ErrExists)
 
 	assert.Equal(t, []policy.Switch{refunds, orders}, s.List(), "oldest first")
@@ -121,7 +121,7 @@ func TestSwitchAddRemoveList(t *testing.T) {
 	_, err = s.Remove(ctx, refunds.ID, "carol")
 	require.ErrorIs(t, err, policy.ErrNotFound)
 
-	global, err := s.Add(ctx, policy.Switch{Scope: policy.ScopeGlobal, Reason: "stop everything"})
+	global, err := s.Add(ctx, &policy.Switch{Scope: policy.ScopeGlobal, Reason: "stop everything"})
 	require.NoError(t, err)
 	sw, ok := s.Check("orders__get_order", "orders")
 	assert.True(t, ok)
@@ -140,7 +140,7 @@ func TestSwitchExpiry(t *testing.T) {
 	s := newSwitches(t, store, clk, onChange)
 	ctx := t.Context()
 
-	sw, err := s.Add(ctx, policy.Switch{Scope: policy.ScopeUpstream, Target: "payments", Reason: "r", TTL: time.Minute})
+	sw, err := s.Add(ctx, &policy.Switch{Scope: policy.ScopeUpstream, Target: "payments", Reason: "r", TTL: time.Minute})
 	require.NoError(t, err)
 	assert.Equal(t, clk.Now().Add(time.Minute), sw.Expires)
 	<-changed
@@ -169,7 +169,7 @@ func TestSwitchFileStoreSurvivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	clk := newClock()
 	first := newSwitches(t, store, clk, nil)
-	added, err := first.Add(t.Context(), policy.Switch{Scope: policy.ScopeTool, Target: "orders__cancel_*", Reason: "bad deploy", Actor: "alice", TTL: time.Hour})
+	added, err := first.Add(t.Context(), &policy.Switch{Scope: policy.ScopeTool, Target: "orders__cancel_*", Reason: "bad deploy", Actor: "alice", TTL: time.Hour})
 	require.NoError(t, err)
 	require.NoError(t, first.Close())
 
@@ -264,7 +264,7 @@ func TestSwitchesSharedThroughRedis(t *testing.T) {
 	require.False(t, b.Degraded())
 	ctx := t.Context()
 
-	sw, err := a.Add(ctx, policy.Switch{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "fraud", Actor: "alice"})
+	sw, err := a.Add(ctx, &policy.Switch{Scope: policy.ScopeTool, Target: "payments__refund_*", Reason: "fraud", Actor: "alice"})
 	require.NoError(t, err)
 	waitFor(t, bChanged, func() bool {
 		_, ok := b.Check("payments__refund_payment", "payments")
@@ -283,7 +283,7 @@ func TestSwitchesSharedThroughRedis(t *testing.T) {
 
 	// A switch added on B expires everywhere, and B's prune removes it
 	// from Redis.
-	_, err = b.Add(ctx, policy.Switch{Scope: policy.ScopeUpstream, Target: "orders", Reason: "r", TTL: time.Minute})
+	_, err = b.Add(ctx, &policy.Switch{Scope: policy.ScopeUpstream, Target: "orders", Reason: "r", TTL: time.Minute})
 	require.NoError(t, err)
 	tick(t, a) // Loads what B wrote, whether or not the notification came.
 	_, ok := a.Check("orders__get_order", "orders")
@@ -310,7 +310,7 @@ func TestSwitchesRedisDown(t *testing.T) {
 	}
 	a, _ := newReplica()
 	ctx := t.Context()
-	sw, err := a.Add(ctx, policy.Switch{Scope: policy.ScopeUpstream, Target: "payments", Reason: "incident"})
+	sw, err := a.Add(ctx, &policy.Switch{Scope: policy.ScopeUpstream, Target: "payments", Reason: "incident"})
 	require.NoError(t, err)
 
 	// Redis dies: a running replica keeps what it knows.
@@ -319,7 +319,7 @@ func TestSwitchesRedisDown(t *testing.T) {
 	assert.False(t, a.Degraded())
 	_, ok := a.Check("payments__get_payment", "payments")
 	assert.True(t, ok)
-	_, err = a.Add(ctx, policy.Switch{Scope: policy.ScopeGlobal, Reason: "r"})
+	_, err = a.Add(ctx, &policy.Switch{Scope: policy.ScopeGlobal, Reason: "r"})
 	require.Error(t, err, "a change needs the store")
 
 	// A replica starting meanwhile fails closed.
@@ -342,7 +342,7 @@ func TestSwitchesRedisDown(t *testing.T) {
 	assert.False(t, ok)
 
 	// Changes flow again.
-	_, err = b.Add(ctx, policy.Switch{Scope: policy.ScopeUpstream, Target: "orders", Reason: "r"})
+	_, err = b.Add(ctx, &policy.Switch{Scope: policy.ScopeUpstream, Target: "orders", Reason: "r"})
 	require.NoError(t, err)
 	tick(t, a)
 	_, ok = a.Check("orders__get_order", "orders")
@@ -373,7 +373,7 @@ func BenchmarkSwitchCheck(b *testing.B) {
 		{Scope: policy.ScopeUpstream, Target: "shipping", Reason: "r"},
 	}
 	for i := range switches {
-		_, err := s.Add(ctx, switches[i])
+		_, err := s.Add(ctx, &switches[i])
 		require.NoError(b, err)
 	}
 	b.ReportAllocs()
@@ -402,9 +402,9 @@ func TestSwitchExpiryIsReported(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	short, err := s.Add(t.Context(), policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: time.Minute})
+	short, err := s.Add(t.Context(), &policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: time.Minute})
 	require.NoError(t, err)
-	_, err = s.Add(t.Context(), policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: time.Hour})
+	_, err = s.Add(t.Context(), &policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: time.Hour})
 	require.NoError(t, err)
 
 	tick(t, s)

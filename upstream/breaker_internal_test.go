@@ -96,14 +96,14 @@ func TestBulkheadQueueTimeout(t *testing.T) {
 	assert.NoError(t, b.acquire(t.Context()), "a free slot is taken without waiting")
 }
 
-func TestRetryWait(t *testing.T) {
+func TestRetryBackoff(t *testing.T) {
+	lo, hi := retryBackoff(100*time.Millisecond), retryBackoff(100*time.Millisecond)
+	lo.Rand = func(int64) int64 { return 0 }
+	hi.Rand = func(n int64) int64 { return n - 1 }
 	for n := 1; n <= 5; n++ {
 		full := 100 * time.Millisecond << (n - 1)
-		for range 50 {
-			d := retryWait(100*time.Millisecond, n)
-			assert.GreaterOrEqual(t, d, full/2)
-			assert.LessOrEqual(t, d, full)
-		}
+		assert.Equal(t, full/2, lo.Next(), "before try %d, at least half of base·2^(n-1)", n+1)
+		assert.Equal(t, full, hi.Next(), "before try %d, at most base·2^(n-1)", n+1)
 	}
 }
 

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/backoff"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
@@ -319,14 +317,17 @@ func parseCapabilities(raw []byte) capabilities {
 	return c
 }
 
-// New validates cfg and prepares a client. It does not connect; Start does.
-func New(cfg configs.Upstream, opts Options) (*Client, error) {
-	if err := validate(&cfg); err != nil {
-		return nil, err
+// New prepares a client for cfg, which configs.Validate has accepted: the
+// configuration's rules live there, not here. Zero values get the configs
+// defaults, so a configuration built in code needs no SetDefaults. New
+// copies cfg; opts may be nil. It does not connect; Start does.
+func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
+	if opts == nil {
+		opts = &Options{}
 	}
 	c := &Client{
 		name:           cfg.Name,
-		cfg:            cfg,
+		cfg:            *cfg,
 		log:            opts.Logger,
 		onChange:       opts.OnChange,
 		timeout:        cfg.Timeout,
@@ -348,7 +349,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	if c.healthInterval <= 0 {
 		c.healthInterval = defaultHealthInterval
 	}
-	c.newResilience(&cfg)
+	c.newResilience(&c.cfg)
 	name, version := opts.ClientName, opts.ClientVersion
 	if name == "" {
 		name = "mcpgw"
@@ -364,7 +365,7 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 	c.life, c.stop = context.WithCancel(context.Background())
 
 	var err error
-	if c.auth, err = newOutbound(&c.cfg, &opts); err != nil {
+	if c.auth, err = newOutbound(&c.cfg, opts); err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
 	}
 	switch {
@@ -374,6 +375,10 @@ func New(cfg configs.Upstream, opts Options) (*Client, error) {
 		c.dialer = newStdioDialer(c)
 	case cfg.SSE != nil:
 		c.dialer = newSSEDialer(c)
+	default:
+		// Not a configuration rule (Validate has it): there is no client
+		// without a dialer.
+		return nil, fmt.Errorf("upstream %q: no transport set", cfg.Name)
 	}
 	if err != nil {
 		return nil, err
@@ -404,78 +409,6 @@ func (c *Client) metaPrefix(version string) []byte {
 	m = append(m, ',')
 	m = appendJSONString(m, metaKeyClientCapabilities)
 	return append(m, ':')
-}
-
-// validate checks cfg and applies what New needs; it reports every problem.
-func validate(cfg *configs.Upstream) error {
-	var errs []error
-	if cfg.Name == "" {
-		errs = append(errs, errors.New("name: required"))
-	}
-	n := 0
-	for _, set := range []bool{cfg.HTTP != nil, cfg.Stdio != nil, cfg.SSE != nil} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		errs = append(errs, errors.New("exactly one of http, stdio and sse must be set"))
-	}
-	checkURL := func(field, raw string) {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
-		case u.Scheme != "http" && u.Scheme != "https":
-			errs = append(errs, fmt.Errorf("%s: scheme must be http or https", field))
-		case u.Host == "":
-			errs = append(errs, fmt.Errorf("%s: host required", field))
-		}
-	}
-	checkHeaders := func(field string, h map[string]configs.SecretRef) {
-		for k, v := range h {
-			if !validHeaderName(k) {
-				errs = append(errs, fmt.Errorf("%s.%s: invalid header name", field, k))
-			}
-			if !validHeaderValue(secretValue(v)) {
-				// Never print the value.
-				errs = append(errs, fmt.Errorf("%s.%s: value contains control characters", field, k))
-			}
-		}
-	}
-	if cfg.HTTP != nil {
-		checkURL("http.url", cfg.HTTP.URL)
-		checkHeaders("http.headers", cfg.HTTP.Headers)
-		if cfg.HTTP.MaxIdleConns < 0 {
-			errs = append(errs, errors.New("http.max_idle_conns: must not be negative"))
-		}
-	}
-	if cfg.SSE != nil {
-		checkURL("sse.url", cfg.SSE.URL)
-		checkHeaders("sse.headers", cfg.SSE.Headers)
-	}
-	if cfg.Stdio != nil && cfg.Stdio.Command == "" {
-		errs = append(errs, errors.New("stdio.command: required"))
-	}
-	if v := cfg.ProtocolVersion; v != "" && v != versionModern && !slices.Contains(legacyVersions(), v) {
-		errs = append(errs, fmt.Errorf("protocol_version: %q is not one of 2026-07-28, %v", v, legacyVersions()))
-	}
-	if v := cfg.ProtocolVersion; cfg.SSE != nil && isModernVersion(v) {
-		errs = append(errs, errors.New("protocol_version: the legacy SSE transport cannot speak 2026-07-28"))
-	}
-	if cfg.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must not be negative"))
-	}
-	if cfg.MaxResponseBytes < 0 {
-		errs = append(errs, errors.New("max_response_bytes: must not be negative"))
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	for i, e := range errs {
-		errs[i] = fmt.Errorf("upstream %q: %w", cfg.Name, e)
-	}
-	return errors.Join(errs...)
 }
 
 // secretValue is the value of a secret: the resolved one after config
@@ -782,29 +715,13 @@ func (c *Client) changed() {
 }
 
 // sleep waits d or until the client closes.
-func (c *Client) sleep(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.life.Done():
-	}
+func (c *Client) sleep(d time.Duration) { backoff.Wait(c.life, d) }
+
+// reconnectBackoff is the wait between tries to reach a down upstream, or
+// to re-open its notification stream.
+func reconnectBackoff() backoff.Exponential {
+	return backoff.Exponential{Initial: backoffFloor, Max: backoffMax, Jitter: true}
 }
-
-// backoff is capped exponential backoff with jitter.
-type backoff struct{ cur time.Duration }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = backoffFloor
-	} else {
-		b.cur = min(b.cur*2, backoffMax)
-	}
-	half := b.cur / 2
-	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret.
-}
-
-func (b *backoff) reset() { b.cur = 0 }
 
 // runLoop runs the loop, restarting it after a panic.
 func (c *Client) runLoop() {
@@ -818,7 +735,7 @@ func (c *Client) runLoop() {
 // run is the background loop: connect with backoff while down; while up,
 // re-discover on list changes, probe when idle or after a failed call.
 func (c *Client) run() {
-	var bo backoff
+	bo := reconnectBackoff()
 	var refreshAt time.Time
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -826,23 +743,9 @@ func (c *Client) run() {
 	for c.life.Err() == nil {
 		s := c.sess.Load()
 		if s == nil {
-			if err := c.connect(); err != nil {
-				if c.life.Err() != nil {
-					return
-				}
-				c.setDownErr(err)
-				failures++
-				if failures == 1 {
-					c.log.WarnContext(c.life, "upstream connect failed", slog.Any("error", err))
-				} else {
-					c.log.DebugContext(c.life, "upstream connect failed", slog.Any("error", err), slog.Int("attempt", failures))
-				}
-				c.sleep(bo.next())
-				continue
+			if c.reconnect(&bo, &failures) {
+				refreshAt = time.Time{}
 			}
-			failures = 0
-			bo.reset()
-			refreshAt = time.Time{}
 			continue
 		}
 
@@ -855,17 +758,7 @@ func (c *Client) run() {
 		case <-c.life.Done():
 			return
 		case <-c.wake:
-			ev := c.pending.Swap(0)
-			if ev&evRedetect != 0 {
-				_, _ = c.renew(c.life, s)
-				continue
-			}
-			if ev&evProbe != 0 && !c.probe(s) {
-				continue
-			}
-			if ev&evRefresh != 0 && refreshAt.IsZero() {
-				refreshAt = time.Now().Add(refreshDebounce)
-			}
+			c.handleEvents(s, &refreshAt)
 		case <-timer.C:
 			now := time.Now()
 			if !refreshAt.IsZero() && !now.Before(refreshAt) {
@@ -877,6 +770,47 @@ func (c *Client) run() {
 				c.probe(s)
 			}
 		}
+	}
+}
+
+// reconnect tries once to connect a down upstream and reports whether it
+// did. After a failure it waits the next backoff delay; failures counts
+// them, so only the first of a run is logged as a warning.
+func (c *Client) reconnect(bo *backoff.Exponential, failures *int) bool {
+	err := c.connect()
+	if err == nil {
+		*failures = 0
+		bo.Reset()
+		return true
+	}
+	if c.life.Err() != nil {
+		return false
+	}
+	c.setDownErr(err)
+	*failures++
+	if *failures == 1 {
+		c.log.WarnContext(c.life, "upstream connect failed", slog.Any("error", err))
+	} else {
+		c.log.DebugContext(c.life, "upstream connect failed", slog.Any("error", err), slog.Int("attempt", *failures))
+	}
+	c.sleep(bo.Next())
+	return false
+}
+
+// handleEvents acts on the events kicked to the loop while s is up: a
+// stale session is renewed, a failed call triggers a probe, a changed list
+// schedules a debounced refresh at *refreshAt.
+func (c *Client) handleEvents(s *session, refreshAt *time.Time) {
+	ev := c.pending.Swap(0)
+	if ev&evRedetect != 0 {
+		_, _ = c.renew(c.life, s)
+		return
+	}
+	if ev&evProbe != 0 && !c.probe(s) {
+		return
+	}
+	if ev&evRefresh != 0 && refreshAt.IsZero() {
+		*refreshAt = time.Now().Add(refreshDebounce)
 	}
 }
 

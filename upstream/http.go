@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgw/mcpgw/internal/backoff"
 	"github.com/mcpgw/mcpgw/upstream/internal/h1"
 )
 
@@ -382,7 +383,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 		}
 		return nil, c.transportFail("", err)
 	}
-	return h.response(ctx, &resp, id, method, o)
+	return h.response(ctx, &resp, id, method, &o)
 }
 
 // ownHeaders returns the headers a request carries for itself beyond the
@@ -453,7 +454,7 @@ func fromHTTP(r *http.Response) upResponse {
 }
 
 // response reads the answer to request id.
-func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, method string, o callOpts) (json.RawMessage, error) {
+func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, method string, o *callOpts) (json.RawMessage, error) {
 	c := h.c
 	if resp.status/100 != 2 {
 		return nil, h.statusError(ctx, resp)
@@ -844,7 +845,7 @@ func (h *httpConn) listen(s *session) {
 			return h.d.rt.RoundTrip(req)
 		}
 	}
-	var bo backoff
+	bo := reconnectBackoff()
 	opened := false
 	for s.ctx.Err() == nil {
 		resp, err := open(s.ctx)
@@ -853,7 +854,7 @@ func (h *httpConn) listen(s *session) {
 				return
 			}
 			h.c.kick(evProbe)
-			h.sleep(s.ctx, bo.next())
+			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
 		switch {
@@ -871,20 +872,20 @@ func (h *httpConn) listen(s *session) {
 			return
 		default:
 			_ = resp.Body.Close()
-			h.sleep(s.ctx, bo.next())
+			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
 		if opened {
 			h.c.kick(evRefresh)
 		}
 		opened = true
-		bo.reset()
+		bo.Reset()
 		h.readStream(resp.Body, id)
 		if s.ctx.Err() != nil {
 			return
 		}
 		h.c.kick(evProbe)
-		h.sleep(s.ctx, bo.next())
+		backoff.Wait(s.ctx, bo.Next())
 	}
 }
 
@@ -925,13 +926,4 @@ func (h *httpConn) subscriptionFilter(caps capabilities) []byte {
 		return nil
 	}
 	return []byte("{" + strings.Join(parts, ",") + "}")
-}
-
-func (h *httpConn) sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -44,7 +44,7 @@ func TestObserverServerAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(tt.cfg, Options{Telemetry: tel})
+			c, err := New(&tt.cfg, &Options{Telemetry: tel})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = c.Close() })
 			require.NotNil(t, c.obs)
@@ -52,7 +52,7 @@ func TestObserverServerAddress(t *testing.T) {
 		})
 	}
 
-	c, err := New(configs.Upstream{Name: "d", Stdio: &configs.StdioTransport{Command: "true"}}, Options{})
+	c, err := New(&configs.Upstream{Name: "d", Stdio: &configs.StdioTransport{Command: "true"}}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	assert.Nil(t, c.obs, "no telemetry, no observer")

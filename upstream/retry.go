@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"path"
 	"sync/atomic"
 	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/backoff"
 )
 
 // toolPolicy is what the configuration says about one tool, resolved from
@@ -131,30 +131,16 @@ func transient(err error) bool {
 	return isTransportError(err) || e.Status >= 500
 }
 
-// retryWait is the jittered backoff before try n+1 (n ≥ 1): between half
-// and all of base·2^(n-1).
-func retryWait(base time.Duration, n int) time.Duration {
-	d := base << min(n-1, 10)
-	half := d / 2
-	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret.
+// retryBackoff is the jittered backoff between tries of one call: before
+// try n+1, between half and all of base·2^(n-1).
+func retryBackoff(base time.Duration) backoff.Exponential {
+	return backoff.Exponential{Initial: base, Jitter: true}
 }
 
 // fitsDeadline reports whether waiting d leaves ctx time for another try.
 func fitsDeadline(ctx context.Context, d time.Duration) bool {
 	dl, ok := ctx.Deadline()
 	return !ok || time.Until(dl) > d
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether it slept.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // withRetries sends req, and again after transient failures while it is
@@ -174,17 +160,18 @@ func (c *Client) withRetries(ctx context.Context, req *Request, retry bool) (jso
 		}
 		req = &r
 	}
+	bo := retryBackoff(c.backoff)
 	for n := 1; ; n++ {
 		res, err := c.callSession(ctx, req)
 		if err == nil || n >= c.attempts || relayed.Load() || ctx.Err() != nil || !transient(err) {
 			return res, err
 		}
-		wait := retryWait(c.backoff, n)
+		wait := bo.Next()
 		if !fitsDeadline(ctx, wait) {
 			return res, err
 		}
 		c.log.DebugContext(ctx, "retrying upstream call", slog.String("method", req.Method), slog.Int("attempt", n+1), slog.Any("error", err))
-		if !sleepCtx(ctx, wait) {
+		if !backoff.Wait(ctx, wait) {
 			return nil, c.ctxError(ctx, err)
 		}
 	}
@@ -193,10 +180,11 @@ func (c *Client) withRetries(ctx context.Context, req *Request, retry bool) (jso
 // discoverWithRetries is discover, tried again after transient failures
 // within ctx: the catalog refresh lists are reads, always safe to repeat.
 func (c *Client) discoverWithRetries(ctx context.Context, s *session) (*Catalog, error) {
+	bo := retryBackoff(c.backoff)
 	cat, err := c.discover(ctx, s)
 	for n := 1; err != nil && n < c.attempts && transient(err) && ctx.Err() == nil; n++ {
-		wait := retryWait(c.backoff, n)
-		if !fitsDeadline(ctx, wait) || !sleepCtx(ctx, wait) {
+		wait := bo.Next()
+		if !fitsDeadline(ctx, wait) || !backoff.Wait(ctx, wait) {
 			break
 		}
 		cat, err = c.discover(ctx, s)

@@ -338,7 +338,7 @@ func startClient(tb testing.TB, cfg configs.Upstream, opts ...clientOpt) (*upstr
 	for _, f := range opts {
 		f(&cfg, &o)
 	}
-	c, err := upstream.New(cfg, o)
+	c, err := upstream.New(&cfg, &o)
 	require.NoError(tb, err)
 	c.Start()
 	tb.Cleanup(func() { _ = c.Close() })

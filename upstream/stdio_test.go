@@ -184,8 +184,8 @@ func TestStdio(t *testing.T) {
 
 func TestStdioBadCommand(t *testing.T) {
 	rec := newRecorder()
-	c, err := upstream.New(configs.Upstream{Name: "nope", Stdio: &configs.StdioTransport{Command: "/nonexistent/mcp-server"}},
-		upstream.Options{OnChange: rec.onChange})
+	c, err := upstream.New(&configs.Upstream{Name: "nope", Stdio: &configs.StdioTransport{Command: "/nonexistent/mcp-server"}},
+		&upstream.Options{OnChange: rec.onChange})
 	require.NoError(t, err)
 	c.Start()
 	defer c.Close()

@@ -92,13 +92,13 @@ var rooms = []room{
 	},
 	{
 		path:   "policy",
-		may:    []string{"policy", "authn", "telemetry", "telemetry/audit", "configs"},
+		may:    []string{"policy", "authn", "telemetry", "telemetry/audit", "configs", "internal/backoff"},
 		forbid: []string{"net/http/..."},
 		why:    "policy makes pure decisions on an authn.Principal; gateway maps them to HTTP",
 	},
 	{
 		path: "authn",
-		may:  []string{"authn", "telemetry", "telemetry/audit", "configs"},
+		may:  []string{"authn", "telemetry", "telemetry/audit", "configs", "internal/backoff"},
 		why:  "authn and upstream are siblings; policy depends on authn, not the reverse",
 	},
 	{
@@ -140,6 +140,12 @@ var rooms = []room{
 		stdlib: true,
 		shared: true,
 		why:    "the protocol's facts (versions, methods, headers, error codes), defined once for every package",
+	},
+	{
+		path:   "internal/backoff",
+		stdlib: true,
+		shared: true,
+		why:    "the one retry backoff, for every room that retries",
 	},
 	{
 		path:   "internal/redistest",
@@ -395,7 +401,7 @@ func TestCheck(t *testing.T) {
 			pkg:     "authn",
 			imports: []string{m("upstream"), "github.com/coreos/go-oidc/v3/oidc"},
 			want: []string{
-				"authn imports upstream: authn may import only authn, telemetry, telemetry/audit, configs (authn and upstream are siblings; policy depends on authn, not the reverse)",
+				"authn imports upstream: authn may import only authn, telemetry, telemetry/audit, configs, internal/backoff (authn and upstream are siblings; policy depends on authn, not the reverse)",
 			},
 		},
 		{
