@@ -11,7 +11,7 @@ TESTFLAGS ?= -race -shuffle=on -timeout 15m
 
 .PHONY: help
 help: ## List the targets.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the static mcpgw binary, the demo upstream and the dev-only issuer into bin/.
@@ -19,20 +19,44 @@ build: ## Build the static mcpgw binary, the demo upstream and the dev-only issu
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo-upstream ./test/upstreams/cmd/demo-upstream
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mcpgw-devissuer ./test/devissuer
 
+# LINT_FATAL=1 makes lint findings fail make test (and so CI). While the
+# tree still has findings it is 0: the lint phase reports them and the
+# tests still run.
+LINT_FATAL ?= 0
+PHASE := ./scripts/phase.sh
+LINT_PHASE := $(PHASE) $(if $(filter 1,$(LINT_FATAL)),,--soft) lint
+
 .PHONY: test
-test: chart-tools ## Run every test with the race detector (what CI runs), the chart checks (test/ship) included. Installs redis-server when missing.
-	./scripts/ensure-redis.sh
-	$(GO) vet ./...
-	$(GO) test $(TESTFLAGS) ./...
+test: ## What CI runs, each phase headed and timed: deps (what is missing), go vet, lint (fatal with LINT_FATAL=1), go test -race of everything.
+	@export PHASE_LOG=$$(mktemp); \
+	{ $(MAKE) --no-print-directory deps && \
+	  $(PHASE) vet -- $(GO) vet ./... && \
+	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
+	  $(PHASE) test -- $(GO) test $(TESTFLAGS) ./...; }; \
+	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
+
+.PHONY: deps
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, helm and kubeconform, golangci-lint.
+	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
+	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod
+	@$(PHASE) "deps: helm, kubeconform" -- $(MAKE) --no-print-directory chart-tools
+	@$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool
 
 # helm and kubeconform, pinned in tools/chart/go.mod (apart from tools/go.mod,
 # whose golangci-lint would otherwise share their dependency versions).
 CHART_TOOL := $(GO) tool -modfile=tools/chart/go.mod
+LINT_TOOL := $(GO) tool -modfile=tools/go.mod
 
 .PHONY: chart-tools
-chart-tools: ## Build helm and kubeconform (cold: about 7 CPU-minutes), so test timeouts do not pay for it.
+chart-tools: ## Build helm and kubeconform into the build cache (cold: about 7 CPU-minutes), so test timeouts do not pay for it.
+	@echo "chart-tools: helm and kubeconform from tools/chart/go.mod, built unless the build cache has them"
 	$(CHART_TOOL) helm version --short
 	$(CHART_TOOL) kubeconform -v
+
+.PHONY: lint-tool
+lint-tool: ## Build golangci-lint (pinned in tools/go.mod) into the build cache.
+	@echo "lint-tool: golangci-lint from tools/go.mod, built unless the build cache has it"
+	$(LINT_TOOL) golangci-lint version
 
 .PHONY: chart-check
 chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
@@ -52,14 +76,15 @@ docs: ## Regenerate docs/configuration.md from the configs structs (go generate 
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in tools/go.mod).
-	$(GO) tool -modfile=tools/go.mod golangci-lint run ./...
+	$(LINT_TOOL) golangci-lint run ./...
 
 .PHONY: tidy-check
 tidy-check: ## Fail when go.mod/go.sum are not tidy.
 	$(GO) mod tidy -diff
 
 .PHONY: check
-check: tidy-check lint test ## The one gate: tidy, lint, tests (with the import-graph test).
+check: tidy-check ## The one gate: tidy, then make test with lint fatal (LINT_FATAL=1).
+	@$(MAKE) --no-print-directory test LINT_FATAL=1
 
 .PHONY: bench
 bench: ## Benchmark mcpgw against a bare reverse proxy (about 12 min on 2 cores); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.

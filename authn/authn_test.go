@@ -103,6 +103,10 @@ func TestAuthenticateRejects(t *testing.T) {
 		}
 		return f.iss.Mint(claims, opts...)
 	}
+	// The forger's keys are its own (a key id is a thumbprint), and "nope"
+	// names none of the issuer's keys.
+	require.NotEqual(t, f.iss.KeyID("RS256"), forger.KeyID("RS256"))
+	requireUnknownKID(t, f.iss, "nope")
 	// Warm the key set so unknown-kid cases below hit the rate limit, not
 	// the first fetch.
 	_, err := f.auth.Authenticate(t.Context(), bearer(mint(map[string]any{})))
@@ -223,6 +227,7 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 
 	// Within the interval, unknown kids cost nothing upstream.
 	for i := range 5 {
+		requireUnknownKID(t, f.iss, fmt.Sprint("forged", i))
 		_, err := f.auth.Authenticate(t.Context(), bearer(f.iss.Mint(map[string]any{"sub": "alice"}, authntest.WithKID(fmt.Sprint("forged", i)))))
 		require.ErrorIs(t, err, authn.ErrSignature)
 	}
@@ -231,6 +236,7 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	// After it, the first unknown kid triggers exactly one re-fetch.
 	f.clock.Advance(30 * time.Second)
 	for i := range 5 {
+		requireUnknownKID(t, f.iss, fmt.Sprint("again", i))
 		_, err := f.auth.Authenticate(t.Context(), bearer(f.iss.Mint(map[string]any{"sub": "alice"}, authntest.WithKID(fmt.Sprint("again", i)))))
 		require.ErrorIs(t, err, authn.ErrSignature)
 	}
@@ -498,4 +504,13 @@ func TestPrincipal(t *testing.T) {
 		assert.NotContains(t, fmt.Sprintf(format, *p), "secret-token-value", format)
 	}
 	assert.NotContains(t, p.LogValue().String(), "secret-token-value")
+}
+
+// requireUnknownKID fails the test when kid names one of iss's keys: a
+// refusal of such a token would then not be about the key id.
+func requireUnknownKID(t *testing.T, iss *authntest.Issuer, kid string) {
+	t.Helper()
+	for _, k := range iss.Keys() {
+		require.NotEqual(t, k.KeyID, kid)
+	}
 }

@@ -53,6 +53,11 @@ func TestRequestStateBinding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Each case must differ from the genuine request in at least one
+			// bound field, or its refusal would be a bug and not a check.
+			genuine := tt.mt == mt && tt.owner == "iss\x00alice" && tt.t.upstream == tg.upstream &&
+				tt.t.name == tg.name && tt.method == "tools/call" && !tt.at.After(base.Add(time.Minute))
+			require.False(t, genuine, "the case differs from the genuine request")
 			now = tt.at
 			t.Cleanup(func() { now = base })
 			_, rerr := tt.mt.openState(sealed, tt.owner, &tt.t, tt.method)

@@ -256,7 +256,10 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 	if !ok {
 		return nil, false
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(enc)
+	// Strict: a lenient decoder ignores the padding bits of the last
+	// character, so one id would have several spellings, each missing the
+	// tombstone of the others (an ended session resumed by its owner).
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	ns := ss.aead.NonceSize()
 	if err != nil || len(sealed) < ns+ss.aead.Overhead() {
 		return nil, false

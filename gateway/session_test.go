@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -47,18 +49,55 @@ func TestSessionResume(t *testing.T) {
 	_, ok = d.get(s.id, "alice")
 	assert.False(t, ok, "a replica with another key")
 
-	for _, forged := range []string{"", "s2.", "s2.AAAA", "s1." + s.id[3:], s.id[:len(s.id)-2] + "AA", s.id + "A"} {
-		_, ok := c.get(forged, "alice")
-		assert.False(t, ok, "forged id %q", forged)
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimPrefix(s.id, sessionIDPrefix))
+	require.NoError(t, err)
+	require.NotZero(t, len(sealed)%3, "the id's last character carries padding bits")
+	forgeries := []struct{ name, id string }{
+		{"empty", ""},
+		{"prefix only", sessionIDPrefix},
+		{"short", sessionIDPrefix + "AAAA"},
+		{"old prefix", "s1." + strings.TrimPrefix(s.id, sessionIDPrefix)},
+		{"nonce bit flipped", reseal(sealed, 0)},
+		{"ciphertext bit flipped", reseal(sealed, len(sealed)/2)},
+		{"tag bit flipped", reseal(sealed, len(sealed)-1)},
+		{"last byte cut", sessionIDPrefix + base64.RawURLEncoding.EncodeToString(sealed[:len(sealed)-1])},
+		{"one character more", s.id + "A"},
+		{"padding bit set", nonCanonical(s.id)},
+	}
+	for _, f := range forgeries {
+		// A forgery equal to the genuine id would be resumed and fail the
+		// test by chance (it once did: "AA" over an id ending in "AA").
+		require.NotEqual(t, s.id, f.id, f.name)
+		_, ok := c.get(f.id, "alice")
+		assert.False(t, ok, "forged id (%s) %q", f.name, f.id)
 	}
 
 	b.end(got)
 	_, ok = c.get(s.id, "alice")
 	assert.False(t, ok, "an ended session is not resumed")
+	_, ok = c.get(nonCanonical(s.id), "alice")
+	assert.False(t, ok, "an ended session is not resumed under another spelling of its id")
 
 	s2, err := a.create("2025-11-25", "", nil)
 	require.NoError(t, err)
 	now = now.Add(25 * time.Hour)
 	_, ok = c.get(s2.id, "")
 	assert.False(t, ok, "older than session_max_age")
+}
+
+// reseal returns a session id over sealed with bit 0 of byte i flipped:
+// always a different id, since base64 encodes distinct bytes distinctly.
+func reseal(sealed []byte, i int) string {
+	b := bytes.Clone(sealed)
+	b[i] ^= 0x01
+	return sessionIDPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// nonCanonical sets a padding bit in id's last base64 character: the same
+// bytes to a lenient decoder, but another string to the session map and
+// the tombstones. id's length must not be a multiple of 4.
+func nonCanonical(id string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	v := strings.IndexByte(alphabet, id[len(id)-1])
+	return id[:len(id)-1] + alphabet[v^1:v^1+1]
 }

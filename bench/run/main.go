@@ -5,7 +5,7 @@
 // several rounds, and writes docs/BENCHMARKS.md.
 //
 //	go run ./bench/run                 # about 7 minutes on 2 cores
-//	go run ./bench/run -smoke          # a few seconds; report to a temp file
+//	go run ./bench/run -smoke          # seconds: checks the runner works; report to a temp file
 package main
 
 import (
@@ -69,7 +69,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.DurationVar(&opts.warmup, "warmup", 500*time.Millisecond, "unrecorded warm-up run of every scenario and target before the rounds (0: none)")
 	fs.IntVar(&opts.idleSessions, "idle-sessions", 10000, "idle 2025-era sessions opened against a fresh mcpgw (0: skip)")
 	fs.IntVar(&opts.catalog, "catalog", 1000, "tools in the upstream's catalog (echo, sleep and filler tools)")
-	fs.BoolVar(&opts.smoke, "smoke", false, "run everything very briefly (1 round, 300ms runs, 50 idle sessions) and write the report to a temp file")
+	fs.BoolVar(&opts.smoke, "smoke", false, "check the runner works: 1 round of 300ms runs at concurrency 4, 50 idle sessions, 3 kill-switch trials, no micro-benchmarks or live profile (unless set); the report goes to a temp file")
 	fs.StringVar(&opts.out, "out", "", "report path (default docs/BENCHMARKS.md, or a temp file with -smoke)")
 	fs.IntVar(&opts.killTrials, "killswitch-trials", 20, "kill-switch propagation trials across two replicas sharing a redis-server (0: skip)")
 	fs.BoolVar(&opts.micro, "micro", true, "run the Go micro-benchmarks of the call path and profile the in-process whole path")
@@ -100,6 +100,19 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 		}
 		if !set["killswitch-trials"] {
 			opts.killTrials = 3
+		}
+		if !set["concurrency"] {
+			*conc = "4"
+		}
+		// Both need a go test -bench build and go tool pprof (itself a
+		// build on a machine that never ran it): minutes cold, which a
+		// check that the runner works does not need. Asked for by name,
+		// they run.
+		if !set["micro"] {
+			opts.micro = false
+		}
+		if !set["live-profile"] {
+			opts.liveProfile = false
 		}
 	}
 

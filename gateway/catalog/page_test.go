@@ -167,6 +167,7 @@ func TestPageCursor(t *testing.T) {
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
+			require.False(t, tt.k == Tools && tt.cursor == good, "the case differs from the genuine cursor")
 			b, err := s.Page(tt.k, tt.cursor)
 			require.ErrorIs(t, err, ErrInvalidCursor)
 			assert.Nil(t, b)

@@ -129,7 +129,9 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("forged session", func(t *testing.T) {
+		genuine := initialized(t, g.url).session
 		for _, id := range []string{"s1.forged", "mcp-session-00000000-0000-0000-0000-000000000000", strings.Repeat("a", 5000)} {
+			require.NotEqual(t, genuine, id)
 			c := newRawClient(t, g.url)
 			c.session = id
 			status, r := post(t, c, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)

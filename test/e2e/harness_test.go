@@ -6,6 +6,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -365,4 +366,19 @@ func toolName(raw json.RawMessage) (string, error) {
 		return "", errNoName
 	}
 	return v.Name, nil
+}
+
+// flipBit returns the unpadded base64url string enc with bit 0 of its
+// decoded byte i flipped. The result always differs from enc and still
+// decodes, so a check that refuses it tests the seal or signature, not the
+// parser.
+func flipBit(t *testing.T, enc string, i int) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.Strict().DecodeString(enc)
+	require.NoError(t, err)
+	require.Less(t, i, len(b))
+	b[i] ^= 0x01
+	flipped := base64.RawURLEncoding.EncodeToString(b)
+	require.NotEqual(t, enc, flipped)
+	return flipped
 }

@@ -405,6 +405,13 @@ upstreams:
 		claims["sub"] = "mallory"
 		return iss.Mint(claims, opts...)
 	}
+	// The forged inputs differ from the genuine ones: the forger has its
+	// own URL and keys (a key id is a thumbprint), "nope" is no key id.
+	require.NotEqual(t, iss.URL(), forger.URL())
+	require.NotEqual(t, iss.KeyID("RS256"), forger.KeyID("RS256"))
+	for _, k := range iss.Keys() {
+		require.NotEqual(t, "nope", k.KeyID)
+	}
 	now := time.Now()
 	const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"customers__lookup_customer","arguments":{"id":"c-001"}}}`
 	tests := []struct {

@@ -10,6 +10,7 @@
 package idp
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -294,11 +295,13 @@ func WithHeader(name string, value any) MintOption {
 	}
 }
 
-// WithTamperedSignature flips a bit of the signature.
+// WithTamperedSignature flips a bit of the signature (of its decoded
+// bytes, so the token always differs from the genuine one).
 func WithTamperedSignature() MintOption { return func(o *mintOptions) { o.tamperSignature = true } }
 
 // WithTamperedPayload replaces the payload after signing with one that
-// grants the scope "admin" and names the subject "mallory".
+// grants the scope "admin" and names the subject "mallory". Mint fails
+// when the claims already say so, rather than return a genuine token.
 func WithTamperedPayload() MintOption { return func(o *mintOptions) { o.tamperPayload = true } }
 
 // Mint signs a JWT access token with claims over these defaults: iss (the
@@ -360,6 +363,10 @@ func (i *Issuer) Mint(claims map[string]any, opts ...MintOption) (string, error)
 		p, err := json.Marshal(forged)
 		if err != nil {
 			return "", err
+		}
+		if bytes.Equal(p, payload) {
+			// Claims that already grant this would leave a genuine token.
+			return "", errors.New("idp: the tampered payload equals the signed one")
 		}
 		parts[1] = b64(p)
 	}

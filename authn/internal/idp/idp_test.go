@@ -100,6 +100,10 @@ func TestMintOptions(t *testing.T) {
 		_, err = i.verify(tok)
 		require.Error(t, err)
 	}
+	// A tampered payload that equals the signed one would be a genuine
+	// token: Mint refuses rather than hand it to a test expecting refusal.
+	_, err = i.Mint(map[string]any{"sub": "mallory", "scope": "admin"}, WithTamperedPayload())
+	require.Error(t, err)
 	noAud, err := i.Mint(map[string]any{"sub": "a", "aud": nil})
 	require.NoError(t, err)
 	claims, err = i.verify(noAud)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# phase.sh runs one phase of `make test` between a header and a footer
+# that gives its wall time, so a slow run shows where the time went:
+#
+#   scripts/phase.sh [--soft] NAME -- COMMAND [ARG...]
+#   scripts/phase.sh --summary
+#
+# With --soft a failing command is reported and the phase still passes
+# (lint, until the tree is clean). When PHASE_LOG names a file, each phase
+# appends "NAME<TAB>SECONDS<TAB>RESULT" to it, and --summary prints those
+# lines as a table with the load average (the machine is shared, so a
+# time means little without it).
+set -uo pipefail
+
+now() { date +%s.%N; }
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+
+if [[ ${1-} == --summary ]]; then
+	[[ -n ${PHASE_LOG-} && -s ${PHASE_LOG} ]] || exit 0
+	echo
+	echo "==> phases (load average now: $(load))"
+	awk -F'\t' '{ printf "    %-24s %8.1fs  %s\n", $1, $2, $3; total += $2 } END { printf "    %-24s %8.1fs\n", "total", total }' "$PHASE_LOG"
+	exit 0
+fi
+
+soft=false
+if [[ ${1-} == --soft ]]; then
+	soft=true
+	shift
+fi
+if [[ $# -lt 3 || $2 != -- ]]; then
+	echo "usage: $0 [--soft] NAME -- COMMAND [ARG...] | $0 --summary" >&2
+	exit 2
+fi
+name=$1
+shift 2
+
+echo
+echo "==> ${name}: $* (load average $(load))"
+start=$(now)
+"$@"
+rc=$?
+secs=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+
+result=ok
+if [[ $rc -ne 0 ]]; then
+	result="failed (exit $rc)"
+	if $soft; then
+		result="failed (exit $rc), not fatal"
+	fi
+fi
+echo "<== ${name}: ${secs}s, ${result}"
+if [[ -n ${PHASE_LOG-} ]]; then
+	printf '%s\t%s\t%s\n' "$name" "$secs" "$result" >>"$PHASE_LOG"
+fi
+if [[ $rc -ne 0 ]] && ! $soft; then
+	exit "$rc"
+fi
+exit 0
