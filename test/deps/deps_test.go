@@ -43,6 +43,9 @@ type room struct {
 	// test marks test code: exempt from every rule but "nothing imports a
 	// main package".
 	test bool
+	// leaf marks a stdlib-only leaf (internal/rawjson): every room may
+	// import it, and it imports nothing but the standard library.
+	leaf bool
 	// why says what the room is for, for the failure message.
 	why string
 }
@@ -128,6 +131,11 @@ var rooms = []room{
 		path:   "internal/redistest",
 		helper: true,
 		why:    "starts a real redis-server for tests",
+	},
+	{
+		path: "internal/rawjson",
+		leaf: true,
+		why:  "the one raw-JSON scanner and string encoder, shared by every room",
 	},
 }
 
@@ -272,19 +280,29 @@ func checkImport(rel string, r *room, imp string) []string {
 			out = append(out, fmt.Sprintf("%s imports %s: forbidden in %s (%s)", rel, name, r.path, r.why))
 		}
 	}
+	if r.leaf && len(out) == 0 && !standard(imp) {
+		out = append(out, fmt.Sprintf("%s imports %s: %s is a leaf and may import only the standard library (%s)", rel, name, r.path, r.why))
+	}
 	if !internal || len(out) > 0 {
 		return out
 	}
 
 	to := roomOf(impRel)
-	if to == nil || slices.Contains(r.may, to.path) {
-		return nil // A package in no room is reported on its own.
+	if to == nil || to.leaf || slices.Contains(r.may, to.path) {
+		return nil // A package in no room is reported on its own; every room may import a leaf.
 	}
 	allowed := "nothing internal"
 	if len(r.may) > 0 {
 		allowed = "only " + strings.Join(r.may, ", ")
 	}
 	return []string{fmt.Sprintf("%s imports %s: %s may import %s (%s)", rel, name, r.path, allowed, r.why)}
+}
+
+// standard reports whether an import path is in the standard library: its
+// first element has no dot, unlike a module path.
+func standard(importPath string) bool {
+	first, _, _ := strings.Cut(importPath, "/")
+	return !strings.Contains(first, ".")
 }
 
 // relative returns the path of an import inside the module, "" for the root.
@@ -326,6 +344,10 @@ func TestTables(t *testing.T) {
 		assert.False(t, names[r.path], "room %s is listed twice", r.path)
 		names[r.path] = true
 		assert.NotEmpty(t, r.why, "room %s says what it is for", r.path)
+		if r.leaf {
+			assert.Empty(t, r.may, "leaf %s imports only the standard library", r.path)
+			assert.False(t, r.helper || r.test, "leaf %s is production code", r.path)
+		}
 	}
 	for _, r := range rooms {
 		for _, m := range r.may {
@@ -479,6 +501,26 @@ func TestCheck(t *testing.T) {
 			pkg:     "cmd/mcpgw",
 			imports: []string{m("cmd/other")},
 			want:    []string{"cmd/mcpgw imports cmd/other: no package may (nothing imports a main package)"},
+		},
+		{
+			name:    "every room may import a leaf",
+			pkg:     "configs",
+			imports: []string{m("internal/rawjson"), "strings"},
+		},
+		{
+			name:    "even the leaves of the DAG",
+			pkg:     "telemetry/audit",
+			imports: []string{m("internal/rawjson")},
+		},
+		{
+			name:    "a leaf imports only the standard library",
+			pkg:     "internal/rawjson",
+			imports: []string{"encoding/json", "hash/maphash", m("configs"), "golang.org/x/text/unicode/norm", "testing"},
+			want: []string{
+				"internal/rawjson imports configs: internal/rawjson is a leaf and may import only the standard library (the one raw-JSON scanner and string encoder, shared by every room)",
+				"internal/rawjson imports golang.org/x/text/unicode/norm: internal/rawjson is a leaf and may import only the standard library (the one raw-JSON scanner and string encoder, shared by every room)",
+				"internal/rawjson imports testing: production code never imports test code",
+			},
 		},
 		{
 			name:    "a package in no room",
