@@ -89,17 +89,19 @@ func bodyError(body []byte) *rpcError {
 	case err != nil:
 		return newRPCError(codeInvalidRequest, "invalid request: "+err.Error(), nil)
 	}
+	names := [envMembers]string{envJSONRPC: "jsonrpc", envID: "id", envMethod: "method", envParams: "params", envResult: "result", envError: "error"}
 	var seen [envMembers]bool
 	for _, f := range fields {
 		name, _ := rawjson.DecodeString(body[f.Key.Start:f.Key.End])
-		k := envMemberFold(name)
-		if k < 0 {
-			continue
+		for k := range names {
+			if !strings.EqualFold(name, names[k]) {
+				continue
+			}
+			if seen[k] {
+				return newRPCError(codeInvalidRequest, "invalid request: member "+strconv.Quote(name)+" repeats another up to case", nil)
+			}
+			seen[k] = true
 		}
-		if seen[k] {
-			return newRPCError(codeInvalidRequest, "invalid request: member "+strconv.Quote(name)+" repeats another up to case", nil)
-		}
-		seen[k] = true
 	}
 	return nil
 }
@@ -114,18 +116,6 @@ const (
 	envError
 	envMembers
 )
-
-// envMemberFold returns the member name names up to case, as encoding/json
-// matches it to a field of message, or -1.
-func envMemberFold(name string) int {
-	names := [envMembers]string{envJSONRPC: "jsonrpc", envID: "id", envMethod: "method", envParams: "params", envResult: "result", envError: "error"}
-	for k, n := range names {
-		if strings.EqualFold(name, n) {
-			return k
-		}
-	}
-	return -1
-}
 
 // envMember returns the member a key (without quotes) names, or -1. Only
 // exact matches count: encoding/json also matches keys case-insensitively,

@@ -254,6 +254,9 @@ func checkTrusting(t *testing.T, b []byte, fields []Field) {
 			t.Fatalf("EachMember(%q): %v after %d members of %d", b, err, i, len(fields))
 		}
 		for i, name := range names {
+			if i == 64 {
+				break // Member is linear: keep the check so.
+			}
 			if !plain([]byte(name)) {
 				continue // Member takes plain names only.
 			}
