@@ -93,6 +93,11 @@ func putValidator(v *validator) {
 		return
 	}
 	v.b, v.err, v.indexed = nil, nil, 0
+	for _, t := range v.tables { // Left open by an error.
+		clear(t)
+		v.free = append(v.free, t)
+	}
+	v.tables = v.tables[:0]
 	v.nest, v.objs, v.keys, v.top, v.arena = v.nest[:0], v.objs[:0], v.keys[:0], v.top[:0], v.arena[:0]
 	validators.Put(v)
 }
@@ -114,8 +119,10 @@ type validator struct {
 	// seed hashes names in large objects.
 	seed   maphash.Seed
 	seeded bool
-	// free holds cleared maps for large objects; indexed counts the names
-	// they took, so that a validator whose maps grew large is dropped.
+	// tables holds the name indexes of the open large objects; free the
+	// cleared ones; indexed counts the names they took, so that a
+	// validator whose maps grew large is dropped.
+	tables  []map[uint64]int
 	free    []map[uint64]int
 	indexed int
 	// top receives the top-level members when collecting.
@@ -123,14 +130,16 @@ type validator struct {
 	err *Error
 }
 
-// objFrame is an open object.
+// objFrame is an open object. It holds no pointer, so pushing one costs
+// no write barrier.
 type objFrame struct {
 	// keys[base:] and arena[arenaBase:] belong to this object.
 	base, arenaBase int
-	// byHash indexes keys[base:] by the hash of the name once the object
+	// table, when not 0, is 1 + the index in tables of the map that
+	// indexes keys[base:] by the hash of the name, made once the object
 	// has more than maxLinearKeys members, so that an object with many
 	// members costs linear time, not quadratic.
-	byHash map[uint64]int
+	table int
 }
 
 // maxLinearKeys is the number of members up to which a new name is
@@ -266,9 +275,11 @@ func (v *validator) pop() {
 		f := v.objs[len(v.objs)-1]
 		v.keys = v.keys[:f.base]
 		v.arena = v.arena[:f.arenaBase]
-		if f.byHash != nil {
-			clear(f.byHash)
-			v.free = append(v.free, f.byHash)
+		if f.table != 0 {
+			t := v.tables[f.table-1]
+			clear(t)
+			v.free = append(v.free, t)
+			v.tables = v.tables[:f.table-1]
 		}
 		v.objs = v.objs[:len(v.objs)-1]
 	}
@@ -352,18 +363,18 @@ func (v *validator) addKey(start, end int, special bool) bool {
 	k.fp = fingerprint(name)
 	switch n := len(v.keys) - f.base; {
 	case n == 0:
-	case f.byHash != nil:
+	case f.table != 0:
+		t := v.tables[f.table-1]
 		h := maphash.Bytes(v.seed, name)
-		if at, taken := f.byHash[h]; taken && (bytes.Equal(v.name(v.keys[at]), name) || v.linearDup(f, name, k.fp)) {
+		if at, taken := t[h]; taken && (bytes.Equal(v.name(v.keys[at]), name) || v.linearDup(f, name, k.fp)) {
 			return v.dup(start, name)
 		}
-		f.byHash[h] = len(v.keys)
+		t[h] = len(v.keys)
 		v.indexed++
 	case v.linearDup(f, name, k.fp):
 		return v.dup(start, name)
 	case n == maxLinearKeys:
-		v.index(f)
-		f.byHash[maphash.Bytes(v.seed, name)] = len(v.keys)
+		v.index(f)[maphash.Bytes(v.seed, name)] = len(v.keys)
 	}
 	v.keys = append(v.keys, k)
 	return true
@@ -391,21 +402,25 @@ func (v *validator) linearDup(f *objFrame, name []byte, fp uint32) bool {
 	return false
 }
 
-// index builds f.byHash from the names of f so far.
-func (v *validator) index(f *objFrame) {
+// index makes the table of f from its names so far and returns it.
+func (v *validator) index(f *objFrame) map[uint64]int {
 	if !v.seeded {
 		v.seed, v.seeded = maphash.MakeSeed(), true
 	}
+	var t map[uint64]int
 	if n := len(v.free); n > 0 {
-		f.byHash = v.free[n-1]
+		t = v.free[n-1]
 		v.free = v.free[:n-1]
 	} else {
-		f.byHash = make(map[uint64]int, 4*maxLinearKeys)
+		t = make(map[uint64]int, 4*maxLinearKeys)
 	}
 	for at := f.base; at < len(v.keys); at++ {
-		f.byHash[maphash.Bytes(v.seed, v.name(v.keys[at]))] = at
+		t[maphash.Bytes(v.seed, v.name(v.keys[at]))] = at
 	}
 	v.indexed += len(v.keys) - f.base
+	v.tables = append(v.tables, t)
+	f.table = len(v.tables)
+	return t
 }
 
 func (v *validator) dup(start int, name []byte) bool {

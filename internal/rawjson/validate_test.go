@@ -56,6 +56,8 @@ func TestValidate(t *testing.T) {
 		{name: "duplicate by replacement", in: "{\"\\ufffd\":1,\"\xff\":2}", wantErr: ErrDuplicateMember, offset: 12, key: "\ufffd"},
 		{name: "duplicate nested", in: `{"a":[{"b":1,"c":2,"b":3}]}`, wantErr: ErrDuplicateMember, offset: 19, key: "b"},
 		{name: "duplicate in a large object", in: `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"h":11}`, wantErr: ErrDuplicateMember, offset: 62, key: "h"},
+		{name: "duplicate in a large object around a large one", in: `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"x":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":0},"j":0,"x":1}`, wantErr: ErrDuplicateMember, offset: 127, key: "x"},
+		{name: "large objects side by side", in: `[{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9},{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9}]`},
 		{name: "duplicate before a syntax error", in: `{"a":1,"a"x`, wantErr: ErrDuplicateMember, offset: 7, key: "a"},
 		{name: "syntax error before a duplicate", in: `{"a":1x,"a":2}`, wantErr: ErrSyntax, offset: 6},
 
