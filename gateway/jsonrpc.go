@@ -36,37 +36,34 @@ func newRPCError(code int, msg string, data any) *rpcError {
 
 var (
 	errBatch    = errors.New("batch requests are not supported (removed in MCP 2025-06-18)")
-	errNotJSON  = errors.New("body is not valid JSON")
 	errNoObject = errors.New("body must be a JSON-RPC object")
 )
 
 // parseMessage decodes one JSON-RPC message and checks its shape. The error
-// it returns is an *rpcError with the code the spec names.
+// it returns is an *rpcError with the code the spec names: -32700 for a
+// body that is not JSON, -32600 for one too deep, with a duplicate member
+// (bodyError), or not a request.
 func parseMessage(body []byte) (*message, *rpcError) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil, newRPCError(mcpwire.CodeParseError, "parse error: empty body", nil)
 	}
-	if trimmed[0] == '[' {
-		if !json.Valid(trimmed) {
-			return nil, newRPCError(mcpwire.CodeParseError, "parse error: "+errNotJSON.Error(), nil)
-		}
-		return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+errBatch.Error(), nil)
-	}
 	if trimmed[0] != '{' {
-		if !json.Valid(trimmed) {
-			return nil, newRPCError(mcpwire.CodeParseError, "parse error: "+errNotJSON.Error(), nil)
+		if rerr := bodyError(trimmed); rerr != nil {
+			return nil, rerr
+		}
+		if trimmed[0] == '[' {
+			return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+errBatch.Error(), nil)
 		}
 		return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+errNoObject.Error(), nil)
 	}
 	m, fast := scanEnvelope(trimmed)
 	if !fast {
+		if rerr := bodyError(trimmed); rerr != nil {
+			return nil, rerr
+		}
 		m = new(message)
 		if err := json.Unmarshal(trimmed, m); err != nil {
-			var syn *json.SyntaxError
-			if errors.As(err, &syn) || !json.Valid(trimmed) {
-				return nil, newRPCError(mcpwire.CodeParseError, "parse error: "+errNotJSON.Error(), nil)
-			}
 			return nil, newRPCError(mcpwire.CodeInvalidRequest, "invalid request: "+err.Error(), nil)
 		}
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,7 +15,8 @@ func TestParseMessage(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		code int // 0: no error
+		code int    // 0: no error
+		msg  string // the error message, when set
 	}{
 		{name: "request", body: `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
 		{name: "string id", body: `{"jsonrpc":"2.0","id":"a","method":"ping","params":{}}`},
@@ -32,6 +34,13 @@ func TestParseMessage(t *testing.T) {
 		{name: "null id", body: `{"jsonrpc":"2.0","id":null,"method":"ping"}`, code: mcpwire.CodeInvalidRequest},
 		{name: "fractional id", body: `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, code: mcpwire.CodeInvalidRequest},
 		{name: "array params", body: `{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}`, code: mcpwire.CodeInvalidRequest},
+		{name: "syntax error says where", body: `{"jsonrpc":"2.0","id":1 x}`, code: mcpwire.CodeParseError, msg: "parse error: not valid JSON: invalid character 'x' after object key:value pair at offset 24"},
+		{name: "too deep is not a parse error", body: `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}}`, code: mcpwire.CodeInvalidRequest, msg: "invalid request: nested too deep: more than 10000 levels at offset 10052"},
+		{name: "deep batch", body: strings.Repeat("[", 10001) + strings.Repeat("]", 10001), code: mcpwire.CodeInvalidRequest, msg: "invalid request: nested too deep: more than 10000 levels at offset 10000"},
+		{name: "two methods", body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}`, code: mcpwire.CodeInvalidRequest, msg: `invalid request: duplicate member "method" at offset 46`},
+		{name: "two methods up to case", body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call"}`, code: mcpwire.CodeInvalidRequest, msg: `invalid request: member "Method" repeats another up to case`},
+		{name: "duplicate in arguments", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"to":"x","to":"y"}}}`, code: mcpwire.CodeInvalidRequest},
+		{name: "method in another case", body: `{"jsonrpc":"2.0","id":1,"Method":"ping"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,6 +51,9 @@ func TestParseMessage(t *testing.T) {
 			}
 			require.NotNil(t, err)
 			assert.Equal(t, tt.code, err.Code, err.Message)
+			if tt.msg != "" {
+				assert.Equal(t, tt.msg, err.Message)
+			}
 		})
 	}
 }
@@ -66,6 +78,7 @@ func TestReplaceMember(t *testing.T) {
 		{name: "escaped key", in: `{"na\u006de":"x"}`, key: "name", value: `"y"`, want: `{"na\u006de":"y"}`, ok: true},
 		{name: "numbers and literals", in: `{"a":-1.5e3,"b":true,"c":null,"name":"x"}`, key: "name", value: `"y"`, want: `{"a":-1.5e3,"b":true,"c":null,"name":"y"}`, ok: true},
 		{name: "duplicate key refused", in: `{"name":"a__get","name":"cancel"}`, key: "name", ok: false},
+		{name: "key up to case refused", in: `{"name":"a__get","NAME":"cancel"}`, key: "name", ok: false},
 		{name: "absent", in: `{"a":{"name":"x"}}`, key: "name", ok: false},
 		{name: "not object", in: `["name"]`, key: "name", ok: false},
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // discover lists what s offers. Only the features the upstream's
@@ -60,7 +62,7 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 		}
 		var params []byte
 		if cursor != "" {
-			params = appendJSONString([]byte(`{"cursor":`), cursor)
+			params = rawjson.AppendString([]byte(`{"cursor":`), cursor)
 			params = append(params, '}')
 		}
 		res, err := c.rpc(ctx, s, method, params)
@@ -76,17 +78,17 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 			next      *string
 			perr      error
 		)
-		err = eachMember(res, func(k, v []byte) bool {
+		err = rawjson.EachMember(res, func(k, v []byte) bool {
 			switch {
-			case keyIs(k, field):
-				if !isNull(v) {
+			case rawjson.StringIs(k, field):
+				if !rawjson.IsNull(v) {
 					if perr = json.Unmarshal(v, &pageItems); perr != nil {
 						return false
 					}
 				}
-			case keyIs(k, "nextCursor"):
-				if !isNull(v) {
-					cur, ok := stringValue(v)
+			case rawjson.StringIs(k, "nextCursor"):
+				if !rawjson.IsNull(v) {
+					cur, ok := rawjson.DecodeString(v)
 					if !ok {
 						perr = errors.New("nextCursor is not a string")
 						return false
@@ -200,7 +202,7 @@ func bestLegacy(offered []string) string {
 }
 
 func nonNull(raw json.RawMessage) json.RawMessage {
-	if isNull(raw) {
+	if rawjson.IsNull(raw) {
 		return nil
 	}
 	return raw

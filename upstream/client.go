@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/internal/backoff"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
@@ -357,9 +358,9 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 	if version == "" {
 		version = "dev"
 	}
-	info := appendJSONString([]byte(`{"name":`), name)
+	info := rawjson.AppendString([]byte(`{"name":`), name)
 	info = append(info, `,"version":`...)
-	info = appendJSONString(info, version)
+	info = rawjson.AppendString(info, version)
 	c.clientInfo = append(info, '}') //nolint:gocritic // info is a fresh buffer built for clientInfo.
 	c.modernMeta = c.metaFor(versionModern)
 	c.life, c.stop = context.WithCancel(context.Background())
@@ -399,15 +400,15 @@ func (c *Client) metaFor(version string) []byte {
 // metaPrefix is the stateless-era _meta members up to the value of
 // clientCapabilities.
 func (c *Client) metaPrefix(version string) []byte {
-	m := appendJSONString(nil, metaKeyProtocolVersion)
+	m := rawjson.AppendString(nil, metaKeyProtocolVersion)
 	m = append(m, ':')
-	m = appendJSONString(m, version)
+	m = rawjson.AppendString(m, version)
 	m = append(m, ',')
-	m = appendJSONString(m, metaKeyClientInfo)
+	m = rawjson.AppendString(m, metaKeyClientInfo)
 	m = append(m, ':')
 	m = append(m, c.clientInfo...)
 	m = append(m, ',')
-	m = appendJSONString(m, metaKeyClientCapabilities)
+	m = rawjson.AppendString(m, metaKeyClientCapabilities)
 	return append(m, ':')
 }
 

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // Header mirroring of the 2026-07-28 Streamable HTTP transport
@@ -61,13 +63,13 @@ func nameKeyFor(method string) string {
 // the Streamable HTTP transport MUST reject tool definitions where any
 // x-mcp-header value violates these constraints").
 func toolBindings(tool []byte) (name string, bindings []headerBinding, err error) {
-	nameRaw := member(tool, "name")
-	name, _ = stringValue(nameRaw)
+	nameRaw := rawjson.Member(tool, "name")
+	name, _ = rawjson.DecodeString(nameRaw)
 	if !bytes.Contains(tool, []byte("x-mcp-header")) {
 		return name, nil, nil
 	}
-	schema := member(tool, "inputSchema")
-	if isNull(schema) {
+	schema := rawjson.Member(tool, "inputSchema")
+	if rawjson.IsNull(schema) {
 		return name, nil, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(schema))
@@ -164,8 +166,8 @@ func primitiveType(t any) bool {
 // paramHeaders returns the Mcp-Param headers for a tools/call whose params
 // are params. A value that is absent or null omits its header.
 func paramHeaders(params []byte, bindings []headerBinding) ([][2]string, error) {
-	args := member(params, "arguments")
-	if isNull(args) {
+	args := rawjson.Member(params, "arguments")
+	if rawjson.IsNull(args) {
 		return nil, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(args))

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/internal/backoff"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/upstream/internal/h1"
 )
 
@@ -249,7 +250,7 @@ func (d *httpDialer) initialize(ctx context.Context, version string) (*session, 
 const sessionCapabilities = `{"elicitation":{},"sampling":{},"roots":{}}`
 
 func (c *Client) initializeParams(version string) []byte {
-	p := appendJSONString([]byte(`{"protocolVersion":`), version)
+	p := rawjson.AppendString([]byte(`{"protocolVersion":`), version)
 	p = append(p, `,"capabilities":`+sessionCapabilities+`,"clientInfo":`...)
 	p = append(p, c.clientInfo...)
 	return append(p, '}')
@@ -358,7 +359,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	body = append(body, `{"jsonrpc":"2.0","id":`...)
 	body = strconv.AppendInt(body, id, 10)
 	body = append(body, `,"method":`...)
-	body = appendJSONString(body, method)
+	body = rawjson.AppendString(body, method)
 	mark := len(body)
 	body = append(body, `,"params":`...)
 	start := len(body)
@@ -584,7 +585,7 @@ func (h *httpConn) result(env *envelope, id int64) (json.RawMessage, error) {
 	if !env.idIs(id) {
 		return nil, c.fail(ErrBadResponse, fmt.Sprintf("response id %s does not match request id %d", truncate(env.id), id), nil)
 	}
-	if len(env.error) > 0 && !isNull(env.error) {
+	if len(env.error) > 0 && !rawjson.IsNull(env.error) {
 		return nil, rpcErrorFrom(env.error)
 	}
 	if env.result == nil {
@@ -660,7 +661,7 @@ func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverReq
 	}
 	switch {
 	case env.isNotification():
-		method, _ := stringValue(env.method)
+		method, _ := rawjson.DecodeString(env.method)
 		h.c.onNotification(method, env.params)
 	case env.isRequest():
 		if onRequest != nil && !h.modern {
@@ -698,7 +699,7 @@ func (h *httpConn) finishStream(body io.ReadCloser, sr *sseReader) {
 // offers no client features, so only ping is answered with success. In the
 // stateless era servers must not send requests at all.
 func (h *httpConn) serverRequest(env *envelope) {
-	method, _ := stringValue(env.method)
+	method, _ := rawjson.DecodeString(env.method)
 	if h.modern {
 		h.c.log.DebugContext(h.c.life, "server request on a stateless stream ignored", slog.String("method", method))
 		return
@@ -742,7 +743,7 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 
 // notify sends a notification without params.
 func (h *httpConn) notify(ctx context.Context, method string) error {
-	msg := appendJSONString([]byte(`{"jsonrpc":"2.0","method":`), method)
+	msg := rawjson.AppendString([]byte(`{"jsonrpc":"2.0","method":`), method)
 	return h.send(ctx, append(msg, '}'))
 }
 
@@ -759,7 +760,7 @@ func (h *httpConn) cancelled(id int64, reason string) {
 	msg := []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`)
 	msg = strconv.AppendInt(msg, id, 10)
 	msg = append(msg, `,"reason":`...)
-	msg = appendJSONString(msg, reason)
+	msg = rawjson.AppendString(msg, reason)
 	msg = append(msg, "}}"...)
 	h.c.goSafe("cancel", func() {
 		ctx, cancel := context.WithTimeout(h.c.life, notifyTimeout)

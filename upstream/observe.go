@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
@@ -158,7 +159,7 @@ func (o *observer) startSpan(ctx context.Context, req *Request) (context.Context
 	name := req.Method
 	switch req.Method {
 	case "tools/call", "prompts/get":
-		if target, ok := stringValue(member(req.Params, "name")); ok && target != "" {
+		if target, ok := rawjson.DecodeString(rawjson.Member(req.Params, "name")); ok && target != "" {
 			name += " " + target
 			if req.Method == "tools/call" {
 				attrs = append(attrs, telemetry.ToolName.String(target), telemetry.OperationName.String(telemetry.OperationExecuteTool))
@@ -167,7 +168,7 @@ func (o *observer) startSpan(ctx context.Context, req *Request) (context.Context
 			}
 		}
 	case "resources/read":
-		if uri, ok := stringValue(member(req.Params, "uri")); ok {
+		if uri, ok := rawjson.DecodeString(rawjson.Member(req.Params, "uri")); ok {
 			attrs = append(attrs, telemetry.ResourceURI.String(uri))
 		}
 	}
@@ -195,10 +196,10 @@ func traceMeta(h http.Header) []byte {
 	}
 	m := make([]byte, 0, 96)
 	m = append(m, `"traceparent":`...)
-	m = appendJSONString(m, tp)
+	m = rawjson.AppendString(m, tp)
 	if ts := h.Get("Tracestate"); ts != "" {
 		m = append(m, `,"tracestate":`...)
-		m = appendJSONString(m, ts)
+		m = rawjson.AppendString(m, ts)
 	}
 	return m
 }
@@ -229,5 +230,5 @@ func isToolError(result []byte) bool {
 	if !bytes.Contains(result, []byte(`"isError"`)) {
 		return false
 	}
-	return string(member(result, "isError")) == "true"
+	return string(rawjson.Member(result, "isError")) == "true"
 }

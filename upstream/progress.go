@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // progressRegistry routes notifications/progress to the call that asked for
@@ -41,7 +43,7 @@ func (r *progressRegistry) register(downstream json.RawMessage, fn func(json.Raw
 	}
 	r.subs[key] = sub
 	r.mu.Unlock()
-	return appendJSONString(nil, key), key
+	return rawjson.AppendString(nil, key), key
 }
 
 // unregister removes the call's token. After it returns, the call's
@@ -67,16 +69,16 @@ func (r *progressRegistry) unregister(key string) {
 // dropped, so the callback always sees them in order.
 func (r *progressRegistry) dispatch(params []byte) bool {
 	var tokRaw, progRaw []byte
-	_ = eachMember(params, func(k, v []byte) bool {
+	_ = rawjson.EachMember(params, func(k, v []byte) bool {
 		switch {
-		case keyIs(k, "progressToken"):
+		case rawjson.StringIs(k, "progressToken"):
 			tokRaw = v
-		case keyIs(k, "progress"):
+		case rawjson.StringIs(k, "progress"):
 			progRaw = v
 		}
 		return true
 	})
-	tok, ok := stringValue(tokRaw)
+	tok, ok := rawjson.DecodeString(tokRaw)
 	if !ok {
 		return false
 	}
@@ -98,8 +100,8 @@ func (r *progressRegistry) dispatch(params []byte) bool {
 		}
 		sub.hasLast, sub.last = true, progress
 	}
-	out, err := replaceMember(params, "progressToken", sub.downstream)
-	if err != nil {
+	out, ok := rawjson.ReplaceMember(params, "progressToken", sub.downstream)
+	if !ok {
 		return true
 	}
 	sub.fn(out)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/internal/backoff"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // toolPolicy is what the configuration says about one tool, resolved from
@@ -58,7 +59,7 @@ func (r *toolRules) table(tools []json.RawMessage, def *timeoutCauseError) map[s
 	}
 	out := make(map[string]toolPolicy)
 	for _, raw := range tools {
-		name, ok := stringValue(member(raw, "name"))
+		name, ok := rawjson.DecodeString(rawjson.Member(raw, "name"))
 		if !ok || name == "" {
 			continue
 		}

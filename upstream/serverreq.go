@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // serverRequestFunc answers one server-to-client request (Request.OnServerRequest).
@@ -17,7 +19,7 @@ type serverRequestFunc = func(ctx context.Context, method string, params json.Ra
 // the client's response is a new POST). ctx is the call's: when the call
 // ends, a request still waiting is abandoned.
 func (h *httpConn) relayRequest(ctx context.Context, env *envelope, onRequest serverRequestFunc) {
-	method, _ := stringValue(env.method)
+	method, _ := rawjson.DecodeString(env.method)
 	id := append(json.RawMessage(nil), env.id...)
 	params := append(json.RawMessage(nil), env.params...)
 	h.c.log.DebugContext(ctx, "relaying server request", slog.String("method", method))
@@ -38,7 +40,7 @@ func (h *httpConn) relayRequest(ctx context.Context, env *envelope, onRequest se
 			msg = append(msg, `,"error":{"code":`...)
 			msg = strconv.AppendInt(msg, int64(rpcErr.Code), 10)
 			msg = append(msg, `,"message":`...)
-			msg = appendJSONString(msg, rpcErr.Message)
+			msg = rawjson.AppendString(msg, rpcErr.Message)
 			if len(rpcErr.Data) > 0 {
 				msg = append(msg, `,"data":`...)
 				msg = append(msg, rpcErr.Data...)
@@ -50,7 +52,7 @@ func (h *httpConn) relayRequest(ctx context.Context, env *envelope, onRequest se
 				text = err.Error()
 			}
 			msg = append(msg, `,"error":{"code":-32603,"message":`...)
-			msg = appendJSONString(msg, text)
+			msg = rawjson.AppendString(msg, text)
 			msg = append(msg, '}')
 		}
 		msg = append(msg, '}')

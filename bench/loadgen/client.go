@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpgw/mcpgw/bench/internal/jsonscan"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // Protocol versions the load generator speaks.
@@ -91,11 +91,7 @@ func (c *Client) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
-	v, err := jsonscan.Member(res, "protocolVersion")
-	if err != nil {
-		return fmt.Errorf("initialize result: %w", err)
-	}
-	version, ok := jsonscan.String(v)
+	version, ok := rawjson.DecodeString(rawjson.Member(res, "protocolVersion"))
 	if !ok || version == "" {
 		return errors.New("initialize result: no protocolVersion")
 	}
@@ -125,11 +121,17 @@ func (c *Client) Call(ctx context.Context, tool string, args []byte) ([]byte, ti
 	if err != nil {
 		return nil, d, err
 	}
-	isErr, err := jsonscan.Member(res, "isError")
+	var isErr []byte
+	err = rawjson.EachMember(res, func(k, v []byte) bool {
+		if string(k) == `"isError"` {
+			isErr = v
+		}
+		return true
+	})
 	if err != nil {
 		return nil, d, fmt.Errorf("tools/call result: %w", err)
 	}
-	if jsonscan.IsTrue(isErr) {
+	if rawjson.IsTrue(isErr) {
 		return nil, d, fmt.Errorf("tools/call result has isError: true: %s", clip(res))
 	}
 	return res, d, nil
@@ -153,11 +155,11 @@ func (c *Client) ListTools(ctx context.Context) (tools, pages int, d time.Durati
 		}
 		pages++
 		var next, list []byte
-		ferr := jsonscan.Fields(res, func(k, v []byte) bool {
+		ferr := rawjson.EachMember(res, func(k, v []byte) bool {
 			switch string(k) {
-			case "tools":
+			case `"tools"`:
 				list = v
-			case "nextCursor":
+			case `"nextCursor"`:
 				next = v
 			}
 			return true
@@ -166,15 +168,15 @@ func (c *Client) ListTools(ctx context.Context) (tools, pages int, d time.Durati
 			ferr = errors.New("no tools member")
 		}
 		if ferr == nil {
-			ferr = jsonscan.Elements(list, func([]byte) bool { tools++; return true })
+			ferr = rawjson.EachElement(list, func([]byte) bool { tools++; return true })
 		}
 		if ferr != nil {
 			return tools, pages, d, fmt.Errorf("tools/list result: %w", ferr)
 		}
-		if jsonscan.IsNull(next) {
+		if rawjson.IsNull(next) {
 			return tools, pages, d, nil
 		}
-		s, ok := jsonscan.String(next)
+		s, ok := rawjson.DecodeString(next)
 		if !ok {
 			return tools, pages, d, errors.New("tools/list result: nextCursor is not a string")
 		}
@@ -299,13 +301,15 @@ func (c *Client) roundTrip(ctx context.Context, method, name string, params []by
 		}
 	}
 	var gotID, rpcErr, result []byte
-	err = jsonscan.Fields(msg, func(k, v []byte) bool {
+	// Names are compared raw, quotes included: the servers measured do not
+	// escape them.
+	err = rawjson.EachMember(msg, func(k, v []byte) bool {
 		switch string(k) {
-		case "id":
+		case `"id"`:
 			gotID = v
-		case "error":
+		case `"error"`:
 			rpcErr = v
-		case "result":
+		case `"result"`:
 			result = v
 		}
 		return true
@@ -313,7 +317,7 @@ func (c *Client) roundTrip(ctx context.Context, method, name string, params []by
 	if err != nil {
 		return nil, nil, d, fmt.Errorf("response: %w: %s", err, clip(msg))
 	}
-	if !jsonscan.IsNull(rpcErr) {
+	if !rawjson.IsNull(rpcErr) {
 		return nil, nil, d, fmt.Errorf("JSON-RPC error: %s", clip(rpcErr))
 	}
 	var idb [20]byte

@@ -27,7 +27,7 @@ type microStep struct {
 func microSteps() []microStep {
 	return []microStep{
 		{step: "request decode", pkg: "./gateway", bench: "BenchmarkParseMessage", what: "JSON-RPC envelope of a tools/call (params kept raw)"},
-		{step: "  fast path", pkg: "./gateway", bench: "BenchmarkScanEnvelope", what: "gateway/envelope.go: the envelope validated and split by hand, which parseMessage uses (encoding/json only for what it does not handle)"},
+		{step: "  fast path", pkg: "./gateway", bench: "BenchmarkScanEnvelope", what: "gateway/envelope.go: the envelope validated and split by internal/rawjson in one pass, which parseMessage uses (encoding/json only for what it does not handle)"},
 		{step: "cached token check", pkg: "./authn", bench: "BenchmarkAuthenticateCached", what: "bearer token found in the verified-token cache"},
 		{step: "route lookup", pkg: "./gateway/catalog", bench: "BenchmarkTool", what: "Snapshot.Tool in a 1,000-tool catalog"},
 		{step: "request rewrite", pkg: "./gateway", bench: "BenchmarkResolve", what: "route lookup + exposed name replaced by the upstream's (arguments copied raw)"},

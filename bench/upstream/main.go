@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mcpgw/mcpgw/bench/internal/jsonscan"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 const (
@@ -189,13 +189,15 @@ type request struct {
 func scanRequest(body []byte) (request, error) {
 	var req request
 	var method []byte
-	err := jsonscan.Fields(body, func(k, v []byte) bool {
+	// Names are compared raw, quotes included: the benchmark's clients
+	// never escape them.
+	err := rawjson.EachMember(body, func(k, v []byte) bool {
 		switch string(k) {
-		case "id":
+		case `"id"`:
 			req.id = v
-		case "method":
+		case `"method"`:
 			method = v
-		case "params":
+		case `"params"`:
 			req.params = v
 		}
 		return true
@@ -203,12 +205,12 @@ func scanRequest(body []byte) (request, error) {
 	if err != nil {
 		return req, err
 	}
-	m, ok := jsonscan.String(method)
+	m, ok := rawjson.DecodeString(method)
 	if !ok {
 		return req, errors.New("method is not a string")
 	}
 	req.method = m
-	if jsonscan.IsNull(req.id) {
+	if rawjson.IsNull(req.id) {
 		req.id = nil
 	}
 	return req, nil
@@ -285,8 +287,8 @@ func isLegacy(v string) bool {
 func (s *server) initialize(w http.ResponseWriter, req request) {
 	s.inits.Add(1)
 	version := versionLatest
-	if raw, _ := jsonscan.Member(req.params, "protocolVersion"); raw != nil {
-		if v, ok := jsonscan.String(raw); ok && isLegacy(v) {
+	if raw := rawjson.Member(req.params, "protocolVersion"); raw != nil {
+		if v, ok := rawjson.DecodeString(raw); ok && isLegacy(v) {
 			version = v
 		}
 	}
@@ -302,13 +304,19 @@ func (s *server) initialize(w http.ResponseWriter, req request) {
 func (s *server) toolsList(w http.ResponseWriter, req request) {
 	page := 0
 	if len(req.params) > 0 {
-		raw, err := jsonscan.Member(req.params, "cursor")
+		var raw []byte
+		err := rawjson.EachMember(req.params, func(k, v []byte) bool {
+			if string(k) == `"cursor"` {
+				raw = v
+			}
+			return true
+		})
 		if err != nil {
 			writeError(w, http.StatusOK, req.id, -32602, "invalid params", "")
 			return
 		}
-		if !jsonscan.IsNull(raw) {
-			c, _ := jsonscan.String(raw)
+		if !rawjson.IsNull(raw) {
+			c, _ := rawjson.DecodeString(raw)
 			p, ok := s.cursors[c]
 			if !ok {
 				writeError(w, http.StatusOK, req.id, -32602, "invalid cursor", "")
@@ -322,16 +330,16 @@ func (s *server) toolsList(w http.ResponseWriter, req request) {
 
 func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, modern bool) {
 	var nameRaw, args []byte
-	err := jsonscan.Fields(req.params, func(k, v []byte) bool {
+	err := rawjson.EachMember(req.params, func(k, v []byte) bool {
 		switch string(k) {
-		case "name":
+		case `"name"`:
 			nameRaw = v
-		case "arguments":
+		case `"arguments"`:
 			args = v
 		}
 		return true
 	})
-	name, ok := jsonscan.String(nameRaw)
+	name, ok := rawjson.DecodeString(nameRaw)
 	if err != nil || !ok {
 		writeError(w, http.StatusOK, req.id, -32602, "invalid params: name", "")
 		return
@@ -344,7 +352,7 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 	}
 	switch name {
 	case "echo":
-		text, _ := jsonscan.Member(args, "text")
+		text := rawjson.Member(args, "text")
 		if text != nil && (len(text) < 2 || text[0] != '"') { //nolint:gocritic // nil means no text member; present, it must be a string.
 			writeError(w, http.StatusOK, req.id, -32602, "echo: text must be a string", "")
 			return
@@ -358,7 +366,7 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 		res = append(res, `}]}`...)
 		writeResult(w, req.id, res)
 	case "sleep":
-		raw, _ := jsonscan.Member(args, "ms")
+		raw := rawjson.Member(args, "ms")
 		ms, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil || ms < 0 {
 			writeError(w, http.StatusOK, req.id, -32602, "sleep: ms must be a non-negative number", "")

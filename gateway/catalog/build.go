@@ -384,7 +384,7 @@ func (b *builder) buildURIs(k Kind) {
 // memberError words a findMember error for a problem.
 func memberError(key string, err error) error {
 	switch {
-	case errors.Is(err, errMissingMember), errors.Is(err, errNotString), errors.Is(err, errDuplicateKey):
+	case errors.Is(err, errMissingMember), errors.Is(err, errNotString):
 		return fmt.Errorf("%q %w", key, err)
 	default:
 		return err

@@ -296,17 +296,18 @@ func TestInvalidItems(t *testing.T) {
 		item    string
 		problem string
 	}{
-		{"not JSON", `{"name":`, `tool from upstream "u": item 0: not valid JSON`},
+		{"not JSON", `{"name":`, `tool from upstream "u": item 0: not valid JSON: unexpected end of input at offset 8`},
 		{"array", `["name"]`, `tool from upstream "u": item 0: not a JSON object`},
 		{"string", `"name"`, `tool from upstream "u": item 0: not a JSON object`},
-		{"empty", ``, `tool from upstream "u": item 0: not valid JSON`},
+		{"empty", ``, `tool from upstream "u": item 0: not valid JSON: unexpected end of input at offset 0`},
 		{"no name", `{"title":"x"}`, `tool from upstream "u": item 0: "name" member is missing`},
 		{"only nested name", `{"inputSchema":{"name":"x"}}`, `tool from upstream "u": item 0: "name" member is missing`},
 		{"empty name", `{"name":""}`, `tool from upstream "u": item 0: "name" is empty`},
 		{"number name", `{"name":42}`, `tool from upstream "u": item 0: "name" member is not a string`},
 		{"null name", `{"name":null}`, `tool from upstream "u": item 0: "name" member is not a string`},
-		{"two names", `{"name":"a","name":"b"}`, `tool from upstream "u": item 0: "name" member appears more than once`},
-		{"two names, one escaped", `{"name":"a","n\u0061me":"b"}`, `tool from upstream "u": item 0: "name" member appears more than once`},
+		{"two names", `{"name":"a","name":"b"}`, `tool from upstream "u": item 0: duplicate member "name" at offset 12`},
+		{"two names, one escaped", `{"name":"a","n\u0061me":"b"}`, `tool from upstream "u": item 0: duplicate member "name" at offset 12`},
+		{"nested duplicate", `{"name":"a","inputSchema":{"type":"object","type":"string"}}`, `tool from upstream "u": item 0: duplicate member "type" at offset 43`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

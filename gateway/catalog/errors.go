@@ -15,13 +15,11 @@ var ErrUnknownKind = errors.New("unknown catalog kind")
 // Consistent returns it wrapped; it means a bug in this package.
 var ErrInconsistent = errors.New("inconsistent catalog snapshot")
 
-// Errors of the item scanner. They end up as the Reason of a Problem.
+// Errors of findMember, beside rawjson's validation errors. They end up as
+// the Reason of a Problem.
 var (
-	errInvalidJSON   = errors.New("not valid JSON")
-	errNotObject     = errors.New("not a JSON object")
 	errMissingMember = errors.New("member is missing")
 	errNotString     = errors.New("member is not a string")
-	errDuplicateKey  = errors.New("member appears more than once")
 )
 
 // Errors of the URI template compiler.

@@ -10,7 +10,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
+
+// maxDepth is the deepest nesting an item may have: encoding/json's.
+const maxDepth = rawjson.DefaultMaxDepth
 
 func TestRename(t *testing.T) {
 	tests := []struct {
@@ -33,14 +38,15 @@ func TestRename(t *testing.T) {
 		{name: "new name needs escaping", in: `{"name":"a"}`, newName: "q\"<&>\n\u2028\x01", want: `{"name":"q\"<&>\n\u2028\u0001"}`, wantOld: "a"},
 		{name: "new name invalid UTF-8", in: `{"name":"a"}`, newName: "x\xffy", want: `{"name":"x\ufffdy"}`, wantOld: "a"},
 		{name: "unicode kept", in: `{"name":"café","d":"☃"}`, newName: "p__café", want: `{"name":"p__café","d":"☃"}`, wantOld: "café"},
-		{name: "invalid JSON", in: `{"name":"a"`, wantErr: errInvalidJSON},
-		{name: "trailing garbage", in: `{"name":"a"} x`, wantErr: errInvalidJSON},
-		{name: "not an object", in: `[{"name":"a"}]`, wantErr: errNotObject},
+		{name: "invalid JSON", in: `{"name":"a"`, wantErr: rawjson.ErrSyntax},
+		{name: "trailing garbage", in: `{"name":"a"} x`, wantErr: rawjson.ErrSyntax},
+		{name: "not an object", in: `[{"name":"a"}]`, wantErr: rawjson.ErrNotObject},
 		{name: "missing", in: `{"Name":"a"}`, wantErr: errMissingMember},
 		{name: "not a string", in: `{"name":{"name":"a"}}`, wantErr: errNotString},
 		{name: "deepest item", in: `{"name":"a","x":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`, newName: "b", want: `{"name":"b","x":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`, wantOld: "a"},
-		{name: "too deep", in: `{"name":"a","x":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, wantErr: errInvalidJSON},
-		{name: "duplicate", in: `{"name":"a","x":{},"name":"b"}`, wantErr: errDuplicateKey},
+		{name: "too deep", in: `{"name":"a","x":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, wantErr: rawjson.ErrTooDeep},
+		{name: "duplicate", in: `{"name":"a","x":{},"name":"b"}`, wantErr: rawjson.ErrDuplicateMember},
+		{name: "nested duplicate", in: `{"name":"a","inputSchema":{"type":"object","type":"string"}}`, wantErr: rawjson.ErrDuplicateMember},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +121,7 @@ func FuzzRename(f *testing.F) {
 		isObject := json.Unmarshal(in, &orig) == nil
 		if err != nil {
 			_, hasName := orig["name"].(string)
-			if isObject && hasName && !errors.Is(err, errDuplicateKey) {
+			if isObject && hasName && !errors.Is(err, rawjson.ErrDuplicateMember) {
 				t.Fatalf("rename(%q): %v, but it is an object with a string name", in, err)
 			}
 			return
@@ -154,44 +160,4 @@ func jsonRoundTrip(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// scannerValid is json.Valid built on scanValue.
-func scannerValid(b []byte) bool {
-	end := scanValue(b, skipSpace(b, 0), maxDepth)
-	return end >= 0 && skipSpace(b, end) == len(b)
-}
-
-func TestScanValue(t *testing.T) {
-	tests := []string{
-		`{}`, `[]`, `{"a":[1,2,{"b":null}]}`, ` [ 1 , -0.5e+3 , "x\u00e9\n" , true , false , null ] `,
-		`0`, `-0`, `1E9`, `"\/"`, "\"\xff\"",
-		``, `{`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{1:2}`, `01`, `1.`, `.5`, `-`, `1e`, `+1`,
-		`tru`, `nul`, `"\x"`, `"\u12g4"`, "\"a\nb\"", `"abc`, `[1 2]`, `{"a":1}}`, `[[[]]`, `]`,
-		strings.Repeat("[", 100000) + strings.Repeat("]", 100000),
-		strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth),
-		strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1),
-		strings.Repeat(`{"a":`, 1000) + "1" + strings.Repeat("}", 999),
-	}
-	for _, in := range tests {
-		name := in
-		if len(name) > 40 {
-			name = name[:40]
-		}
-		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, json.Valid([]byte(in)), scannerValid([]byte(in)))
-		})
-	}
-}
-
-// FuzzScanValue checks the validating scanner against encoding/json.
-func FuzzScanValue(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2.5e-3,"x\u0041",true,null,{}]}`, `[`, `"\ud800"`, `-0.0E+1`, `{"":{"":[]}}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		if want, got := json.Valid(in), scannerValid(in); want != got {
-			t.Fatalf("valid(%q) = %v, encoding/json says %v", in, got, want)
-		}
-	})
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // maxDepth bounds the nesting of arrays and objects the parser follows,
@@ -373,7 +375,7 @@ func (p *parser) string(dst []byte) ([]byte, error) {
 		switch {
 		case c == '"':
 			p.pos++
-			return appendCanonicalString(dst, p.key), nil
+			return rawjson.AppendStringJCS(dst, p.key), nil
 		case c == '\\':
 			if err := p.escape(); err != nil {
 				return nil, err
@@ -460,34 +462,6 @@ func (p *parser) hex4() (rune, error) {
 	}
 	p.pos += 4
 	return r, nil
-}
-
-// appendCanonicalString writes s (valid UTF-8) as RFC 8785 requires:
-// '"' and '\' escaped, \b \t \n \f \r for those controls, \u00xx (lower
-// case) for the other controls, everything else as is.
-func appendCanonicalString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c >= 0x20:
-			dst = append(dst, c)
-		case c == '\b':
-			dst = append(dst, '\\', 'b')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\f':
-			dst = append(dst, '\\', 'f')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-	}
-	return append(dst, '"')
 }
 
 // number reads a JSON number and writes it in ECMAScript form (or, when

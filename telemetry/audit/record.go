@@ -2,7 +2,8 @@
 // decision (allowed or not) and per kill-switch, drain or reload event,
 // written to stdout or files by a Logger that never drops a record
 // silently. It also canonicalises and hashes call arguments (RFC 8785) and
-// redacts them. It imports nothing else from mcpgw, so the gateway maps its
+// redacts them. It imports nothing else from mcpgw but the stdlib-only
+// internal/rawjson (its string encoder), so the gateway maps its
 // configuration into Options.
 //
 // # Record format
@@ -18,6 +19,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // Event is the kind of a record.
@@ -157,7 +160,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"time":"`...)
 	dst = r.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","event":`...)
-	dst = appendString(dst, string(r.Event))
+	dst = rawjson.AppendString(dst, string(r.Event))
 	dst = appendField(dst, `,"request_id":`, r.RequestID)
 	dst = appendField(dst, `,"trace_id":`, r.TraceID)
 	dst = appendField(dst, `,"session_id":`, r.SessionID)
@@ -211,9 +214,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = rawjson.AppendString(dst, k)
 			dst = append(dst, ':')
-			dst = appendString(dst, r.Detail[k])
+			dst = rawjson.AppendString(dst, r.Detail[k])
 		}
 		dst = append(dst, '}')
 	}
@@ -227,60 +230,7 @@ func appendField(dst []byte, name, value string) []byte {
 		return dst
 	}
 	dst = append(dst, name...)
-	return appendString(dst, value)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Control characters, '"' and
-// '\' are escaped, as are U+2028 and U+2029 (for JavaScript consumers);
-// invalid UTF-8 becomes U+FFFD, as encoding/json does.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return rawjson.AppendString(dst, value)
 }
 
 // appendCompact appends valid JSON src without insignificant whitespace,

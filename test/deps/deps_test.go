@@ -152,6 +152,12 @@ var rooms = []room{
 		helper: true,
 		why:    "starts a real redis-server for tests",
 	},
+	{
+		path: "internal/rawjson",
+		stdlib: true,
+		shared: true,
+		why:  "the one raw-JSON scanner and string encoder, shared by every room",
+	},
 }
 
 // productionForbids applies to every room but test rooms and helpers.
@@ -295,7 +301,7 @@ func checkImport(rel string, r *room, imp string) []string {
 			out = append(out, fmt.Sprintf("%s imports %s: forbidden in %s (%s)", rel, name, r.path, r.why))
 		}
 	}
-	if r.stdlib && !internal && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+	if r.stdlib && !internal && !standard(imp) {
 		out = append(out, fmt.Sprintf("%s imports %s: %s imports the standard library only (%s)", rel, name, r.path, r.why))
 	}
 	if !internal || len(out) > 0 {
@@ -311,6 +317,13 @@ func checkImport(rel string, r *room, imp string) []string {
 		allowed = "only " + strings.Join(r.may, ", ")
 	}
 	return []string{fmt.Sprintf("%s imports %s: %s may import %s (%s)", rel, name, r.path, allowed, r.why)}
+}
+
+// standard reports whether an import path is in the standard library: its
+// first element has no dot, unlike a module path.
+func standard(importPath string) bool {
+	first, _, _ := strings.Cut(importPath, "/")
+	return !strings.Contains(first, ".")
 }
 
 // relative returns the path of an import inside the module, "" for the root.
@@ -352,6 +365,11 @@ func TestTables(t *testing.T) {
 		assert.False(t, names[r.path], "room %s is listed twice", r.path)
 		names[r.path] = true
 		assert.NotEmpty(t, r.why, "room %s says what it is for", r.path)
+		if r.shared {
+			assert.True(t, r.stdlib, "shared leaf %s imports only the standard library", r.path)
+			assert.Empty(t, r.may, "shared leaf %s imports nothing internal", r.path)
+			assert.False(t, r.helper || r.test, "shared leaf %s is production code", r.path)
+		}
 	}
 	for _, r := range rooms {
 		for _, m := range r.may {
@@ -528,6 +546,26 @@ func TestCheck(t *testing.T) {
 			pkg:     "cmd/mcpgw",
 			imports: []string{m("cmd/other")},
 			want:    []string{"cmd/mcpgw imports cmd/other: no package may (nothing imports a main package)"},
+		},
+		{
+			name:    "every room may import a leaf",
+			pkg:     "configs",
+			imports: []string{m("internal/rawjson"), "strings"},
+		},
+		{
+			name:    "even the leaves of the DAG",
+			pkg:     "telemetry/audit",
+			imports: []string{m("internal/rawjson")},
+		},
+		{
+			name:    "a leaf imports only the standard library",
+			pkg:     "internal/rawjson",
+			imports: []string{"encoding/json", "hash/maphash", m("configs"), "golang.org/x/text/unicode/norm", "testing"},
+			want: []string{
+				"internal/rawjson imports configs: internal/rawjson may import nothing internal (the one raw-JSON scanner and string encoder, shared by every room)",
+				"internal/rawjson imports golang.org/x/text/unicode/norm: internal/rawjson imports the standard library only (the one raw-JSON scanner and string encoder, shared by every room)",
+				"internal/rawjson imports testing: production code never imports test code",
+			},
 		},
 		{
 			name:    "a package in no room",

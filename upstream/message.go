@@ -5,209 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
-// This file holds the shallow JSON handling of the hot path: request params
-// and response envelopes are walked at their top level only, and values are
-// carried as byte slices of the original input. Nothing here decodes a tool
-// result or tool arguments.
-
-var errJSONSyntax = errors.New("malformed JSON")
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the JSON string starting at b[i]
-// (which must be '"').
-func skipString(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, nil
-		}
-	}
-	return 0, errJSONSyntax
-}
-
-// skipValue returns the index just past the JSON value starting at b[i]. It
-// trusts the structure of literals and numbers; callers that need validity
-// check it with json.Valid first.
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errJSONSyntax
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				end, err := skipString(b, i)
-				if err != nil {
-					return 0, err
-				}
-				i = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, nil
-				}
-			}
-		}
-		return 0, errJSONSyntax
-	default:
-		start := i
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if i == start {
-					return 0, errJSONSyntax
-				}
-				return i, nil
-			}
-			i++
-		}
-		if i == start {
-			return 0, errJSONSyntax
-		}
-		return i, nil
-	}
-}
-
-// eachMember calls fn with the raw (quoted) key and the raw value of every
-// top-level member of the JSON object obj, in order, until fn returns false.
-func eachMember(obj []byte, fn func(key, val []byte) bool) error {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return errJSONSyntax
-	}
-	i = skipSpace(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return nil
-	}
-	for {
-		if i >= len(obj) || obj[i] != '"' {
-			return errJSONSyntax
-		}
-		kEnd, err := skipString(obj, i)
-		if err != nil {
-			return err
-		}
-		key := obj[i:kEnd]
-		i = skipSpace(obj, kEnd)
-		if i >= len(obj) || obj[i] != ':' {
-			return errJSONSyntax
-		}
-		i = skipSpace(obj, i+1)
-		vEnd, err := skipValue(obj, i)
-		if err != nil {
-			return err
-		}
-		if !fn(key, obj[i:vEnd]) {
-			return nil
-		}
-		i = skipSpace(obj, vEnd)
-		if i >= len(obj) {
-			return errJSONSyntax
-		}
-		switch obj[i] {
-		case ',':
-			i = skipSpace(obj, i+1)
-		case '}':
-			return nil
-		default:
-			return errJSONSyntax
-		}
-	}
-}
-
-// keyIs reports whether the raw quoted key equals name.
-func keyIs(raw []byte, name string) bool {
-	if len(raw) < 2 {
-		return false
-	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner) == name
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return false
-	}
-	return s == name
-}
-
-// member returns the raw value of the top-level member name of obj, or nil.
-func member(obj []byte, name string) []byte {
-	var out []byte
-	_ = eachMember(obj, func(k, v []byte) bool {
-		if keyIs(k, name) {
-			out = v
-			return false
-		}
-		return true
-	})
-	return out
-}
-
-// stringValue decodes a raw JSON string. ok is false when raw is not a string.
-func stringValue(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// isNull reports whether raw is absent or the JSON null literal.
-func isNull(raw []byte) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}
+// This file holds the JSON-RPC handling of the hot path, on rawjson's
+// trusting functions: request params and response envelopes are walked at
+// their top level only, and values are carried as byte slices of the
+// original input. Nothing here decodes a tool result or tool arguments.
 
 // Reserved _meta keys that carry the protocol era of a request (2026-07-28,
 // basic/index#meta). They describe the gateway's own request to the
@@ -222,7 +27,7 @@ const (
 )
 
 func isReservedMetaKey(k []byte) bool {
-	return keyIs(k, metaKeyProtocolVersion) || keyIs(k, metaKeyClientInfo) || keyIs(k, metaKeyClientCapabilities)
+	return rawjson.StringIs(k, metaKeyProtocolVersion) || rawjson.StringIs(k, metaKeyClientInfo) || rawjson.StringIs(k, metaKeyClientCapabilities)
 }
 
 // paramsRewrite says how request params must change on the way upstream.
@@ -250,10 +55,10 @@ func (r *paramsRewrite) adds() bool {
 // replaced reports whether a member of the downstream _meta gives way to
 // one the rewrite adds.
 func (r *paramsRewrite) replaced(k []byte) bool {
-	if len(r.progressToken) > 0 && keyIs(k, "progressToken") {
+	if len(r.progressToken) > 0 && rawjson.StringIs(k, "progressToken") {
 		return true
 	}
-	return len(r.trace) > 0 && (keyIs(k, "traceparent") || keyIs(k, "tracestate"))
+	return len(r.trace) > 0 && (rawjson.StringIs(k, "traceparent") || rawjson.StringIs(k, "tracestate"))
 }
 
 // rewriteParams appends params, rewritten as r says, to dst. It returns the
@@ -261,7 +66,7 @@ func (r *paramsRewrite) replaced(k []byte) bool {
 // Only the top level of params and of params._meta is parsed.
 func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name string, err error) {
 	params = bytes.TrimSpace(params)
-	if isNull(params) {
+	if rawjson.IsNull(params) {
 		if !r.adds() {
 			return dst, "", nil
 		}
@@ -295,11 +100,11 @@ func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name strin
 	first := true
 	sawMeta := false
 	var inner error
-	err = eachMember(params, func(k, v []byte) bool {
-		if r.nameKey != "" && name == "" && keyIs(k, r.nameKey) {
-			name, _ = stringValue(v)
+	err = rawjson.EachMember(params, func(k, v []byte) bool {
+		if r.nameKey != "" && name == "" && rawjson.StringIs(k, r.nameKey) {
+			name, _ = rawjson.DecodeString(v)
 		}
-		if keyIs(k, "_meta") {
+		if rawjson.StringIs(k, "_meta") {
 			if sawMeta {
 				return true // duplicate key: keep the first
 			}
@@ -340,7 +145,7 @@ func rewriteParams(dst, params []byte, r *paramsRewrite) (out []byte, name strin
 
 // emptyObjectPrefix reports whether b is "{" followed only by whitespace.
 func emptyObjectPrefix(b []byte) bool {
-	return skipSpace(b, 1) == len(b)
+	return rawjson.SkipSpace(b, 1) == len(b)
 }
 
 // appendMetaAdditions appends the members the rewrite adds to _meta.
@@ -373,7 +178,7 @@ func appendMetaAdditions(dst []byte, comma bool, r *paramsRewrite) []byte {
 // replaced when the rewrite carries one, reserved protocol keys dropped, the
 // rewrite's additions appended. It omits _meta when nothing remains.
 func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrite) ([]byte, bool) {
-	if isNull(meta) {
+	if rawjson.IsNull(meta) {
 		if !r.adds() {
 			return dst, true
 		}
@@ -389,7 +194,7 @@ func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrit
 	dst = append(dst, key...)
 	dst = append(dst, ":{"...)
 	count := 0
-	err := eachMember(meta, func(k, v []byte) bool {
+	err := rawjson.EachMember(meta, func(k, v []byte) bool {
 		if isReservedMetaKey(k) || r.replaced(k) {
 			return true
 		}
@@ -413,32 +218,6 @@ func appendMergedMeta(dst []byte, first *bool, key, meta []byte, r *paramsRewrit
 	return append(dst, '}'), true
 }
 
-// replaceMember returns a copy of the JSON object obj with the value of the
-// top-level member name replaced by val.
-func replaceMember(obj []byte, name string, val []byte) ([]byte, error) {
-	out := make([]byte, 0, len(obj)+len(val))
-	out = append(out, '{')
-	first := true
-	err := eachMember(obj, func(k, v []byte) bool {
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		out = append(out, k...)
-		out = append(out, ':')
-		if keyIs(k, name) {
-			out = append(out, val...)
-		} else {
-			out = append(out, v...)
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	return append(out, '}'), nil
-}
-
 // envelope is a JSON-RPC message, its members as slices of the input.
 type envelope struct {
 	id     []byte
@@ -451,17 +230,17 @@ type envelope struct {
 // parseEnvelope splits a JSON-RPC message. msg must be valid JSON.
 func parseEnvelope(msg []byte) (envelope, error) {
 	var e envelope
-	err := eachMember(msg, func(k, v []byte) bool {
+	err := rawjson.EachMember(msg, func(k, v []byte) bool {
 		switch {
-		case keyIs(k, "id"):
+		case rawjson.StringIs(k, "id"):
 			e.id = v
-		case keyIs(k, "method"):
+		case rawjson.StringIs(k, "method"):
 			e.method = v
-		case keyIs(k, "result"):
+		case rawjson.StringIs(k, "result"):
 			e.result = v
-		case keyIs(k, "error"):
+		case rawjson.StringIs(k, "error"):
 			e.error = v
-		case keyIs(k, "params"):
+		case rawjson.StringIs(k, "params"):
 			e.params = v
 		}
 		return true
@@ -470,10 +249,10 @@ func parseEnvelope(msg []byte) (envelope, error) {
 }
 
 // isNotification reports whether the message is a notification.
-func (e *envelope) isNotification() bool { return len(e.method) > 0 && isNull(e.id) }
+func (e *envelope) isNotification() bool { return len(e.method) > 0 && rawjson.IsNull(e.id) }
 
 // isRequest reports whether the message is a request from the server.
-func (e *envelope) isRequest() bool { return len(e.method) > 0 && !isNull(e.id) }
+func (e *envelope) isRequest() bool { return len(e.method) > 0 && !rawjson.IsNull(e.id) }
 
 // idIs reports whether the message's id is the integer id. Servers echo the
 // number; a string holding the same digits is accepted as well.
@@ -498,7 +277,7 @@ func rpcErrorFrom(raw []byte) *RPCError {
 		return &RPCError{Code: -32603, Message: "malformed error object from upstream"}
 	}
 	e := &RPCError{Code: w.Code, Message: w.Message}
-	if !isNull(w.Data) {
+	if !rawjson.IsNull(w.Data) {
 		e.Data = []byte(w.Data)
 	}
 	return e
