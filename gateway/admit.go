@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
 )
@@ -31,5 +32,5 @@ func isToolError(result []byte) bool {
 	if !bytes.Contains(result, []byte(`"isError"`)) {
 		return false
 	}
-	return string(member(result, "isError")) == "true"
+	return string(rawjson.Member(result, "isError")) == "true"
 }

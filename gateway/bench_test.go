@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // Micro-benchmarks of the gateway's own steps on the tools/call path; make
@@ -78,7 +79,7 @@ func BenchmarkReplaceMember(b *testing.B) {
 	name := quoteJSON("echo")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := replaceMember(m.Params, "name", name); !ok {
+		if _, ok := rawjson.ReplaceMember(m.Params, "name", name); !ok {
 			b.Fatal("no name")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -47,7 +48,7 @@ func (g *Gateway) list(w http.ResponseWriter, snap *catalog.Snapshot, k catalog.
 // pageFor returns the page a list request's cursor names.
 func pageFor(snap *catalog.Snapshot, k catalog.Kind, m *message) ([]byte, *rpcError) {
 	var cursor string
-	if c := member(m.Params, "cursor"); len(c) > 0 {
+	if c := rawjson.Member(m.Params, "cursor"); len(c) > 0 {
 		if err := json.Unmarshal(c, &cursor); err != nil {
 			return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid cursor", nil)
 		}
@@ -80,7 +81,7 @@ func resolve(snap *catalog.Snapshot, m *message) (target, *rpcError) {
 	case mcpwire.MethodResourcesRead:
 		return resolveURI(snap, m.Params, "uri")
 	case mcpwire.MethodComplete:
-		ref := member(m.Params, "ref")
+		ref := rawjson.Member(m.Params, "ref")
 		var kind struct {
 			Type string `json:"type"`
 		}
@@ -100,7 +101,7 @@ func resolve(snap *catalog.Snapshot, m *message) (target, *rpcError) {
 		if e != nil {
 			return t, e
 		}
-		params, ok := replaceMember(m.Params, "ref", t.params)
+		params, ok := rawjson.ReplaceMember(m.Params, "ref", t.params)
 		if !ok {
 			return target{}, newRPCError(mcpwire.CodeInvalidParams, "completion/complete needs params.ref", nil)
 		}
@@ -112,7 +113,7 @@ func resolve(snap *catalog.Snapshot, m *message) (target, *rpcError) {
 }
 
 func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapshot, obj json.RawMessage, key, what string) (target, *rpcError) {
-	name, ok := stringMember(obj, key)
+	name, ok := rawjson.DecodeString(rawjson.Member(obj, key))
 	if !ok || name == "" {
 		return target{}, newRPCError(mcpwire.CodeInvalidParams, what+" "+key+" is missing or not a string", nil)
 	}
@@ -127,12 +128,12 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 		return target{}, unavailable(route.Upstream, what+" "+strconv.Quote(name))
 	}
 	var qb [128]byte
-	params, _ := replaceMember(obj, key, appendQuoted(qb[:0], route.Name))
+	params, _ := rawjson.ReplaceMember(obj, key, appendQuoted(qb[:0], route.Name))
 	return target{upstream: route.Upstream, original: route.Name, params: params, name: name, hints: route.Hints}, nil
 }
 
 func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target, *rpcError) {
-	raw := member(obj, key)
+	raw := rawjson.Member(obj, key)
 	var uri string
 	if len(raw) == 0 || json.Unmarshal(raw, &uri) != nil || uri == "" {
 		return target{}, newRPCError(mcpwire.CodeInvalidParams, "resource "+key+" is missing or not a string", nil)
@@ -146,7 +147,7 @@ func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target
 	}
 	params := obj
 	if route.Name != uri {
-		params, _ = replaceMember(obj, key, quoteJSON(route.Name))
+		params, _ = rawjson.ReplaceMember(obj, key, quoteJSON(route.Name))
 	}
 	return target{upstream: route.Upstream, original: route.Name, params: params, name: uri}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 	"github.com/mcpgw/mcpgw/upstream"
@@ -313,7 +314,7 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 	if c.s == nil {
 		req.Header = withParamHeaders(req.Header, c.r.Header)
 	}
-	if tok := member(member(c.m.Params, "_meta"), "progressToken"); len(tok) > 0 {
+	if tok := rawjson.Member(rawjson.Member(c.m.Params, "_meta"), "progressToken"); len(tok) > 0 {
 		rp := c.rp
 		req.ProgressToken = tok
 		req.OnProgress = func(params json.RawMessage) {
@@ -411,7 +412,7 @@ func (c *call) newRecord() *audit.Record {
 // recordArgs adds the call's arguments to its record, as the upstream's
 // audit_arguments setting says.
 func (c *call) recordArgs() {
-	args := member(c.t.params, "arguments")
+	args := rawjson.Member(c.t.params, "arguments")
 	if len(args) == 0 {
 		return
 	}
@@ -475,8 +476,8 @@ func (c *call) unroutedRecord() *audit.Record {
 		rec.ErrorCode = c.rerr.Code
 	}
 	if c.m != nil {
-		_ = json.Unmarshal(member(c.m.Params, "name"), &rec.Tool)
-		if args := member(c.m.Params, "arguments"); len(args) > 0 {
+		_ = json.Unmarshal(rawjson.Member(c.m.Params, "name"), &rec.Tool)
+		if args := rawjson.Member(c.m.Params, "arguments"); len(args) > 0 {
 			rec.ArgsSHA256 = audit.CanonicalSHA256(args)
 		}
 	}

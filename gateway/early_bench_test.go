@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // The work a refusal skips when it is decided on the headers: reading,
@@ -47,7 +48,7 @@ func BenchmarkRefuseBodyFirst(b *testing.B) {
 		if rerr := checkModernEnvelope(r, m, "2026-07-28"); rerr != nil {
 			b.Fatal(rerr)
 		}
-		if name := member(m.Params, "name"); len(name) == 0 {
+		if name := rawjson.Member(m.Params, "name"); len(name) == 0 {
 			b.Fatal("name")
 		}
 	}

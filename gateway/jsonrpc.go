@@ -40,9 +40,9 @@ var (
 )
 
 // parseMessage decodes one JSON-RPC message and checks its shape. The error
-// it returns is an *rpcError with the code the spec names: -32700 for a
-// body that is not JSON, -32600 for one too deep, with a duplicate member
-// (bodyError), or not a request.
+// it returns is an *rpcError with the code the spec names: a parse error
+// for a body that is not JSON; an invalid request for one too deep, with a
+// duplicate member (bodyError), or that is not a request.
 func parseMessage(body []byte) (*message, *rpcError) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -84,7 +85,7 @@ func TestReplaceMember(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := replaceMember([]byte(tt.in), tt.key, []byte(tt.value))
+			got, ok := rawjson.ReplaceMember([]byte(tt.in), tt.key, []byte(tt.value))
 			require.Equal(t, tt.ok, ok)
 			if ok {
 				assert.Equal(t, tt.want, string(got))
@@ -100,7 +101,7 @@ func FuzzReplaceMember(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, ok := replaceMember(in, "name", []byte(`"z"`))
+		out, ok := rawjson.ReplaceMember(in, "name", []byte(`"z"`))
 		if !ok || !json.Valid(in) {
 			return
 		}
@@ -134,24 +135,24 @@ func FuzzDecodeString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var want string
 		wantErr := json.Unmarshal(in, &want)
-		got, ok := decodeString(in)
+		got, ok := rawjson.DecodeString(in)
 		if len(in) < 2 || in[0] != '"' || in[len(in)-1] != '"' {
 			if ok {
-				t.Fatalf("decodeString(%q) = %q for something not a string", in, got)
+				t.Fatalf("rawjson.DecodeString(%q) = %q for something not a string", in, got)
 			}
 			return
 		}
 		if wantErr != nil {
 			if ok && json.Valid(in) {
-				t.Fatalf("decodeString(%q) = %q, but encoding/json says %v", in, got, wantErr)
+				t.Fatalf("rawjson.DecodeString(%q) = %q, but encoding/json says %v", in, got, wantErr)
 			}
 			return
 		}
 		if !ok || got != want {
-			t.Fatalf("decodeString(%q) = %q, %v; want %q", in, got, ok, want)
+			t.Fatalf("rawjson.DecodeString(%q) = %q, %v; want %q", in, got, ok, want)
 		}
-		if !stringIs(in, want) {
-			t.Fatalf("stringIs(%q, %q) = false", in, want)
+		if !rawjson.StringIs(in, want) {
+			t.Fatalf("rawjson.StringIs(%q, %q) = false", in, want)
 		}
 	})
 }

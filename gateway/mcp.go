@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // serveMCP is the MCP endpoint (basic/transports, "Streamable HTTP").
@@ -165,7 +166,7 @@ func ownerOf(r *http.Request) string {
 // declaredVersion returns the protocol version a request declares in
 // params._meta, or "".
 func declaredVersion(m *message) string {
-	raw := member(member(m.Params, "_meta"), mcpwire.MetaProtocolVersion)
+	raw := rawjson.Member(rawjson.Member(m.Params, "_meta"), mcpwire.MetaProtocolVersion)
 	var v string
 	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
 		return ""

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // MCP 2026-07-28 is stateless: no initialize, no session, every request
@@ -142,10 +143,10 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 // _meta protocol keys are present and agree with the header, and Mcp-Method
 // and Mcp-Name mirror the body.
 func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpcError {
-	meta := member(m.Params, "_meta")
-	rawVersion := member(meta, mcpwire.MetaProtocolVersion)
-	if headerVersion == "" || !stringIs(rawVersion, headerVersion) {
-		metaVersion, ok := decodeString(rawVersion)
+	meta := rawjson.Member(m.Params, "_meta")
+	rawVersion := rawjson.Member(meta, mcpwire.MetaProtocolVersion)
+	if headerVersion == "" || !rawjson.StringIs(rawVersion, headerVersion) {
+		metaVersion, ok := rawjson.DecodeString(rawVersion)
 		if !ok || metaVersion == "" {
 			return newRPCError(mcpwire.CodeInvalidParams, "missing or invalid _meta "+mcpwire.MetaProtocolVersion, nil)
 		}
@@ -153,7 +154,7 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 			return newRPCError(mcpwire.CodeHeaderMismatch, "MCP-Protocol-Version header "+headerVersion+" does not match _meta "+mcpwire.MetaProtocolVersion+" "+metaVersion, nil)
 		}
 	}
-	if caps := member(meta, mcpwire.MetaClientCapabilities); len(caps) == 0 || caps[0] != '{' {
+	if caps := rawjson.Member(meta, mcpwire.MetaClientCapabilities); len(caps) == 0 || caps[0] != '{' {
 		return newRPCError(mcpwire.CodeInvalidParams, "missing or invalid _meta "+mcpwire.MetaClientCapabilities, nil)
 	}
 	method, ok := decodeHeaderValue(r.Header.Get(mcpwire.HeaderMethod))
@@ -176,11 +177,11 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 	if name == "" {
 		return newRPCError(mcpwire.CodeHeaderMismatch, "Mcp-Name header is required for "+m.Method, nil)
 	}
-	rawName := member(m.Params, key)
-	if stringIs(rawName, name) {
+	rawName := rawjson.Member(m.Params, key)
+	if rawjson.StringIs(rawName, name) {
 		return nil
 	}
-	bodyName, ok := decodeString(rawName)
+	bodyName, ok := rawjson.DecodeString(rawName)
 	if !ok {
 		return newRPCError(mcpwire.CodeInvalidParams, m.Method+" needs params."+key, nil)
 	}
@@ -227,7 +228,7 @@ func appendCacheHints(dst, obj []byte, ttl time.Duration) []byte {
 		end--
 	}
 	dst = append(dst, obj[:end]...)
-	if i := skipSpace(obj, 1); i < end {
+	if i := rawjson.SkipSpace(obj, 1); i < end {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"ttlMs":`...)

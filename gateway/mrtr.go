@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -196,7 +197,7 @@ func isInputRequired(result []byte) bool {
 		return false
 	}
 	var rt string
-	return json.Unmarshal(member(result, "resultType"), &rt) == nil && rt == mcpwire.ResultInputRequired
+	return json.Unmarshal(rawjson.Member(result, "resultType"), &rt) == nil && rt == mcpwire.ResultInputRequired
 }
 
 // editMembers returns obj with members set and removed. It decodes only
@@ -226,9 +227,9 @@ func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t *targ
 	if s != nil {
 		return g.bridgeLegacyClient(ctx, s, rp, c, req)
 	}
-	caps := member(member(m.Params, "_meta"), mcpwire.MetaClientCapabilities)
+	caps := rawjson.Member(rawjson.Member(m.Params, "_meta"), mcpwire.MetaClientCapabilities)
 	req.ClientCapabilities = caps
-	if raw := member(req.Params, "requestState"); len(raw) > 0 {
+	if raw := rawjson.Member(req.Params, "requestState"); len(raw) > 0 {
 		st, rerr := g.mrtr.openState(raw, owner, t, m.Method)
 		if rerr != nil {
 			return nil, rerr
@@ -255,7 +256,7 @@ func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t *targ
 	}
 	// Pass through, with the upstream's state sealed in the gateway's.
 	st := &sealedState{Owner: owner, Upstream: t.upstream, Name: t.name, Method: m.Method}
-	if raw := member(res, "requestState"); len(raw) > 0 {
+	if raw := rawjson.Member(res, "requestState"); len(raw) > 0 {
 		var us string
 		if json.Unmarshal(raw, &us) != nil {
 			return nil, newRPCError(mcpwire.CodeUpstreamBadResponse, "upstream sent a requestState that is not a string", map[string]any{"upstream": t.upstream})
@@ -281,7 +282,7 @@ func ownerOfContext(ctx context.Context) string {
 // input request can need.
 func declaresInput(caps json.RawMessage) bool {
 	for _, c := range [...]string{mcpwire.CapabilityElicitation, mcpwire.CapabilitySampling, mcpwire.CapabilityRoots} {
-		if len(member(caps, c)) > 0 {
+		if len(rawjson.Member(caps, c)) > 0 {
 			return true
 		}
 	}
@@ -314,7 +315,7 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 			Method string          `json:"method"`
 			Params json.RawMessage `json:"params"`
 		}
-		if raw := member(res, "inputRequests"); len(raw) > 0 {
+		if raw := rawjson.Member(res, "inputRequests"); len(raw) > 0 {
 			if json.Unmarshal(raw, &asks) != nil {
 				return nil, newRPCError(mcpwire.CodeUpstreamBadResponse, "upstream sent malformed inputRequests", nil)
 			}
@@ -331,7 +332,7 @@ func (g *Gateway) bridgeLegacyClient(ctx context.Context, s *session, rp *replie
 		if len(answers) > 0 {
 			set["inputResponses"], _ = json.Marshal(answers)
 		}
-		if st := member(res, "requestState"); len(st) > 0 {
+		if st := rawjson.Member(res, "requestState"); len(st) > 0 {
 			set["requestState"] = st
 		}
 		retry := *req
@@ -353,7 +354,7 @@ func (g *Gateway) askClient(ctx context.Context, s *session, rp *replier, method
 	if !known {
 		return nil, newRPCError(mcpwire.CodeMethodNotFound, "input request method "+strconv.Quote(method)+" is not supported", nil)
 	}
-	if len(member(s.clientCaps, need)) == 0 {
+	if len(rawjson.Member(s.clientCaps, need)) == 0 {
 		return nil, newRPCError(mcpwire.CodeMissingCapability, "the upstream needs the client capability "+strconv.Quote(need)+
 			", which this client did not declare at initialize", map[string]any{"requiredCapabilities": []string{need}})
 	}
@@ -554,7 +555,7 @@ func (g *Gateway) resumeHeld(ctx context.Context, id string, params json.RawMess
 		return nil, newRPCError(mcpwire.CodeInputGone, "the held upstream request timed out", map[string]any{"reason": "timeout"})
 	}
 	var answers map[string]json.RawMessage
-	if raw := member(params, "inputResponses"); len(raw) > 0 {
+	if raw := rawjson.Member(params, "inputResponses"); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &answers); err != nil {
 			h.cancel()
 			return nil, newRPCError(mcpwire.CodeInvalidParams, "invalid inputResponses: "+err.Error(), nil)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
@@ -278,7 +279,7 @@ func (c *call) observe() {
 	ambient := telemetry.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	parent := ambient
 	var links []trace.Link
-	if meta := member(params, "_meta"); len(meta) > 0 {
+	if meta := rawjson.Member(params, "_meta"); len(meta) > 0 {
 		if mc := metaCarrier(meta); mc != nil {
 			if fromMeta := telemetry.Propagator.Extract(ctx, mc); trace.SpanContextFromContext(fromMeta).IsValid() {
 				parent = fromMeta
@@ -340,12 +341,12 @@ func (c *call) observeEnd(rec *audit.Record) {
 
 // metaCarrier reads traceparent and tracestate from a _meta object.
 func metaCarrier(meta json.RawMessage) propagation.MapCarrier {
-	tp, ok := stringMember(meta, "traceparent")
+	tp, ok := rawjson.DecodeString(rawjson.Member(meta, "traceparent"))
 	if !ok {
 		return nil
 	}
 	mc := propagation.MapCarrier{"traceparent": tp}
-	if ts, ok := stringMember(meta, "tracestate"); ok {
+	if ts, ok := rawjson.DecodeString(rawjson.Member(meta, "tracestate")); ok {
 		mc["tracestate"] = ts
 	}
 	return mc

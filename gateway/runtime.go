@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/upstream"
@@ -353,8 +354,8 @@ func sameRoutes(a, b *catalog.Snapshot) bool {
 
 // listItems splits a list page into its item array and next cursor.
 func listItems(page []byte, k catalog.Kind) ([]byte, string) {
-	items := member(page, k.String())
-	next := member(page, "nextCursor")
+	items := rawjson.Member(page, k.String())
+	next := rawjson.Member(page, "nextCursor")
 	if len(next) < 2 {
 		return items, ""
 	}

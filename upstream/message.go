@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
@@ -274,7 +275,7 @@ func rpcErrorFrom(raw []byte) *RPCError {
 		Data    json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &w); err != nil {
-		return &RPCError{Code: -32603, Message: "malformed error object from upstream"}
+		return &RPCError{Code: mcpwire.CodeInternalError, Message: "malformed error object from upstream"}
 	}
 	e := &RPCError{Code: w.Code, Message: w.Message}
 	if !rawjson.IsNull(w.Data) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
@@ -33,7 +34,7 @@ var (
 	hdrContentType = []string{"application/json"}
 	hdrAccept      = []string{"application/json, text/event-stream"}
 	hdrStateless   = []string{VersionStateless}
-	hdrMethodCall  = []string{"tools/call"}
+	hdrMethodCall  = []string{mcpwire.MethodToolsCall}
 	hdrMethodList  = []string{"tools/list"}
 	hdrMethodPing  = []string{"ping"}
 
@@ -117,7 +118,7 @@ func (c *Client) Call(ctx context.Context, tool string, args []byte) ([]byte, ti
 		params = append(params, args...)
 	}
 	params = c.closeParams(params)
-	res, _, d, err := c.roundTrip(ctx, "tools/call", tool, params)
+	res, _, d, err := c.roundTrip(ctx, mcpwire.MethodToolsCall, tool, params)
 	if err != nil {
 		return nil, d, err
 	}
@@ -217,7 +218,7 @@ func (c *Client) headers(method, name string) http.Header {
 	if c.stateless {
 		h["Mcp-Protocol-Version"] = hdrStateless
 		switch method {
-		case "tools/call":
+		case mcpwire.MethodToolsCall:
 			h["Mcp-Method"] = hdrMethodCall
 		case "tools/list":
 			h["Mcp-Method"] = hdrMethodList

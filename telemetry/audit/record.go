@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
@@ -29,7 +30,7 @@ type Event string
 // Events.
 const (
 	// EventToolsCall is one tools/call, whatever its decision.
-	EventToolsCall Event = "tools/call"
+	EventToolsCall Event = mcpwire.MethodToolsCall
 	// EventKillSwitch is a kill switch added, removed or expired.
 	EventKillSwitch Event = "killswitch"
 	// EventDrain is an upstream drained or undrained.
