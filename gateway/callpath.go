@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -493,4 +495,30 @@ func (c *call) unroutedRecord() *audit.Record {
 		rec.Outcome = audit.OutcomeJSONRPCError
 	}
 	return rec
+}
+
+// anonymous is the principal of an unauthenticated gateway, for rate limits
+// and the audit stream.
+const anonymous = "anonymous"
+
+// outcomeOf classifies a failed upstream call for the audit stream.
+func outcomeOf(err error) audit.Outcome {
+	var rpcErr *upstream.RPCError
+	var own *rpcError
+	switch {
+	case errors.As(err, &rpcErr), errors.As(err, &own):
+		return audit.OutcomeJSONRPCError
+	case errors.Is(err, upstream.ErrTimeout):
+		return audit.OutcomeTimeout
+	default:
+		return audit.OutcomeTransportError
+	}
+}
+
+// isToolError reports whether a tools/call result has "isError": true.
+func isToolError(result []byte) bool {
+	if !bytes.Contains(result, []byte(`"isError"`)) {
+		return false
+	}
+	return string(rawjson.Member(result, "isError")) == "true"
 }
