@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // Header mirroring of the 2026-07-28 Streamable HTTP transport
@@ -47,9 +49,9 @@ func encodeHeaderValue(s string) string {
 // nameKeyFor is the params member Mcp-Name mirrors for method, or "".
 func nameKeyFor(method string) string {
 	switch method {
-	case "tools/call", "prompts/get":
+	case mcpwire.MethodToolsCall, mcpwire.MethodPromptsGet:
 		return "name"
-	case "resources/read":
+	case mcpwire.MethodResourcesRead:
 		return "uri"
 	}
 	return ""
@@ -113,7 +115,7 @@ func walkSchema(node any, path []string, onChain bool, out *[]headerBinding, see
 			}
 			*out = append(*out, headerBinding{
 				path:   slices.Clone(path),
-				header: textproto.CanonicalMIMEHeaderKey("Mcp-Param-" + h),
+				header: textproto.CanonicalMIMEHeaderKey(mcpwire.HeaderParamPrefix + h),
 			})
 		}
 		for k, v := range n {

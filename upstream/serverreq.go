@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // serverRequestFunc answers one server-to-client request (Request.OnServerRequest).
@@ -49,7 +51,9 @@ func (h *httpConn) relayRequest(ctx context.Context, env *envelope, onRequest se
 			if err != nil {
 				text = err.Error()
 			}
-			msg = append(msg, `,"error":{"code":-32603,"message":`...)
+			msg = append(msg, `,"error":{"code":`...)
+			msg = strconv.AppendInt(msg, mcpwire.CodeInternalError, 10)
+			msg = append(msg, `,"message":`...)
 			msg = appendJSONString(msg, text)
 			msg = append(msg, '}')
 		}

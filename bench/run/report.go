@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/bench/loadgen"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // row is a cell's medians across rounds. NaN means not measured.
@@ -244,7 +245,7 @@ func (r *report) goals() []goal {
 	// Allocations per proxied call, from the in-process benchmark.
 	g = goal{name: "allocated per proxied call (in-process whole-path benchmark, mcpgw's share)", want: "≤ 16 KB"}
 	if kb, allocs, ok := r.allocShare("BenchmarkCallPath/mcpgw/2025"); ok {
-		g.measured = fmt.Sprintf("%.1f KB, %.0f allocs (routing only, 2025-11-25)", kb, allocs)
+		g.measured = fmt.Sprintf("%.1f KB, %.0f allocs (routing only, %s)", kb, allocs, mcpwire.Version20251125)
 		if fkb, fallocs, ok := r.allocShare("BenchmarkCallPath/mcpgw-full/2025"); ok {
 			g.measured += fmt.Sprintf("; %.1f KB, %.0f allocs with everything on", fkb, fallocs)
 		}
@@ -284,9 +285,9 @@ func (r *report) allocShare(bench string) (kb, allocs float64, ok bool) {
 
 func eraShort(era string) string {
 	if era == loadgen.Era2026 {
-		return "2026-07-28"
+		return mcpwire.Version20260728
 	}
-	return "2025-11-25"
+	return mcpwire.Version20251125
 }
 
 func shortStatus(s string) string {
@@ -358,7 +359,7 @@ func (r *report) markdown() []byte {
 	r.fullMarkdown(p)
 	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 		p("")
-		p("### %s", map[string]string{loadgen.Era2025: "2025-11-25 (a session per client)", loadgen.Era2026: "2026-07-28 (stateless)"}[era])
+		p("### %s", map[string]string{loadgen.Era2025: mcpwire.Version20251125 + " (a session per client)", loadgen.Era2026: mcpwire.Version20260728 + " (stateless)"}[era])
 		p("")
 		p("| c | target | calls/s | p50 µs | p99 µs | p50 added µs | hop CPU µs/call | upstream CPU µs/call | upstream conns/call | load gen CPU (cores, µs/call) | errors |")
 		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -381,7 +382,7 @@ func (r *report) markdown() []byte {
 	p("")
 
 	if s, ok := r.findScenario(loadgen.Era2025, loadgen.MethodList, 1); ok {
-		p("## tools/list, %d tools (2025-11-25 session, c=1)", o.catalog)
+		p("## tools/list, %d tools (%s session, c=1)", o.catalog, mcpwire.Version20251125)
 		p("")
 		p("One operation is a complete listing: every page, following `nextCursor` (the upstream pages at 500). Latency is the sum of the page requests.")
 		p("")

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // The report's sections for the everything-on target, kill-switch
@@ -39,7 +41,7 @@ func (r *report) killSwitchMarkdown(p func(string, ...any)) {
 		p("")
 		return
 	}
-	p("Two mcpgw replicas (A and B) share one `redis-server` (no persistence). Each trial sets a tool kill switch on `%s__echo` through A's admin API (`POST /admin/v1/killswitches`) while the runner calls the tool on B back to back; *kill* is the time from sending the POST until B first answers -32060 (a first, unrecorded trial warms the connections). Then it revives the tool (`DELETE /admin/v1/killswitches/{id}` on A) and *revive* is the time until B serves the call again. One poll of B is one `tools/call`, so a poll's latency bounds the resolution.", upstreamName)
+	p("Two mcpgw replicas (A and B) share one `redis-server` (no persistence). Each trial sets a tool kill switch on `%s__echo` through A's admin API (`POST /admin/v1/killswitches`) while the runner calls the tool on B back to back; *kill* is the time from sending the POST until B first answers %d (a first, unrecorded trial warms the connections). Then it revives the tool (`DELETE /admin/v1/killswitches/{id}` on A) and *revive* is the time until B serves the call again. One poll of B is one `tools/call`, so a poll's latency bounds the resolution.", upstreamName, mcpwire.CodeKilled)
 	p("")
 	if k.err != "" {
 		p("**Failed** after %d trial(s):", k.trials)
