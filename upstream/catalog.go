@@ -60,12 +60,7 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 		if page == maxListPages {
 			return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: more than %d pages", method, maxListPages), nil)
 		}
-		var params []byte
-		if cursor != "" {
-			params = appendJSONString([]byte(`{"cursor":`), cursor)
-			params = append(params, '}')
-		}
-		res, err := c.rpc(ctx, s, method, params)
+		res, err := c.rpc(ctx, s, method, cursorParams(cursor))
 		if err != nil {
 			var rpcErr *RPCError
 			if errors.As(err, &rpcErr) && rpcErr.Code == mcpwire.CodeMethodNotFound && page == 0 {
@@ -73,47 +68,52 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 			}
 			return nil, c.wrap(method, err)
 		}
-		var (
-			pageItems []json.RawMessage
-			next      *string
-			perr      error
-		)
-		err = eachMember(res, func(k, v []byte) bool {
-			switch {
-			case keyIs(k, field):
-				if !isNull(v) {
-					if perr = json.Unmarshal(v, &pageItems); perr != nil {
-						return false
-					}
-				}
-			case keyIs(k, "nextCursor"):
-				if !isNull(v) {
-					cur, ok := stringValue(v)
-					if !ok {
-						perr = errors.New("nextCursor is not a string")
-						return false
-					}
-					next = &cur
-				}
-			}
-			return true
-		})
-		if err == nil {
-			err = perr
-		}
+		pageItems, next, err := parseListPage(res, field)
 		if err != nil {
 			return nil, c.fail(ErrBadResponse, method+" result", err)
 		}
 		items = append(items, pageItems...)
-		if next == nil || *next == "" {
+		if next == "" {
 			return items, nil
 		}
-		cursor = *next
-		if seen[cursor] {
+		if seen[next] {
 			return nil, c.fail(ErrBadResponse, method+": nextCursor repeats", nil)
 		}
-		seen[cursor] = true
+		seen[next] = true
+		cursor = next
 	}
+}
+
+// cursorParams are the params of a list request for the page at cursor;
+// nil for the first page.
+func cursorParams(cursor string) []byte {
+	if cursor == "" {
+		return nil
+	}
+	return append(appendJSONString([]byte(`{"cursor":`), cursor), '}')
+}
+
+// parseListPage reads one page of a list result: the elements of field,
+// and nextCursor ("" on the last page).
+func parseListPage(res []byte, field string) (items []json.RawMessage, next string, err error) {
+	var perr error
+	err = eachMember(res, func(k, v []byte) bool {
+		switch {
+		case isNull(v):
+		case keyIs(k, field):
+			perr = json.Unmarshal(v, &items)
+		case keyIs(k, "nextCursor"):
+			var ok bool
+			if next, ok = stringValue(v); !ok {
+				perr = errors.New("nextCursor is not a string")
+			}
+		}
+		return perr == nil
+	})
+	if err == nil {
+		err = perr
+	}
+	return items, next, err
 }
 
 // equal reports whether two catalogs hold the same bytes.

@@ -47,16 +47,17 @@ type pooledTransport interface {
 	CloseIdleConnections()
 }
 
-// newPooledTransport returns h1's HTTP/1.1 transport for a plain-http
-// upstream reached directly, and a tuned http.Transport otherwise (TLS,
-// HTTP/2, or an HTTP proxy from the environment).
-func newPooledTransport(u *url.URL, maxIdle int) pooledTransport {
-	if u.Scheme == "http" {
-		if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && p == nil {
-			return h1.NewTransport(u.Host, maxIdle)
-		}
+// newLeanTransport returns h1's HTTP/1.1 transport for a plain-http
+// upstream reached directly, and nil otherwise (TLS, HTTP/2, or an HTTP
+// proxy from the environment), which newHTTPTransport serves.
+func newLeanTransport(u *url.URL, maxIdle int) *h1.Transport {
+	if u.Scheme != "http" {
+		return nil
 	}
-	return newHTTPTransport(maxIdle)
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+		return nil
+	}
+	return h1.NewTransport(u.Host, maxIdle)
 }
 
 func newHTTPTransport(maxIdle int) *http.Transport {
@@ -84,8 +85,12 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 	if maxIdle == 0 {
 		maxIdle = defaultMaxIdleConns
 	}
-	d := &httpDialer{c: c, url: u, rt: newPooledTransport(u, maxIdle), static: http.Header{}}
-	d.lean, _ = d.rt.(*h1.Transport)
+	d := &httpDialer{c: c, url: u, static: http.Header{}}
+	if d.lean = newLeanTransport(u, maxIdle); d.lean != nil {
+		d.rt = d.lean
+	} else {
+		d.rt = newHTTPTransport(maxIdle)
+	}
 	for k, v := range c.cfg.HTTP.Headers {
 		d.static.Set(k, secretValue(v))
 	}
@@ -334,7 +339,7 @@ func (h *httpConn) header(fields [][2]string) http.Header {
 	return hdr
 }
 
-func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
+func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) { //nolint:gocritic // hugeParam: by value, as callOpts says.
 	c := h.c
 	rw := paramsRewrite{meta: h.meta, progressToken: progressToken, trace: o.meta}
 	if h.modern {

@@ -204,7 +204,7 @@ type rawConn struct {
 	stopStream context.CancelFunc
 }
 
-func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
+func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) { //nolint:gocritic // hugeParam: by value, as callOpts says.
 	c := rc.c
 	p, _, err := rewriteParams(nil, params, &paramsRewrite{meta: rc.meta, progressToken: progressToken, trace: o.meta})
 	if err != nil {
