@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	res, err := loadgen.Run(ctx, cfg)
+	res, err := loadgen.Run(ctx, &cfg)
 	if err != nil {
 		if *asJSON {
 			_ = json.NewEncoder(stdout).Encode(loadgen.Result{URL: cfg.URL, Era: cfg.Era, Method: cfg.Method, Error: err.Error()})

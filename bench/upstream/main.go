@@ -99,6 +99,8 @@ type server struct {
 	conns, requests, calls, lists, inits atomic.Int64
 
 	sessions sync.Map // session id → struct{}
+	// bufs holds request body buffers (*[]byte).
+	bufs sync.Pool
 
 	// pages[i] is the result object of tools/list page i.
 	pages [][]byte
@@ -112,6 +114,7 @@ type server struct {
 
 func newServer(filler, pageSize int) *server {
 	s := &server{cursors: map[string]int{}}
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	tools := []json.RawMessage{
 		json.RawMessage(`{"name":"echo","description":"Returns its text argument.","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}`),
 		json.RawMessage(`{"name":"sleep","description":"Sleeps ms milliseconds, then answers.","inputSchema":{"type":"object","properties":{"ms":{"type":"integer","minimum":0}},"required":["ms"]}}`),
@@ -145,8 +148,7 @@ func newServer(filler, pageSize int) *server {
 }
 
 var (
-	ctJSON    = []string{"application/json"}
-	bufPool   = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+	ctJSON    = []string{"application/json"} //nolint:gochecknoglobals // a read-only header value, set on every response without allocating.
 	errNoBody = errors.New("empty body")
 )
 
@@ -212,8 +214,8 @@ func scanRequest(body []byte) (request, error) {
 }
 
 func (s *server) post(w http.ResponseWriter, r *http.Request) {
-	bp := bufPool.Get().(*[]byte) //nolint:errcheck // bufPool holds only *[]byte.
-	defer bufPool.Put(bp)
+	bp := s.bufs.Get().(*[]byte) //nolint:errcheck // bufs holds only *[]byte.
+	defer s.bufs.Put(bp)
 	body, err := readBody(r.Body, (*bp)[:0])
 	*bp = body[:0]
 	if err != nil {

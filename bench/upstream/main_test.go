@@ -49,7 +49,7 @@ func TestWithLoadGenerator(t *testing.T) {
 			t.Parallel()
 			cfg := tt.cfg
 			cfg.URL = base + "/mcp"
-			res, err := loadgen.Run(t.Context(), cfg)
+			res, err := loadgen.Run(t.Context(), &cfg)
 			require.NoError(t, err)
 			assert.Zero(t, res.Errors, "%v", res.ErrorSample)
 			assert.Equal(t, tt.wantTools, res.Tools)
