@@ -180,6 +180,8 @@ func (a *Asserter) Assert(issuer, audience string, ttl time.Duration, id *Identi
 // Credentials returns the Credentials that send an assertion in the header
 // of cfg for the upstream named upstream, issued as cfg.Issuer or, when
 // that is empty, defaultIssuer (auth.resource).
+//
+//nolint:ireturn // an assertion is one kind of Credentials, held beside the credential of the auth block.
 func (a *Asserter) Credentials(cfg configs.IdentityAssertion, upstream, defaultIssuer string) (Credentials, error) {
 	issuer := cfg.Issuer
 	if issuer == "" {

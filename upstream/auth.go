@@ -37,14 +37,14 @@ func newOutbound(cfg *configs.Upstream, opts *Options) (*outbound, error) {
 	}
 	o := &outbound{}
 	var err error
-	if o.creds, err = NewCredentials(cfg.Auth, opts.TokenClient, opts.Now); err != nil {
+	if o.creds, err = NewCredentials(&cfg.Auth, opts.TokenClient, opts.Now); err != nil {
 		return nil, err
 	}
 	o.own = o.creds
 	if cfg.Auth.Type == configs.UpstreamAuthTokenExchange {
 		own := cfg.Auth
 		own.Type = configs.UpstreamAuthClientCredentials
-		if o.own, err = NewCredentials(own, opts.TokenClient, opts.Now); err != nil {
+		if o.own, err = NewCredentials(&own, opts.TokenClient, opts.Now); err != nil {
 			return nil, err
 		}
 	}

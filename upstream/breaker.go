@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // Breaker states as the admin API and /readyz report them.
@@ -48,7 +49,7 @@ func newBreakers(name string, cfg configs.Breaker) *breakers {
 
 // pick returns the breaker that guards req, nil when breakers are off.
 func (bs *breakers) pick(upstream string, req *Request) *breaker {
-	if bs.whole == nil || !bs.perTool || req.Method != "tools/call" || req.Tool == "" {
+	if bs.whole == nil || !bs.perTool || req.Method != mcpwire.MethodToolsCall || req.Tool == "" {
 		return bs.whole
 	}
 	if b, ok := bs.tools.Load(req.Tool); ok {

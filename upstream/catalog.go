@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // discover lists what s offers. Only the features the upstream's
 // capabilities advertise are listed; an upstream that answers a list with
-// "method not found" (-32601) offers an empty list.
+// "method not found" (mcpwire.CodeMethodNotFound) offers an empty list.
 func (c *Client) discover(ctx context.Context, s *session) (*Catalog, error) {
 	cat := &Catalog{
 		ServerInfo:      s.info.serverInfo,
@@ -24,7 +25,7 @@ func (c *Client) discover(ctx context.Context, s *session) (*Catalog, error) {
 	}
 	var err error
 	if s.caps.tools {
-		if cat.Tools, err = c.listAll(ctx, s, "tools/list", "tools"); err != nil {
+		if cat.Tools, err = c.listAll(ctx, s, mcpwire.MethodToolsList, "tools"); err != nil {
 			return nil, err
 		}
 		if hc, ok := s.conn.(*httpConn); ok && hc.modern {
@@ -32,15 +33,15 @@ func (c *Client) discover(ctx context.Context, s *session) (*Catalog, error) {
 		}
 	}
 	if s.caps.resources {
-		if cat.Resources, err = c.listAll(ctx, s, "resources/list", "resources"); err != nil {
+		if cat.Resources, err = c.listAll(ctx, s, mcpwire.MethodResourcesList, "resources"); err != nil {
 			return nil, err
 		}
-		if cat.ResourceTemplates, err = c.listAll(ctx, s, "resources/templates/list", "resourceTemplates"); err != nil {
+		if cat.ResourceTemplates, err = c.listAll(ctx, s, mcpwire.MethodTemplatesList, "resourceTemplates"); err != nil {
 			return nil, err
 		}
 	}
 	if s.caps.prompts {
-		if cat.Prompts, err = c.listAll(ctx, s, "prompts/list", "prompts"); err != nil {
+		if cat.Prompts, err = c.listAll(ctx, s, mcpwire.MethodPromptsList, "prompts"); err != nil {
 			return nil, err
 		}
 	}
@@ -68,7 +69,7 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 		res, err := c.rpc(ctx, s, method, params)
 		if err != nil {
 			var rpcErr *RPCError
-			if errors.As(err, &rpcErr) && rpcErr.Code == -32601 && page == 0 {
+			if errors.As(err, &rpcErr) && rpcErr.Code == mcpwire.CodeMethodNotFound && page == 0 {
 				return nil, nil
 			}
 			return nil, c.wrap(method, err)
@@ -139,7 +140,7 @@ func parseInitializeResult(res []byte) (version string, hs handshake, err error)
 	if err := json.Unmarshal(res, &w); err != nil {
 		return "", hs, err
 	}
-	if !slices.Contains(legacyVersions(), w.ProtocolVersion) {
+	if !slices.Contains(mcpwire.LegacyVersions(), w.ProtocolVersion) {
 		return "", hs, fmt.Errorf("upstream negotiated unsupported protocol version %q", w.ProtocolVersion)
 	}
 	hs = handshake{serverInfo: nonNull(w.ServerInfo), capabilities: nonNull(w.Capabilities), instructions: w.Instructions}
@@ -172,7 +173,7 @@ func parseDiscoverResult(res []byte) (discoverResult, error) {
 	d := discoverResult{supported: w.SupportedVersions}
 	d.hs = handshake{serverInfo: nonNull(w.ServerInfo), capabilities: nonNull(w.Capabilities), instructions: w.Instructions}
 	if d.hs.serverInfo == nil {
-		d.hs.serverInfo = nonNull(w.Meta[metaKeyServerInfo])
+		d.hs.serverInfo = nonNull(w.Meta[mcpwire.MetaServerInfo])
 	}
 	if d.hs.capabilities == nil {
 		d.hs.capabilities = json.RawMessage("{}")
@@ -181,7 +182,7 @@ func parseDiscoverResult(res []byte) (discoverResult, error) {
 }
 
 // supportedFromError reads data.supported of an UnsupportedProtocolVersion
-// error (-32022).
+// error (mcpwire.CodeUnsupportedVersion).
 func supportedFromError(e *RPCError) []string {
 	var w struct {
 		Supported []string `json:"supported"`
@@ -193,12 +194,12 @@ func supportedFromError(e *RPCError) []string {
 // bestLegacy picks the newest initialize-era version in offered, or the
 // latest one when offered names none.
 func bestLegacy(offered []string) string {
-	for _, v := range legacyVersions() {
+	for _, v := range mcpwire.LegacyVersions() {
 		if slices.Contains(offered, v) {
 			return v
 		}
 	}
-	return versionLatest
+	return mcpwire.Version20251125
 }
 
 func nonNull(raw json.RawMessage) json.RawMessage {

@@ -14,14 +14,15 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/internal/backoff"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
 // Request is one request forwarded to an upstream.
 type Request struct {
-	// Method is the JSON-RPC method: "tools/call", "resources/read",
-	// "prompts/get", "completion/complete", "ping", ...
+	// Method is the JSON-RPC method, one of the mcpwire.Method* names:
+	// tools/call, resources/read, prompts/get, completion/complete, ping, ...
 	Method string
 	// Params were already rewritten by the gateway (original tool name and
 	// so on). They are sent byte for byte, except in _meta: progressToken is
@@ -63,7 +64,7 @@ type Request struct {
 	// (elicitation/create, sampling/createMessage, roots/list). It runs on
 	// its own goroutine, may block until ctx ends, and returns the result
 	// object or an error (an *RPCError is sent as that JSON-RPC error).
-	// Unset, such requests get -32601 as before.
+	// Unset, such requests get mcpwire.CodeMethodNotFound as before.
 	OnServerRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 	// Identity is who the call is made for, as the gateway authenticated
 	// the caller; it selects the upstream credential (token exchange) and
@@ -130,19 +131,6 @@ type Catalog struct {
 	Stateless bool
 }
 
-// Protocol versions this client speaks.
-const (
-	versionModern = "2026-07-28"
-	versionLatest = "2025-11-25" // the newest version initialize can negotiate
-)
-
-// legacyVersions are the initialize-era versions, newest first.
-func legacyVersions() []string {
-	return []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
-}
-
-func isModernVersion(v string) bool { return v >= versionModern }
-
 // Defaults applied by New when the configuration leaves a field zero.
 const (
 	defaultTimeout          = 30 * time.Second
@@ -154,12 +142,6 @@ const (
 	backoffMax              = 5 * time.Second
 	notifyTimeout           = 2 * time.Second // cancellation notices, DELETE
 	maxListPages            = 1000
-)
-
-// JSON-RPC error codes of the 2026-07-28 protocol (basic/index#error-codes).
-const (
-	codeHeaderMismatch             = -32020
-	codeUnsupportedProtocolVersion = -32022
 )
 
 // errOwnTimeout matches (errors.Is) the *timeoutCauseError of a call context
@@ -243,7 +225,9 @@ type conn interface {
 	close(graceful bool)
 }
 
-// callOpts are per-call transport details.
+// callOpts are per-call transport details. They travel by value: a
+// pointer passed through the conn interface escapes, which would cost the
+// hot path one allocation per call.
 type callOpts struct {
 	requestID string
 	// header holds extra HTTP headers (Request.Header).
@@ -362,7 +346,7 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 	info = append(info, `,"version":`...)
 	info = rawjson.AppendString(info, version)
 	c.clientInfo = append(info, '}') //nolint:gocritic // info is a fresh buffer built for clientInfo.
-	c.modernMeta = c.metaFor(versionModern)
+	c.modernMeta = c.metaFor(mcpwire.Version20260728)
 	c.life, c.stop = context.WithCancel(context.Background())
 
 	var err error
@@ -400,15 +384,15 @@ func (c *Client) metaFor(version string) []byte {
 // metaPrefix is the stateless-era _meta members up to the value of
 // clientCapabilities.
 func (c *Client) metaPrefix(version string) []byte {
-	m := rawjson.AppendString(nil, metaKeyProtocolVersion)
+	m := rawjson.AppendString(nil, mcpwire.MetaProtocolVersion)
 	m = append(m, ':')
 	m = rawjson.AppendString(m, version)
 	m = append(m, ',')
-	m = rawjson.AppendString(m, metaKeyClientInfo)
+	m = rawjson.AppendString(m, mcpwire.MetaClientInfo)
 	m = append(m, ':')
 	m = append(m, c.clientInfo...)
 	m = append(m, ',')
-	m = rawjson.AppendString(m, metaKeyClientCapabilities)
+	m = rawjson.AppendString(m, mcpwire.MetaClientCapabilities)
 	return append(m, ':')
 }
 
@@ -554,12 +538,12 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		c.lastOK.Store(time.Now().UnixNano())
 		if s.modern {
 			switch rpcErr.Code {
-			case codeUnsupportedProtocolVersion:
+			case mcpwire.CodeUnsupportedVersion:
 				// The upstream no longer speaks the version detected:
 				// detect again (2026-07-28 basic/versioning: re-probe when
 				// the cached era assumption fails).
 				c.kick(evRedetect)
-			case codeHeaderMismatch:
+			case mcpwire.CodeHeaderMismatch:
 				// Possibly a changed x-mcp-header annotation: the spec says
 				// to check tools/list for changes (Client Behavior).
 				c.kick(evRefresh)
@@ -919,9 +903,9 @@ func (c *Client) drop(s *session, cause error) {
 func (c *Client) probe(s *session) bool {
 	ctx, cancel := context.WithTimeout(c.life, min(c.handshakeTimeout(), max(c.healthInterval, time.Second)))
 	defer cancel()
-	method := "ping"
+	method := mcpwire.MethodPing
 	if s.modern {
-		method = "server/discover"
+		method = mcpwire.MethodDiscover
 	}
 	_, err := c.rpc(ctx, s, method, nil)
 	var rpcErr *RPCError
@@ -968,11 +952,11 @@ func (c *Client) refresh(s *session) {
 // onNotification handles a notification from any stream of the upstream.
 func (c *Client) onNotification(method string, params []byte) {
 	switch method {
-	case "notifications/progress":
+	case mcpwire.NotifyProgress:
 		if !c.progress.dispatch(params) {
 			c.log.DebugContext(c.life, "progress for an unknown token dropped")
 		}
-	case "notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed":
+	case mcpwire.NotifyToolsChanged, mcpwire.NotifyResourcesChanged, mcpwire.NotifyPromptsChanged:
 		c.log.DebugContext(c.life, "upstream list changed", slog.String("method", method))
 		c.kick(evRefresh)
 	default:

@@ -98,7 +98,9 @@ var (
 // shortly before they expire by the clock now and fetched once for all
 // concurrent callers. hc (nil: a client with a 10s timeout) reaches the
 // token endpoint; now nil means time.Now.
-func NewCredentials(cfg configs.UpstreamAuth, hc *http.Client, now func() time.Time) (Credentials, error) {
+//
+//nolint:ireturn // the kind of credential is chosen by cfg.Type: the interface is the point.
+func NewCredentials(cfg *configs.UpstreamAuth, hc *http.Client, now func() time.Time) (Credentials, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: tokenFetchTimeout}
 	}

@@ -84,14 +84,14 @@ func bearerToken(t *testing.T, value string) string {
 func TestCredentialsNoneAndStatic(t *testing.T) {
 	t.Parallel()
 
-	none, err := upstream.NewCredentials(configs.UpstreamAuth{}, nil, nil)
+	none, err := upstream.NewCredentials(&configs.UpstreamAuth{}, nil, nil)
 	require.NoError(t, err)
 	name, value, err := none.Header(t.Context(), nil)
 	require.NoError(t, err)
 	assert.Empty(t, name)
 	assert.Empty(t, value)
 
-	static, err := upstream.NewCredentials(configs.UpstreamAuth{
+	static, err := upstream.NewCredentials(&configs.UpstreamAuth{
 		Type: "static", Header: "X-Api-Key", Value: configs.SecretRef{Env: "K", Resolved: "resolved-key"},
 	}, nil, nil)
 	require.NoError(t, err)
@@ -100,14 +100,14 @@ func TestCredentialsNoneAndStatic(t *testing.T) {
 	assert.Equal(t, "X-Api-Key", name)
 	assert.Equal(t, "resolved-key", value)
 
-	inline, err := upstream.NewCredentials(configs.UpstreamAuth{Type: "static", Value: configs.SecretRef{Value: "Bearer inline"}}, nil, nil)
+	inline, err := upstream.NewCredentials(&configs.UpstreamAuth{Type: "static", Value: configs.SecretRef{Value: "Bearer inline"}}, nil, nil)
 	require.NoError(t, err)
 	name, value, err = inline.Header(t.Context(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "Authorization", name)
 	assert.Equal(t, "Bearer inline", value)
 
-	for _, bad := range []configs.UpstreamAuth{
+	for _, bad := range []*configs.UpstreamAuth{
 		{Type: "static"},
 		{Type: "kerberos"},
 		{Type: "client_credentials", ClientID: "x"},
@@ -123,7 +123,7 @@ func TestCredentialsClientCredentials(t *testing.T) {
 
 	c := newCredClock()
 	iss := credIssuer(t, c)
-	creds, err := upstream.NewCredentials(configs.UpstreamAuth{
+	creds, err := upstream.NewCredentials(&configs.UpstreamAuth{
 		Type:         "client_credentials",
 		TokenURL:     iss.TokenURL(),
 		ClientID:     credClientID,
@@ -172,7 +172,7 @@ func TestCredentialsClientCredentialsRefused(t *testing.T) {
 
 	c := newCredClock()
 	iss := credIssuer(t, c)
-	creds, err := upstream.NewCredentials(configs.UpstreamAuth{
+	creds, err := upstream.NewCredentials(&configs.UpstreamAuth{
 		Type: "client_credentials", TokenURL: iss.TokenURL(), ClientID: credClientID,
 		ClientSecret: configs.SecretRef{Value: "not-the-secret-4711"},
 	}, nil, c.Now)
@@ -186,7 +186,7 @@ func TestCredentialsClientCredentialsRefused(t *testing.T) {
 // upstream.
 func exchangeCreds(t *testing.T, iss *authntest.Issuer, c *credClock) upstream.Credentials {
 	t.Helper()
-	creds, err := upstream.NewCredentials(configs.UpstreamAuth{
+	creds, err := upstream.NewCredentials(&configs.UpstreamAuth{
 		Type:         "token_exchange",
 		TokenURL:     iss.TokenURL(),
 		ClientID:     credClientID,

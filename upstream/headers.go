@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
@@ -49,9 +50,9 @@ func encodeHeaderValue(s string) string {
 // nameKeyFor is the params member Mcp-Name mirrors for method, or "".
 func nameKeyFor(method string) string {
 	switch method {
-	case "tools/call", "prompts/get":
+	case mcpwire.MethodToolsCall, mcpwire.MethodPromptsGet:
 		return "name"
-	case "resources/read":
+	case mcpwire.MethodResourcesRead:
 		return "uri"
 	}
 	return ""
@@ -78,67 +79,97 @@ func toolBindings(tool []byte) (name string, bindings []headerBinding, err error
 	if err := dec.Decode(&root); err != nil {
 		return name, nil, err
 	}
-	seen := map[string]bool{}
-	if err := walkSchema(root, nil, true, &bindings, seen); err != nil {
+	w := schemaWalk{seen: map[string]bool{}}
+	if err := w.node(root, nil, true); err != nil {
 		return name, nil, err
 	}
-	slices.SortFunc(bindings, func(a, b headerBinding) int { return strings.Compare(a.header, b.header) })
-	return name, bindings, nil
+	slices.SortFunc(w.bindings, func(a, b headerBinding) int { return strings.Compare(a.header, b.header) })
+	return name, w.bindings, nil
 }
 
-// walkSchema collects the x-mcp-header annotations under node. onChain is
-// true while node is reachable from the root through "properties" keys only.
-func walkSchema(node any, path []string, onChain bool, out *[]headerBinding, seen map[string]bool) error {
-	switch n := node.(type) {
+// schemaWalk collects the x-mcp-header annotations of one inputSchema.
+type schemaWalk struct {
+	bindings []headerBinding
+	seen     map[string]bool // lower-cased header names already bound
+}
+
+// node walks the subschema n. onChain is true while n is reachable from
+// the root through "properties" keys only.
+func (w *schemaWalk) node(n any, path []string, onChain bool) error {
+	switch n := n.(type) {
 	case []any:
 		for _, e := range n {
-			if err := walkSchema(e, path, false, out, seen); err != nil {
+			if err := w.node(e, path, false); err != nil {
 				return err
 			}
 		}
-		return nil
 	case map[string]any:
-		if v, ok := n["x-mcp-header"]; ok {
-			if !onChain || len(path) == 0 {
-				return errors.New("x-mcp-header on a property that is not statically reachable through properties")
-			}
-			h, ok := v.(string)
-			if !ok || !validHeaderName(h) {
-				return fmt.Errorf("x-mcp-header %v is not an HTTP field name", v)
-			}
-			if seen[strings.ToLower(h)] {
-				return fmt.Errorf("x-mcp-header %q is not unique", h)
-			}
-			seen[strings.ToLower(h)] = true
-			if !primitiveType(n["type"]) {
-				return fmt.Errorf("x-mcp-header %q is on a property that is not a string, integer or boolean", h)
-			}
-			*out = append(*out, headerBinding{
-				path:   slices.Clone(path),
-				header: textproto.CanonicalMIMEHeaderKey("Mcp-Param-" + h),
-			})
-		}
-		for k, v := range n {
-			switch k {
-			case "x-mcp-header", "const", "default", "enum", "examples":
-				// Annotations and instance data, not subschemas.
-			case "properties":
-				props, ok := v.(map[string]any)
-				if !ok {
-					continue
-				}
-				for p, sub := range props {
-					if err := walkSchema(sub, append(path[:len(path):len(path)], p), onChain, out, seen); err != nil {
-						return err
-					}
-				}
-			default:
-				if err := walkSchema(v, path, false, out, seen); err != nil {
-					return err
-				}
-			}
+		return w.object(n, path, onChain)
+	}
+	return nil
+}
+
+// object walks a schema object: its own annotation, then its subschemas.
+func (w *schemaWalk) object(n map[string]any, path []string, onChain bool) error {
+	if v, ok := n["x-mcp-header"]; ok {
+		if err := w.bind(n, v, path, onChain); err != nil {
+			return err
 		}
 	}
+	for k, v := range n {
+		var err error
+		switch k {
+		case "x-mcp-header", "const", "default", "enum", "examples":
+			// Annotations and instance data, not subschemas.
+		case "properties":
+			err = w.properties(v, path, onChain)
+		default:
+			err = w.node(v, path, false)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// properties walks the members of a "properties" object, each one name
+// further down path.
+func (w *schemaWalk) properties(v any, path []string, onChain bool) error {
+	props, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	for p, sub := range props {
+		if err := w.node(sub, append(path[:len(path):len(path)], p), onChain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bind records the annotation v of the property schema n at path, after
+// checking the spec's constraints on it.
+func (w *schemaWalk) bind(n map[string]any, v any, path []string, onChain bool) error {
+	if !onChain || len(path) == 0 {
+		return errors.New("x-mcp-header on a property that is not statically reachable through properties")
+	}
+	h, ok := v.(string)
+	if !ok || !validHeaderName(h) {
+		return fmt.Errorf("x-mcp-header %v is not an HTTP field name", v)
+	}
+	key := strings.ToLower(h)
+	if w.seen[key] {
+		return fmt.Errorf("x-mcp-header %q is not unique", h)
+	}
+	w.seen[key] = true
+	if !primitiveType(n["type"]) {
+		return fmt.Errorf("x-mcp-header %q is on a property that is not a string, integer or boolean", h)
+	}
+	w.bindings = append(w.bindings, headerBinding{
+		path:   slices.Clone(path),
+		header: textproto.CanonicalMIMEHeaderKey(mcpwire.HeaderParamPrefix + h),
+	})
 	return nil
 }
 
@@ -220,16 +251,6 @@ func validHeaderName(s string) bool {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
 		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s can be sent as a header value.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

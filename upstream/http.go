@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/internal/backoff"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/upstream/internal/h1"
 )
@@ -47,16 +48,17 @@ type pooledTransport interface {
 	CloseIdleConnections()
 }
 
-// newPooledTransport returns h1's HTTP/1.1 transport for a plain-http
-// upstream reached directly, and a tuned http.Transport otherwise (TLS,
-// HTTP/2, or an HTTP proxy from the environment).
-func newPooledTransport(u *url.URL, maxIdle int) pooledTransport {
-	if u.Scheme == "http" {
-		if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && p == nil {
-			return h1.NewTransport(u.Host, maxIdle)
-		}
+// newLeanTransport returns h1's HTTP/1.1 transport for a plain-http
+// upstream reached directly, and nil otherwise (TLS, HTTP/2, or an HTTP
+// proxy from the environment), which newHTTPTransport serves.
+func newLeanTransport(u *url.URL, maxIdle int) *h1.Transport {
+	if u.Scheme != "http" {
+		return nil
 	}
-	return newHTTPTransport(maxIdle)
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+		return nil
+	}
+	return h1.NewTransport(u.Host, maxIdle)
 }
 
 func newHTTPTransport(maxIdle int) *http.Transport {
@@ -84,8 +86,12 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 	if maxIdle == 0 {
 		maxIdle = defaultMaxIdleConns
 	}
-	d := &httpDialer{c: c, url: u, rt: newPooledTransport(u, maxIdle), static: http.Header{}}
-	d.lean, _ = d.rt.(*h1.Transport)
+	d := &httpDialer{c: c, url: u, static: http.Header{}}
+	if d.lean = newLeanTransport(u, maxIdle); d.lean != nil {
+		d.rt = d.lean
+	} else {
+		d.rt = newHTTPTransport(maxIdle)
+	}
 	for k, v := range c.cfg.HTTP.Headers {
 		d.static.Set(k, secretValue(v))
 	}
@@ -150,10 +156,10 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 	// even when it answers with JSON (PITFALLS.md).
 	h.post["Accept"] = []string{"application/json, text/event-stream"}
 	if version != "" {
-		h.post["Mcp-Protocol-Version"] = []string{version}
+		h.post[mcpwire.HeaderProtocolVersion] = []string{version}
 	}
 	if sessionID != "" {
-		h.post["Mcp-Session-Id"] = []string{sessionID}
+		h.post[mcpwire.HeaderSessionID] = []string{sessionID}
 	}
 	h.tmpl = &http.Request{
 		Method:     http.MethodPost,
@@ -175,7 +181,7 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 // server/discover with 2026-07-28 (the Backward Compatibility section of
 // basic/transports/streamable-http: "attempt a modern request first"). A
 // result whose supportedVersions contains 2026-07-28 selects the stateless
-// era. A recognized modern error (-32022 UnsupportedProtocolVersion) names
+// era. A recognized modern error (mcpwire.CodeUnsupportedVersion) names
 // the versions the server does speak; when only initialize-era versions are
 // left, the newest of them is negotiated through initialize. Any other 4xx
 // or JSON-RPC error means a legacy server: fall back to initialize. A
@@ -184,20 +190,20 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 	c := d.c
 	pinned := c.cfg.ProtocolVersion
-	legacy := versionLatest
-	if pinned == "" || isModernVersion(pinned) {
-		v := versionModern
+	legacy := mcpwire.Version20251125
+	if pinned == "" || mcpwire.IsModern(pinned) {
+		v := mcpwire.Version20260728
 		if pinned != "" {
 			v = pinned
 		}
 		hc := d.newConn(true, v, "")
-		res, err := hc.roundTrip(ctx, c.nextID.Add(1), "server/discover", nil, nil, callOpts{})
+		res, err := hc.roundTrip(ctx, c.nextID.Add(1), mcpwire.MethodDiscover, nil, nil, callOpts{})
 		var rpcErr *RPCError
 		switch {
 		case err == nil:
 			dr, perr := parseDiscoverResult(res)
 			if perr != nil {
-				return nil, c.fail(ErrBadResponse, "server/discover result", perr)
+				return nil, c.fail(ErrBadResponse, mcpwire.MethodDiscover+" result", perr)
 			}
 			if slices.Contains(dr.supported, v) {
 				return newSession(c, hc, true, v, dr.hs), nil
@@ -207,13 +213,13 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 			}
 			legacy = bestLegacy(dr.supported)
 		case pinned != "":
-			return nil, c.wrap("server/discover", err)
+			return nil, c.wrap(mcpwire.MethodDiscover, err)
 		case errors.As(err, &rpcErr):
-			if rpcErr.Code == -32022 {
+			if rpcErr.Code == mcpwire.CodeUnsupportedVersion {
 				legacy = bestLegacy(supportedFromError(rpcErr))
 			}
 		case isTransportError(err) || ctx.Err() != nil:
-			return nil, c.wrap("server/discover", err)
+			return nil, c.wrap(mcpwire.MethodDiscover, err)
 		}
 		c.log.DebugContext(ctx, "upstream is not stateless; falling back to initialize", slog.Any("error", err))
 	} else {
@@ -227,17 +233,17 @@ func (d *httpDialer) initialize(ctx context.Context, version string) (*session, 
 	c := d.c
 	hc := d.newConn(false, "", "")
 	var sid string
-	res, err := hc.roundTrip(ctx, c.nextID.Add(1), "initialize", c.initializeParams(version), nil, callOpts{sessionID: &sid})
+	res, err := hc.roundTrip(ctx, c.nextID.Add(1), mcpwire.MethodInitialize, c.initializeParams(version), nil, callOpts{sessionID: &sid})
 	if err != nil {
-		return nil, c.wrap("initialize", err)
+		return nil, c.wrap(mcpwire.MethodInitialize, err)
 	}
 	negotiated, hs, err := parseInitializeResult(res)
 	if err != nil {
-		return nil, c.fail(ErrBadResponse, "initialize result", err)
+		return nil, c.fail(ErrBadResponse, mcpwire.MethodInitialize+" result", err)
 	}
 	conn := d.newConn(false, negotiated, sid)
-	if err := conn.notify(ctx, "notifications/initialized"); err != nil {
-		return nil, c.wrap("notifications/initialized", err)
+	if err := conn.notify(ctx, mcpwire.NotifyInitialized); err != nil {
+		return nil, c.wrap(mcpwire.NotifyInitialized, err)
 	}
 	return newSession(c, conn, false, negotiated, hs), nil
 }
@@ -246,7 +252,7 @@ func (d *httpDialer) initialize(ctx context.Context, version string) (*session, 
 // session-era upstream: the client features it can relay to the downstream
 // client of a call (2025-11-25 client/elicitation, client/sampling,
 // client/roots). A request the downstream client cannot fulfil is answered
-// with an error; requests outside any call are answered with -32601.
+// with an error; requests outside any call are answered with mcpwire.CodeMethodNotFound.
 const sessionCapabilities = `{"elicitation":{},"sampling":{},"roots":{}}`
 
 func (c *Client) initializeParams(version string) []byte {
@@ -300,9 +306,9 @@ func (h *httpConn) request(ctx context.Context, body []byte, hdr http.Header) *h
 // into a map for http.Transport.
 func (h *httpConn) fields(f [][2]string, method, name, requestID string, own [][2]string, extra http.Header) [][2]string {
 	if h.modern {
-		f = append(f, [2]string{"Mcp-Method", method})
+		f = append(f, [2]string{mcpwire.HeaderMethod, method})
 		if name != "" {
-			f = append(f, [2]string{"Mcp-Name", encodeHeaderValue(name)})
+			f = append(f, [2]string{mcpwire.HeaderName, encodeHeaderValue(name)})
 		}
 	}
 	if requestID != "" {
@@ -334,7 +340,7 @@ func (h *httpConn) header(fields [][2]string) http.Header {
 	return hdr
 }
 
-func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
+func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) { //nolint:gocritic // hugeParam: by value, as callOpts says.
 	c := h.c
 	rw := paramsRewrite{meta: h.meta, progressToken: progressToken, trace: o.meta}
 	if h.modern {
@@ -395,7 +401,7 @@ func (h *httpConn) ownHeaders(ctx context.Context, method, name string, params [
 	c := h.c
 	var own [][2]string
 	var err error
-	if h.modern && method == "tools/call" && name != "" {
+	if h.modern && method == mcpwire.MethodToolsCall && name != "" {
 		if m := h.toolHeaders.Load(); m != nil && *m != nil {
 			if b := (*m)[name]; len(b) > 0 {
 				if own, err = paramHeaders(params, b); err != nil {
@@ -430,7 +436,7 @@ func (h *httpConn) do(ctx context.Context, body []byte, fields [][2]string, want
 	}
 	resp := upResponse{status: r.StatusCode, contentType: r.ContentType, length: r.ContentLength, body: r.Body}
 	if wantSession {
-		resp.sessionID = r.Header.Get("Mcp-Session-Id")
+		resp.sessionID = r.Header.Get(mcpwire.HeaderSessionID)
 	}
 	return resp, nil
 }
@@ -448,7 +454,7 @@ func fromHTTP(r *http.Response) upResponse {
 	return upResponse{
 		status:      r.StatusCode,
 		contentType: r.Header.Get("Content-Type"),
-		sessionID:   r.Header.Get("Mcp-Session-Id"),
+		sessionID:   r.Header.Get(mcpwire.HeaderSessionID),
 		length:      r.ContentLength,
 		body:        r.Body,
 	}
@@ -649,7 +655,7 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 // A request on a call's response stream relates to that call (2025-11-25
 // basic/transports: the server MAY send requests on the POST's stream
 // before the response); onRequest, when set, answers it. Requests on the
-// standalone stream belong to no call and get -32601.
+// standalone stream belong to no call and get mcpwire.CodeMethodNotFound.
 func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverRequestFunc) (envelope, bool) {
 	if !json.Valid(data) {
 		h.c.log.DebugContext(h.c.life, "non-JSON event on upstream stream ignored")
@@ -705,10 +711,12 @@ func (h *httpConn) serverRequest(env *envelope) {
 		return
 	}
 	msg := append([]byte(`{"jsonrpc":"2.0","id":`), env.id...)
-	if method == "ping" {
+	if method == mcpwire.MethodPing {
 		msg = append(msg, `,"result":{}}`...)
 	} else {
-		msg = append(msg, `,"error":{"code":-32601,"message":"method not supported by the gateway"}}`...)
+		msg = append(msg, `,"error":{"code":`...)
+		msg = strconv.AppendInt(msg, mcpwire.CodeMethodNotFound, 10)
+		msg = append(msg, `,"message":"method not supported by the gateway"}}`...)
 	}
 	h.c.log.DebugContext(h.c.life, "answering server request", slog.String("method", method))
 	h.c.goSafe("respond", func() {
@@ -757,7 +765,7 @@ func (h *httpConn) cancelled(id int64, reason string) {
 	if h.modern {
 		return
 	}
-	msg := []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`)
+	msg := []byte(`{"jsonrpc":"2.0","method":"` + mcpwire.NotifyCancelled + `","params":{"requestId":`)
 	msg = strconv.AppendInt(msg, id, 10)
 	msg = append(msg, `,"reason":`...)
 	msg = rawjson.AppendString(msg, reason)
@@ -817,7 +825,7 @@ func (h *httpConn) listen(s *session) {
 			id = h.c.nextID.Add(1)
 			body := []byte(`{"jsonrpc":"2.0","id":`)
 			body = strconv.AppendInt(body, id, 10)
-			body = append(body, `,"method":"subscriptions/listen","params":{"notifications":`...)
+			body = append(body, `,"method":"`+mcpwire.MethodListen+`","params":{"notifications":`...)
 			body = append(body, filter...)
 			body = append(body, `,"_meta":{`...)
 			body = append(body, h.meta...)
@@ -826,7 +834,7 @@ func (h *httpConn) listen(s *session) {
 			if err != nil {
 				return nil, h.c.credentialsFail(err)
 			}
-			return h.d.rt.RoundTrip(h.request(ctx, body, h.header(h.fields(nil, "subscriptions/listen", "", "", own, nil))))
+			return h.d.rt.RoundTrip(h.request(ctx, body, h.header(h.fields(nil, mcpwire.MethodListen, "", "", own, nil))))
 		}
 	} else {
 		open = func(ctx context.Context) (*http.Response, error) {

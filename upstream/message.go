@@ -15,20 +15,14 @@ import (
 // their top level only, and values are carried as byte slices of the
 // original input. Nothing here decodes a tool result or tool arguments.
 
-// Reserved _meta keys that carry the protocol era of a request (2026-07-28,
-// basic/index#meta). They describe the gateway's own request to the
-// upstream, so any copies that travelled in from the downstream request are
-// dropped: a leaked modern protocolVersion would make a dual-era upstream
-// (mcp-go's detectRequestEra) treat a session request as stateless.
-const (
-	metaKeyProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
-	metaKeyClientInfo         = "io.modelcontextprotocol/clientInfo"
-	metaKeyClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-	metaKeyServerInfo         = "io.modelcontextprotocol/serverInfo"
-)
-
+// isReservedMetaKey reports whether k is a reserved _meta key that carries
+// the protocol era of a request (2026-07-28, basic/index#meta). They
+// describe the gateway's own request to the upstream, so any copies that
+// travelled in from the downstream request are dropped: a leaked modern
+// protocolVersion would make a dual-era upstream (mcp-go's
+// detectRequestEra) treat a session request as stateless.
 func isReservedMetaKey(k []byte) bool {
-	return rawjson.StringIs(k, metaKeyProtocolVersion) || rawjson.StringIs(k, metaKeyClientInfo) || rawjson.StringIs(k, metaKeyClientCapabilities)
+	return rawjson.StringIs(k, mcpwire.MetaProtocolVersion) || rawjson.StringIs(k, mcpwire.MetaClientInfo) || rawjson.StringIs(k, mcpwire.MetaClientCapabilities)
 }
 
 // paramsRewrite says how request params must change on the way upstream.

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
@@ -29,24 +30,37 @@ import (
 // params._meta (traceparent, tracestate: SEP-414), so an upstream that reads
 // either joins the trace.
 
-// Error classes of error.type for failures that carry no JSON-RPC code.
-var errorClasses = [...]struct {
+// errorClass is one value of error.type for failures that carry no
+// JSON-RPC code: the sentinel that selects it, and its name.
+type errorClass struct {
 	err  error
 	name string
-}{
-	{ErrCircuitOpen, "circuit_open"},
-	{ErrBusy, "busy"},
-	{ErrTimeout, "timeout"},
-	{ErrResponseTooLarge, "response_too_large"},
-	{ErrBadResponse, "bad_response"},
-	{ErrBadRequest, "bad_request"},
-	{ErrClosed, "closed"},
-	{ErrUnavailable, "unavailable"},
-	{context.Canceled, "cancelled"},
+}
+
+// numErrorClasses is the length of errorClasses.
+const numErrorClasses = 9
+
+// errorClasses are the error classes, in the order classifyCall tries
+// them. An array value, built on the stack: the loop over it does not
+// allocate.
+func errorClasses() [numErrorClasses]errorClass {
+	return [...]errorClass{
+		{ErrCircuitOpen, "circuit_open"},
+		{ErrBusy, "busy"},
+		{ErrTimeout, "timeout"},
+		{ErrResponseTooLarge, "response_too_large"},
+		{ErrBadResponse, "bad_response"},
+		{ErrBadRequest, "bad_request"},
+		{ErrClosed, "closed"},
+		{ErrUnavailable, "unavailable"},
+		{context.Canceled, "cancelled"},
+	}
 }
 
 // observedMethods are the methods whose duration options are pre-built.
-var observedMethods = [...]string{"tools/call", "resources/read", "prompts/get", "completion/complete"}
+func observedMethods() [4]string {
+	return [...]string{mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete}
+}
 
 // observer records the calls of one client.
 type observer struct {
@@ -59,7 +73,7 @@ type observer struct {
 	// class: index 0 is success, 1 tool_error, then errorClasses.
 	// Each is a one-element slice, so that the variadic Record does not
 	// allocate.
-	durations map[string]*[2 + len(errorClasses)][]metric.RecordOption
+	durations map[string]*[2 + numErrorClasses][]metric.RecordOption
 }
 
 func newObserver(c *Client, t *telemetry.Telemetry) *observer {
@@ -85,12 +99,13 @@ func newObserver(c *Client, t *telemetry.Telemetry) *observer {
 			o.spanAttrs = append(o.spanAttrs, telemetry.ServerPort.Int(port))
 		}
 	}
-	o.durations = make(map[string]*[2 + len(errorClasses)][]metric.RecordOption, len(observedMethods))
-	for _, m := range observedMethods {
-		var opts [2 + len(errorClasses)][]metric.RecordOption
+	methods := observedMethods()
+	o.durations = make(map[string]*[2 + numErrorClasses][]metric.RecordOption, len(methods))
+	for _, m := range methods {
+		var opts [2 + numErrorClasses][]metric.RecordOption
 		opts[0] = []metric.RecordOption{metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, ""))}
 		opts[1] = []metric.RecordOption{metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, telemetry.ErrorTool))}
-		for i, ec := range errorClasses {
+		for i, ec := range errorClasses() {
 			opts[2+i] = []metric.RecordOption{metric.WithAttributeSet(telemetry.ClientAttributes(m, c.name, ec.name))}
 		}
 		o.durations[m] = &opts
@@ -152,22 +167,24 @@ func (o *observer) call(ctx context.Context, req *Request) (json.RawMessage, err
 }
 
 // startSpan starts the client span of req.
+//
+//nolint:ireturn // trace.Span is the OpenTelemetry API's own type; the SDK's span is not ours to name.
 func (o *observer) startSpan(ctx context.Context, req *Request) (context.Context, trace.Span) {
 	attrs := make([]attribute.KeyValue, 0, len(o.spanAttrs)+4)
 	attrs = append(attrs, telemetry.MethodName.String(req.Method))
 	attrs = append(attrs, o.spanAttrs...)
 	name := req.Method
 	switch req.Method {
-	case "tools/call", "prompts/get":
+	case mcpwire.MethodToolsCall, mcpwire.MethodPromptsGet:
 		if target, ok := rawjson.DecodeString(rawjson.Member(req.Params, "name")); ok && target != "" {
 			name += " " + target
-			if req.Method == "tools/call" {
+			if req.Method == mcpwire.MethodToolsCall {
 				attrs = append(attrs, telemetry.ToolName.String(target), telemetry.OperationName.String(telemetry.OperationExecuteTool))
 			} else {
 				attrs = append(attrs, telemetry.PromptName.String(target))
 			}
 		}
-	case "resources/read":
+	case mcpwire.MethodResourcesRead:
 		if uri, ok := rawjson.DecodeString(rawjson.Member(req.Params, "uri")); ok {
 			attrs = append(attrs, telemetry.ResourceURI.String(uri))
 		}
@@ -208,7 +225,7 @@ func traceMeta(h http.Header) []byte {
 // pre-built duration option, -1 when there is none (a JSON-RPC code).
 func classifyCall(method string, res json.RawMessage, err error) (string, int) {
 	if err == nil {
-		if method == "tools/call" && isToolError(res) {
+		if method == mcpwire.MethodToolsCall && isToolError(res) {
 			return telemetry.ErrorTool, 1
 		}
 		return "", 0
@@ -217,7 +234,7 @@ func classifyCall(method string, res json.RawMessage, err error) (string, int) {
 	if errors.As(err, &rpcErr) {
 		return strconv.Itoa(rpcErr.Code), -1
 	}
-	for i, ec := range errorClasses {
+	for i, ec := range errorClasses() {
 		if errors.Is(err, ec.err) {
 			return ec.name, 2 + i
 		}

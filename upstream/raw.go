@@ -18,6 +18,8 @@ import (
 
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // stdio and legacy HTTP+SSE upstreams use mcp-go's client transports at the
@@ -156,38 +158,38 @@ func (d *rawDialer) connect(ctx context.Context) (*session, error) {
 func (d *rawDialer) handshake(ctx context.Context, rc *rawConn) (*session, error) {
 	c := d.c
 	pinned := c.cfg.ProtocolVersion
-	if isModernVersion(pinned) {
+	if mcpwire.IsModern(pinned) {
 		rc.meta = c.metaFor(pinned)
-		res, err := rc.roundTrip(ctx, c.nextID.Add(1), "server/discover", nil, nil, callOpts{})
+		res, err := rc.roundTrip(ctx, c.nextID.Add(1), mcpwire.MethodDiscover, nil, nil, callOpts{})
 		if err != nil {
-			return nil, c.wrap("server/discover", err)
+			return nil, c.wrap(mcpwire.MethodDiscover, err)
 		}
 		dr, err := parseDiscoverResult(res)
 		if err != nil {
-			return nil, c.fail(ErrBadResponse, "server/discover result", err)
+			return nil, c.fail(ErrBadResponse, mcpwire.MethodDiscover+" result", err)
 		}
 		if !slices.Contains(dr.supported, pinned) {
 			return nil, c.fail(ErrUnavailable, fmt.Sprintf("upstream does not offer pinned protocol version %s (offers %v)", pinned, dr.supported), nil)
 		}
 		return newSession(c, rc, true, pinned, dr.hs), nil
 	}
-	version := versionLatest
+	version := mcpwire.Version20251125
 	if pinned != "" {
 		version = pinned
 	}
-	res, err := rc.roundTrip(ctx, c.nextID.Add(1), "initialize", c.initializeParams(version), nil, callOpts{})
+	res, err := rc.roundTrip(ctx, c.nextID.Add(1), mcpwire.MethodInitialize, c.initializeParams(version), nil, callOpts{})
 	if err != nil {
-		return nil, c.wrap("initialize", err)
+		return nil, c.wrap(mcpwire.MethodInitialize, err)
 	}
 	negotiated, hs, err := parseInitializeResult(res)
 	if err != nil {
-		return nil, c.fail(ErrBadResponse, "initialize result", err)
+		return nil, c.fail(ErrBadResponse, mcpwire.MethodInitialize+" result", err)
 	}
 	if hc, ok := rc.t.(mcptransport.HTTPConnection); ok {
 		hc.SetProtocolVersion(negotiated)
 	}
-	if err := rc.t.SendNotification(ctx, notification("notifications/initialized", nil)); err != nil {
-		return nil, c.transportFail("notifications/initialized", err)
+	if err := rc.t.SendNotification(ctx, notification(mcpwire.NotifyInitialized, nil)); err != nil {
+		return nil, c.transportFail(mcpwire.NotifyInitialized, err)
 	}
 	return newSession(c, rc, false, negotiated, hs), nil
 }
@@ -202,7 +204,7 @@ type rawConn struct {
 	stopStream context.CancelFunc
 }
 
-func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) {
+func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) { //nolint:gocritic // hugeParam: by value, as callOpts says.
 	c := rc.c
 	p, _, err := rewriteParams(nil, params, &paramsRewrite{meta: rc.meta, progressToken: progressToken, trace: o.meta})
 	if err != nil {
@@ -254,7 +256,7 @@ func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, param
 // cancelled sends notifications/cancelled (2025-11-25
 // basic/utilities/cancellation), which stdio keeps in the stateless era too.
 func (rc *rawConn) cancelled(id int64, reason string) {
-	n := notification("notifications/cancelled", map[string]any{"requestId": id, "reason": reason})
+	n := notification(mcpwire.NotifyCancelled, map[string]any{"requestId": id, "reason": reason})
 	rc.c.goSafe("cancel", func() {
 		ctx, cancel := context.WithTimeout(rc.c.life, notifyTimeout)
 		defer cancel()
@@ -293,10 +295,10 @@ func (rc *rawConn) onNotification(n mcp.JSONRPCNotification) {
 // onRequest answers server requests on stdio: ping succeeds, everything
 // else is refused, since the gateway offers no client features.
 func (rc *rawConn) onRequest(_ context.Context, req mcptransport.JSONRPCRequest) (*mcptransport.JSONRPCResponse, error) {
-	if req.Method == "ping" {
+	if req.Method == mcpwire.MethodPing {
 		return mcptransport.NewJSONRPCResultResponse(req.ID, json.RawMessage("{}")), nil
 	}
-	return mcptransport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not supported by the gateway", nil), nil
+	return mcptransport.NewJSONRPCErrorResponse(req.ID, mcpwire.CodeMethodNotFound, "method not supported by the gateway", nil), nil
 }
 
 // readStderr logs the child's stderr and marks the session down when it

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/internal/backoff"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
@@ -112,9 +113,9 @@ func (c *Client) retryable(req *Request, p toolPolicy) bool {
 		return false
 	}
 	switch req.Method {
-	case "resources/read":
+	case mcpwire.MethodResourcesRead:
 		return true
-	case "tools/call":
+	case mcpwire.MethodToolsCall:
 		return req.Idempotent || p.retry
 	default:
 		return false

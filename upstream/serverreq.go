@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
@@ -51,7 +52,9 @@ func (h *httpConn) relayRequest(ctx context.Context, env *envelope, onRequest se
 			if err != nil {
 				text = err.Error()
 			}
-			msg = append(msg, `,"error":{"code":-32603,"message":`...)
+			msg = append(msg, `,"error":{"code":`...)
+			msg = strconv.AppendInt(msg, mcpwire.CodeInternalError, 10)
+			msg = append(msg, `,"message":`...)
 			msg = rawjson.AppendString(msg, text)
 			msg = append(msg, '}')
 		}

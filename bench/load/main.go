@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/mcpgw/mcpgw/bench/loadgen"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // Window markers for -markers; bench/run samples the servers' CPU and the
@@ -40,7 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.URL, "url", "", "MCP endpoint URL (required)")
-	fs.StringVar(&cfg.Era, "era", loadgen.Era2025, "protocol era: 2025 (sessions) or 2026 (2026-07-28, stateless)")
+	fs.StringVar(&cfg.Era, "era", loadgen.Era2025, "protocol era: 2025 (sessions) or 2026 ("+mcpwire.Version20260728+", stateless)")
 	fs.StringVar(&cfg.Method, "method", loadgen.MethodCall, "call (tools/call) or list (tools/list, all pages)")
 	fs.StringVar(&cfg.Tool, "tool", "echo", "tool to call")
 	fs.IntVar(&cfg.Concurrency, "c", 16, "concurrent clients")
@@ -76,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	res, err := loadgen.Run(ctx, cfg)
+	res, err := loadgen.Run(ctx, &cfg)
 	if err != nil {
 		if *asJSON {
 			_ = json.NewEncoder(stdout).Encode(loadgen.Result{URL: cfg.URL, Era: cfg.Era, Method: cfg.Method, Error: err.Error()})
@@ -91,9 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	what := "tools/call " + res.Tool
+	what := mcpwire.MethodToolsCall + " " + res.Tool
 	if res.Method == loadgen.MethodList {
-		what = fmt.Sprintf("tools/list (%d tools in %d pages)", res.Tools, res.Pages)
+		what = fmt.Sprintf("%s (%d tools in %d pages)", mcpwire.MethodToolsList, res.Tools, res.Pages)
 	}
 	fmt.Fprintf(stdout, "%s, era %s, c=%d, %.1fs against %s\n", what, res.Era, res.Concurrency, res.Seconds, res.URL)
 	fmt.Fprintf(stdout, "  %d ok, %d errors, %.0f calls/s\n", res.Calls, res.Errors, res.CallsPerSec)

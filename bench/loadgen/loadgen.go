@@ -179,7 +179,9 @@ type worker struct {
 // one unmeasured request; if any of that fails, Run returns the error
 // before measuring (so "this endpoint does not speak this era" is an error,
 // not a row of failures). Errors during the measured window are counted.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+// cfg itself is not modified: the defaults go on a copy.
+func Run(ctx context.Context, config *Config) (*Result, error) {
+	cfg := *config
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -190,81 +192,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer tr.CloseIdleConnections()
 		rt = tr
 	}
-	args, text := echoArgs(cfg.TextSize)
-	checkEcho := strings.HasSuffix(cfg.Tool, "echo")
-	if cfg.Arguments != nil {
-		args, checkEcho = cfg.Arguments, false
-	}
-
-	op := func(ctx context.Context, w *worker) (time.Duration, error) {
-		if cfg.Method == MethodList {
-			tools, pages, d, err := w.c.ListTools(ctx)
-			w.tools, w.pages = tools, pages
-			return d, err
-		}
-		res, d, err := w.c.Call(ctx, cfg.Tool, args)
-		if err == nil && checkEcho && !bytes.Contains(res, text) {
-			err = fmt.Errorf("echo result does not contain the text sent: %s", clip(res))
-		}
-		return d, err
-	}
-
-	workers := make([]*worker, cfg.Concurrency)
-	setupErrs := make([]error, cfg.Concurrency)
-	var setup sync.WaitGroup
-	for i := range workers {
-		c, err := NewClient(cfg.URL, cfg.Era, rt)
-		if err != nil {
-			return nil, err
-		}
-		c.SetHeader(cfg.Header)
-		w := &worker{c: c}
-		workers[i] = w
-		setup.Go(func() {
-			if err := c.Open(ctx); err != nil {
-				setupErrs[i] = err
-				return
-			}
-			if _, err := op(ctx, w); err != nil {
-				setupErrs[i] = fmt.Errorf("first request: %w", err)
-			}
-		})
-	}
-	setup.Wait()
-	if err := firstError(setupErrs); err != nil {
+	r := newRun(&cfg)
+	if err := r.open(ctx, rt); err != nil {
 		return nil, err
 	}
 
-	var (
-		stop      atomic.Bool
-		remaining atomic.Int64
-		samples   errSamples
-		run       sync.WaitGroup
-	)
-	remaining.Store(cfg.Count)
 	start := make(chan struct{})
-	for _, w := range workers {
-		run.Go(func() {
-			<-start
-			for !stop.Load() && ctx.Err() == nil {
-				if cfg.Count > 0 && remaining.Add(-1) < 0 {
-					return
-				}
-				d, err := op(ctx, w)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.errs++
-					samples.add(err)
-					continue
-				}
-				w.calls++
-				w.hist.Record(d)
-			}
-		})
-	}
-
+	r.startWorkers(ctx, start)
 	if cfg.OnStart != nil {
 		cfg.OnStart()
 	}
@@ -273,10 +207,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t0 := time.Now()
 	close(start)
 	if cfg.Count <= 0 {
-		timer := time.AfterFunc(cfg.Duration, func() { stop.Store(true) })
+		timer := time.AfterFunc(cfg.Duration, func() { r.stop.Store(true) })
 		defer timer.Stop()
 	}
-	run.Wait()
+	r.running.Wait()
 	wall := time.Since(t0)
 	cpu := cpuTime() - cpu0
 	if cfg.OnStop != nil {
@@ -285,17 +219,124 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	res := r.result(wall, cpu)
+	res.Dials = dials.Load()
+	return res, nil
+}
 
+// loadRun is one load run in progress.
+type loadRun struct {
+	cfg       *Config
+	args      []byte // of every call
+	text      []byte // the JSON string an echo result must contain
+	checkEcho bool
+	workers   []*worker
+
+	stop      atomic.Bool
+	remaining atomic.Int64 // operations left when cfg.Count is set
+	samples   errSamples
+	running   sync.WaitGroup
+}
+
+func newRun(cfg *Config) *loadRun {
+	r := &loadRun{cfg: cfg, checkEcho: strings.HasSuffix(cfg.Tool, "echo")}
+	r.args, r.text = echoArgs(cfg.TextSize)
+	if cfg.Arguments != nil {
+		r.args, r.checkEcho = cfg.Arguments, false
+	}
+	r.remaining.Store(cfg.Count)
+	return r
+}
+
+// op performs one operation of worker w and returns its latency.
+func (r *loadRun) op(ctx context.Context, w *worker) (time.Duration, error) {
+	if r.cfg.Method == MethodList {
+		tools, pages, d, err := w.c.ListTools(ctx)
+		w.tools, w.pages = tools, pages
+		return d, err
+	}
+	res, d, err := w.c.Call(ctx, r.cfg.Tool, r.args)
+	if err == nil && r.checkEcho && !bytes.Contains(res, r.text) {
+		err = fmt.Errorf("echo result does not contain the text sent: %s", clip(res))
+	}
+	return d, err
+}
+
+// open creates the workers, each with its client opened and one
+// unmeasured operation done, and returns the first error of any.
+func (r *loadRun) open(ctx context.Context, rt http.RoundTripper) error {
+	cfg := r.cfg
+	r.workers = make([]*worker, cfg.Concurrency)
+	setupErrs := make([]error, cfg.Concurrency)
+	var setup sync.WaitGroup
+	for i := range r.workers {
+		c, err := NewClient(cfg.URL, cfg.Era, rt)
+		if err != nil {
+			return err
+		}
+		c.SetHeader(cfg.Header)
+		w := &worker{c: c}
+		r.workers[i] = w
+		setup.Go(func() {
+			if err := c.Open(ctx); err != nil {
+				setupErrs[i] = err
+				return
+			}
+			if _, err := r.op(ctx, w); err != nil {
+				setupErrs[i] = fmt.Errorf("first request: %w", err)
+			}
+		})
+	}
+	setup.Wait()
+	return firstError(setupErrs)
+}
+
+// startWorkers starts every worker's loop; each waits for start to close,
+// then runs operations until the run stops, the count is spent or ctx
+// ends.
+func (r *loadRun) startWorkers(ctx context.Context, start <-chan struct{}) {
+	for _, w := range r.workers {
+		r.running.Go(func() {
+			<-start
+			r.work(ctx, w)
+		})
+	}
+}
+
+// work is the loop of worker w.
+func (r *loadRun) work(ctx context.Context, w *worker) {
+	for !r.stop.Load() && ctx.Err() == nil {
+		if r.cfg.Count > 0 && r.remaining.Add(-1) < 0 {
+			return
+		}
+		d, err := r.op(ctx, w)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.errs++
+			r.samples.add(err)
+			continue
+		}
+		w.calls++
+		w.hist.Record(d)
+	}
+}
+
+// result merges the workers' tallies over a window of wall time in which
+// the generator used cpu.
+func (r *loadRun) result(wall, cpu time.Duration) *Result {
+	cfg := r.cfg
 	var h Histogram
 	res := &Result{
 		URL: cfg.URL, Era: cfg.Era, Method: cfg.Method, Concurrency: cfg.Concurrency,
-		Seconds: wall.Seconds(), ErrorSample: samples.list(), Dials: dials.Load(),
+		Seconds: wall.Seconds(), ErrorSample: r.samples.list(),
 		CPUSeconds: cpu.Seconds(), CPUCores: cpu.Seconds() / wall.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
 	if cfg.Method == MethodCall {
 		res.Tool = cfg.Tool
 	}
-	for _, w := range workers {
+	for _, w := range r.workers {
 		h.Merge(&w.hist)
 		res.Calls += w.calls
 		res.Errors += w.errs
@@ -311,7 +352,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if n := res.Calls + res.Errors; n > 0 {
 		res.CPUPerCallUs = us(cpu) / float64(n)
 	}
-	return res, nil
+	return res
 }
 
 // OpenSessions opens n 2025-era sessions (initialize and

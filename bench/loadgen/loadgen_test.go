@@ -188,7 +188,7 @@ func TestRun(t *testing.T) {
 
 			cfg := tt.cfg
 			cfg.URL = srv.URL
-			res, err := Run(t.Context(), cfg)
+			res, err := Run(t.Context(), &cfg)
 			require.NoError(t, err)
 			assert.Zero(t, res.Errors, "errors: %v", res.ErrorSample)
 			if cfg.Count > 0 {
@@ -218,12 +218,12 @@ func TestRunSendsHeader(t *testing.T) {
 			srv := httptest.NewServer(f)
 			t.Cleanup(srv.Close)
 
-			_, err := Run(t.Context(), Config{URL: srv.URL, Era: era, Concurrency: 1, Count: 5})
+			_, err := Run(t.Context(), &Config{URL: srv.URL, Era: era, Concurrency: 1, Count: 5})
 			require.ErrorContains(t, err, "HTTP 401", "without the header")
 
 			// Content-Type in Header must not override the client's own.
 			h := http.Header{"Authorization": {"Bearer t0k3n"}, "Content-Type": {"text/plain"}}
-			res, err := Run(t.Context(), Config{URL: srv.URL, Era: era, Concurrency: 2, Count: 20, Header: h})
+			res, err := Run(t.Context(), &Config{URL: srv.URL, Era: era, Concurrency: 2, Count: 20, Header: h})
 			require.NoError(t, err)
 			assert.Equal(t, int64(20), res.Calls)
 			assert.Zero(t, res.Errors, "errors: %v", res.ErrorSample)
@@ -240,11 +240,11 @@ func TestRunReportsFailures(t *testing.T) {
 
 	// A tool that fails before the measurement is a setup error.
 	f.isError.Store(true)
-	_, err := Run(t.Context(), Config{URL: srv.URL, Concurrency: 2, Count: 10})
+	_, err := Run(t.Context(), &Config{URL: srv.URL, Concurrency: 2, Count: 10})
 	require.ErrorContains(t, err, "isError")
 
 	// An unknown era is refused.
-	_, err = Run(t.Context(), Config{URL: srv.URL, Concurrency: 1, Count: 1, Era: "1999"})
+	_, err = Run(t.Context(), &Config{URL: srv.URL, Concurrency: 1, Count: 1, Era: "1999"})
 	require.ErrorContains(t, err, "era")
 
 	// Failures during the window are counted, not fatal.
@@ -255,7 +255,7 @@ func TestRunReportsFailures(t *testing.T) {
 		}
 		f.isError.Store(true)
 	}()
-	res, err := Run(t.Context(), Config{URL: srv.URL, Concurrency: 1, Count: 200})
+	res, err := Run(t.Context(), &Config{URL: srv.URL, Concurrency: 1, Count: 200})
 	require.NoError(t, err)
 	assert.Positive(t, res.Errors)
 	require.NotEmpty(t, res.ErrorSample)

@@ -31,7 +31,7 @@ const (
 )
 
 // allTargets is every target, in the order they run within a scenario.
-var allTargets = []string{targetDirect, targetProxy, targetGateway, targetFull}
+func allTargets() []string { return []string{targetDirect, targetProxy, targetGateway, targetFull} }
 
 // isGateway reports whether t is an mcpgw target.
 func isGateway(t string) bool { return t == targetGateway || t == targetFull }
@@ -88,7 +88,7 @@ type sample struct {
 }
 
 // ops is the number of operations the load generator completed.
-func (s sample) ops() int64 { return s.res.Calls + s.res.Errors }
+func (s *sample) ops() int64 { return s.res.Calls + s.res.Errors }
 
 // cell holds a scenario × target's samples and what went wrong.
 type cell struct {
@@ -186,7 +186,7 @@ func (r *report) failed() bool {
 
 // scenarios returns the load shapes of a run, in the order they are run
 // within a round.
-func scenarios(opts options) []scenario {
+func scenarios(opts *options) []scenario {
 	var out []scenario
 	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 		for _, c := range opts.concurrency {
@@ -208,6 +208,8 @@ type bencher struct {
 	eps      map[string]endpoint
 	rep      *report
 	issuer   *issuer // for the full target
+	// cleanups stop what the run started, last first (cleanup).
+	cleanups []func()
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -218,11 +220,35 @@ func (b *bencher) logf(format string, args ...any) {
 // returns the report. An error means nothing useful could be measured (the
 // helpers did not build, the upstream did not start); anything less is
 // recorded in the report.
-func runBench(ctx context.Context, opts options) (*report, error) {
-	rep := &report{opts: opts, started: time.Now(), targets: opts.targets, cells: map[string]map[string]*cell{}, memory: map[string]memory{}}
+func runBench(ctx context.Context, opts *options) (*report, error) {
+	rep := &report{opts: *opts, started: time.Now(), targets: opts.targets, cells: map[string]map[string]*cell{}, memory: map[string]memory{}}
 	rep.scenarios = scenarios(opts)
 	rep.machine = describeMachine(ctx)
 
+	b, err := newBencher(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	defer b.cleanup()
+	if err := b.build(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.startTargets(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.runRounds(ctx); err != nil {
+		return nil, err
+	}
+	b.afterRounds(ctx)
+	b.runExtras(ctx)
+	rep.machine.loadEnd = loadAverage()
+	rep.finished = time.Now()
+	return rep, nil
+}
+
+// newBencher prepares the run's temp directory for rep's options.
+func newBencher(ctx context.Context, rep *report) (*bencher, error) {
+	opts := &rep.opts
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -231,102 +257,141 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := &bencher{opts: *opts, root: root, dir: dir, pin: planPinning(), eps: map[string]endpoint{}, rep: rep}
 	if opts.keep {
 		fmt.Fprintf(opts.log, "keeping binaries and logs in %s\n", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		b.onCleanup(func() { _ = os.RemoveAll(dir) })
 	}
-	b := &bencher{opts: opts, root: root, dir: dir, pin: planPinning(), eps: map[string]endpoint{}, rep: rep}
 	// Audit files go in a directory of their own: mcpgw watches its
 	// config file's directory for changes, and an audit file beside the
 	// config would wake that watcher on every flush (operations.md, "The
 	// audit log").
 	if err := os.Mkdir(filepath.Join(dir, "audit"), 0o700); err != nil {
+		b.cleanup()
 		return nil, err
 	}
 	rep.pin = b.pin
 	rep.machine.commit = gitDescribe(ctx, root)
+	return b, nil
+}
 
-	// One go build links every binary in parallel. When it fails, the
-	// helpers are built alone: their failure ends the run, mcpgw's is a
-	// row of the report. A smoke run only checks that the runner works:
-	// its binaries need not be the static ones measured.
+// onCleanup registers fn to run at cleanup, before the functions
+// registered earlier.
+func (b *bencher) onCleanup(fn func()) { b.cleanups = append(b.cleanups, fn) }
+
+// cleanup stops what the run started and removes its temp directory, in
+// the reverse order of onCleanup.
+func (b *bencher) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}
+
+// build builds the helpers and, when a gateway target is wanted, mcpgw; a
+// gateway that does not build is recorded, not returned. One go build
+// links every binary in parallel; when it fails, the helpers are built
+// alone, so that only their failure ends the run. A smoke run only checks
+// that the runner works: its binaries need not be the static ones
+// measured.
+func (b *bencher) build(ctx context.Context) error {
 	helpers := []string{"./bench/upstream", "./bench/proxy", "./bench/load", "./test/devissuer"}
-	wantGateway := slices.Contains(opts.targets, targetGateway) || slices.Contains(opts.targets, targetFull)
-	if wantGateway {
+	smoke := b.opts.smoke
+	if slices.Contains(b.opts.targets, targetGateway) || slices.Contains(b.opts.targets, targetFull) {
 		b.logf("building mcpgw, the upstream, proxy, load generator and development token issuer")
-		if err := goBuild(ctx, root, dir, opts.smoke, append(helpers, "./cmd/mcpgw")...); err != nil {
-			if err := goBuild(ctx, root, dir, opts.smoke, helpers...); err != nil {
-				return nil, err
-			}
-			rep.gatewayErr = "mcpgw did not build: " + err.Error()
-			b.logf("%s", rep.gatewayErr)
+		if err := goBuild(ctx, b.root, b.dir, smoke, append(helpers, "./cmd/mcpgw")...); err != nil {
+			b.rep.gatewayErr = "mcpgw did not build: " + err.Error()
+			b.logf("%s", b.rep.gatewayErr)
 		}
-	} else {
+	}
+	if b.rep.gatewayErr != "" || !slices.Contains(b.opts.targets, targetGateway) && !slices.Contains(b.opts.targets, targetFull) {
 		b.logf("building the upstream, proxy, load generator and development token issuer")
-		if err := goBuild(ctx, root, dir, opts.smoke, helpers...); err != nil {
-			return nil, err
+		if err := goBuild(ctx, b.root, b.dir, smoke, helpers...); err != nil {
+			return err
 		}
 	}
 	b.logf("%s", b.pin.note)
+	return nil
+}
 
+// startTargets starts the upstream and every target's hop. The upstream
+// or the proxy failing to start ends the run; a gateway failing is
+// recorded in the report.
+func (b *bencher) startTargets(ctx context.Context) error {
 	if err := b.startUpstream(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	defer b.upstream.stop()
+	b.onCleanup(b.upstream.stop)
 	if _, err := b.stats.get(ctx); err != nil { // Opens the stats connection.
-		return nil, err
+		return err
 	}
 	b.eps[targetDirect] = endpoint{url: b.upURL, tool: "echo"}
-	if slices.Contains(opts.targets, targetProxy) {
+	targets, rep := b.opts.targets, b.rep
+	if slices.Contains(targets, targetProxy) {
 		p, url, err := b.startProxy(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("the bare proxy did not start: %w", err)
+			return fmt.Errorf("the bare proxy did not start: %w", err)
 		}
-		defer p.stop()
+		b.onCleanup(p.stop)
 		b.eps[targetProxy] = endpoint{url: url, tool: "echo", hop: p}
 	}
-	if slices.Contains(opts.targets, targetGateway) && rep.gatewayErr == "" {
+	if slices.Contains(targets, targetGateway) && rep.gatewayErr == "" {
 		p, url, err := b.startGateway(ctx, "mcpgw", gatewayConfig(b.upURL, b.auditPath("mcpgw")))
 		if err != nil {
 			rep.gatewayErr = "mcpgw did not start: " + err.Error()
 			b.logf("%s", rep.gatewayErr)
 		} else {
-			defer p.stop()
+			b.onCleanup(p.stop)
 			b.eps[targetGateway] = endpoint{url: url, tool: upstreamName + "__echo", hop: p}
 		}
 	}
-	defer b.issuer.close()
-	if slices.Contains(opts.targets, targetFull) && rep.gatewayErr == "" {
+	// The issuer starts with the full target, or later for the
+	// kill-switch measurement: it is read when the run ends.
+	b.onCleanup(func() { b.issuer.close() })
+	if slices.Contains(targets, targetFull) && rep.gatewayErr == "" {
 		p, url, err := b.startFullGateway(ctx)
 		if err != nil {
 			rep.fullErr = "mcpgw with everything on did not start: " + err.Error()
 			b.logf("%s", rep.fullErr)
 		} else {
-			defer p.stop()
+			b.onCleanup(p.stop)
 			b.eps[targetFull] = endpoint{url: url, tool: upstreamName + "__echo", hop: p, authz: "Bearer " + b.issuer.token}
 		}
 	}
+	return nil
+}
 
+// runRounds runs the warm-up and then every round: each scenario against
+// each target.
+func (b *bencher) runRounds(ctx context.Context) error {
+	opts := &b.opts
 	if opts.warmup > 0 {
 		b.logf("warm-up: every scenario and target for %s", opts.warmup)
-		for _, s := range rep.scenarios {
+		for _, s := range b.rep.scenarios {
 			for _, t := range opts.targets {
 				b.runCell(ctx, 0, s, t, opts.warmup)
 			}
 		}
 	}
 	for round := 1; round <= opts.rounds; round++ {
-		for _, s := range rep.scenarios {
+		for _, s := range b.rep.scenarios {
 			for _, t := range opts.targets {
 				if err := ctx.Err(); err != nil {
-					return nil, err
+					return err
 				}
 				b.runCell(ctx, round, s, t, opts.duration)
 			}
 		}
 	}
+	return nil
+}
 
+// afterRounds reads what the measured runs left behind (memory, audit
+// records), takes the live profiles while the hops still run, then stops
+// the hops to free the CPU for what follows.
+func (b *bencher) afterRounds(ctx context.Context) {
+	rep := b.rep
 	if m, err := readMemory(b.upstream.pid()); err == nil {
 		rep.memory["upstream"] = m
 	}
@@ -335,7 +400,8 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 			rep.fullAuditRecords = n
 		}
 	}
-	for _, t := range []string{targetProxy, targetGateway, targetFull} {
+	hops := []string{targetProxy, targetGateway, targetFull}
+	for _, t := range hops {
 		if ep, ok := b.eps[t]; ok && !ep.hop.exited() {
 			if m, err := readMemory(ep.hop.pid()); err == nil {
 				rep.memory[t] = m
@@ -344,15 +410,20 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 	}
 	// After the memory readings, which cover the measured runs only, and
 	// before the gateways stop: the profile is of the processes measured.
-	if opts.liveProfile {
+	if b.opts.liveProfile {
 		rep.live = b.liveProfiles(ctx)
 	}
-	for _, t := range []string{targetProxy, targetGateway, targetFull} {
+	for _, t := range hops {
 		if ep, ok := b.eps[t]; ok {
-			ep.hop.stop() // Free the CPU for what follows.
+			ep.hop.stop()
 		}
 	}
+}
 
+// runExtras runs the measurements beside the rounds: idle sessions,
+// kill-switch propagation and the micro-benchmarks.
+func (b *bencher) runExtras(ctx context.Context) {
+	opts, rep := &b.opts, b.rep
 	if _, ok := b.eps[targetGateway]; ok && opts.idleSessions > 0 {
 		idle, err := b.idleSessions(ctx)
 		if err != nil {
@@ -373,9 +444,6 @@ func runBench(ctx context.Context, opts options) (*report, error) {
 		rep.micro = b.runMicro(ctx)
 		b.profileCallPath(ctx, rep.micro)
 	}
-	rep.machine.loadEnd = loadAverage()
-	rep.finished = time.Now()
-	return rep, nil
 }
 
 func (b *bencher) startUpstream(ctx context.Context) error {

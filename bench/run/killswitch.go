@@ -15,17 +15,15 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/bench/loadgen"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // Kill-switch propagation: two mcpgw replicas share one redis-server; a
 // kill switch set through replica A's admin API must stop the tool on
 // replica B. The runner polls B with back-to-back tools/call requests from
 // the moment it sends the POST to A, and records when B first refuses
-// (-32060); then it revives the tool on A and records when B serves it
+// (mcpwire.CodeKilled); then it revives the tool on A and records when B serves it
 // again.
-
-// codeKilled is the JSON-RPC error code of a call a kill switch stops.
-const codeKilled = -32060
 
 // propagationTimeout bounds one kill or revive; far beyond the gateway's
 // resync interval, so reaching it is a failure, not a slow result.
@@ -263,7 +261,7 @@ func newPoller(ctx context.Context, url, tool string, rt http.RoundTripper) (*po
 // until polls until the call is refused by a kill switch (killed) or
 // served (!killed), and returns the time since t0 when it first was.
 func (p *poller) until(ctx context.Context, t0 time.Time, killed bool) (time.Duration, error) {
-	want := strconv.Itoa(codeKilled)
+	want := strconv.Itoa(mcpwire.CodeKilled)
 	for {
 		_, d, err := p.c.Call(ctx, p.tool, p.args)
 		p.latencies = append(p.latencies, micros(d))

@@ -26,7 +26,9 @@ import (
 
 // liveScenario is the load shape of the live profile: the middle
 // concurrency of the tools/call table, in the era every target serves.
-var liveScenario = scenario{key: "live-profile", era: loadgen.Era2025, method: loadgen.MethodCall, conc: 16}
+func liveScenario() scenario {
+	return scenario{key: "live-profile", era: loadgen.Era2025, method: loadgen.MethodCall, conc: 16}
+}
 
 // liveProfile is the live profile of one gateway target.
 type liveProfile struct {
@@ -88,8 +90,9 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) l
 		authz = "Bearer " + tok
 	}
 	prof := filepath.Join(b.dir, "live-"+target+".pprof")
-	b.logf("live profile: %s, %s c=%d %s for %s; CPU profile of the gateway for %ds", target, liveScenario.era,
-		liveScenario.conc, liveScenario.method, lp.load, lp.seconds)
+	ls := liveScenario()
+	b.logf("live profile: %s, %s c=%d %s for %s; CPU profile of the gateway for %ds", target, ls.era,
+		ls.conc, ls.method, lp.load, lp.seconds)
 
 	type loaded struct {
 		smp sample
@@ -98,7 +101,7 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) l
 	windowOpen := make(chan struct{})
 	done := make(chan loaded, 1)
 	go func() {
-		smp, _, err := b.load(ctx, liveScenario, ep, lp.load, sync.OnceFunc(func() { close(windowOpen) }))
+		smp, _, err := b.load(ctx, ls, ep, lp.load, sync.OnceFunc(func() { close(windowOpen) }))
 		done <- loaded{smp, err}
 	}()
 	var fetchErr error
@@ -193,11 +196,16 @@ type profileShares struct {
 // internal/runtime/syscall/linux.Syscall6 (Go 1.26), which the runtime's
 // own system calls (netpoll's epoll_wait) also go through, so the larger
 // cum of the two present is the share in system calls.
-var (
-	syscallFns = []string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6"}
+const (
 	mallocFn   = "runtime.mallocgc"
 	gcWorkerFn = "runtime.gcBgMarkWorker"
 )
+
+// syscallFns are the system-call entry points, either of which may hold
+// the share in system calls.
+func syscallFns() [2]string {
+	return [...]string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6"}
+}
 
 // parseShares reads `go tool pprof -top -cum` output: lines of
 // "flat flat% sum% cum cum% function".
@@ -222,7 +230,7 @@ func parseShares(out string) profileShares {
 		return math.NaN()
 	}
 	s := profileShares{syscalls: math.NaN(), mallocgc: get(mallocFn), gcWorker: get(gcWorkerFn)}
-	for _, fn := range syscallFns {
+	for _, fn := range syscallFns() {
 		if v := get(fn); !math.IsNaN(v) && (math.IsNaN(s.syscalls) || v > s.syscalls) {
 			s.syscalls, s.syscallFn = v, fn
 		}

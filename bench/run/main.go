@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
 	}
-	rep, err := runBench(ctx, opts)
+	rep, err := runBench(ctx, &opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
@@ -75,7 +75,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.BoolVar(&opts.micro, "micro", true, "run the Go micro-benchmarks of the call path and profile the in-process whole path")
 	fs.BoolVar(&opts.liveProfile, "live-profile", true, "after the rounds, take a CPU profile of each running mcpgw through its pprof endpoint while the load generator drives it")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temp directory with binaries, configs and server logs")
-	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", "))
+	targets := fs.String("targets", strings.Join(allTargets(), ","), "comma-separated targets: "+strings.Join(allTargets(), ", "))
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies of the tools/call scenarios")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
@@ -133,7 +133,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 		// that of allTargets.
 		opts.targets = append([]string{targetDirect}, opts.targets...)
 	}
-	slices.SortFunc(opts.targets, func(a, b string) int { return slices.Index(allTargets, a) - slices.Index(allTargets, b) })
+	order := allTargets()
+	slices.SortFunc(opts.targets, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
 	for c := range strings.SplitSeq(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {

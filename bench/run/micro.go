@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // The Go micro-benchmarks of each step of the tools/call path, and the
@@ -41,7 +43,7 @@ func microSteps() []microStep {
 		{step: "response relay", pkg: "./gateway", bench: "BenchmarkRelay", what: "raw result wrapped in the downstream id and written"},
 		{step: "whole path: direct", pkg: "./bench/upstream", bench: "BenchmarkCallPath/direct/2025", what: "client → upstream over loopback, in one process"},
 		{step: "whole path: mcpgw", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2025", what: "client → mcpgw (routing only) → upstream"},
-		{step: "whole path: mcpgw, 2026-07-28", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2026", what: "the same, stateless era"},
+		{step: "whole path: mcpgw, " + mcpwire.Version20260728, pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw/2026", what: "the same, stateless era"},
 		{step: "whole path: mcpgw, everything on", pkg: "./bench/upstream", bench: "BenchmarkCallPath/mcpgw-full/2025", what: "client → mcpgw (auth, scopes, rate limit, audit file) → upstream"},
 	}
 }

@@ -100,7 +100,7 @@ func planPinning() pinning {
 }
 
 // command returns argv, prefixed with taskset when pinning to cpus.
-func (p pinning) command(cpus, bin string, args ...string) []string {
+func (p *pinning) command(cpus, bin string, args ...string) []string {
 	if p.taskset == "" || cpus == "" {
 		return append([]string{bin}, args...)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/bench/loadgen"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // row is a cell's medians across rounds. NaN means not measured.
@@ -44,10 +45,10 @@ func median(xs []float64) float64 {
 }
 
 // medianOf applies f to every sample with operations and takes the median.
-func medianOf(samples []sample, f func(sample) float64) float64 {
+func medianOf(samples []sample, f func(*sample) float64) float64 {
 	var xs []float64
-	for _, s := range samples {
-		if s.ops() > 0 {
+	for i := range samples {
+		if s := &samples[i]; s.ops() > 0 {
 			if v := f(s); !math.IsNaN(v) {
 				xs = append(xs, v)
 			}
@@ -72,25 +73,25 @@ func (r *report) row(s scenario, t string) row {
 	case len(c.samples) == 0:
 		out.status = "not run"
 	}
-	per := func(f func(sample) float64) float64 { return medianOf(c.samples, f) }
-	out.callsPerSec = per(func(s sample) float64 { return s.res.CallsPerSec })
-	out.p50 = per(func(s sample) float64 { return s.res.P50us })
-	out.p99 = per(func(s sample) float64 { return s.res.P99us })
-	out.hopCPU = per(func(s sample) float64 {
+	per := func(f func(*sample) float64) float64 { return medianOf(c.samples, f) }
+	out.callsPerSec = per(func(s *sample) float64 { return s.res.CallsPerSec })
+	out.p50 = per(func(s *sample) float64 { return s.res.P50us })
+	out.p99 = per(func(s *sample) float64 { return s.res.P99us })
+	out.hopCPU = per(func(s *sample) float64 {
 		if s.hopTicks < 0 {
 			return math.NaN()
 		}
 		return ticksToMicros(s.hopTicks) / float64(s.ops())
 	})
-	out.upCPU = per(func(s sample) float64 { return ticksToMicros(s.upTicks) / float64(s.ops()) })
-	out.connsPerOp = per(func(s sample) float64 { return float64(s.up.Conns) / float64(s.ops()) })
-	out.upReqPerOp = per(func(s sample) float64 { return float64(s.up.Requests) / float64(s.ops()) })
-	out.upListPerOp = per(func(s sample) float64 { return float64(s.up.Lists) / float64(s.ops()) })
-	out.loadCores = per(func(s sample) float64 { return s.res.CPUCores })
-	out.loadCPU = per(func(s sample) float64 { return s.res.CPUPerCallUs })
-	for _, smp := range c.samples {
-		out.errors += smp.res.Errors
-		out.tools = max(out.tools, smp.res.Tools)
+	out.upCPU = per(func(s *sample) float64 { return ticksToMicros(s.upTicks) / float64(s.ops()) })
+	out.connsPerOp = per(func(s *sample) float64 { return float64(s.up.Conns) / float64(s.ops()) })
+	out.upReqPerOp = per(func(s *sample) float64 { return float64(s.up.Requests) / float64(s.ops()) })
+	out.upListPerOp = per(func(s *sample) float64 { return float64(s.up.Lists) / float64(s.ops()) })
+	out.loadCores = per(func(s *sample) float64 { return s.res.CPUCores })
+	out.loadCPU = per(func(s *sample) float64 { return s.res.CPUPerCallUs })
+	for i := range c.samples {
+		out.errors += c.samples[i].res.Errors
+		out.tools = max(out.tools, c.samples[i].res.Tools)
 	}
 
 	// p50 added: paired with the direct run of the same round, so slow
@@ -99,9 +100,10 @@ func (r *report) row(s scenario, t string) row {
 	if t != targetDirect {
 		direct := r.cell(s, targetDirect)
 		var xs []float64
-		for _, smp := range c.samples {
-			for _, d := range direct.samples {
-				if d.round == smp.round && d.ops() > 0 && smp.ops() > 0 {
+		for i := range c.samples {
+			smp := &c.samples[i]
+			for j := range direct.samples {
+				if d := &direct.samples[j]; d.round == smp.round && d.ops() > 0 && smp.ops() > 0 {
 					xs = append(xs, smp.res.P50us-d.res.P50us)
 				}
 			}
@@ -152,61 +154,73 @@ func (r *report) findScenario(era, method string, conc int) (scenario, bool) {
 // goals evaluates the targets against the bare proxy of the same run.
 func (r *report) goals() []goal {
 	var gs []goal
-	ratioGoal := func(target, name, want string, era string, conc int, limit float64, atMost bool, f func(row) float64, unit string) {
-		g := goal{name: name + " (" + eraShort(era) + fmt.Sprintf(", c=%d)", conc), want: want}
-		s, ok := r.findScenario(era, loadgen.MethodCall, conc)
-		if !ok {
-			g.measured, g.ok = "—", "not run"
-			gs = append(gs, g)
-			return
+	specs := ratioGoals()
+	for i := range specs {
+		for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+			gs = append(gs, r.ratioGoal(&specs[i], era))
 		}
-		if !slices.Contains(r.targets, target) || !slices.Contains(r.targets, targetProxy) {
-			g.measured, g.ok = "—", "not run"
-			gs = append(gs, g)
-			return
-		}
-		gw, px := r.row(s, target), r.row(s, targetProxy)
-		if gw.status != "" || px.status != "" {
-			g.measured, g.ok = "—", "not measured"
-			if gw.status != "" {
-				g.ok = target + ": " + shortStatus(gw.status)
-			}
-			gs = append(gs, g)
-			return
-		}
-		a, b := f(gw), f(px)
-		ratio := a / b
-		g.measured = fmt.Sprintf("%s %s %s, proxy %s %s → %s×", target, num(a, 1), unit, num(b, 1), unit, num(ratio, 2))
-		switch {
-		case math.IsNaN(ratio):
-			g.ok = "not measured"
-		case atMost:
-			g.ok = judge(a <= limit*b)
-		default:
-			g.ok = judge(a >= limit*b)
-		}
-		gs = append(gs, g)
 	}
+	return append(gs, r.connsGoal(), r.listGoal(), r.allocGoal(), r.idleGoal())
+}
+
+// ratioSpec is a goal set as a ratio of a target's tools/call row to the
+// bare proxy's, in one era at one concurrency.
+type ratioSpec struct {
+	target, name, want string
+	conc               int
+	limit              float64
+	atMost             bool // the target's value must be ≤ limit × the proxy's; else ≥
+	f                  func(row) float64
+	unit               string
+}
+
+// ratioGoals are the ratio goals, in the order of the targets table.
+func ratioGoals() []ratioSpec {
 	hop := func(x row) float64 { return x.hopCPU }
 	cps := func(x row) float64 { return x.callsPerSec }
-	eras := []string{loadgen.Era2025, loadgen.Era2026}
-	for _, era := range eras {
-		ratioGoal(targetFull, "gateway CPU per tools/call, everything on", "≤ 1.0× proxy", era, 16, 1.0, true, hop, "µs")
+	added := func(x row) float64 { return x.added }
+	return []ratioSpec{
+		{targetFull, "gateway CPU per tools/call, everything on", "≤ 1.0× proxy", 16, 1.0, true, hop, "µs"},
+		{targetGateway, "gateway CPU per tools/call, routing only", "≤ 0.7× proxy", 16, 0.7, true, hop, "µs"},
+		{targetFull, "calls/s, everything on", "≥ 0.9× proxy", 16, 0.9, false, cps, "/s"},
+		{targetGateway, "calls/s, routing only", "≥ 0.9× proxy", 16, 0.9, false, cps, "/s"},
+		{targetGateway, "p50 added over direct", "≤ 1.2× what the proxy adds", 1, 1.2, true, added, "µs"},
 	}
-	for _, era := range eras {
-		ratioGoal(targetGateway, "gateway CPU per tools/call, routing only", "≤ 0.7× proxy", era, 16, 0.7, true, hop, "µs")
-	}
-	for _, era := range eras {
-		ratioGoal(targetFull, "calls/s, everything on", "≥ 0.9× proxy", era, 16, 0.9, false, cps, "/s")
-	}
-	for _, era := range eras {
-		ratioGoal(targetGateway, "calls/s, routing only", "≥ 0.9× proxy", era, 16, 0.9, false, cps, "/s")
-	}
-	for _, era := range eras {
-		ratioGoal(targetGateway, "p50 added over direct", "≤ 1.2× what the proxy adds", era, 1, 1.2, true, func(x row) float64 { return x.added }, "µs")
-	}
+}
 
-	// Upstream connections per call: the worst mcpgw call scenario.
+// ratioGoal evaluates sp in era.
+func (r *report) ratioGoal(sp *ratioSpec, era string) goal {
+	g := goal{name: sp.name + " (" + eraShort(era) + fmt.Sprintf(", c=%d)", sp.conc), want: sp.want}
+	s, ok := r.findScenario(era, loadgen.MethodCall, sp.conc)
+	if !ok || !slices.Contains(r.targets, sp.target) || !slices.Contains(r.targets, targetProxy) {
+		g.measured, g.ok = "—", "not run"
+		return g
+	}
+	gw, px := r.row(s, sp.target), r.row(s, targetProxy)
+	if gw.status != "" || px.status != "" {
+		g.measured, g.ok = "—", "not measured"
+		if gw.status != "" {
+			g.ok = sp.target + ": " + shortStatus(gw.status)
+		}
+		return g
+	}
+	a, b := sp.f(gw), sp.f(px)
+	ratio := a / b
+	g.measured = fmt.Sprintf("%s %s %s, proxy %s %s → %s×", sp.target, num(a, 1), sp.unit, num(b, 1), sp.unit, num(ratio, 2))
+	switch {
+	case math.IsNaN(ratio):
+		g.ok = "not measured"
+	case sp.atMost:
+		g.ok = judge(a <= sp.limit*b)
+	default:
+		g.ok = judge(a >= sp.limit*b)
+	}
+	return g
+}
+
+// connsGoal is upstream connections per call: the worst mcpgw call
+// scenario.
+func (r *report) connsGoal() goal {
 	g := goal{name: "upstream TCP connections opened per call (mcpgw, both targets, worst call scenario)", want: "≤ 0.01"}
 	worst, where := math.NaN(), ""
 	for _, s := range r.scenarios {
@@ -227,10 +241,12 @@ func (r *report) goals() []goal {
 	} else {
 		g.measured, g.ok = fmt.Sprintf("%s (%s)", num(worst, 4), where), judge(worst <= 0.01)
 	}
-	gs = append(gs, g)
+	return g
+}
 
-	// tools/list served from the catalog.
-	g = goal{name: fmt.Sprintf("tools/list of %d tools (mcpgw, c=1)", r.opts.catalog), want: "p50 ≤ 1 ms and 0 upstream requests per list"}
+// listGoal is tools/list served from the catalog.
+func (r *report) listGoal() goal {
+	g := goal{name: fmt.Sprintf("tools/list of %d tools (mcpgw, c=1)", r.opts.catalog), want: "p50 ≤ 1 ms and 0 upstream requests per list"}
 	if s, ok := r.findScenario(loadgen.Era2025, loadgen.MethodList, 1); ok {
 		if x := r.row(s, targetGateway); x.status == "" {
 			g.measured = fmt.Sprintf("p50 %s µs, %s upstream tools/list requests per list", num(x.p50, 0), num(x.upListPerOp, 3))
@@ -239,23 +255,29 @@ func (r *report) goals() []goal {
 			g.measured, g.ok = "—", "mcpgw: "+shortStatus(x.status)
 		}
 	}
-	gs = append(gs, g)
+	return g
+}
 
-	// Allocations per proxied call, from the in-process benchmark.
-	g = goal{name: "allocated per proxied call (in-process whole-path benchmark, mcpgw's share)", want: "≤ 16 KB"}
-	if kb, allocs, ok := r.allocShare("BenchmarkCallPath/mcpgw/2025"); ok {
-		g.measured = fmt.Sprintf("%.1f KB, %.0f allocs (routing only, 2025-11-25)", kb, allocs)
-		if fkb, fallocs, ok := r.allocShare("BenchmarkCallPath/mcpgw-full/2025"); ok {
-			g.measured += fmt.Sprintf("; %.1f KB, %.0f allocs with everything on", fkb, fallocs)
-		}
-		g.ok = judge(kb <= 16)
-	} else {
+// allocGoal is allocations per proxied call, from the in-process
+// benchmark.
+func (r *report) allocGoal() goal {
+	g := goal{name: "allocated per proxied call (in-process whole-path benchmark, mcpgw's share)", want: "≤ 16 KB"}
+	kb, allocs, ok := r.allocShare("BenchmarkCallPath/mcpgw/2025")
+	if !ok {
 		g.measured, g.ok = "—", "not measured"
+		return g
 	}
-	gs = append(gs, g)
+	g.measured = fmt.Sprintf("%.1f KB, %.0f allocs (routing only, %s)", kb, allocs, mcpwire.Version20251125)
+	if fkb, fallocs, ok := r.allocShare("BenchmarkCallPath/mcpgw-full/2025"); ok {
+		g.measured += fmt.Sprintf("; %.1f KB, %.0f allocs with everything on", fkb, fallocs)
+	}
+	g.ok = judge(kb <= 16)
+	return g
+}
 
-	// Idle sessions.
-	g = goal{name: "10,000 idle 2025-era sessions (fresh mcpgw)", want: "≤ 150 MiB RSS"}
+// idleGoal is the memory of idle sessions.
+func (r *report) idleGoal() goal {
+	g := goal{name: "10,000 idle 2025-era sessions (fresh mcpgw)", want: "≤ 150 MiB RSS"}
 	switch {
 	case r.idle != nil && r.idleErr == "":
 		g.measured = fmt.Sprintf("%s RSS with %d sessions", mib(r.idle.after.rssKiB), r.idle.sessions)
@@ -269,7 +291,7 @@ func (r *report) goals() []goal {
 	default:
 		g.measured, g.ok = "—", "not run"
 	}
-	return append(gs, g)
+	return g
 }
 
 // allocShare is the gateway's share of a whole-path benchmark, in KB
@@ -284,9 +306,9 @@ func (r *report) allocShare(bench string) (kb, allocs float64, ok bool) {
 
 func eraShort(era string) string {
 	if era == loadgen.Era2026 {
-		return "2026-07-28"
+		return mcpwire.Version20260728
 	}
-	return "2025-11-25"
+	return mcpwire.Version20251125
 }
 
 func shortStatus(s string) string {
@@ -305,12 +327,28 @@ func cellText(s string) string {
 	return s
 }
 
-// markdown renders the report as docs/BENCHMARKS.md.
+// markdown renders the report as docs/BENCHMARKS.md, section by section.
 func (r *report) markdown() []byte {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	o := r.opts
+	r.headerMarkdown(p)
+	r.goalsMarkdown(p)
+	r.callsMarkdown(p)
+	r.listMarkdown(p)
+	r.memoryMarkdown(p)
+	r.idleMarkdown(p)
+	r.killSwitchMarkdown(p)
+	r.microMarkdown(p)
+	r.remainingCostMarkdown(p)
+	r.failuresMarkdown(p)
+	r.reproduceMarkdown(p)
+	r.runsMarkdown(p)
+	return b.Bytes()
+}
 
+// headerMarkdown writes the title, the machine and the method.
+func (r *report) headerMarkdown(p func(string, ...any)) {
+	o := &r.opts
 	p("# mcpgw benchmarks")
 	p("")
 	p("Generated by `make bench` (`go run ./bench/run`) on %s UTC, commit `%s`; the run took %s.",
@@ -340,7 +378,10 @@ func (r *report) markdown() []byte {
 		p("```")
 		p("")
 	}
+}
 
+// goalsMarkdown writes the targets table.
+func (r *report) goalsMarkdown(p func(string, ...any)) {
 	p("## Targets")
 	p("")
 	p("Ratios are against the bare proxy measured in the same run.")
@@ -351,14 +392,17 @@ func (r *report) markdown() []byte {
 		p("| %s | %s | %s | %s |", g.name, g.want, cellText(g.measured), cellText(g.ok))
 	}
 	p("")
+}
 
+// callsMarkdown writes the tools/call tables, one per era.
+func (r *report) callsMarkdown(p func(string, ...any)) {
 	p("## tools/call echo (200-byte text)")
 	p("")
 	p("*added* is the p50 over the direct target's p50 in the same round; *hop CPU* is the CPU time of the proxy or gateway process per call; *upstream conns* counts TCP connections the upstream accepted per call during the window.")
 	r.fullMarkdown(p)
 	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 		p("")
-		p("### %s", map[string]string{loadgen.Era2025: "2025-11-25 (a session per client)", loadgen.Era2026: "2026-07-28 (stateless)"}[era])
+		p("### %s", map[string]string{loadgen.Era2025: mcpwire.Version20251125 + " (a session per client)", loadgen.Era2026: mcpwire.Version20260728 + " (stateless)"}[era])
 		p("")
 		p("| c | target | calls/s | p50 µs | p99 µs | p50 added µs | hop CPU µs/call | upstream CPU µs/call | upstream conns/call | load gen CPU (cores, µs/call) | errors |")
 		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -379,29 +423,37 @@ func (r *report) markdown() []byte {
 		}
 	}
 	p("")
+}
 
-	if s, ok := r.findScenario(loadgen.Era2025, loadgen.MethodList, 1); ok {
-		p("## tools/list, %d tools (2025-11-25 session, c=1)", o.catalog)
-		p("")
-		p("One operation is a complete listing: every page, following `nextCursor` (the upstream pages at 500). Latency is the sum of the page requests.")
-		p("")
-		p("| target | lists/s | p50 µs | p99 µs | p50 added µs | tools seen | upstream tools/list requests per list | upstream requests of any kind per list | hop CPU µs/list | load gen CPU (cores) | errors |")
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, t := range r.targets {
-			if t == targetFull {
-				continue // calls only
-			}
-			x := r.row(s, t)
-			if x.status != "" {
-				p("| %s | %s | | | | | | | | | |", t, cellText(x.status))
-				continue
-			}
-			p("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %d |", t, num(x.callsPerSec, 0), num(x.p50, 0), num(x.p99, 0), num(x.added, 0),
-				x.tools, num(x.upListPerOp, 3), num(x.upReqPerOp, 3), num(x.hopCPU, 0), num(x.loadCores, 2), x.errors)
-		}
-		p("")
+// listMarkdown writes the tools/list table.
+func (r *report) listMarkdown(p func(string, ...any)) {
+	s, ok := r.findScenario(loadgen.Era2025, loadgen.MethodList, 1)
+	if !ok {
+		return
 	}
+	p("## tools/list, %d tools (%s session, c=1)", r.opts.catalog, mcpwire.Version20251125)
+	p("")
+	p("One operation is a complete listing: every page, following `nextCursor` (the upstream pages at 500). Latency is the sum of the page requests.")
+	p("")
+	p("| target | lists/s | p50 µs | p99 µs | p50 added µs | tools seen | upstream tools/list requests per list | upstream requests of any kind per list | hop CPU µs/list | load gen CPU (cores) | errors |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, t := range r.targets {
+		if t == targetFull {
+			continue // calls only
+		}
+		x := r.row(s, t)
+		if x.status != "" {
+			p("| %s | %s | | | | | | | | | |", t, cellText(x.status))
+			continue
+		}
+		p("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %d |", t, num(x.callsPerSec, 0), num(x.p50, 0), num(x.p99, 0), num(x.added, 0),
+			x.tools, num(x.upListPerOp, 3), num(x.upReqPerOp, 3), num(x.hopCPU, 0), num(x.loadCores, 2), x.errors)
+	}
+	p("")
+}
 
+// memoryMarkdown writes the memory of each process.
+func (r *report) memoryMarkdown(p func(string, ...any)) {
 	p("## Memory")
 	p("")
 	p("Peak resident memory (VmHWM) of each process after every call and list run above.")
@@ -414,7 +466,10 @@ func (r *report) markdown() []byte {
 		}
 	}
 	p("")
+}
 
+// idleMarkdown writes the idle-sessions section.
+func (r *report) idleMarkdown(p func(string, ...any)) {
 	p("## Idle sessions (mcpgw)")
 	p("")
 	switch {
@@ -436,11 +491,10 @@ func (r *report) markdown() []byte {
 		p("Not run (needs mcpgw).")
 	}
 	p("")
+}
 
-	r.killSwitchMarkdown(p)
-	r.microMarkdown(p)
-	r.remainingCostMarkdown(p)
-
+// failuresMarkdown lists every failure, when there are any.
+func (r *report) failuresMarkdown(p func(string, ...any)) {
 	if fails := r.failures(); len(fails) > 0 {
 		p("## Failures")
 		p("")
@@ -451,7 +505,10 @@ func (r *report) markdown() []byte {
 		p("```")
 		p("")
 	}
+}
 
+// reproduceMarkdown writes how to run the benchmark again.
+func (r *report) reproduceMarkdown(p func(string, ...any)) {
 	p("## How to reproduce")
 	p("")
 	p("```sh")
@@ -463,14 +520,19 @@ func (r *report) markdown() []byte {
 	p("")
 	p("Numbers move with the machine and its neighbours; compare targets within one run, not across runs.")
 	p("")
+}
 
+// runsMarkdown writes every run, folded.
+func (r *report) runsMarkdown(p func(string, ...any)) {
 	p("<details><summary>Every run</summary>")
 	p("")
 	p("| scenario | target | round | calls/s | p50 µs | p99 µs | p99.9 µs | hop CPU µs/op | upstream conns | errors |")
 	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range r.scenarios {
 		for _, t := range r.targets {
-			for _, smp := range r.cell(s, t).samples {
+			samples := r.cell(s, t).samples
+			for i := range samples {
+				smp := &samples[i]
 				hop := math.NaN()
 				if smp.hopTicks >= 0 && smp.ops() > 0 {
 					hop = ticksToMicros(smp.hopTicks) / float64(smp.ops())
@@ -482,7 +544,6 @@ func (r *report) markdown() []byte {
 	}
 	p("")
 	p("</details>")
-	return b.Bytes()
 }
 
 // failures lists every failure, labelled.

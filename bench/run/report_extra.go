@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // The report's sections for the everything-on target, kill-switch
@@ -39,7 +41,7 @@ func (r *report) killSwitchMarkdown(p func(string, ...any)) {
 		p("")
 		return
 	}
-	p("Two mcpgw replicas (A and B) share one `redis-server` (no persistence). Each trial sets a tool kill switch on `%s__echo` through A's admin API (`POST /admin/v1/killswitches`) while the runner calls the tool on B back to back; *kill* is the time from sending the POST until B first answers -32060 (a first, unrecorded trial warms the connections). Then it revives the tool (`DELETE /admin/v1/killswitches/{id}` on A) and *revive* is the time until B serves the call again. One poll of B is one `tools/call`, so a poll's latency bounds the resolution.", upstreamName)
+	p("Two mcpgw replicas (A and B) share one `redis-server` (no persistence). Each trial sets a tool kill switch on `%s__echo` through A's admin API (`POST /admin/v1/killswitches`) while the runner calls the tool on B back to back; *kill* is the time from sending the POST until B first answers %d (a first, unrecorded trial warms the connections). Then it revives the tool (`DELETE /admin/v1/killswitches/{id}` on A) and *revive* is the time until B serves the call again. One poll of B is one `tools/call`, so a poll's latency bounds the resolution.", upstreamName, mcpwire.CodeKilled)
 	p("")
 	if k.err != "" {
 		p("**Failed** after %d trial(s):", k.trials)
@@ -161,11 +163,12 @@ func (r *report) liveProfileMarkdown(p func(string, ...any)) {
 		p("")
 		return
 	}
-	lp0 := r.live[0]
+	lp0 := &r.live[0]
 	p("After every measured round, with the same gateway processes still running (the ones the *hop CPU* columns above were measured on), the load generator ran `tools/call echo` in the %s era at concurrency %d for %s against each gateway target in turn; once its measured window opened, the runner fetched a %d-second CPU profile from that gateway's pprof endpoint (`telemetry: {profiling: true}`, `GET /admin/v1/debug/pprof/profile?seconds=%d`; for mcpgw-full with a second token that carries `%s`), then ran `go tool pprof -top -nodecount=30` on it with the mcpgw binary. The profile samples the whole process: every goroutine, the garbage collector's background workers and the runtime included, so its total is the process's CPU. The summary line is the share of all samples under the system-call entry point (cum) and under `runtime.mallocgc` plus `runtime.gcBgMarkWorker` (cum); — where the function is not in the profile.",
-		eraShort(liveScenario.era), liveScenario.conc, lp0.load, lp0.seconds, lp0.seconds, adminScope)
+		eraShort(liveScenario().era), liveScenario().conc, lp0.load, lp0.seconds, lp0.seconds, adminScope)
 	p("")
-	for _, lp := range r.live {
+	for i := range r.live {
+		lp := &r.live[i]
 		title := "mcpgw (routing only)"
 		if lp.target == targetFull {
 			title = "mcpgw-full (everything on)"

@@ -39,11 +39,11 @@ func TestSmoke(t *testing.T) {
 	logw := testWriter{t}
 	opts, err := parseFlags([]string{"-smoke", "-out", out}, logw, logw)
 	require.NoError(t, err)
-	require.Equal(t, allTargets, opts.targets)
+	require.Equal(t, allTargets(), opts.targets)
 	require.False(t, opts.micro)
 	require.False(t, opts.liveProfile)
 
-	rep, err := runBench(ctx, opts)
+	rep, err := runBench(ctx, &opts)
 	require.NoError(t, err)
 	require.Empty(t, rep.gatewayErr, "mcpgw must build and start")
 	require.Empty(t, rep.fullErr, "mcpgw with everything on must start")

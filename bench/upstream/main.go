@@ -26,24 +26,21 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
-const (
-	versionModern = "2026-07-28"
-	versionLatest = "2025-11-25"
-	maxBody       = 4 << 20
-)
+const maxBody = 4 << 20
 
-// legacyVersions are the initialize-era versions accepted, newest first.
-var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+// versionsOffered is what server/discover and an unsupported-version error
+// name: the stateless version and the newest session-era one.
+const versionsOffered = `"` + mcpwire.Version20260728 + `","` + mcpwire.Version20251125 + `"`
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
@@ -102,6 +99,8 @@ type server struct {
 	conns, requests, calls, lists, inits atomic.Int64
 
 	sessions sync.Map // session id → struct{}
+	// bufs holds request body buffers (*[]byte).
+	bufs sync.Pool
 
 	// pages[i] is the result object of tools/list page i.
 	pages [][]byte
@@ -115,6 +114,7 @@ type server struct {
 
 func newServer(filler, pageSize int) *server {
 	s := &server{cursors: map[string]int{}}
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	tools := []json.RawMessage{
 		json.RawMessage(`{"name":"echo","description":"Returns its text argument.","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}`),
 		json.RawMessage(`{"name":"sleep","description":"Sleeps ms milliseconds, then answers.","inputSchema":{"type":"object","properties":{"ms":{"type":"integer","minimum":0}},"required":["ms"]}}`),
@@ -143,13 +143,12 @@ func newServer(filler, pageSize int) *server {
 	caps := `{"tools":{"listChanged":false}}`
 	s.initPrefix = []byte(`{"protocolVersion":"`)
 	s.initSuffix = []byte(`","capabilities":` + caps + `,"serverInfo":` + serverInfo + `}`)
-	s.discoverResult = []byte(`{"supportedVersions":["` + versionModern + `","` + versionLatest + `"],"capabilities":` + caps + `,"serverInfo":` + serverInfo + `}`)
+	s.discoverResult = []byte(`{"supportedVersions":[` + versionsOffered + `],"capabilities":` + caps + `,"serverInfo":` + serverInfo + `}`)
 	return s
 }
 
 var (
-	ctJSON    = []string{"application/json"}
-	bufPool   = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+	ctJSON    = []string{"application/json"} //nolint:gochecknoglobals // a read-only header value, set on every response without allocating.
 	errNoBody = errors.New("empty body")
 )
 
@@ -166,7 +165,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		s.post(w, r)
 	case http.MethodDelete:
-		sid := r.Header.Get("Mcp-Session-Id")
+		sid := r.Header.Get(mcpwire.HeaderSessionID)
 		if _, ok := s.sessions.LoadAndDelete(sid); !ok {
 			http.Error(w, "unknown session", http.StatusNotFound)
 			return
@@ -217,42 +216,42 @@ func scanRequest(body []byte) (request, error) {
 }
 
 func (s *server) post(w http.ResponseWriter, r *http.Request) {
-	bp := bufPool.Get().(*[]byte) //nolint:errcheck // bufPool holds only *[]byte.
-	defer bufPool.Put(bp)
+	bp := s.bufs.Get().(*[]byte) //nolint:errcheck // bufs holds only *[]byte.
+	defer s.bufs.Put(bp)
 	body, err := readBody(r.Body, (*bp)[:0])
 	*bp = body[:0]
 	if err != nil {
-		writeError(w, http.StatusBadRequest, nil, -32700, "reading body: "+err.Error(), "")
+		writeError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "reading body: "+err.Error(), "")
 		return
 	}
 	s.requests.Add(1)
 	req, err := scanRequest(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, nil, -32700, "parse error: "+err.Error(), "")
+		writeError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "parse error: "+err.Error(), "")
 		return
 	}
 
-	version := r.Header.Get("Mcp-Protocol-Version")
-	modern := version == versionModern
+	version := r.Header.Get(mcpwire.HeaderProtocolVersion)
+	modern := version == mcpwire.Version20260728
 	switch {
 	case modern:
 		// Stateless: the headers must mirror the body.
-		if h := r.Header.Get("Mcp-Method"); h != req.method {
-			writeError(w, http.StatusBadRequest, req.id, -32020, fmt.Sprintf("Mcp-Method header %q does not match method %q", h, req.method), "")
+		if h := r.Header.Get(mcpwire.HeaderMethod); h != req.method {
+			writeError(w, http.StatusBadRequest, req.id, mcpwire.CodeHeaderMismatch, fmt.Sprintf("%s header %q does not match method %q", mcpwire.HeaderMethod, h, req.method), "")
 			return
 		}
 	case version != "" && !isLegacy(version):
-		writeError(w, http.StatusBadRequest, req.id, -32022, "unsupported protocol version "+version,
-			`{"supported":["`+versionModern+`","`+versionLatest+`"]}`)
+		writeError(w, http.StatusBadRequest, req.id, mcpwire.CodeUnsupportedVersion, "unsupported protocol version "+version,
+			`{"supported":[`+versionsOffered+`]}`)
 		return
-	case req.method != "initialize" && req.method != "server/discover":
-		sid := r.Header.Get("Mcp-Session-Id")
+	case req.method != mcpwire.MethodInitialize && req.method != mcpwire.MethodDiscover:
+		sid := r.Header.Get(mcpwire.HeaderSessionID)
 		if sid == "" {
-			writeError(w, http.StatusBadRequest, req.id, -32600, "missing Mcp-Session-Id", "")
+			writeError(w, http.StatusBadRequest, req.id, mcpwire.CodeInvalidRequest, "missing "+mcpwire.HeaderSessionID, "")
 			return
 		}
 		if _, ok := s.sessions.Load(sid); !ok {
-			writeError(w, http.StatusNotFound, req.id, -32600, "unknown session", "")
+			writeError(w, http.StatusNotFound, req.id, mcpwire.CodeInvalidRequest, "unknown session", "")
 			return
 		}
 	}
@@ -263,30 +262,32 @@ func (s *server) post(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch req.method {
-	case "initialize":
+	case mcpwire.MethodInitialize:
 		s.initialize(w, req)
-	case "server/discover":
+	case mcpwire.MethodDiscover:
 		writeResult(w, req.id, s.discoverResult)
-	case "ping":
+	case mcpwire.MethodPing:
 		writeResult(w, req.id, []byte("{}"))
-	case "tools/list":
+	case mcpwire.MethodToolsList:
 		s.lists.Add(1)
 		s.toolsList(w, req)
-	case "tools/call":
+	case mcpwire.MethodToolsCall:
 		s.calls.Add(1)
 		s.toolsCall(w, r, req, modern)
 	default:
-		writeError(w, http.StatusOK, req.id, -32601, "method not found: "+req.method, "")
+		writeError(w, http.StatusOK, req.id, mcpwire.CodeMethodNotFound, "method not found: "+req.method, "")
 	}
 }
 
+// isLegacy reports whether v is a session-era version (accepted at
+// initialize and on the session's requests).
 func isLegacy(v string) bool {
-	return slices.Contains(legacyVersions, v)
+	return mcpwire.VersionIndex(v) >= 0 && !mcpwire.IsModern(v)
 }
 
 func (s *server) initialize(w http.ResponseWriter, req request) {
 	s.inits.Add(1)
-	version := versionLatest
+	version := mcpwire.Version20251125
 	if raw := rawjson.Member(req.params, "protocolVersion"); raw != nil {
 		if v, ok := rawjson.DecodeString(raw); ok && isLegacy(v) {
 			version = v
@@ -296,7 +297,7 @@ func (s *server) initialize(w http.ResponseWriter, req request) {
 	_, _ = rand.Read(b[:])
 	sid := hex.EncodeToString(b[:])
 	s.sessions.Store(sid, struct{}{})
-	w.Header().Set("Mcp-Session-Id", sid)
+	w.Header().Set(mcpwire.HeaderSessionID, sid)
 	res := append(append(append([]byte(nil), s.initPrefix...), version...), s.initSuffix...)
 	writeResult(w, req.id, res)
 }
@@ -312,14 +313,14 @@ func (s *server) toolsList(w http.ResponseWriter, req request) {
 			return true
 		})
 		if err != nil {
-			writeError(w, http.StatusOK, req.id, -32602, "invalid params", "")
+			writeError(w, http.StatusOK, req.id, mcpwire.CodeInvalidParams, "invalid params", "")
 			return
 		}
 		if !rawjson.IsNull(raw) {
 			c, _ := rawjson.DecodeString(raw)
 			p, ok := s.cursors[c]
 			if !ok {
-				writeError(w, http.StatusOK, req.id, -32602, "invalid cursor", "")
+				writeError(w, http.StatusOK, req.id, mcpwire.CodeInvalidParams, "invalid cursor", "")
 				return
 			}
 			page = p
@@ -341,12 +342,12 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 	})
 	name, ok := rawjson.DecodeString(nameRaw)
 	if err != nil || !ok {
-		writeError(w, http.StatusOK, req.id, -32602, "invalid params: name", "")
+		writeError(w, http.StatusOK, req.id, mcpwire.CodeInvalidParams, "invalid params: name", "")
 		return
 	}
 	if modern {
-		if h := r.Header.Get("Mcp-Name"); h != name {
-			writeError(w, http.StatusBadRequest, req.id, -32020, fmt.Sprintf("Mcp-Name header %q does not match params.name %q", h, name), "")
+		if h := r.Header.Get(mcpwire.HeaderName); h != name {
+			writeError(w, http.StatusBadRequest, req.id, mcpwire.CodeHeaderMismatch, fmt.Sprintf("%s header %q does not match params.name %q", mcpwire.HeaderName, h, name), "")
 			return
 		}
 	}
@@ -354,7 +355,7 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 	case "echo":
 		text := rawjson.Member(args, "text")
 		if text != nil && (len(text) < 2 || text[0] != '"') { //nolint:gocritic // nil means no text member; present, it must be a string.
-			writeError(w, http.StatusOK, req.id, -32602, "echo: text must be a string", "")
+			writeError(w, http.StatusOK, req.id, mcpwire.CodeInvalidParams, "echo: text must be a string", "")
 			return
 		}
 		if text == nil {
@@ -369,7 +370,7 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 		raw := rawjson.Member(args, "ms")
 		ms, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil || ms < 0 {
-			writeError(w, http.StatusOK, req.id, -32602, "sleep: ms must be a non-negative number", "")
+			writeError(w, http.StatusOK, req.id, mcpwire.CodeInvalidParams, "sleep: ms must be a non-negative number", "")
 			return
 		}
 		t := time.NewTimer(time.Duration(ms * float64(time.Millisecond)))
@@ -385,7 +386,7 @@ func (s *server) toolsCall(w http.ResponseWriter, r *http.Request, req request, 
 			writeResult(w, req.id, []byte(`{"content":[{"type":"text","text":"filler"}]}`))
 			return
 		}
-		writeError(w, http.StatusOK, req.id, -32602, "unknown tool: "+name, "")
+		writeError(w, http.StatusOK, req.id, mcpwire.CodeInvalidParams, "unknown tool: "+name, "")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpgw/mcpgw/bench/loadgen"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 func newTestServer(t *testing.T, filler int) (*server, string) {
@@ -48,7 +49,7 @@ func TestWithLoadGenerator(t *testing.T) {
 			t.Parallel()
 			cfg := tt.cfg
 			cfg.URL = base + "/mcp"
-			res, err := loadgen.Run(t.Context(), cfg)
+			res, err := loadgen.Run(t.Context(), &cfg)
 			require.NoError(t, err)
 			assert.Zero(t, res.Errors, "%v", res.ErrorSample)
 			assert.Equal(t, tt.wantTools, res.Tools)
@@ -72,13 +73,13 @@ func TestProtocolErrors(t *testing.T) {
 		{name: "unknown session", headers: map[string]string{"Mcp-Session-Id": "nope"}, body: `{"jsonrpc":"2.0","id":1,"method":"ping"}`, wantStatus: 404, wantInBody: "unknown session"},
 		{
 			name:       "method header mismatch",
-			headers:    map[string]string{"Mcp-Protocol-Version": versionModern, "Mcp-Method": "tools/list"},
+			headers:    map[string]string{"Mcp-Protocol-Version": mcpwire.Version20260728, "Mcp-Method": "tools/list"},
 			body:       `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`,
 			wantStatus: 400, wantInBody: "-32020",
 		},
 		{
 			name:       "name header mismatch",
-			headers:    map[string]string{"Mcp-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "sleep"},
+			headers:    map[string]string{"Mcp-Protocol-Version": mcpwire.Version20260728, "Mcp-Method": "tools/call", "Mcp-Name": "sleep"},
 			body:       `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`,
 			wantStatus: 400, wantInBody: "-32020",
 		},
@@ -90,17 +91,17 @@ func TestProtocolErrors(t *testing.T) {
 		},
 		{
 			name:       "discover without a session",
-			headers:    map[string]string{"Mcp-Protocol-Version": versionModern, "Mcp-Method": "server/discover"},
+			headers:    map[string]string{"Mcp-Protocol-Version": mcpwire.Version20260728, "Mcp-Method": "server/discover"},
 			body:       `{"jsonrpc":"2.0","id":"a","method":"server/discover","params":{}}`,
 			wantStatus: 200, wantInBody: `"supportedVersions":["2026-07-28","2025-11-25"]`,
 		},
 		{
 			name:       "unknown tool",
-			headers:    map[string]string{"Mcp-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "nope"},
+			headers:    map[string]string{"Mcp-Protocol-Version": mcpwire.Version20260728, "Mcp-Method": "tools/call", "Mcp-Name": "nope"},
 			body:       `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nope"}}`,
 			wantStatus: 200, wantInBody: "unknown tool",
 		},
-		{name: "notification", body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`, headers: map[string]string{"Mcp-Protocol-Version": versionModern, "Mcp-Method": "notifications/initialized"}, wantStatus: 202},
+		{name: "notification", body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`, headers: map[string]string{"Mcp-Protocol-Version": mcpwire.Version20260728, "Mcp-Method": "notifications/initialized"}, wantStatus: 202},
 		{name: "not JSON", body: `{`, wantStatus: 400, wantInBody: "-32700"},
 	}
 	for _, tt := range tests {

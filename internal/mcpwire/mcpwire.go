@@ -124,8 +124,11 @@ const (
 	MetaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
 	MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
 	MetaClientInfo         = "io.modelcontextprotocol/clientInfo"
-	MetaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
-	MetaProgressToken      = "progressToken"
+	// MetaServerInfo carries the server's Implementation in a result's
+	// _meta (2026-07-28, SEP-2575).
+	MetaServerInfo     = "io.modelcontextprotocol/serverInfo"
+	MetaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
+	MetaProgressToken  = "progressToken"
 )
 
 // JSON-RPC 2.0 error codes (JSON-RPC 2.0, "Error object").
