@@ -313,7 +313,7 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 	if c.s == nil {
 		req.Header = withParamHeaders(req.Header, c.r.Header)
 	}
-	if tok := member(member(c.m.Params, "_meta"), "progressToken"); len(tok) > 0 {
+	if tok := member(member(c.m.Params, "_meta"), mcpwire.MetaProgressToken); len(tok) > 0 {
 		rp := c.rp
 		req.ProgressToken = tok
 		req.OnProgress = func(params json.RawMessage) {
