@@ -63,7 +63,7 @@ func checkToken68(token string) error {
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isToken68(s string) bool {
 	i := 0
-	for i < len(s) && token68Chars[s[i]] {
+	for i < len(s) && token68Char(s[i]) {
 		i++
 	}
 	if i == 0 {
@@ -77,10 +77,16 @@ func isToken68(s string) bool {
 	return true
 }
 
-// token68Chars are the characters of token68 before its padding.
-var token68Chars = func() (t [256]bool) {
-	for c := range 256 {
-		t[c] = ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || strings.IndexByte("-._~+/", byte(c)) >= 0
+// token68Char reports whether c is a character of token68 before its
+// padding (RFC 9110 section 11.2).
+func token68Char(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	return t
-}()
+	switch c {
+	case '-', '.', '_', '~', '+', '/':
+		return true
+	}
+	return false
+}

@@ -57,9 +57,12 @@ type prmDoc struct {
 	ResourceName           string   `json:"resource_name,omitempty"`
 }
 
-func (d prmDoc) encode(resource string) ([]byte, error) {
-	d.Resource = resource
-	b, err := json.MarshalIndent(d, "", "  ")
+// encode returns d as served for resource; d itself is not changed, so
+// concurrent requests may encode the one document.
+func (d *prmDoc) encode(resource string) ([]byte, error) {
+	doc := *d
+	doc.Resource = resource
+	b, err := json.MarshalIndent(&doc, "", "  ")
 	return append(b, '\n'), err
 }
 

@@ -27,7 +27,7 @@ func TestOIDCProvider(t *testing.T) {
 	t.Parallel()
 
 	const clientID, secret = "mcpgw-e2e", "e2e-secret-0123456789"
-	issuer := authntest.StartOIDCProvider(t, authntest.OIDCProvider{
+	issuer := authntest.StartOIDCProvider(t, &authntest.OIDCProvider{
 		ClientID: clientID, Secret: secret,
 		Resources: []string{testResource, otherResource},
 		Scopes:    []string{"mcp:tools", "orders:read"},

@@ -74,12 +74,12 @@ func DefaultScopeClaims() []string { return []string{"scope", "scp"} }
 // client_id_claims is unset: client_id (RFC 9068), then azp.
 func DefaultClientIDClaims() []string { return []string{"client_id", "azp"} }
 
-// asymmetricAlgorithms are the JWS algorithms an issuer may be configured
-// with. Symmetric (HS*) and "none" are never accepted: a resource server
-// that shares a MAC key with the issuer can mint tokens, and "none" is no
-// signature at all (RFC 8725 section 3.1).
-var asymmetricAlgorithms = []string{
-	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+// asymmetricAlgorithms returns the JWS algorithms an issuer may be
+// configured with. Symmetric (HS*) and "none" are never accepted: a
+// resource server that shares a MAC key with the issuer can mint tokens,
+// and "none" is no signature at all (RFC 8725 section 3.1).
+func asymmetricAlgorithms() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 }
 
 // Auth makes the gateway an OAuth 2.1 resource server, as the MCP
@@ -397,8 +397,8 @@ func (v *validator) authIssuer(p string, is *AuthIssuer, i int, seen map[string]
 			v.add(ap, `"none" is never accepted: it is no signature`)
 		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
 			v.add(ap, "%q is symmetric: whoever verifies it can also mint tokens; use an asymmetric algorithm", alg)
-		case !slices.Contains(asymmetricAlgorithms, alg):
-			v.add(ap, "%q is not one of %s", alg, strings.Join(asymmetricAlgorithms, ", "))
+		case !slices.Contains(asymmetricAlgorithms(), alg):
+			v.add(ap, "%q is not one of %s", alg, strings.Join(asymmetricAlgorithms(), ", "))
 		}
 	}
 	v.claimNames(p+".scope_claims", is.ScopeClaims)

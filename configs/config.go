@@ -110,9 +110,9 @@ type Server struct {
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" yaml:"read_header_timeout"`
 	// MRTRStateTTL is how long a requestState the gateway hands a
 	// 2026-07-28 client in an input_required result stays valid; a retry
-	// after it gets -32602. The state is sealed with a key derived from
-	// session_key, so replicas sharing that key accept each other's.
-	// Default 10m.
+	// after it is refused as invalid params (mcpwire.CodeInvalidParams).
+	// The state is sealed with a key derived from session_key, so replicas
+	// sharing that key accept each other's. Default 10m.
 	MRTRStateTTL time.Duration `mapstructure:"mrtr_state_ttl" yaml:"mrtr_state_ttl"`
 	// MRTRHoldTimeout bounds how long the gateway holds a session-era
 	// upstream's call open while it waits for the answers to that

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 )
 
 // FieldError is one problem in a configuration, located by its path in the
@@ -60,12 +62,10 @@ func Problems(err error) []string {
 // ProtocolVersions returns the MCP versions an upstream may be pinned to
 // with protocol_version, oldest first.
 func ProtocolVersions() []string {
-	return []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+	versions := mcpwire.SupportedVersions()
+	slices.Reverse(versions)
+	return versions
 }
-
-// firstStatelessVersion is the first MCP version of the stateless era,
-// which the legacy SSE transport cannot speak.
-const firstStatelessVersion = "2026-07-28"
 
 // upstreamName is the syntax of Upstream.Name.
 var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -257,7 +257,7 @@ func (v *validator) protocolVersion(path string, u *Upstream) {
 	case pv == "":
 	case !slices.Contains(versions, pv):
 		v.add(path, "%q is not a known MCP version (%s)", pv, strings.Join(versions, ", "))
-	case u.SSE != nil && pv >= firstStatelessVersion:
+	case u.SSE != nil && mcpwire.IsModern(pv):
 		v.add(path, "the legacy SSE transport cannot speak %s", pv)
 	}
 }

@@ -316,7 +316,7 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 	if c.s == nil {
 		req.Header = withParamHeaders(req.Header, c.r.Header)
 	}
-	if tok := rawjson.Member(rawjson.Member(c.m.Params, "_meta"), "progressToken"); len(tok) > 0 {
+	if tok := rawjson.Member(rawjson.Member(c.m.Params, "_meta"), mcpwire.MetaProgressToken); len(tok) > 0 {
 		rp := c.rp
 		req.ProgressToken = tok
 		req.OnProgress = func(params json.RawMessage) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
 
@@ -138,6 +139,15 @@ func (g *Gateway) limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// The headers a browser host may read from and send to /mcp: the
+// transport's session and version headers, the 2026-07-28 routing mirrors,
+// and the ones the chain itself uses.
+const (
+	corsExposeHeaders = mcpwire.HeaderSessionID + ", " + mcpwire.HeaderProtocolVersion + ", WWW-Authenticate, X-Request-Id"
+	corsAllowHeaders  = "Authorization, Content-Type, Accept, Last-Event-ID, " + mcpwire.HeaderSessionID + ", " +
+		mcpwire.HeaderProtocolVersion + ", " + mcpwire.HeaderMethod + ", " + mcpwire.HeaderName + ", X-Request-Id"
+)
+
 // originCheck enforces the Origin allow-list that the MCP transport spec
 // requires against DNS rebinding (basic/transports, "Security Warning"):
 // a request whose Origin is present and not allowed gets 403. It also
@@ -162,10 +172,10 @@ func (g *Gateway) originCheck(next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, X-Request-Id")
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 			if r.Method == http.MethodOptions {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Last-Event-ID, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, X-Request-Id")
+				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 				h.Set("Access-Control-Max-Age", maxAge)
 				w.WriteHeader(http.StatusNoContent)
 				return

@@ -64,7 +64,7 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 			opts.Writers = append(opts.Writers, os.Stdout)
 		}
 	}
-	if c.audit, err = audit.Open(opts); err != nil {
+	if c.audit, err = audit.Open(&opts); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	if cfg.Redis != nil {

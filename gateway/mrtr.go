@@ -197,7 +197,7 @@ func isInputRequired(result []byte) bool {
 		return false
 	}
 	var rt string
-	return json.Unmarshal(rawjson.Member(result, "resultType"), &rt) == nil && rt == mcpwire.ResultInputRequired
+	return json.Unmarshal(rawjson.Member(result, mcpwire.ResultTypeKey), &rt) == nil && rt == mcpwire.ResultInputRequired
 }
 
 // editMembers returns obj with members set and removed. It decodes only
@@ -530,9 +530,9 @@ func (g *Gateway) awaitHeld(ctx context.Context, h *heldCall) (json.RawMessage, 
 		inputs, _ := json.Marshal(reqs)
 		state := g.mrtr.sealState(&sealedState{Owner: h.owner, Upstream: h.upstream, Name: h.name, Method: h.method, Held: id})
 		out, _ := json.Marshal(map[string]json.RawMessage{
-			"resultType":    quoteJSON(mcpwire.ResultInputRequired),
-			"inputRequests": inputs,
-			"requestState":  state,
+			mcpwire.ResultTypeKey: quoteJSON(mcpwire.ResultInputRequired),
+			"inputRequests":       inputs,
+			"requestState":        state,
 		})
 		return out, nil
 	}

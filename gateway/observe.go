@@ -276,12 +276,12 @@ func (c *call) observe() {
 		params, id = c.m.Params, c.m.ID
 	}
 	ctx := r.Context()
-	ambient := telemetry.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	ambient := telemetry.Propagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
 	parent := ambient
 	var links []trace.Link
 	if meta := rawjson.Member(params, "_meta"); len(meta) > 0 {
 		if mc := metaCarrier(meta); mc != nil {
-			if fromMeta := telemetry.Propagator.Extract(ctx, mc); trace.SpanContextFromContext(fromMeta).IsValid() {
+			if fromMeta := telemetry.Propagator().Extract(ctx, mc); trace.SpanContextFromContext(fromMeta).IsValid() {
 				parent = fromMeta
 				if asc := trace.SpanContextFromContext(ambient); asc.IsValid() && !asc.Equal(trace.SpanContextFromContext(fromMeta)) {
 					links = append(links, trace.Link{SpanContext: asc})

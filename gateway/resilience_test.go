@@ -37,7 +37,7 @@ func TestAuditGateRefusesDestructiveCallsWhileStuck(t *testing.T) {
 	now.Store(time.Unix(1_800_000_000, 0).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
-	l, err := audit.Open(audit.Options{Writers: []io.Writer{w}, StuckAfter: time.Second, Now: clock})
+	l, err := audit.Open(&audit.Options{Writers: []io.Writer{w}, StuckAfter: time.Second, Now: clock})
 	require.NoError(t, err)
 	g := &Gateway{controls: &controls{audit: l}}
 	destructive := target{upstream: "orders", original: "cancel_order", name: "orders__cancel_order", hints: catalog.Hints{Destructive: true}}

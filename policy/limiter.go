@@ -79,6 +79,7 @@ type Limiter struct {
 
 	// Redis backend; client is nil for the local backend.
 	client       *redis.Client
+	script       *redis.Script // gcra.lua, with its SHA-1 for EVALSHA
 	refuse       bool
 	retry        time.Duration
 	keyPrincipal string
@@ -175,6 +176,7 @@ func NewLimiter(cfg configs.RateLimits, client *redis.Client, opts LimiterOption
 			return nil, fmt.Errorf("%w: the redis rate-limit backend needs a redis client", ErrInvalidConfig)
 		}
 		l.client = client
+		l.script = redis.NewScript(gcraSource)
 	default:
 		return nil, fmt.Errorf("%w: unknown rate-limit backend %q", ErrInvalidConfig, cfg.Backend)
 	}
@@ -315,12 +317,10 @@ func (l *Limiter) fallback(checks []check, now time.Time) Decision {
 	return l.allowLocal(checks, now)
 }
 
-// gcraScript applies GCRA to every key of a call at once; see gcra.lua.
+// gcraSource applies GCRA to every key of a call at once; see gcra.lua.
 //
 //go:embed gcra.lua
 var gcraSource string
-
-var gcraScript = redis.NewScript(gcraSource)
 
 // allowRedis runs the GCRA script over the call's keys.
 func (l *Limiter) allowRedis(ctx context.Context, checks []check) (Decision, error) {
@@ -330,7 +330,7 @@ func (l *Limiter) allowRedis(ctx context.Context, checks []check) (Decision, err
 		keys[i] = l.redisKey(c.key)
 		args = append(args, c.rule.intervalUS, c.rule.burst)
 	}
-	res, err := gcraScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	res, err := l.script.Run(ctx, l.client, keys, args...).Int64Slice()
 	if err != nil {
 		return Decision{}, err
 	}

@@ -31,12 +31,15 @@ const (
 // while the kill-switch state cannot be loaded.
 const UnavailableID = "state-unavailable"
 
-// unavailable is the synthetic switch of a registry that failed to load.
-var unavailable = Switch{
-	ID:     UnavailableID,
-	Scope:  ScopeGlobal,
-	Reason: "kill-switch state unavailable",
-	Actor:  "mcpgw",
+// unavailable returns the synthetic switch of a registry that failed to
+// load.
+func unavailable() Switch {
+	return Switch{
+		ID:     UnavailableID,
+		Scope:  ScopeGlobal,
+		Reason: "kill-switch state unavailable",
+		Actor:  "mcpgw",
+	}
 }
 
 // Switch is one kill switch: an emergency stop for all calls, the calls to
@@ -170,7 +173,7 @@ func NewSwitches(ctx context.Context, store Store, opts SwitchOptions) (*Switche
 func (s *Switches) Check(tool, upstream string) (Switch, bool) {
 	snap := s.snap.Load()
 	if snap.degraded {
-		return unavailable, true
+		return unavailable(), true
 	}
 	var now int64
 	if c := s.first(snap.global, &now); c != nil {

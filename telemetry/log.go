@@ -62,11 +62,11 @@ func (h ContextHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 // Handle implements slog.Handler.
-func (h ContextHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h ContextHandler) Handle(ctx context.Context, r slog.Record) error { //nolint:gocritic // hugeParam: slog.Handler's signature takes the record by value.
 	if ctx == nil {
 		return h.next.Handle(ctx, r)
 	}
-	if id := RequestIDFrom(ctx); id != "" && !hasAttr(r, "request_id") {
+	if id := RequestIDFrom(ctx); id != "" && !hasAttr(&r, "request_id") {
 		r.AddAttrs(slog.String("request_id", id))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
@@ -75,7 +75,8 @@ func (h ContextHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-func hasAttr(r slog.Record, key string) bool {
+// hasAttr reports whether r has a top-level attribute named key.
+func hasAttr(r *slog.Record, key string) bool {
 	found := false
 	r.Attrs(func(a slog.Attr) bool {
 		found = a.Key == key

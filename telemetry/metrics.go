@@ -47,11 +47,11 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	var err error
 	m.ServerDuration, err = meter.Float64Histogram("mcp.server.operation.duration", metric.WithUnit("s"),
 		metric.WithDescription("MCP request duration as observed by the gateway serving hosts."),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+		metric.WithExplicitBucketBoundaries(DurationBuckets()...))
 	add(err)
 	m.ClientDuration, err = meter.Float64Histogram("mcp.client.operation.duration", metric.WithUnit("s"),
 		metric.WithDescription("MCP request duration as observed by the gateway calling an upstream."),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+		metric.WithExplicitBucketBoundaries(DurationBuckets()...))
 	add(err)
 	m.Decisions, err = meter.Int64Counter("mcpgw.decisions", metric.WithUnit("{call}"),
 		metric.WithDescription("tools/call policy decisions by outcome and upstream."))
@@ -129,8 +129,6 @@ type Sources struct {
 	KillSwitches func(report func(scope string, n int64))
 }
 
-var breakerStates = [...]string{BreakerClosed, BreakerHalfOpen, BreakerOpen}
-
 // Observe registers the gauges' readings. The returned function
 // unregisters them (a gateway that closes, or is replaced).
 func (m *Metrics) Observe(s Sources) (func() error, error) {
@@ -140,7 +138,7 @@ func (m *Metrics) Observe(s Sources) (func() error, error) {
 	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if s.Breakers != nil {
 			s.Breakers(func(upstream, state string) {
-				for _, st := range breakerStates {
+				for _, st := range [...]string{BreakerClosed, BreakerHalfOpen, BreakerOpen} {
 					var v int64
 					if st == state {
 						v = 1

@@ -77,10 +77,12 @@ const (
 	BreakerOpen     = "open"
 )
 
-// DurationBuckets are the explicit bucket boundaries, in seconds, of the MCP
-// operation duration histograms (semconv advice for
+// DurationBuckets returns the explicit bucket boundaries, in seconds, of the
+// MCP operation duration histograms (semconv advice for
 // mcp.server.operation.duration and mcp.client.operation.duration).
-var DurationBuckets = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300}
+func DurationBuckets() []float64 {
+	return []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300}
+}
 
 // ServerAttributes is the label set of one mcp.server.operation.duration
 // series. tool must come from the catalog ("" otherwise), never from raw

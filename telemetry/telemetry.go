@@ -108,7 +108,7 @@ func tracingOn(c configs.Tracing) bool {
 // spanExporter builds the OTLP exporter the configuration names. It does
 // not connect: exports that fail are retried and then dropped by the SDK,
 // never blocking a call.
-func spanExporter(c configs.Tracing) (sdktrace.SpanExporter, error) {
+func spanExporter(c configs.Tracing) (sdktrace.SpanExporter, error) { //nolint:ireturn // the configuration chooses the exporter; the SDK takes any SpanExporter.
 	headers := make(map[string]string, len(c.Headers))
 	for k, v := range c.Headers {
 		val := v.Resolved.Reveal()
@@ -137,7 +137,7 @@ func spanExporter(c configs.Tracing) (sdktrace.SpanExporter, error) {
 
 // Tracer returns the tracer of mcpgw; a no-op tracer when tracing is off
 // or t is nil.
-func (t *Telemetry) Tracer() trace.Tracer {
+func (t *Telemetry) Tracer() trace.Tracer { //nolint:ireturn // an SDK tracer or a no-op one; callers need only the trace API.
 	if t == nil {
 		return noop.NewTracerProvider().Tracer(ScopeName)
 	}
@@ -186,6 +186,7 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Propagator is the W3C Trace Context propagator mcpgw uses on both sides:
-// HTTP headers and params._meta (SEP-414 keys traceparent, tracestate).
-var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
+// Propagator returns the W3C Trace Context propagator mcpgw uses on both
+// sides: HTTP headers and params._meta (SEP-414 keys traceparent,
+// tracestate). It is stateless, so a zero value serves every call.
+func Propagator() propagation.TraceContext { return propagation.TraceContext{} }

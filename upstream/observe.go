@@ -200,7 +200,7 @@ func (o *observer) startSpan(ctx context.Context, req *Request) (context.Context
 func traceHeaders(ctx context.Context, h http.Header) http.Header {
 	out := make(http.Header, len(h)+2)
 	maps.Copy(out, h)
-	telemetry.Propagator.Inject(ctx, propagation.HeaderCarrier(out))
+	telemetry.Propagator().Inject(ctx, propagation.HeaderCarrier(out))
 	return out
 }
 

@@ -30,21 +30,24 @@ type Counts = idp.Counts
 type MintOption = idp.MintOption
 
 // Mint options, mostly for building bad tokens.
-var (
-	// WithAlg signs with RS256 (the default) or ES256; "none" leaves the
-	// token unsigned; HS256 uses the PEM of the issuer's RSA public key as
-	// the MAC secret (the key-confusion attack).
-	WithAlg = idp.WithAlg
-	// WithKID sets the kid header.
-	WithKID = idp.WithKID
-	// WithHeader adds a protected header.
-	WithHeader = idp.WithHeader
-	// WithTamperedSignature flips a bit of the signature.
-	WithTamperedSignature = idp.WithTamperedSignature
-	// WithTamperedPayload swaps in a payload granting scope admin to
-	// subject mallory, keeping the signature.
-	WithTamperedPayload = idp.WithTamperedPayload
-)
+
+// WithAlg signs with RS256 (the default) or ES256; "none" leaves the token
+// unsigned; HS256 uses the PEM of the issuer's RSA public key as the MAC
+// secret (the key-confusion attack).
+func WithAlg(alg string) MintOption { return idp.WithAlg(alg) }
+
+// WithKID sets the kid header.
+func WithKID(kid string) MintOption { return idp.WithKID(kid) }
+
+// WithHeader adds a protected header.
+func WithHeader(name string, value any) MintOption { return idp.WithHeader(name, value) }
+
+// WithTamperedSignature flips a bit of the signature.
+func WithTamperedSignature() MintOption { return idp.WithTamperedSignature() }
+
+// WithTamperedPayload swaps in a payload granting scope admin to subject
+// mallory, keeping the signature.
+func WithTamperedPayload() MintOption { return idp.WithTamperedPayload() }
 
 // Option configures NewIssuer.
 type Option func(*options)
@@ -92,7 +95,7 @@ func NewIssuer(tb testing.TB, opts ...Option) *Issuer {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	o.cfg.URL = "http://" + srv.Listener.Addr().String() + o.path
-	is, err := idp.New(o.cfg)
+	is, err := idp.New(&o.cfg)
 	if err != nil {
 		srv.Close()
 		tb.Fatalf("authntest: %v", err)
@@ -140,7 +143,7 @@ type Provider = idp.Issuer
 type ProviderConfig = idp.Config
 
 // NewProvider returns a Provider for cfg.
-func NewProvider(cfg ProviderConfig) (*Provider, error) { return idp.New(cfg) }
+func NewProvider(cfg *ProviderConfig) (*Provider, error) { return idp.New(cfg) }
 
 // KeyFile is a Provider's keys on disk, so tokens minted by one process
 // verify against the key set another serves.

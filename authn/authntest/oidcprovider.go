@@ -33,20 +33,20 @@ type OIDCProvider struct {
 // node or the npm registry is unavailable the test fails rather than
 // skips: these tests are the evidence that the gateway accepts a real
 // provider's tokens.
-func StartOIDCProvider(t testing.TB, cfg OIDCProvider) string {
-	t.Helper()
+func StartOIDCProvider(tb testing.TB, cfg *OIDCProvider) string {
+	tb.Helper()
 	_, self, _, ok := runtime.Caller(0)
 	if !ok {
-		t.Fatal("cannot locate authn/testdata/oidcprovider")
+		tb.Fatal("cannot locate authn/testdata/oidcprovider")
 	}
 	dir := filepath.Join(filepath.Dir(self), "..", "testdata", "oidcprovider")
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is needed for the oidc-provider end-to-end tests: %v", err)
+		tb.Fatalf("node is needed for the oidc-provider end-to-end tests: %v", err)
 	}
-	installProvider(t, dir)
+	installProvider(tb, dir)
 
-	// Not t.Context(): it ends before Cleanup runs, and the provider is
+	// Not tb.Context(): it ends before Cleanup runs, and the provider is
 	// first asked to stop by closing its stdin.
 	ctx, cancel := context.WithCancel(context.Background()) //nolint:usetesting // see above.
 	cmd := exec.CommandContext(ctx, node, "server.mjs")
@@ -57,23 +57,23 @@ func StartOIDCProvider(t testing.TB, cfg OIDCProvider) string {
 		"OIDC_RESOURCES="+strings.Join(cfg.Resources, " "),
 		"OIDC_SCOPES="+strings.Join(cfg.Scopes, " "),
 	)
-	cmd.Stderr = logWriter{t}
+	cmd.Stderr = logWriter{tb}
 	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("starting oidc-provider: %v", err)
+		tb.Fatalf("starting oidc-provider: %v", err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = stdin.Close() // server.mjs exits when stdin closes.
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -103,11 +103,11 @@ func StartOIDCProvider(t testing.TB, cfg OIDCProvider) string {
 	select {
 	case issuer, ok := <-lines:
 		if !ok {
-			t.Fatal("oidc-provider exited before listening")
+			tb.Fatal("oidc-provider exited before listening")
 		}
 		return issuer
 	case <-time.After(time.Minute):
-		t.Fatal("oidc-provider did not start within a minute")
+		tb.Fatal("oidc-provider did not start within a minute")
 		return ""
 	}
 }

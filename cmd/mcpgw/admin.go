@@ -114,7 +114,8 @@ func printSwitches(w io.Writer, list []switchView) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSCOPE\tTARGET\tREASON\tTICKET\tBY\tEXPIRES")
-	for _, s := range list {
+	for i := range list {
+		s := &list[i]
 		expires := "never"
 		if !s.Expires.IsZero() {
 			expires = s.Expires.Local().Format(time.RFC3339) + " (in " + time.Until(s.Expires).Round(time.Second).String() + ")"

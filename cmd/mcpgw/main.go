@@ -25,7 +25,7 @@ import (
 // Set by -ldflags at release build time.
 var (
 	version = "dev"
-	commit  = "unknown"
+	commit  = "unknown" //nolint:gochecknoglobals // -ldflags -X can set only a package-level string variable
 )
 
 const usage = `mcpgw is an edge gateway for the Model Context Protocol.

@@ -251,32 +251,13 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 	for si := range b.sources {
 		s := &b.sources[si]
 		for idx, raw := range s.items(k) {
-			m, err := findMember(raw, "name")
-			if err != nil {
-				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError("name", err)))
+			m, ok := b.identify(s, k, idx, raw, "name")
+			if !ok || (k == Tools && !s.allows(m.value)) {
 				continue
 			}
 			original := m.value
-			if original == "" {
-				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, "name"))
-				continue
-			}
-			if k == Tools && !s.allows(original) {
-				continue
-			}
 			exposed := ExposedName(s.Prefix, b.opts.Separator, original)
-			if p := b.opts.NamePattern; p != nil && !p.MatchString(exposed) {
-				b.problem(s, k, idx, original, fmt.Sprintf("exposed name %q does not match %s", exposed, p))
-				continue
-			}
-			if prev, taken := routes[exposed]; taken {
-				if prev.Upstream == s.Upstream {
-					b.problem(s, k, idx, original, fmt.Sprintf("duplicate %s name; the first one wins", k.noun()))
-				} else {
-					b.problem(s, k, idx, original, fmt.Sprintf(
-						"exposed name %q collides with %s %q from upstream %q; upstream %q comes first and wins, upstream %q's is skipped",
-						exposed, k.noun(), prev.Name, prev.Upstream, prev.Upstream, s.Upstream))
-				}
+			if !b.nameFree(s, k, idx, original, exposed, routes) {
 				continue
 			}
 			route := Route{Upstream: s.Upstream, Name: original, Available: s.Available}
@@ -292,6 +273,43 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 	}
 }
 
+// identify finds the identifying member key of item idx of s. A missing,
+// malformed or empty one is a problem, and the item is skipped.
+func (b *builder) identify(s *source, k Kind, idx int, raw []byte, key string) (member, bool) {
+	m, err := findMember(raw, key)
+	if err != nil {
+		b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError(key, err)))
+		return member{}, false
+	}
+	if m.value == "" {
+		b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, key))
+		return member{}, false
+	}
+	return m, true
+}
+
+// nameFree reports whether the tool or prompt original of s may be exposed
+// as exposed: the name matches the configured pattern and no earlier item
+// took it. Otherwise it records why as a problem.
+func (b *builder) nameFree(s *source, k Kind, idx int, original, exposed string, routes map[string]Route) bool {
+	if p := b.opts.NamePattern; p != nil && !p.MatchString(exposed) {
+		b.problem(s, k, idx, original, fmt.Sprintf("exposed name %q does not match %s", exposed, p))
+		return false
+	}
+	prev, taken := routes[exposed]
+	switch {
+	case !taken:
+		return true
+	case prev.Upstream == s.Upstream:
+		b.problem(s, k, idx, original, fmt.Sprintf("duplicate %s name; the first one wins", k.noun()))
+	default:
+		b.problem(s, k, idx, original, fmt.Sprintf(
+			"exposed name %q collides with %s %q from upstream %q; upstream %q comes first and wins, upstream %q's is skipped",
+			exposed, k.noun(), prev.Name, prev.Upstream, prev.Upstream, s.Upstream))
+	}
+	return false
+}
+
 // uriEntry is one accepted resource or template before naming.
 type uriEntry struct {
 	s   *source
@@ -303,9 +321,19 @@ type uriEntry struct {
 // buildURIs routes and lists the resources or resource templates of every
 // source, rewriting URIs that several upstreams expose.
 func (b *builder) buildURIs(k Kind) {
-	key := kindInfo[k].member
-	var entries []uriEntry
-	owners := make(map[string]int) // original URI → number of upstreams
+	entries, owners := b.collectURIs(k)
+	b.routeURIs(k, entries, owners)
+	if k == Resources {
+		b.markAmbiguous(entries, owners)
+	}
+}
+
+// collectURIs gathers the acceptable resources or templates of every
+// source, in source order, and counts the upstreams exposing each original
+// URI.
+func (b *builder) collectURIs(k Kind) (entries []uriEntry, owners map[string]int) {
+	key := k.member()
+	owners = make(map[string]int) // original URI → number of upstreams
 	for si := range b.sources {
 		s := &b.sources[si]
 		raws := s.items(k)
@@ -314,13 +342,8 @@ func (b *builder) buildURIs(k Kind) {
 		}
 		seen := make(map[string]bool, len(raws))
 		for idx, raw := range raws {
-			m, err := findMember(raw, key)
-			if err != nil {
-				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError(key, err)))
-				continue
-			}
-			if m.value == "" {
-				b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, key))
+			m, ok := b.identify(s, k, idx, raw, key)
+			if !ok {
 				continue
 			}
 			if seen[m.value] {
@@ -329,6 +352,7 @@ func (b *builder) buildURIs(k Kind) {
 			}
 			e := uriEntry{s: s, idx: idx, m: m}
 			if k == ResourceTemplates {
+				var err error
 				if e.tm, err = compileTemplate(m.value); err != nil {
 					b.problem(s, k, idx, m.value, fmt.Sprintf("not an RFC 6570 URI template: %v", err))
 					continue
@@ -339,10 +363,17 @@ func (b *builder) buildURIs(k Kind) {
 			entries = append(entries, e)
 		}
 	}
+	return entries, owners
+}
 
+// routeURIs routes and lists entries, exposing a URI that several upstreams
+// share in the gateway form.
+func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
+	key := k.member()
 	l := &b.snap.lists[k]
 	exposedSeen := make(map[string]string, len(entries)) // exposed → upstream
-	for _, e := range entries {
+	for i := range entries {
+		e := &entries[i]
 		original := e.m.value
 		shared := owners[original] > 1
 		exposed := original
@@ -370,13 +401,19 @@ func (b *builder) buildURIs(k Kind) {
 			l.add(exposed, e.m, shared)
 		}
 	}
-	if k == Resources {
-		for _, e := range entries {
-			if owners[e.m.value] > 1 {
-				if _, taken := b.snap.resources[e.m.value]; !taken {
-					b.snap.resources[e.m.value] = resourceRoute{ambiguous: true}
-				}
-			}
+}
+
+// markAmbiguous marks the original URI of each resource that several
+// upstreams share as ambiguous, unless an entry is exposed as it: Resource
+// does not route it, so hosts must use the gateway form.
+func (b *builder) markAmbiguous(entries []uriEntry, owners map[string]int) {
+	for i := range entries {
+		original := entries[i].m.value
+		if owners[original] <= 1 {
+			continue
+		}
+		if _, taken := b.snap.resources[original]; !taken {
+			b.snap.resources[original] = resourceRoute{ambiguous: true}
 		}
 	}
 }
@@ -429,7 +466,7 @@ func (l *list) encode(k Kind, version uint64, pageSize int) {
 	n := len(l.ends)
 	if n == 0 {
 		l.pageSize = 1
-		l.pages = [][]byte{kindInfo[k].empty}
+		l.pages = [][]byte{k.emptyResult()}
 		return
 	}
 	l.pageSize = pageSize
@@ -437,7 +474,7 @@ func (l *list) encode(k Kind, version uint64, pageSize int) {
 		l.pageSize = n
 	}
 	numPages := (n + l.pageSize - 1) / l.pageSize
-	overhead := len(`{"":[]}`) + len(kindInfo[k].key) + len(`,"nextCursor":""`) + cursorChars
+	overhead := len(`{"":[]}`) + len(k.String()) + len(`,"nextCursor":""`) + cursorChars
 	buf := make([]byte, 0, len(l.items)+numPages*overhead)
 	l.pages = make([][]byte, numPages)
 	for p := range numPages {

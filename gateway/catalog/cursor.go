@@ -42,7 +42,7 @@ func decodeCursor(c string) (k Kind, version uint64, offset int, ok bool) {
 	for i, j := 0, 0; i < cursorChars; i, j = i+4, j+3 {
 		var v uint32
 		for _, ch := range []byte(c[i : i+4]) {
-			d := base64URLValue[ch]
+			d := base64URLValue(ch)
 			if d == 0xff {
 				return 0, 0, 0, false
 			}
@@ -67,13 +67,19 @@ func checkByte(b []byte) byte {
 }
 
 // base64URLValue maps a base64url character to its value, others to 0xff.
-var base64URLValue = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
+func base64URLValue(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A'
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26
+	case '0' <= c && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	case c == '_':
+		return 63
+	default:
+		return 0xff
 	}
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	for i := range len(alphabet) {
-		t[alphabet[i]] = byte(i)
-	}
-	return t
-}()
+}

@@ -3,8 +3,8 @@ package catalog
 import "errors"
 
 // ErrInvalidCursor reports a list cursor this package did not issue, issued
-// for another list, or garbled on the way. The gateway maps it to JSON-RPC
-// -32602 (invalid params).
+// for another list, or garbled on the way. The gateway maps it to
+// mcpwire.CodeInvalidParams.
 var ErrInvalidCursor = errors.New("invalid cursor")
 
 // ErrUnknownKind reports a Kind outside Tools, Resources, ResourceTemplates

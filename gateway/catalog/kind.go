@@ -14,36 +14,57 @@ const (
 // numKinds is the number of valid Kinds; arrays indexed by Kind use it.
 const numKinds = 4
 
-// kindInfo holds what each Kind needs: its JSON result key, the member that
-// identifies an item, and the noun used in problems.
-var kindInfo = [numKinds]struct {
-	key    string // result key of the list call, also String
-	member string // identifying member of one item
-	noun   string // singular, for problems
-	empty  []byte // encoded result of an empty list
-}{
-	Tools:             {"tools", "name", "tool", []byte(`{"tools":[]}`)},
-	Resources:         {"resources", "uri", "resource", []byte(`{"resources":[]}`)},
-	ResourceTemplates: {"resourceTemplates", "uriTemplate", "resource template", []byte(`{"resourceTemplates":[]}`)},
-	Prompts:           {"prompts", "name", "prompt", []byte(`{"prompts":[]}`)},
-}
-
 // Valid reports whether k is one of the four lists.
 func (k Kind) Valid() bool { return k >= 0 && k < numKinds }
 
 // String is the list's key in a list result: "tools", "resources",
 // "resourceTemplates" or "prompts".
 func (k Kind) String() string {
-	if !k.Valid() {
+	switch k {
+	case Tools:
+		return "tools"
+	case Resources:
+		return "resources"
+	case ResourceTemplates:
+		return "resourceTemplates"
+	case Prompts:
+		return "prompts"
+	default:
 		return "unknown"
 	}
-	return kindInfo[k].key
+}
+
+// member is the member that identifies one item of a valid k.
+func (k Kind) member() string {
+	switch k {
+	case Resources:
+		return "uri"
+	case ResourceTemplates:
+		return "uriTemplate"
+	default:
+		return "name"
+	}
 }
 
 // noun is the singular used in problems: "tool", "resource template".
 func (k Kind) noun() string {
-	if !k.Valid() {
+	switch k {
+	case Tools:
+		return "tool"
+	case Resources:
+		return "resource"
+	case ResourceTemplates:
+		return "resource template"
+	case Prompts:
+		return "prompt"
+	default:
 		return "item"
 	}
-	return kindInfo[k].noun
+}
+
+// emptyResult is the encoded result of an empty list of a valid k, such
+// as {"tools":[]}. It is built per call: only empty lists and pages past
+// the end need it.
+func (k Kind) emptyResult() []byte {
+	return []byte(`{"` + k.String() + `":[]}`)
 }

@@ -211,7 +211,7 @@ func mustDecode(t *testing.T, c string) string {
 	for i, j := 0, 0; i < cursorChars; i, j = i+4, j+3 {
 		var v uint32
 		for _, ch := range []byte(c[i : i+4]) {
-			v = v<<6 | uint32(base64URLValue[ch])
+			v = v<<6 | uint32(base64URLValue(ch))
 		}
 		b[j], b[j+1], b[j+2] = byte(v>>16), byte(v>>8), byte(v)
 	}

@@ -233,11 +233,11 @@ func referenceRegexp(m *uriMatcher) *regexp.Regexp {
 		}
 		class := "."
 		switch sg.stop {
-		case stopSimple:
+		case stopSimple():
 			class = `[^/?#]`
-		case stopPath:
+		case stopPath():
 			class = `[^?#]`
-		case stopQuery:
+		case stopQuery():
 			class = `[^#]`
 		}
 		switch sg.op {

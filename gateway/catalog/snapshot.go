@@ -77,7 +77,7 @@ type UpstreamInfo struct {
 }
 
 // Count returns the number of routed items of kind k.
-func (u UpstreamInfo) Count(k Kind) int {
+func (u *UpstreamInfo) Count(k Kind) int {
 	switch k {
 	case Tools:
 		return u.Tools
@@ -252,7 +252,7 @@ func (s *Snapshot) Page(k Kind, cursor string) ([]byte, error) {
 	l := &s.lists[k]
 	if cursor == "" {
 		if len(l.pages) == 0 {
-			return kindInfo[k].empty, nil
+			return k.emptyResult(), nil
 		}
 		return l.pages[0], nil
 	}
@@ -270,7 +270,7 @@ func (s *Snapshot) Page(k Kind, cursor string) ([]byte, error) {
 	}
 	switch {
 	case offset >= n:
-		return kindInfo[k].empty, nil
+		return k.emptyResult(), nil
 	case aligned:
 		return l.pages[offset/l.pageSize], nil
 	default:
@@ -308,7 +308,7 @@ func (l *list) appendPage(dst []byte, k Kind, version uint64, from int) []byte {
 		start = l.ends[from-1] + 1 // skip the comma
 	}
 	dst = append(dst, `{"`...)
-	dst = append(dst, kindInfo[k].key...)
+	dst = append(dst, k.String()...)
 	dst = append(dst, `":[`...)
 	dst = append(dst, l.items[start:l.ends[to-1]]...)
 	dst = append(dst, ']')
@@ -358,7 +358,7 @@ func (s *Snapshot) consistentList(k Kind) error {
 			if seen >= len(names) {
 				return fmt.Errorf("page %d: more entries than names", page)
 			}
-			m, err := findMember(item, kindInfo[k].member)
+			m, err := findMember(item, k.member())
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", seen, err)
 			}

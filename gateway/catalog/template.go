@@ -53,13 +53,19 @@ func (s *asciiSet) has(c byte) bool {
 	return c < 128 && s[c>>5]&(1<<(c&31)) != 0
 }
 
-var (
-	stopNone    = makeASCIISet("")
-	stopSimple  = makeASCIISet("/?#")
-	stopPath    = makeASCIISet("?#")
-	stopQuery   = makeASCIISet("#")
-	varNameRest = makeASCIISet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.%")
-)
+// The stop sets of the expression operators: the characters a variable's
+// value cannot contain. Templates are compiled once per catalog build, so
+// the sets are built on demand.
+func stopNone() asciiSet   { return asciiSet{} }
+func stopSimple() asciiSet { return makeASCIISet("/?#") }
+func stopPath() asciiSet   { return makeASCIISet("?#") }
+func stopQuery() asciiSet  { return makeASCIISet("#") }
+
+// varNameChars are the characters of a variable name (RFC 6570 section
+// 2.3: ALPHA, DIGIT, "_", "." and pct-encoded).
+func varNameChars() asciiSet {
+	return makeASCIISet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.%")
+}
 
 // compileTemplate compiles an RFC 6570 URI template into a matcher.
 func compileTemplate(tmpl string) (*uriMatcher, error) {
@@ -103,23 +109,24 @@ func compileExpression(expr string) (segment, error) {
 	var seg segment
 	switch op := expr[0]; op {
 	case '+':
-		seg = segment{stop: stopNone, min1: true}
+		seg = segment{stop: stopNone(), min1: true}
 	case '#':
-		seg = segment{op: op, stop: stopNone, optional: true}
+		seg = segment{op: op, stop: stopNone(), optional: true}
 	case '.', ';':
-		seg = segment{op: op, stop: stopSimple, optional: true}
+		seg = segment{op: op, stop: stopSimple(), optional: true}
 	case '/':
-		seg = segment{op: op, stop: stopPath, optional: true}
+		seg = segment{op: op, stop: stopPath(), optional: true}
 	case '?', '&':
-		seg = segment{op: op, stop: stopQuery, optional: true}
+		seg = segment{op: op, stop: stopQuery(), optional: true}
 	case '=', ',', '!', '@', '|':
 		return segment{}, fmt.Errorf("%q: %w", op, errReservedOperator)
 	default:
-		seg = segment{stop: stopSimple, min1: true}
+		seg = segment{stop: stopSimple(), min1: true}
 	}
 	if seg.op != 0 || expr[0] == '+' {
 		expr = expr[1:]
 	}
+	varChars := varNameChars()
 	for v := range strings.SplitSeq(expr, ",") {
 		name, _, _ := strings.Cut(v, ":")
 		name = strings.TrimSuffix(name, "*")
@@ -127,7 +134,7 @@ func compileExpression(expr string) (segment, error) {
 			return segment{}, fmt.Errorf("%q: %w", v, errBadVariable)
 		}
 		for i := 0; i < len(name); i++ {
-			if !varNameRest.has(name[i]) {
+			if !varChars.has(name[i]) {
 				return segment{}, fmt.Errorf("%q: %w", v, errBadVariable)
 			}
 		}

@@ -90,8 +90,12 @@ type sink struct {
 	failing bool
 }
 
-// Open opens the files of opts and starts the writer. Close stops it.
-func Open(opts Options) (*Logger, error) {
+// Open opens the files of opts and starts the writer. Close stops it. A nil
+// opts is the zero Options, which has no sink and is refused.
+func Open(opts *Options) (*Logger, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
 	l := &Logger{
 		stuckAfter: opts.StuckAfter,
 		now:        opts.Now,

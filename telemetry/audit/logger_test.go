@@ -50,7 +50,7 @@ func TestLoggerExactlyOnce(t *testing.T) {
 	)
 	var out bytes.Buffer // Only the writer goroutine writes to it.
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := Open(Options{Writers: []io.Writer{&out}, Paths: []string{path}, QueueSize: 64})
+	l, err := Open(&Options{Writers: []io.Writer{&out}, Paths: []string{path}, QueueSize: 64})
 	require.NoError(t, err)
 
 	var wg sync.WaitGroup
@@ -94,7 +94,7 @@ func TestLoggerCloseDrains(t *testing.T) {
 
 	release := make(chan struct{})
 	w := &blockingWriter{entered: make(chan struct{}), release: release}
-	l, err := Open(Options{Writers: []io.Writer{w}, QueueSize: 100})
+	l, err := Open(&Options{Writers: []io.Writer{w}, QueueSize: 100})
 	require.NoError(t, err)
 	// The first record blocks the writer; the others wait in the queue.
 	for i := range 50 {
@@ -120,7 +120,7 @@ func TestLoggerStuck(t *testing.T) {
 
 	release := make(chan struct{})
 	w := &blockingWriter{entered: make(chan struct{}), release: release}
-	l, err := Open(Options{Writers: []io.Writer{w}, QueueSize: 1, StuckAfter: 10 * time.Millisecond})
+	l, err := Open(&Options{Writers: []io.Writer{w}, QueueSize: 1, StuckAfter: 10 * time.Millisecond})
 	require.NoError(t, err)
 	ctx := t.Context()
 
@@ -151,7 +151,7 @@ func TestLoggerLogHonoursContext(t *testing.T) {
 
 	release := make(chan struct{})
 	w := &blockingWriter{entered: make(chan struct{}), release: release}
-	l, err := Open(Options{Writers: []io.Writer{w}, QueueSize: 1, StuckAfter: time.Hour})
+	l, err := Open(&Options{Writers: []io.Writer{w}, QueueSize: 1, StuckAfter: time.Hour})
 	require.NoError(t, err)
 	defer func() {
 		close(release)
@@ -179,11 +179,11 @@ func TestOpenRefusesUnwritablePaths(t *testing.T) {
 			t.Parallel()
 
 			good := filepath.Join(t.TempDir(), "ok.jsonl")
-			_, err := Open(Options{Paths: []string{good, tt.path}})
+			_, err := Open(&Options{Paths: []string{good, tt.path}})
 			require.Error(t, err)
 		})
 	}
-	_, err := Open(Options{})
+	_, err := Open(&Options{})
 	require.Error(t, err, "no sink")
 }
 
@@ -192,7 +192,7 @@ func TestLoggerFileMode(t *testing.T) {
 
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	require.NoError(t, os.WriteFile(path, []byte(`{"event":"earlier"}`+"\n"), 0o600))
-	l, err := Open(Options{Paths: []string{path}})
+	l, err := Open(&Options{Paths: []string{path}})
 	require.NoError(t, err)
 	require.NoError(t, l.Log(t.Context(), &Record{Event: EventDrain, Action: "drain", Target: "orders"}))
 	closeLogger(t, l)
@@ -211,7 +211,7 @@ func TestLoggerSinkFailure(t *testing.T) {
 	t.Parallel()
 
 	w := &failingWriter{}
-	l, err := Open(Options{Writers: []io.Writer{w}})
+	l, err := Open(&Options{Writers: []io.Writer{w}})
 	require.NoError(t, err)
 	require.NoError(t, l.Log(t.Context(), &Record{Event: EventToolsCall}))
 	ctx, cancel := context.WithTimeout(t.Context(), failAfter)

@@ -125,7 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer l.Close()
 	cfg.URL = "http://" + l.Addr().String()
-	p, err := authntest.NewProvider(cfg)
+	p, err := authntest.NewProvider(&cfg)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func mint(args []string, stdout, stderr io.Writer) error {
 	if *issuer == "" {
 		return errors.New("-issuer is required: the key file names none")
 	}
-	p, err := authntest.NewProvider(authntest.ProviderConfig{
+	p, err := authntest.NewProvider(&authntest.ProviderConfig{
 		URL:      strings.TrimSuffix(*issuer, "/"),
 		Audience: *audience,
 		TokenTTL: tf.ttl,

@@ -142,18 +142,19 @@ func startGatewayWith(t *testing.T, yaml string, waitReady bool, health time.Dur
 // serveGateway starts a gateway of cfg on a loopback port.
 func serveGateway(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, health time.Duration) *gw {
 	t.Helper()
-	return serveGatewayOpts(t, cfg, auditPath, waitReady, gateway.Options{HealthInterval: health})
+	return serveGatewayOpts(t, cfg, auditPath, waitReady, &gateway.Options{HealthInterval: health})
 }
 
 // serveGatewayOpts is serveGateway with chosen gateway options (the
-// version is the harness's, and so is the logger unless opts has one).
-func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, opts gateway.Options) *gw {
+// version is the harness's, and so is the logger unless opts has one); it
+// sets both in opts.
+func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, opts *gateway.Options) *gw {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	opts.Version = "e2e"
-	g, err := gateway.New(cfg, &opts)
+	g, err := gateway.New(cfg, opts)
 	require.NoError(t, err)
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

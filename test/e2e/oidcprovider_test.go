@@ -22,7 +22,7 @@ import (
 func TestOIDCProviderThroughGateway(t *testing.T) {
 	const clientID, secret = "mcpgw-e2e-host", "e2e-host-secret-0123456789"
 	const other = "https://other.example.test/mcp"
-	issuer := authntest.StartOIDCProvider(t, authntest.OIDCProvider{
+	issuer := authntest.StartOIDCProvider(t, &authntest.OIDCProvider{
 		ClientID: clientID, Secret: secret,
 		Resources: []string{resource, other},
 		Scopes:    []string{"mcp:tools", "orders:read"},

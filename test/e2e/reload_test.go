@@ -44,7 +44,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	// t.Context is cancelled before cleanups run; shutdown needs a live context.
 	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
-	g := serveGatewayOpts(t, cfg, auditPath, true, gateway.Options{HealthInterval: 200 * time.Millisecond, Telemetry: tel})
+	g := serveGatewayOpts(t, cfg, auditPath, true, &gateway.Options{HealthInterval: 200 * time.Millisecond, Telemetry: tel})
 	reloads := func(result string) float64 {
 		t.Helper()
 		fam := scrape(t, g.base+"/metrics")["mcpgw_config_reloads_total"]

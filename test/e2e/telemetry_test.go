@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -152,7 +151,7 @@ func startGatewayTel(t *testing.T, yaml string) (*gw, *telemetry.Telemetry) {
 	// t.Context is cancelled before cleanups run; shutdown needs a live context.
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.WithoutCancel(t.Context()))) })
 	log := slog.New(telemetry.NewContextHandler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	g := serveGatewayOpts(t, cfg, "", true, gateway.Options{Logger: log, HealthInterval: time.Hour, Telemetry: tel, LogLevel: new(slog.LevelVar)})
+	g := serveGatewayOpts(t, cfg, "", true, &gateway.Options{Logger: log, HealthInterval: time.Hour, Telemetry: tel, LogLevel: new(slog.LevelVar)})
 	return g, tel
 }
 
@@ -322,7 +321,7 @@ upstreams:
 	for _, b := range ok[0].GetHistogram().GetBucket() {
 		bounds = append(bounds, b.GetUpperBound())
 	}
-	assert.Equal(t, append(slices.Clone(telemetry.DurationBuckets), math.Inf(1)), bounds, "semconv buckets, in seconds")
+	assert.Equal(t, append(telemetry.DurationBuckets(), math.Inf(1)), bounds, "semconv buckets, in seconds")
 	killed := series(srv, map[string]string{"gen_ai_tool_name": "orders__cancel_order", "error_type": "-32060"})
 	require.Len(t, killed, 1)
 	for _, m := range srv.GetMetric() {

@@ -99,11 +99,13 @@ type Issuer struct {
 	requests          atomic.Int64
 }
 
-// Signing algorithms of the issuer's keys.
-var algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+// signingAlgorithms are the algorithms of the issuer's keys.
+func signingAlgorithms() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+}
 
 // New returns an issuer for cfg.
-func New(cfg Config) (*Issuer, error) {
+func New(cfg *Config) (*Issuer, error) {
 	if cfg.URL == "" || strings.HasSuffix(cfg.URL, "/") {
 		return nil, errors.New("idp: URL is required, without a trailing slash")
 	}
@@ -128,16 +130,18 @@ func New(cfg Config) (*Issuer, error) {
 	if _, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(cfg.URL, "http://"), "https://"), "/"); ok {
 		i.path = "/" + rest
 	}
-	for _, k := range cfg.Keys {
+	algorithms := signingAlgorithms()
+	for j := range cfg.Keys {
+		k := &cfg.Keys[j]
 		alg := jose.SignatureAlgorithm(k.Algorithm)
 		if k.IsPublic() || !slices.Contains(algorithms, alg) {
 			return nil, fmt.Errorf("idp: key %q must be a private %v key", k.KeyID, algorithms)
 		}
 		if _, ok := i.current[alg]; ok {
-			i.retired = append(i.retired, k)
+			i.retired = append(i.retired, *k)
 			continue
 		}
-		i.current[alg] = k
+		i.current[alg] = *k
 	}
 	for _, alg := range algorithms {
 		if _, ok := i.current[alg]; ok {
@@ -220,6 +224,7 @@ func (i *Issuer) Counts() Counts {
 // Rotate makes fresh RS256 and ES256 keys current. The previous keys stay in
 // the JWKS, so tokens they signed still verify.
 func (i *Issuer) Rotate() error {
+	algorithms := signingAlgorithms()
 	fresh := make(map[jose.SignatureAlgorithm]jose.JSONWebKey, len(algorithms))
 	for _, alg := range algorithms {
 		k, err := newKey(alg)
@@ -242,7 +247,7 @@ func (i *Issuer) Keys() []jose.JSONWebKey {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	out := make([]jose.JSONWebKey, 0, len(i.current)+len(i.retired))
-	for _, alg := range algorithms {
+	for _, alg := range signingAlgorithms() {
 		out = append(out, i.current[alg])
 	}
 	return append(out, i.retired...)
@@ -259,8 +264,8 @@ func (i *Issuer) KeyID(alg string) string {
 func (i *Issuer) JWKS() jose.JSONWebKeySet {
 	keys := i.Keys()
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
-	for _, k := range keys {
-		set.Keys = append(set.Keys, k.Public())
+	for j := range keys {
+		set.Keys = append(set.Keys, keys[j].Public())
 	}
 	return set
 }
@@ -441,7 +446,7 @@ func (i *Issuer) signHMACWithPublicKey(payload []byte, o mintOptions) (string, e
 // verify checks a token the issuer signed (for token exchange) and returns
 // its claims.
 func (i *Issuer) verify(token string) (map[string]any, error) {
-	jws, err := jose.ParseSignedCompact(token, algorithms)
+	jws, err := jose.ParseSignedCompact(token, signingAlgorithms())
 	if err != nil {
 		return nil, err
 	}
@@ -449,11 +454,12 @@ func (i *Issuer) verify(token string) (map[string]any, error) {
 		return nil, errors.New("want one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
-	for _, k := range i.Keys() {
-		if k.KeyID != kid {
+	keys := i.Keys()
+	for j := range keys {
+		if keys[j].KeyID != kid {
 			continue
 		}
-		payload, err := jws.Verify(k.Public())
+		payload, err := jws.Verify(keys[j].Public())
 		if err != nil {
 			return nil, err
 		}

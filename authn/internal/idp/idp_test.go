@@ -19,7 +19,7 @@ func newTestIssuer(t *testing.T, cfg *Config) (*Issuer, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.URL = "http://" + srv.Listener.Addr().String() + cfg.URL
-	i, err := New(*cfg)
+	i, err := New(cfg)
 	require.NoError(t, err)
 	srv.Config.Handler = i.Handler()
 	srv.Start()
@@ -68,7 +68,7 @@ func TestDiscoveryDocuments(t *testing.T) {
 func TestMintOptions(t *testing.T) {
 	t.Parallel()
 
-	i, err := New(Config{URL: "http://127.0.0.1:1", Audience: "aud"})
+	i, err := New(&Config{URL: "http://127.0.0.1:1", Audience: "aud"})
 	require.NoError(t, err)
 	header := func(tok string) map[string]any {
 		b, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.HS256})
@@ -177,7 +177,7 @@ func TestTokenEndpoint(t *testing.T) {
 func TestRotateAndKeyFile(t *testing.T) {
 	t.Parallel()
 
-	i, err := New(Config{URL: "http://127.0.0.1:1"})
+	i, err := New(&Config{URL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
 	old, err := i.Mint(map[string]any{"sub": "a"})
 	require.NoError(t, err)
@@ -192,15 +192,15 @@ func TestRotateAndKeyFile(t *testing.T) {
 	require.NoError(t, WriteKeyFile(path, &KeyFile{Issuer: i.URL(), Audience: "aud", Keys: i.Keys()}))
 	kf, err := ReadKeyFile(path)
 	require.NoError(t, err)
-	again, err := New(Config{URL: kf.Issuer, Keys: kf.Keys})
+	again, err := New(&Config{URL: kf.Issuer, Keys: kf.Keys})
 	require.NoError(t, err)
 	assert.Equal(t, i.KeyID("RS256"), again.KeyID("RS256"), "current keys come back current")
 	assert.Equal(t, i.KeyID("ES256"), again.KeyID("ES256"))
 	_, err = again.verify(old)
 	require.NoError(t, err, "and retired ones retired")
 
-	_, err = New(Config{URL: "http://x/", Keys: nil})
+	_, err = New(&Config{URL: "http://x/", Keys: nil})
 	require.Error(t, err)
-	_, err = New(Config{URL: "http://x", Keys: []jose.JSONWebKey{i.JWKS().Keys[0]}})
+	_, err = New(&Config{URL: "http://x", Keys: []jose.JSONWebKey{i.JWKS().Keys[0]}})
 	require.Error(t, err, "public keys cannot sign")
 }
