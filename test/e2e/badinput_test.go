@@ -99,7 +99,7 @@ func TestBadInput(t *testing.T) {
 		{name: "batch", body: `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`, wantStatus: 400, wantCode: -32600, wantInMsg: "batch"},
 		{name: "unknown method", body: `{"jsonrpc":"2.0","id":1,"method":"tools/frobnicate"}`, wantStatus: 200, wantCode: -32601, wantInMsg: "tools/frobnicate"},
 		{name: "unknown tool", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"orders__nope","arguments":{}}}`, wantStatus: 200, wantCode: -32602, wantInMsg: "orders__nope"},
-		{name: "duplicate name", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"orders__get_order","name":"cancel_order"}}`, wantStatus: 200, wantCode: -32602},
+		{name: "duplicate name", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"orders__get_order","name":"cancel_order"}}`, wantStatus: 400, wantCode: -32600, wantInMsg: `duplicate member "name"`},
 		{name: "unknown resource", body: `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"nope://x"}}`, wantStatus: 200, wantCode: -32002},
 		{name: "invalid cursor", body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"garbage"}}`, wantStatus: 200, wantCode: -32602},
 		{name: "oversized response", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"broken__huge"}}`, wantStatus: 200, wantCode: -32051, wantInMsg: `"broken"`},
