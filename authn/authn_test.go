@@ -510,7 +510,8 @@ func TestPrincipal(t *testing.T) {
 // refusal of such a token would then not be about the key id.
 func requireUnknownKID(t *testing.T, iss *authntest.Issuer, kid string) {
 	t.Helper()
-	for _, k := range iss.Keys() {
-		require.NotEqual(t, k.KeyID, kid)
+	keys := iss.Keys()
+	for i := range keys {
+		require.NotEqual(t, keys[i].KeyID, kid)
 	}
 }

@@ -61,12 +61,7 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 		if page == maxListPages {
 			return nil, c.fail(ErrBadResponse, fmt.Sprintf("%s: more than %d pages", method, maxListPages), nil)
 		}
-		var params []byte
-		if cursor != "" {
-			params = rawjson.AppendString([]byte(`{"cursor":`), cursor)
-			params = append(params, '}')
-		}
-		res, err := c.rpc(ctx, s, method, params)
+		res, err := c.rpc(ctx, s, method, cursorParams(cursor))
 		if err != nil {
 			var rpcErr *RPCError
 			if errors.As(err, &rpcErr) && rpcErr.Code == mcpwire.CodeMethodNotFound && page == 0 {
@@ -74,34 +69,7 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 			}
 			return nil, c.wrap(method, err)
 		}
-		var (
-			pageItems []json.RawMessage
-			next      *string
-			perr      error
-		)
-		err = rawjson.EachMember(res, func(k, v []byte) bool {
-			switch {
-			case rawjson.StringIs(k, field):
-				if !rawjson.IsNull(v) {
-					if perr = json.Unmarshal(v, &pageItems); perr != nil {
-						return false
-					}
-				}
-			case rawjson.StringIs(k, "nextCursor"):
-				if !rawjson.IsNull(v) {
-					cur, ok := rawjson.DecodeString(v)
-					if !ok {
-						perr = errors.New("nextCursor is not a string")
-						return false
-					}
-					next = &cur
-				}
-			}
-			return true
-		})
-		if err == nil {
-			err = perr
-		}
+		pageItems, next, err := listPage(res, field)
 		if err != nil {
 			return nil, c.fail(ErrBadResponse, method+" result", err)
 		}
@@ -115,6 +83,40 @@ func (c *Client) listAll(ctx context.Context, s *session, method, field string) 
 		}
 		seen[cursor] = true
 	}
+}
+
+// cursorParams are the params of a list request for the page cursor
+// names; nil for the first page.
+func cursorParams(cursor string) []byte {
+	if cursor == "" {
+		return nil
+	}
+	params := rawjson.AppendString([]byte(`{"cursor":`), cursor)
+	return append(params, '}')
+}
+
+// listPage reads one page of a list result: the items of field and the
+// next cursor (nil on the last page).
+func listPage(res []byte, field string) (items []json.RawMessage, next *string, err error) {
+	var perr error
+	err = rawjson.EachMember(res, func(k, v []byte) bool {
+		switch {
+		case rawjson.IsNull(v):
+		case rawjson.StringIs(k, field):
+			perr = json.Unmarshal(v, &items)
+		case rawjson.StringIs(k, "nextCursor"):
+			cur, ok := rawjson.DecodeString(v)
+			if !ok {
+				perr = errors.New("nextCursor is not a string")
+			}
+			next = &cur
+		}
+		return perr == nil
+	})
+	if err == nil {
+		err = perr
+	}
+	return items, next, err
 }
 
 // equal reports whether two catalogs hold the same bytes.

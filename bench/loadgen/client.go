@@ -30,13 +30,17 @@ const (
 	Era2026 = "2026"
 )
 
+// Header values and the _meta of every request, set without allocating on
+// each of the load generator's requests; never written.
+//
+//nolint:gochecknoglobals // read-only values shared by every request of the load generator.
 var (
 	hdrContentType = []string{"application/json"}
 	hdrAccept      = []string{"application/json, text/event-stream"}
 	hdrStateless   = []string{VersionStateless}
 	hdrMethodCall  = []string{mcpwire.MethodToolsCall}
-	hdrMethodList  = []string{"tools/list"}
-	hdrMethodPing  = []string{"ping"}
+	hdrMethodList  = []string{mcpwire.MethodToolsList}
+	hdrMethodPing  = []string{mcpwire.MethodPing}
 
 	// metaStateless is the params._meta of every 2026-07-28 request.
 	metaStateless = []byte(`"_meta":{"io.modelcontextprotocol/protocolVersion":"` + VersionStateless +

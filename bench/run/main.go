@@ -60,6 +60,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// smokeDefaults makes a smoke run brief: every flag not set by name gets
+// its smoke value.
+func smokeDefaults(opts *options, conc *string, set map[string]bool) {
+	if !set["rounds"] {
+		opts.rounds = 1
+	}
+	if !set["duration"] {
+		opts.duration = 300 * time.Millisecond
+	}
+	if !set["warmup"] {
+		opts.warmup = 0
+	}
+	if !set["idle-sessions"] {
+		opts.idleSessions = 50
+	}
+	if !set["killswitch-trials"] {
+		opts.killTrials = 3
+	}
+	if !set["concurrency"] {
+		*conc = "4"
+	}
+	// Both need a go test -bench build and go tool pprof (itself a build on
+	// a machine that never ran it): minutes cold, which a check that the
+	// runner works does not need. Asked for by name, they run.
+	if !set["micro"] {
+		opts.micro = false
+	}
+	if !set["live-profile"] {
+		opts.liveProfile = false
+	}
+}
+
 func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -86,34 +118,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if opts.smoke {
-		if !set["rounds"] {
-			opts.rounds = 1
-		}
-		if !set["duration"] {
-			opts.duration = 300 * time.Millisecond
-		}
-		if !set["warmup"] {
-			opts.warmup = 0
-		}
-		if !set["idle-sessions"] {
-			opts.idleSessions = 50
-		}
-		if !set["killswitch-trials"] {
-			opts.killTrials = 3
-		}
-		if !set["concurrency"] {
-			*conc = "4"
-		}
-		// Both need a go test -bench build and go tool pprof (itself a
-		// build on a machine that never ran it): minutes cold, which a
-		// check that the runner works does not need. Asked for by name,
-		// they run.
-		if !set["micro"] {
-			opts.micro = false
-		}
-		if !set["live-profile"] {
-			opts.liveProfile = false
-		}
+		smokeDefaults(&opts, conc, set)
 	}
 
 	var errs []error

@@ -45,7 +45,7 @@ func CanonicalSHA256(args json.RawMessage) string {
 }
 
 // parsers recycles parsers and their scratch space.
-var parsers = sync.Pool{New: func() any { return new(parser) }}
+var parsers = sync.Pool{New: func() any { return new(parser) }} //nolint:gochecknoglobals // a pool is process-wide by nature.
 
 // putParser returns p to the pool unless its scratch space grew large.
 func putParser(p *parser) {

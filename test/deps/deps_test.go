@@ -153,10 +153,10 @@ var rooms = []room{
 		why:    "starts a real redis-server for tests",
 	},
 	{
-		path: "internal/rawjson",
+		path:   "internal/rawjson",
 		stdlib: true,
 		shared: true,
-		why:  "the one raw-JSON scanner and string encoder, shared by every room",
+		why:    "the one raw-JSON scanner and string encoder, shared by every room",
 	},
 }
 
