@@ -293,8 +293,7 @@ func (b *bencher) cleanup() {
 // gateway that does not build is recorded, not returned. One go build
 // links every binary in parallel; when it fails, the helpers are built
 // alone, so that only their failure ends the run. A smoke run only checks
-// that the runner works: its binaries need not be the static ones
-// measured.
+// that the runner works: it links its binaries quickly.
 func (b *bencher) build(ctx context.Context) error {
 	helpers := []string{"./bench/upstream", "./bench/proxy", "./bench/load", "./test/devissuer"}
 	smoke := b.opts.smoke

@@ -38,25 +38,20 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// goBuild builds the packages into dir (one binary per main package). A
-// full build is static (CGO_ENABLED=0), as the shipped binary is. A quick
-// one, for a smoke run, keeps the environment's cgo setting, so that after
-// `go vet ./...` (make test runs it first) every package is in the build
-// cache and only the main packages compile (CGO_ENABLED=0 changes net and
-// so everything above it), and it links without symbol tables and DWARF,
-// a quarter of the link time.
+// goBuild builds the packages into dir (one binary per main package) as
+// the Dockerfile builds mcpgw: CGO_ENABLED=0 and -trimpath. make test vets
+// with the same settings first, so every package is then in the build
+// cache and only the main packages compile. quick (a smoke run) also
+// links without symbol tables and DWARF, a quarter of the link time.
 func goBuild(ctx context.Context, root, dir string, quick bool, pkgs ...string) error {
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	args := []string{"build", "-trimpath", "-o", dir + string(filepath.Separator)}
 	if quick {
 		args = append(args, "-ldflags=-s -w")
 	}
 	args = append(args, pkgs...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
-	cmd.Env = os.Environ()
-	if !quick {
-		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
-	}
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, bytes.TrimSpace(out))

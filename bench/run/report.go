@@ -355,7 +355,7 @@ func (r *report) headerMarkdown(p func(string, ...any)) {
 		r.started.UTC().Format("2006-01-02 15:04"), r.machine.commit, r.finished.Sub(r.started).Round(time.Second))
 	if o.smoke {
 		p("")
-		p("**Smoke run** (`-smoke`): every run is a few hundred milliseconds long, the binaries are not the static ones, and the micro-benchmarks and the live profile are skipped unless asked for; the numbers only show that the runner works.")
+		p("**Smoke run** (`-smoke`): every run is a few hundred milliseconds long, the binaries are linked without symbols, and the micro-benchmarks and the live profile are skipped unless asked for; the numbers only show that the runner works.")
 	}
 	p("")
 	p("The `tools/call` hot path of mcpgw is measured against a bare `httputil.ReverseProxy` (bench/proxy) in front of the same upstream (bench/upstream), and against the upstream reached directly. See [bench/README.md](../bench/README.md) for what each number means.")
