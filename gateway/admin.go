@@ -36,7 +36,8 @@ type killSwitchRequest struct {
 	TTL string `json:"ttl"`
 }
 
-// drainRequest is the body of POST /admin/v1/upstreams/{name}/drain.
+// drainRequest is the body of POST /admin/v1/upstreams/{name}/drain and
+// /undrain.
 type drainRequest struct {
 	Reason string `json:"reason"`
 }
@@ -52,6 +53,9 @@ func (g *Gateway) adminRoutes(r *mux.Router) {
 	a.HandleFunc("/upstreams/{name}/drain", g.drain).Methods(http.MethodPost)
 	a.HandleFunc("/upstreams/{name}/undrain", g.undrain).Methods(http.MethodPost)
 	a.HandleFunc("/upstreams", g.listUpstreams).Methods(http.MethodGet)
+	a.HandleFunc("/catalog", g.listCatalog).Methods(http.MethodGet)
+	a.HandleFunc("/drains", g.listDrains).Methods(http.MethodGet)
+	a.HandleFunc("/killswitches/history", g.listHistory).Methods(http.MethodGet)
 	a.HandleFunc("/keys/rotate", g.rotateKeys).Methods(http.MethodPost)
 	g.logLevelRoutes(a)
 	if g.cfg.Telemetry.Profiling {
@@ -143,13 +147,22 @@ func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
 	writeAdmin(w, http.StatusOK, removed)
 }
 
-func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
+// decodeDrain reads the optional body of a drain or undrain request.
+func decodeDrain(w http.ResponseWriter, r *http.Request) (drainRequest, bool) {
 	var req drainRequest
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 			adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
-			return
+			return req, false
 		}
+	}
+	return req, true
+}
+
+func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeDrain(w, r)
+	if !ok {
+		return
 	}
 	name := mux.Vars(r)["name"]
 	if err := g.controls.drains.Drain(r.Context(), name, actor(r), req.Reason); err != nil {
@@ -161,12 +174,16 @@ func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) undrain(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeDrain(w, r)
+	if !ok {
+		return
+	}
 	name := mux.Vars(r)["name"]
 	if err := g.controls.drains.Undrain(r.Context(), name, actor(r)); err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "undrain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Actor: actor(r)})
+	g.auditChange(r, audit.EventDrain, "undrain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": false})
 }
 
@@ -181,6 +198,7 @@ func actor(r *http.Request) string {
 
 // auditChange writes the audit record of a kill-switch or drain change.
 func (g *Gateway) auditChange(r *http.Request, ev audit.Event, action string, sw *policy.Switch) {
+	g.controls.history.add(&SwitchEvent{Time: g.now(), Kind: string(ev), Action: action, Actor: sw.Actor, Switch: *sw})
 	rec := &audit.Record{
 		Time: g.now(), Event: ev, RequestID: requestIDFrom(r.Context()), Subject: sw.Actor,
 		Action: action, SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,
@@ -193,4 +211,27 @@ func (g *Gateway) auditChange(r *http.Request, ev audit.Event, action string, sw
 	}
 	g.log.InfoContext(r.Context(), "policy changed", slog.String("event", string(ev)), slog.String("action", action),
 		slog.String("target", sw.Target), slog.String("id", sw.ID), slog.String("actor", sw.Actor))
+}
+
+// listCatalog answers GET /admin/v1/catalog: the merged catalog's tools.
+// With the query parameter scopes (space- or comma-separated, possibly
+// empty) it is the catalog as a principal granted exactly those scopes
+// sees it: "listed" and "missing_scopes" are then that principal's.
+func (g *Gateway) listCatalog(w http.ResponseWriter, r *http.Request) {
+	var as *CatalogAs
+	if q := r.URL.Query(); q.Has("scopes") {
+		as = &CatalogAs{Scopes: parseScopes(q.Get("scopes"))}
+	}
+	writeAdmin(w, http.StatusOK, g.CatalogFor(as))
+}
+
+// listDrains answers GET /admin/v1/drains.
+func (g *Gateway) listDrains(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, map[string]any{"drains": g.Drains(), "degraded": g.controls.drains.Degraded()})
+}
+
+// listHistory answers GET /admin/v1/killswitches/history: this replica's
+// recent kill-switch and drain changes, oldest first.
+func (g *Gateway) listHistory(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, map[string]any{"events": g.SwitchHistory()})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/telemetry"
 )
@@ -237,6 +238,11 @@ type upstreamHealth struct {
 	// the calls holding its bulkhead slots.
 	Breaker  string `json:"breaker"`
 	InFlight int    `json:"in_flight"`
+	// ToolsDroppedName and ToolsClashed count the upstream's tools the
+	// catalog left out: name past catalog.name_pattern (most often too
+	// long once prefixed), or exposed name taken by an earlier upstream.
+	ToolsDroppedName int `json:"tools_dropped_name"`
+	ToolsClashed     int `json:"tools_clashed"`
 }
 
 // serveReadyz answers 200 once every required upstream's catalog and the
@@ -254,6 +260,10 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		KillSwitches string `json:"killswitches"`
 	}{Status: "ready", CatalogVersion: rt.snapshot().Version(), Sessions: g.sessions.count(), KillSwitches: "loaded"}
 	status := http.StatusOK
+	infos := map[string]catalog.UpstreamInfo{}
+	for _, u := range rt.snapshot().Upstreams() {
+		infos[u.Name] = u
+	}
 	for _, c := range rt.clients {
 		cat, avail := c.Catalog()
 		h := upstreamHealth{
@@ -266,6 +276,7 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		if cat != nil {
 			h.Tools = len(cat.Tools)
 		}
+		h.ToolsDroppedName, h.ToolsClashed = infos[c.Name()].ToolsDroppedName, infos[c.Name()].ToolsClashed
 		body.Upstreams = append(body.Upstreams, h)
 	}
 	if !rt.ready() {

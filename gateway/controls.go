@@ -24,6 +24,9 @@ type controls struct {
 	drains   *policy.Drains
 	audit    *audit.Logger
 	redis    *redis.Client
+	// history keeps the recent switch and drain changes for the admin
+	// API and the console.
+	history history
 }
 
 // controlsDeps are what the controls need from the gateway.
@@ -98,6 +101,7 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 
 // auditExpiry writes the audit record of a kill switch that lifted itself.
 func (c *controls) auditExpiry(log *slog.Logger, now func() time.Time, sw *policy.Switch) {
+	c.history.add(&SwitchEvent{Time: now(), Kind: string(audit.EventKillSwitch), Action: "expire", Actor: sw.Actor, Switch: *sw})
 	rec := &audit.Record{
 		Time: now(), Event: audit.EventKillSwitch, Subject: sw.Actor,
 		Action: "expire", SwitchID: sw.ID, Scope: string(sw.Scope), Target: sw.Target,

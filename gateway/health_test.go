@@ -50,8 +50,8 @@ upstreams:
 	assert.Equal(t, "loaded", body["killswitches"])
 	ups, _ := body["upstreams"].([]any)
 	require.Len(t, ups, 2)
-	assert.Equal(t, map[string]any{"name": "orders", "required": true, "loaded": true, "available": true, "tools": 2.0, "breaker": "", "in_flight": 0.0}, ups[0])
-	assert.Equal(t, map[string]any{"name": "extra", "required": false, "loaded": false, "available": true, "tools": 0.0, "breaker": "", "in_flight": 0.0}, ups[1])
+	assert.Equal(t, map[string]any{"name": "orders", "required": true, "loaded": true, "available": true, "tools": 2.0, "breaker": "", "in_flight": 0.0, "tools_dropped_name": 0.0, "tools_clashed": 0.0}, ups[0])
+	assert.Equal(t, map[string]any{"name": "extra", "required": false, "loaded": false, "available": true, "tools": 0.0, "breaker": "", "in_flight": 0.0, "tools_dropped_name": 0.0, "tools_clashed": 0.0}, ups[1])
 
 	sid := tg.session(t, nil)
 	_, body = readyz(t, tg)

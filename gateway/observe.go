@@ -131,6 +131,7 @@ func (g *Gateway) initTelemetry(opts *Options) error {
 		Breakers:        g.breakerStates,
 		Sessions:        func() int64 { return g.sessions.count() },
 		Catalog:         g.catalogCounts,
+		CatalogDropped:  g.catalogDropped,
 		CatalogVersion:  func() int64 { return int64(g.Catalog().Version()) }, //nolint:gosec // versions count up from 1.
 		AuditQueueDepth: func() int64 { return int64(g.controls.audit.QueueDepth()) },
 		KillSwitches:    g.switchCounts,
@@ -175,6 +176,19 @@ func kindLabel(k catalog.Kind) string {
 		return "prompts"
 	default:
 		return "tools"
+	}
+}
+
+// catalogDropped reports the tools each upstream lost to the name pattern
+// or to a name clash: only the live catalog can show these.
+func (g *Gateway) catalogDropped(report func(upstream, reason string, n int64)) {
+	snap := g.Catalog()
+	if snap == nil {
+		return
+	}
+	for _, u := range snap.Upstreams() {
+		report(u.Name, string(catalog.CauseNamePattern), int64(u.ToolsDroppedName))
+		report(u.Name, string(catalog.CauseNameClash), int64(u.ToolsClashed))
 	}
 }
 

@@ -58,38 +58,8 @@ func refusedUpstream(rec *audit.Record, err error) {
 	}
 }
 
-// upstreamStatus is one upstream in GET /admin/v1/upstreams and /readyz.
-type upstreamStatus struct {
-	Name      string `json:"name"`
-	Available bool   `json:"available"`
-	// Breaker is the state of the upstream's own breaker; Breakers lists
-	// the per-tool ones, when configured.
-	Breaker  string                  `json:"breaker"`
-	Breakers []upstream.BreakerState `json:"breakers,omitempty"`
-	Drained  bool                    `json:"drained"`
-	upstream.Load
-}
-
-// upstreamStatuses reports every upstream of the current runtime.
-func (g *Gateway) upstreamStatuses() []upstreamStatus {
-	rt := g.rt.Load()
-	out := make([]upstreamStatus, 0, len(rt.clients))
-	for _, c := range rt.clients {
-		_, avail := c.Catalog()
-		st := upstreamStatus{Name: c.Name(), Available: avail, Breaker: breakerState(c), Drained: g.controls.drains.IsDrained(c.Name())}
-		if r, ok := c.(reporter); ok {
-			st.Load = r.Load()
-			if bs := r.Breakers(); len(bs) > 1 {
-				st.Breakers = bs[1:]
-			}
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
 // listUpstreams answers GET /admin/v1/upstreams: each upstream with its
-// breaker, drain and load, and the drain records.
+// health, era, breaker, drain, load and tool counts, and the drain records.
 func (g *Gateway) listUpstreams(w http.ResponseWriter, _ *http.Request) {
-	writeAdmin(w, http.StatusOK, map[string]any{"upstreams": g.upstreamStatuses(), "drained": g.controls.drains.List()})
+	writeAdmin(w, http.StatusOK, map[string]any{"upstreams": g.Upstreams(), "drained": g.Drains()})
 }

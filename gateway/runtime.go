@@ -39,8 +39,9 @@ type runtime struct {
 	views    *views
 	opts     catalog.Options
 	snap     atomic.Pointer[catalog.Snapshot]
-	pub      atomic.Pointer[published] // snap with its sources, for filtered views
-	loaded   atomic.Bool               // every required upstream is in the published snapshot
+	pub      atomic.Pointer[published]         // snap with its sources, for filtered views
+	problems atomic.Pointer[[]catalog.Problem] // of the last build, for operators
+	loaded   atomic.Bool                       // every required upstream is in the published snapshot
 	version  atomic.Uint64
 	changed  chan struct{}
 	onChange func(old, cur *catalog.Snapshot)
@@ -255,8 +256,9 @@ func (rt *runtime) rebuild() {
 	snap, problems := catalog.Build(rt.version.Add(1), rt.opts, sources)
 	for _, p := range problems {
 		rt.log.Warn("catalog problem", slog.String("upstream", p.Upstream), slog.String("kind", p.Kind),
-			slog.String("item", p.Item), slog.String("reason", p.Reason))
+			slog.String("item", p.Item), slog.String("cause", string(p.Cause)), slog.String("reason", p.Reason))
 	}
+	rt.problems.Store(&problems)
 	// Readiness follows the published snapshot, so that a ready gateway
 	// lists what it loaded.
 	defer rt.loaded.Store(loaded)

@@ -34,6 +34,7 @@ type Metrics struct {
 	breakerState   metric.Int64ObservableGauge
 	sessions       metric.Int64ObservableGauge
 	catalogItems   metric.Int64ObservableGauge
+	catalogDropped metric.Int64ObservableGauge
 	catalogVersion metric.Int64ObservableGauge
 	auditDepth     metric.Int64ObservableGauge
 	killSwitches   metric.Int64ObservableGauge
@@ -70,6 +71,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	add(err)
 	m.catalogItems, err = meter.Int64ObservableGauge("mcpgw.catalog.items",
 		metric.WithDescription("Items of the merged catalog per upstream and kind."))
+	add(err)
+	m.catalogDropped, err = meter.Int64ObservableGauge("mcpgw.catalog.dropped",
+		metric.WithDescription("Tools of an upstream the merged catalog leaves out, by reason (name_pattern, name_clash)."))
 	add(err)
 	m.catalogVersion, err = meter.Int64ObservableGauge("mcpgw.catalog.version",
 		metric.WithDescription("Version of the published catalog snapshot."))
@@ -120,6 +124,9 @@ type Sources struct {
 	// Catalog calls report with the item count per upstream and kind
 	// (tools, resources, resource_templates, prompts).
 	Catalog func(report func(upstream, kind string, n int64))
+	// CatalogDropped calls report with the number of tools per upstream
+	// the catalog left out, by reason (name_pattern, name_clash).
+	CatalogDropped func(report func(upstream, reason string, n int64))
 	// CatalogVersion returns the version of the published snapshot.
 	CatalogVersion func() int64
 	// AuditQueueDepth returns the records waiting in the audit queue.
@@ -155,6 +162,11 @@ func (m *Metrics) Observe(s Sources) (func() error, error) {
 				o.ObserveInt64(m.catalogItems, n, metric.WithAttributes(Upstream.String(upstream), attribute.String("kind", kind)))
 			})
 		}
+		if s.CatalogDropped != nil {
+			s.CatalogDropped(func(upstream, reason string, n int64) {
+				o.ObserveInt64(m.catalogDropped, n, metric.WithAttributes(Upstream.String(upstream), attribute.String("reason", reason)))
+			})
+		}
 		if s.CatalogVersion != nil {
 			o.ObserveInt64(m.catalogVersion, s.CatalogVersion())
 		}
@@ -167,7 +179,7 @@ func (m *Metrics) Observe(s Sources) (func() error, error) {
 			})
 		}
 		return nil
-	}, m.breakerState, m.sessions, m.catalogItems, m.catalogVersion, m.auditDepth, m.killSwitches)
+	}, m.breakerState, m.sessions, m.catalogItems, m.catalogDropped, m.catalogVersion, m.auditDepth, m.killSwitches)
 	if err != nil {
 		return nil, err
 	}

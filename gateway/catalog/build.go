@@ -128,13 +128,23 @@ type problemAt struct { //nolint:errname // a sortable Problem, never returned a
 	Problem
 }
 
-func (b *builder) problem(s *source, k Kind, item int, name, reason string) {
-	p := problemAt{source: s.index, kind: int(k), item: item, Problem: Problem{Upstream: s.Upstream, Item: name, Reason: reason}}
+func (b *builder) problem(s *source, k Kind, item int, name, reason string, cause Cause) {
+	p := problemAt{source: s.index, kind: int(k), item: item, Problem: Problem{Upstream: s.Upstream, Item: name, Reason: reason, Cause: cause}}
 	if k.Valid() {
 		p.Kind = k.noun()
 	}
 	b.problems = append(b.problems, p)
-	b.snap.infos[s.info].Problems++
+	info := &b.snap.infos[s.info]
+	info.Problems++
+	if k == Tools {
+		switch cause {
+		case CauseNamePattern:
+			info.ToolsDroppedName++
+		case CauseNameClash:
+			info.ToolsClashed++
+		case CauseDuplicate, CauseMalformed:
+		}
+	}
 }
 
 // sortedProblems orders problems by source, kind and item, which is the
@@ -165,7 +175,7 @@ func (b *builder) acceptSources(sources []Source) {
 		}
 		if reason != "" {
 			// Reported without touching infos: the source has none.
-			b.problems = append(b.problems, problemAt{source: i, kind: -1, Problem: Problem{Upstream: src.Upstream, Reason: reason}})
+			b.problems = append(b.problems, problemAt{source: i, kind: -1, Problem: Problem{Upstream: src.Upstream, Reason: reason, Cause: CauseMalformed}})
 			continue
 		}
 		b.snap.upstreams[src.Upstream] = len(b.snap.infos)
@@ -218,7 +228,7 @@ func (b *builder) checkGlobs(s *source) {
 	}{{"include", s.Include}, {"exclude", s.Exclude}} {
 		for _, g := range set.globs {
 			if _, err := path.Match(g, ""); err != nil {
-				b.problem(s, -1, -1, "", fmt.Sprintf("%s glob %q: %v; no tools are exposed from this upstream", set.name, g, err))
+				b.problem(s, -1, -1, "", fmt.Sprintf("%s glob %q: %v; no tools are exposed from this upstream", set.name, g, err), CauseMalformed)
 				s.noTools = true
 			}
 		}
@@ -278,11 +288,11 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 func (b *builder) identify(s *source, k Kind, idx int, raw []byte, key string) (member, bool) {
 	m, err := findMember(raw, key)
 	if err != nil {
-		b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError(key, err)))
+		b.problem(s, k, idx, "", fmt.Sprintf("item %d: %v", idx, memberError(key, err)), CauseMalformed)
 		return member{}, false
 	}
 	if m.value == "" {
-		b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, key))
+		b.problem(s, k, idx, "", fmt.Sprintf("item %d: %q is empty", idx, key), CauseMalformed)
 		return member{}, false
 	}
 	return m, true
@@ -293,7 +303,7 @@ func (b *builder) identify(s *source, k Kind, idx int, raw []byte, key string) (
 // took it. Otherwise it records why as a problem.
 func (b *builder) nameFree(s *source, k Kind, idx int, original, exposed string, routes map[string]Route) bool {
 	if p := b.opts.NamePattern; p != nil && !p.MatchString(exposed) {
-		b.problem(s, k, idx, original, fmt.Sprintf("exposed name %q does not match %s", exposed, p))
+		b.problem(s, k, idx, original, fmt.Sprintf("exposed name %q does not match %s", exposed, p), CauseNamePattern)
 		return false
 	}
 	prev, taken := routes[exposed]
@@ -301,11 +311,11 @@ func (b *builder) nameFree(s *source, k Kind, idx int, original, exposed string,
 	case !taken:
 		return true
 	case prev.Upstream == s.Upstream:
-		b.problem(s, k, idx, original, fmt.Sprintf("duplicate %s name; the first one wins", k.noun()))
+		b.problem(s, k, idx, original, fmt.Sprintf("duplicate %s name; the first one wins", k.noun()), CauseDuplicate)
 	default:
 		b.problem(s, k, idx, original, fmt.Sprintf(
 			"exposed name %q collides with %s %q from upstream %q; upstream %q comes first and wins, upstream %q's is skipped",
-			exposed, k.noun(), prev.Name, prev.Upstream, prev.Upstream, s.Upstream))
+			exposed, k.noun(), prev.Name, prev.Upstream, prev.Upstream, s.Upstream), CauseNameClash)
 	}
 	return false
 }
@@ -347,14 +357,14 @@ func (b *builder) collectURIs(k Kind) (entries []uriEntry, owners map[string]int
 				continue
 			}
 			if seen[m.value] {
-				b.problem(s, k, idx, m.value, fmt.Sprintf("duplicate %s; the first one wins", key))
+				b.problem(s, k, idx, m.value, fmt.Sprintf("duplicate %s; the first one wins", key), CauseDuplicate)
 				continue
 			}
 			e := uriEntry{s: s, idx: idx, m: m}
 			if k == ResourceTemplates {
 				var err error
 				if e.tm, err = compileTemplate(m.value); err != nil {
-					b.problem(s, k, idx, m.value, fmt.Sprintf("not an RFC 6570 URI template: %v", err))
+					b.problem(s, k, idx, m.value, fmt.Sprintf("not an RFC 6570 URI template: %v", err), CauseMalformed)
 					continue
 				}
 			}
@@ -384,7 +394,7 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 			// Only possible when an upstream's own URI is in the gateway form.
 			b.problem(e.s, k, e.idx, original, fmt.Sprintf(
 				"exposed %s %q collides with one from upstream %q; upstream %q comes first and wins, upstream %q's is skipped",
-				key, exposed, prev, prev, e.s.Upstream))
+				key, exposed, prev, prev, e.s.Upstream), CauseNameClash)
 			continue
 		}
 		exposedSeen[exposed] = e.s.Upstream

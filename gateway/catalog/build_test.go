@@ -376,7 +376,7 @@ func TestUpstreams(t *testing.T) {
 	)
 	assert.Equal(t, []UpstreamInfo{
 		{Name: "orders", Prefix: "orders", Available: true, Tools: 2, Resources: 1, Prompts: 1},
-		{Name: "payments", Prefix: "payments", Available: false, Tools: 1, ResourceTemplates: 1, Problems: 1},
+		{Name: "payments", Prefix: "payments", Available: false, Tools: 1, ResourceTemplates: 1, Problems: 1, ToolsDroppedName: 1},
 		{Name: "ledger", Prefix: "ledger", Available: false},
 	}, s.Upstreams())
 	assert.Equal(t, 2, s.Upstreams()[0].Count(Tools))

@@ -74,6 +74,11 @@ type UpstreamInfo struct {
 	Tools, Resources, ResourceTemplates, Prompts int
 	// Problems counts the problems Build reported for this upstream.
 	Problems int
+	// ToolsDroppedName counts its tools left out because the exposed name
+	// does not match the name pattern (most often: too long once
+	// prefixed); ToolsClashed those left out because an earlier upstream
+	// took the exposed name. Both are among Problems.
+	ToolsDroppedName, ToolsClashed int
 }
 
 // Count returns the number of routed items of kind k.
@@ -293,6 +298,17 @@ func (s *Snapshot) Names(k Kind) []string {
 		return nil
 	}
 	return slices.Clone(s.lists[k].names)
+}
+
+// ToolNames returns every routed exposed tool name, listed or not
+// (withdrawn, hidden), sorted. It allocates; it is for operators' tools.
+func (s *Snapshot) ToolNames() []string {
+	out := make([]string, 0, len(s.tools))
+	for name := range s.tools {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Upstreams returns a summary per upstream, in source order.
