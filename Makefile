@@ -30,18 +30,20 @@ LINT_PHASE := $(PHASE) $(if $(filter 1,$(LINT_FATAL)),,--soft) lint
 # static binary) and the bench smoke test then only link. Vetting with the
 # defaults would compile everything once more.
 .PHONY: test
-test: ## What CI runs, each phase headed and timed: deps (what is missing), go vet, lint (findings fail it; LINT_FATAL=0 only reports), go test -race of everything.
+test: ## What CI runs, each phase headed and timed: deps (what is missing), go vet, lint (findings fail it; LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
 	@export PHASE_LOG=$$(mktemp); \
 	{ $(MAKE) --no-print-directory deps && \
 	  $(PHASE) vet -- env CGO_ENABLED=0 $(GO) vet -trimpath ./... && \
 	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
-	  $(PHASE) test -- $(GO) test $(TESTFLAGS) ./...; }; \
+	  $(PHASE) test -- $(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v '/test/conformance$$') && \
+	  $(PHASE) conformance -- $(MAKE) --no-print-directory conformance; }; \
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
 .PHONY: deps
-deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, helm and kubeconform, golangci-lint.
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
 	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
-	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod
+	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
+	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
 	@$(PHASE) "deps: helm, kubeconform" -- $(MAKE) --no-print-directory chart-tools
 	@$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool
 
@@ -60,6 +62,12 @@ chart-tools: ## Build helm and kubeconform into the build cache (cold: about 7 C
 lint-tool: ## Build golangci-lint (pinned in tools/go.mod) into the build cache.
 	@echo "lint-tool: golangci-lint from tools/go.mod, built unless the build cache has it"
 	$(LINT_TOOL) golangci-lint version
+
+# The conformance test builds mcpgw itself, which the test cache cannot
+# see: -count=1. -v prints its three score lines.
+.PHONY: conformance
+conformance: ## Run the official MCP conformance suite directly against go-sdk's everything-server and through mcpgw; print the scores (make deps installs the suite).
+	$(GO) test -count=1 -v -timeout 10m -run 'TestConformance' ./test/conformance/
 
 .PHONY: chart-check
 chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
