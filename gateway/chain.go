@@ -125,12 +125,13 @@ func newRequestID() string {
 }
 
 // limitBody caps request bodies at server.max_body_bytes; handlers map the
-// resulting *http.MaxBytesError to 413.
+// resulting *http.MaxBytesError to 413. A body announced larger is refused
+// before it is read, with the same JSON-RPC error a handler answers.
 func (g *Gateway) limitBody(next http.Handler) http.Handler {
 	limit := g.cfg.Server.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
-			http.Error(w, "request body too large: limit is "+strconv.FormatInt(limit, 10)+" bytes", http.StatusRequestEntityTooLarge)
+			writeTooLarge(w, limit)
 			return
 		}
 		if r.Body != nil {

@@ -421,6 +421,7 @@ func TestHTTPRefusals(t *testing.T) {
 
 	w = tg.do(t, http.MethodPost, "/mcp", big, map[string]string{"Content-Type": "application/json"})
 	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code, "announced length over the limit")
+	assert.Equal(t, -32600, errorCode(t, w), "a JSON-RPC error, like the one found while reading")
 
 	r := mcpRequest(t.Context(), http.MethodPost, big, nil)
 	r.ContentLength = -1 // chunked: the limit is found while reading

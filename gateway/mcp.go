@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,14 +48,22 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
-				newRPCError(mcpwire.CodeInvalidRequest, "request body too large", map[string]any{"limit": tooBig.Limit})))
+			writeTooLarge(w, tooBig.Limit)
 			return nil, false
 		}
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
 	return buf, true
+}
+
+// writeTooLarge answers a body over server.max_body_bytes: HTTP 413 with
+// an invalid-request error that names the limit, distinct from the parse
+// error of a body that is not JSON.
+func writeTooLarge(w http.ResponseWriter, limit int64) {
+	writeJSON(w, http.StatusRequestEntityTooLarge, appendError(nil, nil,
+		newRPCError(mcpwire.CodeInvalidRequest, "invalid request: body too large: more than "+strconv.FormatInt(limit, 10)+" bytes",
+			map[string]any{"limit": limit})))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
