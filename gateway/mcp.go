@@ -115,6 +115,9 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		if m != nil && len(m.ID) > 0 && validID(m.ID) {
 			id = m.ID
 		}
+		if c == nil && g.refused(w, r, m, http.StatusBadRequest, perr) {
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, appendError(nil, id, perr))
 		return
 	}
@@ -127,8 +130,11 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if pv != "" && !slices.Contains(mcpwire.LegacyVersions(), pv) {
-		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, newRPCError(mcpwire.CodeUnsupportedVersion,
-			"unsupported protocol version "+pv, map[string]any{"supported": mcpwire.SupportedVersions(), "requested": pv})))
+		rerr := newRPCError(mcpwire.CodeUnsupportedVersion, "unsupported protocol version "+pv,
+			map[string]any{"supported": mcpwire.SupportedVersions(), "requested": pv})
+		if !g.refused(w, r, m, http.StatusBadRequest, rerr) {
+			writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, rerr))
+		}
 		return
 	}
 	if m.Method == mcpwire.MethodInitialize {
@@ -137,13 +143,18 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := r.Header.Get(mcpwire.HeaderSessionID)
 	if sid == "" {
-		writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID,
-			newRPCError(mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)))
+		rerr := newRPCError(mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)
+		if !g.refused(w, r, m, http.StatusBadRequest, rerr) {
+			writeJSON(w, http.StatusBadRequest, appendError(nil, m.ID, rerr))
+		}
 		return
 	}
 	s, ok := g.sessions.get(sid, ownerOf(r))
 	if !ok {
-		writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, newRPCError(mcpwire.CodeSessionNotFound, "session not found", nil)))
+		rerr := newRPCError(mcpwire.CodeSessionNotFound, "session not found", nil)
+		if !g.refused(w, r, m, http.StatusNotFound, rerr) {
+			writeJSON(w, http.StatusNotFound, appendError(nil, m.ID, rerr))
+		}
 		return
 	}
 	if m.Method == "" {
@@ -361,6 +372,7 @@ type replier struct {
 	w         http.ResponseWriter
 	sseOK     bool
 	modern    bool // 2026-07-28: protocol errors carry 4xx statuses
+	status    int  // the HTTP status of an error answer when not 0 (refused)
 	mu        sync.Mutex
 	streaming bool
 	finished  bool
@@ -394,11 +406,7 @@ func (rp *replier) notify(msg []byte) {
 
 // fail writes an error response with the status the request's era uses.
 func (rp *replier) fail(id json.RawMessage, e *rpcError) {
-	status := http.StatusOK
-	if rp.modern {
-		status = modernStatus(e.Code)
-	}
-	rp.finish(appendError(nil, id, e), status)
+	rp.finish(appendError(nil, id, e), rp.errorStatus(e.Code))
 }
 
 // send writes the final (successful or passed-through) response.

@@ -86,7 +86,11 @@ func decodeHeaderValue(v string) (string, bool) {
 // serveModern answers one 2026-07-28 request.
 func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message, headerVersion string, c *call) {
 	fail := func(code int, msg string, data any) {
-		writeJSON(w, modernStatus(code), appendError(nil, m.ID, newRPCError(code, msg, data)))
+		rerr := newRPCError(code, msg, data)
+		if c == nil && g.refused(w, r, m, modernStatus(code), rerr) {
+			return
+		}
+		writeJSON(w, modernStatus(code), appendError(nil, m.ID, rerr))
 	}
 	if headerVersion == "" {
 		fail(mcpwire.CodeHeaderMismatch, "MCP-Protocol-Version header is required with "+mcpwire.MetaProtocolVersion, nil)
