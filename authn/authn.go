@@ -261,6 +261,7 @@ func (a *Authenticator) verifySlow(ctx context.Context, token string, key [sha25
 		Expiry:    exp,
 		TokenHash: hex.EncodeToString(key[:]),
 		Token:     configs.Secret(token),
+		Claims:    cs,
 	}
 	for _, name := range is.claims.clientIDs {
 		if id, ok := cs.str(name); ok && id != "" {

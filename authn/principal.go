@@ -27,6 +27,11 @@ type Principal struct {
 	Roles []string
 	// Expiry is the token's exp.
 	Expiry time.Time
+	// Claims is the verified token's payload as decoded JSON (strings,
+	// float64 numbers, bools, []any, map[string]any), for policy rules
+	// over claims. Treat it as read-only: it is shared by every request
+	// carrying the token.
+	Claims map[string]any
 	// TokenHash is the lowercase hex SHA-256 of the raw token: a stable
 	// handle on the token for binding sessions and caching exchanged
 	// tokens, safe to store and log.

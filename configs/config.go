@@ -68,6 +68,9 @@ type Config struct {
 	Audit Audit `mapstructure:"audit" yaml:"audit"`
 	// Telemetry configures traces (OTLP) and metrics (Prometheus).
 	Telemetry Telemetry `mapstructure:"telemetry" yaml:"telemetry"`
+	// Pinning pins tool contracts to a lock file; each upstream's pinning
+	// overrides the mode. See Pinning.
+	Pinning Pinning `mapstructure:"pinning" yaml:"pinning"`
 }
 
 // Server is the downstream HTTP listener.
@@ -207,6 +210,15 @@ type Upstream struct {
 	// ProtocolVersion pins the MCP version spoken to this upstream
 	// ("2025-06-18", "2025-11-25", "2026-07-28"). Empty means detect.
 	ProtocolVersion string `mapstructure:"protocol_version" yaml:"protocol_version"`
+	// CheckArguments lists globs of original tool names whose arguments
+	// the gateway checks against the tool's inputSchema before the call
+	// reaches the upstream ("*" for every tool); a call that does not
+	// conform is refused as invalid params with the schema error's path.
+	// Schemas are compiled when the catalog loads. Default: none.
+	CheckArguments []string `mapstructure:"check_arguments" yaml:"check_arguments,omitempty"`
+	// Pinning is this upstream's pinning mode (off, warn or enforce);
+	// empty means the top-level pinning.mode.
+	Pinning string `mapstructure:"pinning" yaml:"pinning,omitempty"`
 }
 
 // HTTPTransport is a Streamable HTTP upstream.

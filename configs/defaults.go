@@ -109,6 +109,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Audit.setDefaults()
 	c.Telemetry.setDefaults()
+	c.Pinning.setDefaults()
 }
 
 // setDefault sets *p to def when *p is the zero value.

@@ -22,6 +22,10 @@ type Policy struct {
 	// KillSwitches says where kill-switch and drain state is kept when no
 	// Redis is configured, and how often replicas resync it when one is.
 	KillSwitches KillSwitchConfig `mapstructure:"kill_switches" yaml:"kill_switches"`
+	// Rules are CEL authorization rules over the principal, the tool, the
+	// endpoint and the arguments, checked in order after the required
+	// scopes; the first that matches decides. See Rule.
+	Rules []Rule `mapstructure:"rules" yaml:"rules,omitempty"`
 }
 
 // Rate-limit backends (RateLimits.Backend).
@@ -309,6 +313,7 @@ func (v *validator) policy(p *Policy, c *Config) {
 		v.add("policy.kill_switches.state_file", "must be empty when the redis section is set: kill switches then live in Redis")
 	}
 	v.nonNegativeDuration("policy.kill_switches.resync_interval", ks.ResyncInterval)
+	v.rules(p.Rules)
 }
 
 // nonNegativeDuration checks a duration whose zero value means its default,

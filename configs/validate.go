@@ -93,6 +93,7 @@ func (c *Config) Validate() error {
 	}
 	v.audit(&c.Audit)
 	v.telemetry(&c.Telemetry)
+	v.pinning(&c.Pinning)
 	sortByPath(v.errs)
 	return errors.Join(v.errs...)
 }
@@ -234,6 +235,7 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 		v.globs(p+".tools.include", u.Tools.Include)
 		v.globs(p+".tools.exclude", u.Tools.Exclude)
 		v.prefix(p+".prefix", u, sep, pattern)
+		v.upstreamTrust(p, u)
 
 		prefix := u.ExposedPrefix()
 		if prefix == "" {

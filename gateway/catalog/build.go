@@ -208,6 +208,7 @@ func (b *builder) reserve() {
 		}
 	}
 	b.snap.tools = make(map[string]Route, count[Tools])
+	b.snap.toolRaw = make(map[string]json.RawMessage, count[Tools])
 	b.snap.prompts = make(map[string]Route, count[Prompts])
 	b.snap.resources = make(map[string]resourceRoute, count[Resources])
 	b.snap.templates = make([]templateRoute, 0, count[ResourceTemplates])
@@ -273,6 +274,7 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 			route := Route{Upstream: s.Upstream, Name: original, Available: s.Available}
 			if k == Tools {
 				route.Hints = parseHints(raw)
+				b.snap.toolRaw[exposed] = raw
 			}
 			routes[exposed] = route
 			b.snap.infos[s.info].inc(k)

@@ -119,6 +119,7 @@ func (u *UpstreamInfo) inc(k Kind) {
 type Snapshot struct {
 	version   uint64
 	tools     map[string]Route
+	toolRaw   map[string]json.RawMessage // exposed name → the upstream's object
 	prompts   map[string]Route
 	resources map[string]resourceRoute
 	templates []templateRoute // in source order
@@ -166,6 +167,14 @@ func (s *Snapshot) Version() uint64 { return s.version }
 func (s *Snapshot) Tool(exposed string) (Route, bool) {
 	r, ok := s.tools[exposed]
 	return r, ok
+}
+
+// ToolObject returns an exposed tool's object exactly as its upstream
+// sent it (original name, description, schemas, annotations): the
+// tool's contract, for the policies that read it. Read-only.
+func (s *Snapshot) ToolObject(exposed string) (json.RawMessage, bool) {
+	raw, ok := s.toolRaw[exposed]
+	return raw, ok
 }
 
 // Prompt returns the route of an exposed prompt name.

@@ -201,4 +201,13 @@ const (
 	// that is no longer held (it timed out, was answered, or is held by
 	// another replica). data.reason says which applies when known.
 	CodeInputGone = -32067
+	// CodePolicyDenied: a policy rule (policy.rules, CEL) refuses the
+	// call. data: rule, tool, upstream, and error when the rule failed to
+	// evaluate.
+	CodePolicyDenied = -32068
+	// CodeQuarantined: the tool's contract no longer matches the one
+	// pinned in the lock file and pinning is enforced, so the tool is
+	// held until an operator approves it. data: tool, upstream, change,
+	// pinned and current digests.
+	CodeQuarantined = -32069
 )
