@@ -35,6 +35,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	mcp = g.originCheck(mcp)
 	r.Handle(g.cfg.Server.MCPPath, mcp)
 	r.HandleFunc(jwksPath, g.serveJWKS).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/", g.indexHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
 	g.metricsRoute(r)
@@ -232,7 +233,9 @@ type upstreamHealth struct {
 	Required  bool   `json:"required"`
 	Loaded    bool   `json:"loaded"`
 	Available bool   `json:"available"`
-	Tools     int    `json:"tools"`
+	// Tools counts the upstream's tools in the merged catalog, killed
+	// ones included (they stay routed).
+	Tools int `json:"tools"`
 	// Breaker is the state of the upstream's circuit breaker; InFlight
 	// the calls holding its bulkhead slots.
 	Breaker  string `json:"breaker"`
@@ -254,6 +257,13 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		KillSwitches string `json:"killswitches"`
 	}{Status: "ready", CatalogVersion: rt.snapshot().Version(), Sessions: g.sessions.count(), KillSwitches: "loaded"}
 	status := http.StatusOK
+	// Tool counts are what each upstream contributes to the merged
+	// catalog, after include/exclude filters, the name pattern and name
+	// clashes: what clients can see, not what the upstream listed.
+	routed := make(map[string]int, len(rt.clients))
+	for _, u := range rt.snapshot().Upstreams() {
+		routed[u.Name] = u.Tools
+	}
 	for _, c := range rt.clients {
 		cat, avail := c.Catalog()
 		h := upstreamHealth{
@@ -264,7 +274,7 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 			h.InFlight = r.Load().InFlight
 		}
 		if cat != nil {
-			h.Tools = len(cat.Tools)
+			h.Tools = routed[c.Name()]
 		}
 		body.Upstreams = append(body.Upstreams, h)
 	}

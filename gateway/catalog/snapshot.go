@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -161,6 +162,13 @@ func (s *Snapshot) Version() uint64 { return s.version }
 func (s *Snapshot) Tool(exposed string) (Route, bool) {
 	r, ok := s.tools[exposed]
 	return r, ok
+}
+
+// ToolNames returns the exposed name of every routed tool, sorted:
+// listed or not (a killed tool is hidden from the lists, and still
+// routed, so its calls get the switch's reason).
+func (s *Snapshot) ToolNames() []string {
+	return slices.Sorted(maps.Keys(s.tools))
 }
 
 // Prompt returns the route of an exposed prompt name.
