@@ -36,6 +36,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	mcp = g.originCheck(mcp)
 	r.Handle(g.cfg.Server.MCPPath, mcp)
 	r.HandleFunc(jwksPath, g.serveJWKS).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/", g.indexHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", g.serveHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
 	g.metricsRoute(r)
@@ -234,7 +235,9 @@ type upstreamHealth struct {
 	Required  bool   `json:"required"`
 	Loaded    bool   `json:"loaded"`
 	Available bool   `json:"available"`
-	Tools     int    `json:"tools"`
+	// Tools counts the upstream's tools in the merged catalog, killed
+	// ones included (they stay routed).
+	Tools int `json:"tools"`
 	// Breaker is the state of the upstream's circuit breaker; InFlight
 	// the calls holding its bulkhead slots.
 	Breaker  string `json:"breaker"`
@@ -261,7 +264,10 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		KillSwitches string `json:"killswitches"`
 	}{Status: "ready", CatalogVersion: rt.snapshot().Version(), Sessions: g.sessions.count(), KillSwitches: "loaded"}
 	status := http.StatusOK
-	infos := map[string]catalog.UpstreamInfo{}
+	// Tool counts are what each upstream contributes to the merged
+	// catalog, after include/exclude filters, the name pattern and name
+	// clashes: what clients can see, not what the upstream listed.
+	infos := make(map[string]catalog.UpstreamInfo, len(rt.clients))
 	for _, u := range rt.snapshot().Upstreams() {
 		infos[u.Name] = u
 	}
@@ -275,7 +281,7 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 			h.InFlight = r.Load().InFlight
 		}
 		if cat != nil {
-			h.Tools = len(cat.Tools)
+			h.Tools = infos[c.Name()].Tools
 		}
 		h.ToolsDroppedName, h.ToolsClashed = infos[c.Name()].ToolsDroppedName, infos[c.Name()].ToolsClashed
 		body.Upstreams = append(body.Upstreams, h)

@@ -146,7 +146,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 		log: g.log, now: g.now,
 		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },
 		knownUpstreams: g.upstreamNames,
-		onChange:       g.signal,
+		onChange:       g.switchesChanged,
 		auditTo:        opts.auditTo,
 	})
 	if err != nil {
@@ -216,6 +216,16 @@ func (g *Gateway) runtimeDeps(prev *runtime) *runtimeDeps {
 func (g *Gateway) signal() {
 	if rt := g.rt.Load(); rt != nil {
 		rt.signal()
+	}
+}
+
+// switchesChanged rebuilds the current runtime's catalog at once, without
+// the debounce of upstream changes: the lists hide a killed tool as soon
+// as the admin call that set the switch returns (the switches call it
+// before Add and Remove return), and list_changed goes out with it.
+func (g *Gateway) switchesChanged() {
+	if rt := g.rt.Load(); rt != nil {
+		rt.rebuild()
 	}
 }
 

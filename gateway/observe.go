@@ -223,7 +223,9 @@ func (o *observer) cache(snap *catalog.Snapshot) *labelCache {
 		return c
 	}
 	c := &labelCache{snap: snap}
-	names := snap.Names(catalog.Tools)
+	// Every routed tool, listed or not: a killed tool is hidden from the
+	// lists, and its refused calls keep their tool label.
+	names := snap.ToolNames()
 	c.tools = make(map[string]*routeLabels, len(names))
 	prev := o.labels.Load()
 	for _, n := range names {

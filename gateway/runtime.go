@@ -45,6 +45,9 @@ type runtime struct {
 	version  atomic.Uint64
 	changed  chan struct{}
 	onChange func(old, cur *catalog.Snapshot)
+	// buildMu serialises rebuilds: the loop's, and the immediate ones of
+	// kill-switch changes.
+	buildMu sync.Mutex
 
 	// inflight counts calls holding this runtime (see acquire); retiring
 	// is set once a reload replaced it, before it waits for them.
@@ -230,6 +233,8 @@ func (rt *runtime) loop() {
 // rebuild builds a new snapshot from the upstreams' current catalogs and
 // publishes it when it differs from the current one.
 func (rt *runtime) rebuild() {
+	rt.buildMu.Lock()
+	defer rt.buildMu.Unlock()
 	sources := make([]catalog.Source, 0, len(rt.clients))
 	loaded := true
 	for _, c := range rt.clients {

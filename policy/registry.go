@@ -65,7 +65,10 @@ type registry struct {
 	loaded  bool
 	failing bool // the last load failed; logged once per transition
 
-	reload   chan struct{}
+	reload chan struct{}
+	// rearm tells the loop that the records changed, so that it sets its
+	// expiry timer to the earliest expiry.
+	rearm    chan struct{}
 	tick     chan chan struct{}
 	cancel   context.CancelFunc
 	routines routines
@@ -80,6 +83,7 @@ func newRegistry(ctx context.Context, store Store, opts *registryOptions) (*regi
 		opts:   *opts,
 		store:  store,
 		reload: make(chan struct{}, 1),
+		rearm:  make(chan struct{}, 1),
 		tick:   make(chan chan struct{}),
 	}
 	o := &r.opts
@@ -120,17 +124,30 @@ func newRegistry(ctx context.Context, store Store, opts *registryOptions) (*regi
 	return r, nil
 }
 
-// run is the background loop: prune expired records, resync shared
-// stores, retry an unloaded store, and reload on notifications.
+// run is the background loop: prune each record at its expiry, resync
+// shared stores, retry an unloaded store, and reload on notifications.
+//
+// The expiry timer is set to the earliest expiry after every change, so a
+// switch lifts itself (and its expire record is written) at its deadline.
+// The prune ticker is a backstop for a wall clock that jumps: timers run
+// on the monotonic clock, expiries are wall-clock instants.
 func (r *registry) run(ctx context.Context) {
 	prune := time.NewTicker(r.opts.pruneInterval)
 	defer prune.Stop()
 	resync := time.NewTicker(r.opts.resyncInterval)
 	defer resync.Stop()
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	r.arm(expiry)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-r.rearm:
+			r.arm(expiry)
+		case <-expiry.C:
+			r.prune(ctx)
+			r.arm(expiry)
 		case <-prune.C:
 			r.prune(ctx)
 		case <-resync.C:
@@ -145,6 +162,31 @@ func (r *registry) run(ctx context.Context) {
 			close(done)
 		}
 	}
+}
+
+// arm sets t to fire at the earliest expiry of the records, or stops it
+// when none expires. Since Go 1.23 a Reset or Stop timer delivers no stale
+// value.
+func (r *registry) arm(t *time.Timer) {
+	next, ok := r.nextExpiry()
+	if !ok {
+		t.Stop()
+		return
+	}
+	t.Reset(max(next.Sub(r.opts.now()), 0))
+}
+
+// nextExpiry returns the earliest expiry of the records, if any expires.
+func (r *registry) nextExpiry() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for i := range r.records {
+		if e := r.records[i].Expires; !e.IsZero() && (next.IsZero() || e.Before(next)) {
+			next = e
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // runTick runs one load and one prune in the background loop and returns
@@ -374,6 +416,10 @@ func (r *registry) list() []Switch {
 // holds the lock.
 func (r *registry) publishLocked() {
 	r.opts.publish(r.records, r.loaded, r.opts.now())
+	select {
+	case r.rearm <- struct{}{}:
+	default:
+	}
 }
 
 // close stops the background loops and waits for them.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -418,4 +419,48 @@ func TestSwitchExpiryIsReported(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []string{short.ID}, expired, "reported once, when pruned")
+}
+
+// TestSwitchExpiresAtItsDeadline: a switch with a TTL lifts itself, and
+// is reported to OnExpire, at its expiry instant, not at the next prune
+// tick. The bubble's clock only moves when every goroutine waits, so the
+// report's time is exact: it must be the switch's Expires.
+func TestSwitchExpiresAtItsDeadline(t *testing.T) {
+	t.Parallel()
+
+	synctest.Test(t, func(t *testing.T) {
+		type report struct {
+			id string
+			at time.Time
+		}
+		reports := make(chan report, 4)
+		changed := make(chan struct{}, 8)
+		s, err := policy.NewSwitches(t.Context(), &policy.MemoryStore{}, policy.SwitchOptions{
+			OnExpire: func(sw policy.Switch) { reports <- report{sw.ID, time.Now()} },
+			OnChange: func() { changed <- struct{}{} },
+		})
+		require.NoError(t, err)
+		defer func() { _ = s.Close() }()
+
+		// A TTL off the prune interval's grid: a prune every second would
+		// report it up to a second late.
+		const ttl = 10*time.Second + 300*time.Millisecond
+		sw, err := s.Add(t.Context(), &policy.Switch{Scope: policy.ScopeGlobal, Reason: "r", TTL: ttl})
+		require.NoError(t, err)
+		<-changed
+
+		time.Sleep(ttl - time.Nanosecond)
+		synctest.Wait()
+		require.Empty(t, reports, "not before its expiry")
+		require.Len(t, s.List(), 1)
+
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, reports, 1, "reported at its expiry")
+		r := <-reports
+		assert.Equal(t, sw.ID, r.id)
+		assert.True(t, r.at.Equal(sw.Expires), "reported at %v, expires %v", r.at, sw.Expires)
+		assert.Len(t, changed, 1, "OnChange told at the expiry")
+		assert.Empty(t, s.List())
+	})
 }

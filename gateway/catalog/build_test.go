@@ -421,3 +421,16 @@ func TestZeroSnapshot(t *testing.T) {
 	assert.False(t, ok)
 	require.NoError(t, s.Consistent())
 }
+
+// TestHiddenToolsStayRouted: a hidden tool (killed) is left out of the
+// list and of Names, and is still routed and among ToolNames.
+func TestHiddenToolsStayRouted(t *testing.T) {
+	opts := defaultOpts
+	opts.Hidden = func(exposed, _ string) bool { return exposed == "orders__cancel" }
+	s, problems := build(t, opts, Source{Upstream: "orders", Prefix: "orders", Available: true, Tools: tools("get", "cancel")})
+	require.Empty(t, problems)
+	assert.Equal(t, []string{"orders__get"}, s.Names(Tools))
+	assert.Equal(t, []string{"orders__cancel", "orders__get"}, s.ToolNames())
+	_, routed := s.Tool("orders__cancel")
+	assert.True(t, routed)
+}

@@ -55,7 +55,7 @@ type Options struct {
 // Logger writes records as JSON Lines to its sinks. Log encodes the record
 // in the caller's goroutine and puts it in a bounded queue; one writer
 // goroutine writes the queue to every sink through a buffer, flushing at
-// most flushDelay after a record was written. A record is never dropped silently: Log
+// most FlushDelay after a record was written. A record is never dropped silently: Log
 // either accepts it, and Close waits until it is written, or returns an
 // error (ErrStuck, ErrClosed or the context's).
 type Logger struct {
@@ -261,17 +261,17 @@ func (l *Logger) release(bp *[]byte) {
 	}
 }
 
-// flushDelay bounds how long a written record waits in a sink's buffer.
+// FlushDelay bounds how long a written record waits in a sink's buffer.
 // Under load the records of that window share one write system call
 // instead of one each; Close (SIGTERM) flushes at once.
-const flushDelay = time.Millisecond
+const FlushDelay = time.Millisecond
 
 // run is the writer goroutine: it writes records until the queue is
-// closed and drained, flushing flushDelay after the first record of each
+// closed and drained, flushing FlushDelay after the first record of each
 // batch, and at the end.
 func (l *Logger) run() {
 	defer close(l.done)
-	timer := time.NewTimer(flushDelay)
+	timer := time.NewTimer(FlushDelay)
 	timer.Stop()
 	var due <-chan time.Time // nil while nothing waits for a flush
 	for {
@@ -293,7 +293,7 @@ func (l *Logger) run() {
 			}
 			l.release(bp)
 			if due == nil {
-				timer.Reset(flushDelay)
+				timer.Reset(FlushDelay)
 				due = timer.C
 			}
 		case <-due:
