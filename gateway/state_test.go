@@ -140,9 +140,8 @@ func TestAdminDrainsAndHistory(t *testing.T) {
 		"killswitch remove find incident 4 by local-operator",
 	}, steps)
 
-	undrain := tg.audit.records(t)
 	var reasons []any
-	for _, r := range undrain {
+	for _, r := range tg.auditEvents(t, "drain") {
 		if r["action"] == "undrain" {
 			reasons = append(reasons, r["reason"])
 		}
