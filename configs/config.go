@@ -106,11 +106,43 @@ type Server struct {
 	AllowedOrigins []string `mapstructure:"allowed_origins" yaml:"allowed_origins"`
 	// CORS controls the CORS headers sent to browser-based hosts.
 	CORS CORS `mapstructure:"cors" yaml:"cors"`
-	// ShutdownTimeout bounds how long SIGTERM waits for in-flight calls.
-	// Default 30s.
+	// ShutdownDelay is how long the gateway keeps serving normally after
+	// SIGTERM, with /readyz answering 503, so that load balancers stop
+	// sending it new connections before it refuses any. Set it to the time
+	// your load balancer takes to deregister an endpoint (the Helm chart
+	// sets 5s). After it, new calls get -32053 and calls in flight have
+	// shutdown_timeout to finish. Default 0: no delay.
+	ShutdownDelay time.Duration `mapstructure:"shutdown_delay" yaml:"shutdown_delay"`
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight calls,
+	// after shutdown_delay. Default 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
 	// ReadHeaderTimeout bounds reading request headers. Default 10s.
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" yaml:"read_header_timeout"`
+	// ReadBodyTimeout bounds reading a request body, from the end of its
+	// headers: a client that stalls or trickles its body past it has its
+	// connection closed. Default 30s.
+	ReadBodyTimeout time.Duration `mapstructure:"read_body_timeout" yaml:"read_body_timeout"`
+	// IdleTimeout closes a keep-alive connection that has carried no
+	// request for this long. Keep it above the idle timeout of a load
+	// balancer in front (60s on most), so the balancer closes first.
+	// Default 2m.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds the request header fields, names and values
+	// counted as sent ("Name: value" and its line end); a larger header
+	// section gets HTTP 431. Between 1 KiB and 1 MiB. Default 32 KiB.
+	MaxHeaderBytes int `mapstructure:"max_header_bytes" yaml:"max_header_bytes"`
+	// MaxHeaderCount bounds the number of request header fields, Host
+	// included; more get HTTP 431. Default 100, Envoy's default.
+	MaxHeaderCount int `mapstructure:"max_header_count" yaml:"max_header_count"`
+	// MaxUnauthenticated bounds the requests being authenticated at once
+	// on connections that have not yet carried an authenticated request.
+	// A request beyond it gets HTTP 503 with Retry-After and its
+	// connection closed, before its token is looked at; requests on a
+	// connection that has authenticated are never counted or refused, so
+	// a flood of unauthenticated traffic (slow issuers, forged tokens)
+	// cannot starve established clients. Applies only with auth.
+	// Default 256.
+	MaxUnauthenticated int `mapstructure:"max_unauthenticated" yaml:"max_unauthenticated"`
 	// MRTRStateTTL is how long a requestState the gateway hands a
 	// 2026-07-28 client in an input_required result stays valid; a retry
 	// after it is refused as invalid params (mcpwire.CodeInvalidParams).

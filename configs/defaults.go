@@ -25,6 +25,18 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultReadHeaderTimeout bounds reading request headers.
 	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadBodyTimeout bounds reading a request body.
+	DefaultReadBodyTimeout = 30 * time.Second
+	// DefaultIdleTimeout closes idle keep-alive connections.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes bounds the request header fields (32 KiB).
+	DefaultMaxHeaderBytes = 32 << 10
+	// DefaultMaxHeaderCount bounds the number of request header fields,
+	// as Envoy's max_headers_count does by default.
+	DefaultMaxHeaderCount = 100
+	// DefaultMaxUnauthenticated bounds the requests being authenticated
+	// at once on connections not yet authenticated.
+	DefaultMaxUnauthenticated = 256
 	// DefaultCORSMaxAge is how long a browser may cache a preflight answer.
 	DefaultCORSMaxAge = 10 * time.Minute
 
@@ -76,6 +88,11 @@ func (c *Config) SetDefaults() {
 	setDefault(&s.MRTRHoldTimeout, DefaultMRTRHoldTimeout)
 	setDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&s.ReadBodyTimeout, DefaultReadBodyTimeout)
+	setDefault(&s.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&s.MaxHeaderCount, DefaultMaxHeaderCount)
+	setDefault(&s.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDefault(&s.CORS.MaxAge, DefaultCORSMaxAge)
 
 	cat := &c.Catalog

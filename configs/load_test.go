@@ -318,7 +318,8 @@ func TestEnvKeys(t *testing.T) {
 		"server.listen", "server.mcp_path", "server.public_url", "server.max_body_bytes",
 		"server.session_idle_ttl", "server.session_key.env", "server.session_key.file",
 		"server.session_key.value", "server.cors.enabled", "server.cors.max_age",
-		"server.shutdown_timeout", "server.read_header_timeout",
+		"server.shutdown_timeout", "server.read_header_timeout", "server.shutdown_delay", "server.read_body_timeout",
+		"server.idle_timeout", "server.max_header_bytes", "server.max_header_count", "server.max_unauthenticated",
 		"catalog.separator", "catalog.name_pattern", "catalog.page_size", "catalog.list_changed_debounce",
 		"log.level", "log.format",
 	} {

@@ -139,7 +139,31 @@ func (v *validator) server(s *Server) {
 	v.positiveDuration("server.cors.max_age", s.CORS.MaxAge)
 	v.positiveDuration("server.shutdown_timeout", s.ShutdownTimeout)
 	v.positiveDuration("server.read_header_timeout", s.ReadHeaderTimeout)
+	v.positiveDuration("server.read_body_timeout", s.ReadBodyTimeout)
+	v.positiveDuration("server.idle_timeout", s.IdleTimeout)
+	if s.ShutdownDelay < 0 {
+		v.add("server.shutdown_delay", "must not be negative")
+	}
+	if s.MaxHeaderBytes < minHeaderBytes || s.MaxHeaderBytes > maxHeaderBytes {
+		v.add("server.max_header_bytes", "must be between %d and %d", minHeaderBytes, maxHeaderBytes)
+	}
+	if s.MaxHeaderCount < minHeaderCount || s.MaxHeaderCount > maxHeaderCount {
+		v.add("server.max_header_count", "must be between %d and %d", minHeaderCount, maxHeaderCount)
+	}
+	if s.MaxUnauthenticated <= 0 {
+		v.add("server.max_unauthenticated", "must be positive")
+	}
 }
+
+// The bounds of the header limits: below them ordinary requests (a
+// bearer token, the MCP headers, a proxy's forwarding headers) fail;
+// above them the limit protects nothing.
+const (
+	minHeaderBytes = 1 << 10
+	maxHeaderBytes = 1 << 20
+	minHeaderCount = 16
+	maxHeaderCount = 10000
+)
 
 func (v *validator) listen(path, addr string) {
 	// An empty host means every interface; the gateway decides whether

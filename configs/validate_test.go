@@ -71,6 +71,9 @@ func TestValidate(t *testing.T) {
 				c.Server.CORS.MaxAge = -time.Second
 				c.Server.ShutdownTimeout = 0
 				c.Server.ReadHeaderTimeout = 0
+				c.Server.ReadBodyTimeout = 0
+				c.Server.IdleTimeout = -time.Second
+				c.Server.ShutdownDelay = -time.Second
 				c.Server.MRTRStateTTL = 0
 				c.Server.MRTRHoldTimeout = -time.Second
 				c.Catalog.ListChangedDebounce = 0
@@ -79,12 +82,28 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				`server.session_idle_ttl: must be a positive duration`,
 				`server.cors.max_age: must be a positive duration`,
+				`server.shutdown_delay: must not be negative`,
 				`server.shutdown_timeout: must be a positive duration`,
 				`server.read_header_timeout: must be a positive duration`,
+				`server.read_body_timeout: must be a positive duration`,
+				`server.idle_timeout: must be a positive duration`,
 				`server.mrtr_state_ttl: must be a positive duration`,
 				`server.mrtr_hold_timeout: must be a positive duration`,
 				`catalog.list_changed_debounce: must be a positive duration`,
 				`upstreams[1].timeout: must be a positive duration`,
+			},
+		},
+		{
+			name: "header limits out of range",
+			mutate: func(c *Config) {
+				c.Server.MaxHeaderBytes = 512
+				c.Server.MaxHeaderCount = 20000
+				c.Server.MaxUnauthenticated = -1
+			},
+			want: []string{
+				`server.max_header_bytes: must be between 1024 and 1048576`,
+				`server.max_header_count: must be between 16 and 10000`,
+				`server.max_unauthenticated: must be positive`,
 			},
 		},
 		{
@@ -456,6 +475,11 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`server.cors.max_age: must be a positive duration`,
 		`server.shutdown_timeout: must be a positive duration`,
 		`server.read_header_timeout: must be a positive duration`,
+		`server.read_body_timeout: must be a positive duration`,
+		`server.idle_timeout: must be a positive duration`,
+		`server.max_header_bytes: must be between 1024 and 1048576`,
+		`server.max_header_count: must be between 16 and 10000`,
+		`server.max_unauthenticated: must be positive`,
 		`server.mrtr_state_ttl: must be a positive duration`,
 		`server.mrtr_hold_timeout: must be a positive duration`,
 		`catalog.separator: must not be empty`,

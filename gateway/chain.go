@@ -20,15 +20,17 @@ import (
 )
 
 // buildHandler composes the whole HTTP chain in one place. A request passes
-// recover → request id → body limit, then /mcp goes on to the Origin check
-// → authentication → serveMCP, and every other path to the router (OAuth
-// metadata, JWKS, health, /metrics, the admin API). The middlewares are
-// wrapped below in the reverse of that order.
+// recover → request id → limits (header fields, body size and read time;
+// limits.go), then /mcp goes on to the Origin check → authentication
+// (capped for connections not yet authenticated) → serveMCP, and every
+// other path to the router (OAuth metadata, JWKS, health, /metrics, the
+// admin API). The middlewares are wrapped below in the reverse of that
+// order.
 func (g *Gateway) buildHandler() http.Handler {
 	r := mux.NewRouter()
 	var mcp http.Handler = http.HandlerFunc(g.serveMCP)
 	if g.auth != nil {
-		mcp = g.auth.Middleware(mcp)
+		mcp = g.authenticate(mcp)
 		for _, p := range g.auth.MetadataPaths() {
 			r.Handle(p, g.auth.MetadataHandler())
 		}
@@ -46,7 +48,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	// copies the request twice per match to carry route variables the
 	// endpoint does not use.
 	h := exactPath(g.cfg.Server.MCPPath, mcp, r)
-	h = g.limitBody(h)
+	h = g.limitRequest(h)
 	h = g.requestID(h)
 	h = g.recoverPanics(h)
 	return h
@@ -123,23 +125,6 @@ func newRequestID() string {
 	var h [32]byte
 	hex.Encode(h[:], b[:])
 	return string(h[:])
-}
-
-// limitBody caps request bodies at server.max_body_bytes; handlers map the
-// resulting *http.MaxBytesError to 413. A body announced larger is refused
-// before it is read, with the same JSON-RPC error a handler answers.
-func (g *Gateway) limitBody(next http.Handler) http.Handler {
-	limit := g.cfg.Server.MaxBodyBytes
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > limit {
-			writeTooLarge(w, limit)
-			return
-		}
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // The headers a browser host may read from and send to /mcp: the

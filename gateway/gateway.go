@@ -85,6 +85,9 @@ type Gateway struct {
 	// auditRefused counts destructive calls refused while the audit
 	// stream was stuck or failing.
 	auditRefusals atomic.Uint64
+	// unauthenticatedRefused counts requests refused because
+	// server.max_unauthenticated requests were being authenticated.
+	unauthenticatedRefused atomic.Uint64
 	// obs records spans and metrics; nil without telemetry.
 	obs      *observer
 	logLevel *slog.LevelVar
@@ -309,6 +312,9 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           g.handler,
 		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       g.cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+		ConnContext:       withConnState,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
