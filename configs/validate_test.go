@@ -331,7 +331,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "prefix of 61 characters leaves room for one",
 			mutate: func(c *Config) { c.Upstreams[0].Prefix = new(strings.Repeat("p", 61)) },
-			want: []string{`upstreams[0].prefix: "` + strings.Repeat("p", 61) + `" (61 characters) joined with separator "__" leaves room for tool names of only 1 characters under catalog.name_pattern (at least 16 needed): tools with longer names would be dropped`},
+			want:   []string{`upstreams[0].prefix: "` + strings.Repeat("p", 61) + `" (61 characters) joined with separator "__" leaves room for tool names of only 1 characters under catalog.name_pattern (at least 16 needed): tools with longer names would be dropped`},
 		},
 		{
 			name:   "prefix of 46 characters leaves room for 16",

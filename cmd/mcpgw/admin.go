@@ -228,10 +228,10 @@ func adminRun(a *adminFlags, body func(cmd *cobra.Command, args []string) error)
 
 func killCmd() *cobra.Command {
 	var (
-		a                      adminFlags
-		up, reason, ticket     string
-		all                    bool
-		ttl                    time.Duration
+		a                  adminFlags
+		up, reason, ticket string
+		all                bool
+		ttl                time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "kill (TOOL_GLOB | --upstream NAME | --all) --reason TEXT [--ttl 1h] [--ticket ID]",
@@ -619,4 +619,3 @@ record.`,
 	a.register(c)
 	return c
 }
-
