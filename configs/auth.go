@@ -385,7 +385,7 @@ func (v *validator) authIssuer(p string, is *AuthIssuer, i int, seen map[string]
 	switch is.Discovery {
 	case DiscoveryAuto, DiscoveryOIDC, DiscoveryOAuth:
 	default:
-		v.add(p+".discovery", "%q must be auto, oidc or oauth", is.Discovery)
+		v.add(p+".discovery", "%q must be auto, oidc or oauth%s", is.Discovery, didYouMean(is.Discovery, DiscoveryAuto, DiscoveryOIDC, DiscoveryOAuth))
 	}
 	if len(is.Algorithms) == 0 {
 		v.add(p+".algorithms", "at least one algorithm is required")
@@ -451,7 +451,8 @@ func (v *validator) upstreamAuth(p string, a *UpstreamAuth) {
 	switch a.Type {
 	case "", UpstreamAuthNone, UpstreamAuthStatic, UpstreamAuthClientCredentials, UpstreamAuthTokenExchange:
 	default:
-		v.add(p+".type", "%q must be none, static, client_credentials or token_exchange", a.Type)
+		v.add(p+".type", "%q must be none, static, client_credentials or token_exchange%s", a.Type,
+			didYouMean(a.Type, UpstreamAuthNone, UpstreamAuthStatic, UpstreamAuthClientCredentials, UpstreamAuthTokenExchange))
 		return
 	}
 	if a.Header != "" && !isToken(a.Header) {

@@ -248,7 +248,7 @@ auth:
     - issuer: https://dex.example.com
       audiences: [x]
 `))
-	assert.Equal(t, []string{"auth.issuers[0].audiences: unknown key"}, Problems(err))
+	assert.Equal(t, []string{`auth.issuers[0].audiences: unknown key; did you mean "audience"?`}, Problems(err))
 }
 
 func TestTrustedProxyPrefixes(t *testing.T) {

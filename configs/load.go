@@ -53,30 +53,61 @@ func Load(path string) (*Config, error) {
 // of a decode problem is left out as its likely consequence. No message
 // contains the value of a secret. On error the returned Config is nil.
 func Parse(data []byte) (*Config, error) {
+	cfg, errs := parse(data, true)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// parse is Parse. With resolve false it needs neither the environment nor
+// secret files: ${NAME} references stay as written and the checks of the
+// values holding them are skipped, MCPGW_* overrides are not applied, and
+// SecretRefs are checked for their shape only. It returns the problems
+// sorted and redacted, and the configuration (partly filled when there
+// are problems; nil after a YAML syntax error).
+func parse(data []byte, resolve bool) (*Config, []error) {
 	raw, err := parseYAML(data)
 	if err != nil {
-		return nil, err
+		return nil, leafErrors(err)
 	}
-	p := &preparer{}
+	p := &preparer{keepRefs: !resolve}
 	doc, _ := p.prepare(raw, reflect.TypeFor[Config](), "").(map[string]any)
 	if len(p.expandErrs) > 0 {
-		return nil, errors.Join(p.expandErrs...)
+		return nil, p.expandErrs
 	}
-	overrideFromEnv(doc)
+	if resolve {
+		overrideFromEnv(doc)
+	}
 
 	cfg, decodeErrs := decode(doc)
 	decodeErrs = append(decodeErrs, p.unknown...)
 	cfg.SetDefaults()
-	errs := slices.Concat(decodeErrs, resolveSecrets(cfg))
+	errs := decodeErrs
+	if resolve {
+		errs = slices.Concat(errs, resolveSecrets(cfg))
+	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, consequences(leafErrors(err), decodeErrs)...)
 	}
+	errs = slices.DeleteFunc(errs, func(e error) bool {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			return false
+		}
+		for _, ref := range p.refs {
+			if isAncestorOrSelf(ref, fe.Path) {
+				return true
+			}
+		}
+		return false
+	})
 	if len(errs) > 0 {
 		// By text first, so that problems at one path come in a stable
 		// order whatever order the decoder visited map entries in.
 		slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 		sortByPath(errs)
-		return nil, redactSecrets(errors.Join(errs...), cfg)
+		return cfg, leafErrors(redactSecrets(errors.Join(errs...), cfg))
 	}
 	return cfg, nil
 }
@@ -150,6 +181,10 @@ type preparer struct {
 	// unknown are keys that match no field; prepare removes them from the
 	// document.
 	unknown []error
+	// keepRefs leaves ${NAME} references unexpanded; refs are then the
+	// paths of the values holding them, whose checks need the environment.
+	keepRefs bool
+	refs     []string
 }
 
 // prepare returns v with ${NAME} expanded in its strings, maps with
@@ -185,6 +220,12 @@ func (p *preparer) prepare(v any, t reflect.Type, path string) any {
 		}
 		return val
 	case string:
+		if p.keepRefs {
+			if strings.Contains(strings.ReplaceAll(val, "$${", ""), "${") {
+				p.refs = append(p.refs, path)
+			}
+			return val
+		}
 		s, errs := expandEnv(val)
 		for _, msg := range errs {
 			p.expandErrs = append(p.expandErrs, &FieldError{Path: path, Msg: msg})
@@ -205,7 +246,7 @@ func (p *preparer) prepareMap(m map[string]any, t reflect.Type, path string) {
 			kp := joinPath(path, k)
 			f, ok := fieldByKey(t, k)
 			if !ok {
-				p.unknown = append(p.unknown, &FieldError{Path: kp, Msg: "unknown key"})
+				p.unknown = append(p.unknown, &FieldError{Path: kp, Msg: "unknown key" + didYouMean(k, fieldKeys(t)...)})
 				p.prepare(e, nil, kp) // Still expanded: an unset ${NAME} is reported.
 				delete(m, k)
 				continue

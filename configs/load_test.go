@@ -47,7 +47,7 @@ func TestParseValues(t *testing.T) {
 
 	cfg, err := Parse([]byte(`
 server:
-  listen: "0.0.0.0:8443"
+  listen: "127.0.0.2:8443"
   session_idle_ttl: 1h30m
   allowed_origins: ["*"]
   cors: {enabled: true, max_age: 90s}
@@ -72,7 +72,7 @@ log: {level: debug, format: text}
 `))
 	require.NoError(t, err)
 
-	assert.Equal(t, "0.0.0.0:8443", cfg.Server.Listen)
+	assert.Equal(t, "127.0.0.2:8443", cfg.Server.Listen)
 	assert.Equal(t, 90*time.Minute, cfg.Server.SessionIdleTTL)
 	assert.Equal(t, []string{"*"}, cfg.Server.AllowedOrigins)
 	assert.True(t, cfg.Server.CORS.Enabled)
@@ -111,12 +111,12 @@ func TestParseUnknownKeys(t *testing.T) {
 		{
 			name: "top level",
 			src:  minimal + "serve: {}\n",
-			want: []string{"serve: unknown key"},
+			want: []string{`serve: unknown key; did you mean "server"?`},
 		},
 		{
 			name: "nested in a section",
 			src:  minimal + "server: {cors: {enable: true}, listn: x}\n",
-			want: []string{"server.cors.enable: unknown key", "server.listn: unknown key"},
+			want: []string{`server.cors.enable: unknown key; did you mean "enabled"?`, `server.listn: unknown key; did you mean "listen"?`},
 		},
 		{
 			name: "in an upstream",
@@ -129,8 +129,8 @@ upstreams:
 			want: []string{
 				// Not also "upstreams[0]: exactly one of http, stdio, sse":
 				// a consequence of the typo.
-				"upstreams[0].htp: unknown key",
-				"upstreams[0].timout: unknown key",
+				`upstreams[0].htp: unknown key; did you mean "http"?`,
+				`upstreams[0].timout: unknown key; did you mean "timeout"?`,
 			},
 		},
 		{
@@ -139,7 +139,7 @@ upstreams:
   - name: b
     stdio: {command: b, arg: [x]}
 `,
-			want: []string{"upstreams[1].stdio.arg: unknown key"},
+			want: []string{`upstreams[1].stdio.arg: unknown key; did you mean "args"?`},
 		},
 		{
 			name: "in a secret, with the header's case",
@@ -150,13 +150,13 @@ upstreams:
       url: "http://127.0.0.1:1/mcp"
       headers: {X-Api-Key: {envv: KEY}}
 `,
-			want: []string{"upstreams[0].http.headers[X-Api-Key].envv: unknown key"},
+			want: []string{`upstreams[0].http.headers[X-Api-Key].envv: unknown key; did you mean "env"?`},
 		},
 		{
 			name: "with a null or empty value",
 			src:  minimal + "serve:\nlogs: {}\nserver: {cors: {}, tls: {}}\n",
 			// Unknown keys come after the known ones of their level.
-			want: []string{"server.tls: unknown key", "logs: unknown key", "serve: unknown key"},
+			want: []string{"server.tls: unknown key", `logs: unknown key; did you mean "log"?`, `serve: unknown key; did you mean "server"?`},
 		},
 		{
 			name: "a dotted key is not a path",
@@ -171,12 +171,12 @@ upstreams:
 		{
 			name: "keys are case-sensitive",
 			src:  "Upstreams:\n  - Name: a\n    HTTP: {URL: \"http://127.0.0.1:1/mcp\"}\n",
-			want: []string{"upstreams: at least one upstream is required", "Upstreams: unknown key"},
+			want: []string{"upstreams: at least one upstream is required", `Upstreams: unknown key; did you mean "upstreams"?`},
 		},
 		{
 			name: "in a list entry, as written",
 			src:  "upstreams:\n  - name: a\n    HTTP: {URL: \"http://127.0.0.1:1/mcp\"}\n",
-			want: []string{"upstreams[0].HTTP: unknown key"},
+			want: []string{`upstreams[0].HTTP: unknown key; did you mean "http"?`},
 		},
 	}
 	for _, tt := range tests {
@@ -398,7 +398,7 @@ func TestEnvOverride(t *testing.T) {
 		{
 			name: "overrides keys the file does not mention",
 			env: map[string]string{
-				"MCPGW_SERVER_LISTEN":       "0.0.0.0:8080",
+				"MCPGW_SERVER_LISTEN":       "127.0.0.3:8080",
 				"MCPGW_SERVER_PUBLIC_URL":   "https://mcp.example.com",
 				"MCPGW_LOG_LEVEL":           "debug",
 				"MCPGW_CATALOG_PAGE_SIZE":   "25",
@@ -407,7 +407,7 @@ func TestEnvOverride(t *testing.T) {
 			src: minimal,
 			check: func(t *testing.T, cfg *Config) {
 				t.Helper()
-				assert.Equal(t, "0.0.0.0:8080", cfg.Server.Listen)
+				assert.Equal(t, "127.0.0.3:8080", cfg.Server.Listen)
 				assert.Equal(t, "https://mcp.example.com", cfg.Server.PublicURL)
 				assert.Equal(t, "debug", cfg.Log.Level)
 				assert.Equal(t, 25, cfg.Catalog.PageSize)

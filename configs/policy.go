@@ -297,12 +297,12 @@ func (v *validator) policy(p *Policy, c *Config) {
 			v.add("policy.rate_limits.backend", "redis needs the redis section")
 		}
 	default:
-		v.add("policy.rate_limits.backend", "%q must be local or redis", rl.Backend)
+		v.add("policy.rate_limits.backend", "%q must be local or redis%s", rl.Backend, didYouMean(rl.Backend, "local", "redis"))
 	}
 	switch rl.OnRedisError {
 	case "", OnRedisErrorLocal, OnRedisErrorRefuse:
 	default:
-		v.add("policy.rate_limits.on_redis_error", "%q must be local or refuse", rl.OnRedisError)
+		v.add("policy.rate_limits.on_redis_error", "%q must be local or refuse%s", rl.OnRedisError, didYouMean(rl.OnRedisError, OnRedisErrorLocal, OnRedisErrorRefuse))
 	}
 	if rl.MaxKeys < 0 {
 		v.add("policy.rate_limits.max_keys", "must be positive")
@@ -405,7 +405,7 @@ func (v *validator) audit(a *Audit) {
 			}
 			paths[s.Path] = i
 		default:
-			v.add(p+".type", "%q must be stdout or file", s.Type)
+			v.add(p+".type", "%q must be stdout or file%s", s.Type, didYouMean(s.Type, "stdout", "file"))
 		}
 	}
 	if a.QueueSize < 0 {
@@ -420,6 +420,6 @@ func (v *validator) argumentLogging(path string, a ArgumentLogging) {
 	switch a {
 	case "", ArgumentsNone, ArgumentsRedacted, ArgumentsFull:
 	default:
-		v.add(path, "%q must be none, redacted or full", a)
+		v.add(path, "%q must be none, redacted or full%s", a, didYouMean(a, ArgumentsNone, ArgumentsRedacted, ArgumentsFull))
 	}
 }

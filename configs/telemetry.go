@@ -94,7 +94,7 @@ func (v *validator) telemetry(t *Telemetry) {
 			v.add("telemetry.tracing.endpoint", "host required")
 		}
 	default:
-		v.add("telemetry.tracing.exporter", "%q must be one of none, otlp_grpc, otlp_http", tr.Exporter)
+		v.add("telemetry.tracing.exporter", "%q must be one of none, otlp_grpc, otlp_http%s", tr.Exporter, didYouMean(tr.Exporter, "none", "otlp_grpc", "otlp_http"))
 	}
 	if r := tr.Ratio(); r < 0 || r > 1 || r != r {
 		v.add("telemetry.tracing.sample_ratio", "%v must be between 0 and 1", r)

@@ -80,6 +80,9 @@ var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 func (c *Config) Validate() error {
 	v := &validator{}
 	v.server(&c.Server)
+	if c.Auth == nil {
+		v.loopbackOnly("server.listen", c.Server.Listen)
+	}
 	pattern := v.catalog(&c.Catalog)
 	v.upstreams(c.Upstreams, c.Catalog.Separator, pattern)
 	v.log(&c.Log)
@@ -263,6 +266,11 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 
 		prefix := u.ExposedPrefix()
 		if prefix == "" {
+			if j, ok := byPrefix[""]; ok {
+				v.add(p+".prefix", `"" is also the prefix of upstream %q (upstreams[%d]): both expose bare names, and the first would silently win every name clash; give one of them a prefix`, ups[j].Name, j)
+				continue
+			}
+			byPrefix[""] = i
 			continue
 		}
 		if j, ok := byPrefix[prefix]; ok {
@@ -389,35 +397,73 @@ func (v *validator) globs(p string, globs []string) {
 	}
 }
 
+// MinToolNameRoom is the length of tool name a prefix must leave room for
+// under catalog.name_pattern: with less, the gateway would start and
+// silently drop every tool whose exposed name passes the limit (the
+// Claude and OpenAI APIs accept 64 characters).
+const MinToolNameRoom = 16
+
 func (v *validator) prefix(path string, u *Upstream, sep string, pattern *regexp.Regexp) {
 	prefix := u.ExposedPrefix()
 	if prefix == "" || pattern == nil || sep == "" {
 		return
 	}
-	// A prefix is usable when the pattern accepts it joined with at least
-	// one one-character tool name.
-	for _, probe := range []string{"a", "A", "0", "_", "-"} {
-		if pattern.MatchString(prefix + sep + probe) {
-			return
-		}
-	}
 	what := fmt.Sprintf("%q", prefix)
 	if u.Prefix == nil {
 		what += " (the upstream name, since prefix is unset)"
 	}
-	v.add(path, "%s joined with separator %q and a one-character tool name does not match catalog.name_pattern", what, sep)
+	// A prefix is usable when the pattern accepts it joined with tool
+	// names of MinToolNameRoom characters; room is the longest name of
+	// one repeated character it accepts.
+	room := 0
+	for n := 1; n <= MinToolNameRoom; n++ {
+		ok := false
+		for _, c := range []string{"a", "A", "0", "_", "-"} {
+			if pattern.MatchString(prefix + sep + strings.Repeat(c, n)) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			break
+		}
+		room = n
+	}
+	switch {
+	case room == 0:
+		v.add(path, "%s joined with separator %q and a one-character tool name does not match catalog.name_pattern", what, sep)
+	case room < MinToolNameRoom:
+		v.add(path, "%s (%d characters) joined with separator %q leaves room for tool names of only %d characters under catalog.name_pattern (at least %d needed): tools with longer names would be dropped",
+			what, len(prefix), sep, room, MinToolNameRoom)
+	}
+}
+
+// loopbackOnly refuses to expose an unauthenticated gateway beyond this
+// machine: without auth, server.listen must be a loopback address.
+func (v *validator) loopbackOnly(path, addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return // listen reports it.
+	}
+	if host == "localhost" {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	v.add(path, "%q: without auth, mcpgw binds only loopback addresses (127.0.0.1, ::1, localhost); configure auth to listen on other interfaces", addr)
 }
 
 func (v *validator) log(l *Log) {
 	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		v.add("log.level", "%q must be one of debug, info, warn, error", l.Level)
+		v.add("log.level", "%q must be one of debug, info, warn, error%s", l.Level, didYouMean(l.Level, "debug", "info", "warn", "error"))
 	}
 	switch l.Format {
 	case "json", "text":
 	default:
-		v.add("log.format", "%q must be json or text", l.Format)
+		v.add("log.format", "%q must be json or text%s", l.Format, didYouMean(l.Format, "json", "text"))
 	}
 }
 

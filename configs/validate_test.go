@@ -51,8 +51,13 @@ func TestValidate(t *testing.T) {
 			want:   []string{`server.listen: port 70000 is out of range`},
 		},
 		{
-			name:   "listen on all interfaces is the gateway's call",
+			name:   "listen on all interfaces without auth",
 			mutate: func(c *Config) { c.Server.Listen = ":9190" },
+			want:   []string{`server.listen: ":9190": without auth, mcpgw binds only loopback addresses (127.0.0.1, ::1, localhost); configure auth to listen on other interfaces`},
+		},
+		{
+			name:   "loopback listen without auth",
+			mutate: func(c *Config) { c.Server.Listen = "[::1]:9190" },
 		},
 		{
 			name:   "mcp_path without slash",
@@ -345,6 +350,11 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "prefix of 61 characters leaves room for one",
 			mutate: func(c *Config) { c.Upstreams[0].Prefix = new(strings.Repeat("p", 61)) },
+			want:   []string{`upstreams[0].prefix: "` + strings.Repeat("p", 61) + `" (61 characters) joined with separator "__" leaves room for tool names of only 1 characters under catalog.name_pattern (at least 16 needed): tools with longer names would be dropped`},
+		},
+		{
+			name:   "prefix of 46 characters leaves room for 16",
+			mutate: func(c *Config) { c.Upstreams[0].Prefix = new(strings.Repeat("p", 46)) },
 		},
 		{
 			name:   "prefix of 62 characters leaves no room",
@@ -382,11 +392,12 @@ func TestValidate(t *testing.T) {
 			want: []string{`upstreams[1].prefix: "shop" collides with upstream "customers" (upstreams[0])`},
 		},
 		{
-			name: "bare prefixes never collide here",
+			name: "two bare prefixes",
 			mutate: func(c *Config) {
 				c.Upstreams[0].Prefix = new("")
 				c.Upstreams[1].Prefix = new("")
 			},
+			want: []string{`upstreams[1].prefix: "" is also the prefix of upstream "customers" (upstreams[0]): both expose bare names, and the first would silently win every name clash; give one of them a prefix`},
 		},
 
 		// log

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,8 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
@@ -28,105 +31,181 @@ var (
 	commit  = "unknown" //nolint:gochecknoglobals // -ldflags -X can set only a package-level string variable
 )
 
-const usage = `mcpgw is an edge gateway for the Model Context Protocol.
-
-Usage:
-  mcpgw serve -config FILE      serve MCP hosts on server.listen
-  mcpgw validate FILE           check a configuration file; exit 1 on problems
-  mcpgw version                 print version, commit and Go version
-
-Break-glass (against a running gateway; -addr or MCPGW_ADDR, -o json):
-  mcpgw kill TOOL_GLOB --reason TEXT [--ttl 1h] [--ticket ID]
-  mcpgw kill --upstream NAME --reason TEXT
-  mcpgw kill --all --reason TEXT
-  mcpgw revive ID               lift a kill switch
-  mcpgw switches                list active kill switches
-  mcpgw drain UPSTREAM          refuse new calls to an upstream; in-flight calls finish
-  mcpgw undrain UPSTREAM
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// exitError carries a command's exit code: 1 for a failure, 2 for a
+// usage error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is an exit-2 error.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// failed is an exit-1 error whose message the command already printed.
+var errFailed = &exitError{code: 1, err: errors.New("failed")}
+
+// run executes the command line args and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "serve":
-		return serve(args[1:], stderr)
-	case "validate":
-		return validate(args[1:], stdout, stderr)
-	case "kill":
-		return kill(args[1:], stdout, stderr)
-	case "revive":
-		return revive(args[1:], stdout, stderr)
-	case "switches":
-		return switches(args[1:], stdout, stderr)
-	case "drain", "undrain":
-		return drainCmd(args[0], args[1:], stdout, stderr)
-	case "version", "-version", "--version":
-		return printVersion(stdout)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+	root := newRoot(stdout, stderr)
+	root.SetArgs(normalizeArgs(root, args))
+	err := root.Execute()
+	if err == nil {
 		return 0
-	default:
-		fmt.Fprintf(stderr, "mcpgw: unknown command %q\n\n%s", args[0], usage)
-		return 2
 	}
-}
-
-func printVersion(stdout io.Writer) int {
-	goVersion := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-	}
-	fmt.Fprintf(stdout, "mcpgw %s (commit %s, %s)\n", version, commit, goVersion)
-	return 0
-}
-
-func validate(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: mcpgw validate FILE")
-		return 2
-	}
-	if _, err := configs.Load(args[0]); err != nil {
-		problems := configs.Problems(err)
-		fmt.Fprintf(stderr, "%s: %d problem(s):\n", args[0], len(problems))
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "  - %s\n", p)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee != errFailed {
+			fmt.Fprintln(stderr, "mcpgw:", ee.err)
 		}
-		return 1
+		return ee.code
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[0])
-	return 0
+	// Cobra's own errors (unknown command or flag, wrong arguments) are
+	// usage errors.
+	fmt.Fprintln(stderr, "mcpgw:", err)
+	fmt.Fprintln(stderr, "Run 'mcpgw --help' for usage.")
+	return 2
 }
 
-func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "mcpgw.yaml", "configuration file")
-	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// newRoot builds the command tree.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mcpgw",
+		Short: "mcpgw is an edge gateway for the Model Context Protocol",
+		Long: `mcpgw is an edge gateway for the Model Context Protocol.
+
+Admin verbs (kill, revive, switches, drain, undrain, upstreams, catalog,
+drains, history) talk to a running gateway's admin API at --addr (env
+MCPGW_ADDR, default http://127.0.0.1:9190) with the bearer token --token
+(env MCPGW_TOKEN), which needs the admin scope (auth.admin_scope, mcpgw:admin)
+when the gateway has auth. Every verb takes -o text|json|yaml|wide.
+
+Single-dash long flags work as well as double-dash ones: serve -config FILE,
+kill ... -addr URL.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
-	cfg, err := configs.Load(*path)
+	root.Version = version
+	root.SetVersionTemplate("mcpgw {{.Version}} (commit " + commit + ")\n")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddGroup(&cobra.Group{ID: "config", Title: "Serving and configuration:"},
+		&cobra.Group{ID: "admin", Title: "Against a running gateway (break-glass and state):"})
+	for _, c := range []*cobra.Command{serveCmd(), validateCmd(), configCmd(), versionCmd()} {
+		c.GroupID = "config"
+		root.AddCommand(c)
+	}
+	for _, c := range adminCmds() {
+		c.GroupID = "admin"
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// normalizeArgs rewrites single-dash long flags (-config, -addr=URL,
+// -watch=false, -help) to their double-dash form, for the command the
+// arguments select: docs, the Helm chart and scripts spell them that way,
+// as Go's flag package accepted. One-letter shorthands (-o) and arguments
+// after "--" are left alone.
+func normalizeArgs(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		cmd = root
+	}
+	cmd.InitDefaultHelpFlag()
+	long := map[string]bool{"help": true, "version": cmd == root}
+	add := func(f *pflag.Flag) { long[f.Name] = true }
+	cmd.Flags().VisitAll(add)
+	cmd.InheritedFlags().VisitAll(add)
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if len(name) > 1 && long[name] {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func versionCmd() *cobra.Command {
+	var out outputFlag
+	c := &cobra.Command{
+		Use:   "version",
+		Short: "Print version, commit and Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			goVersion := "unknown"
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				goVersion = bi.GoVersion
+			}
+			v := struct {
+				Version string `json:"version"`
+				Commit  string `json:"commit"`
+				Go      string `json:"go"`
+			}{version, commit, goVersion}
+			return out.render(cmd.OutOrStdout(), v, func(w io.Writer, _ bool) {
+				fmt.Fprintf(w, "mcpgw %s (commit %s, %s)\n", v.Version, v.Commit, v.Go)
+			})
+		},
+	}
+	out.register(c)
+	return c
+}
+
+func serveCmd() *cobra.Command {
+	var (
+		path  string
+		watch bool
+	)
+	c := &cobra.Command{
+		Use:   "serve [-config FILE]",
+		Short: "Serve MCP hosts on server.listen",
+		Long: `Serve MCP hosts on server.listen with the configuration in FILE
+(default ./mcpgw.yaml). The file is reloaded when it changes (unless
+-watch=false) and on SIGHUP; SIGINT and SIGTERM shut down gracefully.`,
+		Example: "  mcpgw serve -config /etc/mcpgw/mcpgw.yaml",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(path, watch, cmd.ErrOrStderr())
+		},
+	}
+	c.Flags().StringVarP(&path, "config", "c", "mcpgw.yaml", "configuration file")
+	c.Flags().BoolVar(&watch, "watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
+	_ = c.MarkFlagFilename("config", "yaml", "yml")
+	return c
+}
+
+func serve(path string, watch bool, stderr io.Writer) error {
+	cfg, err := configs.Load(path)
 	if err != nil {
 		for _, p := range configs.Problems(err) {
 			fmt.Fprintf(stderr, "config: %s\n", p)
 		}
-		return 1
+		return errFailed
 	}
 	log, level := telemetry.NewLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := listenAndServe(ctx, cfg, *path, log, level, reloadTriggers(ctx, *path, *watch)); err != nil {
+	if err := listenAndServe(ctx, cfg, path, log, level, reloadTriggers(ctx, path, watch)); err != nil {
 		log.Error("mcpgw stopped", slog.Any("error", err))
-		return 1
+		return errFailed
 	}
-	return 0
+	return nil
 }
 
 // reloadDebounce gathers the burst of file events of one save.
@@ -162,11 +241,6 @@ func reloadTriggers(ctx context.Context, path string, watch bool) <-chan struct{
 }
 
 func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger, level *slog.LevelVar, reload <-chan struct{}) error {
-	if cfg.Auth == nil {
-		if err := requireLoopback(cfg.Server.Listen); err != nil {
-			return err
-		}
-	}
 	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: version})
 	if err != nil {
 		return err
@@ -211,22 +285,6 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *
 	log.InfoContext(ctx, "mcpgw listening", slog.String("addr", l.Addr().String()), slog.String("mcp_path", cfg.Server.MCPPath),
 		slog.String("version", version), slog.Int("upstreams", len(cfg.Upstreams)))
 	return gw.Serve(ctx, l)
-}
-
-// requireLoopback refuses to expose an unauthenticated gateway beyond this
-// machine.
-func requireLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("server.listen: %w", err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return errors.New("server.listen: without authentication mcpgw binds only loopback addresses (127.0.0.1, ::1, localhost), not " + addr)
 }
 
 // serveMetrics serves /metrics on its own listener (telemetry.metrics.listen)

@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mcpgw/mcpgw/configs"
+)
+
+// probeTimeout bounds each reachability check of Probe.
+const probeTimeout = 5 * time.Second
+
+// Probe reaches what cfg names, for validate --resolve: each issuer's
+// discovery document, each HTTP or SSE upstream's host, each stdio
+// upstream's command, Redis, and the directories of the audit files and
+// the state file. It changes nothing and reports one problem per thing it
+// could not reach, with the configuration path that names it.
+func Probe(ctx context.Context, cfg *configs.Config) []configs.Problem {
+	var out []configs.Problem
+	add := func(path, format string, args ...any) {
+		out = append(out, configs.Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	client := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{}}
+	if cfg.Auth != nil {
+		for i := range cfg.Auth.Issuers {
+			is := &cfg.Auth.Issuers[i]
+			if err := probeIssuer(ctx, client, is); err != nil {
+				add(fmt.Sprintf("auth.issuers[%d].issuer", i), "%v", err)
+			}
+		}
+	}
+	for i := range cfg.Upstreams {
+		u := &cfg.Upstreams[i]
+		p := fmt.Sprintf("upstreams[%d]", i)
+		switch {
+		case u.HTTP != nil:
+			if err := dialURL(ctx, u.HTTP.URL); err != nil {
+				add(p+".http.url", "upstream %q is not reachable: %v", u.Name, err)
+			}
+		case u.SSE != nil:
+			if err := dialURL(ctx, u.SSE.URL); err != nil {
+				add(p+".sse.url", "upstream %q is not reachable: %v", u.Name, err)
+			}
+		case u.Stdio != nil:
+			if _, err := exec.LookPath(u.Stdio.Command); err != nil {
+				add(p+".stdio.command", "%v", err)
+			}
+		}
+	}
+	if cfg.Redis != nil {
+		if err := dialURL(ctx, cfg.Redis.URL); err != nil {
+			add("redis.url", "redis is not reachable: %v", err)
+		}
+	}
+	for i, s := range cfg.Audit.Sinks {
+		if s.Type == "file" {
+			if err := dirExists(s.Path); err != nil {
+				add(fmt.Sprintf("audit.sinks[%d].path", i), "%v", err)
+			}
+		}
+	}
+	if f := cfg.Policy.KillSwitches.StateFile; f != "" {
+		if err := dirExists(f); err != nil {
+			add("policy.kill_switches.state_file", "%v", err)
+		}
+	}
+	return out
+}
+
+// probeIssuer fetches the issuer's discovery document as its discovery
+// setting names it.
+func probeIssuer(ctx context.Context, client *http.Client, is *configs.AuthIssuer) error {
+	base := strings.TrimSuffix(is.Issuer, "/")
+	var docs []string
+	if is.Discovery != configs.DiscoveryOAuth {
+		docs = append(docs, base+"/.well-known/openid-configuration")
+	}
+	if is.Discovery != configs.DiscoveryOIDC {
+		if u, err := url.Parse(is.Issuer); err == nil {
+			docs = append(docs, u.Scheme+"://"+u.Host+"/.well-known/oauth-authorization-server"+strings.TrimSuffix(u.Path, "/"))
+		}
+	}
+	var last error
+	for _, d := range docs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, d, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			last = fmt.Errorf("issuer %q is not reachable: %w", is.Issuer, err)
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		last = fmt.Errorf("issuer %q: discovery document %s answered HTTP %d", is.Issuer, d, resp.StatusCode)
+	}
+	return last
+}
+
+// dialURL opens and closes a TCP connection to the URL's host. It reports
+// errors without the URL, which may carry credentials.
+func dialURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL")
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		switch u.Scheme {
+		case "https":
+			port = "443"
+		case "redis", "rediss":
+			port = "6379"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", host, err)
+	}
+	return c.Close()
+}
+
+// dirExists checks that the directory a file would be written in exists.
+func dirExists(file string) error {
+	dir := filepath.Dir(file)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
