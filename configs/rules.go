@@ -73,32 +73,23 @@ const (
 // ruleName is what a rule name may hold.
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-var (
-	ruleEnvOnce sync.Once
-	ruleEnv     *cel.Env
-	ruleEnvErr  error
-)
-
 // RuleEnv is the CEL environment rules are written in: the one
 // declaration of the variables a Rule may name. Validate type-checks rules
 // in it, and policy compiles them into programs in it. It is built once and
 // safe for concurrent use.
-func RuleEnv() (*cel.Env, error) {
-	ruleEnvOnce.Do(func() {
-		obj := cel.MapType(cel.StringType, cel.DynType)
-		ruleEnv, ruleEnvErr = cel.NewEnv(
-			cel.Variable(RuleVarPrincipal, obj),
-			cel.Variable(RuleVarTool, obj),
-			cel.Variable(RuleVarEndpoint, cel.StringType),
-			cel.Variable(RuleVarArgs, obj),
-			cel.OptionalTypes(),
-			// Claims and arguments arrive as JSON numbers (doubles):
-			// args.amount > 100 must compare a double with an int.
-			cel.CrossTypeNumericComparisons(true),
-		)
-	})
-	return ruleEnv, ruleEnvErr
-}
+var RuleEnv = sync.OnceValues(func() (*cel.Env, error) { //nolint:gochecknoglobals // built once: an environment costs milliseconds to declare.
+	obj := cel.MapType(cel.StringType, cel.DynType)
+	return cel.NewEnv(
+		cel.Variable(RuleVarPrincipal, obj),
+		cel.Variable(RuleVarTool, obj),
+		cel.Variable(RuleVarEndpoint, cel.StringType),
+		cel.Variable(RuleVarArgs, obj),
+		cel.OptionalTypes(),
+		// Claims and arguments arrive as JSON numbers (doubles):
+		// args.amount > 100 must compare a double with an int.
+		cel.CrossTypeNumericComparisons(true),
+	)
+})
 
 // CompileRule parses and type-checks a rule's expression in RuleEnv; the
 // expression must be of type bool (or dyn, such as a claim read alone).

@@ -46,9 +46,11 @@ const (
 	stepRoute                    // the route table names the upstream and original name
 	stepKillSwitch               // no kill switch stops the tool (tools/call)
 	stepAuthorize                // the principal has the tool's scopes (tools/call)
+	stepRules                    // no policy rule refuses the call, arguments unknown (tools/call)
 	stepDrain                    // the upstream is not drained (tools/call)
 	stepRateLimit                // the rate limits allow the call (tools/call)
 	stepAuditGate                // a destructive tool runs only with a healthy audit log (tools/call)
+	stepArguments                // the rules that need the arguments, and the input schema (tools/call)
 	stepUpstream                 // the upstream answers, through its breaker and bulkhead
 	stepDone
 )
@@ -82,6 +84,9 @@ type call struct {
 	rerr   *rpcError       // the refusal or failure answered, if any
 	upErr  error           // the upstream's error, if any
 	result json.RawMessage // the upstream's result
+	// needArgs is set by stepRules when the rules' answer depends on the
+	// arguments, which stepArguments then decodes.
+	needArgs bool
 }
 
 // run runs the call's steps in order, from the next one not yet taken,
@@ -98,12 +103,16 @@ func (c *call) run(until stepID) {
 			c.rerr = when(tool, c.killSwitch)
 		case stepAuthorize:
 			c.rerr = when(tool, c.authorize)
+		case stepRules:
+			c.rerr = when(tool, c.checkRules)
 		case stepDrain:
 			c.rerr = when(tool, c.drain)
 		case stepRateLimit:
 			c.rerr = when(tool, c.rateLimit)
 		case stepAuditGate:
 			c.rerr = when(tool, c.auditGate)
+		case stepArguments:
+			c.rerr = when(tool, c.checkArguments)
 		case stepUpstream:
 			c.rerr = c.exchange()
 		case stepDone:

@@ -107,10 +107,10 @@ type testGateway struct {
 // newTestGateway builds a gateway from a YAML configuration whose
 // upstreams are the fakes, by name. The upstreams' URLs in the YAML are
 // never dialled.
-func newTestGateway(t *testing.T, yaml string, fakes ...*fakeUpstream) *testGateway {
-	t.Helper()
+func newTestGateway(tb testing.TB, yaml string, fakes ...*fakeUpstream) *testGateway {
+	tb.Helper()
 	cfg, err := configs.Parse([]byte(yaml))
-	require.NoError(t, err, "config:\n%s", yaml)
+	require.NoError(tb, err, "config:\n%s", yaml)
 	tg := &testGateway{audit: &auditBuffer{}, ups: make(map[string]*fakeUpstream, len(fakes))}
 	for _, f := range fakes {
 		tg.ups[f.name] = f
@@ -119,15 +119,15 @@ func newTestGateway(t *testing.T, yaml string, fakes ...*fakeUpstream) *testGate
 		auditTo: tg.audit,
 		dial: func(u *configs.Upstream, _ *upstream.Options) (Upstream, error) {
 			f, ok := tg.ups[u.Name]
-			require.True(t, ok, "no fake for upstream %q", u.Name)
+			require.True(tb, ok, "no fake for upstream %q", u.Name)
 			return f, nil
 		},
 	})
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	tg.Gateway = g
 	g.Start()
-	t.Cleanup(g.Close)
-	require.True(t, g.Ready(), "fakes list their catalogs at once")
+	tb.Cleanup(g.Close)
+	require.True(tb, g.Ready(), "fakes list their catalogs at once")
 	return tg
 }
 

@@ -35,6 +35,11 @@ type runtime struct {
 	fresh   []Upstream
 	scopes  *policy.RequiredScopes
 	limiter *policy.Limiter
+	// rules are the compiled policy.rules; nil when none (trust.go).
+	rules *ruleSet
+	// schemas are the compiled input schemas of the checked tools of the
+	// published snapshot (trust.go).
+	schemas atomic.Pointer[argSchemas]
 	// views filters the lists per principal; nil when nothing needs it.
 	views    *views
 	opts     catalog.Options
@@ -128,7 +133,10 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("rate limits: %w", err)
 	}
-	rt.views = newViews(cfg, rt.scopes, d.hidden)
+	if rt.rules, err = newRuleSet(cfg); err != nil {
+		return nil, err
+	}
+	rt.views = newViews(cfg, rt.scopes, rt.rules, d.hidden)
 	if d.prev != nil {
 		rt.version.Store(d.prev.version.Load())
 	}
@@ -271,6 +279,7 @@ func (rt *runtime) rebuild() {
 	if old != nil && sameLists(old, snap) && sameRoutes(old, snap) {
 		return
 	}
+	rt.compileSchemas(snap)
 	rt.pub.Store(&published{snap: snap, sources: sources, opts: rt.opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {

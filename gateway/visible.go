@@ -33,11 +33,17 @@ const viewCacheSize = 256
 // Resources, resource templates and prompts are not filtered: the call
 // path requires scopes of tools/call only, so every principal may read
 // and get them.
+//
+// With policy rules (policy.rules), a tool the rules refuse the principal
+// whatever its arguments is left out too. What the rules see of a
+// principal is its token, so a view is then cached per token as well.
 type views struct {
 	// relevant are the scopes any tool requires, sorted; empty when no
-	// tool requires one, and then every principal sees the whole catalog.
+	// tool requires one.
 	relevant []string
 	scopes   *policy.RequiredScopes
+	rules    *ruleSet // nil without rules
+	endpoint string   // the MCP path, what the rules see as endpoint
 	hidden   func(exposed, upstream string) bool
 	cache    *lru.Cache[viewKey, *catalog.Snapshot]
 }
@@ -46,6 +52,7 @@ type views struct {
 type viewKey struct {
 	version uint64
 	scopes  string // the principal's relevant scopes, sorted, space-separated
+	token   string // the token's hash, with rules; "" otherwise
 }
 
 // published is a snapshot with the sources it was built from, so that a
@@ -57,14 +64,17 @@ type published struct {
 }
 
 // newViews collects the relevant scopes of the upstreams' scope tables.
-// It returns nil when lists need no filtering: an unauthenticated gateway,
-// or no tool requires a scope.
-func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, hidden func(exposed, upstream string) bool) *views {
-	if cfg.Auth == nil {
+// It returns nil when lists need no filtering: no rules, and an
+// unauthenticated gateway or no tool requires a scope.
+func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, rules *ruleSet, hidden func(exposed, upstream string) bool) *views {
+	if cfg.Auth == nil && rules == nil {
 		return nil
 	}
 	var relevant []string
 	for i := range cfg.Upstreams {
+		if cfg.Auth == nil {
+			break
+		}
 		s := &cfg.Upstreams[i].Scopes
 		relevant = append(relevant, s.Default...)
 		for _, r := range s.Tools {
@@ -73,7 +83,7 @@ func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, hidden func(ex
 	}
 	slices.Sort(relevant)
 	relevant = slices.Compact(relevant)
-	if len(relevant) == 0 {
+	if len(relevant) == 0 && rules == nil {
 		return nil
 	}
 	cache, err := lru.New[viewKey, *catalog.Snapshot](viewCacheSize)
@@ -81,7 +91,7 @@ func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, hidden func(ex
 		// Only a non-positive size fails.
 		panic(err)
 	}
-	return &views{relevant: relevant, scopes: scopes, hidden: hidden, cache: cache}
+	return &views{relevant: relevant, scopes: scopes, rules: rules, endpoint: cfg.Server.MCPPath, hidden: hidden, cache: cache}
 }
 
 // visible returns the snapshot whose lists the caller of ctx sees: snap
@@ -93,8 +103,11 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 		return snap
 	}
 	p, ok := authn.PrincipalFrom(ctx)
-	if !ok {
+	if !ok && v.rules == nil {
 		return snap
+	}
+	if p == nil {
+		p = &authn.Principal{}
 	}
 	var b strings.Builder
 	all := true
@@ -108,7 +121,7 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 		}
 		b.WriteString(s)
 	}
-	if all {
+	if all && v.rules == nil {
 		return snap
 	}
 	pub := rt.pub.Load()
@@ -116,19 +129,32 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 		return snap
 	}
 	key := viewKey{version: pub.snap.Version(), scopes: b.String()}
+	var who *authn.Principal
+	if v.rules != nil {
+		if ok {
+			who = p
+		}
+		key.token = p.TokenHash
+		if ok && p.TokenHash == "" {
+			// A principal without a token hash (only tests make one)
+			// cannot share a view.
+			return v.build(pub, strings.Fields(key.scopes), who)
+		}
+	}
 	if view, ok := v.cache.Get(key); ok {
 		return view
 	}
-	view := v.build(pub, strings.Fields(key.scopes))
+	view := v.build(pub, strings.Fields(key.scopes), who)
 	v.cache.Add(key, view)
 	return view
 }
 
 // build filters pub for a principal holding have: its tools are hidden
-// when killed (as in the shared catalog) or when have lacks a scope they
-// require. The view keeps pub's version; Build's problems were reported
-// when pub was built.
-func (v *views) build(pub *published, have []string) *catalog.Snapshot {
+// when killed (as in the shared catalog), when have lacks a scope they
+// require, or when the rules refuse p (nil: anonymous) every call to
+// them. The view keeps pub's version; Build's problems were reported when
+// pub was built.
+func (v *views) build(pub *published, have []string, p *authn.Principal) *catalog.Snapshot {
 	opts := pub.opts
 	opts.Hidden = func(exposed, upstream string) bool {
 		if v.hidden != nil && v.hidden(exposed, upstream) {
@@ -138,7 +164,10 @@ func (v *views) build(pub *published, have []string) *catalog.Snapshot {
 		if !ok {
 			return false
 		}
-		return len(policy.Missing(have, v.scopes.Scopes(upstream, route.Name))) > 0
+		if len(policy.Missing(have, v.scopes.Scopes(upstream, route.Name))) > 0 {
+			return true
+		}
+		return v.rules != nil && !v.rules.rules.Visible(ruleInput(pub.snap, p, v.endpoint, exposed, route))
 	}
 	view, _ := catalog.Build(pub.snap.Version(), opts, pub.sources)
 	return view

@@ -5,7 +5,6 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
@@ -121,9 +120,9 @@ func (rs *Rules) Decide(in *Input) Verdict {
 			continue
 		case err != nil:
 			return Verdict{Rule: r.name, Deny: true, Err: err}
-		case types.IsUnknown(out):
+		case out == unknown:
 			return Verdict{NeedsArgs: true}
-		case out == types.True:
+		case out == matched:
 			return Verdict{Rule: r.name, Deny: !r.allow}
 		}
 	}
@@ -147,40 +146,51 @@ func (rs *Rules) Visible(in *Input) bool {
 			continue
 		case err != nil:
 			return false
-		case types.IsUnknown(out) && r.allow:
+		case out == unknown && r.allow:
 			return true
-		case types.IsUnknown(out):
+		case out == unknown:
 			continue // some arguments pass this rule
-		case out == types.True:
+		case out == matched:
 			return r.allow
 		}
 	}
 	return true
 }
 
+// outcome is what one rule's expression came to.
+type outcome int
+
+const (
+	unmatched outcome = iota // false
+	matched                  // true
+	unknown                  // depends on the unknown arguments
+)
+
 // eval evaluates one rule; a rule naming the arguments sees them as
 // unknown when unknownArgs is set.
-func (r *rule) eval(act map[string]any, unknownArgs bool) (ref.Val, error) {
+func (r *rule) eval(act map[string]any, unknownArgs bool) (outcome, error) {
 	var vars any = act
 	if r.args && unknownArgs {
 		env, _ := configs.RuleEnv() // built by NewRules
 		pv, err := env.PartialVars(act)
 		if err != nil {
-			return nil, err
+			return unmatched, err
 		}
 		vars = pv
 	}
 	out, _, err := r.prg.Eval(vars)
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil:
+		return unmatched, err
+	case types.IsUnknown(out):
+		return unknown, nil
+	case out == types.True:
+		return matched, nil
+	case out == types.False:
+		return unmatched, nil
+	default:
+		return unmatched, fmt.Errorf("rule %s: evaluates to %s, not bool", r.name, out.Type().TypeName())
 	}
-	if types.IsUnknown(out) {
-		return out, nil
-	}
-	if out.Type() != types.BoolType {
-		return nil, fmt.Errorf("rule %s: evaluates to %s, not bool", r.name, out.Type().TypeName())
-	}
-	return out, nil
 }
 
 // activation is the CEL activation of in; args is absent when unknown.
