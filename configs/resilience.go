@@ -21,10 +21,11 @@ import (
 //	    retry: {attempts: 2, backoff: 100ms, tools: ["get_*"]}
 
 // Breaker is an upstream's circuit breaker. It counts only failures that
-// show the upstream is sick: transport errors, HTTP 5xx, the upstream's own
+// show the upstream is sick: transport errors (refused, reset), HTTP 5xx
+// (with or without a JSON-RPC error in the body), the upstream's own
 // timeouts and malformed responses. A tool result with isError, a JSON-RPC
-// error, HTTP 429 and a caller that cancels or runs out of its own deadline
-// do not count. An open circuit refuses calls at once, without upstream
+// error, HTTP 4xx (429 included) and a caller that cancels or runs out of
+// its own deadline do not count. An open circuit refuses calls at once, without upstream
 // traffic, until OpenFor has passed; then HalfOpenProbes calls are let
 // through, and as many successes in a row close it again while one failure
 // opens it anew.

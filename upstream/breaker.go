@@ -132,7 +132,8 @@ type verdict int
 
 const (
 	// verdictHealthy: the upstream answered (a result, isError or not, a
-	// JSON-RPC error, or a 4xx other than 429).
+	// JSON-RPC error that did not come with a 5xx, or a 4xx other than
+	// 429).
 	verdictHealthy verdict = iota
 	// verdictSick: a transport error, HTTP 5xx, the upstream's own timeout,
 	// or a malformed response.
@@ -151,6 +152,9 @@ func classify(err error) verdict {
 	}
 	var rpcErr *RPCError
 	if errors.As(err, &rpcErr) {
+		if rpcErr.Status >= 500 {
+			return verdictSick
+		}
 		return verdictHealthy
 	}
 	var e *Error

@@ -33,6 +33,8 @@ func TestClassify(t *testing.T) {
 		{"result", nil, verdictHealthy},
 		{"json-rpc application error", &RPCError{Code: -32602, Message: "bad"}, verdictHealthy},
 		{"json-rpc internal error", &RPCError{Code: -32603, Message: "oops"}, verdictHealthy},
+		{"json-rpc error with http 400", &RPCError{Code: -32602, Message: "bad", Status: http.StatusBadRequest}, verdictHealthy},
+		{"json-rpc error with http 503", &RPCError{Code: -32603, Message: "down", Status: http.StatusServiceUnavailable}, verdictSick},
 		{"http 400", status(http.StatusBadRequest), verdictHealthy},
 		{"http 401", status(http.StatusUnauthorized), verdictHealthy},
 		{"http 429", status(http.StatusTooManyRequests), verdictNeutral},

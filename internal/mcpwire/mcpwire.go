@@ -201,4 +201,10 @@ const (
 	// that is no longer held (it timed out, was answered, or is held by
 	// another replica). data.reason says which applies when known.
 	CodeInputGone = -32067
+	// CodeUpstreamRejected: the upstream refused the request with an HTTP
+	// 4xx status and no JSON-RPC error in its body (an upstream's own
+	// JSON-RPC error is relayed as it is). The upstream is alive and judged
+	// the request, so this does not count against its circuit breaker.
+	// data: upstream, status.
+	CodeUpstreamRejected = -32068
 )
