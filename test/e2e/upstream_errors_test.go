@@ -75,7 +75,7 @@ server: {listen: 127.0.0.1:0}
 upstreams:
   - name: orders
     http: {url: %q}
-    breaker: {failures: 2, window: 1h, open_for: 1h}
+    breaker: {failures: 2, window: 1h, open_for: 1h, scope: upstream}
     retry: {attempts: 1}
 `, orders.url()), true)
 	c := initialized(t, g.url)
