@@ -16,15 +16,16 @@ import (
 //	    timeout: 30s
 //	    timeouts:
 //	      - {match: "export_*", timeout: 2m}
-//	    breaker: {failures: 5, window: 30s, open_for: 10s, half_open_probes: 1}
+//	    breaker: {failures: 5, window: 30s, open_for: 10s, half_open_probes: 1, scope: tool}
 //	    bulkhead: {max_concurrent: 64, max_queued: 64, queue_timeout: 1s}
 //	    retry: {attempts: 2, backoff: 100ms, tools: ["get_*"]}
 
 // Breaker is an upstream's circuit breaker. It counts only failures that
-// show the upstream is sick: transport errors, HTTP 5xx, the upstream's own
+// show the upstream is sick: transport errors (refused, reset), HTTP 5xx
+// (with or without a JSON-RPC error in the body), the upstream's own
 // timeouts and malformed responses. A tool result with isError, a JSON-RPC
-// error, HTTP 429 and a caller that cancels or runs out of its own deadline
-// do not count. An open circuit refuses calls at once, without upstream
+// error, HTTP 4xx (429 included) and a caller that cancels or runs out of
+// its own deadline do not count. An open circuit refuses calls at once, without upstream
 // traffic, until OpenFor has passed; then HalfOpenProbes calls are let
 // through, and as many successes in a row close it again while one failure
 // opens it anew.
@@ -44,11 +45,30 @@ type Breaker struct {
 	// circuit is half-open, and the number of successes that close it.
 	// Default 1.
 	HalfOpenProbes int `mapstructure:"half_open_probes" yaml:"half_open_probes"`
-	// PerTool keeps one breaker per tool (by original name) instead of one
-	// for the whole upstream, so one broken tool does not shut the others.
-	// Resource reads and prompts still share the upstream's breaker.
-	// Default false.
+	// Scope is what one breaker guards: tool (one breaker per tool, by
+	// original name, so a slow or broken tool does not shut its upstream's
+	// other tools) or upstream (one breaker for every call to the
+	// upstream). Resource reads and prompts share the upstream's breaker
+	// either way. An upstream that cannot be reached at all (its
+	// reconnects fail with transport errors) counts against every one of
+	// its breakers. Default tool.
+	Scope string `mapstructure:"scope" yaml:"scope"`
+	// PerTool is the former spelling of scope: tool, kept so that old
+	// files load; true means scope: tool. Deprecated: use Scope.
 	PerTool bool `mapstructure:"per_tool" yaml:"per_tool,omitempty"`
+}
+
+// Breaker scopes (Breaker.Scope).
+const (
+	// BreakerScopeTool keeps one breaker per tool.
+	BreakerScopeTool = "tool"
+	// BreakerScopeUpstream keeps one breaker per upstream.
+	BreakerScopeUpstream = "upstream"
+)
+
+// PerToolScope reports whether tools get their own breakers.
+func (b *Breaker) PerToolScope() bool {
+	return b.PerTool || b.Scope != BreakerScopeUpstream
 }
 
 // Bulkhead bounds the calls in flight to one upstream, so a slow upstream
@@ -130,6 +150,7 @@ func (u *Upstream) setResilienceDefaults() {
 	setDefault(&b.Window, DefaultBreakerWindow)
 	setDefault(&b.OpenFor, DefaultBreakerOpenFor)
 	setDefault(&b.HalfOpenProbes, DefaultBreakerHalfOpenProbes)
+	setDefault(&b.Scope, BreakerScopeTool)
 	setDefault(&u.Bulkhead.MaxConcurrent, DefaultMaxConcurrent)
 	setDefault(&u.Bulkhead.MaxQueued, DefaultMaxQueued)
 	setDefault(&u.Bulkhead.QueueTimeout, DefaultQueueTimeout)
@@ -156,6 +177,14 @@ func (v *validator) resilience(p string, u *Upstream) {
 	nonNegativeDuration(p+".breaker.window", b.Window)
 	nonNegativeDuration(p+".breaker.open_for", b.OpenFor)
 	nonNegative(p+".breaker.half_open_probes", b.HalfOpenProbes)
+	switch b.Scope {
+	case "", BreakerScopeTool, BreakerScopeUpstream:
+		if b.PerTool && b.Scope == BreakerScopeUpstream {
+			v.add(p+".breaker.per_tool", "contradicts scope: upstream; per_tool is deprecated, set only scope")
+		}
+	default:
+		v.add(p+".breaker.scope", "must be %s or %s, not %q", BreakerScopeTool, BreakerScopeUpstream, b.Scope)
+	}
 	nonNegative(p+".bulkhead.max_concurrent", u.Bulkhead.MaxConcurrent)
 	nonNegative(p+".bulkhead.max_queued", u.Bulkhead.MaxQueued)
 	nonNegativeDuration(p+".bulkhead.queue_timeout", u.Bulkhead.QueueTimeout)

@@ -12,7 +12,7 @@ func TestResilienceDefaults(t *testing.T) {
 	c := validConfig()
 	c.SetDefaults()
 	u := c.Upstreams[0]
-	assert.Equal(t, Breaker{Failures: 5, Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1}, u.Breaker)
+	assert.Equal(t, Breaker{Failures: 5, Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1, Scope: BreakerScopeTool}, u.Breaker)
 	assert.Equal(t, Bulkhead{MaxConcurrent: 64, MaxQueued: 64, QueueTimeout: time.Second}, u.Bulkhead)
 	assert.Equal(t, Retry{Attempts: 2, Backoff: 100 * time.Millisecond}, u.Retry)
 	require.NoError(t, c.Validate())
@@ -24,6 +24,7 @@ func TestResilienceValidate(t *testing.T) {
 	u := &c.Upstreams[0]
 	u.Breaker.Failures = -1
 	u.Breaker.OpenFor = -time.Second
+	u.Breaker.Scope = "session"
 	u.Bulkhead.MaxConcurrent = -2
 	u.Bulkhead.QueueTimeout = -time.Second
 	u.Retry.Attempts = -1
@@ -35,6 +36,7 @@ func TestResilienceValidate(t *testing.T) {
 		`upstreams[0].timeouts[2].match: "x[" is not a valid glob: syntax error in pattern`,
 		"upstreams[0].breaker.failures: must not be negative",
 		"upstreams[0].breaker.open_for: must not be negative",
+		`upstreams[0].breaker.scope: must be tool or upstream, not "session"`,
 		"upstreams[0].bulkhead.max_concurrent: must not be negative",
 		"upstreams[0].bulkhead.queue_timeout: must not be negative",
 		"upstreams[0].retry.attempts: must not be negative",
@@ -57,7 +59,7 @@ upstreams:
 	require.NoError(t, err)
 	u := c.Upstreams[0]
 	assert.Equal(t, []ToolTimeout{{Match: "Export_*", Timeout: 2 * time.Minute}}, u.Timeouts, "globs keep their case")
-	assert.Equal(t, Breaker{Failures: 3, Window: time.Minute, OpenFor: 200 * time.Millisecond, HalfOpenProbes: 2, PerTool: true}, u.Breaker)
+	assert.Equal(t, Breaker{Failures: 3, Window: time.Minute, OpenFor: 200 * time.Millisecond, HalfOpenProbes: 2, Scope: BreakerScopeTool, PerTool: true}, u.Breaker)
 	assert.Equal(t, Bulkhead{MaxConcurrent: 8, MaxQueued: DefaultMaxQueued, QueueTimeout: 50 * time.Millisecond}, u.Bulkhead)
 	assert.Equal(t, Retry{Attempts: 3, Backoff: DefaultRetryBackoff, Tools: []string{"get_*"}}, u.Retry)
 }

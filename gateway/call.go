@@ -186,7 +186,8 @@ func (g *Gateway) upstreamError(ctx context.Context, t *target, err error) *rpcE
 	if errors.As(err, &rpcErr) {
 		e := &rpcError{Code: rpcErr.Code, Message: rpcErr.Message}
 		if len(rpcErr.Data) > 0 {
-			e.Data = rpcErr.Data
+			// Raw JSON, not []byte, which would marshal as base64.
+			e.Data = json.RawMessage(rpcErr.Data)
 		}
 		return e
 	}
@@ -203,9 +204,23 @@ func (g *Gateway) upstreamError(ctx context.Context, t *target, err error) *rpcE
 		return newRPCError(mcpwire.CodeRequestCancelled, "request cancelled", data)
 	case errors.Is(err, upstream.ErrResponseTooLarge), errors.Is(err, upstream.ErrBadResponse):
 		return newRPCError(mcpwire.CodeUpstreamBadResponse, err.Error(), data)
+	case rejected(err) != 0:
+		data["status"] = rejected(err)
+		return newRPCError(mcpwire.CodeUpstreamRejected, err.Error(), data)
 	case errors.Is(err, upstream.ErrUnavailable):
 		return newRPCError(mcpwire.CodeUpstreamUnavailable, err.Error(), data)
 	default:
 		return newRPCError(mcpwire.CodeUpstreamUnavailable, "upstream "+strconv.Quote(t.upstream)+": "+err.Error(), data)
 	}
+}
+
+// rejected is the HTTP 4xx status an upstream refused a call with (no
+// JSON-RPC error in the body: such an error is relayed), 0 for any other
+// failure.
+func rejected(err error) int {
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.Status/100 == 4 {
+		return ue.Status
+	}
+	return 0
 }

@@ -211,7 +211,7 @@ func (g *Gateway) runtimeDeps(prev *runtime) *runtimeDeps {
 	return &runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
 		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter, tel: g.tel,
-		redis: g.controls.redis, prev: prev, dial: g.dial,
+		redis: g.controls.redis, prev: prev, dial: g.dial, onBreaker: g.breakerChanged,
 	}
 }
 

@@ -151,16 +151,22 @@ func (g *Gateway) closeTelemetry() {
 	}
 }
 
-func (g *Gateway) breakerStates(report func(upstream, state string)) {
+func (g *Gateway) breakerStates(report func(upstream, tool, state string)) {
 	for _, c := range g.rt.Load().clients {
+		r, ok := c.(reporter)
+		if !ok {
+			continue
+		}
 		// The gauge's label spells half-open as half_open and leaves
 		// disabled breakers out.
-		switch st := breakerState(c); st {
-		case "", upstream.BreakerDisabled:
-		case upstream.BreakerHalfOpen:
-			report(c.Name(), "half_open")
-		default:
-			report(c.Name(), st)
+		for _, b := range r.Breakers() {
+			switch b.State {
+			case "", upstream.BreakerDisabled:
+			case upstream.BreakerHalfOpen:
+				report(c.Name(), b.Tool, "half_open")
+			default:
+				report(c.Name(), b.Tool, b.State)
+			}
 		}
 	}
 }

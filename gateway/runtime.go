@@ -91,6 +91,8 @@ type runtimeDeps struct {
 	tel *telemetry.Telemetry
 	// dial builds an upstream; nil means dialClient.
 	dial dialer
+	// onBreaker hears the state changes of the upstreams' breakers.
+	onBreaker func(upstream, tool, from, to string)
 }
 
 func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
@@ -161,6 +163,7 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 			Asserter:        d.asserter,
 			AssertionIssuer: assertionIssuer(cfg),
 			Telemetry:       d.tel,
+			OnBreakerChange: d.onBreaker,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("upstreams[%d] %q: %w", i, u.Name, err)

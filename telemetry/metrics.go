@@ -64,7 +64,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		metric.WithDescription("Calls refused or audit records not written because the audit sink is stuck or failing."))
 	add(err)
 	m.breakerState, err = meter.Int64ObservableGauge("mcpgw.breaker.state",
-		metric.WithDescription("Circuit breaker state per upstream: 1 for the current state, 0 otherwise."))
+		metric.WithDescription("Circuit breaker state per upstream and tool (tool empty for the upstream's own breaker): 1 for the current state, 0 otherwise."))
 	add(err)
 	m.sessions, err = meter.Int64ObservableGauge("mcpgw.sessions.active",
 		metric.WithDescription("Open 2025-era sessions on this replica."))
@@ -116,9 +116,9 @@ func (m *Metrics) AuditRefused(ctx context.Context) {
 // Sources are the readings of the observable gauges, taken at each scrape.
 // Any may be nil.
 type Sources struct {
-	// Breakers calls report with each upstream's breaker state (closed,
-	// half_open or open).
-	Breakers func(report func(upstream, state string))
+	// Breakers calls report with the state (closed, half_open or open) of
+	// each breaker: an upstream's own (tool "") and its per-tool ones.
+	Breakers func(report func(upstream, tool, state string))
 	// Sessions returns the number of open sessions.
 	Sessions func() int64
 	// Catalog calls report with the item count per upstream and kind
@@ -144,13 +144,13 @@ func (m *Metrics) Observe(s Sources) (func() error, error) {
 	}
 	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if s.Breakers != nil {
-			s.Breakers(func(upstream, state string) {
+			s.Breakers(func(upstream, tool, state string) {
 				for _, st := range [...]string{BreakerClosed, BreakerHalfOpen, BreakerOpen} {
 					var v int64
 					if st == state {
 						v = 1
 					}
-					o.ObserveInt64(m.breakerState, v, metric.WithAttributes(Upstream.String(upstream), attribute.String("state", st)))
+					o.ObserveInt64(m.breakerState, v, metric.WithAttributes(Upstream.String(upstream), attribute.String("tool", tool), attribute.String("state", st)))
 				}
 			})
 		}

@@ -37,7 +37,7 @@ func TestMetricNames(t *testing.T) {
 	m.ConfigReload(false)
 	m.AuditRefused(ctx)
 	unregister, err := m.Observe(telemetry.Sources{
-		Breakers:        func(report func(string, string)) { report("orders", telemetry.BreakerOpen) },
+		Breakers:        func(report func(string, string, string)) { report("orders", "get_order", telemetry.BreakerOpen) },
 		Sessions:        func() int64 { return 4 },
 		Catalog:         func(report func(string, string, int64)) { report("orders", "tools", 6) },
 		CatalogVersion:  func() int64 { return 9 },
@@ -58,9 +58,9 @@ func TestMetricNames(t *testing.T) {
 		`mcp_client_operation_duration_seconds_count{error_type="tool_error",mcp_method_name="tools/call",`,
 		`mcpgw_decisions_total{decision="denied",`,
 		`mcpgw_breaker_state{`,
-		`state="open",upstream="orders"} 1`,
-		`state="closed",upstream="orders"} 0`,
-		`state="half_open",upstream="orders"} 0`,
+		`state="open",tool="get_order",upstream="orders"} 1`,
+		`state="closed",tool="get_order",upstream="orders"} 0`,
+		`state="half_open",tool="get_order",upstream="orders"} 0`,
 		"mcpgw_sessions_active{",
 		`mcpgw_catalog_items{kind="tools",`,
 		"mcpgw_catalog_version{",

@@ -36,15 +36,38 @@ type breakers struct {
 	whole   *breaker // nil when disabled
 	perTool bool
 	tools   sync.Map // original tool name → *breaker
+	// onChange hears every state change of these breakers: the tool of a
+	// per-tool breaker ("" for the upstream's own) and the states as the
+	// admin API spells them. Nil when nobody listens.
+	onChange func(tool, from, to string)
 }
 
-func newBreakers(name string, cfg configs.Breaker) *breakers {
-	bs := &breakers{cfg: cfg, perTool: cfg.PerTool}
+func newBreakers(name string, cfg configs.Breaker, onChange func(tool, from, to string)) *breakers {
+	bs := &breakers{cfg: cfg, perTool: cfg.PerToolScope(), onChange: onChange}
 	if cfg.Disabled {
 		return bs
 	}
-	bs.whole = newBreaker(name, cfg)
+	bs.whole = newBreaker(name, "", cfg, onChange)
 	return bs
+}
+
+// failAll counts err, a failure to reach the upstream at all, against
+// every breaker of the upstream: a connection that cannot be made fails
+// every tool alike. An open breaker is left as it is.
+func (bs *breakers) failAll(err error) {
+	if bs.whole == nil {
+		return
+	}
+	fail := func(b *breaker) {
+		if done, aerr := b.cb.Allow(); aerr == nil {
+			done(err)
+		}
+	}
+	fail(bs.whole)
+	bs.tools.Range(func(_, v any) bool {
+		fail(v.(*breaker)) //nolint:errcheck // tools holds only *breaker.
+		return true
+	})
 }
 
 // pick returns the breaker that guards req, nil when breakers are off.
@@ -55,7 +78,7 @@ func (bs *breakers) pick(upstream string, req *Request) *breaker {
 	if b, ok := bs.tools.Load(req.Tool); ok {
 		return b.(*breaker) //nolint:errcheck // tools holds only *breaker.
 	}
-	b, _ := bs.tools.LoadOrStore(req.Tool, newBreaker(upstream+"/"+req.Tool, bs.cfg))
+	b, _ := bs.tools.LoadOrStore(req.Tool, newBreaker(upstream+"/"+req.Tool, req.Tool, bs.cfg, bs.onChange))
 	return b.(*breaker) //nolint:errcheck // tools holds only *breaker.
 }
 
@@ -79,7 +102,7 @@ func atLeastOne(n int) uint32 {
 	return uint32(n) //nolint:gosec // 1 <= n <= MaxUint32, checked above.
 }
 
-func newBreaker(name string, cfg configs.Breaker) *breaker {
+func newBreaker(name, tool string, cfg configs.Breaker, onChange func(tool, from, to string)) *breaker {
 	b := &breaker{openFor: cfg.OpenFor}
 	failures := atLeastOne(cfg.Failures)
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
@@ -90,9 +113,12 @@ func newBreaker(name string, cfg configs.Breaker) *breaker {
 		BucketPeriod: cfg.Window / breakerBuckets,
 		Timeout:      cfg.OpenFor,
 		ReadyToTrip:  func(c gobreaker.Counts) bool { return c.TotalFailures >= failures },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
+		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				b.openedAt.Store(time.Now().UnixNano())
+			}
+			if onChange != nil {
+				onChange(tool, stateName(from), stateName(to))
 			}
 		},
 		// Exclusion is checked first: a call that says nothing about the
@@ -106,8 +132,11 @@ func newBreaker(name string, cfg configs.Breaker) *breaker {
 
 // state returns the breaker's state; reading it moves an open breaker
 // whose time is up to half-open.
-func (b *breaker) state() string {
-	switch b.cb.State() {
+func (b *breaker) state() string { return stateName(b.cb.State()) }
+
+// stateName spells a gobreaker state as the admin API does.
+func stateName(s gobreaker.State) string {
+	switch s {
 	case gobreaker.StateOpen:
 		return BreakerOpen
 	case gobreaker.StateHalfOpen:
@@ -132,7 +161,8 @@ type verdict int
 
 const (
 	// verdictHealthy: the upstream answered (a result, isError or not, a
-	// JSON-RPC error, or a 4xx other than 429).
+	// JSON-RPC error that did not come with a 5xx, or a 4xx other than
+	// 429).
 	verdictHealthy verdict = iota
 	// verdictSick: a transport error, HTTP 5xx, the upstream's own timeout,
 	// or a malformed response.
@@ -151,6 +181,9 @@ func classify(err error) verdict {
 	}
 	var rpcErr *RPCError
 	if errors.As(err, &rpcErr) {
+		if rpcErr.Status >= 500 {
+			return verdictSick
+		}
 		return verdictHealthy
 	}
 	var e *Error

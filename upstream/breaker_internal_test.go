@@ -33,6 +33,8 @@ func TestClassify(t *testing.T) {
 		{"result", nil, verdictHealthy},
 		{"json-rpc application error", &RPCError{Code: -32602, Message: "bad"}, verdictHealthy},
 		{"json-rpc internal error", &RPCError{Code: -32603, Message: "oops"}, verdictHealthy},
+		{"json-rpc error with http 400", &RPCError{Code: -32602, Message: "bad", Status: http.StatusBadRequest}, verdictHealthy},
+		{"json-rpc error with http 503", &RPCError{Code: -32603, Message: "down", Status: http.StatusServiceUnavailable}, verdictSick},
 		{"http 400", status(http.StatusBadRequest), verdictHealthy},
 		{"http 401", status(http.StatusUnauthorized), verdictHealthy},
 		{"http 429", status(http.StatusTooManyRequests), verdictNeutral},
@@ -110,7 +112,7 @@ func TestRetryBackoff(t *testing.T) {
 // BenchmarkBreaker measures the breaker's admission of one call and the
 // report of its outcome on a closed breaker: what every tools/call pays.
 func BenchmarkBreaker(b *testing.B) {
-	bs := newBreakers("bench", configs.Breaker{Failures: 5, Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1})
+	bs := newBreakers("bench", configs.Breaker{Failures: 5, Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1}, nil)
 	req := &Request{Method: "tools/call", Tool: "echo"}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -120,4 +122,40 @@ func BenchmarkBreaker(b *testing.B) {
 		}
 		done(nil)
 	}
+}
+
+// TestBreakersScopeAndTransitions: tools get their own breakers by default
+// and scope upstream shares one; an upstream that cannot be reached fails
+// every breaker; every state change is reported with its tool.
+func TestBreakersScopeAndTransitions(t *testing.T) {
+	cfg := configs.Breaker{Failures: 2, Window: time.Hour, OpenFor: time.Hour, HalfOpenProbes: 1}
+	var changes []string
+	bs := newBreakers("orders", cfg, func(tool, from, to string) { changes = append(changes, tool+":"+from+">"+to) })
+	get := &Request{Method: "tools/call", Tool: "get_order"}
+	export := &Request{Method: "tools/call", Tool: "export_orders"}
+	require.NotSame(t, bs.pick("orders", get), bs.pick("orders", export), "scope tool is the default")
+	require.Same(t, bs.pick("orders", get), bs.pick("orders", get))
+
+	c := &Client{name: "orders"}
+	sick := c.fail(ErrTimeout, "", nil)
+	sick.Timeout = time.Second
+	for range 2 {
+		done, err := bs.pick("orders", export).cb.Allow()
+		require.NoError(t, err)
+		done(sick)
+	}
+	assert.Equal(t, BreakerOpen, bs.pick("orders", export).state())
+	assert.Equal(t, BreakerClosed, bs.pick("orders", get).state(), "a slow tool leaves the others closed")
+	assert.Equal(t, []string{"export_orders:closed>open"}, changes)
+
+	refused := c.transportFail("", errors.New("connection refused"))
+	bs.failAll(refused)
+	bs.failAll(refused)
+	assert.Equal(t, BreakerOpen, bs.whole.state())
+	assert.Equal(t, BreakerOpen, bs.pick("orders", get).state())
+	assert.ElementsMatch(t, []string{"export_orders:closed>open", ":closed>open", "get_order:closed>open"}, changes)
+
+	cfg.Scope = configs.BreakerScopeUpstream
+	one := newBreakers("orders", cfg, nil)
+	assert.Same(t, one.pick("orders", get), one.pick("orders", export))
 }

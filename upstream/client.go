@@ -110,6 +110,12 @@ type Options struct {
 	// Telemetry receives a client span per call and
 	// mcp.client.operation.duration; nil records nothing.
 	Telemetry *telemetry.Telemetry
+	// OnBreakerChange is called, from the goroutine of the call that
+	// caused it, whenever one of the upstream's circuit breakers changes
+	// state: tool names a per-tool breaker ("" for the upstream's own),
+	// from and to are BreakerClosed, BreakerOpen or BreakerHalfOpen. It
+	// must not block long. Nil: nobody hears them.
+	OnBreakerChange func(upstream, tool, from, to string)
 }
 
 // Catalog is what an upstream offers, as discovered. It is immutable once
@@ -173,6 +179,7 @@ type Client struct {
 	downErr atomic.Pointer[string] // why the upstream is down, for fast failures
 
 	breakers     *breakers
+	onBreaker    func(upstream, tool, from, to string)
 	bulk         *bulkhead
 	rules        *toolRules
 	toolTable    atomic.Pointer[map[string]toolPolicy] // per catalog
@@ -315,6 +322,7 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 		cfg:            *cfg,
 		log:            opts.Logger,
 		onChange:       opts.OnChange,
+		onBreaker:      opts.OnBreakerChange,
 		timeout:        cfg.Timeout,
 		maxResponse:    cfg.MaxResponseBytes,
 		healthInterval: opts.HealthInterval,
@@ -772,6 +780,11 @@ func (c *Client) reconnect(bo *backoff.Exponential, failures *int) bool {
 		return false
 	}
 	c.setDownErr(err)
+	if isTransportError(err) {
+		// Unreachable: every tool fails alike (a killed process, a
+		// refused or reset connection), so every breaker hears it.
+		c.breakers.failAll(err)
+	}
 	*failures++
 	if *failures == 1 {
 		c.log.WarnContext(c.life, "upstream connect failed", slog.Any("error", err))

@@ -12,7 +12,8 @@ import (
 // exactly one of them; test with errors.Is.
 var (
 	// ErrUnavailable: the upstream could not be reached, is known to be down,
-	// answered with a non-2xx HTTP status, or its session expired.
+	// answered with a non-2xx HTTP status (Error.Status says which), or its
+	// session expired.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrBadResponse: the upstream answered with something that is not a
 	// JSON-RPC response to the request (not JSON, wrong id, wrong content
@@ -48,6 +49,11 @@ type RPCError struct {
 	// Data is the error's data member as the upstream sent it, nil when
 	// absent.
 	Data []byte
+	// Status is the HTTP status the error came with when it was not 2xx
+	// (a stateless-era server answers protocol errors with 4xx, a sick
+	// one may answer 5xx with a JSON-RPC error); 0 otherwise. A 5xx still
+	// counts against the circuit breaker.
+	Status int
 }
 
 // Error implements error.

@@ -505,14 +505,18 @@ func (h *httpConn) statusError(ctx context.Context, resp *upResponse) error {
 		return c.fail(ErrUnavailable, "", errSessionExpired)
 	}
 	se := &statusError{code: resp.status, text: http.StatusText(resp.status)}
-	if resp.status/100 == 4 && mediaType(resp.contentType) == "application/json" {
+	if mediaType(resp.contentType) == "application/json" {
 		// Stateless-era servers answer protocol errors with 4xx and a
 		// JSON-RPC error body (400 for invalid params, 404 for method not
-		// found); those are the upstream's answers, passed through.
+		// found), and a failing server may put one in a 5xx: those are
+		// the upstream's answers, passed through. The status goes with
+		// them, so a 5xx still counts against the breaker.
 		body, err := readBody(resp.body, resp.length, 64<<10)
 		if err == nil && json.Valid(body) {
 			if env, perr := parseEnvelope(body); perr == nil && len(env.error) > 0 {
-				return rpcErrorFrom(env.error)
+				e := rpcErrorFrom(env.error)
+				e.Status = resp.status
+				return e
 			}
 		}
 	}

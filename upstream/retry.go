@@ -203,7 +203,12 @@ func (c *Client) newResilience(cfg *configs.Upstream) {
 	bc.Window = cmp.Or(bc.Window, configs.DefaultBreakerWindow)
 	bc.OpenFor = cmp.Or(bc.OpenFor, configs.DefaultBreakerOpenFor)
 	bc.HalfOpenProbes = cmp.Or(bc.HalfOpenProbes, configs.DefaultBreakerHalfOpenProbes)
-	c.breakers = newBreakers(cfg.Name, bc)
+	var onChange func(tool, from, to string)
+	if c.onBreaker != nil {
+		name, hear := cfg.Name, c.onBreaker
+		onChange = func(tool, from, to string) { hear(name, tool, from, to) }
+	}
+	c.breakers = newBreakers(cfg.Name, bc, onChange)
 	bh := cfg.Bulkhead
 	c.bulk = newBulkhead(cmp.Or(bh.MaxConcurrent, configs.DefaultMaxConcurrent), cmp.Or(bh.MaxQueued, configs.DefaultMaxQueued),
 		cmp.Or(bh.QueueTimeout, configs.DefaultQueueTimeout))

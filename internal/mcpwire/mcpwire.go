@@ -210,4 +210,10 @@ const (
 	// held until an operator approves it. data: tool, upstream, change,
 	// pinned and current digests.
 	CodeQuarantined = -32069
+	// CodeUpstreamRejected: the upstream refused the request with an HTTP
+	// 4xx status and no JSON-RPC error in its body (an upstream's own
+	// JSON-RPC error is relayed as it is). The upstream is alive and judged
+	// the request, so this does not count against its circuit breaker.
+	// data: upstream, status.
+	CodeUpstreamRejected = -32070
 )

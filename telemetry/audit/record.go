@@ -37,6 +37,11 @@ const (
 	EventDrain Event = "drain"
 	// EventConfigReload is a configuration reload, applied or rejected.
 	EventConfigReload Event = "config_reload"
+	// EventBreaker is a circuit breaker changing state: Target is the
+	// upstream, Scope "upstream" or "tool" (then Tool is the tool's
+	// original name), Action the new state (open, half-open, closed) and
+	// Detail["from"] the old one.
+	EventBreaker Event = "breaker"
 )
 
 // Decision is what the gateway decided about a call.
@@ -136,8 +141,9 @@ type Record struct {
 	// "args_invalid": true.
 	Args json.RawMessage `json:"args,omitempty"`
 
-	// Action is what happened in a kill-switch, drain or reload event:
-	// add, remove, expire, drain, undrain, applied, rejected.
+	// Action is what happened in a kill-switch, drain, reload or breaker
+	// event: add, remove, expire, drain, undrain, applied, rejected, or a
+	// breaker's new state.
 	Action string `json:"action,omitempty"`
 	// SwitchID, Scope and Target identify a kill switch (Target is the
 	// upstream of a drain).

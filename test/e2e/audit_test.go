@@ -25,6 +25,14 @@ import (
 // returns its MCP URL.
 func startDemoUpstreamProc(t *testing.T, server string) string {
 	t.Helper()
+	url, _ := startDemoUpstreamCmd(t, server)
+	return url
+}
+
+// startDemoUpstreamCmd is startDemoUpstreamProc that also returns the
+// process, for tests that kill it.
+func startDemoUpstreamCmd(t *testing.T, server string) (string, *exec.Cmd) {
+	t.Helper()
 	// Not t.Context: that is cancelled before cleanups run, and the cleanup
 	// below stops the process gracefully with SIGTERM.
 	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), demoUpstreamBin, "-server", server, "-listen", "127.0.0.1:0")
@@ -39,7 +47,7 @@ func startDemoUpstreamProc(t *testing.T, server string) string {
 	require.NoError(t, err, "demo-upstream %s printed no URL", server)
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "MCP_URL=")
 	require.True(t, ok, "unexpected first line %q", line)
-	return url
+	return url, cmd
 }
 
 // auditCall is one call of the audit load test and what came back.

@@ -95,7 +95,7 @@ upstreams:
     http: {url: %q}
   - name: orders
     http: {url: %q}
-    breaker: {failures: 3, window: 1m, open_for: 200ms, half_open_probes: 1}
+    breaker: {failures: 3, window: 1m, open_for: 200ms, half_open_probes: 1, scope: upstream}
     retry: {attempts: 1}
 `, customers.url(), orders.url()), true)
 	c := initialized(t, g.url)
