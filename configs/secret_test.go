@@ -118,11 +118,7 @@ func TestFormatPointers(t *testing.T) {
 	t.Parallel()
 
 	u := &Upstream{Name: "a", SSE: &SSETransport{URL: "http://a"}}
-<<<<<<< HEAD
-	assert.Equal(t, "&{a <nil> <nil> &{http://a map[]} <nil> {[] []} 0s [] {false 0 0s 0s 0 false} {0 0 0s} {0 0s []} false 0 {[] []} {  {   }   {   } []  } {false  0s }   [] }", fmt.Sprintf("%v", u))
-=======
-	assert.Equal(t, "&{a <nil> <nil> &{http://a map[]} <nil> {[] []} 0s [] {false 0 0s 0s 0  false} {0 0 0s} {0 0s []} false 0 {[] []} {  {   }   {   } []  } {false  0s }  }", fmt.Sprintf("%v", u))
->>>>>>> identity
+	assert.Equal(t, "&{a <nil> <nil> &{http://a map[]} <nil> {[] []} 0s [] {false 0 0s 0s 0  false} {0 0 0s} {0 0s []} false 0 {[] []} {  {   }   {   } []  } {false  0s }   [] }", fmt.Sprintf("%v", u))
 	assert.Equal(t, fmt.Sprintf("%v", u), fmt.Sprintf("%s", u), "other verbs print as %v")
 	assert.Contains(t, fmt.Sprintf("%+v", u), "SSE:&{URL:http://a Headers:map[]}")
 	assert.Contains(t, fmt.Sprintf("%#v", u), `&configs.Upstream{Name:"a"`)
