@@ -64,6 +64,9 @@ type session struct {
 	// clientCaps is the ClientCapabilities object the client declared at
 	// initialize: what server-to-client requests it may be sent.
 	clientCaps json.RawMessage
+	// logLevel is the level the client set with logging/setLevel; nil
+	// until it does (the upstreams then decide what they send).
+	logLevel atomic.Pointer[string]
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // by raw JSON-RPC id

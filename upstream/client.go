@@ -40,6 +40,21 @@ type Request struct {
 	// ProgressToken. It runs on a reader goroutine and must not block. It is
 	// never called after Call returns. May be nil.
 	OnProgress func(params json.RawMessage)
+	// Notify, when set, receives every other notification the upstream
+	// sends on this request's response stream before the response (log
+	// messages, and any notification the gateway does not handle itself:
+	// list changes and resource updates stay the client's), in the order
+	// they arrive, on the goroutine that reads the stream, before Call
+	// returns. Notifications a session-era upstream sends on its standalone
+	// stream or over stdio cannot be told apart by request and are not
+	// delivered here.
+	Notify Notifier
+	// LogLevel, when set, is the minimum level of the log messages the
+	// caller wants (2025-11-25 server/utilities/logging): a 2026-07-28
+	// upstream gets it in _meta as mcpwire.MetaLogLevel, the way that
+	// revision carries it per request. Session-era upstreams get it
+	// through SetLogLevel instead.
+	LogLevel string
 	// RequestID is the gateway's X-Request-ID, sent upstream as the
 	// X-Request-ID HTTP header (HTTP and SSE transports).
 	RequestID string
@@ -80,6 +95,12 @@ type Request struct {
 	// traceMeta is the _meta fragment carrying the client span's trace
 	// context, set by Call when tracing is on.
 	traceMeta []byte
+}
+
+// Notifier receives the notifications related to one request (see
+// Request.Notify). params is valid only during the call.
+type Notifier interface {
+	Notify(method string, params json.RawMessage)
 }
 
 // Options are the dependencies of a Client. The zero value works.
@@ -168,9 +189,10 @@ type Client struct {
 	progress progressRegistry
 	readers  sync.Pool // *bufio.Reader for event streams
 
-	sess    atomic.Pointer[session]
-	catalog atomic.Pointer[Catalog]
-	downErr atomic.Pointer[string] // why the upstream is down, for fast failures
+	sess     atomic.Pointer[session]
+	catalog  atomic.Pointer[Catalog]
+	logLevel atomic.Pointer[string] // SetLogLevel's; nil: never asked
+	downErr  atomic.Pointer[string] // why the upstream is down, for fast failures
 
 	breakers     *breakers
 	bulk         *bulkhead
@@ -240,6 +262,8 @@ type callOpts struct {
 	// Request.OnServerRequest.
 	caps      []byte
 	onRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+	// notify is Request.Notify.
+	notify Notifier
 	// call marks a request forwarded for a caller (Client.Call), as
 	// opposed to the gateway's own traffic; identity is who the caller is,
 	// nil on an unauthenticated gateway.
@@ -277,24 +301,27 @@ type handshake struct {
 type capabilities struct {
 	tools, resources, prompts                                  bool
 	toolsListChanged, resourcesListChanged, promptsListChanged bool
+	resourcesSubscribe, logging                                bool
 }
 
 func parseCapabilities(raw []byte) capabilities {
 	type feature struct {
 		ListChanged bool `json:"listChanged"`
+		Subscribe   bool `json:"subscribe"`
 	}
 	var w struct {
-		Tools     *feature `json:"tools"`
-		Resources *feature `json:"resources"`
-		Prompts   *feature `json:"prompts"`
+		Tools     *feature        `json:"tools"`
+		Resources *feature        `json:"resources"`
+		Prompts   *feature        `json:"prompts"`
+		Logging   json.RawMessage `json:"logging"`
 	}
 	_ = json.Unmarshal(raw, &w)
-	var c capabilities
+	c := capabilities{logging: len(w.Logging) > 0 && string(w.Logging) != "null"}
 	if w.Tools != nil {
 		c.tools, c.toolsListChanged = true, w.Tools.ListChanged
 	}
 	if w.Resources != nil {
-		c.resources, c.resourcesListChanged = true, w.Resources.ListChanged
+		c.resources, c.resourcesListChanged, c.resourcesSubscribe = true, w.Resources.ListChanged, w.Resources.Subscribe
 	}
 	if w.Prompts != nil {
 		c.prompts, c.promptsListChanged = true, w.Prompts.ListChanged
@@ -516,9 +543,13 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
 		defer c.progress.unregister(key)
 	}
+	meta := req.traceMeta
+	if req.LogLevel != "" && s.modern {
+		meta = appendLogLevel(meta, req.LogLevel)
+	}
 	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
-		requestID: req.RequestID, header: req.Header, meta: req.traceMeta, caps: req.ClientCapabilities,
-		onRequest: req.OnServerRequest, call: true, identity: req.Identity,
+		requestID: req.RequestID, header: req.Header, meta: meta, caps: req.ClientCapabilities,
+		onRequest: req.OnServerRequest, notify: req.Notify, call: true, identity: req.Identity,
 	})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())
@@ -825,6 +856,9 @@ func (c *Client) connect() error {
 		s.close(true)
 		return c.wrap("discovering", err)
 	}
+	if err := c.sendLogLevel(ctx, s); err != nil {
+		c.log.WarnContext(ctx, "setting the upstream log level failed", slog.Any("error", err))
+	}
 	c.lastOK.Store(time.Now().UnixNano())
 	c.setCatalog(cat)
 	c.sess.Store(s)
@@ -870,6 +904,9 @@ func (c *Client) renew(ctx context.Context, old *session) (*session, error) {
 	if !c.goSafe("listen", func() { s.conn.listen(s) }) {
 		s.close(true)
 		return nil, c.fail(ErrClosed, "", nil)
+	}
+	if err := c.sendLogLevel(hctx, s); err != nil {
+		c.log.WarnContext(ctx, "setting the upstream log level failed", slog.Any("error", err))
 	}
 	if !c.sess.CompareAndSwap(old, s) {
 		s.close(true)
@@ -962,4 +999,70 @@ func (c *Client) onNotification(method string, params []byte) {
 	default:
 		c.log.DebugContext(c.life, "upstream notification ignored", slog.String("method", method))
 	}
+}
+
+// relayed reports whether a notification on a call's response stream goes
+// to the call's Notifier: all but those the client acts on itself.
+func relayed(method string) bool {
+	switch method {
+	case mcpwire.NotifyProgress, mcpwire.NotifyToolsChanged, mcpwire.NotifyResourcesChanged,
+		mcpwire.NotifyPromptsChanged, mcpwire.NotifyResourceUpdated:
+		return false
+	default:
+		return true
+	}
+}
+
+// appendLogLevel returns the _meta fragment meta with the log level added,
+// in a new buffer (meta may be shared).
+func appendLogLevel(meta []byte, level string) []byte {
+	out := make([]byte, 0, len(meta)+len(mcpwire.MetaLogLevel)+len(level)+8)
+	out = append(out, meta...)
+	if len(out) > 0 {
+		out = append(out, ',')
+	}
+	out = rawjson.AppendString(out, mcpwire.MetaLogLevel)
+	out = append(out, ':')
+	return rawjson.AppendString(out, level)
+}
+
+// SetLogLevel asks a session-era upstream to send log messages of level
+// and above (logging/setLevel, 2025-11-25 server/utilities/logging). The
+// upstream session is shared by every downstream client, so the most
+// verbose level ever asked is kept, sent once, and sent again on each new
+// session; the gateway filters what each client gets. A 2026-07-28
+// upstream has no session level (Request.LogLevel carries it per request),
+// nor does an upstream without the logging capability: then nothing is
+// sent. It reports the upstream's error, if any.
+func (c *Client) SetLogLevel(ctx context.Context, level string) error {
+	rank := mcpwire.LogLevelRank(level)
+	if rank < 0 {
+		return c.fail(ErrBadRequest, "unknown log level "+level, nil)
+	}
+	for {
+		cur := c.logLevel.Load()
+		if cur != nil && mcpwire.LogLevelRank(*cur) <= rank {
+			return nil
+		}
+		if c.logLevel.CompareAndSwap(cur, &level) {
+			break
+		}
+	}
+	s := c.sess.Load()
+	if s == nil {
+		return nil // sent by connect
+	}
+	return c.sendLogLevel(ctx, s)
+}
+
+// sendLogLevel sends the kept log level to a session-era upstream that
+// offers logging.
+func (c *Client) sendLogLevel(ctx context.Context, s *session) error {
+	level := c.logLevel.Load()
+	if level == nil || s.modern || !s.caps.logging {
+		return nil
+	}
+	params := rawjson.AppendString([]byte(`{"level":`), *level)
+	_, err := c.rpc(ctx, s, mcpwire.MethodSetLevel, append(params, '}'))
+	return err
 }

@@ -477,7 +477,7 @@ func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, met
 	case "application/json":
 		return h.jsonResponse(ctx, resp, id)
 	case "text/event-stream":
-		return h.streamResponse(ctx, resp, id, o.onRequest)
+		return h.streamResponse(ctx, resp, id, o)
 	default:
 		_ = resp.body.Close()
 		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.contentType), nil)
@@ -611,7 +611,7 @@ func truncate(b []byte) string {
 
 // streamResponse reads a text/event-stream answer: notifications and server
 // requests before the response are handled, the response is returned.
-func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int64, onRequest serverRequestFunc) (json.RawMessage, error) {
+func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int64, o *callOpts) (json.RawMessage, error) {
 	c := h.c
 	sr := newSSEReader(&c.readers, resp.body, c.maxResponse)
 	for {
@@ -630,7 +630,7 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 				return nil, c.transportFail("reading event stream", err)
 			}
 		}
-		env, ok := h.message(ctx, data, onRequest)
+		env, ok := h.message(ctx, data, o.onRequest, o.notify)
 		if !ok || env.method != nil {
 			continue
 		}
@@ -656,7 +656,11 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 // basic/transports: the server MAY send requests on the POST's stream
 // before the response); onRequest, when set, answers it. Requests on the
 // standalone stream belong to no call and get mcpwire.CodeMethodNotFound.
-func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverRequestFunc) (envelope, bool) {
+// Likewise a notification on a call's stream relates to that call
+// (2025-11-25 basic/transports: "These messages SHOULD relate to the
+// originating client request"): notify, when set, gets it in order, except
+// those the client acts on itself (onNotification).
+func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverRequestFunc, notify Notifier) (envelope, bool) {
 	if !json.Valid(data) {
 		h.c.log.DebugContext(h.c.life, "non-JSON event on upstream stream ignored")
 		return envelope{}, false
@@ -668,7 +672,11 @@ func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverReq
 	switch {
 	case env.isNotification():
 		method, _ := rawjson.DecodeString(env.method)
-		h.c.onNotification(method, env.params)
+		if notify != nil && relayed(method) {
+			notify.Notify(method, env.params)
+		} else {
+			h.c.onNotification(method, env.params)
+		}
 	case env.isRequest():
 		if onRequest != nil && !h.modern {
 			h.relayRequest(ctx, &env, onRequest)
@@ -910,7 +918,7 @@ func (h *httpConn) readStream(body io.ReadCloser, id int64) {
 		if err != nil {
 			return
 		}
-		env, ok := h.message(h.c.life, data, nil)
+		env, ok := h.message(h.c.life, data, nil, nil)
 		if ok && env.method == nil && id != 0 && env.idIs(id) {
 			return // the server ended the subscription
 		}
