@@ -253,7 +253,7 @@ func (rt *runtime) listTTL() time.Duration {
 
 // listener is one subscriptions/listen stream.
 type listener struct {
-	notes  chan []byte // notifications, their params without _meta
+	notes  chan []byte     // notifications, their params without _meta
 	filter map[string]bool // notification methods the client opted in to
 	// meta is the _meta member every notification on the stream carries:
 	// the subscription id, which is the id of the listen request
