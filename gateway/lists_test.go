@@ -271,7 +271,8 @@ func TestMethodsNotServed(t *testing.T) {
 		{"ping", `{}`, 0, http.StatusNotFound},
 		{"logging/setLevel", `{"level":"info"}`, 0, http.StatusNotFound},
 		{"logging/setLevel", `{"level":"loud"}`, -32602, http.StatusNotFound},
-		{"resources/subscribe", `{}`, -32601, http.StatusNotFound},
+		{"resources/subscribe", `{}`, -32602, http.StatusNotFound},
+		{"resources/subscribe", `{"uri":"nowhere://x"}`, -32002, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {

@@ -231,7 +231,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities":    gatewayCapabilities(),
+		"capabilities":    gatewayCapabilities(g.rt.Load().anySubscribe()),
 		"serverInfo":      g.serverInfo(),
 		"instructions":    g.instructions(),
 	})
@@ -242,13 +242,18 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	writeJSON(w, http.StatusOK, appendResult(nil, m.ID, result))
 }
 
-// gatewayCapabilities are what the gateway offers hosts, whatever the
-// upstreams offer: list_changed of the merged catalog, completions and
-// logging are served (or forwarded) by the gateway itself.
-func gatewayCapabilities() map[string]any {
+// gatewayCapabilities are what the gateway offers hosts: list_changed of
+// the merged catalog, completions and logging are served (or forwarded) by
+// the gateway itself, whatever the upstreams offer; resource subscriptions
+// when some upstream offers them (subscribe.go).
+func gatewayCapabilities(subscribe bool) map[string]any {
+	resources := map[string]any{"listChanged": true}
+	if subscribe {
+		resources["subscribe"] = true
+	}
 	return map[string]any{
 		"tools":       map[string]any{"listChanged": true},
-		"resources":   map[string]any{"listChanged": true},
+		"resources":   resources,
 		"prompts":     map[string]any{"listChanged": true},
 		"completions": map[string]any{},
 		"logging":     map[string]any{},

@@ -198,7 +198,7 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 func (g *Gateway) discoverResult(rt *runtime) []byte {
 	res, _ := json.Marshal(map[string]any{
 		"supportedVersions": mcpwire.SupportedVersions(),
-		"capabilities":      gatewayCapabilities(),
+		"capabilities":      gatewayCapabilities(rt.anySubscribe()),
 		"serverInfo":        g.serverInfo(),
 		"instructions":      g.instructions(),
 		"ttlMs":             rt.listTTL().Milliseconds(),
@@ -332,14 +332,28 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 		mcpwire.NotifyPromptsChanged:   n.Prompts,
 		mcpwire.NotifyResourcesChanged: n.Resources,
 	}}
-	// Resource update subscriptions are not relayed yet, so they are not
-	// acknowledged (the client learns exactly what it got).
-	ack, _ := json.Marshal(map[string]any{
-		"notifications": map[string]any{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources},
-		"_meta":         map[string]any{mcpwire.MetaSubscriptionID: subID},
-	})
 	g.listeners.m.Store(l, struct{}{})
 	defer g.listeners.m.Delete(l)
+	// Resource subscriptions are acknowledged for the URIs the client may
+	// see on an upstream that offers them; the others are left out of the
+	// acknowledgement, which is how the stream refuses them.
+	honored := make([]string, 0, len(n.URIs))
+	for _, uri := range n.URIs {
+		if rerr := g.subscribe(r.Context(), l, uri); rerr != nil {
+			g.log.DebugContext(r.Context(), "resource subscription refused", slog.String("uri", uri), slog.String("reason", rerr.Message))
+			continue
+		}
+		honored = append(honored, uri)
+	}
+	defer g.unsubscribeAll(l)
+	agreed := map[string]any{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources}
+	if len(honored) > 0 {
+		agreed["resourceSubscriptions"] = honored
+	}
+	ack, _ := json.Marshal(map[string]any{
+		"notifications": agreed,
+		"_meta":         map[string]any{mcpwire.MetaSubscriptionID: subID},
+	})
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

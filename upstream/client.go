@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,6 +111,10 @@ type Options struct {
 	// OnChange is called, from any goroutine, whenever Catalog() or the
 	// availability changed. It must not block long; the gateway debounces.
 	OnChange func(upstream string)
+	// OnResourceUpdated is called, from any goroutine, with the URI of each
+	// notifications/resources/updated the upstream sends (for a resource
+	// subscribed with Subscribe). It must not block.
+	OnResourceUpdated func(upstream, uri string)
 	// ClientName and ClientVersion are the clientInfo sent upstream.
 	// Defaults "mcpgw" and "dev".
 	ClientName, ClientVersion string
@@ -176,6 +181,7 @@ type Client struct {
 	cfg            configs.Upstream
 	log            *slog.Logger
 	onChange       func(string)
+	onUpdated      func(upstream, uri string)
 	timeout        time.Duration
 	maxResponse    int64
 	healthInterval time.Duration
@@ -192,6 +198,8 @@ type Client struct {
 	sess     atomic.Pointer[session]
 	catalog  atomic.Pointer[Catalog]
 	logLevel atomic.Pointer[string] // SetLogLevel's; nil: never asked
+	subsMu   sync.Mutex
+	subs     map[string]bool // URIs subscribed with Subscribe
 	downErr  atomic.Pointer[string] // why the upstream is down, for fast failures
 
 	breakers     *breakers
@@ -281,6 +289,17 @@ type session struct {
 	ctx     context.Context // ends when the session is closed
 	cancel  context.CancelFunc
 	once    sync.Once
+	// relistened asks a stateless session's listen loop to open its
+	// stream again, with the client's current resource subscriptions.
+	relistened chan struct{}
+}
+
+// relisten asks for the listen stream to be opened again.
+func (s *session) relisten() {
+	select {
+	case s.relistened <- struct{}{}:
+	default:
+	}
 }
 
 func (s *session) close(graceful bool) {
@@ -342,6 +361,7 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 		cfg:            *cfg,
 		log:            opts.Logger,
 		onChange:       opts.OnChange,
+		onUpdated:      opts.OnResourceUpdated,
 		timeout:        cfg.Timeout,
 		maxResponse:    cfg.MaxResponseBytes,
 		healthInterval: opts.HealthInterval,
@@ -859,6 +879,7 @@ func (c *Client) connect() error {
 	if err := c.sendLogLevel(ctx, s); err != nil {
 		c.log.WarnContext(ctx, "setting the upstream log level failed", slog.Any("error", err))
 	}
+	c.resubscribe(ctx, s)
 	c.lastOK.Store(time.Now().UnixNano())
 	c.setCatalog(cat)
 	c.sess.Store(s)
@@ -908,6 +929,7 @@ func (c *Client) renew(ctx context.Context, old *session) (*session, error) {
 	if err := c.sendLogLevel(hctx, s); err != nil {
 		c.log.WarnContext(ctx, "setting the upstream log level failed", slog.Any("error", err))
 	}
+	c.resubscribe(hctx, s)
 	if !c.sess.CompareAndSwap(old, s) {
 		s.close(true)
 		return nil, c.downError()
@@ -993,6 +1015,11 @@ func (c *Client) onNotification(method string, params []byte) {
 		if !c.progress.dispatch(params) {
 			c.log.DebugContext(c.life, "progress for an unknown token dropped")
 		}
+	case mcpwire.NotifyResourceUpdated:
+		uri, ok := rawjson.DecodeString(rawjson.Member(params, "uri"))
+		if ok && c.onUpdated != nil {
+			c.onUpdated(c.name, uri)
+		}
 	case mcpwire.NotifyToolsChanged, mcpwire.NotifyResourcesChanged, mcpwire.NotifyPromptsChanged:
 		c.log.DebugContext(c.life, "upstream list changed", slog.String("method", method))
 		c.kick(evRefresh)
@@ -1065,4 +1092,87 @@ func (c *Client) sendLogLevel(ctx context.Context, s *session) error {
 	params := rawjson.AppendString([]byte(`{"level":`), *level)
 	_, err := c.rpc(ctx, s, mcpwire.MethodSetLevel, append(params, '}'))
 	return err
+}
+
+// Subscribe asks the upstream for notifications/resources/updated of uri
+// (2025-11-25 server/resources, "Subscriptions"), delivered to
+// Options.OnResourceUpdated. The subscription is the client's, not a
+// session's: it is made again on every new session (a reconnect, a
+// renewed session) until Unsubscribe. A session-era upstream gets
+// resources/subscribe; a 2026-07-28 one, which has no such method, gets it
+// in the resourceSubscriptions of its subscriptions/listen stream, which
+// is opened again with the new set (basic/utilities/subscriptions).
+func (c *Client) Subscribe(ctx context.Context, uri string) error {
+	c.subsMu.Lock()
+	if c.subs == nil {
+		c.subs = make(map[string]bool)
+	}
+	had := c.subs[uri]
+	c.subs[uri] = true
+	c.subsMu.Unlock()
+	if had {
+		return nil
+	}
+	err := c.sendSubscription(ctx, mcpwire.MethodSubscribe, uri)
+	if err != nil {
+		c.subsMu.Lock()
+		delete(c.subs, uri)
+		c.subsMu.Unlock()
+	}
+	return err
+}
+
+// Unsubscribe ends a subscription made with Subscribe.
+func (c *Client) Unsubscribe(ctx context.Context, uri string) error {
+	c.subsMu.Lock()
+	had := c.subs[uri]
+	delete(c.subs, uri)
+	c.subsMu.Unlock()
+	if !had {
+		return nil
+	}
+	return c.sendSubscription(ctx, mcpwire.MethodUnsubscribe, uri)
+}
+
+// subscribed lists the URIs subscribed with Subscribe.
+func (c *Client) subscribed() []string {
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	out := make([]string, 0, len(c.subs))
+	for uri := range c.subs {
+		out = append(out, uri)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sendSubscription sends resources/subscribe or resources/unsubscribe over
+// the current session; a stateless one re-opens its listen stream instead.
+// While the upstream is down there is nothing to send: connect subscribes.
+func (c *Client) sendSubscription(ctx context.Context, method, uri string) error {
+	s := c.sess.Load()
+	if s == nil {
+		return nil
+	}
+	if s.modern {
+		s.relisten()
+		return nil
+	}
+	params := rawjson.AppendString([]byte(`{"uri":`), uri)
+	_, err := c.rpc(ctx, s, method, append(params, '}'))
+	return err
+}
+
+// resubscribe makes the client's subscriptions on a new session-era
+// session; a stateless session's listen stream carries them.
+func (c *Client) resubscribe(ctx context.Context, s *session) {
+	if s.modern {
+		return
+	}
+	for _, uri := range c.subscribed() {
+		params := rawjson.AppendString([]byte(`{"uri":`), uri)
+		if _, err := c.rpc(ctx, s, mcpwire.MethodSubscribe, append(params, '}')); err != nil {
+			c.log.WarnContext(ctx, "resubscribing to an upstream resource failed", slog.String("uri", uri), slog.Any("error", err))
+		}
+	}
 }

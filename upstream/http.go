@@ -263,7 +263,7 @@ func (c *Client) initializeParams(version string) []byte {
 }
 
 func newSession(c *Client, cn conn, modern bool, version string, hs handshake) *session {
-	s := &session{conn: cn, modern: modern, version: version, info: hs, caps: parseCapabilities(hs.capabilities)}
+	s := &session{conn: cn, modern: modern, version: version, info: hs, caps: parseCapabilities(hs.capabilities), relistened: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(c.life)
 	return s
 }
@@ -825,11 +825,17 @@ func (h *httpConn) listen(s *session) {
 	var open func(context.Context) (*http.Response, error)
 	var id int64
 	if h.modern {
-		filter := h.subscriptionFilter(s.caps)
-		if filter == nil {
-			return
-		}
 		open = func(ctx context.Context) (*http.Response, error) {
+			filter := h.subscriptionFilter(s.caps)
+			if filter == nil {
+				// Nothing to listen for until a resource is subscribed.
+				select {
+				case <-s.relistened:
+					return nil, errRelisten
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
 			id = h.c.nextID.Add(1)
 			body := []byte(`{"jsonrpc":"2.0","id":`)
 			body = strconv.AppendInt(body, id, 10)
@@ -865,7 +871,11 @@ func (h *httpConn) listen(s *session) {
 	bo := reconnectBackoff()
 	opened := false
 	for s.ctx.Err() == nil {
-		resp, err := open(s.ctx)
+		sctx, cancel := context.WithCancel(s.ctx)
+		resp, err := h.openStream(sctx, cancel, s, open)
+		if errors.Is(err, errRelisten) {
+			continue
+		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
@@ -874,8 +884,12 @@ func (h *httpConn) listen(s *session) {
 			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
+		ok := resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream"
+		if !ok {
+			cancel()
+		}
 		switch {
-		case resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
+		case ok:
 		case resp.StatusCode == http.StatusNotFound && h.sessionID != "":
 			_ = resp.Body.Close()
 			h.c.kick(evRedetect)
@@ -898,12 +912,43 @@ func (h *httpConn) listen(s *session) {
 		opened = true
 		bo.Reset()
 		h.readStream(resp.Body, id)
+		relisten := sctx.Err() != nil
+		cancel()
 		if s.ctx.Err() != nil {
 			return
+		}
+		if relisten {
+			continue // reopened with the new subscriptions
 		}
 		h.c.kick(evProbe)
 		backoff.Wait(s.ctx, bo.Next())
 	}
+}
+
+// errRelisten ends the wait of a listen loop that had nothing to listen
+// for: a subscription was made.
+var errRelisten = errors.New("listen again")
+
+// openStream opens one notification stream on sctx. In the stateless era
+// a change of the client's resource subscriptions (session.relisten)
+// cancels sctx, which ends the stream so that it is opened again with the
+// new set; the session-era GET stream carries every subscription as is.
+func (h *httpConn) openStream(sctx context.Context, cancel context.CancelFunc, s *session, open func(context.Context) (*http.Response, error)) (*http.Response, error) {
+	resp, err := open(sctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if h.modern {
+		go func() {
+			select {
+			case <-s.relistened:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+	}
+	return resp, nil
 }
 
 // readStream handles the events of a notification stream until it ends.
@@ -938,6 +983,10 @@ func (h *httpConn) subscriptionFilter(caps capabilities) []byte {
 	}
 	if caps.promptsListChanged {
 		parts = append(parts, `"promptsListChanged":true`)
+	}
+	if uris := h.c.subscribed(); caps.resourcesSubscribe && len(uris) > 0 {
+		list, _ := json.Marshal(uris)
+		parts = append(parts, `"resourceSubscriptions":`+string(list))
 	}
 	if len(parts) == 0 {
 		return nil

@@ -27,8 +27,9 @@ import (
 // stateful by go-sdk (the gateway speaks the session era to it), west
 // stateless (2026-07-28).
 type notesPair struct {
-	east, west *upstreams.Notes
-	g          *gw
+	east, west       *upstreams.Notes
+	eastSrv, westSrv *server
+	g                *gw
 }
 
 func startNotesPair(t *testing.T, extra string) *notesPair {
@@ -36,6 +37,7 @@ func startNotesPair(t *testing.T, extra string) *notesPair {
 	p := &notesPair{east: upstreams.NewNotes("east"), west: upstreams.NewNotes("west")}
 	east := startServer(t, func() http.Handler { return p.east.Handler(false) })
 	west := startServer(t, func() http.Handler { return p.west.Handler(true) })
+	p.eastSrv, p.westSrv = east, west
 	p.g = startGateway(t, fmt.Sprintf(`
 server:
   listen: 127.0.0.1:0
@@ -220,4 +222,167 @@ func chattyOnTheWire(t *testing.T, url, era, up string) [][]byte {
 	events := sseData(data)
 	require.NotEmpty(t, events)
 	return slices.DeleteFunc(events, func(b []byte) bool { return len(strings.TrimSpace(string(b))) == 0 })
+}
+
+// updates counts the notifications/resources/updated a client received,
+// by URI.
+type updates struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (u *updates) add(uri string) {
+	u.mu.Lock()
+	if u.n == nil {
+		u.n = map[string]int{}
+	}
+	u.n[uri]++
+	u.mu.Unlock()
+}
+
+func (u *updates) count(uri string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n[uri]
+}
+
+// TestResourceSubscriptionsFederated: two upstreams (one per era) and two
+// clients (one per era) subscribe through the gateway to resources each
+// upstream owns. A change on the upstream reaches each subscriber exactly
+// once; the upstream subscription is one, released with the last
+// subscriber; after unsubscribing nothing arrives; a URI outside the
+// catalog is refused.
+func TestResourceSubscriptionsFederated(t *testing.T) {
+	p := startNotesPair(t, "")
+	ctx := t.Context()
+	eastA, eastB := upstreams.NotesURIs("east")[0], upstreams.NotesURIs("east")[1]
+	westA, westB := upstreams.NotesURIs("west")[0], upstreams.NotesURIs("west")[1]
+	subscribed := map[string]*upstreams.Notes{eastA: p.east, eastB: p.east, westA: p.west, westB: p.west}
+
+	connect := func(version string, got *updates) *sdk.ClientSession {
+		client := sdk.NewClient(&sdk.Implementation{Name: "e2e", Version: "1"}, &sdk.ClientOptions{
+			ResourceUpdatedHandler: func(_ context.Context, req *sdk.ResourceUpdatedNotificationRequest) {
+				got.add(req.Params.URI)
+			},
+		})
+		cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: p.g.url, MaxRetries: -1},
+			&sdk.ClientSessionOptions{ProtocolVersion: version})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = cs.Close() })
+		return cs
+	}
+	var old, modern updates
+	oldCS := connect(era2025, &old)
+	modernCS := connect(era2026, &modern)
+
+	caps := oldCS.InitializeResult().Capabilities
+	require.NotNil(t, caps.Resources)
+	assert.True(t, caps.Resources.Subscribe, "the gateway advertises resources.subscribe")
+
+	// The 2026-07-28 client's Subscribe holds a subscriptions/listen
+	// stream open until Unsubscribe.
+	for uri, up := range subscribed {
+		go func() { _ = modernCS.Subscribe(context.WithoutCancel(ctx), &sdk.SubscribeParams{URI: uri}) }()
+		require.Eventually(t, func() bool { return up.Subscribers(uri) == 1 }, 10*time.Second, 5*time.Millisecond, uri)
+	}
+	for uri, up := range subscribed {
+		require.NoError(t, oldCS.Subscribe(ctx, &sdk.SubscribeParams{URI: uri}), uri)
+		assert.Equal(t, 1, up.Subscribers(uri), "one upstream subscription for both clients: %s", uri)
+	}
+
+	for _, uri := range []string{eastA, westA} {
+		require.NoError(t, subscribed[uri].Touch(ctx, uri))
+	}
+	for _, c := range []*updates{&old, &modern} {
+		for _, uri := range []string{eastA, westA} {
+			require.Eventually(t, func() bool { return c.count(uri) >= 1 }, 10*time.Second, 5*time.Millisecond, uri)
+		}
+	}
+
+	// Unsubscribed from the a resources, both clients keep the b ones.
+	for _, uri := range []string{eastA, westA} {
+		require.NoError(t, oldCS.Unsubscribe(ctx, &sdk.UnsubscribeParams{URI: uri}))
+		assert.Equal(t, 1, subscribed[uri].Subscribers(uri), "still held for the other client: %s", uri)
+		require.NoError(t, modernCS.Unsubscribe(ctx, &sdk.UnsubscribeParams{URI: uri}))
+		require.Eventually(t, func() bool { return subscribed[uri].Subscribers(uri) == 0 }, 10*time.Second, 5*time.Millisecond,
+			"released upstream with the last subscriber: %s", uri)
+	}
+	// A 2026-07-28 upstream gets the remaining subscription on a listen
+	// stream opened anew, which the old one's end may precede.
+	require.Eventually(t, func() bool { return p.west.Subscribers(westB) == 1 }, 10*time.Second, 5*time.Millisecond)
+	// Each upstream sends the a change before the b one, so once the b
+	// update arrived, an a update would have too.
+	for _, uri := range []string{eastA, eastB, westA, westB} {
+		require.NoError(t, subscribed[uri].Touch(ctx, uri))
+	}
+	for _, c := range []*updates{&old, &modern} {
+		for _, uri := range []string{eastB, westB} {
+			require.Eventually(t, func() bool { return c.count(uri) >= 1 }, 10*time.Second, 5*time.Millisecond, uri)
+		}
+	}
+	for name, c := range map[string]*updates{"2025-11-25": &old, "2026-07-28": &modern} {
+		for _, uri := range []string{eastA, westA, eastB, westB} {
+			assert.Equal(t, 1, c.count(uri), "%s client, %s: exactly one update", name, uri)
+		}
+	}
+
+	// The east upstream restarts: its sessions are gone, and the gateway
+	// subscribes again on its new one (the dead session's subscription
+	// stays counted upstream, so two).
+	p.eastSrv.stop()
+	p.eastSrv.start()
+	require.Eventually(t, func() bool { return p.east.Subscribers(eastB) == 2 }, 20*time.Second, 10*time.Millisecond,
+		"re-established on the new upstream session")
+	require.NoError(t, p.east.Touch(ctx, eastB))
+	for _, c := range []*updates{&old, &modern} {
+		require.Eventually(t, func() bool { return c.count(eastB) == 2 }, 10*time.Second, 5*time.Millisecond)
+	}
+
+	// A URI outside what the client is shown is refused, in either era.
+	err := oldCS.Subscribe(ctx, &sdk.SubscribeParams{URI: "notes://east/secret"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "resource not found")
+	ack := listenAck(t, p.g.url, `["notes://east/secret","`+eastB+`"]`)
+	assert.JSONEq(t, `{"toolsListChanged":false,"promptsListChanged":false,"resourcesListChanged":false,"resourceSubscriptions":["`+eastB+`"]}`, string(ack),
+		"only the visible resource is acknowledged")
+}
+
+// listenAck opens a raw subscriptions/listen stream for uris and returns
+// the notifications member of its acknowledgement.
+func listenAck(t *testing.T, url, uris string) json.RawMessage {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":"l1","method":"subscriptions/listen","params":{"notifications":{"resourceSubscriptions":` + uris + `},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", era2026)
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	buf := make([]byte, 0, 4096)
+	for !strings.Contains(string(buf), "\n\n") {
+		chunk := make([]byte, 1024)
+		n, err := resp.Body.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		require.NoError(t, err)
+	}
+	events := sseData(buf)
+	require.NotEmpty(t, events)
+	var ackMsg struct {
+		Method string `json:"method"`
+		Params struct {
+			Notifications json.RawMessage `json:"notifications"`
+			Meta          map[string]any  `json:"_meta"`
+		} `json:"params"`
+	}
+	require.NoError(t, json.Unmarshal(events[0], &ackMsg), string(events[0]))
+	require.Equal(t, "notifications/subscriptions/acknowledged", ackMsg.Method)
+	assert.Equal(t, "l1", ackMsg.Params.Meta["io.modelcontextprotocol/subscriptionId"])
+	return ackMsg.Params.Notifications
 }
