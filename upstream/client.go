@@ -199,7 +199,7 @@ type Client struct {
 	catalog  atomic.Pointer[Catalog]
 	logLevel atomic.Pointer[string] // SetLogLevel's; nil: never asked
 	subsMu   sync.Mutex
-	subs     map[string]bool // URIs subscribed with Subscribe
+	subs     map[string]bool        // URIs subscribed with Subscribe
 	downErr  atomic.Pointer[string] // why the upstream is down, for fast failures
 
 	breakers     *breakers
