@@ -20,8 +20,12 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	rt := g.rt.Load()
 	snap := rt.snapshot()
 	switch m.Method {
-	case mcpwire.MethodPing, mcpwire.MethodSetLevel:
+	case mcpwire.MethodPing:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, json.RawMessage(emptyObject)))
+	case mcpwire.MethodSetLevel:
+		g.setLevel(w, r, s, m)
+	case mcpwire.MethodSubscribe, mcpwire.MethodUnsubscribe:
+		g.serveSubscribe(w, r, s, m)
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
 		g.list(w, g.visible(r.Context(), rt, snap), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:

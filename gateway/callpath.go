@@ -325,7 +325,12 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 	if c.s == nil {
 		req.Header = withParamHeaders(req.Header, c.r.Header)
 	}
-	if tok := rawjson.Member(rawjson.Member(c.m.Params, "_meta"), mcpwire.MetaProgressToken); len(tok) > 0 {
+	meta := rawjson.Member(c.m.Params, "_meta")
+	if c.rp.sseOK {
+		req.Notify = c.rp
+		c.logLevel(ctx, req, meta)
+	}
+	if tok := rawjson.Member(meta, mcpwire.MetaProgressToken); len(tok) > 0 {
 		rp := c.rp
 		req.ProgressToken = tok
 		req.OnProgress = func(params json.RawMessage) {
@@ -333,6 +338,22 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 		}
 	}
 	return req
+}
+
+// logLevel applies the log level the client asked for to the call: the
+// replier filters by it, a 2026-07-28 upstream gets it in the request's
+// _meta, a session-era one through logging/setLevel (logging.go).
+func (c *call) logLevel(ctx context.Context, req *upstream.Request, meta json.RawMessage) {
+	level := clientLogLevel(c.s, meta)
+	if level == "" {
+		return
+	}
+	c.rp.minLog = mcpwire.LogLevelRank(level)
+	if c.s != nil {
+		req.LogLevel = level // a 2026-07-28 client's _meta carries its own
+	} else {
+		c.g.setUpstreamLevel(ctx, c.up, level)
+	}
 }
 
 // finish ends the call, once: it answers the client, writes the audit

@@ -63,6 +63,7 @@ type Gateway struct {
 	rt        atomic.Pointer[runtime]
 	sessions  *sessions
 	listeners listeners
+	subs      subscriptions
 	mrtr      *mrtr
 	controls  *controls
 	// auth verifies bearer tokens; nil when the gateway is unauthenticated.
@@ -210,7 +211,7 @@ func decodeKey(s string) ([]byte, error) {
 func (g *Gateway) runtimeDeps(prev *runtime) *runtimeDeps {
 	return &runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
-		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, asserter: g.asserter, tel: g.tel,
+		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, resourceUpdated: g.resourceUpdated, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev, dial: g.dial, onBreaker: g.breakerChanged,
 	}
 }

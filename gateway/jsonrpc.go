@@ -152,7 +152,7 @@ func appendRawError(dst []byte, id, errObj json.RawMessage) []byte {
 }
 
 // appendNotification appends a JSON-RPC notification with raw params.
-func appendNotification(dst []byte, method string, params json.RawMessage) []byte { //nolint:unparam // append-style, like appendResult.
+func appendNotification(dst []byte, method string, params json.RawMessage) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0","method":`...)
 	dst = strconv.AppendQuote(dst, method)
 	if len(params) > 0 {

@@ -263,17 +263,20 @@ func TestMethodsNotServed(t *testing.T) {
 	sid := tg.session(t, nil)
 	tests := []struct {
 		method       string
+		params       string
 		legacyCode   int // 0: served
 		modernStatus int
 	}{
-		{"tools/frobnicate", -32601, http.StatusNotFound},
-		{"ping", 0, http.StatusNotFound},
-		{"logging/setLevel", 0, http.StatusNotFound},
-		{"resources/subscribe", -32601, http.StatusNotFound},
+		{"tools/frobnicate", `{}`, -32601, http.StatusNotFound},
+		{"ping", `{}`, 0, http.StatusNotFound},
+		{"logging/setLevel", `{"level":"info"}`, 0, http.StatusNotFound},
+		{"logging/setLevel", `{"level":"loud"}`, -32602, http.StatusNotFound},
+		{"resources/subscribe", `{}`, -32602, http.StatusNotFound},
+		{"resources/subscribe", `{"uri":"nowhere://x"}`, -32002, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
-			w, _ := tg.post(t, legacyRequest(sid, 1, tt.method, `{}`))
+			w, _ := tg.post(t, legacyRequest(sid, 1, tt.method, tt.params))
 			assert.Equal(t, http.StatusOK, w.Code)
 			assert.Equal(t, tt.legacyCode, errorCode(t, w), w.Body.String())
 			if tt.legacyCode == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
+	"github.com/mcpgw/mcpgw/upstream"
 )
 
 // serveMCP is the MCP endpoint (basic/transports, "Streamable HTTP").
@@ -230,7 +231,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities":    gatewayCapabilities(),
+		"capabilities":    gatewayCapabilities(g.rt.Load().anySubscribe()),
 		"serverInfo":      g.serverInfo(),
 		"instructions":    g.instructions(),
 	})
@@ -241,13 +242,18 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	writeJSON(w, http.StatusOK, appendResult(nil, m.ID, result))
 }
 
-// gatewayCapabilities are what the gateway offers hosts, whatever the
-// upstreams offer: list_changed of the merged catalog, completions and
-// logging are served (or forwarded) by the gateway itself.
-func gatewayCapabilities() map[string]any {
+// gatewayCapabilities are what the gateway offers hosts: list_changed of
+// the merged catalog, completions and logging are served (or forwarded) by
+// the gateway itself, whatever the upstreams offer; resource subscriptions
+// when some upstream offers them (subscribe.go).
+func gatewayCapabilities(subscribe bool) map[string]any {
+	resources := map[string]any{"listChanged": true}
+	if subscribe {
+		resources["subscribe"] = true
+	}
 	return map[string]any{
 		"tools":       map[string]any{"listChanged": true},
-		"resources":   map[string]any{"listChanged": true},
+		"resources":   resources,
 		"prompts":     map[string]any{"listChanged": true},
 		"completions": map[string]any{},
 		"logging":     map[string]any{},
@@ -369,17 +375,40 @@ func writeEvent(w io.Writer, msg []byte) error {
 // response and switches to an SSE stream only when a notification (progress)
 // must go out before the result, so most calls stay a single JSON body.
 type replier struct {
-	w         http.ResponseWriter
-	sseOK     bool
-	modern    bool // 2026-07-28: protocol errors carry 4xx statuses
-	status    int  // the HTTP status of an error answer when not 0 (refused)
+	w      http.ResponseWriter
+	sseOK  bool
+	modern bool // 2026-07-28: protocol errors carry 4xx statuses
+	status int  // the HTTP status of an error answer when not 0 (refused)
+	// minLog is the rank of the least severe log message the client wants
+	// (mcpwire.LogLevelRank); -1 relays every one.
+	minLog    int
 	mu        sync.Mutex
 	streaming bool
 	finished  bool
 }
 
 func newReplier(w http.ResponseWriter, r *http.Request, modern bool) *replier {
-	return &replier{w: w, sseOK: strings.Contains(r.Header.Get("Accept"), "text/event-stream"), modern: modern}
+	return &replier{w: w, sseOK: strings.Contains(r.Header.Get("Accept"), "text/event-stream"), modern: modern, minLog: -1}
+}
+
+var _ upstream.Notifier = (*replier)(nil)
+
+// Notify relays a notification the upstream sent while serving the
+// request, on the request's stream (upstream.Notifier). A log message
+// below the level the client asked for is left out: upstream sessions are
+// shared, and their level is the most verbose any client asked
+// (upstream.Client.SetLogLevel).
+func (rp *replier) Notify(method string, params json.RawMessage) {
+	if !rp.sseOK {
+		return
+	}
+	if rp.minLog > 0 && method == mcpwire.NotifyMessage {
+		level, _ := rawjson.DecodeString(rawjson.Member(params, "level"))
+		if r := mcpwire.LogLevelRank(level); r >= 0 && r < rp.minLog {
+			return
+		}
+	}
+	rp.notify(appendNotification(make([]byte, 0, len(method)+len(params)+48), method, params))
 }
 
 // notify sends a notification related to the request, switching to SSE.

@@ -1,9 +1,8 @@
 package gateway
 
 import (
-	"crypto/rand"
+	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -199,7 +198,7 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 func (g *Gateway) discoverResult(rt *runtime) []byte {
 	res, _ := json.Marshal(map[string]any{
 		"supportedVersions": mcpwire.SupportedVersions(),
-		"capabilities":      gatewayCapabilities(),
+		"capabilities":      gatewayCapabilities(rt.anySubscribe()),
 		"serverInfo":        g.serverInfo(),
 		"instructions":      g.instructions(),
 		"ttlMs":             rt.listTTL().Milliseconds(),
@@ -254,8 +253,12 @@ func (rt *runtime) listTTL() time.Duration {
 
 // listener is one subscriptions/listen stream.
 type listener struct {
-	notes  chan []byte
+	notes  chan []byte     // notifications, their params without _meta
 	filter map[string]bool // notification methods the client opted in to
+	// meta is the _meta member every notification on the stream carries:
+	// the subscription id, which is the id of the listen request
+	// (2026-07-28 basic/utilities/subscriptions, "Receiving Notifications").
+	meta []byte
 }
 
 // listeners holds the open subscriptions/listen streams of this replica.
@@ -265,18 +268,48 @@ func (ls *listeners) broadcast(method string, note []byte) {
 	ls.m.Range(func(k, _ any) bool {
 		l := k.(*listener) //nolint:errcheck,forcetypeassert // the map only holds *listener.
 		if l.filter[method] {
-			select {
-			case l.notes <- note:
-			default:
-			}
+			l.send(note)
 		}
 		return true
 	})
 }
 
+// send queues a notification; a full queue drops it (list changes are
+// idempotent, and a client that falls this far behind re-lists anyway).
+func (l *listener) send(note []byte) {
+	select {
+	case l.notes <- note:
+	default:
+	}
+}
+
+// stamp returns note, a notification the gateway built, with the
+// stream's _meta added to its params.
+func (l *listener) stamp(note []byte) []byte {
+	out := make([]byte, 0, len(note)+len(l.meta)+16)
+	params := rawjson.Member(note, "params")
+	if len(params) < 2 {
+		out = append(out, note[:len(note)-1]...)
+		out = append(out, `,"params":{`...)
+		out = append(out, l.meta...)
+		return append(out, "}}"...)
+	}
+	// appendNotification puts params last: its closing brace is the
+	// last but one byte's last '}'.
+	end := bytes.LastIndexByte(note[:len(note)-1], '}')
+	out = append(out, note[:end]...)
+	if rawjson.SkipSpace(params, 1) < len(params)-1 {
+		out = append(out, ',')
+	}
+	out = append(out, l.meta...)
+	return append(out, note[end:]...)
+}
+
 // listen serves subscriptions/listen: an SSE stream that first acknowledges
 // the subscriptions the gateway can honour, then delivers list_changed of
 // the merged catalog until the client goes away or the gateway drains.
+// Every notification on it carries the subscription id, the listen
+// request's id, in _meta.
 func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 	var p struct {
 		Notifications struct {
@@ -291,22 +324,36 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 		return
 	}
 	n := p.Notifications
-	l := &listener{notes: make(chan []byte, 16), filter: map[string]bool{
+	subID := m.ID
+	meta := append(rawjson.AppendString([]byte(`"_meta":{`), mcpwire.MetaSubscriptionID), ':')
+	meta = append(append(meta, subID...), '}')
+	l := &listener{notes: make(chan []byte, 16), meta: meta, filter: map[string]bool{
 		mcpwire.NotifyToolsChanged:     n.Tools,
 		mcpwire.NotifyPromptsChanged:   n.Prompts,
 		mcpwire.NotifyResourcesChanged: n.Resources,
 	}}
-	var idb [12]byte
-	_, _ = rand.Read(idb[:])
-	subID := hex.EncodeToString(idb[:])
-	// Resource update subscriptions are not relayed yet, so they are not
-	// acknowledged (the client learns exactly what it got).
-	ack, _ := json.Marshal(map[string]any{
-		"notifications": map[string]any{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources},
-		"_meta":         map[string]any{mcpwire.MetaSubscriptionID: subID},
-	})
 	g.listeners.m.Store(l, struct{}{})
 	defer g.listeners.m.Delete(l)
+	// Resource subscriptions are acknowledged for the URIs the client may
+	// see on an upstream that offers them; the others are left out of the
+	// acknowledgement, which is how the stream refuses them.
+	honored := make([]string, 0, len(n.URIs))
+	for _, uri := range n.URIs {
+		if rerr := g.subscribe(r.Context(), l, uri); rerr != nil {
+			g.log.DebugContext(r.Context(), "resource subscription refused", slog.String("uri", uri), slog.String("reason", rerr.Message))
+			continue
+		}
+		honored = append(honored, uri)
+	}
+	defer g.unsubscribeAll(l)
+	agreed := map[string]any{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources}
+	if len(honored) > 0 {
+		agreed["resourceSubscriptions"] = honored
+	}
+	ack, _ := json.Marshal(map[string]any{
+		"notifications": agreed,
+		"_meta":         map[string]any{mcpwire.MetaSubscriptionID: subID},
+	})
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -322,7 +369,7 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 	for {
 		select {
 		case note := <-l.notes:
-			if writeEvent(w, note) != nil {
+			if writeEvent(w, l.stamp(note)) != nil {
 				return
 			}
 			_ = rc.Flush()
@@ -338,7 +385,7 @@ func (g *Gateway) listen(w http.ResponseWriter, r *http.Request, m *message) {
 			_ = rc.Flush()
 			return
 		case <-r.Context().Done():
-			g.log.DebugContext(r.Context(), "subscription closed by client", slog.String("subscription_id", subID))
+			g.log.DebugContext(r.Context(), "subscription closed by client", slog.String("subscription_id", string(subID)))
 			return
 		}
 	}

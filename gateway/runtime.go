@@ -74,6 +74,8 @@ type runtimeDeps struct {
 	onChange func(old, cur *catalog.Snapshot)
 	// hidden withholds items from the lists (kill switches).
 	hidden func(exposed, upstream string) bool
+	// resourceUpdated is told of each resource update an upstream sends.
+	resourceUpdated func(upstream, uri string)
 	// signal asks the current runtime to rebuild its catalog. Upstream
 	// clients call it, so that a client taken over by a later runtime
 	// signals that one.
@@ -155,15 +157,16 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 			dial = dialClient
 		}
 		c, err := dial(u, &upstream.Options{
-			Logger:          d.log, // upstream.New adds the upstream and transport attributes
-			OnChange:        func(string) { d.signal() },
-			ClientName:      "mcpgw",
-			ClientVersion:   d.version,
-			HealthInterval:  d.healthInterval,
-			Asserter:        d.asserter,
-			AssertionIssuer: assertionIssuer(cfg),
-			Telemetry:       d.tel,
-			OnBreakerChange: d.onBreaker,
+			Logger:            d.log, // upstream.New adds the upstream and transport attributes
+			OnChange:          func(string) { d.signal() },
+			OnResourceUpdated: d.resourceUpdated,
+			ClientName:        "mcpgw",
+			ClientVersion:     d.version,
+			HealthInterval:    d.healthInterval,
+			Asserter:          d.asserter,
+			AssertionIssuer:   assertionIssuer(cfg),
+			Telemetry:         d.tel,
+			OnBreakerChange:   d.onBreaker,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("upstreams[%d] %q: %w", i, u.Name, err)

@@ -64,6 +64,9 @@ type session struct {
 	// clientCaps is the ClientCapabilities object the client declared at
 	// initialize: what server-to-client requests it may be sent.
 	clientCaps json.RawMessage
+	// logLevel is the level the client set with logging/setLevel; nil
+	// until it does (the upstreams then decide what they send).
+	logLevel atomic.Pointer[string]
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // by raw JSON-RPC id
@@ -76,6 +79,15 @@ type session struct {
 	notes  chan []byte
 	closed chan struct{}
 	once   sync.Once
+	// closing runs when the session ends (its resource subscriptions
+	// are released); set once, by onClose.
+	closing atomic.Pointer[func()]
+}
+
+// onClose sets what runs when the session ends; only the first call
+// counts.
+func (s *session) onClose(f func()) {
+	s.closing.CompareAndSwap(nil, &f)
 }
 
 func newSession(id, version, owner string, caps json.RawMessage) *session {
@@ -139,6 +151,9 @@ func (s *session) notify(b []byte) {
 
 func (s *session) close() {
 	s.once.Do(func() {
+		if f := s.closing.Load(); f != nil {
+			go (*f)()
+		}
 		close(s.closed)
 		s.mu.Lock()
 		for _, c := range s.inflight {

@@ -247,8 +247,9 @@ upstreams:
 	assert.Equal(t, true, at(t, ack, "params", "notifications", "toolsListChanged"))
 	assert.Equal(t, false, at(t, ack, "params", "notifications", "promptsListChanged"))
 	assert.Nil(t, at(t, ack, "params", "notifications", "resourceSubscriptions"), "resource subscriptions are not relayed, so not acknowledged")
-	subID, _ := at(t, ack, "params", "_meta", "io.modelcontextprotocol/subscriptionId").(string)
-	assert.NotEmpty(t, subID)
+	// The subscription id is the listen request's id, on every
+	// notification of the stream.
+	assert.InDelta(t, 1, at(t, ack, "params", "_meta", "io.modelcontextprotocol/subscriptionId"), 0)
 
 	prompts, promptsDone := listen(2, `{"promptsListChanged":true}`)
 	require.Equal(t, http.StatusOK, prompts.statusOf(t))
@@ -256,12 +257,16 @@ upstreams:
 
 	cat := toolsCatalog(`{"name":"get_order","inputSchema":{"type":"object"}}`, `{"name":"more","inputSchema":{"type":"object"}}`)
 	orders.setCatalog(cat)
-	assert.Equal(t, "notifications/tools/list_changed", tools.event(t)["method"])
+	changed := tools.event(t)
+	assert.Equal(t, "notifications/tools/list_changed", changed["method"])
+	assert.InDelta(t, 1, at(t, changed, "params", "_meta", "io.modelcontextprotocol/subscriptionId"), 0)
 	withPrompt := *cat
 	withPrompt.Prompts = []json.RawMessage{json.RawMessage(`{"name":"summary"}`)}
 	orders.setCatalog(&withPrompt)
-	assert.Equal(t, "notifications/prompts/list_changed", prompts.event(t)["method"],
+	changed = prompts.event(t)
+	assert.Equal(t, "notifications/prompts/list_changed", changed["method"],
 		"the prompts listener did not get the tools change before")
+	assert.InDelta(t, 2, at(t, changed, "params", "_meta", "io.modelcontextprotocol/subscriptionId"), 0)
 
 	w, _ := tg.post(t, modernRequest(3, "subscriptions/listen", "", `"notifications":[]`, `{}`))
 	assert.Equal(t, http.StatusBadRequest, w.Code)
@@ -270,7 +275,7 @@ upstreams:
 	tg.beginDrain()
 	end := tools.event(t)
 	assert.InDelta(t, 1, end["id"], 0)
-	assert.Equal(t, subID, at(t, end, "result", "_meta", "io.modelcontextprotocol/subscriptionId"))
+	assert.InDelta(t, 1, at(t, end, "result", "_meta", "io.modelcontextprotocol/subscriptionId"), 0)
 	wait(t, toolsDone)
 	wait(t, promptsDone)
 }

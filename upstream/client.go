@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,21 @@ type Request struct {
 	// ProgressToken. It runs on a reader goroutine and must not block. It is
 	// never called after Call returns. May be nil.
 	OnProgress func(params json.RawMessage)
+	// Notify, when set, receives every other notification the upstream
+	// sends on this request's response stream before the response (log
+	// messages, and any notification the gateway does not handle itself:
+	// list changes and resource updates stay the client's), in the order
+	// they arrive, on the goroutine that reads the stream, before Call
+	// returns. Notifications a session-era upstream sends on its standalone
+	// stream or over stdio cannot be told apart by request and are not
+	// delivered here.
+	Notify Notifier
+	// LogLevel, when set, is the minimum level of the log messages the
+	// caller wants (2025-11-25 server/utilities/logging): a 2026-07-28
+	// upstream gets it in _meta as mcpwire.MetaLogLevel, the way that
+	// revision carries it per request. Session-era upstreams get it
+	// through SetLogLevel instead.
+	LogLevel string
 	// RequestID is the gateway's X-Request-ID, sent upstream as the
 	// X-Request-ID HTTP header (HTTP and SSE transports).
 	RequestID string
@@ -82,6 +98,12 @@ type Request struct {
 	traceMeta []byte
 }
 
+// Notifier receives the notifications related to one request (see
+// Request.Notify). params is valid only during the call.
+type Notifier interface {
+	Notify(method string, params json.RawMessage)
+}
+
 // Options are the dependencies of a Client. The zero value works.
 type Options struct {
 	// Logger receives the client's logs; nil discards them.
@@ -89,6 +111,10 @@ type Options struct {
 	// OnChange is called, from any goroutine, whenever Catalog() or the
 	// availability changed. It must not block long; the gateway debounces.
 	OnChange func(upstream string)
+	// OnResourceUpdated is called, from any goroutine, with the URI of each
+	// notifications/resources/updated the upstream sends (for a resource
+	// subscribed with Subscribe). It must not block.
+	OnResourceUpdated func(upstream, uri string)
 	// ClientName and ClientVersion are the clientInfo sent upstream.
 	// Defaults "mcpgw" and "dev".
 	ClientName, ClientVersion string
@@ -161,6 +187,7 @@ type Client struct {
 	cfg            configs.Upstream
 	log            *slog.Logger
 	onChange       func(string)
+	onUpdated      func(upstream, uri string)
 	timeout        time.Duration
 	maxResponse    int64
 	healthInterval time.Duration
@@ -174,9 +201,12 @@ type Client struct {
 	progress progressRegistry
 	readers  sync.Pool // *bufio.Reader for event streams
 
-	sess    atomic.Pointer[session]
-	catalog atomic.Pointer[Catalog]
-	downErr atomic.Pointer[string] // why the upstream is down, for fast failures
+	sess     atomic.Pointer[session]
+	catalog  atomic.Pointer[Catalog]
+	logLevel atomic.Pointer[string] // SetLogLevel's; nil: never asked
+	subsMu   sync.Mutex
+	subs     map[string]bool        // URIs subscribed with Subscribe
+	downErr  atomic.Pointer[string] // why the upstream is down, for fast failures
 
 	breakers     *breakers
 	onBreaker    func(upstream, tool, from, to string)
@@ -247,6 +277,8 @@ type callOpts struct {
 	// Request.OnServerRequest.
 	caps      []byte
 	onRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+	// notify is Request.Notify.
+	notify Notifier
 	// call marks a request forwarded for a caller (Client.Call), as
 	// opposed to the gateway's own traffic; identity is who the caller is,
 	// nil on an unauthenticated gateway.
@@ -264,6 +296,17 @@ type session struct {
 	ctx     context.Context // ends when the session is closed
 	cancel  context.CancelFunc
 	once    sync.Once
+	// relistened asks a stateless session's listen loop to open its
+	// stream again, with the client's current resource subscriptions.
+	relistened chan struct{}
+}
+
+// relisten asks for the listen stream to be opened again.
+func (s *session) relisten() {
+	select {
+	case s.relistened <- struct{}{}:
+	default:
+	}
 }
 
 func (s *session) close(graceful bool) {
@@ -284,24 +327,27 @@ type handshake struct {
 type capabilities struct {
 	tools, resources, prompts                                  bool
 	toolsListChanged, resourcesListChanged, promptsListChanged bool
+	resourcesSubscribe, logging                                bool
 }
 
 func parseCapabilities(raw []byte) capabilities {
 	type feature struct {
 		ListChanged bool `json:"listChanged"`
+		Subscribe   bool `json:"subscribe"`
 	}
 	var w struct {
-		Tools     *feature `json:"tools"`
-		Resources *feature `json:"resources"`
-		Prompts   *feature `json:"prompts"`
+		Tools     *feature        `json:"tools"`
+		Resources *feature        `json:"resources"`
+		Prompts   *feature        `json:"prompts"`
+		Logging   json.RawMessage `json:"logging"`
 	}
 	_ = json.Unmarshal(raw, &w)
-	var c capabilities
+	c := capabilities{logging: len(w.Logging) > 0 && string(w.Logging) != "null"}
 	if w.Tools != nil {
 		c.tools, c.toolsListChanged = true, w.Tools.ListChanged
 	}
 	if w.Resources != nil {
-		c.resources, c.resourcesListChanged = true, w.Resources.ListChanged
+		c.resources, c.resourcesListChanged, c.resourcesSubscribe = true, w.Resources.ListChanged, w.Resources.Subscribe
 	}
 	if w.Prompts != nil {
 		c.prompts, c.promptsListChanged = true, w.Prompts.ListChanged
@@ -323,6 +369,7 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 		log:            opts.Logger,
 		onChange:       opts.OnChange,
 		onBreaker:      opts.OnBreakerChange,
+		onUpdated:      opts.OnResourceUpdated,
 		timeout:        cfg.Timeout,
 		maxResponse:    cfg.MaxResponseBytes,
 		healthInterval: opts.HealthInterval,
@@ -524,9 +571,13 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		token, key = c.progress.register(req.ProgressToken, req.OnProgress)
 		defer c.progress.unregister(key)
 	}
+	meta := req.traceMeta
+	if req.LogLevel != "" && s.modern {
+		meta = appendLogLevel(meta, req.LogLevel)
+	}
 	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
-		requestID: req.RequestID, header: req.Header, meta: req.traceMeta, caps: req.ClientCapabilities,
-		onRequest: req.OnServerRequest, call: true, identity: req.Identity,
+		requestID: req.RequestID, header: req.Header, meta: meta, caps: req.ClientCapabilities,
+		onRequest: req.OnServerRequest, notify: req.Notify, call: true, identity: req.Identity,
 	})
 	if err == nil {
 		c.lastOK.Store(time.Now().UnixNano())
@@ -838,6 +889,10 @@ func (c *Client) connect() error {
 		s.close(true)
 		return c.wrap("discovering", err)
 	}
+	if err := c.sendLogLevel(ctx, s); err != nil {
+		c.log.WarnContext(ctx, "setting the upstream log level failed", slog.Any("error", err))
+	}
+	c.resubscribe(ctx, s)
 	c.lastOK.Store(time.Now().UnixNano())
 	c.setCatalog(cat)
 	c.sess.Store(s)
@@ -884,6 +939,10 @@ func (c *Client) renew(ctx context.Context, old *session) (*session, error) {
 		s.close(true)
 		return nil, c.fail(ErrClosed, "", nil)
 	}
+	if err := c.sendLogLevel(hctx, s); err != nil {
+		c.log.WarnContext(ctx, "setting the upstream log level failed", slog.Any("error", err))
+	}
+	c.resubscribe(hctx, s)
 	if !c.sess.CompareAndSwap(old, s) {
 		s.close(true)
 		return nil, c.downError()
@@ -969,10 +1028,164 @@ func (c *Client) onNotification(method string, params []byte) {
 		if !c.progress.dispatch(params) {
 			c.log.DebugContext(c.life, "progress for an unknown token dropped")
 		}
+	case mcpwire.NotifyResourceUpdated:
+		uri, ok := rawjson.DecodeString(rawjson.Member(params, "uri"))
+		if ok && c.onUpdated != nil {
+			c.onUpdated(c.name, uri)
+		}
 	case mcpwire.NotifyToolsChanged, mcpwire.NotifyResourcesChanged, mcpwire.NotifyPromptsChanged:
 		c.log.DebugContext(c.life, "upstream list changed", slog.String("method", method))
 		c.kick(evRefresh)
 	default:
 		c.log.DebugContext(c.life, "upstream notification ignored", slog.String("method", method))
+	}
+}
+
+// relayed reports whether a notification on a call's response stream goes
+// to the call's Notifier: all but those the client acts on itself.
+func relayed(method string) bool {
+	switch method {
+	case mcpwire.NotifyProgress, mcpwire.NotifyToolsChanged, mcpwire.NotifyResourcesChanged,
+		mcpwire.NotifyPromptsChanged, mcpwire.NotifyResourceUpdated:
+		return false
+	default:
+		return true
+	}
+}
+
+// appendLogLevel returns the _meta fragment meta with the log level added,
+// in a new buffer (meta may be shared).
+func appendLogLevel(meta []byte, level string) []byte {
+	out := make([]byte, 0, len(meta)+len(mcpwire.MetaLogLevel)+len(level)+8)
+	out = append(out, meta...)
+	if len(out) > 0 {
+		out = append(out, ',')
+	}
+	out = rawjson.AppendString(out, mcpwire.MetaLogLevel)
+	out = append(out, ':')
+	return rawjson.AppendString(out, level)
+}
+
+// SetLogLevel asks a session-era upstream to send log messages of level
+// and above (logging/setLevel, 2025-11-25 server/utilities/logging). The
+// upstream session is shared by every downstream client, so the most
+// verbose level ever asked is kept, sent once, and sent again on each new
+// session; the gateway filters what each client gets. A 2026-07-28
+// upstream has no session level (Request.LogLevel carries it per request),
+// nor does an upstream without the logging capability: then nothing is
+// sent. It reports the upstream's error, if any.
+func (c *Client) SetLogLevel(ctx context.Context, level string) error {
+	rank := mcpwire.LogLevelRank(level)
+	if rank < 0 {
+		return c.fail(ErrBadRequest, "unknown log level "+level, nil)
+	}
+	for {
+		cur := c.logLevel.Load()
+		if cur != nil && mcpwire.LogLevelRank(*cur) <= rank {
+			return nil
+		}
+		if c.logLevel.CompareAndSwap(cur, &level) {
+			break
+		}
+	}
+	s := c.sess.Load()
+	if s == nil {
+		return nil // sent by connect
+	}
+	return c.sendLogLevel(ctx, s)
+}
+
+// sendLogLevel sends the kept log level to a session-era upstream that
+// offers logging.
+func (c *Client) sendLogLevel(ctx context.Context, s *session) error {
+	level := c.logLevel.Load()
+	if level == nil || s.modern || !s.caps.logging {
+		return nil
+	}
+	params := rawjson.AppendString([]byte(`{"level":`), *level)
+	_, err := c.rpc(ctx, s, mcpwire.MethodSetLevel, append(params, '}'))
+	return err
+}
+
+// Subscribe asks the upstream for notifications/resources/updated of uri
+// (2025-11-25 server/resources, "Subscriptions"), delivered to
+// Options.OnResourceUpdated. The subscription is the client's, not a
+// session's: it is made again on every new session (a reconnect, a
+// renewed session) until Unsubscribe. A session-era upstream gets
+// resources/subscribe; a 2026-07-28 one, which has no such method, gets it
+// in the resourceSubscriptions of its subscriptions/listen stream, which
+// is opened again with the new set (basic/utilities/subscriptions).
+func (c *Client) Subscribe(ctx context.Context, uri string) error {
+	c.subsMu.Lock()
+	if c.subs == nil {
+		c.subs = make(map[string]bool)
+	}
+	had := c.subs[uri]
+	c.subs[uri] = true
+	c.subsMu.Unlock()
+	if had {
+		return nil
+	}
+	err := c.sendSubscription(ctx, mcpwire.MethodSubscribe, uri)
+	if err != nil {
+		c.subsMu.Lock()
+		delete(c.subs, uri)
+		c.subsMu.Unlock()
+	}
+	return err
+}
+
+// Unsubscribe ends a subscription made with Subscribe.
+func (c *Client) Unsubscribe(ctx context.Context, uri string) error {
+	c.subsMu.Lock()
+	had := c.subs[uri]
+	delete(c.subs, uri)
+	c.subsMu.Unlock()
+	if !had {
+		return nil
+	}
+	return c.sendSubscription(ctx, mcpwire.MethodUnsubscribe, uri)
+}
+
+// subscribed lists the URIs subscribed with Subscribe.
+func (c *Client) subscribed() []string {
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	out := make([]string, 0, len(c.subs))
+	for uri := range c.subs {
+		out = append(out, uri)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sendSubscription sends resources/subscribe or resources/unsubscribe over
+// the current session; a stateless one re-opens its listen stream instead.
+// While the upstream is down there is nothing to send: connect subscribes.
+func (c *Client) sendSubscription(ctx context.Context, method, uri string) error {
+	s := c.sess.Load()
+	if s == nil {
+		return nil
+	}
+	if s.modern {
+		s.relisten()
+		return nil
+	}
+	params := rawjson.AppendString([]byte(`{"uri":`), uri)
+	_, err := c.rpc(ctx, s, method, append(params, '}'))
+	return err
+}
+
+// resubscribe makes the client's subscriptions on a new session-era
+// session; a stateless session's listen stream carries them.
+func (c *Client) resubscribe(ctx context.Context, s *session) {
+	if s.modern {
+		return
+	}
+	for _, uri := range c.subscribed() {
+		params := rawjson.AppendString([]byte(`{"uri":`), uri)
+		if _, err := c.rpc(ctx, s, mcpwire.MethodSubscribe, append(params, '}')); err != nil {
+			c.log.WarnContext(ctx, "resubscribing to an upstream resource failed", slog.String("uri", uri), slog.Any("error", err))
+		}
 	}
 }

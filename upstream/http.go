@@ -263,7 +263,7 @@ func (c *Client) initializeParams(version string) []byte {
 }
 
 func newSession(c *Client, cn conn, modern bool, version string, hs handshake) *session {
-	s := &session{conn: cn, modern: modern, version: version, info: hs, caps: parseCapabilities(hs.capabilities)}
+	s := &session{conn: cn, modern: modern, version: version, info: hs, caps: parseCapabilities(hs.capabilities), relistened: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(c.life)
 	return s
 }
@@ -477,7 +477,7 @@ func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, met
 	case "application/json":
 		return h.jsonResponse(ctx, resp, id)
 	case "text/event-stream":
-		return h.streamResponse(ctx, resp, id, o.onRequest)
+		return h.streamResponse(ctx, resp, id, o)
 	default:
 		_ = resp.body.Close()
 		return nil, c.fail(ErrBadResponse, fmt.Sprintf("unexpected content type %q", resp.contentType), nil)
@@ -615,7 +615,7 @@ func truncate(b []byte) string {
 
 // streamResponse reads a text/event-stream answer: notifications and server
 // requests before the response are handled, the response is returned.
-func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int64, onRequest serverRequestFunc) (json.RawMessage, error) {
+func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int64, o *callOpts) (json.RawMessage, error) {
 	c := h.c
 	sr := newSSEReader(&c.readers, resp.body, c.maxResponse)
 	for {
@@ -634,7 +634,7 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 				return nil, c.transportFail("reading event stream", err)
 			}
 		}
-		env, ok := h.message(ctx, data, onRequest)
+		env, ok := h.message(ctx, data, o.onRequest, o.notify)
 		if !ok || env.method != nil {
 			continue
 		}
@@ -660,7 +660,11 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 // basic/transports: the server MAY send requests on the POST's stream
 // before the response); onRequest, when set, answers it. Requests on the
 // standalone stream belong to no call and get mcpwire.CodeMethodNotFound.
-func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverRequestFunc) (envelope, bool) {
+// Likewise a notification on a call's stream relates to that call
+// (2025-11-25 basic/transports: "These messages SHOULD relate to the
+// originating client request"): notify, when set, gets it in order, except
+// those the client acts on itself (onNotification).
+func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverRequestFunc, notify Notifier) (envelope, bool) {
 	if !json.Valid(data) {
 		h.c.log.DebugContext(h.c.life, "non-JSON event on upstream stream ignored")
 		return envelope{}, false
@@ -672,7 +676,11 @@ func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverReq
 	switch {
 	case env.isNotification():
 		method, _ := rawjson.DecodeString(env.method)
-		h.c.onNotification(method, env.params)
+		if notify != nil && relayed(method) {
+			notify.Notify(method, env.params)
+		} else {
+			h.c.onNotification(method, env.params)
+		}
 	case env.isRequest():
 		if onRequest != nil && !h.modern {
 			h.relayRequest(ctx, &env, onRequest)
@@ -821,11 +829,17 @@ func (h *httpConn) listen(s *session) {
 	var open func(context.Context) (*http.Response, error)
 	var id int64
 	if h.modern {
-		filter := h.subscriptionFilter(s.caps)
-		if filter == nil {
-			return
-		}
 		open = func(ctx context.Context) (*http.Response, error) {
+			filter := h.subscriptionFilter(s.caps)
+			if filter == nil {
+				// Nothing to listen for until a resource is subscribed.
+				select {
+				case <-s.relistened:
+					return nil, errRelisten
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
 			id = h.c.nextID.Add(1)
 			body := []byte(`{"jsonrpc":"2.0","id":`)
 			body = strconv.AppendInt(body, id, 10)
@@ -861,7 +875,11 @@ func (h *httpConn) listen(s *session) {
 	bo := reconnectBackoff()
 	opened := false
 	for s.ctx.Err() == nil {
-		resp, err := open(s.ctx)
+		sctx, cancel := context.WithCancel(s.ctx)
+		resp, err := h.openStream(sctx, cancel, s, open)
+		if errors.Is(err, errRelisten) {
+			continue
+		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
@@ -870,8 +888,12 @@ func (h *httpConn) listen(s *session) {
 			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
+		ok := resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream"
+		if !ok {
+			cancel()
+		}
 		switch {
-		case resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
+		case ok:
 		case resp.StatusCode == http.StatusNotFound && h.sessionID != "":
 			_ = resp.Body.Close()
 			h.c.kick(evRedetect)
@@ -894,12 +916,43 @@ func (h *httpConn) listen(s *session) {
 		opened = true
 		bo.Reset()
 		h.readStream(resp.Body, id)
+		relisten := sctx.Err() != nil
+		cancel()
 		if s.ctx.Err() != nil {
 			return
+		}
+		if relisten {
+			continue // reopened with the new subscriptions
 		}
 		h.c.kick(evProbe)
 		backoff.Wait(s.ctx, bo.Next())
 	}
+}
+
+// errRelisten ends the wait of a listen loop that had nothing to listen
+// for: a subscription was made.
+var errRelisten = errors.New("listen again")
+
+// openStream opens one notification stream on sctx. In the stateless era
+// a change of the client's resource subscriptions (session.relisten)
+// cancels sctx, which ends the stream so that it is opened again with the
+// new set; the session-era GET stream carries every subscription as is.
+func (h *httpConn) openStream(sctx context.Context, cancel context.CancelFunc, s *session, open func(context.Context) (*http.Response, error)) (*http.Response, error) {
+	resp, err := open(sctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if h.modern {
+		go func() {
+			select {
+			case <-s.relistened:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+	}
+	return resp, nil
 }
 
 // readStream handles the events of a notification stream until it ends.
@@ -914,7 +967,7 @@ func (h *httpConn) readStream(body io.ReadCloser, id int64) {
 		if err != nil {
 			return
 		}
-		env, ok := h.message(h.c.life, data, nil)
+		env, ok := h.message(h.c.life, data, nil, nil)
 		if ok && env.method == nil && id != 0 && env.idIs(id) {
 			return // the server ended the subscription
 		}
@@ -934,6 +987,10 @@ func (h *httpConn) subscriptionFilter(caps capabilities) []byte {
 	}
 	if caps.promptsListChanged {
 		parts = append(parts, `"promptsListChanged":true`)
+	}
+	if uris := h.c.subscribed(); caps.resourcesSubscribe && len(uris) > 0 {
+		list, _ := json.Marshal(uris)
+		parts = append(parts, `"resourceSubscriptions":`+string(list))
 	}
 	if len(parts) == 0 {
 		return nil

@@ -129,7 +129,39 @@ const (
 	MetaServerInfo     = "io.modelcontextprotocol/serverInfo"
 	MetaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
 	MetaProgressToken  = "progressToken"
+	// MetaLogLevel carries, in each 2026-07-28 request's _meta, the
+	// minimum level of the log messages the client wants: that revision
+	// has no session for logging/setLevel to set (SEP-2575; go-sdk's and
+	// mcp-go's MetaKeyLogLevel).
+	MetaLogLevel = "io.modelcontextprotocol/logLevel"
 )
+
+// LogLevelRank ranks a logging level of notifications/message and
+// logging/setLevel, the RFC 5424 severities from "debug" (0) to
+// "emergency" (7) (2025-11-25 server/utilities/logging, "Log Levels"); -1
+// for a name that is not one.
+func LogLevelRank(level string) int {
+	switch level {
+	case "debug":
+		return 0
+	case "info":
+		return 1
+	case "notice":
+		return 2
+	case "warning":
+		return 3
+	case "error":
+		return 4
+	case "critical":
+		return 5
+	case "alert":
+		return 6
+	case "emergency":
+		return 7
+	default:
+		return -1
+	}
+}
 
 // JSON-RPC 2.0 error codes (JSON-RPC 2.0, "Error object").
 const (
