@@ -40,8 +40,9 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), go v
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
 .PHONY: deps
-deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, chromium (the console's browser test), the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
 	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
+	@$(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh
 	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
 	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
 	@$(PHASE) "deps: helm, kubeconform" -- $(MAKE) --no-print-directory chart-tools
