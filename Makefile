@@ -79,8 +79,12 @@ image: ## Build the container image with docker (VERSION and COMMIT are stamped 
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t mcpgw:$(VERSION) .
 
 .PHONY: demo
-demo: build ## Start three demo upstreams, a dev-only OIDC issuer and mcpgw (OAuth on) on 127.0.0.1; print the URL, a token and host configs.
+demo: build ## Start three demo upstreams, a dev-only OIDC issuer and mcpgw (OAuth on) on 127.0.0.1; print the URL, a token, the console and host configs. Ctrl-C stops it all; logs stay in the folder it names.
 	./scripts/demo.sh
+
+.PHONY: demo-noauth
+demo-noauth: build ## make demo without auth (configs/demo.yaml): loopback only, no token.
+	DEMO_AUTH=0 ./scripts/demo.sh
 
 .PHONY: docs
 docs: ## Regenerate docs/configuration.md from the configs structs (go generate ./configs).
