@@ -22,7 +22,6 @@ import (
 
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/policy"
-	"github.com/mcpgw/mcpgw/upstream"
 )
 
 // The SRE console: a page at /admin/ui/ behind the admin scope, rendered
@@ -81,7 +80,7 @@ func (g *Gateway) consoleRoutes(r *mux.Router) {
 	r.Handle("/admin/ui", http.RedirectHandler(consolePath, http.StatusMovedPermanently))
 	// The script and style sheet are code, not data: served to anyone, so
 	// the sign-in page can use them.
-	r.PathPrefix(consolePath + "static/").Handler(c.headers(http.StripPrefix(consolePath+"static/", http.FileServerFS(static)))).
+	r.PathPrefix(consolePath+"static/").Handler(c.headers(http.StripPrefix(consolePath+"static/", http.FileServerFS(static)))).
 		Methods(http.MethodGet, http.MethodHead)
 	if g.auth != nil {
 		r.Handle(consolePath+"signin", c.headers(http.HandlerFunc(c.signinPage))).Methods(http.MethodGet)
@@ -195,37 +194,28 @@ func (c *console) checkCSRF(r *http.Request) bool {
 	return got != "" && hmac.Equal([]byte(got), []byte(c.csrfToken(r)))
 }
 
-// pageData is what the page and its fragments render.
+// pageData is what the page and its fragments render: the same plain
+// values the admin API marshals (Upstreams, CatalogFor, KillSwitches,
+// SwitchHistory), read in-process.
 type pageData struct {
 	Version   string
 	Actor     string
 	CSRF      string
 	SignedIn  bool // through the cookie: the page offers to sign out
 	Query     string
-	Upstreams []consoleUpstream
+	Upstreams []UpstreamState
 	Catalog   consoleCatalog
 	Switches  []policy.Switch
+	History   []SwitchEvent
 	Degraded  bool
 }
 
-// consoleUpstream is one upstream as the console shows it.
-type consoleUpstream struct {
-	Name      string
-	Loaded    bool
-	Available bool
-	Era       string
-	Breakers  []upstream.BreakerState
-	Drained   bool
-	Drain     policy.Switch
-	Tools     int
-	InFlight  int
-}
-
-// consoleTool is one catalog row.
+// consoleTool is one catalog row: the admin API's CatalogTool, its
+// description, and the switch that stops it.
 type consoleTool struct {
-	Name, Upstream, Original, Description string
-	ReadOnly, Destructive                 bool
-	KilledBy                              string // the switch's ID; "" when callable
+	CatalogTool
+	Description string
+	KilledBy    string
 }
 
 // consoleCatalog is the catalog rows matching the search.
@@ -236,65 +226,34 @@ type consoleCatalog struct {
 	More    int // matching rows left out
 }
 
+// consoleHistory is how many recent changes the page shows.
+const consoleHistory = 20
+
 func (c *console) data(r *http.Request) *pageData {
 	g := c.g
 	d := &pageData{
 		Version: g.version, Actor: actor(r), CSRF: c.csrfToken(r),
-		Query:    strings.TrimSpace(r.URL.Query().Get("q")),
-		Switches: g.controls.switches.List(), Degraded: g.controls.switches.Degraded(),
+		Query:     strings.TrimSpace(r.URL.Query().Get("q")),
+		Upstreams: g.Upstreams(), Switches: g.KillSwitches(), Degraded: g.controls.switches.Degraded(),
 	}
 	if _, err := r.Cookie(consoleCookie); err == nil && g.auth != nil {
 		d.SignedIn = true
 	}
-	d.Upstreams = c.upstreams()
+	h := g.SwitchHistory()
+	h = h[max(0, len(h)-consoleHistory):]
+	slices.Reverse(h)
+	d.History = h
 	d.Catalog = c.catalog(d.Query)
 	return d
 }
 
-// upstreams reports each upstream of the current runtime: health, the
-// era it is spoken to in, every breaker, the drain, the tools it gives
-// the merged catalog.
-func (c *console) upstreams() []consoleUpstream {
-	g := c.g
-	rt := g.rt.Load()
-	tools := map[string]int{}
-	for _, u := range rt.snapshot().Upstreams() {
-		tools[u.Name] = u.Tools
-	}
-	drains := map[string]policy.Switch{}
-	for _, d := range g.controls.drains.List() {
-		drains[d.Target] = d
-	}
-	out := make([]consoleUpstream, 0, len(rt.clients))
-	for _, cl := range rt.clients {
-		cat, avail := cl.Catalog()
-		u := consoleUpstream{Name: cl.Name(), Loaded: cat != nil, Available: avail, Tools: tools[cl.Name()]}
-		if cat != nil {
-			u.Era = cat.ProtocolVersion
-			if cat.Stateless {
-				u.Era += " (stateless)"
-			} else if u.Era != "" {
-				u.Era += " (session)"
-			}
-		}
-		if rep, ok := cl.(reporter); ok {
-			u.Breakers = rep.Breakers()
-			u.InFlight = rep.Load().InFlight
-		}
-		u.Drain, u.Drained = drains[cl.Name()]
-		out = append(out, u)
-	}
-	return out
-}
-
 // catalog lists the routed tools matching q (a case-insensitive
-// substring of the name, upstream or description), killed ones marked.
+// substring of the name, upstream or description), by upstream.
 func (c *console) catalog(q string) consoleCatalog {
 	g := c.g
-	rt := g.rt.Load()
-	snap := rt.snapshot()
+	view := g.CatalogFor(nil)
 	descs := map[[2]string]string{}
-	for _, cl := range rt.clients {
+	for _, cl := range g.rt.Load().clients {
 		cat, _ := cl.Catalog()
 		if cat == nil {
 			continue
@@ -306,20 +265,18 @@ func (c *console) catalog(q string) consoleCatalog {
 			}
 		}
 	}
-	names := snap.ToolNames()
-	out := consoleCatalog{Version: snap.Version(), Total: len(names)}
+	out := consoleCatalog{Version: view.Version, Total: len(view.Tools)}
 	q = strings.ToLower(q)
-	for _, n := range names {
-		route, _ := snap.Tool(n)
-		t := consoleTool{
-			Name: n, Upstream: route.Upstream, Original: route.Name, Description: descs[[2]string{route.Upstream, route.Name}],
-			ReadOnly: route.Hints.ReadOnly, Destructive: route.Hints.Destructive,
-		}
+	for i := range view.Tools {
+		t := consoleTool{CatalogTool: view.Tools[i]}
+		t.Description = descs[[2]string{t.Upstream, t.Original}]
 		if q != "" && !strings.Contains(strings.ToLower(t.Name+"\x00"+t.Upstream+"\x00"+t.Description), q) {
 			continue
 		}
-		if sw, killed := g.controls.switches.Check(n, route.Upstream); killed {
-			t.KilledBy = sw.ID
+		if t.Killed {
+			if sw, ok := g.controls.switches.Check(t.Name, t.Upstream); ok {
+				t.KilledBy = sw.ID
+			}
 		}
 		if len(out.Rows) == consoleRows {
 			out.More++

@@ -56,6 +56,7 @@ func TestConsolePage(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, frag, `data-target="orders__get_order"`)
 	assert.Contains(t, frag, "incident 7")
+	assert.Contains(t, frag, `id="history"`, "the change is in the recent changes")
 	_, frag = tg.console(t, http.MethodGet, "/admin/ui/fragments/catalog?q=GET_ord", "", nil)
 	assert.Contains(t, frag, `class="killed"`)
 	assert.NotContains(t, frag, "orders__cancel_order", "the search filters")
