@@ -40,8 +40,9 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), go v
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
 .PHONY: deps
-deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, chromium (the console's browser test), the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
 	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
+	@$(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh
 	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
 	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
 	@$(PHASE) "deps: helm, kubeconform" -- $(MAKE) --no-print-directory chart-tools
@@ -78,8 +79,12 @@ image: ## Build the container image with docker (VERSION and COMMIT are stamped 
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t mcpgw:$(VERSION) .
 
 .PHONY: demo
-demo: build ## Start three demo upstreams, a dev-only OIDC issuer and mcpgw (OAuth on) on 127.0.0.1; print the URL, a token and host configs.
+demo: build ## Start three demo upstreams, a dev-only OIDC issuer and mcpgw (OAuth on) on 127.0.0.1; print the URL, a token, the console and host configs. Ctrl-C stops it all; logs stay in the folder it names.
 	./scripts/demo.sh
+
+.PHONY: demo-noauth
+demo-noauth: build ## make demo without auth (configs/demo.yaml): loopback only, no token.
+	DEMO_AUTH=0 ./scripts/demo.sh
 
 .PHONY: docs
 docs: ## Regenerate docs/configuration.md from the configs structs (go generate ./configs).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,35 +116,20 @@ func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
 		return
 	}
-	sw := policy.Switch{Scope: req.Scope, Target: req.Target, Reason: req.Reason, Ticket: req.Ticket, Actor: actor(r)}
-	if req.TTL != "" {
-		ttl, err := time.ParseDuration(req.TTL)
-		if err != nil {
-			adminError(w, http.StatusBadRequest, "invalid ttl: "+err.Error())
-			return
-		}
-		if ttl <= 0 {
-			adminError(w, http.StatusBadRequest, policy.ErrNegativeTTL.Error())
-			return
-		}
-		sw.TTL = ttl
-	}
-	added, err := g.controls.switches.Add(r.Context(), &sw)
+	added, status, err := g.setKillSwitch(r, &req)
 	if err != nil {
-		adminError(w, policyStatus(err), err.Error())
+		adminError(w, status, err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventKillSwitch, "add", &added)
 	writeAdmin(w, http.StatusCreated, added)
 }
 
 func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
-	removed, err := g.controls.switches.Remove(r.Context(), mux.Vars(r)["id"], actor(r))
+	removed, err := g.liftKillSwitch(r, mux.Vars(r)["id"])
 	if err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventKillSwitch, "remove", &removed)
 	writeAdmin(w, http.StatusOK, removed)
 }
 
@@ -165,11 +151,10 @@ func (g *Gateway) drain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := mux.Vars(r)["name"]
-	if err := g.controls.drains.Drain(r.Context(), name, actor(r), req.Reason); err != nil {
+	if err := g.drainUpstream(r, name, req.Reason); err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "drain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": true})
 }
 
@@ -179,12 +164,66 @@ func (g *Gateway) undrain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := mux.Vars(r)["name"]
-	if err := g.controls.drains.Undrain(r.Context(), name, actor(r)); err != nil {
+	if err := g.undrainUpstream(r, name, req.Reason); err != nil {
 		adminError(w, policyStatus(err), err.Error())
 		return
 	}
-	g.auditChange(r, audit.EventDrain, "undrain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: req.Reason, Actor: actor(r)})
 	writeAdmin(w, http.StatusOK, map[string]any{"upstream": name, "drained": false})
+}
+
+// The changes an SRE makes, shared by the admin API (and so the CLI) and
+// the console: each applies the change for r's actor and audits it, so
+// both surfaces audit alike by construction.
+
+// setKillSwitch adds the kill switch of req. A refusal comes with its HTTP
+// status.
+func (g *Gateway) setKillSwitch(r *http.Request, req *killSwitchRequest) (policy.Switch, int, error) {
+	sw := policy.Switch{Scope: req.Scope, Target: req.Target, Reason: req.Reason, Ticket: req.Ticket, Actor: actor(r)}
+	if req.TTL != "" {
+		ttl, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			return policy.Switch{}, http.StatusBadRequest, fmt.Errorf("invalid ttl: %w", err)
+		}
+		if ttl <= 0 {
+			return policy.Switch{}, http.StatusBadRequest, policy.ErrNegativeTTL
+		}
+		sw.TTL = ttl
+	}
+	added, err := g.controls.switches.Add(r.Context(), &sw)
+	if err != nil {
+		return policy.Switch{}, policyStatus(err), err
+	}
+	g.auditChange(r, audit.EventKillSwitch, "add", &added)
+	return added, http.StatusCreated, nil
+}
+
+// liftKillSwitch removes the kill switch id.
+func (g *Gateway) liftKillSwitch(r *http.Request, id string) (policy.Switch, error) {
+	removed, err := g.controls.switches.Remove(r.Context(), id, actor(r))
+	if err != nil {
+		return policy.Switch{}, err
+	}
+	g.auditChange(r, audit.EventKillSwitch, "remove", &removed)
+	return removed, nil
+}
+
+// drainUpstream drains the upstream name.
+func (g *Gateway) drainUpstream(r *http.Request, name, reason string) error {
+	if err := g.controls.drains.Drain(r.Context(), name, actor(r), reason); err != nil {
+		return err
+	}
+	g.auditChange(r, audit.EventDrain, "drain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: reason, Actor: actor(r)})
+	return nil
+}
+
+// undrainUpstream puts the upstream name back in rotation; reason, when
+// given, goes to the audit record.
+func (g *Gateway) undrainUpstream(r *http.Request, name, reason string) error {
+	if err := g.controls.drains.Undrain(r.Context(), name, actor(r)); err != nil {
+		return err
+	}
+	g.auditChange(r, audit.EventDrain, "undrain", &policy.Switch{Scope: policy.ScopeUpstream, Target: name, Reason: reason, Actor: actor(r)})
+	return nil
 }
 
 // actor is who makes an admin change: the token's subject, or the local

@@ -43,6 +43,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	r.HandleFunc("/readyz", g.serveReadyz).Methods(http.MethodGet, http.MethodHead)
 	g.metricsRoute(r)
 	g.adminRoutes(r)
+	g.consoleRoutes(r)
 
 	// The MCP endpoint, the hot path, is matched before the router: mux
 	// copies the request twice per match to carry route variables the

@@ -23,7 +23,9 @@ type controls struct {
 	switches *policy.Switches
 	drains   *policy.Drains
 	audit    *audit.Logger
-	redis    *redis.Client
+	// tap hands the audit stream to the console's live tails.
+	tap   *auditTap
+	redis *redis.Client
 	// history keeps the recent switch and drain changes for the admin
 	// API and the console.
 	history history
@@ -40,7 +42,7 @@ type controlsDeps struct {
 }
 
 func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *controls, err error) {
-	c := &controls{}
+	c := &controls{tap: newAuditTap()}
 	defer func() {
 		if err != nil {
 			_ = c.close(context.WithoutCancel(ctx))
@@ -66,6 +68,10 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 		default:
 			opts.Writers = append(opts.Writers, os.Stdout)
 		}
+	}
+	if len(opts.Writers)+len(opts.Paths) > 0 {
+		// Only beside a real sink: a configuration without one is refused.
+		opts.Writers = append(opts.Writers, c.tap)
 	}
 	if c.audit, err = audit.Open(&opts); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)

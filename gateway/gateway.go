@@ -6,7 +6,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -92,6 +94,9 @@ type Gateway struct {
 	// obs records spans and metrics; nil without telemetry.
 	obs      *observer
 	logLevel *slog.LevelVar
+	// consoleKey signs the console's CSRF tokens; derived from the
+	// session key, so replicas sharing it agree.
+	consoleKey []byte
 
 	// draining is set on shutdown: new calls are refused, GET streams end.
 	draining atomic.Bool
@@ -138,6 +143,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 			return nil, fmt.Errorf("generating session key: %w", err)
 		}
 	}
+	g.consoleKey = deriveKey(key, "mcpgw console csrf v1")
 	if g.mrtr, err = newMRTR(key, cfg.Server.MRTRStateTTL, cfg.Server.MRTRHoldTimeout, g.now); err != nil {
 		return nil, err
 	}
@@ -204,6 +210,13 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("must be 32 bytes, hex or base64 encoded")
+}
+
+// deriveKey derives a key for one purpose from the session key.
+func deriveKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // runtimeDeps are the dependencies of a runtime that replaces prev (nil

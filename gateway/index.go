@@ -72,7 +72,10 @@ func (g *Gateway) endpoints() []endpoint {
 	if g.obs != nil && g.obs.tel.MetricsListen() == "" {
 		eps = append(eps, endpoint{"/metrics", "Prometheus metrics"})
 	}
-	eps = append(eps, endpoint{"/admin/v1/", "the admin API (kill switches, drains, upstreams)"})
+	eps = append(eps,
+		endpoint{"/admin/v1/", "the admin API (kill switches, drains, upstreams)"},
+		endpoint{consolePath, "the SRE console (admin scope)"},
+	)
 	return eps
 }
 

@@ -2,40 +2,87 @@
 # make demo: three demo upstreams (customers and orders over Streamable HTTP,
 # payments over stdio) behind mcpgw on 127.0.0.1 with OAuth on, and a
 # DEVELOPMENT-ONLY OpenID issuer (test/devissuer) that signs the tokens.
-# Ctrl-C stops everything.
+# DEMO_AUTH=0 (make demo-noauth) runs configs/demo.yaml instead: no auth,
+# no issuer, no token.
+#
+# It prints the MCP URL, the token, the console URL and host configs, then
+# a line saying how to watch the audit. Logs and the audit stream stay in
+# the folder it names (DEMO_DIR, default a fresh /tmp/mcpgw-demo.XXXXXX).
+# Ctrl-C or SIGTERM stops every process it started, and waits for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-bin}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-demo.XXXXXX")
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$RUN"
-}
-trap cleanup EXIT INT TERM
+AUTH=${DEMO_AUTH:-1}
+RUN=${DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-demo.XXXXXX")}
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
 
-# start_upstream NAME: starts a demo upstream on a free loopback port and
-# prints its MCP URL.
-start_upstream() {
-  local name=$1 out="$RUN/$1.out"
-  "$BIN/demo-upstream" -server "$name" -listen 127.0.0.1:0 >"$out" 2>"$RUN/$name.log" &
-  pids+=($!)
+# Every process started is recorded here, in this shell (never in a
+# command substitution's subshell, where it would be lost).
+pids=()
+stopping=0
+cleanup() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap '' INT TERM
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # mcpgw drains and stops its stdio upstream; give everyone a bounded
+  # time, then kill what is left.
   for _ in $(seq 100); do
-    if grep -q '^MCP_URL=' "$out" 2>/dev/null; then
-      sed -n 's/^MCP_URL=//p' "$out"
-      return
-    fi
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
     sleep 0.1
   done
-  echo "demo: upstream $name did not start; see $RUN/$name.log" >&2
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
+
+fail() {
+  echo "demo: $1; logs in $RUN" >&2
+  [ -n "${2:-}" ] && [ -f "$2" ] && cat "$2" >&2
   exit 1
 }
 
+# await FILE PATTERN: waits until FILE has a line matching PATTERN. The
+# file exists from the start (the caller creates it before starting the
+# process), so a process that has not written yet is no error.
+await() {
+  for _ in $(seq 150); do
+    grep -q "$2" "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# start OUT LOG CMD...: runs CMD in the background with stdout to OUT and
+# stderr to LOG, both created first, and records its PID.
+start() {
+  local out=$1 log=$2
+  shift 2
+  : >"$out"
+  : >"$log"
+  "$@" >>"$out" 2>>"$log" &
+  pids+=($!)
+}
+
+# start_upstream NAME VAR: starts a demo upstream on a free loopback port
+# and sets VAR to its MCP URL.
+start_upstream() {
+  local name=$1 out="$RUN/$1.out"
+  start "$out" "$RUN/$name.log" "$BIN/demo-upstream" -server "$name" -listen 127.0.0.1:0
+  await "$out" '^MCP_URL=' || fail "upstream $name did not start" "$RUN/$name.log"
+  printf -v "$2" '%s' "$(sed -n 's/^MCP_URL=//p' "$out")"
+}
+
 export CUSTOMERS_URL ORDERS_URL DEMO_UPSTREAM_BIN
-CUSTOMERS_URL=$(start_upstream customers)
-ORDERS_URL=$(start_upstream orders)
+start_upstream customers CUSTOMERS_URL
+start_upstream orders ORDERS_URL
 DEMO_UPSTREAM_BIN=$(cd "$BIN" && pwd)/demo-upstream
 
 # Prefer the documented port; fall back to the next free ones. The port
@@ -46,41 +93,34 @@ listen=${MCPGW_SERVER_LISTEN:-127.0.0.1:9190}
 port=${listen##*:}
 while taken "127.0.0.1:$port"; do
   port=$((port + 1))
-  [ "$port" -gt $((${listen##*:} + 50)) ] && { echo "demo: no free port near ${listen}" >&2; exit 1; }
+  [ "$port" -gt $((${listen##*:} + 50)) ] && fail "no free port near ${listen}"
 done
 [ "$port" != "${listen##*:}" ] && echo "demo: ${listen} is taken; using 127.0.0.1:$port" >&2
 listen=127.0.0.1:$port
 export MCPGW_SERVER_LISTEN=$listen MCPGW_LOG_FORMAT=${MCPGW_LOG_FORMAT:-text}
 export MCPGW_RESOURCE="http://$listen/mcp"
 
-# The development issuer: DEV ONLY, it signs a token for anyone who asks.
-keyfile="$RUN/devissuer.json"
-scope="mcp:tools orders:write"
-"$BIN/mcpgw-devissuer" -listen 127.0.0.1:0 -audience "$MCPGW_RESOURCE" -keyfile "$keyfile" \
-  -sub demo-user -scope "$scope" >"$RUN/devissuer.out" 2>"$RUN/devissuer.log" &
-pids+=($!)
-for _ in $(seq 100); do
-  grep -q '^TOKEN=' "$RUN/devissuer.out" 2>/dev/null && break
-  sleep 0.1
-done
-ISSUER_URL=$(sed -n 's/^ISSUER_URL=//p' "$RUN/devissuer.out")
-TOKEN=$(sed -n 's/^TOKEN=//p' "$RUN/devissuer.out")
-if [ -z "$ISSUER_URL" ] || [ -z "$TOKEN" ]; then
-  echo "demo: the development issuer did not start:" >&2; cat "$RUN/devissuer.log" >&2; exit 1
+config=configs/demo.yaml
+TOKEN=""
+if [ "$AUTH" != 0 ]; then
+  config=configs/demo-auth.yaml
+  # The development issuer: DEV ONLY, it signs a token for anyone who
+  # asks. The demo's token may also use the console (mcpgw:admin).
+  keyfile="$RUN/devissuer.json"
+  scope="mcp:tools orders:write mcpgw:admin"
+  start "$RUN/devissuer.out" "$RUN/devissuer.log" "$BIN/mcpgw-devissuer" -listen 127.0.0.1:0 \
+    -audience "$MCPGW_RESOURCE" -keyfile "$keyfile" -sub demo-user -scope "$scope"
+  await "$RUN/devissuer.out" '^TOKEN=' || fail "the development issuer did not start" "$RUN/devissuer.log"
+  ISSUER_URL=$(sed -n 's/^ISSUER_URL=//p' "$RUN/devissuer.out")
+  TOKEN=$(sed -n 's/^TOKEN=//p' "$RUN/devissuer.out")
+  [ -n "$ISSUER_URL" ] && [ -n "$TOKEN" ] || fail "the development issuer printed no token" "$RUN/devissuer.log"
+  export ISSUER_URL
 fi
-export ISSUER_URL
 
-"$BIN/mcpgw" serve -config configs/demo-auth.yaml 2>"$RUN/mcpgw.log" &
-pids+=($!)
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -n 's/.*msg="mcpgw listening" addr=\([^ ]*\).*/\1/p' "$RUN/mcpgw.log" | head -1)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-if [ -z "$addr" ]; then
-  echo "demo: mcpgw did not start:" >&2; cat "$RUN/mcpgw.log" >&2; exit 1
-fi
+# The audit stream (stdout) goes to a file of its own, not the terminal.
+start "$RUN/audit.jsonl" "$RUN/mcpgw.log" "$BIN/mcpgw" serve -config "$config"
+await "$RUN/mcpgw.log" 'msg="mcpgw listening"' || fail "mcpgw did not start" "$RUN/mcpgw.log"
+addr=$(sed -n 's/.*msg="mcpgw listening" addr=\([^ ]*\).*/\1/p' "$RUN/mcpgw.log" | head -1)
 base="http://$addr"
 # Wait for /readyz (plain bash, so the demo needs no curl).
 ready() {
@@ -91,53 +131,42 @@ ready() {
   exec 3>&-
   [ "$status" = 200 ]
 }
-for _ in $(seq 100); do
+for _ in $(seq 150); do
   ready 2>/dev/null && break
   sleep 0.1
 done
 url="$base/mcp"
 
+if [ -n "$TOKEN" ]; then
+  header=' --header "Authorization: Bearer $TOKEN"'
+  json_header=', "headers": { "Authorization": "Bearer <token>" }'
+  cat <<MSG
+
+  MCP URL:  $url
+  Token:    export TOKEN=$TOKEN
+  Console:  $base/admin/ui/   (sign in with the token)
+MSG
+else
+  header=""
+  json_header=""
+  cat <<MSG
+
+  MCP URL:  $url
+  Console:  $base/admin/ui/
+MSG
+fi
 cat <<MSG
 
-  mcpgw demo is running.
-
-  MCP URL:    $url
-  Readiness:  $base/readyz
-  Upstreams:  customers ($CUSTOMERS_URL, go-sdk)
-              orders    ($ORDERS_URL, mcp-go)
-              payments  (stdio, mcp-go)
-  Auth:       OAuth 2.1 resource server; tokens from the development issuer
-              $ISSUER_URL
-              *** DEV ONLY: that issuer signs a token for anyone who asks. ***
-  Metadata:   $base/.well-known/oauth-protected-resource/mcp
-
-  A token (user demo-user, scopes "$scope", valid 1h):
-    export TOKEN=$TOKEN
-
-  Mint more (other users or scopes; add mcpgw:admin for the admin API):
-    $BIN/mcpgw-devissuer mint -keyfile $keyfile -sub alice -scope "mcp:tools"
-  or ask its token endpoint (client credentials):
-    curl -s -u mcpgw-dev:dev-secret -d grant_type=client_credentials -d 'scope=mcp:tools' $ISSUER_URL/token
-
-  The development issuer has no login page, so hosts cannot run the OAuth
-  flow against it; give them the token as a header (see README.md,
-  "Connecting through OAuth", for a real IdP):
-
   Claude Code:
-    claude mcp add --transport http mcpgw $url --header "Authorization: Bearer \$TOKEN"
-
+    claude mcp add --transport http mcpgw $url$header
   VS Code (.vscode/mcp.json):
-    { "servers": { "mcpgw": { "type": "http", "url": "$url", "headers": { "Authorization": "Bearer <token>" } } } }
-
+    { "servers": { "mcpgw": { "type": "http", "url": "$url"$json_header } } }
   Cursor (~/.cursor/mcp.json):
-    { "mcpServers": { "mcpgw": { "url": "$url", "headers": { "Authorization": "Bearer <token>" } } } }
+    { "mcpServers": { "mcpgw": { "url": "$url"$json_header } } }
 
-  Try it (after the export above):
-    curl -s -D - -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\
-      -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}' $url
-  Without the header the answer is 401 with a WWW-Authenticate challenge.
-
-  Logs: $RUN/*.log    Stop: Ctrl-C
+  Logs in $RUN; Ctrl-C stops everything.
+  Watch the audit: tail -f $RUN/audit.jsonl   (or the console's live tail)
 MSG
+# Returns when a process exits on its own, or a signal arrives.
 wait -n "${pids[@]}" || true
-echo "demo: a process exited; stopping" >&2
+echo "demo: a process exited; stopping (logs in $RUN)" >&2
