@@ -90,15 +90,25 @@ var (
 )
 
 // tool returns the path of a tool pinned in tools/chart/go.mod, built (or
-// found in the build cache) by go tool -n.
+// found in the build cache) by go tool -n with the build settings make
+// uses for the tools (SHIPENV in the Makefile: the Dockerfile's
+// CGO_ENABLED=0 -trimpath), so that the build make test's deps phase made
+// is the one found.
 func tool(t *testing.T, name string) string {
 	t.Helper()
 	ctx := t.Context() // Do runs synchronously, within this test.
 	toolsOnce.Do(func() {
 		toolPaths = map[string]string{}
+		goflags, err := exec.CommandContext(ctx, "go", "env", "GOFLAGS").Output()
+		if err != nil {
+			errTools = fmt.Errorf("go env GOFLAGS: %w: %s", err, stderrOf(err))
+			return
+		}
+		env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+strings.TrimSpace(string(goflags)+" -trimpath"))
 		for _, n := range []string{"helm", "kubeconform"} {
 			cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, "tools", "chart", "go.mod"), "-n", n)
 			cmd.Dir = root
+			cmd.Env = env
 			out, err := cmd.Output()
 			if err != nil {
 				errTools = fmt.Errorf("building %s: %w: %s", n, err, stderrOf(err))
