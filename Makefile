@@ -47,24 +47,26 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), go v
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
 .PHONY: deps
-deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the MCP conformance suite (and Node 22+), helmlite and kubeconform, golangci-lint.
 	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
 	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
 	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
-	@$(PHASE) "deps: helm, kubeconform" -- $(MAKE) --no-print-directory chart-tools
+	@$(PHASE) "deps: helmlite, kubeconform" -- $(MAKE) --no-print-directory chart-tools
 	@$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool
 
-# helm and kubeconform, pinned in tools/chart/go.mod (apart from tools/go.mod,
-# whose golangci-lint would otherwise share their dependency versions).
-# Both run with SHIPENV, as test/ship runs the chart tools, so that the
-# build cache has one build of each.
-CHART_TOOL := env $(SHIPENV) $(GO) tool -modfile=tools/chart/go.mod
+# The chart tools are a module of their own, tools/chart: helmlite (helm
+# lint and helm template on helm's packages, tools/chart/helmlite) and
+# kubeconform, pinned in its go.mod apart from tools/go.mod, whose
+# golangci-lint would otherwise share their dependency versions. Both run
+# with SHIPENV, as test/ship runs them, so that the build cache has one
+# build of each.
+CHART_TOOL := env $(SHIPENV) $(GO) -C tools/chart tool
 LINT_TOOL := env $(SHIPENV) $(GO) tool -modfile=tools/go.mod
 
 .PHONY: chart-tools
-chart-tools: ## Build helm and kubeconform into the build cache (cold: about 7 CPU-minutes), so test timeouts do not pay for it.
-	@echo "chart-tools: helm and kubeconform from tools/chart/go.mod, built unless the build cache has them"
-	$(CHART_TOOL) helm version --short
+chart-tools: ## Build helmlite and kubeconform into the build cache, so test timeouts do not pay for it.
+	@echo "chart-tools: helmlite (helm's packages) and kubeconform from tools/chart/go.mod, built unless the build cache has them"
+	$(CHART_TOOL) -n helmlite
 	$(CHART_TOOL) kubeconform -v
 
 .PHONY: lint-tool
@@ -79,7 +81,7 @@ conformance: ## Run the official MCP conformance suite directly against go-sdk's
 	$(GO) test -count=1 -v -timeout 10m -run 'TestConformance' ./test/conformance/
 
 .PHONY: chart-check
-chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
+chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw (helmlite: helm's packages); the Dockerfile's static binary (test/ship).
 	$(GO) test $(TESTFLAGS) ./test/ship/
 
 .PHONY: image
