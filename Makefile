@@ -9,9 +9,9 @@ TESTFLAGS ?= -race -shuffle=on -timeout 15m
 
 # SHIPENV builds as the Dockerfile does (CGO_ENABLED=0 -trimpath, which
 # changes every package's build cache key) for everything that needs no
-# race detector: go vet (it compiles every package it checks), golangci-lint
-# (its go list -export compiles them too) and the tools, test/ship's build
-# of the static binary and its go tool runs, the bench smoke test. Each
+# race detector: golangci-lint (its go list -export compiles every package
+# it checks) and the tools, test/ship's build of the static binary and its
+# go tool runs, the e2e tests' builds of mcpgw, the bench smoke test. Each
 # package is then compiled once for all of them, and once more with -race
 # for the tests; with the defaults it was compiled up to four times.
 SHIPENV := CGO_ENABLED=0 GOFLAGS='$(strip $(shell $(GO) env GOFLAGS) -trimpath)'
@@ -34,22 +34,35 @@ LINT_FATAL ?= 1
 PHASE := ./scripts/phase.sh
 LINT_PHASE := $(PHASE) $(if $(filter 1,$(LINT_FATAL)),,--soft) lint
 
-# The test phase runs go test with -vet=off: the vet phase ran every
-# analyzer already, go test's own vet would only load every package again.
+# make test's phases, and what a cold run (empty build, module and lint
+# caches, nothing installed) cost on the 2-core machine: see "How long make
+# test takes" in README.md. There is no go vet phase: lint's govet runs
+# every analyzer go vet runs (enable-all in .golangci.yml), on the tests
+# too, and go test runs with -vet=off for the same reason.
 .PHONY: test
-test: ## What CI runs, each phase headed and timed: deps (what is missing), go vet, lint (findings fail it; LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
+test: ## What CI runs, each phase headed and timed: deps (what is missing), lint (go vet's analyzers among its linters; findings fail it, LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
 	@export PHASE_LOG=$$(mktemp); \
 	{ $(MAKE) --no-print-directory deps && \
-	  $(PHASE) vet -- env $(SHIPENV) $(GO) vet ./... && \
 	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
 	  $(PHASE) test -- $(GO) test -vet=off $(TESTFLAGS) $$($(GO) list ./... | grep -v '/test/conformance$$') && \
 	  $(PHASE) conformance -- $(MAKE) --no-print-directory conformance; }; \
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
+# deps: one phase per line, each installing what is missing, saying what
+# it installed (or that nothing was missing) and timed, so that the tests
+# install nothing themselves. A new dependency is one more line of the same
+# kind, and its cost goes into the budget in README.md ("How long make test
+# takes"): an apt package as scripts/ensure-redis.sh installs redis-server
+# (chromium for a browser test: 112 MB of packages, a minute or two on a
+# fresh machine, mostly the download); npm packages as scripts/ensure-npm.sh
+# installs a directory's package-lock.json; a Go tools module as
+# scripts/ensure-conformance.sh builds go-sdk's everything-server, with
+# SHIPENV's settings so that it shares what lint compiled.
 .PHONY: deps
-deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the MCP conformance suite (and Node 22+), helmlite and kubeconform, golangci-lint.
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, the Go modules, the npm packages of the test peers, the MCP conformance suite (and Node 22+), helmlite and kubeconform, golangci-lint.
 	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
 	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
+	@$(PHASE) "deps: npm (oidc-provider)" -- ./scripts/ensure-npm.sh authn/testdata/oidcprovider
 	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
 	@$(PHASE) "deps: helmlite, kubeconform" -- $(MAKE) --no-print-directory chart-tools
 	@$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool
@@ -97,8 +110,12 @@ docs: ## Regenerate docs/configuration.md from the configs structs (go generate 
 	$(GO) generate ./configs
 
 .PHONY: lint
-lint: ## Run golangci-lint (pinned in tools/go.mod).
+lint: ## Run golangci-lint (pinned in tools/go.mod); its govet runs go vet's analyzers.
 	$(LINT_TOOL) golangci-lint run ./...
+
+.PHONY: vet
+vet: ## go vet alone (make test leaves it to lint's govet), built as the Dockerfile builds.
+	env $(SHIPENV) $(GO) vet ./...
 
 .PHONY: tidy-check
 tidy-check: ## Fail when go.mod/go.sum are not tidy.

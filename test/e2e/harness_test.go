@@ -35,8 +35,8 @@ import (
 var demoUpstreamBin string
 
 // goBuild returns the go build of pkg into out, built as the Dockerfile
-// builds mcpgw (CGO_ENABLED=0 -trimpath). make test's vet phase compiles
-// every package with those settings, so on a fresh machine this only
+// builds mcpgw (CGO_ENABLED=0 -trimpath). make test's lint phase compiles
+// every package with those settings (SHIPENV), so on a fresh machine this only
 // links; the defaults would compile every dependency once more.
 func goBuild(ctx context.Context, out, pkg string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
