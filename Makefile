@@ -7,6 +7,15 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TESTFLAGS ?= -race -shuffle=on -timeout 15m
 
+# SHIPENV builds as the Dockerfile does (CGO_ENABLED=0 -trimpath, which
+# changes every package's build cache key) for everything that needs no
+# race detector: golangci-lint (its go list -export compiles every package
+# it checks) and the tools, test/ship's build of the static binary and its
+# go tool runs, the e2e tests' builds of mcpgw, the bench smoke test. Each
+# package is then compiled once for all of them, and once more with -race
+# for the tests; with the defaults it was compiled up to four times.
+SHIPENV := CGO_ENABLED=0 GOFLAGS='$(strip $(shell $(GO) env GOFLAGS) -trimpath)'
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -25,38 +34,53 @@ LINT_FATAL ?= 1
 PHASE := ./scripts/phase.sh
 LINT_PHASE := $(PHASE) $(if $(filter 1,$(LINT_FATAL)),,--soft) lint
 
-# The vet phase builds as the Dockerfile does (CGO_ENABLED=0 -trimpath):
-# vet compiles every package it checks, and test/ship (the Dockerfile's
-# static binary) and the bench smoke test then only link. Vetting with the
-# defaults would compile everything once more.
+# make test's phases, and what a cold run (empty build, module and lint
+# caches, nothing installed) cost on the 2-core machine: see "How long make
+# test takes" in README.md. There is no go vet phase: lint's govet runs
+# every analyzer go vet runs (enable-all in .golangci.yml), on the tests
+# too, and go test runs with -vet=off for the same reason.
 .PHONY: test
-test: ## What CI runs, each phase headed and timed: deps (what is missing), go vet, lint (findings fail it; LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
+test: ## What CI runs, each phase headed and timed: deps (what is missing), lint (go vet's analyzers among its linters; findings fail it, LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
 	@export PHASE_LOG=$$(mktemp); \
 	{ $(MAKE) --no-print-directory deps && \
-	  $(PHASE) vet -- env CGO_ENABLED=0 $(GO) vet -trimpath ./... && \
 	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
-	  $(PHASE) test -- $(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v '/test/conformance$$') && \
+	  $(PHASE) test -- $(GO) test -vet=off $(TESTFLAGS) $$($(GO) list ./... | grep -v '/test/conformance$$') && \
 	  $(PHASE) conformance -- $(MAKE) --no-print-directory conformance; }; \
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
+# deps: one phase per line, each installing what is missing, saying what
+# it installed (or that nothing was missing) and timed, so that the tests
+# install nothing themselves. A new dependency is one more line of the same
+# kind, and its cost goes into the budget in README.md ("How long make test
+# takes"): an apt package as scripts/ensure-redis.sh installs redis-server
+# (chromium for a browser test: 112 MB of packages, a minute or two on a
+# fresh machine, mostly the download); npm packages as scripts/ensure-npm.sh
+# installs a directory's package-lock.json; a Go tools module as
+# scripts/ensure-conformance.sh builds go-sdk's everything-server, with
+# SHIPENV's settings so that it shares what lint compiled.
 .PHONY: deps
-deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, chromium (the console's browser test), the Go modules, the MCP conformance suite (and Node 22+), helm and kubeconform, golangci-lint.
+deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, chromium (the console's browser test), the Go modules, the npm packages of the test peers, the MCP conformance suite (and Node 22+), helmlite and kubeconform, golangci-lint.
 	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
 	@$(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh
 	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
+	@$(PHASE) "deps: npm (oidc-provider)" -- ./scripts/ensure-npm.sh authn/testdata/oidcprovider
 	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
-	@$(PHASE) "deps: helm, kubeconform" -- $(MAKE) --no-print-directory chart-tools
+	@$(PHASE) "deps: helmlite, kubeconform" -- $(MAKE) --no-print-directory chart-tools
 	@$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool
 
-# helm and kubeconform, pinned in tools/chart/go.mod (apart from tools/go.mod,
-# whose golangci-lint would otherwise share their dependency versions).
-CHART_TOOL := $(GO) tool -modfile=tools/chart/go.mod
-LINT_TOOL := $(GO) tool -modfile=tools/go.mod
+# The chart tools are a module of their own, tools/chart: helmlite (helm
+# lint and helm template on helm's packages, tools/chart/helmlite) and
+# kubeconform, pinned in its go.mod apart from tools/go.mod, whose
+# golangci-lint would otherwise share their dependency versions. Both run
+# with SHIPENV, as test/ship runs them, so that the build cache has one
+# build of each.
+CHART_TOOL := env $(SHIPENV) $(GO) -C tools/chart tool
+LINT_TOOL := env $(SHIPENV) $(GO) tool -modfile=tools/go.mod
 
 .PHONY: chart-tools
-chart-tools: ## Build helm and kubeconform into the build cache (cold: about 7 CPU-minutes), so test timeouts do not pay for it.
-	@echo "chart-tools: helm and kubeconform from tools/chart/go.mod, built unless the build cache has them"
-	$(CHART_TOOL) helm version --short
+chart-tools: ## Build helmlite and kubeconform into the build cache, so test timeouts do not pay for it.
+	@echo "chart-tools: helmlite (helm's packages) and kubeconform from tools/chart/go.mod, built unless the build cache has them"
+	$(CHART_TOOL) -n helmlite
 	$(CHART_TOOL) kubeconform -v
 
 .PHONY: lint-tool
@@ -71,7 +95,7 @@ conformance: ## Run the official MCP conformance suite directly against go-sdk's
 	$(GO) test -count=1 -v -timeout 10m -run 'TestConformance' ./test/conformance/
 
 .PHONY: chart-check
-chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw; the Dockerfile's static binary (test/ship).
+chart-check: chart-tools ## helm lint --strict, golden renders and kubeconform for charts/mcpgw (helmlite: helm's packages); the Dockerfile's static binary (test/ship).
 	$(GO) test $(TESTFLAGS) ./test/ship/
 
 .PHONY: image
@@ -91,8 +115,12 @@ docs: ## Regenerate docs/configuration.md from the configs structs (go generate 
 	$(GO) generate ./configs
 
 .PHONY: lint
-lint: ## Run golangci-lint (pinned in tools/go.mod).
+lint: ## Run golangci-lint (pinned in tools/go.mod); its govet runs go vet's analyzers.
 	$(LINT_TOOL) golangci-lint run ./...
+
+.PHONY: vet
+vet: ## go vet alone (make test leaves it to lint's govet), built as the Dockerfile builds.
+	env $(SHIPENV) $(GO) vet ./...
 
 .PHONY: tidy-check
 tidy-check: ## Fail when go.mod/go.sum are not tidy.

@@ -180,8 +180,8 @@ func findNode(t *testing.T, tools string) string {
 }
 
 // goBuild builds as the Dockerfile does (CGO_ENABLED=0 -trimpath), as make
-// test's vet phase compiles, so that a warm cache only links. It reports a
-// failure with t.Errorf, being called off the test's goroutine.
+// test's lint phase compiles (SHIPENV), so that a warm cache only links. It
+// reports a failure with t.Errorf, being called off the test's goroutine.
 func goBuild(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), "go", append([]string{"build", "-trimpath"}, args...)...)

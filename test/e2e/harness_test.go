@@ -34,6 +34,16 @@ import (
 // to serve payments over stdio.
 var demoUpstreamBin string
 
+// goBuild returns the go build of pkg into out, built as the Dockerfile
+// builds mcpgw (CGO_ENABLED=0 -trimpath). make test's lint phase compiles
+// every package with those settings (SHIPENV), so on a fresh machine this only
+// links; the defaults would compile every dependency once more.
+func goBuild(ctx context.Context, out, pkg string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return cmd
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mcpgw-e2e")
 	if err != nil {
@@ -41,7 +51,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	demoUpstreamBin = filepath.Join(dir, "demo-upstream")
-	cmd := exec.CommandContext(context.Background(), "go", "build", "-o", demoUpstreamBin, "github.com/mcpgw/mcpgw/test/upstreams/cmd/demo-upstream")
+	cmd := goBuild(context.Background(), demoUpstreamBin, "github.com/mcpgw/mcpgw/test/upstreams/cmd/demo-upstream")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building demo-upstream:", err)

@@ -36,8 +36,7 @@ func mcpgwBinary(t *testing.T) string {
 	t.Helper()
 	mcpgwOnce.Do(func() {
 		bin := filepath.Join(filepath.Dir(demoUpstreamBin), "mcpgw")
-		cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/mcpgw/mcpgw/cmd/mcpgw")
-		out, err := cmd.CombinedOutput()
+		out, err := goBuild(t.Context(), bin, "github.com/mcpgw/mcpgw/cmd/mcpgw").CombinedOutput()
 		if err != nil {
 			errMCPGWBuild = fmt.Errorf("building mcpgw: %w\n%s", err, out)
 			return

@@ -26,7 +26,7 @@ import (
 func startBenchUpstream(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "bench-upstream")
-	build := exec.CommandContext(b.Context(), "go", "build", "-o", bin, "github.com/mcpgw/mcpgw/bench/upstream")
+	build := goBuild(b.Context(), bin, "github.com/mcpgw/mcpgw/bench/upstream")
 	out, err := build.CombinedOutput()
 	require.NoError(b, err, "%s", out)
 	cmd := exec.CommandContext(b.Context(), bin, "-listen", "127.0.0.1:0")

@@ -1,17 +1,19 @@
 // Package ship_test checks what mcpgw ships besides its code: the Helm chart
 // in charts/mcpgw and the container image built by the Dockerfile.
 //
-// The chart is linted with helm lint --strict, rendered for three value sets
-// (the defaults and the files in charts/mcpgw/ci), and each render is
-// compared with a golden file in testdata (go test ./test/ship -update
-// rewrites them), validated by kubeconform against the Kubernetes API
-// schemas (schema_test.go), and loaded by configs.Parse as the pod would
-// load it. helm and kubeconform are pinned in tools/chart/go.mod and run
-// with go tool.
+// The chart is linted as helm lint --strict lints it, rendered as helm
+// template renders it for three value sets (the defaults and the files in
+// charts/mcpgw/ci), and each render is compared with a golden file in
+// testdata (go test ./test/ship -update rewrites them), validated by
+// kubeconform against the Kubernetes API schemas (schema_test.go), and
+// loaded by configs.Parse as the pod would load it. Linting and rendering
+// are helm's own packages, run by tools/chart/helmlite (a cold build of the
+// whole helm CLI cost twice as much); helm and kubeconform are pinned in
+// tools/chart/go.mod and both commands run with go tool.
 //
 // go test caches a passing result keyed by the files the test process
-// opens; helm and kubeconform read the chart in other processes, so the test
-// reads every chart file itself (track) to keep the cache honest.
+// opens; helmlite and kubeconform read the chart in other processes, so the
+// test reads every chart file itself (track) to keep the cache honest.
 package ship_test
 
 import (
@@ -89,16 +91,26 @@ var (
 	errTools  error
 )
 
-// tool returns the path of a tool pinned in tools/chart/go.mod, built (or
-// found in the build cache) by go tool -n.
+// tool returns the path of a command of tools/chart (helmlite, or
+// kubeconform pinned in its go.mod), built (or found in the build cache) by
+// go tool -n in that module with the build settings make uses for the tools
+// (SHIPENV in the Makefile: the Dockerfile's CGO_ENABLED=0 -trimpath), so
+// that the build make test's deps phase made is the one found.
 func tool(t *testing.T, name string) string {
 	t.Helper()
 	ctx := t.Context() // Do runs synchronously, within this test.
 	toolsOnce.Do(func() {
 		toolPaths = map[string]string{}
-		for _, n := range []string{"helm", "kubeconform"} {
-			cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, "tools", "chart", "go.mod"), "-n", n)
-			cmd.Dir = root
+		goflags, err := exec.CommandContext(ctx, "go", "env", "GOFLAGS").Output()
+		if err != nil {
+			errTools = fmt.Errorf("go env GOFLAGS: %w: %s", err, stderrOf(err))
+			return
+		}
+		env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+strings.TrimSpace(string(goflags)+" -trimpath"))
+		for _, n := range []string{"helmlite", "kubeconform"} {
+			cmd := exec.CommandContext(ctx, "go", "tool", "-n", n)
+			cmd.Dir = filepath.Join(root, "tools", "chart")
+			cmd.Env = env
 			out, err := cmd.Output()
 			if err != nil {
 				errTools = fmt.Errorf("building %s: %w: %s", n, err, stderrOf(err))
@@ -108,24 +120,18 @@ func tool(t *testing.T, name string) string {
 		}
 	})
 	require.NoError(t, errTools)
-	track(t, "tools/chart/go.mod", "tools/chart/go.sum")
+	track(t, "tools/chart")
 	return toolPaths[name]
 }
 
-// helm runs helm with its state directories in a temporary directory, so
-// neither the user's repositories nor plugins change the result.
+// helm runs tools/chart/helmlite: helm lint or helm template, with the
+// flags before the arguments.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin := tool(t, "helm")
+	bin := tool(t, "helmlite")
 	track(t, chartDir)
-	home := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-	)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -142,7 +148,7 @@ func kubeVersion() string { return strings.TrimPrefix(kubernetesAPI.version, "v"
 // flags.
 func render(t *testing.T, values string, set ...string) (string, error) {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion()}
+	args := []string{"template", "--namespace", namespace, "--kube-version", kubeVersion()}
 	if values != "" {
 		track(t, values)
 		args = append(args, "--values", values)
@@ -150,21 +156,76 @@ func render(t *testing.T, values string, set ...string) (string, error) {
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
-	return helm(t, args...)
+	return helm(t, append(args, release, chartDir)...)
 }
 
 func TestChartLint(t *testing.T) {
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
-			args := []string{"lint", "--strict", chartDir, "--kube-version", kubeVersion()}
+			args := []string{"lint", "--strict", "--kube-version", kubeVersion()}
 			if vs.values != "" {
 				args = append(args, "--values", vs.values)
 			}
-			out, err := helm(t, args...)
+			out, err := helm(t, append(args, chartDir)...)
 			require.NoError(t, err)
 			assert.Contains(t, out, "1 chart(s) linted, 0 chart(s) failed")
 		})
 	}
+}
+
+// TestChartLintCatchesMistakes makes sure the lint is strict: a copy of the
+// chart with one mistake fails it, a warning as an error does.
+func TestChartLintCatchesMistakes(t *testing.T) {
+	chartYAML, err := os.ReadFile(filepath.Join(root, chartDir, "Chart.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(chartYAML), "\nversion: 0.1.0\n")
+	tests := []struct{ name, file, content, severity, want string }{
+		{
+			"error: a version that is not semver", "Chart.yaml",
+			strings.Replace(string(chartYAML), "\nversion: 0.1.0\n", "\nversion: one\n", 1),
+			"[ERROR]", "version 'one' is not a valid SemVer",
+		},
+		{
+			"warning: an object name Kubernetes refuses", "templates/zz-mistake.yaml",
+			"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Name\n",
+			"[WARNING]", "object name does not conform to Kubernetes naming requirements",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "mcpgw")
+			copyDir(t, filepath.Join(root, chartDir), dir)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, tt.file), []byte(tt.content), 0o644))
+			out, err := helm(t, "lint", "--strict", "--kube-version", kubeVersion(), dir)
+			require.Error(t, err, "lint passed the broken chart: %s", out)
+			assert.Contains(t, out, tt.severity)
+			assert.Contains(t, out, tt.want)
+			assert.Contains(t, err.Error(), "1 chart(s) linted, 1 chart(s) failed")
+		})
+	}
+}
+
+// copyDir copies the files under from into to.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
+	})
+	require.NoError(t, err)
 }
 
 func TestChartGolden(t *testing.T) {
