@@ -100,7 +100,7 @@ kill ... -addr URL.`,
 	root.SetErr(stderr)
 	root.AddGroup(&cobra.Group{ID: "config", Title: "Serving and configuration:"},
 		&cobra.Group{ID: "admin", Title: "Against a running gateway (break-glass and state):"})
-	for _, c := range []*cobra.Command{serveCmd(), validateCmd(), configCmd(), versionCmd()} {
+	for _, c := range []*cobra.Command{serveCmd(), validateCmd(), configCmd(), toolsCmd(), versionCmd()} {
 		c.GroupID = "config"
 		root.AddCommand(c)
 	}
