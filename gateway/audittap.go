@@ -42,8 +42,8 @@ func (t *auditTap) Write(p []byte) (int, error) {
 	defer t.mu.Unlock()
 	data := p
 	if len(t.partial) > 0 {
-		data = append(t.partial, p...)
-		t.partial = nil
+		t.partial = append(t.partial, p...)
+		data, t.partial = t.partial, nil
 	}
 	for {
 		i := bytes.IndexByte(data, '\n')

@@ -469,8 +469,10 @@ func (c *console) signout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) clearCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: consoleCookie, Value: "", Path: consolePath, MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: c.secure(r)})
+	http.SetCookie(w, &http.Cookie{
+		Name: consoleCookie, Value: "", Path: consolePath, MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: c.secure(r),
+	})
 }
 
 // secure reports whether the browser reached the console over HTTPS: TLS

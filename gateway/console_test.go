@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,9 +21,7 @@ func (tg *testGateway) console(t *testing.T, method, path, form string, header m
 	if form != "" {
 		h["Content-Type"] = "application/x-www-form-urlencoded"
 	}
-	for k, v := range header {
-		h[k] = v
-	}
+	maps.Copy(h, header)
 	w := tg.doHost(t, method, path, form, h)
 	return w.Code, w.Body.String()
 }
