@@ -44,6 +44,12 @@ type Principal struct {
 	Token configs.Secret
 }
 
+// Key is the principal's identity as one string: issuer and subject, so
+// that the same sub from two issuers is two principals (OpenID Connect
+// Core §2: sub is unique only within its issuer). Rate limits and session
+// binding key on it.
+func (p *Principal) Key() string { return p.Issuer + "\x00" + p.Subject }
+
 // HasScopes reports whether every one of scopes was granted.
 func (p *Principal) HasScopes(scopes ...string) bool {
 	for _, s := range scopes {

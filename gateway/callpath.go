@@ -262,7 +262,11 @@ func (c *call) drain() *rpcError {
 // rateLimit refuses a call over a rate limit; a call it lets through is
 // allowed.
 func (c *call) rateLimit() *rpcError {
-	d := c.rt.limiter.Allow(c.r.Context(), c.rec.Subject, c.t.name, c.t.upstream)
+	who := c.rec.Subject
+	if p, ok := authn.PrincipalFrom(c.r.Context()); ok {
+		who = p.Key() // the same sub from another issuer is another principal
+	}
+	d := c.rt.limiter.Allow(c.r.Context(), who, c.t.name, c.t.upstream)
 	if !d.Allowed {
 		c.rec.Decision, c.rec.Rule = audit.DecisionLimited, d.Rule
 		return newRPCError(mcpwire.CodeRateLimited, "rate limit "+d.Rule+" exceeded; retry in "+d.RetryAfter.Round(time.Millisecond).String(),
@@ -433,7 +437,7 @@ func (c *call) newRecord() *audit.Record {
 	ctx := c.r.Context()
 	rec := &audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Subject: anonymous}
 	if p, ok := authn.PrincipalFrom(ctx); ok {
-		rec.Subject, rec.ClientID = p.Subject, p.ClientID
+		rec.Subject, rec.Issuer, rec.ClientID = p.Subject, p.Issuer, p.ClientID
 	}
 	if c.s != nil {
 		rec.SessionID = c.s.digest

@@ -34,7 +34,7 @@ func identityFor(ctx context.Context, u *configs.Upstream) *upstream.Identity {
 	if !ok {
 		return nil
 	}
-	id := &upstream.Identity{Subject: p.Subject, ClientID: p.ClientID, Scopes: p.Scopes}
+	id := &upstream.Identity{Subject: p.Subject, Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes}
 	if u != nil && u.Auth.Type == configs.UpstreamAuthTokenExchange {
 		id.Token, id.TokenHash = p.Token, p.TokenHash
 	}

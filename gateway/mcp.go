@@ -179,7 +179,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 // subject (a refreshed token keeps its session), or "" without auth.
 func ownerOf(r *http.Request) string {
 	if p, ok := authn.PrincipalFrom(r.Context()); ok {
-		return p.Issuer + "\x00" + p.Subject
+		return p.Key()
 	}
 	return ""
 }

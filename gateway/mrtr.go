@@ -273,7 +273,7 @@ func (g *Gateway) exchange(ctx context.Context, s *session, rp *replier, t *targ
 // ownerOfContext is ownerOf for a context carrying the principal.
 func ownerOfContext(ctx context.Context) string {
 	if p, ok := authn.PrincipalFrom(ctx); ok {
-		return p.Issuer + "\x00" + p.Subject
+		return p.Key()
 	}
 	return ""
 }

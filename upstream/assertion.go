@@ -127,11 +127,22 @@ type assertionClaims struct {
 	Issuer   string `json:"iss"`
 	Audience string `json:"aud"`
 	Subject  string `json:"sub"`
-	ClientID string `json:"client_id,omitempty"`
-	Scope    string `json:"scope,omitempty"`
-	IssuedAt int64  `json:"iat"`
-	Expiry   int64  `json:"exp"`
-	ID       string `json:"jti"`
+	// SubjectID names the subject with its issuer (RFC 9493 §3.2.3, the
+	// iss_sub format): sub alone is unique only within the issuer that
+	// authenticated the caller, which is not the assertion's iss.
+	SubjectID *subjectID `json:"sub_id,omitempty"`
+	ClientID  string     `json:"client_id,omitempty"`
+	Scope     string     `json:"scope,omitempty"`
+	IssuedAt  int64      `json:"iat"`
+	Expiry    int64      `json:"exp"`
+	ID        string     `json:"jti"`
+}
+
+// subjectID is an RFC 9493 subject identifier in the iss_sub format.
+type subjectID struct {
+	Format  string `json:"format"`
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
 }
 
 // Assert signs an assertion of id for the upstream named audience, valid
@@ -154,6 +165,9 @@ func (a *Asserter) Assert(issuer, audience string, ttl time.Duration, id *Identi
 		IssuedAt: now.Unix(),
 		Expiry:   now.Add(ttl).Unix(),
 		ID:       base64.RawURLEncoding.EncodeToString(jti),
+	}
+	if id.Issuer != "" {
+		c.SubjectID = &subjectID{Format: "iss_sub", Issuer: id.Issuer, Subject: id.Subject}
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {

@@ -61,6 +61,9 @@ const (
 type Identity struct {
 	// Subject is the caller's sub.
 	Subject string
+	// Issuer is the issuer of the caller's token; Subject is unique only
+	// within it. Identity assertions carry both.
+	Issuer string
 	// ClientID is the OAuth client the caller used.
 	ClientID string
 	// Scopes are the caller's granted scopes.

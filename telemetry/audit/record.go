@@ -110,6 +110,9 @@ type Record struct {
 	SessionID string `json:"session_id,omitempty"`
 	// Subject is the authenticated principal (the token's sub).
 	Subject string `json:"subject,omitempty"`
+	// Issuer is the issuer of the principal's token: a subject is unique
+	// only within its issuer.
+	Issuer string `json:"issuer,omitempty"`
 	// ClientID is the OAuth client the token was issued to.
 	ClientID string `json:"client_id,omitempty"`
 
@@ -172,6 +175,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	dst = appendField(dst, `,"trace_id":`, r.TraceID)
 	dst = appendField(dst, `,"session_id":`, r.SessionID)
 	dst = appendField(dst, `,"subject":`, r.Subject)
+	dst = appendField(dst, `,"issuer":`, r.Issuer)
 	dst = appendField(dst, `,"client_id":`, r.ClientID)
 	dst = appendField(dst, `,"tool":`, r.Tool)
 	dst = appendField(dst, `,"upstream":`, r.Upstream)

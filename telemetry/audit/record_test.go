@@ -17,6 +17,7 @@ func fullRecord() *Record {
 		TraceID:       "4bf92f3577b34da6a3ce929d0e0e4736",
 		SessionID:     "sess-1",
 		Subject:       "alice@example.com",
+		Issuer:        "https://idp.example.com",
 		ClientID:      "claude",
 		Tool:          "payments__refund_payment",
 		Upstream:      "payments",
