@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -401,7 +402,7 @@ func TestListChangedOnListenStream(t *testing.T) {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", era2026)
 	req.Header.Set("Mcp-Method", "subscriptions/listen")
-	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req) //nolint:bodyclose // closed by the deferred Close below.
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -414,7 +415,7 @@ func TestListChangedOnListenStream(t *testing.T) {
 			n, err := resp.Body.Read(chunk)
 			buf = append(buf, chunk[:n]...)
 			for {
-				i := strings.Index(string(buf), "\n\n")
+				i := bytes.Index(buf, []byte("\n\n"))
 				if i < 0 {
 					break
 				}
