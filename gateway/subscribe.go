@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -57,7 +58,7 @@ type subscribeUpstream interface {
 }
 
 // resourceTarget resolves an exposed URI a client may subscribe to.
-func (g *Gateway) resourceTarget(ctx context.Context, uri string) (upstreamResource, subscribeUpstream, *rpcError) {
+func (g *Gateway) resourceTarget(ctx context.Context, uri string) (upstreamResource, subscribeUpstream, *rpcError) { //nolint:ireturn // the owning upstream's subscription side, which the registry calls.
 	rt := g.rt.Load()
 	snap := g.visible(ctx, rt, rt.snapshot())
 	route, ok := snap.Resource(uri)
@@ -87,12 +88,7 @@ func offersSubscribe(u Upstream) bool {
 // anySubscribe reports whether some upstream offers subscriptions: then
 // the gateway advertises resources.subscribe.
 func (rt *runtime) anySubscribe() bool {
-	for _, u := range rt.clients {
-		if offersSubscribe(u) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(rt.clients, offersSubscribe)
 }
 
 // subscribe adds sub as a subscriber of the exposed uri, subscribing

@@ -825,7 +825,7 @@ func (h *httpConn) close(graceful bool) {
 // stateless era. It re-opens a dropped stream with backoff, asks for a
 // probe when one drops (a dead server drops it first) and for a refresh
 // when one re-opens (changes may have been missed meanwhile).
-func (h *httpConn) listen(s *session) {
+func (h *httpConn) listen(s *session) { //nolint:gocognit // one loop over a stream's whole life (open, refuse, re-open, listen again); split, its states would scatter.
 	var open func(context.Context) (*http.Response, error)
 	var id int64
 	if h.modern {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -385,4 +386,68 @@ func listenAck(t *testing.T, url, uris string) json.RawMessage {
 	require.Equal(t, "notifications/subscriptions/acknowledged", ackMsg.Method)
 	assert.Equal(t, "l1", ackMsg.Params.Meta["io.modelcontextprotocol/subscriptionId"])
 	return ackMsg.Params.Notifications
+}
+
+// TestListChangedOnListenStream: a kill switch that hides a tool changes
+// the catalog, and an open 2026-07-28 subscriptions/listen stream that
+// asked for tool list changes gets notifications/tools/list_changed,
+// carrying its subscription id.
+func TestListChangedOnListenStream(t *testing.T) {
+	p := startNotesPair(t, "")
+	body := `{"jsonrpc":"2.0","id":42,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.g.url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", era2026)
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req) //nolint:bodyclose // closed by the deferred Close below.
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	events := make(chan []byte, 8)
+	go func() {
+		defer close(events)
+		var buf []byte
+		chunk := make([]byte, 1024)
+		for {
+			n, err := resp.Body.Read(chunk)
+			buf = append(buf, chunk[:n]...)
+			for {
+				i := bytes.Index(buf, []byte("\n\n"))
+				if i < 0 {
+					break
+				}
+				for _, d := range sseData(buf[:i+2]) {
+					events <- d
+				}
+				buf = buf[i+2:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	next := func() map[string]any {
+		select {
+		case ev := <-events:
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(ev, &m), string(ev))
+			return m
+		case <-time.After(20 * time.Second):
+			t.Fatal("no event on the listen stream")
+			return nil
+		}
+	}
+	assert.Equal(t, "notifications/subscriptions/acknowledged", next()["method"])
+
+	status, sw := adminDo(t, p.g.base, "", http.MethodPost, "/admin/v1/killswitches",
+		`{"scope":"tool","target":"east__chatty","reason":"list change test"}`)
+	require.Equal(t, http.StatusCreated, status, sw)
+	changed := next()
+	assert.Equal(t, "notifications/tools/list_changed", changed["method"])
+	params, _ := changed["params"].(map[string]any)
+	meta, _ := params["_meta"].(map[string]any)
+	assert.InDelta(t, 42, meta["io.modelcontextprotocol/subscriptionId"], 0, "the stream's subscription id: %v", changed)
 }

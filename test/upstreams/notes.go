@@ -65,7 +65,8 @@ func (n *Notes) chatty(ctx context.Context, req *sdk.CallToolRequest) (*sdk.Call
 	token := req.Params.GetProgressToken()
 	for i := 1; i <= 3; i++ {
 		if err := req.Session.Log(ctx, //nolint:staticcheck // as above.
-			&sdk.LoggingMessageParams{Level: "info", Logger: n.name, Data: "step " + strconv.Itoa(i)}); err != nil {
+			&sdk.LoggingMessageParams{ //nolint:staticcheck // as above.
+				Level: "info", Logger: n.name, Data: "step " + strconv.Itoa(i)}); err != nil {
 			return nil, err
 		}
 		if token != nil {
