@@ -157,7 +157,6 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	}
 	g.controls, err = newControls(context.Background(), cfg, controlsDeps{
 		log: g.log, now: g.now,
-		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },
 		knownUpstreams: g.upstreamNames,
 		onChange:       g.switchesChanged,
 		auditTo:        opts.auditTo,
