@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/mcpgw/mcpgw/authn"
-	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/telemetry/audit"
 )
@@ -217,7 +216,7 @@ func (g *Gateway) unmatched(sw *policy.Switch) string {
 	if sw.Scope != policy.ScopeTool {
 		return ""
 	}
-	for _, name := range g.Catalog().Names(catalog.Tools) {
+	for _, name := range g.Catalog().ToolNames() { // Hidden ones too: a second switch on a killed tool is no typo.
 		if ok, _ := path.Match(sw.Target, name); ok {
 			return ""
 		}
