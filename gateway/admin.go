@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"path"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -121,7 +123,7 @@ func (g *Gateway) addSwitch(w http.ResponseWriter, r *http.Request) {
 		adminError(w, status, err.Error())
 		return
 	}
-	writeAdmin(w, http.StatusCreated, added)
+	writeAdmin(w, http.StatusCreated, addedSwitch{Switch: added, Warning: g.unmatched(&added)})
 }
 
 func (g *Gateway) removeSwitch(w http.ResponseWriter, r *http.Request) {
@@ -195,6 +197,32 @@ func (g *Gateway) setKillSwitch(r *http.Request, req *killSwitchRequest) (policy
 	}
 	g.auditChange(r, audit.EventKillSwitch, "add", &added)
 	return added, http.StatusCreated, nil
+}
+
+// addedSwitch is the answer to a new kill switch: the switch, and a
+// warning when it stops no tool the catalog knows now.
+type addedSwitch struct {
+	policy.Switch
+	Warning string `json:"warning,omitempty"`
+}
+
+// unmatched warns of a tool switch whose glob matches no tool in the
+// current catalog. Such a switch is accepted all the same: it is break
+// glass, and the tool it names may be unknown only because its upstream
+// is down or still loading. It applies as soon as a matching tool
+// appears: lists are built without killed tools, and every call is
+// checked by name.
+func (g *Gateway) unmatched(sw *policy.Switch) string {
+	if sw.Scope != policy.ScopeTool {
+		return ""
+	}
+	for _, name := range g.Catalog().ToolNames() { // Hidden ones too: a second switch on a killed tool is no typo.
+		if ok, _ := path.Match(sw.Target, name); ok {
+			return ""
+		}
+	}
+	return "no tool in the catalog matches " + strconv.Quote(sw.Target) +
+		" now (its upstream may be down or loading); the switch applies as soon as one appears"
 }
 
 // liftKillSwitch removes the kill switch id.

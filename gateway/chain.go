@@ -280,7 +280,7 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		status = http.StatusServiceUnavailable
 		body.Status, body.KillSwitches = "degraded", "unavailable"
 	}
-	if g.draining.Load() {
+	if g.stopping.Load() {
 		status = http.StatusServiceUnavailable
 		body.Status = "draining"
 	}

@@ -35,7 +35,6 @@ type controls struct {
 type controlsDeps struct {
 	log            *slog.Logger
 	now            func() time.Time
-	knownTools     func() []string
 	knownUpstreams func() []string
 	onChange       func()
 	auditTo        io.Writer
@@ -88,7 +87,7 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 	ks := cfg.Policy.KillSwitches
 	c.switches, err = policy.NewSwitches(ctx, switchStore, policy.SwitchOptions{
 		Now: d.now, Logger: d.log.With(slog.String("component", "killswitches")),
-		KnownTools: d.knownTools, KnownUpstreams: d.knownUpstreams, OnChange: d.onChange,
+		KnownUpstreams: d.knownUpstreams, OnChange: d.onChange,
 		OnExpire:       func(sw policy.Switch) { c.auditExpiry(d.log, d.now, &sw) },
 		ResyncInterval: ks.ResyncInterval,
 	})

@@ -98,7 +98,10 @@ type Gateway struct {
 	// session key, so replicas sharing it agree.
 	consoleKey []byte
 
-	// draining is set on shutdown: new calls are refused, GET streams end.
+	// stopping is set when shutdown starts: /readyz answers 503.
+	stopping atomic.Bool
+	// draining is set once server.shutdown_delay has passed: new calls are
+	// refused, GET streams end.
 	draining atomic.Bool
 	drained  chan struct{}
 
@@ -154,7 +157,6 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	}
 	g.controls, err = newControls(context.Background(), cfg, controlsDeps{
 		log: g.log, now: g.now,
-		knownTools:     func() []string { return g.Catalog().Names(catalog.Tools) },
 		knownUpstreams: g.upstreamNames,
 		onChange:       g.switchesChanged,
 		auditTo:        opts.auditTo,
@@ -319,9 +321,8 @@ func (g *Gateway) Ready() bool { return g.rt.Load().ready() }
 // Catalog returns the current catalog snapshot.
 func (g *Gateway) Catalog() *catalog.Snapshot { return g.rt.Load().snapshot() }
 
-// Serve serves HTTP on l until ctx ends, then shuts down gracefully: new
-// calls are refused, in-flight calls finish (bounded by
-// server.shutdown_timeout), and the upstreams are closed.
+// Serve serves HTTP on l until ctx ends, then shuts down as shutdown
+// says.
 func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           g.handler,
@@ -340,11 +341,49 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	g.log.InfoContext(ctx, "shutting down", slog.Duration("timeout", g.cfg.Server.ShutdownTimeout))
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownTimeout)
+	return g.shutdown(context.WithoutCancel(ctx), srv, errc)
+}
+
+// shutdown is the graceful shutdown that SIGTERM starts (docs/operations.md,
+// "Shutdown"), in this order:
+//
+//  1. /readyz answers 503 at once, while calls are still served as before
+//     for server.shutdown_delay, so that load balancers stop sending new
+//     connections before any is refused (http.Server.Shutdown closes the
+//     listener at once);
+//  2. then new calls get -32053 and GET streams end, and the listener
+//     stays open while the calls in flight finish, so that a client that
+//     still sends gets -32053 rather than a refused connection;
+//  3. then the listener and the idle connections close; everything so
+//     far is bounded by server.shutdown_timeout from the end of the
+//     delay;
+//  4. the upstreams are closed and the audit queue is written out (Close).
+//
+// Keep-alives stay on throughout: turning them off during a drain lost
+// answers in a probe under load (PITFALLS.md, net/http).
+func (g *Gateway) shutdown(ctx context.Context, srv *http.Server, errc <-chan error) error {
+	delay, timeout := g.cfg.Server.ShutdownDelay, g.cfg.Server.ShutdownTimeout
+	g.stopping.Store(true)
+	g.log.InfoContext(ctx, "shutting down", slog.Duration("delay", delay), slog.Duration("timeout", timeout))
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			g.Close()
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	g.beginDrain()
+	g.log.InfoContext(ctx, "refusing new calls; waiting for calls in flight", slog.Int64("in_flight", g.inFlight()))
+	g.awaitCalls(sctx)
 	err := srv.Shutdown(sctx)
+	if left := g.inFlight(); left > 0 {
+		g.log.WarnContext(ctx, "calls still in flight at shutdown_timeout", slog.Int64("in_flight", left))
+	}
 	g.Close()
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
@@ -352,9 +391,28 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
+// inFlight counts the calls holding the current runtime. A reload during
+// shutdown is refused, so no other runtime has calls.
+func (g *Gateway) inFlight() int64 { return g.rt.Load().inflight.Load() }
+
+// awaitCalls waits until no call is in flight or ctx ends, polling as a
+// reload's retirement does (reload.go).
+func (g *Gateway) awaitCalls(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for g.inFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // beginDrain refuses new calls and ends the long-lived GET streams, so that
 // http.Server.Shutdown waits only for calls in flight.
 func (g *Gateway) beginDrain() {
+	g.stopping.Store(true)
 	if g.draining.CompareAndSwap(false, true) {
 		close(g.drained)
 	}

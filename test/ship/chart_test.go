@@ -387,12 +387,19 @@ func TestChartConfigLoads(t *testing.T) {
 			port := r.containerPort(t, c, "http")
 			assert.Equal(t, ":"+strconv.Itoa(port), cfg.Server.Listen, "server.listen is the container port")
 
-			// terminationGracePeriodSeconds covers the preStop sleep and the
-			// drain, so the kubelet never kills a draining gateway.
+			// terminationGracePeriodSeconds covers the preStop sleep (if
+			// any), the shutdown delay and the drain, so the kubelet never
+			// kills a draining gateway; the delay lets balancers deregister
+			// the pod before anything is refused.
 			pod := r.podSpec(t, "Deployment", release)
 			grace := time.Duration(num(t, pod["terminationGracePeriodSeconds"])) * time.Second
-			preStop := time.Duration(num(t, dig(t, c, "lifecycle", "preStop", "sleep", "seconds"))) * time.Second
-			assert.Greater(t, grace, preStop+cfg.Server.ShutdownTimeout, "grace period > preStop + server.shutdown_timeout")
+			var preStop time.Duration
+			if _, ok := c["lifecycle"]; ok {
+				preStop = time.Duration(num(t, dig(t, c, "lifecycle", "preStop", "sleep", "seconds"))) * time.Second
+			}
+			assert.Positive(t, cfg.Server.ShutdownDelay, "server.shutdown_delay is set")
+			assert.Greater(t, grace, preStop+cfg.Server.ShutdownDelay+cfg.Server.ShutdownTimeout,
+				"grace period > preStop + server.shutdown_delay + server.shutdown_timeout")
 		})
 	}
 }
@@ -488,6 +495,7 @@ func TestChartRefuses(t *testing.T) {
 		want string
 	}{
 		{"listen set in config", []string{"config.server.listen=:8080"}, "config.server.listen is set by the chart from service.port"},
+		{"shutdown delay set in config", []string{"config.server.shutdown_delay=10s"}, "config.server.shutdown_delay is set by the chart from drain.shutdownDelaySeconds"},
 		{"shutdown timeout set in config", []string{"config.server.shutdown_timeout=10s"}, "config.server.shutdown_timeout is set by the chart from drain.shutdownTimeoutSeconds"},
 		{"both redis kinds", []string{"redis.enabled=true", "redis.url=redis://r:6379"}, "redis.enabled and redis.url are exclusive"},
 		{"redis url set in config", []string{"redis.url=redis://r:6379", "config.redis.url=redis://other:6379"}, "config.redis.url is set by the chart"},

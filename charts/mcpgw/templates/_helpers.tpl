@@ -91,10 +91,14 @@ the pod spec and the file cannot disagree.
 {{- if hasKey $server "listen" -}}
 {{- fail "config.server.listen is set by the chart from service.port; remove it" -}}
 {{- end -}}
+{{- if hasKey $server "shutdown_delay" -}}
+{{- fail "config.server.shutdown_delay is set by the chart from drain.shutdownDelaySeconds; remove it" -}}
+{{- end -}}
 {{- if hasKey $server "shutdown_timeout" -}}
 {{- fail "config.server.shutdown_timeout is set by the chart from drain.shutdownTimeoutSeconds; remove it" -}}
 {{- end -}}
 {{- $_ := set $server "listen" (printf ":%d" (int .Values.service.port)) -}}
+{{- $_ := set $server "shutdown_delay" (printf "%ds" (int .Values.drain.shutdownDelaySeconds)) -}}
 {{- $_ := set $server "shutdown_timeout" (printf "%ds" (int .Values.drain.shutdownTimeoutSeconds)) -}}
 {{- $_ := set $cfg "server" $server -}}
 {{- if and .Values.redis.enabled .Values.redis.url -}}
