@@ -41,6 +41,8 @@ func Probe(ctx context.Context, cfg *configs.Config) []configs.Problem {
 		u := &cfg.Upstreams[i]
 		p := fmt.Sprintf("upstreams[%d]", i)
 		switch {
+		case u.HTTP != nil && unset(u.HTTP.URL), u.SSE != nil && unset(u.SSE.URL):
+			// An unset variable or a missing URL, reported already.
 		case u.HTTP != nil:
 			if err := dialURL(ctx, u.HTTP.URL); err != nil {
 				add(p+".http.url", "upstream %q is not reachable: %v", u.Name, err)
@@ -148,3 +150,6 @@ func dirExists(file string) error {
 	}
 	return nil
 }
+
+// unset reports a URL that is empty or still holds a ${NAME} reference.
+func unset(raw string) bool { return raw == "" || strings.Contains(raw, "${") }

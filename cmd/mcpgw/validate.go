@@ -48,7 +48,9 @@ the audit and state files.`,
 			}
 			cfg, problems := configs.Check(args[0], configs.CheckOptions{Resolve: resolve})
 			if cfg != nil && resolve {
-				problems = append(problems, gateway.Probe(cmd.Context(), cfg)...)
+				probed := gateway.Probe(cmd.Context(), cfg)
+				configs.Locate(args[0], probed)
+				problems = append(problems, probed...)
 			}
 			rep := validateReport{File: args[0], OK: len(problems) == 0, Resolved: resolve, Problems: problems}
 			if rep.Problems == nil {
