@@ -95,6 +95,6 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		require.NoError(t, os.WriteFile(schemaFile, raw, 0o644)) //nolint:gosec // a documentation file.
 	}
 	current, err := os.ReadFile(schemaFile)
-	require.NoError(t, err, "run go test ./configs -run TestSchema -update-schema")
-	assert.Equal(t, string(raw), string(current), "docs/mcpgw.schema.json is stale: go test ./configs -run TestSchema -update-schema")
+	require.NoError(t, err, "run make docs")
+	assert.Equal(t, string(raw), string(current), "docs/mcpgw.schema.json is stale: make docs")
 }
