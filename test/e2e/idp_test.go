@@ -22,9 +22,11 @@ import (
 func TestDexShapedToken(t *testing.T) {
 	iss := authntest.NewIssuer(t, authntest.WithAudience(resource))
 	d := startDemo(t)
+	// Dex's subject is connector-encoded; aud holds the gateway's Dex
+	// client, then the requesting one.
 	dex := iss.Mint(map[string]any{
-		"sub":            "CgVhbGljZRIFbG9jYWw", // Dex's connector-encoded subject
-		"aud":            []any{"mcpgw", "mcpgw-cli"}, // the gateway's Dex client, then the requesting one
+		"sub":            "CgVhbGljZRIFbG9jYWw",
+		"aud":            []any{"mcpgw", "mcpgw-cli"},
 		"azp":            "mcpgw-cli",
 		"email":          "alice@example.com",
 		"email_verified": true,
