@@ -168,7 +168,8 @@ type AuthIssuer struct {
 	Algorithms []string `mapstructure:"algorithms" yaml:"algorithms,omitempty"`
 	// ScopeClaims are the claims scopes are read from, in order; their
 	// values are merged. A string is split on spaces; an array is taken as
-	// is. Default scope, scp.
+	// is. Default scope, scp. Set it for a provider that issues no scope
+	// claim: Dex, with [groups] (docs/identity-providers.md).
 	ScopeClaims []string `mapstructure:"scope_claims" yaml:"scope_claims,omitempty"`
 	// RolesClaim is the dotted path of the claim holding roles, such as
 	// realm_access.roles (Keycloak) or roles (Entra). Unset means no roles.

@@ -53,7 +53,9 @@ func Check(path string, opts CheckOptions) (*Config, []Problem) {
 	return CheckBytes(data, opts)
 }
 
-// CheckBytes is Check of the file's contents.
+// CheckBytes is Check of the file's contents. With problems, the
+// configuration it returns is partly filled (nil after a YAML syntax
+// error): enough to probe what it names, never to serve.
 func CheckBytes(data []byte, opts CheckOptions) (*Config, []Problem) {
 	cfg, errs := parse(data, opts.Resolve)
 	if len(errs) == 0 {
@@ -69,7 +71,22 @@ func CheckBytes(data []byte, opts CheckOptions) (*Config, []Problem) {
 		}
 		out = append(out, Problem{Path: fe.Path, Line: lines.line(fe.Path), Message: fe.Msg})
 	}
-	return nil, out
+	return cfg, out
+}
+
+// Locate fills in the line of each problem without one, from the
+// configuration file at path.
+func Locate(path string, problems []Problem) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	l := lineIndex(data)
+	for i := range problems {
+		if problems[i].Line == 0 && problems[i].Path != "" {
+			problems[i].Line = l.line(problems[i].Path)
+		}
+	}
 }
 
 // lines maps paths, spelled as FieldError spells them, to the line of
@@ -173,23 +190,29 @@ func didYouMean[S ~string](v S, options ...S) string {
 	return fmt.Sprintf("; did you mean %q?", best)
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
+// editDistance is the optimal string alignment distance between a and b,
+// in bytes: insertions, deletions, substitutions and transpositions of
+// neighbours ("wran" is one edit from "warn").
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

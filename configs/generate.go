@@ -4,3 +4,7 @@ package configs
 // doc comments, types and defaults in this package; make docs runs this.
 // A test in internal/tools/configdoc fails when the file is stale.
 //go:generate go run ../internal/tools/configdoc -configs . -out ../docs/configuration.md
+
+// The JSON Schema the examples' modeline names, from the same structs; a
+// test in this package fails when it is stale.
+//go:generate go run ../cmd/mcpgw config schema --out ../docs/mcpgw.schema.json

@@ -73,9 +73,6 @@ func parse(data []byte, resolve bool) (*Config, []error) {
 	}
 	p := &preparer{keepRefs: !resolve}
 	doc, _ := p.prepare(raw, reflect.TypeFor[Config](), "").(map[string]any)
-	if len(p.expandErrs) > 0 {
-		return nil, p.expandErrs
-	}
 	if resolve {
 		overrideFromEnv(doc)
 	}
@@ -83,20 +80,33 @@ func parse(data []byte, resolve bool) (*Config, []error) {
 	cfg, decodeErrs := decode(doc)
 	decodeErrs = append(decodeErrs, p.unknown...)
 	cfg.SetDefaults()
-	errs := decodeErrs
+	errs := slices.Concat(p.expandErrs, decodeErrs)
 	if resolve {
 		errs = slices.Concat(errs, resolveSecrets(cfg))
+	} else {
+		// A value written in the file is no secret to fetch: its checks
+		// (the session key's length) run offline too.
+		cfg.secretRefs(func(_ string, r *SecretRef) {
+			if r.sources() == 1 && r.Value != "" {
+				r.Resolved = r.Value
+			}
+		})
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, consequences(leafErrors(err), decodeErrs)...)
 	}
+	n := len(p.expandErrs)
 	errs = slices.DeleteFunc(errs, func(e error) bool {
 		var fe *FieldError
+		if n > 0 {
+			n-- // An expansion problem itself is kept.
+			return false
+		}
 		if !errors.As(e, &fe) {
 			return false
 		}
 		for _, ref := range p.refs {
-			if isAncestorOrSelf(ref, fe.Path) {
+			if isAncestorOrSelf(ref, fe.Path) || isAncestorOrSelf(fe.Path, ref) {
 				return true
 			}
 		}
@@ -229,6 +239,10 @@ func (p *preparer) prepare(v any, t reflect.Type, path string) any {
 		s, errs := expandEnv(val)
 		for _, msg := range errs {
 			p.expandErrs = append(p.expandErrs, &FieldError{Path: path, Msg: msg})
+		}
+		if len(errs) > 0 {
+			// The value's own checks would only repeat the problem.
+			p.refs = append(p.refs, path)
 		}
 		return s
 	}
@@ -501,6 +515,10 @@ func dateHook(from, to reflect.Type, data any) (any, error) {
 func shapeHook(from, to reflect.Type, data any) (any, error) {
 	for to.Kind() == reflect.Pointer {
 		to = to.Elem()
+	}
+	if to.Kind() == reflect.Slice && from.Kind() == reflect.Map && data != nil {
+		// Weakly typed, mapstructure would make a list of the mapping.
+		return nil, &typeError{"must be a list, not a mapping"}
 	}
 	if (to.Kind() != reflect.Struct && to.Kind() != reflect.Map) || from.Kind() == reflect.Map || data == nil {
 		return data, nil

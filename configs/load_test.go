@@ -222,7 +222,7 @@ func TestParseTypeErrors(t *testing.T) {
 		{
 			name: "list",
 			src:  minimal + "server: {allowed_origins: {a: b}}\n",
-			want: []string{"server.allowed_origins[0]: must be a string"}, // Weak decoding wraps a mapping in a list.
+			want: []string{"server.allowed_origins: must be a list, not a mapping"}, // Weak decoding would wrap a mapping in a list.
 		},
 		{
 			name: "mapping",
@@ -557,7 +557,10 @@ upstreams:
 	assert.Equal(t, "x\nlog: {level: nope}", cfg.Upstreams[1].Stdio.Env["INJECTED"].Resolved.Reveal())
 }
 
-func TestParseExpandUnsetStops(t *testing.T) {
+// TestParseExpandUnsetInOnePass: unset variables are reported with every
+// other problem (timeout: 0 here), and the checks of the values that hold
+// them are skipped rather than repeated.
+func TestParseExpandUnsetInOnePass(t *testing.T) {
 	got := problems(t, `
 upstreams:
   - name: a
@@ -570,6 +573,7 @@ upstreams:
 		"upstreams[0].http.url: ${MCPGW_TEST_UNSET_A}: environment variable MCPGW_TEST_UNSET_A is not set",
 		"upstreams[0].http.headers[X-Key].value: ${MCPGW_TEST_UNSET_B}: environment variable MCPGW_TEST_UNSET_B is not set",
 		"upstreams[1].stdio.args[1]: ${MCPGW_TEST_UNSET_A}: environment variable MCPGW_TEST_UNSET_A is not set",
+		`upstreams[1].timeout: must be a duration with a unit, such as "30s"`,
 	}, sortedLike(got, "upstreams[0].http.url", "upstreams[0].http.headers", "upstreams[1]"))
 }
 

@@ -287,7 +287,7 @@ audit:
 	assert.Equal(t, []string{
 		`policy.rate_limits.per_principal.rate: must be a positive number of calls per second`,
 		`policy.rate_limits.per_principal.burst: must be at least 1`, // brust is unknown: burst is unset
-		`policy.rate_limits.per_principal.brust: unknown key`,
+		`policy.rate_limits.per_principal.brust: unknown key; did you mean "burst"?`,
 		`policy.rate_limits.per_upstream.rate: must be a number`,
 		`policy.rate_limits.backend: "etcd" must be local or redis`,
 		`redis.url: scheme must be redis or rediss`,

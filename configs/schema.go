@@ -13,7 +13,7 @@ import (
 // durations as strings such as "30s". A string value may be a ${NAME}
 // reference wherever a string is expected; serve expands it.
 func JSONSchema() ([]byte, error) {
-	s := schemaOf(reflect.TypeFor[Config](), "")
+	s := schemaOf(reflect.TypeFor[Config]())
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://github.com/mcpgw/mcpgw/docs/mcpgw.schema.json"
 	s["title"] = "mcpgw configuration"
@@ -40,7 +40,7 @@ func schemaEnums() map[string][]string {
 // durationPattern is a Go duration or a ${NAME} reference.
 const durationPattern = `^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|-?([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+|0)$`
 
-func schemaOf(t reflect.Type, owner string) map[string]any {
+func schemaOf(t reflect.Type) map[string]any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -66,9 +66,9 @@ func schemaOf(t reflect.Type, owner string) map[string]any {
 	case reflect.Float32, reflect.Float64:
 		return map[string]any{"type": "number"}
 	case reflect.Slice, reflect.Array:
-		return map[string]any{"type": "array", "items": schemaOf(t.Elem(), owner)}
+		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
 	case reflect.Map:
-		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem(), owner)}
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
 	case reflect.Struct:
 		props := map[string]any{}
 		enums := schemaEnums()
@@ -78,7 +78,7 @@ func schemaOf(t reflect.Type, owner string) map[string]any {
 			if tag == "" || tag == "-" {
 				continue
 			}
-			fs := schemaOf(f.Type, t.Name())
+			fs := schemaOf(f.Type)
 			if e := enums[t.Name()+"."+f.Name]; len(e) > 0 && fs["type"] == "string" {
 				fs["enum"] = e
 			}

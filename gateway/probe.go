@@ -38,21 +38,8 @@ func Probe(ctx context.Context, cfg *configs.Config) []configs.Problem {
 		}
 	}
 	for i := range cfg.Upstreams {
-		u := &cfg.Upstreams[i]
-		p := fmt.Sprintf("upstreams[%d]", i)
-		switch {
-		case u.HTTP != nil:
-			if err := dialURL(ctx, u.HTTP.URL); err != nil {
-				add(p+".http.url", "upstream %q is not reachable: %v", u.Name, err)
-			}
-		case u.SSE != nil:
-			if err := dialURL(ctx, u.SSE.URL); err != nil {
-				add(p+".sse.url", "upstream %q is not reachable: %v", u.Name, err)
-			}
-		case u.Stdio != nil:
-			if _, err := exec.LookPath(u.Stdio.Command); err != nil {
-				add(p+".stdio.command", "%v", err)
-			}
+		if path, err := probeUpstream(ctx, i, &cfg.Upstreams[i]); err != nil {
+			add(path, "%v", err)
 		}
 	}
 	if cfg.Redis != nil {
@@ -73,6 +60,28 @@ func Probe(ctx context.Context, cfg *configs.Config) []configs.Problem {
 		}
 	}
 	return out
+}
+
+// probeUpstream reaches upstream i: its host, or its command on PATH.
+func probeUpstream(ctx context.Context, i int, u *configs.Upstream) (string, error) {
+	p := fmt.Sprintf("upstreams[%d]", i)
+	switch {
+	case u.HTTP != nil && unset(u.HTTP.URL), u.SSE != nil && unset(u.SSE.URL):
+		// An unset variable or a missing URL, reported already.
+	case u.HTTP != nil:
+		if err := dialURL(ctx, u.HTTP.URL); err != nil {
+			return p + ".http.url", fmt.Errorf("upstream %q is not reachable: %w", u.Name, err)
+		}
+	case u.SSE != nil:
+		if err := dialURL(ctx, u.SSE.URL); err != nil {
+			return p + ".sse.url", fmt.Errorf("upstream %q is not reachable: %w", u.Name, err)
+		}
+	case u.Stdio != nil:
+		if _, err := exec.LookPath(u.Stdio.Command); err != nil {
+			return p + ".stdio.command", err
+		}
+	}
+	return "", nil
 }
 
 // probeIssuer fetches the issuer's discovery document as its discovery
@@ -148,3 +157,6 @@ func dirExists(file string) error {
 	}
 	return nil
 }
+
+// unset reports a URL that is empty or still holds a ${NAME} reference.
+func unset(raw string) bool { return raw == "" || strings.Contains(raw, "${") }

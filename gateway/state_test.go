@@ -12,14 +12,15 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 )
 
-// stateYAML has what only the live catalog can show: orders' prefix
-// leaves room for short names only, and search and lookup both expose bare
-// names, so lookup's "find" clashes with search's.
+// stateYAML is valid (validate accepts it), yet has what only the live
+// catalog can show: orders' 40-character prefix leaves room for names of
+// 22 characters and orders lists a longer one, and search's bare
+// "lookup__resolve" takes the exposed name of lookup's "resolve".
 var stateYAML = `server:
   listen: 127.0.0.1:0
 upstreams:
   - name: orders
-    prefix: ` + strings.Repeat("o", 55) + `
+    prefix: ` + strings.Repeat("o", 40) + `
     http:
       url: http://orders.invalid/mcp
   - name: search
@@ -27,7 +28,6 @@ upstreams:
     http:
       url: http://search.invalid/mcp
   - name: lookup
-    prefix: ""
     optional: true
     http:
       url: http://lookup.invalid/mcp
@@ -36,8 +36,9 @@ upstreams:
 func stateGateway(t *testing.T) *testGateway {
 	t.Helper()
 	orders := newFake("orders", `{"name":"get","inputSchema":{"type":"object"}}`,
-		`{"name":"cancel_order_now","inputSchema":{"type":"object"}}`)
-	search := newFake("search", `{"name":"find","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}}`)
+		`{"name":"cancel_order_now_and_refund_everything","inputSchema":{"type":"object"}}`)
+	search := newFake("search", `{"name":"find","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}}`,
+		`{"name":"lookup__resolve","inputSchema":{"type":"object"}}`)
 	lookup := newFake("lookup", `{"name":"find","inputSchema":{"type":"object"}}`, `{"name":"resolve","inputSchema":{"type":"object"}}`)
 	lookup.cat.ProtocolVersion, lookup.cat.Stateless = "2026-07-28", true
 	search.cat.ProtocolVersion, search.cat.Stateless = "2025-11-25", false
@@ -65,10 +66,11 @@ func TestUpstreamsShowDroppedTools(t *testing.T) {
 	require.Len(t, ups.Upstreams, 3)
 	orders, search, lookup := ups.Upstreams[0], ups.Upstreams[1], ups.Upstreams[2]
 	assert.Equal(t, 1, orders.Tools)
-	assert.Equal(t, 1, orders.ToolsDroppedName, "cancel_order_now is past 64 characters once prefixed")
+	assert.Equal(t, 1, orders.ToolsDroppedName, "cancel_order_now_and_refund_everything is past 64 characters once prefixed")
 	require.Len(t, orders.Problems, 1)
-	assert.Contains(t, orders.Problems[0], "cancel_order_now")
-	assert.Zero(t, search.ToolsClashed, "search comes first and keeps find")
+	assert.Contains(t, orders.Problems[0], "cancel_order_now_and_refund_everything")
+	assert.Zero(t, search.ToolsClashed, "search comes first and keeps lookup__resolve")
+	assert.Equal(t, 2, search.Tools)
 	assert.Equal(t, EraSession, search.Era)
 	assert.Equal(t, "2025-11-25", search.ProtocolVersion)
 	assert.Equal(t, 1, lookup.ToolsClashed)
@@ -153,7 +155,7 @@ func TestAdminDrainsAndHistory(t *testing.T) {
 // goes and why it is or is not listed; a kill switch shows at once.
 func TestAdminCatalog(t *testing.T) {
 	tg := stateGateway(t)
-	w := tg.do(t, http.MethodPost, "/admin/v1/killswitches", `{"scope":"tool","target":"resolve","reason":"r"}`, nil)
+	w := tg.do(t, http.MethodPost, "/admin/v1/killswitches", `{"scope":"tool","target":"lookup__find","reason":"r"}`, nil)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	var view CatalogView
 	getJSON(t, tg, "/admin/v1/catalog", &view)
@@ -163,10 +165,11 @@ func TestAdminCatalog(t *testing.T) {
 	for _, tool := range view.Tools {
 		names = append(names, tool.Name)
 	}
-	assert.Equal(t, []string{"find", strings.Repeat("o", 55) + "__get", "resolve"}, names)
+	assert.Equal(t, []string{"find", "lookup__find", "lookup__resolve", strings.Repeat("o", 40) + "__get"}, names)
 	assert.Equal(t, CatalogTool{Name: "find", Upstream: "search", Original: "find", Listed: true, Available: true, ReadOnly: true}, view.Tools[0])
-	assert.True(t, view.Tools[2].Killed)
-	assert.False(t, view.Tools[2].Listed)
+	assert.True(t, view.Tools[1].Killed)
+	assert.False(t, view.Tools[1].Listed)
+	assert.Equal(t, "search", view.Tools[2].Upstream, "the clash went to the first upstream")
 }
 
 // TestCatalogAsPrincipal: viewed as a principal, tools whose required

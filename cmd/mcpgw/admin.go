@@ -209,8 +209,10 @@ func printSwitches(w io.Writer, list []switchView, wide bool) {
 
 // adminCmds are the verbs against a running gateway.
 func adminCmds() []*cobra.Command {
-	return []*cobra.Command{killCmd(), reviveCmd(), switchesCmd(), drainCmd("drain"), drainCmd("undrain"),
-		upstreamsCmd(), catalogCmd(), drainsCmd(), historyCmd()}
+	return []*cobra.Command{
+		killCmd(), reviveCmd(), switchesCmd(), drainCmd("drain"), drainCmd("undrain"),
+		upstreamsCmd(), catalogCmd(), drainsCmd(), historyCmd(),
+	}
 }
 
 // adminRun wraps a verb's body: it resolves the flags first.
@@ -555,7 +557,8 @@ func drainsCmd() *cobra.Command {
 					head += "\tID"
 				}
 				fmt.Fprintln(tw, head)
-				for _, d := range out.Drains {
+				for i := range out.Drains {
+					d := &out.Drains[i]
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s", d.Target, d.Reason, d.Actor, d.Created.Local().Format(time.RFC3339))
 					if wide {
 						fmt.Fprintf(tw, "\t%s", d.ID)
@@ -604,8 +607,9 @@ record.`,
 					head += "\tID\tTICKET\tEXPIRES"
 				}
 				fmt.Fprintln(tw, head)
-				for _, e := range out.Events {
-					s := e.Switch
+				for i := range out.Events {
+					e := &out.Events[i]
+					s := &e.Switch
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", e.Time.Local().Format(time.RFC3339), e.Kind, e.Action, s.Scope, dash(s.Target), s.Reason, e.Actor)
 					if wide {
 						fmt.Fprintf(tw, "\t%s\t%s\t%s", dash(s.ID), dash(s.Ticket), expiry(s.Expires))

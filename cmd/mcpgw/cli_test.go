@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -135,4 +136,13 @@ func TestAdminAuthErrors(t *testing.T) {
 	code, _, errOut = cli(t, "drains", "--addr", srv.URL)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "HTTP 403", "the token came from MCPGW_TOKEN")
+}
+
+// TestConfigSchema: config schema prints the schema the examples name.
+func TestConfigSchema(t *testing.T) {
+	code, out, errOut := cli(t, "config", "schema")
+	require.Equal(t, 0, code, errOut)
+	want, err := os.ReadFile("../../docs/mcpgw.schema.json")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), out)
 }

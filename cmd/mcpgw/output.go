@@ -14,7 +14,7 @@ import (
 // The output formats every verb takes with -o. json and yaml print the
 // same document (yaml is the json document re-encoded, so field names
 // match); text is a table or a sentence; wide is text with more columns.
-var outputFormats = []string{"text", "json", "yaml", "wide"}
+func outputFormats() []string { return []string{"text", "json", "yaml", "wide"} }
 
 // outputFlag is the -o flag of one command.
 type outputFlag struct{ format string }
@@ -22,13 +22,13 @@ type outputFlag struct{ format string }
 func (o *outputFlag) register(c *cobra.Command) {
 	c.Flags().StringVarP(&o.format, "output", "o", "text", "output format: text, json, yaml or wide")
 	_ = c.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return outputFormats, cobra.ShellCompDirectiveNoFileComp
+		return outputFormats(), cobra.ShellCompDirectiveNoFileComp
 	})
 }
 
 // check refuses an unknown format before the command does anything.
 func (o *outputFlag) check() error {
-	if !slices.Contains(outputFormats, o.format) {
+	if !slices.Contains(outputFormats(), o.format) {
 		return usageError("-o %q: must be one of text, json, yaml, wide", o.format)
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -48,7 +49,9 @@ the audit and state files.`,
 			}
 			cfg, problems := configs.Check(args[0], configs.CheckOptions{Resolve: resolve})
 			if cfg != nil && resolve {
-				problems = append(problems, gateway.Probe(cmd.Context(), cfg)...)
+				probed := gateway.Probe(cmd.Context(), cfg)
+				configs.Locate(args[0], probed)
+				problems = append(problems, probed...)
 			}
 			rep := validateReport{File: args[0], OK: len(problems) == 0, Resolved: resolve, Problems: problems}
 			if rep.Problems == nil {
@@ -92,8 +95,9 @@ func configCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	c.AddCommand(&cobra.Command{
-		Use:   "schema",
+	var outFile string
+	schema := &cobra.Command{
+		Use:   "schema [--out FILE]",
 		Short: "Print the JSON Schema of the configuration file",
 		Long: `Print the JSON Schema (draft 2020-12) of the configuration file, generated
 from the configuration's Go types. Editors use it through the modeline the
@@ -106,9 +110,15 @@ examples carry:
 			if err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(append(b, '\n'))
+			b = append(b, '\n')
+			if outFile != "" {
+				return os.WriteFile(outFile, b, 0o644) //nolint:gosec // a public schema, not a secret.
+			}
+			_, err = cmd.OutOrStdout().Write(b)
 			return err
 		},
-	})
+	}
+	schema.Flags().StringVar(&outFile, "out", "", "write the schema to FILE instead of stdout (make docs writes docs/mcpgw.schema.json)")
+	c.AddCommand(schema)
 	return c
 }
