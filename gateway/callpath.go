@@ -194,6 +194,7 @@ func (c *call) attach(m *message) {
 	}
 	c.t.params = t.params
 	c.recordArgs()
+	c.rerr = c.checkParamHeaders()
 }
 
 // open refuses new calls while the gateway shuts down.
@@ -221,7 +222,7 @@ func (c *call) route() *rpcError {
 		c.startRecord()
 		c.recordArgs()
 	}
-	return nil
+	return c.checkParamHeaders()
 }
 
 // killSwitch refuses a tool a kill switch stops.

@@ -196,3 +196,56 @@ upstreams:
 	assert.Equal(t, "mcpgw merges the MCP servers orders, payments into one catalog. Tool and prompt names are namespaced: payments as pay__<name>. orders keep their own tool and prompt names.", got)
 	assert.NotContains(t, got, "<server>")
 }
+
+// TestParamHeadersChecked: a 2026-07-28 tools/call's Mcp-Param-* headers
+// are held against the arguments the tool's x-mcp-header annotations bind
+// (SEP-2243): a missing, malformed or disagreeing header is HTTP 400 with
+// -32020 and never reaches the upstream; a matching one, plain or in the
+// Base64 form, is forwarded. The session era has no such headers.
+func TestParamHeadersChecked(t *testing.T) {
+	const tool = `{"name":"where","inputSchema":{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"},"level":{"type":"integer"}}}}`
+	tests := []struct {
+		name   string
+		args   string
+		header string // Mcp-Param-Region; "" sends none
+		ok     bool
+	}{
+		{name: "matching", args: `{"region":"us-west1"}`, header: "us-west1", ok: true},
+		{name: "matching base64", args: `{"region":"日本"}`, header: "=?base64?5pel5pys?=", ok: true},
+		{name: "literal without the base64 suffix", args: `{"region":"=?base64?abc"}`, header: "=?base64?abc", ok: true},
+		{name: "argument and header absent", args: `{"level":3}`, ok: true},
+		{name: "disagreeing", args: `{"region":"us-west1"}`, header: "eu-west1"},
+		{name: "missing", args: `{"region":"us-west1"}`},
+		{name: "without its argument", args: `{"level":3}`, header: "us-west1"},
+		{name: "invalid base64 padding", args: `{"region":"us"}`, header: "=?base64?dXM?="},
+		{name: "invalid base64 characters", args: `{"region":"us"}`, header: "=?base64?d*M=?="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake("geo", tool)
+			tg := newTestGateway(t, fakesYAML("geo"), f)
+			rq := modernCall(1, "geo__where", tt.args)
+			if tt.header != "" {
+				rq.header["Mcp-Param-Region"] = tt.header
+			}
+			w, _ := tg.post(t, rq)
+			if !tt.ok {
+				assert.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+				assert.Equal(t, -32020, errorCode(t, w))
+				assert.Empty(t, f.requests(), "a refused call never reaches the upstream")
+				return
+			}
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			assert.Equal(t, 0, errorCode(t, w), w.Body.String())
+			reqs := f.requests()
+			require.Len(t, reqs, 1)
+			if tt.header != "" {
+				assert.Equal(t, tt.header, reqs[0].Header.Get("Mcp-Param-Region"), "forwarded")
+			}
+
+			sid := tg.session(t, nil)
+			w, _ = tg.post(t, legacyCall(sid, 2, "geo__where", tt.args))
+			assert.Equal(t, 0, errorCode(t, w), w.Body.String())
+		})
+	}
+}
