@@ -188,9 +188,11 @@ func (g *Gateway) upstreamError(ctx context.Context, t *target, err error) *rpcE
 	}
 	var rpcErr *upstream.RPCError
 	if errors.As(err, &rpcErr) {
-		e := &rpcError{Code: rpcErr.Code, Message: rpcErr.Message}
+		// Relayed as the upstream sent it: the whole object when the
+		// transport kept it, else its members with data as raw JSON (a
+		// []byte in an any would marshal as base64).
+		e := &rpcError{Code: rpcErr.Code, Message: rpcErr.Message, raw: rpcErr.Raw}
 		if len(rpcErr.Data) > 0 {
-			// Raw JSON, not []byte, which would marshal as base64.
 			e.Data = json.RawMessage(rpcErr.Data)
 		}
 		return e

@@ -194,6 +194,7 @@ func (c *call) attach(m *message) {
 	}
 	c.t.params = t.params
 	c.recordArgs()
+	c.rerr = c.checkParamHeaders()
 }
 
 // open refuses new calls while the gateway shuts down.
@@ -209,6 +210,11 @@ func (c *call) open() *rpcError {
 func (c *call) route() *rpcError {
 	t, rerr := resolve(c.snap, c.m)
 	if rerr != nil {
+		if rerr.Code == mcpwire.CodeResourceNotFound && c.s == nil {
+			// SEP-2164: from 2026-07-28 on, a resource that does not exist
+			// is invalid params; the session era keeps -32002.
+			rerr.Code = mcpwire.CodeInvalidParams
+		}
 		return rerr
 	}
 	c.t = t
@@ -216,7 +222,7 @@ func (c *call) route() *rpcError {
 		c.startRecord()
 		c.recordArgs()
 	}
-	return nil
+	return c.checkParamHeaders()
 }
 
 // killSwitch refuses a tool a kill switch stops.
@@ -397,11 +403,39 @@ func (c *call) answer() {
 	case c.rerr != nil:
 		c.rp.fail(c.m.ID, c.rerr)
 	default:
+		if c.s == nil && c.up != nil {
+			c.result = c.bridgedResult(c.result)
+		}
 		buf := getMsgBuf()
 		*buf = appendResult(slices.Grow((*buf)[:0], len(c.result)+64), c.m.ID, c.result)
 		c.rp.send(*buf)
 		putMsgBuf(buf)
 	}
+}
+
+// bridgedResult gives a 2026-07-28 client's result from a session-era
+// upstream the resultType every 2026-07-28 result carries (SEP-2322); a
+// 2026-07-28 upstream's result is relayed as it is.
+func (c *call) bridgedResult(res json.RawMessage) json.RawMessage {
+	if cat, _ := c.up.Catalog(); cat == nil || cat.Stateless {
+		return res
+	}
+	return withResultType(res)
+}
+
+// withResultType returns the result object res with resultType "complete"
+// first, unless it has a resultType already.
+func withResultType(res json.RawMessage) json.RawMessage {
+	i := rawjson.SkipSpace(res, 0)
+	if i >= len(res) || res[i] != '{' || len(rawjson.Member(res, mcpwire.ResultTypeKey)) > 0 {
+		return res
+	}
+	out := make([]byte, 0, len(res)+32)
+	out = append(out, `{"`+mcpwire.ResultTypeKey+`":"`+mcpwire.ResultComplete+`"`...)
+	if j := rawjson.SkipSpace(res, i+1); j < len(res) && res[j] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, res[i+1:]...)
 }
 
 // writeHeaderRefusal answers a call refused on its headers. With no body

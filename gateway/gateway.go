@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway/catalog"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/telemetry"
 	"github.com/mcpgw/mcpgw/upstream"
 )
@@ -60,7 +62,11 @@ type Gateway struct {
 	cfg     *configs.Config
 	log     *slog.Logger
 	version string
-	now     func() time.Time
+	// modernHead starts every result object the gateway itself produces
+	// for a 2026-07-28 client: resultType and the server's identity in
+	// _meta (SEP-2575), encoded once.
+	modernHead []byte
+	now        func() time.Time
 
 	rt        atomic.Pointer[runtime]
 	sessions  *sessions
@@ -135,6 +141,8 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	if g.version == "" {
 		g.version = "dev"
 	}
+	info, _ := json.Marshal(g.serverInfo())
+	g.modernHead = fmt.Appendf(nil, `{"%s":"%s","_meta":{"%s":%s}`, mcpwire.ResultTypeKey, mcpwire.ResultComplete, mcpwire.MetaServerInfo, info)
 	key, err := decodeKey(cfg.Server.SessionKey.Resolved.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("server.session_key: %w", err)

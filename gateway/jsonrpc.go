@@ -21,11 +21,14 @@ type message struct {
 	Error   json.RawMessage `json:"error,omitempty"`
 }
 
-// rpcError is a JSON-RPC error object the gateway produces.
+// rpcError is a JSON-RPC error object the gateway produces, or relays.
 type rpcError struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Data    any    `json:"data,omitempty"`
+	// raw, when set, is the error object as an upstream sent it: it is
+	// written instead of the members above, byte for byte.
+	raw json.RawMessage
 }
 
 func (e *rpcError) Error() string { return e.Message }
@@ -130,6 +133,9 @@ func appendResult(dst []byte, id, result json.RawMessage) []byte {
 func appendError(dst []byte, id json.RawMessage, e *rpcError) []byte { //nolint:unparam // append-style, like appendResult.
 	if len(id) == 0 {
 		id = json.RawMessage(nullID)
+	}
+	if len(e.raw) > 0 {
+		return appendRawError(dst, id, e.raw)
 	}
 	enc, err := json.Marshal(e)
 	if err != nil {

@@ -160,7 +160,7 @@ func TestServerDiscoverAndListTTL(t *testing.T) {
 		res := resultOf(t, w)
 		assert.Equal(t, []any{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}, res["supportedVersions"])
 		assert.Equal(t, "mcpgw", at(t, res, "serverInfo", "name"))
-		assert.Contains(t, res["instructions"], "<server>__<name>")
+		assert.Contains(t, res["instructions"], "orders as orders__<name>")
 		assert.Contains(t, res["capabilities"], "tools")
 		want := 30000.0
 		if down {
@@ -195,12 +195,14 @@ func TestForwardedMethodsRoute(t *testing.T) {
 		path   []string
 		sent   string // params at path, as the upstream gets them
 		modern int    // HTTP status of a modern refusal
+		// modernCode is a modern refusal's code when it differs from code.
+		modernCode int
 	}{
 		{name: "resource by URI", method: "resources/read", header: "orders://readme", params: `"uri":"orders://readme"`, up: "orders", path: []string{"uri"}, sent: "orders://readme"},
 		{name: "shared resource in the gateway form", method: "resources/read", header: "mcpgw://payments/file:///shared.txt", params: `"uri":"mcpgw://payments/file:///shared.txt"`, up: "payments", path: []string{"uri"}, sent: "file:///shared.txt"},
 		{name: "resource by template", method: "resources/read", header: "orders://items/42", params: `"uri":"orders://items/42"`, up: "orders", path: []string{"uri"}, sent: "orders://items/42"},
-		{name: "ambiguous resource", method: "resources/read", header: "file:///shared.txt", params: `"uri":"file:///shared.txt"`, code: -32002, modern: 200},
-		{name: "unknown resource", method: "resources/read", header: "nope://x", params: `"uri":"nope://x"`, code: -32002, modern: 200},
+		{name: "ambiguous resource", method: "resources/read", header: "file:///shared.txt", params: `"uri":"file:///shared.txt"`, code: -32002, modern: 400, modernCode: -32602},
+		{name: "unknown resource", method: "resources/read", header: "nope://x", params: `"uri":"nope://x"`, code: -32002, modern: 400, modernCode: -32602},
 		{name: "resource of a down upstream", method: "resources/read", header: "mcpgw://gone/x", params: `"uri":"mcpgw://gone/x"`, code: -32050, modern: 200},
 		{name: "resource without uri", method: "resources/read", params: `"uri":""`, code: -32602, modern: 400},
 		{name: "prompt", method: "prompts/get", header: "orders__summary", params: `"name":"orders__summary","arguments":{}`, up: "orders", path: []string{"name"}, sent: "summary"},
@@ -226,6 +228,9 @@ func TestForwardedMethodsRoute(t *testing.T) {
 					want, code := http.StatusOK, tt.code
 					if modern {
 						want = tt.modern
+						if tt.modernCode != 0 {
+							code = tt.modernCode // SEP-2164: an unknown resource is invalid params
+						}
 						if tt.header == "" && tt.method != "completion/complete" {
 							code = -32020 // Mcp-Name is required before the body is looked at
 						}

@@ -264,9 +264,29 @@ func (g *Gateway) serverInfo() map[string]any {
 	return map[string]any{"name": "mcpgw", "title": "mcpgw MCP gateway", "version": g.version}
 }
 
+// instructions describes the catalog as configured: which servers it
+// merges and how each one's tool and prompt names are exposed.
 func (g *Gateway) instructions() string {
-	return "mcpgw merges several MCP servers into one catalog. Tool and prompt names are namespaced as <server>" +
-		g.rt.Load().cfg.Catalog.Separator + "<name>."
+	cfg := g.rt.Load().cfg
+	var servers, prefixed, own []string
+	for i := range cfg.Upstreams {
+		u := &cfg.Upstreams[i]
+		servers = append(servers, u.Name)
+		if p := u.ExposedPrefix(); p != "" {
+			prefixed = append(prefixed, u.Name+" as "+p+cfg.Catalog.Separator+"<name>")
+		} else {
+			own = append(own, u.Name)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("mcpgw merges the MCP servers " + strings.Join(servers, ", ") + " into one catalog.")
+	if len(prefixed) > 0 {
+		b.WriteString(" Tool and prompt names are namespaced: " + strings.Join(prefixed, ", ") + ".")
+	}
+	if len(own) > 0 {
+		b.WriteString(" " + strings.Join(own, ", ") + " keep their own tool and prompt names.")
+	}
+	return b.String()
 }
 
 // clientNotification handles notifications (and responses) from the client.

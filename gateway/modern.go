@@ -194,15 +194,18 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 	return nil
 }
 
-// discoverResult answers server/discover.
+// discoverResult answers server/discover. serverInfo stays in the body
+// for clients of the drafts before it moved to _meta (SEP-2575).
 func (g *Gateway) discoverResult(rt *runtime) []byte {
 	res, _ := json.Marshal(map[string]any{
-		"supportedVersions": mcpwire.SupportedVersions(),
-		"capabilities":      gatewayCapabilities(rt.anySubscribe()),
-		"serverInfo":        g.serverInfo(),
-		"instructions":      g.instructions(),
-		"ttlMs":             rt.listTTL().Milliseconds(),
-		"cacheScope":        "private",
+		mcpwire.ResultTypeKey: mcpwire.ResultComplete,
+		"_meta":               map[string]any{mcpwire.MetaServerInfo: g.serverInfo()},
+		"supportedVersions":   mcpwire.SupportedVersions(),
+		"capabilities":        gatewayCapabilities(rt.anySubscribe()),
+		"serverInfo":          g.serverInfo(),
+		"instructions":        g.instructions(),
+		"ttlMs":               rt.listTTL().Milliseconds(),
+		"cacheScope":          "private",
 	})
 	return res
 }
@@ -216,22 +219,26 @@ func (g *Gateway) modernList(w http.ResponseWriter, rt *runtime, snap *catalog.S
 		writeJSON(w, modernStatus(rerr.Code), appendError(nil, m.ID, rerr))
 		return
 	}
-	out := make([]byte, 0, len(page)+96)
+	out := make([]byte, 0, len(page)+len(g.modernHead)+96)
 	out = append(out, respPrefix...)
 	out = append(out, m.ID...)
 	out = append(out, respResult...)
-	out = appendCacheHints(out, page, rt.listTTL())
+	out = appendCacheHints(out, g.modernHead, page, rt.listTTL())
 	writeJSON(w, http.StatusOK, append(out, '}'))
 }
 
-// appendCacheHints appends the object obj with ttlMs and cacheScope added.
-func appendCacheHints(dst, obj []byte, ttl time.Duration) []byte {
+// appendCacheHints appends the object obj with the members of head (an
+// object's opening without its closing brace: resultType and _meta) first
+// and ttlMs and cacheScope last.
+func appendCacheHints(dst, head, obj []byte, ttl time.Duration) []byte {
 	end := len(obj) - 1
 	for end > 0 && obj[end] != '}' {
 		end--
 	}
-	dst = append(dst, obj[:end]...)
+	dst = append(dst, head...)
+	dst = append(dst, ',')
 	if i := rawjson.SkipSpace(obj, 1); i < end {
+		dst = append(dst, obj[1:end]...)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"ttlMs":`...)

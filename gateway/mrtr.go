@@ -356,7 +356,7 @@ func (g *Gateway) askClient(ctx context.Context, s *session, rp *replier, method
 	}
 	if len(rawjson.Member(s.clientCaps, need)) == 0 {
 		return nil, newRPCError(mcpwire.CodeMissingCapability, "the upstream needs the client capability "+strconv.Quote(need)+
-			", which this client did not declare at initialize", map[string]any{"requiredCapabilities": []string{need}})
+			", which this client did not declare at initialize", map[string]any{"requiredCapabilities": map[string]any{need: map[string]any{}}})
 	}
 	if !rp.sseOK {
 		return nil, newRPCError(mcpwire.CodeMissingCapability, "the upstream needs "+method+", which the gateway can only send on an event stream: the request's Accept header lacks text/event-stream", nil)

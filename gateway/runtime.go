@@ -40,6 +40,9 @@ type runtime struct {
 	// schemas are the compiled input schemas of the checked tools of the
 	// published snapshot (trust.go).
 	schemas atomic.Pointer[argSchemas]
+	// headers are the x-mcp-header bindings of the published snapshot's
+	// tools, by exposed name (paramheaders.go); nil when none binds one.
+	headers atomic.Pointer[map[string]upstream.ParamBindings]
 	// views filters the lists per principal; nil when nothing needs it.
 	views    *views
 	opts     catalog.Options
@@ -286,6 +289,7 @@ func (rt *runtime) rebuild() {
 		return
 	}
 	rt.compileSchemas(snap)
+	rt.bindHeaders(snap)
 	rt.pub.Store(&published{snap: snap, sources: sources, opts: rt.opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {

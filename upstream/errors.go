@@ -54,6 +54,10 @@ type RPCError struct {
 	// one may answer 5xx with a JSON-RPC error); 0 otherwise. A 5xx still
 	// counts against the circuit breaker.
 	Status int
+	// Raw is the whole error object as the upstream sent it, when the
+	// transport kept it (Streamable HTTP does; the mcp-go transports
+	// decode it): the gateway relays it byte for byte.
+	Raw []byte
 }
 
 // Error implements error.

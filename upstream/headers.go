@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/textproto"
 	"slices"
 	"strconv"
@@ -209,35 +210,124 @@ func paramHeaders(params []byte, bindings []headerBinding) ([][2]string, error) 
 	}
 	out := make([][2]string, 0, len(bindings))
 	for _, b := range bindings {
-		v := root
-		for _, p := range b.path {
-			m, ok := v.(map[string]any)
-			if !ok {
-				v = nil
-				break
-			}
-			v = m[p]
+		s, ok, err := b.value(root)
+		if err != nil {
+			return nil, err
 		}
-		var s string
-		switch x := v.(type) {
-		case nil:
+		if !ok {
 			continue
-		case string:
-			s = encodeHeaderValue(x)
-		case bool:
-			s = strconv.FormatBool(x)
-		case json.Number:
-			f, err := strconv.ParseFloat(string(x), 64)
-			if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53-1 {
-				return nil, fmt.Errorf("argument for %s is not a safe integer", b.header)
-			}
-			s = strconv.FormatInt(int64(f), 10)
-		default:
-			return nil, fmt.Errorf("argument for %s is not a primitive value", b.header)
 		}
-		out = append(out, [2]string{b.header, s})
+		out = append(out, [2]string{b.header, encodeHeaderValue(s)})
 	}
 	return out, nil
+}
+
+// value is the argument b binds in the decoded arguments root, as its
+// header carries it before encoding; false when it is absent or null.
+func (b headerBinding) value(root any) (string, bool, error) {
+	v := root
+	for _, p := range b.path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", false, nil
+		}
+		v = m[p]
+	}
+	switch x := v.(type) {
+	case nil:
+		return "", false, nil
+	case string:
+		return x, true, nil
+	case bool:
+		return strconv.FormatBool(x), true, nil
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53-1 {
+			return "", false, fmt.Errorf("argument for %s is not a safe integer", b.header)
+		}
+		return strconv.FormatInt(int64(f), 10), true, nil
+	default:
+		return "", false, fmt.Errorf("argument for %s is not a primitive value", b.header)
+	}
+}
+
+// ParamBindings are the x-mcp-header bindings of one tool: which argument
+// each Mcp-Param-{Name} header mirrors (SEP-2243).
+type ParamBindings struct{ b []headerBinding }
+
+// ToolParamBindings reads the bindings of a tool definition; none (the
+// zero value) for a tool without x-mcp-header. An error means an
+// annotation breaks the spec's constraints.
+func ToolParamBindings(tool []byte) (ParamBindings, error) {
+	_, b, err := toolBindings(tool)
+	return ParamBindings{b: b}, err
+}
+
+// Empty reports whether the tool binds no header.
+func (p ParamBindings) Empty() bool { return len(p.b) == 0 }
+
+// Check holds a 2026-07-28 tools/call's Mcp-Param-* headers h against the
+// arguments in params, as a server must (SEP-2243, basic/transports,
+// "Custom Headers from Tool Parameters"): a bound argument that is present
+// needs its header, with the same value once a "=?base64?…?=" form is
+// decoded; a header whose argument is absent, or whose value is malformed
+// (characters outside visible ASCII, Base64 that does not decode), is
+// refused. The error says which header.
+func (p ParamBindings) Check(params []byte, h http.Header) error {
+	var root any
+	if args := rawjson.Member(params, "arguments"); !rawjson.IsNull(args) {
+		dec := json.NewDecoder(bytes.NewReader(args))
+		dec.UseNumber()
+		if err := dec.Decode(&root); err != nil {
+			return err
+		}
+	}
+	for _, b := range p.b {
+		want, present, err := b.value(root)
+		if err != nil {
+			return err
+		}
+		vals := h.Values(b.header)
+		switch {
+		case !present && len(vals) == 0:
+			continue
+		case !present:
+			return fmt.Errorf("%s is sent but its argument is absent", b.header)
+		case len(vals) == 0:
+			return fmt.Errorf("%s is missing: the argument it mirrors is present", b.header)
+		case len(vals) > 1:
+			return fmt.Errorf("%s is sent more than once", b.header)
+		}
+		got, err := decodeParamHeader(vals[0])
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.header, err)
+		}
+		if got != want {
+			return fmt.Errorf("%s does not match the argument it mirrors", b.header)
+		}
+	}
+	return nil
+}
+
+// decodeParamHeader undoes the spec's Value Encoding: "=?base64?…?=" is
+// the standard Base64 (with padding) of the value's UTF-8 bytes, anything
+// else the value itself, which must then be visible ASCII.
+func decodeParamHeader(v string) (string, error) {
+	if inner, ok := strings.CutPrefix(v, "=?base64?"); ok {
+		if inner, ok = strings.CutSuffix(inner, "?="); ok {
+			b, err := base64.StdEncoding.Strict().DecodeString(inner)
+			if err != nil {
+				return "", errors.New("invalid Base64 value")
+			}
+			return string(b), nil
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return "", errors.New("value has characters outside visible ASCII")
+		}
+	}
+	return v, nil
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

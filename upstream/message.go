@@ -271,7 +271,7 @@ func rpcErrorFrom(raw []byte) *RPCError {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return &RPCError{Code: mcpwire.CodeInternalError, Message: "malformed error object from upstream"}
 	}
-	e := &RPCError{Code: w.Code, Message: w.Message}
+	e := &RPCError{Code: w.Code, Message: w.Message, Raw: bytes.Clone(raw)}
 	if !rawjson.IsNull(w.Data) {
 		e.Data = []byte(w.Data)
 	}

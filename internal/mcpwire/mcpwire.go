@@ -249,3 +249,8 @@ const (
 	// data: upstream, status.
 	CodeUpstreamRejected = -32070
 )
+
+// ResultComplete is the resultType of a final result. Every 2026-07-28
+// result carries resultType, and a client treats one without it as
+// complete (SEP-2322); ResultInputRequired is the other core value.
+const ResultComplete = "complete"
