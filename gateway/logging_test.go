@@ -18,15 +18,19 @@ func TestReplierRelaysNotificationsByLevel(t *testing.T) {
 		level  int
 		want   string
 	}{
-		{"every level", "application/json, text/event-stream", -1,
+		{
+			"every level", "application/json, text/event-stream", -1,
 			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"a\"}}\n\n" +
 				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/other\",\"params\":{\"x\":1}}\n\n" +
 				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"error\",\"data\":\"b\"}}\n\n" +
-				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"},
-		{"warning and above", "application/json, text/event-stream", 3,
+				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n",
+		},
+		{
+			"warning and above", "application/json, text/event-stream", 3,
 			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/other\",\"params\":{\"x\":1}}\n\n" +
 				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"error\",\"data\":\"b\"}}\n\n" +
-				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"},
+				"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n",
+		},
 		{"no SSE", "application/json", -1, `{"jsonrpc":"2.0","id":1,"result":{}}`},
 	}
 	for _, tt := range tests {
