@@ -44,8 +44,9 @@ type Options struct {
 	// HTTPClient fetches discovery documents and key sets. Nil means a
 	// client with a 10s timeout.
 	HTTPClient *http.Client
-	// Now is the clock for token times, the cache and the rate limits. Nil
-	// means time.Now.
+	// Now is the clock for token times, the cache and the discovery
+	// backoff. Nil means time.Now. Key-set fetches are spaced on the real
+	// clock, because a token waiting for the next one waits in real time.
 	Now func() time.Time
 }
 
@@ -151,14 +152,16 @@ func New(cfg *configs.Auth, opts Options) (*Authenticator, error) {
 	return a, nil
 }
 
-// Warm discovers every issuer now instead of on its first token, and
-// returns what failed. A failure is not fatal: the issuer is retried when a
+// Warm discovers every issuer and fetches its key set now instead of on its
+// first token, and returns what failed. A failure is not fatal: the issuer is retried when a
 // token needs it.
 func (a *Authenticator) Warm(ctx context.Context) error {
 	var errs []error
 	for _, is := range a.issuers {
 		if _, err := is.verifierFor(ctx); err != nil {
 			errs = append(errs, err)
+		} else if err := is.keys.Load().warm(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s: key set: %w", ErrIssuerUnavailable, is.cfg.Issuer, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -232,8 +235,15 @@ func (a *Authenticator) verifySlow(ctx context.Context, token string, key [sha25
 	if err != nil {
 		return nil, err
 	}
-	idt, err := v.Verify(ctx, token)
+	var sig sigOutcome
+	idt, err := v.Verify(context.WithValue(ctx, sigOutcomeKey{}, &sig), token)
 	if err != nil {
+		if sig.err != nil {
+			// The key set's own error: ErrSignature, or
+			// ErrIssuerUnavailable when the fetch a token with a new key
+			// waited for failed or outlasted the request.
+			return nil, sig.err
+		}
 		if strings.Contains(err.Error(), "failed to verify signature") {
 			return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 		}

@@ -30,10 +30,6 @@ const (
 	maxMetadataBytes = 1 << 20
 )
 
-// errJWKSRateLimited is what the key-set transport answers instead of
-// fetching within jwks_refresh_min_interval of the previous fetch.
-var errJWKSRateLimited = errors.New("key set fetched too recently")
-
 // issuer verifies the tokens of one configured issuer.
 //
 // Discovery is lazy: nothing is fetched until the first token naming this
@@ -48,10 +44,11 @@ type issuer struct {
 	algs     map[string]bool
 	log      logger
 	now      func() time.Time
-	hc       *http.Client // discovery
-	jwksHTTP *http.Client // key-set fetches, rate limited
+	hc       *http.Client // discovery and key-set fetches
+	minFetch time.Duration
 
 	verifier atomic.Pointer[oidc.IDTokenVerifier]
+	keys     atomic.Pointer[keySet] // set with verifier
 
 	mu      sync.Mutex // serialises discovery
 	retryAt time.Time
@@ -67,11 +64,12 @@ type logger interface {
 
 func newIssuer(cfg *configs.AuthIssuer, hc *http.Client, minInterval time.Duration, now func() time.Time, log logger) *issuer {
 	is := &issuer{
-		cfg:  *cfg,
-		algs: make(map[string]bool, len(cfg.Algorithms)),
-		log:  log,
-		now:  now,
-		hc:   limitedClient(hc, nil),
+		cfg:      *cfg,
+		algs:     make(map[string]bool, len(cfg.Algorithms)),
+		log:      log,
+		now:      now,
+		hc:       limitedClient(hc),
+		minFetch: minInterval,
 		// No jitter: the wait gates requests, not a timer, and requests
 		// arrive spread out already.
 		retry: backoff.Exponential{Initial: discoveryRetryFloor, Max: discoveryRetryMax},
@@ -79,7 +77,6 @@ func newIssuer(cfg *configs.AuthIssuer, hc *http.Client, minInterval time.Durati
 	for _, a := range cfg.Algorithms {
 		is.algs[a] = true
 	}
-	is.jwksHTTP = limitedClient(hc, &fetchLimiter{now: now, min: minInterval})
 	return is
 }
 
@@ -101,7 +98,7 @@ func (is *issuer) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error
 	// cancel it; the timeout bounds it instead.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
 	defer cancel()
-	v, err := is.discover(ctx)
+	v, ks, err := is.discover(ctx)
 	if err != nil {
 		wait := is.retry.Next()
 		is.retryAt = is.now().Add(wait)
@@ -111,6 +108,7 @@ func (is *issuer) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error
 	}
 	is.retry.Reset()
 	is.lastErr = nil
+	is.keys.Store(ks)
 	is.verifier.Store(v)
 	is.log.InfoContext(ctx, "issuer discovered", "issuer", is.cfg.Issuer)
 	return v, nil
@@ -118,7 +116,7 @@ func (is *issuer) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error
 
 // discover finds the issuer's key set as its discovery setting says and
 // returns a verifier over it.
-func (is *issuer) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
+func (is *issuer) discover(ctx context.Context) (*oidc.IDTokenVerifier, *keySet, error) {
 	// The verifier checks the signature (with an explicit algorithm
 	// allow-list, so none and HS* never verify whatever the key set holds)
 	// and iss. Audience and times are checked by the caller, with the
@@ -129,27 +127,49 @@ func (is *issuer) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		SkipExpiryCheck:      true,
 		SupportedSigningAlgs: is.cfg.Algorithms,
 	}
-	// RemoteKeySet keeps this context for its fetches, which run in the
-	// background after the request that caused them may have ended; it
-	// carries only the rate-limited client, no request's values.
-	keyCtx := oidc.ClientContext(context.Background(), is.jwksHTTP)
-
 	var errs []error
+	jwksURI, err := "", error(nil)
 	if is.cfg.Discovery != configs.DiscoveryOAuth {
-		p, err := oidc.NewProvider(oidc.ClientContext(ctx, is.hc), is.cfg.Issuer)
-		if err == nil {
-			return p.VerifierContext(keyCtx, vcfg), nil
-		}
-		errs = append(errs, fmt.Errorf("openid configuration: %w", err))
-		if is.cfg.Discovery == configs.DiscoveryOIDC {
-			return nil, errors.Join(errs...)
+		jwksURI, err = is.oidcJWKSURI(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("openid configuration: %w", err))
+			if is.cfg.Discovery == configs.DiscoveryOIDC {
+				return nil, nil, errors.Join(errs...)
+			}
 		}
 	}
-	jwksURI, err := is.oauthMetadata(ctx)
+	if jwksURI == "" {
+		if jwksURI, err = is.oauthMetadata(ctx); err != nil {
+			return nil, nil, errors.Join(append(errs, fmt.Errorf("oauth authorization server metadata: %w", err))...)
+		}
+	}
+	ks := newKeySet(is.cfg.Issuer, jwksURI, is.hc, is.cfg.Algorithms, is.minFetch, is.log)
+	return oidc.NewVerifier(is.cfg.Issuer, ks, vcfg), ks, nil
+}
+
+// oidcJWKSURI runs OpenID Connect discovery (go-oidc checks that the
+// document names this issuer) and returns its jwks_uri.
+func (is *issuer) oidcJWKSURI(ctx context.Context) (string, error) {
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, is.hc), is.cfg.Issuer)
 	if err != nil {
-		return nil, errors.Join(append(errs, fmt.Errorf("oauth authorization server metadata: %w", err))...)
+		return "", err
 	}
-	return oidc.NewVerifier(is.cfg.Issuer, oidc.NewRemoteKeySet(keyCtx, jwksURI), vcfg), nil
+	var md struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&md); err != nil {
+		return "", err
+	}
+	return checkJWKSURI(md.JWKSURI)
+}
+
+// checkJWKSURI returns u if it is an absolute http(s) URL.
+func checkJWKSURI(u string) (string, error) {
+	ju, err := url.Parse(u)
+	if err != nil || (ju.Scheme != "https" && ju.Scheme != "http") || ju.Host == "" {
+		return "", errors.New("metadata has no usable jwks_uri")
+	}
+	return u, nil
 }
 
 // oauthMetadata fetches RFC 8414 authorization server metadata and returns
@@ -188,43 +208,33 @@ func (is *issuer) oauthMetadata(ctx context.Context) (string, error) {
 	if md.Issuer != is.cfg.Issuer {
 		return "", fmt.Errorf("metadata names issuer %q", md.Issuer)
 	}
-	ju, err := url.Parse(md.JWKSURI)
-	if err != nil || (ju.Scheme != "https" && ju.Scheme != "http") || ju.Host == "" {
-		return "", errors.New("metadata has no usable jwks_uri")
-	}
-	return md.JWKSURI, nil
+	return checkJWKSURI(md.JWKSURI)
 }
 
 // limitedClient returns a copy of hc whose responses are cut at
-// maxMetadataBytes (go-oidc reads bodies whole) and, with a fetch limiter,
-// whose requests are rate limited. A client without a timeout gets the
-// discovery timeout, because key-set fetches run without a request's
-// deadline.
-func limitedClient(hc *http.Client, fl *fetchLimiter) *http.Client {
+// maxMetadataBytes. A client without a timeout gets the discovery timeout,
+// because key-set fetches run without a request's deadline.
+func limitedClient(hc *http.Client) *http.Client {
 	inner := *hc
 	if inner.Timeout == 0 {
 		inner.Timeout = discoveryTimeout
 	}
 	return &http.Client{
-		Transport: &limitTransport{client: &inner, limiter: fl},
+		Transport: &limitTransport{client: &inner},
 		Timeout:   inner.Timeout,
 		// The inner client follows redirects; the outer one sees only
-		// final answers, so a redirect never counts as a second fetch.
+		// final answers.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
 // limitTransport performs a request through a client (so redirects are
-// followed within one rate-limited fetch) and bounds the response body.
+// followed within one round trip) and bounds the response body.
 type limitTransport struct {
-	client  *http.Client
-	limiter *fetchLimiter
+	client *http.Client
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.limiter != nil && !t.limiter.allow() {
-		return nil, errJWKSRateLimited
-	}
 	out := req.Clone(req.Context())
 	out.RequestURI = ""
 	resp, err := t.client.Do(out)
@@ -242,28 +252,3 @@ type limitedBody struct {
 
 func (b *limitedBody) Read(p []byte) (int, error) { return b.r.Read(p) }
 func (b *limitedBody) Close() error               { return b.c.Close() }
-
-// fetchLimiter lets one fetch through per interval. go-oidc's RemoteKeySet
-// re-fetches the key set whenever a token's kid is unknown or its signature
-// fails to verify (jwks.go, RemoteKeySet.verify), which is how rotation is
-// followed, but also how forged tokens could make the gateway hammer the
-// issuer. The first fetch is always allowed.
-type fetchLimiter struct {
-	now func() time.Time
-	min time.Duration
-
-	mu   sync.Mutex
-	last time.Time
-	used bool
-}
-
-func (l *fetchLimiter) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if l.used && now.Sub(l.last) < l.min {
-		return false
-	}
-	l.last, l.used = now, true
-	return true
-}

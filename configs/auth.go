@@ -25,9 +25,15 @@ const (
 	DefaultAuthCacheSize = 10000
 	// DefaultMaxTokenBytes bounds a bearer token.
 	DefaultMaxTokenBytes = 8192
-	// DefaultJWKSRefreshMinInterval rate-limits key-set re-fetches caused
-	// by unknown key ids.
-	DefaultJWKSRefreshMinInterval = 30 * time.Second
+	// DefaultJWKSRefreshMinInterval is the least time between two fetches
+	// of an issuer's key set. One second bounds both what a flood of forged
+	// key ids costs the issuer (one fetch a second per gateway replica) and
+	// how long a token signed with a freshly rotated key waits (about a
+	// second, once per rotation).
+	DefaultJWKSRefreshMinInterval = time.Second
+	// MaxJWKSRefreshMinInterval caps jwks_refresh_min_interval: a token with
+	// an unknown key id waits up to that long for the next fetch.
+	MaxJWKSRefreshMinInterval = time.Minute
 	// DefaultResourceName is the resource_name of the protected resource
 	// metadata.
 	DefaultResourceName = "mcpgw"
@@ -143,9 +149,14 @@ type Auth struct {
 	// it is parsed. Default 8192.
 	MaxTokenBytes int `mapstructure:"max_token_bytes" yaml:"max_token_bytes"`
 	// JWKSRefreshMinInterval is the least time between two fetches of an
-	// issuer's key set. A token with an unknown key id triggers a re-fetch
-	// (that is how key rotation is followed), at most once per interval, so
-	// forged key ids cannot make the gateway hammer the issuer. Default 30s.
+	// issuer's key set. A token with an unknown key id asks for a re-fetch
+	// (that is how key rotation is followed, OpenID Connect Core section
+	// 10.1.1) and waits for the next one, so forged key ids cannot make the
+	// gateway hammer the issuer, and a real token signed with a new key is
+	// never refused because a forged one used up the fetch. The key set is
+	// also refreshed in the background when the issuer's Cache-Control
+	// max-age runs out (5m without one), never more often than this. At
+	// most 1m. Default 1s.
 	JWKSRefreshMinInterval time.Duration `mapstructure:"jwks_refresh_min_interval" yaml:"jwks_refresh_min_interval"`
 }
 
@@ -371,6 +382,9 @@ func (v *validator) auth(a *Auth) {
 		v.add("auth.max_token_bytes", "must be positive")
 	}
 	v.positiveDuration("auth.jwks_refresh_min_interval", a.JWKSRefreshMinInterval)
+	if a.JWKSRefreshMinInterval > MaxJWKSRefreshMinInterval {
+		v.add("auth.jwks_refresh_min_interval", "must be at most %s: a token with an unknown key id waits up to this long", MaxJWKSRefreshMinInterval)
+	}
 }
 
 func (v *validator) authIssuer(p string, is *AuthIssuer, i int, seen map[string]int) {

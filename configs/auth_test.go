@@ -31,7 +31,7 @@ func TestAuthDefaults(t *testing.T) {
 	assert.Equal(t, "mcpgw:admin", a.AdminScope)
 	assert.Equal(t, 10000, a.CacheSize)
 	assert.Equal(t, 8192, a.MaxTokenBytes)
-	assert.Equal(t, 30*time.Second, a.JWKSRefreshMinInterval)
+	assert.Equal(t, time.Second, a.JWKSRefreshMinInterval)
 	assert.Empty(t, a.RequiredScopes)
 	is := a.Issuers[0]
 	assert.Equal(t, a.Resource, is.Audience, "audience defaults to the resource")
@@ -177,6 +177,13 @@ func TestAuthValidate(t *testing.T) {
 				"auth.cache_size: must be positive",
 				"auth.max_token_bytes: must be positive",
 				"auth.jwks_refresh_min_interval: must be a positive duration",
+			},
+		},
+		{
+			name:   "refresh interval too long",
+			mutate: func(a *Auth) { a.JWKSRefreshMinInterval = 2 * time.Minute },
+			want: []string{
+				"auth.jwks_refresh_min_interval: must be at most 1m0s: a token with an unknown key id waits up to this long",
 			},
 		},
 	}

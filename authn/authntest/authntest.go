@@ -75,6 +75,12 @@ func WithClient(c Client) Option {
 // discovery document.
 func WithOAuthMetadataOnly() Option { return func(o *options) { o.cfg.OAuthMetadataOnly = true } }
 
+// WithJWKSCacheControl sets the Cache-Control header of the key set, such
+// as "max-age=60".
+func WithJWKSCacheControl(v string) Option {
+	return func(o *options) { o.cfg.JWKSCacheControl = v }
+}
+
 // WithPath gives the issuer a path, such as /realms/mcp, so RFC 8414 path
 // insertion is exercised.
 func WithPath(path string) Option { return func(o *options) { o.path = path } }

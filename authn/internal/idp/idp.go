@@ -72,6 +72,9 @@ type Config struct {
 	TokenTTL time.Duration
 	// Clients are the registered clients of the token endpoint.
 	Clients []Client
+	// JWKSCacheControl is the Cache-Control header of the key set. Empty
+	// sends none.
+	JWKSCacheControl string
 	// Keys are private signing keys to start with (RS256 and ES256, as
 	// written by Keys); generated when empty.
 	Keys []jose.JSONWebKey
@@ -84,6 +87,7 @@ type Issuer struct {
 	path      string
 	audience  string
 	oauthOnly bool
+	jwksCC    string
 	now       func() time.Time
 	ttl       time.Duration
 	clients   map[string]Client
@@ -113,6 +117,7 @@ func New(cfg *Config) (*Issuer, error) {
 		url:       cfg.URL,
 		audience:  cfg.Audience,
 		oauthOnly: cfg.OAuthMetadataOnly,
+		jwksCC:    cfg.JWKSCacheControl,
 		now:       cfg.Now,
 		ttl:       cfg.TokenTTL,
 		clients:   make(map[string]Client, len(cfg.Clients)),
@@ -508,6 +513,9 @@ func (i *Issuer) serveOAuthMetadata(w http.ResponseWriter, _ *http.Request) {
 
 func (i *Issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	i.jwksRequests.Add(1)
+	if i.jwksCC != "" {
+		w.Header().Set("Cache-Control", i.jwksCC)
+	}
 	writeJSON(w, http.StatusOK, i.JWKS())
 }
 
