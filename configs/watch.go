@@ -190,11 +190,8 @@ func (fw *fileWatch) sync(ctx context.Context) (restored bool) {
 		if err := fw.w.Add(d); err != nil {
 			failing = append(failing, d)
 			if !slices.Contains(fw.failing, d) {
-				msg := "config watch failed; retrying, SIGHUP still reloads"
-				if errors.Is(err, os.ErrNotExist) {
-					msg = "config watch failed: directory missing; retrying, SIGHUP still reloads"
-				}
-				fw.log.ErrorContext(ctx, msg, slog.String("path", fw.path), slog.String("dir", d), slog.Any("error", err))
+				fw.log.ErrorContext(ctx, "config watch failed; retrying, SIGHUP still reloads", slog.String("path", fw.path),
+					slog.String("dir", d), slog.Bool("dir_missing", errors.Is(err, os.ErrNotExist)), slog.Any("error", err))
 			}
 			continue
 		}
