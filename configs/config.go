@@ -221,8 +221,10 @@ type Upstream struct {
 	Bulkhead Bulkhead `mapstructure:"bulkhead" yaml:"bulkhead"`
 	// Retry says which calls are sent again after a transient failure.
 	Retry Retry `mapstructure:"retry" yaml:"retry"`
-	// Optional marks an upstream whose catalog /readyz does not wait for.
-	// Default false: every upstream is required.
+	// Optional marks an upstream whose first listing /readyz does not wait
+	// for. Default false: /readyz waits until every upstream has either
+	// listed its catalog or failed its first attempt (an upstream that is
+	// down fails within its timeout and does not hold readiness).
 	Optional bool `mapstructure:"optional" yaml:"optional"`
 	// MaxResponseBytes bounds one upstream response; a larger one is a
 	// gateway error naming the upstream. Default 16 MiB.

@@ -235,9 +235,12 @@ type upstreamHealth struct {
 	ToolsClashed     int `json:"tools_clashed"`
 }
 
-// serveReadyz answers 200 once every required upstream's catalog and the
-// kill-switch state have loaded, 503 before, and details each upstream
-// either way.
+// serveReadyz answers 200 once the kill-switch state has loaded and every
+// required upstream has either listed its catalog (which is then in the
+// published snapshot) or failed its first attempt, 503 before, and
+// details each upstream either way. An upstream that is down thus holds
+// readiness for one attempt, bounded by its handshake timeout; it is then
+// listed here as loaded: false, available: false, and its calls fail fast.
 func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	rt := g.rt.Load()
 	body := struct {

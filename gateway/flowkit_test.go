@@ -35,6 +35,22 @@ type liveFake struct {
 	onChange atomic.Pointer[func(string)]
 	closed   atomic.Int32
 	panics   atomic.Bool
+	failed   atomic.Bool // its first attempt failed
+}
+
+var _ attempter = (*liveFake)(nil)
+
+// Attempted: the fake has listed, or its first attempt failed.
+func (f *liveFake) Attempted() bool { return f.cur.Load() != nil || f.failed.Load() }
+
+// failFirst makes the fake's first attempt fail, as an upstream that is
+// down does: no catalog, unavailable, and the change signalled.
+func (f *liveFake) failFirst() {
+	f.down.Store(true)
+	f.failed.Store(true)
+	if fn := f.onChange.Load(); fn != nil {
+		(*fn)(f.name)
+	}
 }
 
 // newLiveFake is a live fake with the given catalog; nil means not listed

@@ -323,7 +323,8 @@ func (g *Gateway) sweepSessions() {
 // Handler is the gateway's whole HTTP surface.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Ready reports whether every required upstream's catalog has loaded.
+// Ready reports whether every required upstream has listed its catalog or
+// failed its first attempt.
 func (g *Gateway) Ready() bool { return g.rt.Load().ready() }
 
 // Catalog returns the current catalog snapshot.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,6 +79,57 @@ func TestReadyzWhileLoading(t *testing.T) {
 	require.Len(t, ups, 1)
 	u, _ := ups[0].(map[string]any)
 	assert.Equal(t, false, u["loaded"])
+}
+
+// TestReadyzWaitsForEveryFirstListing: /readyz is 503 while a required
+// upstream's first listing is under way, and turns 200 once that listing
+// has either answered or failed: an upstream that is down does not hold
+// readiness forever, and shows as not loaded and unavailable.
+func TestReadyzWaitsForEveryFirstListing(t *testing.T) {
+	tests := []struct {
+		name      string
+		settle    func(f *liveFake)
+		loaded    bool
+		available bool
+		tools     float64
+	}{
+		{
+			name:   "the slow upstream answers",
+			settle: func(f *liveFake) { f.setCatalog(toolsCatalog(`{"name":"refund","inputSchema":{"type":"object"}}`)) },
+			loaded: true, available: true, tools: 1,
+		},
+		{
+			name:   "the slow upstream fails",
+			settle: (*liveFake).failFirst,
+			loaded: false, available: false, tools: 0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orders := newLiveFake("orders", toolsCatalog(`{"name":"get_order","inputSchema":{"type":"object"}}`))
+			payments := newLiveFake("payments", nil)
+			tg := buildGateway(t, fakesYAML("orders", "payments"), nil, orders, payments)
+
+			code, body := readyz(t, tg)
+			assert.Equal(t, http.StatusServiceUnavailable, code, "payments is still listing")
+			assert.Equal(t, "loading", body["status"])
+
+			tt.settle(payments)
+			// The catalog loop rebuilds after its debounce; readiness
+			// follows the rebuild.
+			require.Eventually(t, tg.Ready, 10*time.Second, time.Millisecond)
+			code, body = readyz(t, tg)
+			assert.Equal(t, http.StatusOK, code)
+			assert.Equal(t, "ready", body["status"])
+			ups, _ := body["upstreams"].([]any)
+			require.Len(t, ups, 2)
+			u, _ := ups[1].(map[string]any)
+			assert.Equal(t, "payments", u["name"])
+			assert.Equal(t, tt.loaded, u["loaded"])
+			assert.Equal(t, tt.available, u["available"])
+			assert.InDelta(t, tt.tools, u["tools"], 0)
+		})
+	}
 }
 
 // TestChainRecoversPanics: a handler that panics answers 500 and the

@@ -145,7 +145,7 @@ func (g *Gateway) waitLoaded(ctx context.Context, rt *runtime) {
 	for {
 		pending := 0
 		for _, c := range rt.fresh {
-			if cat, _ := c.Catalog(); cat == nil {
+			if cat, _ := c.Catalog(); !settled(c, cat) {
 				pending++
 			}
 		}

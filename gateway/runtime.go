@@ -49,7 +49,7 @@ type runtime struct {
 	snap     atomic.Pointer[catalog.Snapshot]
 	pub      atomic.Pointer[published]         // snap with its sources, for filtered views
 	problems atomic.Pointer[[]catalog.Problem] // of the last build, for operators
-	loaded   atomic.Bool                       // every required upstream is in the published snapshot
+	loaded   atomic.Bool                       // every required upstream is in the published snapshot or failed its first attempt
 	version  atomic.Uint64
 	changed  chan struct{}
 	onChange func(old, cur *catalog.Snapshot)
@@ -263,7 +263,7 @@ func (rt *runtime) rebuild() {
 			Exclude:  u.Tools.Exclude,
 		}
 		cat, ok := c.Catalog()
-		if cat == nil && !u.Optional {
+		if !u.Optional && !settled(c, cat) {
 			loaded = false
 		}
 		if cat != nil {
@@ -390,8 +390,8 @@ func listItems(page []byte, k catalog.Kind) ([]byte, string) {
 
 func (rt *runtime) snapshot() *catalog.Snapshot { return rt.snap.Load() }
 
-// ready reports whether every required upstream's catalog has loaded into
-// the published snapshot.
+// ready reports whether every required upstream has settled: its catalog
+// is in the published snapshot, or its first attempt to list failed.
 func (rt *runtime) ready() bool { return rt.loaded.Load() }
 
 // stopLoop stops the catalog loop; it is idempotent.

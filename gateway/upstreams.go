@@ -42,6 +42,27 @@ func dialClient(cfg *configs.Upstream, opts *upstream.Options) (Upstream, error)
 	return c, nil
 }
 
+// attempter is an Upstream that says whether its first attempt to connect
+// and list has finished, answered or failed (*upstream.Client does).
+type attempter interface {
+	Attempted() bool
+}
+
+var _ attempter = (*upstream.Client)(nil)
+
+// settled reports whether readiness need no longer wait for u, whose
+// current catalog is cat: it has listed, or its first attempt failed. An
+// upstream that is down thus holds readiness for one attempt (bounded by
+// the handshake timeout), not forever; it is then served as unavailable.
+// An Upstream that is no attempter settles when it lists.
+func settled(u Upstream, cat *upstream.Catalog) bool {
+	if cat != nil {
+		return true
+	}
+	a, ok := u.(attempter)
+	return ok && a.Attempted()
+}
+
 // reporter is what an upstream with a breaker and a bulkhead reports for
 // /readyz, the admin API and the breaker gauge. An Upstream without them
 // reports nothing.

@@ -108,8 +108,9 @@ type Notifier interface {
 type Options struct {
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
-	// OnChange is called, from any goroutine, whenever Catalog() or the
-	// availability changed. It must not block long; the gateway debounces.
+	// OnChange is called, from any goroutine, whenever Catalog(), the
+	// availability or Attempted() changed. It must not block long; the
+	// gateway debounces.
 	OnChange func(upstream string)
 	// OnResourceUpdated is called, from any goroutine, with the URI of each
 	// notifications/resources/updated the upstream sends (for a resource
@@ -207,6 +208,9 @@ type Client struct {
 	subsMu   sync.Mutex
 	subs     map[string]bool        // URIs subscribed with Subscribe
 	downErr  atomic.Pointer[string] // why the upstream is down, for fast failures
+	// attempted is set once the first connect-and-list attempt has
+	// finished, answered or failed; see Attempted.
+	attempted atomic.Bool
 
 	breakers     *breakers
 	onBreaker    func(upstream, tool, from, to string)
@@ -488,6 +492,14 @@ func (c *Client) Close() error {
 	})
 	return nil
 }
+
+// Attempted reports whether the first attempt to connect and list the
+// upstream's catalog has finished, whether it answered (Catalog is then
+// non-nil) or failed: refused, timed out after the handshake timeout, or
+// answered with an error. The change is signalled through
+// Options.OnChange, so a readiness check that waits for it never waits
+// forever on an upstream that is down.
+func (c *Client) Attempted() bool { return c.attempted.Load() }
 
 // Catalog returns the last discovered catalog (nil before the first
 // discovery) and whether the upstream is currently available.
@@ -831,6 +843,10 @@ func (c *Client) reconnect(bo *backoff.Exponential, failures *int) bool {
 		return false
 	}
 	c.setDownErr(err)
+	if !c.attempted.Swap(true) {
+		// The first attempt failed: whoever waits for it stops waiting.
+		c.changed()
+	}
 	if isTransportError(err) {
 		// Unreachable: every tool fails alike (a killed process, a
 		// refused or reset connection), so every breaker hears it.
@@ -896,6 +912,7 @@ func (c *Client) connect() error {
 	c.lastOK.Store(time.Now().UnixNano())
 	c.setCatalog(cat)
 	c.sess.Store(s)
+	c.attempted.Store(true)
 	c.log.InfoContext(ctx, "upstream available", slog.String("protocol_version", s.version), slog.Bool("stateless", s.modern),
 		slog.Int("tools", len(cat.Tools)), slog.Int("resources", len(cat.Resources)), slog.Int("prompts", len(cat.Prompts)))
 	c.changed()

@@ -201,7 +201,7 @@ func serve(path string, watch bool, stderr io.Writer) error {
 	log, level := telemetry.NewLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := listenAndServe(ctx, cfg, path, log, level, reloadTriggers(ctx, path, watch)); err != nil {
+	if err := listenAndServe(ctx, cfg, path, log, level, reloadTriggers(ctx, path, watch, log)); err != nil {
 		log.Error("mcpgw stopped", slog.Any("error", err))
 		return errFailed
 	}
@@ -212,8 +212,9 @@ func serve(path string, watch bool, stderr io.Writer) error {
 const reloadDebounce = 300 * time.Millisecond
 
 // reloadTriggers returns a channel that receives the configuration path
-// on SIGHUP and, when watch is set, after the file changes.
-func reloadTriggers(ctx context.Context, path string, watch bool) <-chan struct{} {
+// on SIGHUP and, when watch is set, after the file changes. The watch logs
+// each trigger and each failure to watch to log; the reload logs its outcome.
+func reloadTriggers(ctx context.Context, path string, watch bool, log *slog.Logger) <-chan struct{} {
 	trig := make(chan struct{}, 1)
 	fire := func() {
 		select {
@@ -235,7 +236,7 @@ func reloadTriggers(ctx context.Context, path string, watch bool) <-chan struct{
 		}
 	}()
 	if watch {
-		configs.Watch(ctx, path, reloadDebounce, fire)
+		configs.Watch(ctx, path, reloadDebounce, log, fire)
 	}
 	return trig
 }

@@ -72,6 +72,7 @@ type proc struct {
 	base      string // http://127.0.0.1:PORT
 	url       string // base + /mcp
 	auditPath string
+	cfgPath   string // the configuration file it serves
 	exited    chan struct{}
 	exitErr   error
 
@@ -102,7 +103,7 @@ func startProc(t *testing.T, yaml string, waitReady bool) *proc {
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	p := &proc{t: t, cmd: cmd, auditPath: auditPath, exited: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, auditPath: auditPath, cfgPath: cfgPath, exited: make(chan struct{})}
 	listening := make(chan string, 1)
 	go p.readLog(stderr, listening)
 	go func() {
