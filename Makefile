@@ -48,7 +48,12 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), lint
 	  $(PHASE) conformance -- $(MAKE) --no-print-directory conformance; }; \
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
 
-# deps: one phase per line, each installing what is missing, saying what
+# deps: the apt installs (downloads, little CPU) run beside the Go module
+# download and the tool builds (CPU), so the cores are not idle while apt
+# downloads; their output is printed after the builds. npm stays in line:
+# two npm installs at once corrupt each other's reads of the shared npm
+# cache (seen: "tarball data ... seems to be corrupted"). One phase per
+# line, each installing what is missing, saying what
 # it installed (or that nothing was missing) and timed, so that the tests
 # install nothing themselves. A new dependency is one more line of the same
 # kind, and its cost goes into the budget in README.md ("How long make test
@@ -60,13 +65,18 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), lint
 # SHIPENV's settings so that it shares what lint compiled.
 .PHONY: deps
 deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, chromium (the console's browser test), the Go modules, the npm packages of the test peers, the MCP conformance suite (and Node 22+), helmlite and kubeconform, golangci-lint.
-	@$(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh
-	@$(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh
-	@$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod
-	@$(PHASE) "deps: npm (oidc-provider)" -- ./scripts/ensure-npm.sh authn/testdata/oidcprovider
-	@$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh
-	@$(PHASE) "deps: helmlite, kubeconform" -- $(MAKE) --no-print-directory chart-tools
-	@$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool
+	@side=$$(mktemp); \
+	{ $(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh && \
+	  $(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh; } >"$$side" 2>&1 & \
+	apt_pid=$$!; \
+	echo "deps: the apt installs run beside the Go builds; their output follows them"; \
+	$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod && \
+	$(PHASE) "deps: npm (oidc-provider)" -- ./scripts/ensure-npm.sh authn/testdata/oidcprovider && \
+	$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh && \
+	$(PHASE) "deps: helmlite, kubeconform" -- $(MAKE) --no-print-directory chart-tools && \
+	$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool; \
+	rc=$$?; wait $$apt_pid; side_rc=$$?; cat "$$side"; rm -f "$$side"; \
+	[ $$rc -eq 0 ] && [ $$side_rc -eq 0 ]
 
 # The chart tools are a module of their own, tools/chart: helmlite (helm
 # lint and helm template on helm's packages, tools/chart/helmlite) and
