@@ -15,6 +15,8 @@ import (
 
 	"github.com/mcpgw/mcpgw/authn"
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/internal/redistest"
+	"github.com/mcpgw/mcpgw/policy"
 	"github.com/mcpgw/mcpgw/upstream"
 )
 
@@ -217,4 +219,45 @@ func TestDecodeCancel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisCancels: over a real redis-server, a listener that reported
+// ready gets every message published after that, its own replica's
+// included, in the order they were published.
+func TestRedisCancels(t *testing.T) {
+	rs := redistest.Start(t)
+	rc, err := policy.NewRedisClient(t.Context(), &configs.Redis{URL: rs.URL()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	a, b := newRedisCancels(rc, "t:"), newRedisCancels(rc, "t:")
+
+	stop := make(chan struct{})
+	got := make(chan string, 16)
+	ready := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.listen(stop, func(err error) { ready <- err }, func(m string) { got <- m })
+	}()
+	select {
+	case err := <-ready:
+		require.NoError(t, err)
+	case <-time.After(guard):
+		require.FailNow(t, "the subscription never became ready")
+	}
+	want := []string{"one", "two", "three"}
+	for i, m := range want {
+		bus := []*redisCancels{a, b}[i%2]
+		require.NoError(t, bus.publish(t.Context(), m))
+	}
+	for _, w := range want {
+		select {
+		case m := <-got:
+			assert.Equal(t, w, m)
+		case <-time.After(guard):
+			require.FailNow(t, "a published cancellation was not delivered")
+		}
+	}
+	close(stop)
+	wait(t, done)
 }
