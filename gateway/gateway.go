@@ -302,7 +302,8 @@ func (g *Gateway) hidden(exposed, upstream string) bool {
 }
 
 // Start connects the upstreams and starts background work. It returns at
-// once; /readyz says when the catalog has loaded.
+// once (with Redis, once subscribed to relayed cancellations, or after one
+// dial and command timeout); /readyz says when the catalog has loaded.
 func (g *Gateway) Start() {
 	g.rt.Load().start()
 	if rg, ok := g.sessions.graves.(*redisGraves); ok {
