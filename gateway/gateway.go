@@ -55,6 +55,9 @@ type Options struct {
 	// auditTo, when set, takes the audit stream instead of the configured
 	// sinks (the package's tests).
 	auditTo io.Writer
+	// cancels, when set, relays cancellations between replicas instead of
+	// Redis (the package's tests).
+	cancels cancelBus
 }
 
 // Gateway serves MCP hosts and forwards to upstream MCP servers.
@@ -90,6 +93,9 @@ type Gateway struct {
 	asserter *upstream.Asserter
 	// dial builds upstreams (Options.dial).
 	dial dialer
+	// cancels relays notifications/cancelled to the replica running the
+	// call (cancels.go); nil without Redis.
+	cancels cancelBus
 
 	// auditRefused counts destructive calls refused while the audit
 	// stream was stuck or failing.
@@ -175,6 +181,10 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	var graves tombstones
 	if g.controls.redis != nil {
 		graves = &redisGraves{rc: g.controls.redis, prefix: cfg.Redis.KeyPrefix, log: g.log}
+		g.cancels = newRedisCancels(g.controls.redis, cfg.Redis.KeyPrefix)
+	}
+	if opts.cancels != nil {
+		g.cancels = opts.cancels
 	}
 	g.sessions, err = newSessions(key, cfg.Server.SessionIdleTTL, cfg.Server.SessionMaxAge, graves, g.now)
 	if err != nil {
@@ -292,12 +302,14 @@ func (g *Gateway) hidden(exposed, upstream string) bool {
 }
 
 // Start connects the upstreams and starts background work. It returns at
-// once; /readyz says when the catalog has loaded.
+// once (with Redis, once subscribed to relayed cancellations, or after one
+// dial and command timeout); /readyz says when the catalog has loaded.
 func (g *Gateway) Start() {
 	g.rt.Load().start()
 	if rg, ok := g.sessions.graves.(*redisGraves); ok {
 		g.wg.Go(func() { rg.watch(g.stop, g.sessions) })
 	}
+	g.startCancels()
 	g.wg.Go(g.sweepSessions)
 }
 

@@ -303,7 +303,10 @@ func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
 	if s.cancel(p.RequestID) {
 		g.log.InfoContext(r.Context(), "request cancelled by client", slog.String("session", s.digest),
 			slog.String("jsonrpc_request_id", string(p.RequestID)))
+		return
 	}
+	// The call may run on another replica of the session (cancels.go).
+	g.relayCancel(r.Context(), s, p.RequestID)
 }
 
 // serveStream is the standalone GET SSE stream of a session: it carries the

@@ -29,7 +29,8 @@ import (
 // a replica sharing server.session_key resumes a session another replica
 // created (after that one stopped, or behind a load balancer without
 // affinity) for as long as server.session_max_age. The live state (idle
-// timer, in-flight calls, the GET stream) is per replica. A terminated or
+// timer, in-flight calls, the GET stream) is per replica; a cancellation
+// of a call another replica runs is relayed to it (cancels.go). A terminated or
 // idle-expired session is remembered as a tombstone (in Redis when
 // configured, so that the whole fleet refuses it) and never resumed.
 const sessionIDPrefix = "s2."
@@ -170,7 +171,10 @@ type sessions struct {
 	maxAge time.Duration
 	now    func() time.Time
 	m      sync.Map // id → *session
-	n      atomic.Int64
+	// sums indexes the same sessions by session.sum, for the
+	// cancellations other replicas relay (cancels.go).
+	sums sync.Map // sum → *session
+	n    atomic.Int64
 	// graves remembers ended sessions so they are not resumed; shared
 	// through Redis when configured.
 	graves tombstones
@@ -238,6 +242,7 @@ func (ss *sessions) create(protocolVersion, owner string, caps json.RawMessage) 
 	s := newSession(sessionIDPrefix+base64.RawURLEncoding.EncodeToString(sealed), protocolVersion, owner, caps)
 	s.touch(now)
 	ss.m.Store(s.id, s)
+	ss.sums.Store(s.sum, s)
 	ss.n.Add(1)
 	return s, nil
 }
@@ -306,6 +311,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 	if v, loaded := ss.m.LoadOrStore(id, s); loaded {
 		return v.(*session), true //nolint:errcheck,forcetypeassert // the map only holds *session.
 	}
+	ss.sums.Store(s.sum, s)
 	ss.n.Add(1)
 	if ss.onResume != nil {
 		ss.onResume(s)
@@ -324,9 +330,19 @@ func (ss *sessions) end(s *session) {
 // (shutdown).
 func (ss *sessions) remove(s *session) {
 	if _, loaded := ss.m.LoadAndDelete(s.id); loaded {
+		ss.sums.CompareAndDelete(s.sum, s)
 		ss.n.Add(-1)
 	}
 	s.close()
+}
+
+// bySum returns the live session whose id hashes to sum (session.sum).
+func (ss *sessions) bySum(sum string) (*session, bool) {
+	v, ok := ss.sums.Load(sum)
+	if !ok {
+		return nil, false
+	}
+	return v.(*session), true //nolint:errcheck,forcetypeassert // the map only holds *session.
 }
 
 // sweep removes idle sessions; it runs periodically.
