@@ -328,15 +328,24 @@ func (g *Gateway) approveTool(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	got, err := g.ApproveTool(r.Context(), mux.Vars(r)["name"], req.Digest, actor(r), req.Reason)
+	if err != nil {
+		adminError(w, approveStatus(err), err.Error())
+		return
+	}
+	writeAdmin(w, http.StatusOK, got)
+}
+
+// approveStatus maps an ApproveTool error to an HTTP status; 200 for nil.
+func approveStatus(err error) int {
 	switch {
 	case err == nil:
-		writeAdmin(w, http.StatusOK, got)
+		return http.StatusOK
 	case errors.Is(err, ErrNoSuchTool):
-		adminError(w, http.StatusNotFound, err.Error())
+		return http.StatusNotFound
 	case errors.Is(err, ErrNothingToApprove), errors.Is(err, ErrContractMoved):
-		adminError(w, http.StatusConflict, err.Error())
+		return http.StatusConflict
 	default:
-		adminError(w, policyStatus(err), err.Error())
+		return policyStatus(err)
 	}
 }
 

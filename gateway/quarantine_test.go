@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -213,4 +214,35 @@ func TestPinningLockFile(t *testing.T) {
 			g.Close()
 		})
 	}
+}
+
+// TestConsoleApprovesQuarantined: the console's catalog marks a
+// quarantined tool with what changed and approves it, audited as the
+// admin API's approvals are.
+func TestConsoleApprovesQuarantined(t *testing.T) {
+	payments := newFake("payments", refundA)
+	tg := newTestGateway(t, pinningYAML("enforce", "allow", writeTestLock(t, refundA)), newFake("orders"), payments)
+	payments.setTools(refundB)
+	tg.rt.Load().rebuild()
+
+	code, page := tg.console(t, http.MethodGet, "/admin/ui/", "", nil)
+	require.Equal(t, http.StatusOK, code, page)
+	m := csrfMeta.FindStringSubmatch(page)
+	require.Len(t, m, 2)
+	_, frag := tg.console(t, http.MethodGet, "/admin/ui/fragments/catalog", "", nil)
+	assert.Contains(t, frag, `class="quarantined"`)
+	assert.Contains(t, frag, "quarantined: changed description")
+	assert.Contains(t, frag, `data-approve="payments__refund"`)
+
+	held := tg.HeldContracts()
+	require.Len(t, held, 1)
+	form := url.Values{"name": {"payments__refund"}, "digest": {held[0].Current}}.Encode()
+	code, body := tg.console(t, http.MethodPost, "/admin/ui/actions/approve", form, map[string]string{"X-CSRF-Token": m[1], "X-Requested-With": "t", "Sec-Fetch-Site": "same-origin"})
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, listedTools(t, tg), "payments__refund")
+	_, frag = tg.console(t, http.MethodGet, "/admin/ui/fragments/catalog", "", nil)
+	assert.NotContains(t, frag, `class="quarantined"`)
+	recs := tg.auditEvents(t, "tool_contract")
+	require.Len(t, recs, 2)
+	assert.Equal(t, "approve", recs[1]["action"])
 }
