@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -202,7 +203,7 @@ func (w *contractWatch) contract(k toolKey, raw []byte) (PinnedTool, error) {
 	w.mu.Lock()
 	m, ok := w.memo[k]
 	w.mu.Unlock()
-	if ok && string(m.raw) == string(raw) {
+	if ok && bytes.Equal(m.raw, raw) {
 		return m.pt, nil
 	}
 	pt, err := Contract(raw)

@@ -159,12 +159,23 @@ func TestPinningWarnAndNewTools(t *testing.T) {
 		wantHidden           []string
 		wantActions          map[string]string // tool → audit action
 	}{
-		{"warn", "warn", "quarantine", []string{"payments__refund", "payments__capture"}, nil,
-			map[string]string{"payments__refund": "warn", "payments__capture": "warn"}},
-		{"enforce, new tools allowed", "enforce", "allow", []string{"payments__capture"}, []string{"payments__refund"},
-			map[string]string{"payments__refund": "quarantine", "payments__capture": "allow"}},
-		{"enforce, new tools quarantined", "enforce", "quarantine", nil, []string{"payments__refund", "payments__capture"},
-			map[string]string{"payments__refund": "quarantine", "payments__capture": "quarantine"}},
+		{
+			"warn", "warn", "quarantine",
+			[]string{"payments__refund", "payments__capture"},
+			nil,
+			map[string]string{"payments__refund": "warn", "payments__capture": "warn"},
+		},
+		{
+			"enforce, new tools allowed", "enforce", "allow",
+			[]string{"payments__capture"},
+			[]string{"payments__refund"},
+			map[string]string{"payments__refund": "quarantine", "payments__capture": "allow"},
+		},
+		{
+			"enforce, new tools quarantined", "enforce", "quarantine", nil,
+			[]string{"payments__refund", "payments__capture"},
+			map[string]string{"payments__refund": "quarantine", "payments__capture": "quarantine"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,10 +40,8 @@ func TestApprovals(t *testing.T) {
 		{"upper case", "payments", "refund", "sha256:" + strings.Repeat("A", 64), policy.ErrInvalidDigest},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := a.Approve(t.Context(), tt.upstream, tt.tool, tt.dg, "alice", "")
-			require.ErrorIs(t, err, tt.want)
-		})
+		_, err := a.Approve(t.Context(), tt.upstream, tt.tool, tt.dg, "alice", "")
+		require.ErrorIs(t, err, tt.want, tt.name)
 	}
 
 	rec, err := a.Approve(t.Context(), "payments", "refund", digestA, "alice", " reviewed ")

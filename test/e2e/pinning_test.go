@@ -184,3 +184,27 @@ func TestRugPullAcrossReplicas(t *testing.T) {
 	assert.Nil(t, cb.call("tools/call", `{"name":"notes__chatty","arguments":{}}`).Error)
 	assert.Empty(t, b.HeldContracts(), "nothing held on replica b")
 }
+
+// TestRugPullApprovedInTheLockFile: `mcpgw tools approve` without --addr
+// re-pins the tool in the lock file; a running `mcpgw serve` watches the
+// lock file beside its configuration and applies it on the reload.
+func TestRugPullApprovedInTheLockFile(t *testing.T) {
+	rp := startRugPull(t, "enforce", "")
+	p := startProc(t, rp.yaml, true)
+	c := initialized(t, p.url)
+	rp.notes.Redescribe(poisoned)
+	require.Eventually(t, func() bool {
+		_, listed := chattyListed(t, c)
+		return !listed
+	}, 30*time.Second, 10*time.Millisecond, "the changed tool is never taken out of the list")
+
+	code, out, errOut := mcpgwCLI(t, nil, "tools", "approve", "-c", p.cfgPath, "notes__chatty")
+	require.Equal(t, 0, code, "tools approve: %s%s", out, errOut)
+	assert.Contains(t, out, "approved changed notes/chatty")
+	assert.Contains(t, out, rp.lockPath)
+	require.Eventually(t, func() bool {
+		desc, listed := chattyListed(t, c)
+		return listed && desc == poisoned
+	}, 30*time.Second, 20*time.Millisecond, "the gateway never reloads the approved lock file")
+	assert.Nil(t, c.call("tools/call", `{"name":"notes__chatty","arguments":{}}`).Error)
+}

@@ -55,8 +55,6 @@ func NewNotes(name string) *Notes {
 	return n
 }
 
-// chatty interleaves three log messages with three progress reports, then
-// answers.
 // ChattyDescription is the chatty tool's description until Redescribe.
 const ChattyDescription = "Logs three messages and reports progress while it runs."
 
@@ -72,6 +70,8 @@ func (n *Notes) Redescribe(description string) {
 	}, n.chatty)
 }
 
+// chatty interleaves three log messages with three progress reports, then
+// answers.
 func (n *Notes) chatty(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 	token := req.Params.GetProgressToken()
 	for i := 1; i <= 3; i++ {
