@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -256,4 +259,51 @@ func TestConsoleApprovesQuarantined(t *testing.T) {
 	recs := tg.auditEvents(t, "tool_contract")
 	require.Len(t, recs, 2)
 	assert.Equal(t, "approve", recs[1]["action"])
+}
+
+// BenchmarkCallPinned measures a whole 2026-07-28 tools/call to a pinned,
+// unchanged tool with pinning off and under enforce while another tool of
+// the upstream is quarantined: the check is a lookup in the state the
+// catalog build prepared, so both allocate alike and no contract is
+// digested per call.
+func BenchmarkCallPinned(b *testing.B) {
+	for _, mode := range []string{"off", "enforce"} {
+		b.Run(mode, func(b *testing.B) {
+			dir := b.TempDir()
+			lock := &Lock{Version: LockVersion, Upstreams: map[string]map[string]PinnedTool{"payments": {}}}
+			for name, tl := range map[string]string{"refund": refundA, "void": voidA} {
+				pt, err := Contract([]byte(tl))
+				if err != nil {
+					b.Fatal(err)
+				}
+				lock.Upstreams["payments"][name] = pt
+			}
+			path := filepath.Join(dir, "mcpgw.lock")
+			if err := WriteLock(path, lock); err != nil {
+				b.Fatal(err)
+			}
+			tg := newTestGateway(b, pinningYAML(mode, "allow", path), newFake("orders"), newFake("payments", refundB, voidA))
+			if held := tg.HeldContracts(); mode == "enforce" && (len(held) != 1 || !held[0].Quarantined) {
+				b.Fatalf("refund is not quarantined: %v", held)
+			}
+			rq := modernCall(1, "payments__void", `{}`)
+			body := []byte(rq.body)
+			r := httptest.NewRequestWithContext(b.Context(), http.MethodPost, "/mcp", nil)
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Accept", "application/json, text/event-stream")
+			for k, v := range rq.header {
+				r.Header.Set(k, v)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				r.ContentLength = int64(len(body))
+				w := httptest.NewRecorder()
+				tg.serveMCP(w, r)
+				if w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"error"`)) {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
