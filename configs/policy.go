@@ -100,7 +100,8 @@ type Limit struct {
 type KillSwitchConfig struct {
 	// StateFile is a JSON file holding the kill switches of a single
 	// replica, so they survive a restart; drains are kept beside it in
-	// <state_file>.drains. Written atomically. Empty, the default, keeps
+	// <state_file>.drains, and the tool contracts approved at run time
+	// (pinning) in <state_file>.approvals. Written atomically. Empty, the default, keeps
 	// them in memory only.
 	StateFile string `mapstructure:"state_file" yaml:"state_file,omitempty"`
 	// ResyncInterval is how often a replica reloads the shared state from
@@ -253,6 +254,16 @@ func (k *KillSwitchConfig) DrainStateFile() string {
 		return ""
 	}
 	return k.StateFile + ".drains"
+}
+
+// ApprovalStateFile is where run-time approvals of tool contracts are kept
+// beside StateFile: <state_file>.approvals, or "" (memory) when StateFile
+// is empty.
+func (k *KillSwitchConfig) ApprovalStateFile() string {
+	if k.StateFile == "" {
+		return ""
+	}
+	return k.StateFile + ".approvals"
 }
 
 // RateLimitBackend returns the rate-limit backend in effect: Backend when

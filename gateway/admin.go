@@ -60,6 +60,8 @@ func (g *Gateway) adminRoutes(r *mux.Router) {
 	a.HandleFunc("/drains", g.listDrains).Methods(http.MethodGet)
 	a.HandleFunc("/killswitches/history", g.listHistory).Methods(http.MethodGet)
 	a.HandleFunc("/keys/rotate", g.rotateKeys).Methods(http.MethodPost)
+	a.HandleFunc("/tools/contracts", g.listContracts).Methods(http.MethodGet)
+	a.HandleFunc("/tools/{name}/approve", g.approveTool).Methods(http.MethodPost)
 	g.logLevelRoutes(a)
 	if g.cfg.Telemetry.Profiling {
 		profileRoutes(a)
@@ -301,4 +303,57 @@ func (g *Gateway) listDrains(w http.ResponseWriter, _ *http.Request) {
 // recent kill-switch and drain changes, oldest first.
 func (g *Gateway) listHistory(w http.ResponseWriter, _ *http.Request) {
 	writeAdmin(w, http.StatusOK, map[string]any{"events": g.SwitchHistory()})
+}
+
+// approveRequest is the optional body of POST
+// /admin/v1/tools/{name}/approve.
+type approveRequest struct {
+	// Digest is the contract the operator reviewed (from `mcpgw tools
+	// diff` or GET /admin/v1/tools/contracts); when set, the approval is
+	// refused should the tool have changed again since.
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// approveTool answers POST /admin/v1/tools/{name}/approve: it approves
+// the current contract of a tool whose contract differs from its pin.
+func (g *Gateway) approveTool(w http.ResponseWriter, r *http.Request) {
+	var req approveRequest
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			adminError(w, http.StatusBadRequest, "invalid body: "+err.Error())
+			return
+		}
+	}
+	got, err := g.ApproveTool(r.Context(), mux.Vars(r)["name"], req.Digest, actor(r), req.Reason)
+	if err != nil {
+		adminError(w, approveStatus(err), err.Error())
+		return
+	}
+	writeAdmin(w, http.StatusOK, got)
+}
+
+// approveStatus maps an ApproveTool error to an HTTP status; 200 for nil.
+func approveStatus(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrNoSuchTool):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNothingToApprove), errors.Is(err, ErrContractMoved):
+		return http.StatusConflict
+	default:
+		return policyStatus(err)
+	}
+}
+
+// listContracts answers GET /admin/v1/tools/contracts: the tools whose
+// contract differs from its pin on this replica, and the approvals made at
+// run time.
+func (g *Gateway) listContracts(w http.ResponseWriter, _ *http.Request) {
+	writeAdmin(w, http.StatusOK, map[string]any{
+		"contracts": g.HeldContracts(), "approvals": g.controls.approvals.List(), "degraded": g.controls.approvals.Degraded(),
+	})
 }

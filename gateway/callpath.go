@@ -47,6 +47,7 @@ const (
 	stepKillSwitch               // no kill switch stops the tool (tools/call)
 	stepAuthorize                // the principal has the tool's scopes (tools/call)
 	stepRules                    // no policy rule refuses the call, arguments unknown (tools/call)
+	stepQuarantine               // the tool's contract matches its pin, under enforce (tools/call)
 	stepDrain                    // the upstream is not drained (tools/call)
 	stepRateLimit                // the rate limits allow the call (tools/call)
 	stepAuditGate                // a destructive tool runs only with a healthy audit log (tools/call)
@@ -105,6 +106,8 @@ func (c *call) run(until stepID) {
 			c.rerr = when(tool, c.authorize)
 		case stepRules:
 			c.rerr = when(tool, c.checkRules)
+		case stepQuarantine:
+			c.rerr = when(tool, c.quarantine)
 		case stepDrain:
 			c.rerr = when(tool, c.drain)
 		case stepRateLimit:

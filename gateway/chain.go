@@ -233,6 +233,10 @@ type upstreamHealth struct {
 	// long once prefixed), or exposed name taken by an earlier upstream.
 	ToolsDroppedName int `json:"tools_dropped_name"`
 	ToolsClashed     int `json:"tools_clashed"`
+	// ToolsQuarantined counts those of Tools held back because their
+	// contract differs from the lock file (pinning enforce): routed, but
+	// in no list.
+	ToolsQuarantined int `json:"tools_quarantined,omitempty"`
 }
 
 // serveReadyz answers 200 once the kill-switch state has loaded and every
@@ -260,6 +264,7 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	for _, u := range rt.snapshot().Upstreams() {
 		infos[u.Name] = u
 	}
+	quarantined := rt.quarantinedPerUpstream()
 	for _, c := range rt.clients {
 		cat, avail := c.Catalog()
 		h := upstreamHealth{
@@ -273,6 +278,7 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 			h.Tools = infos[c.Name()].Tools
 		}
 		h.ToolsDroppedName, h.ToolsClashed = infos[c.Name()].ToolsDroppedName, infos[c.Name()].ToolsClashed
+		h.ToolsQuarantined = quarantined[c.Name()]
 		body.Upstreams = append(body.Upstreams, h)
 	}
 	if !rt.ready() {

@@ -346,6 +346,11 @@ func (c *console) action(w http.ResponseWriter, r *http.Request) {
 	case "undrain":
 		err = c.g.undrainUpstream(r, f("name"), f("reason"))
 		msg = "upstream " + f("name") + " back in rotation"
+	case "approve":
+		var got ApprovedContract
+		got, err = c.g.ApproveTool(r.Context(), f("name"), f("digest"), actor(r), f("reason"))
+		status = approveStatus(err)
+		msg = fmt.Sprintf("contract %s of %s approved", got.Current, got.Tool)
 	default:
 		http.NotFound(w, r)
 		return

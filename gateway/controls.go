@@ -22,7 +22,9 @@ import (
 type controls struct {
 	switches *policy.Switches
 	drains   *policy.Drains
-	audit    *audit.Logger
+	// approvals are the tool contracts approved at run time (pinning).
+	approvals *policy.Approvals
+	audit     *audit.Logger
 	// tap hands the audit stream to the console's live tails.
 	tap   *auditTap
 	redis *redis.Client
@@ -37,7 +39,9 @@ type controlsDeps struct {
 	now            func() time.Time
 	knownUpstreams func() []string
 	onChange       func()
-	auditTo        io.Writer
+	// onApproval is told when the approved tool contracts changed.
+	onApproval func()
+	auditTo    io.Writer
 }
 
 func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *controls, err error) {
@@ -101,6 +105,17 @@ func newControls(ctx context.Context, cfg *configs.Config, d controlsDeps) (_ *c
 	if err != nil {
 		return nil, fmt.Errorf("drains: %w", err)
 	}
+	approvalStore, err := approvalStore(cfg, c.redis)
+	if err != nil {
+		return nil, err
+	}
+	c.approvals, err = policy.NewApprovals(ctx, approvalStore, policy.ApprovalOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "approvals")),
+		OnChange: d.onApproval, ResyncInterval: ks.ResyncInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("approvals: %w", err)
+	}
 	return c, nil
 }
 
@@ -154,6 +169,23 @@ func stores(cfg *configs.Config, rc *redis.Client) (policy.Store, policy.Store, 
 	}
 }
 
+// approvalStore picks where run-time approvals of tool contracts live, as
+// stores does for kill switches: Redis, a state file, or memory.
+func approvalStore(cfg *configs.Config, rc *redis.Client) (policy.Store, error) { //nolint:ireturn // the configuration picks the implementation.
+	switch {
+	case rc != nil:
+		return policy.NewRedisStore(rc, cfg.Redis.KeyPrefix, policy.RedisStoreApprovals)
+	case cfg.Policy.KillSwitches.StateFile != "":
+		s, err := policy.NewFileStore(cfg.Policy.KillSwitches.ApprovalStateFile())
+		if err != nil {
+			return nil, fmt.Errorf("policy.kill_switches.state_file: %w", err)
+		}
+		return s, nil
+	default:
+		return &policy.MemoryStore{}, nil
+	}
+}
+
 // close releases everything; the audit stream is drained first so that no
 // record is lost on shutdown.
 func (c *controls) close(ctx context.Context) error {
@@ -166,6 +198,9 @@ func (c *controls) close(ctx context.Context) error {
 	}
 	if c.drains != nil {
 		errs = append(errs, c.drains.Close())
+	}
+	if c.approvals != nil {
+		errs = append(errs, c.approvals.Close())
 	}
 	if c.redis != nil {
 		errs = append(errs, c.redis.Close())

@@ -48,6 +48,10 @@ type Options struct {
 	// LogLevel is the level of Logger, changed by PUT /admin/v1/loglevel;
 	// nil leaves the endpoint out.
 	LogLevel *slog.LevelVar
+	// ConfigPath is the file the configuration was loaded from: the lock
+	// file of pinned tool contracts is beside it unless pinning.lock_file
+	// says otherwise. Empty means the working directory.
+	ConfigPath string
 
 	// dial builds the upstreams; nil means real clients (dialClient). The
 	// package's tests set it to dial in-memory fakes.
@@ -96,6 +100,10 @@ type Gateway struct {
 	// cancels relays notifications/cancelled to the replica running the
 	// call (cancels.go); nil without Redis.
 	cancels cancelBus
+	// configPath is Options.ConfigPath, then the path of the last
+	// ReloadFile; contracts checks tools against their pins.
+	configPath string
+	contracts  *contractWatch
 
 	// auditRefused counts destructive calls refused while the audit
 	// stream was stuck or failing.
@@ -173,6 +181,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 		log: g.log, now: g.now,
 		knownUpstreams: g.upstreamNames,
 		onChange:       g.switchesChanged,
+		onApproval:     g.approvalsChanged,
 		auditTo:        opts.auditTo,
 	})
 	if err != nil {
@@ -197,11 +206,16 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	g.healthInterval = opts.HealthInterval
 	g.dial = opts.dial
 	g.tel = opts.Telemetry
+	g.configPath = opts.ConfigPath
+	g.contracts = &contractWatch{
+		log: g.log.With(slog.String("component", "pinning")), now: g.now,
+		approvals: g.controls.approvals, audit: g.controls.audit, metrics: g.tel.Metrics(),
+	}
 	if g.asserter, err = upstream.NewAsserter(g.now); err != nil {
 		_ = g.controls.close(context.Background())
 		return nil, err
 	}
-	rt, err := newRuntime(cfg, g.runtimeDeps(nil))
+	rt, err := newRuntime(cfg, g.runtimeDeps(cfg, nil))
 	if err != nil {
 		_ = g.controls.close(context.Background())
 		return nil, err
@@ -239,13 +253,14 @@ func deriveKey(key []byte, purpose string) []byte {
 	return m.Sum(nil)
 }
 
-// runtimeDeps are the dependencies of a runtime that replaces prev (nil
-// for the first).
-func (g *Gateway) runtimeDeps(prev *runtime) *runtimeDeps {
+// runtimeDeps are the dependencies of a runtime built from cfg that
+// replaces prev (nil for the first).
+func (g *Gateway) runtimeDeps(cfg *configs.Config, prev *runtime) *runtimeDeps {
 	return &runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
 		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, resourceUpdated: g.resourceUpdated, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev, dial: g.dial, onBreaker: g.breakerChanged,
+		lockFile: cfg.LockFilePath(g.configPath), contracts: g.contracts,
 	}
 }
 

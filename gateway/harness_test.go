@@ -50,7 +50,23 @@ func (f *fakeUpstream) Name() string { return f.name }
 func (f *fakeUpstream) Start()       {}
 func (f *fakeUpstream) Close() error { return nil }
 
-func (f *fakeUpstream) Catalog() (*upstream.Catalog, bool) { return &f.cat, !f.down.Load() }
+func (f *fakeUpstream) Catalog() (*upstream.Catalog, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cat
+	return &c, !f.down.Load()
+}
+
+// setTools replaces the fake's tools, as an upstream that changed its
+// catalog; the test then rebuilds the gateway's catalog.
+func (f *fakeUpstream) setTools(tools ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cat.Tools = nil
+	for _, tl := range tools {
+		f.cat.Tools = append(f.cat.Tools, json.RawMessage(tl))
+	}
+}
 
 func (f *fakeUpstream) Call(ctx context.Context, req *upstream.Request) (json.RawMessage, error) {
 	f.mu.Lock()

@@ -68,10 +68,11 @@ func decisionNames() [numDecisions]string {
 		telemetry.DecisionAllowed, telemetry.DecisionDenied, telemetry.DecisionLimited, telemetry.DecisionKilled,
 		telemetry.DecisionCircuitOpen, telemetry.DecisionDrained, telemetry.DecisionInvalid,
 		telemetry.DecisionBusy, telemetry.DecisionAuditUnavailable, telemetry.DecisionUnavailable,
+		telemetry.DecisionQuarantined,
 	}
 }
 
-const numDecisions = 10
+const numDecisions = 11
 
 // routeLabels are the mcp.server.operation.duration options of one
 // (method, tool), built per protocol version on first use.

@@ -83,7 +83,7 @@ func Contract(tool json.RawMessage) (PinnedTool, error) {
 func LockOf(snap *catalog.Snapshot) (*Lock, error) {
 	lock := &Lock{Version: LockVersion, Upstreams: map[string]map[string]PinnedTool{}}
 	var errs []error
-	for _, exposed := range snap.Names(catalog.Tools) {
+	for _, exposed := range snap.ToolNames() { // killed and quarantined ones too
 		route, _ := snap.Tool(exposed)
 		raw, _ := snap.ToolObject(exposed)
 		pt, err := Contract(raw)
@@ -250,7 +250,15 @@ func sortedUnion[V any](a, b map[string]V) []string {
 // writes and `mcpgw tools diff` compares with the lock file. Upstream tool
 // filters apply, so only exposed tools are pinned.
 func LiveLock(ctx context.Context, cfg *configs.Config, wait time.Duration) (*Lock, error) {
-	g, err := New(cfg, &Options{})
+	// Pinning is off for the look: a quarantined tool is pinned as it is
+	// now, and a missing lock file is what pin is for.
+	live := *cfg
+	live.Pinning.Mode = configs.PinningOff
+	live.Upstreams = slices.Clone(cfg.Upstreams)
+	for i := range live.Upstreams {
+		live.Upstreams[i].Pinning = configs.PinningOff
+	}
+	g, err := New(&live, &Options{})
 	if err != nil {
 		return nil, err
 	}

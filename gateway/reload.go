@@ -86,7 +86,10 @@ func (g *Gateway) reload(ctx context.Context, cfg *configs.Config, path string, 
 		return err
 	}
 	old := g.rt.Load()
-	rt, err := newRuntime(cfg, g.runtimeDeps(old))
+	if path != "" {
+		g.configPath = path // the lock file's default place is beside it
+	}
+	rt, err := newRuntime(cfg, g.runtimeDeps(cfg, old))
 	if err != nil {
 		g.reloadRejected(ctx, path, raw, err)
 		return err

@@ -43,6 +43,13 @@ type runtime struct {
 	// headers are the x-mcp-header bindings of the published snapshot's
 	// tools, by exposed name (paramheaders.go); nil when none binds one.
 	headers atomic.Pointer[map[string]upstream.ParamBindings]
+	// pins are the lock file's contracts and the upstreams' pinning modes;
+	// nil when nothing pins (quarantine.go).
+	pins *pinSet
+	// contracts are the tools that differ from their pins in the last
+	// built snapshot; nil when nothing pins.
+	contracts atomic.Pointer[contractState]
+	watch     *contractWatch
 	// views filters the lists per principal; nil when nothing needs it.
 	views    *views
 	opts     catalog.Options
@@ -98,6 +105,10 @@ type runtimeDeps struct {
 	dial dialer
 	// onBreaker hears the state changes of the upstreams' breakers.
 	onBreaker func(upstream, tool, from, to string)
+	// lockFile is the lock file's path; contracts checks and reports the
+	// tools against it (quarantine.go).
+	lockFile  string
+	contracts *contractWatch
 }
 
 func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
@@ -143,7 +154,11 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 	if rt.rules, err = newRuleSet(cfg); err != nil {
 		return nil, err
 	}
-	rt.views = newViews(cfg, rt.scopes, rt.rules, d.hidden)
+	if rt.pins, err = loadPins(cfg, d.lockFile, d.log); err != nil {
+		return nil, err
+	}
+	rt.watch = d.contracts
+	rt.views = newViews(cfg, rt.scopes, rt.rules)
 	if d.prev != nil {
 		rt.version.Store(d.prev.version.Load())
 	}
@@ -276,6 +291,20 @@ func (rt *runtime) rebuild() {
 		sources = append(sources, src)
 	}
 	snap, problems := catalog.Build(rt.version.Add(1), rt.opts, sources)
+	opts := rt.opts
+	if rt.pins != nil {
+		// The quarantined tools are hidden as killed ones are: the catalog
+		// is built again with them left out of its lists, so that every
+		// view derived from it (per principal, per endpoint) leaves them
+		// out too.
+		st := rt.watch.check(rt.pins, snap)
+		if len(st.quarantined) > 0 {
+			opts.Hidden = st.hide(opts.Hidden)
+			snap, _ = catalog.Build(snap.Version(), opts, sources)
+		}
+		rt.contracts.Store(st)
+		rt.watch.report(st)
+	}
 	for _, p := range problems {
 		rt.log.Warn("catalog problem", slog.String("upstream", p.Upstream), slog.String("kind", p.Kind),
 			slog.String("item", p.Item), slog.String("cause", string(p.Cause)), slog.String("reason", p.Reason))
@@ -290,7 +319,7 @@ func (rt *runtime) rebuild() {
 	}
 	rt.compileSchemas(snap)
 	rt.bindHeaders(snap)
-	rt.pub.Store(&published{snap: snap, sources: sources, opts: rt.opts})
+	rt.pub.Store(&published{snap: snap, sources: sources, opts: opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {
 		rt.onChange(old, snap)

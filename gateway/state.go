@@ -55,6 +55,10 @@ type UpstreamState struct {
 	ToolsDroppedName int      `json:"tools_dropped_name"`
 	ToolsClashed     int      `json:"tools_clashed"`
 	Problems         []string `json:"problems,omitempty"`
+	// ToolsQuarantined counts its tools held back because their contract
+	// no longer matches the lock file (pinning enforce); they are among
+	// Tools, still routed, but no list shows them.
+	ToolsQuarantined int `json:"tools_quarantined,omitempty"`
 	upstream.Load
 }
 
@@ -72,6 +76,7 @@ func (g *Gateway) Upstreams() []UpstreamState {
 	if p := rt.problems.Load(); p != nil {
 		problems = *p
 	}
+	quarantined := rt.quarantinedPerUpstream()
 	out := make([]UpstreamState, 0, len(rt.clients))
 	for _, c := range rt.clients {
 		name := c.Name()
@@ -98,6 +103,7 @@ func (g *Gateway) Upstreams() []UpstreamState {
 		}
 		info := infos[name]
 		st.Tools, st.ToolsDroppedName, st.ToolsClashed = info.Tools, info.ToolsDroppedName, info.ToolsClashed
+		st.ToolsQuarantined = quarantined[name]
 		for _, p := range problems {
 			if p.Upstream == name {
 				st.Problems = append(st.Problems, p.Error())
@@ -119,9 +125,12 @@ type CatalogTool struct {
 	// hides it, and the principal holds its required scopes.
 	Listed bool `json:"listed"`
 	// Available is false while its upstream is down; Killed while a kill
-	// switch stops it.
-	Available bool `json:"available"`
-	Killed    bool `json:"killed"`
+	// switch stops it; Quarantined while its contract differs from its pin
+	// under pinning enforce (Contract says how).
+	Available   bool          `json:"available"`
+	Killed      bool          `json:"killed"`
+	Quarantined bool          `json:"quarantined"`
+	Contract    *HeldContract `json:"contract,omitempty"`
 	// RequiredScopes are the scopes a call needs; MissingScopes those the
 	// view's principal lacks (only in a view as a principal).
 	RequiredScopes []string `json:"required_scopes,omitempty"`
@@ -159,6 +168,7 @@ func (g *Gateway) CatalogFor(as *CatalogAs) CatalogView {
 		return view
 	}
 	view.Version = snap.Version()
+	held := rt.contracts.Load()
 	for _, name := range snap.ToolNames() {
 		route, _ := snap.Tool(name)
 		_, killed := g.controls.switches.Check(name, route.Upstream)
@@ -170,7 +180,10 @@ func (g *Gateway) CatalogFor(as *CatalogAs) CatalogView {
 		if as != nil && rt.views != nil {
 			t.MissingScopes = policy.Missing(as.Scopes, t.RequiredScopes)
 		}
-		t.Listed = route.Available && !killed && len(t.MissingScopes) == 0
+		if h, ok := held.lookup(name); ok {
+			t.Contract, t.Quarantined = &h.HeldContract, h.Quarantined
+		}
+		t.Listed = route.Available && !killed && !t.Quarantined && len(t.MissingScopes) == 0
 		view.Tools = append(view.Tools, t)
 	}
 	return view

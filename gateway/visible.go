@@ -44,7 +44,6 @@ type views struct {
 	scopes   *policy.RequiredScopes
 	rules    *ruleSet // nil without rules
 	endpoint string   // the MCP path, what the rules see as endpoint
-	hidden   func(exposed, upstream string) bool
 	cache    *lru.Cache[viewKey, *catalog.Snapshot]
 }
 
@@ -66,7 +65,7 @@ type published struct {
 // newViews collects the relevant scopes of the upstreams' scope tables.
 // It returns nil when lists need no filtering: no rules, and an
 // unauthenticated gateway or no tool requires a scope.
-func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, rules *ruleSet, hidden func(exposed, upstream string) bool) *views {
+func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, rules *ruleSet) *views {
 	if cfg.Auth == nil && rules == nil {
 		return nil
 	}
@@ -91,7 +90,7 @@ func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, rules *ruleSet
 		// Only a non-positive size fails.
 		panic(err)
 	}
-	return &views{relevant: relevant, scopes: scopes, rules: rules, endpoint: cfg.Server.MCPPath, hidden: hidden, cache: cache}
+	return &views{relevant: relevant, scopes: scopes, rules: rules, endpoint: cfg.Server.MCPPath, cache: cache}
 }
 
 // visible returns the snapshot whose lists the caller of ctx sees: snap
@@ -150,14 +149,15 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 }
 
 // build filters pub for a principal holding have: its tools are hidden
-// when killed (as in the shared catalog), when have lacks a scope they
+// when the shared catalog hides them (killed, quarantined), when have lacks a scope they
 // require, or when the rules refuse p (nil: anonymous) every call to
 // them. The view keeps pub's version; Build's problems were reported when
 // pub was built.
 func (v *views) build(pub *published, have []string, p *authn.Principal) *catalog.Snapshot {
 	opts := pub.opts
+	shared := pub.opts.Hidden
 	opts.Hidden = func(exposed, upstream string) bool {
-		if v.hidden != nil && v.hidden(exposed, upstream) {
+		if shared != nil && shared(exposed, upstream) {
 			return true
 		}
 		route, ok := pub.snap.Tool(exposed)

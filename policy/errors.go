@@ -40,6 +40,9 @@ var (
 	ErrStateLost = errors.New("store lost its state")
 	// ErrRedisUnavailable is returned when Redis does not answer.
 	ErrRedisUnavailable = errors.New("redis unavailable")
+	// ErrInvalidDigest rejects an approval whose digest is not "sha256:"
+	// and 64 lower-case hex digits.
+	ErrInvalidDigest = errors.New(`digest must be "sha256:" and 64 hex digits`)
 	// ErrInvalidConfig is returned by constructors given unusable settings.
 	ErrInvalidConfig = errors.New("invalid policy configuration")
 )

@@ -87,10 +87,12 @@ var (
 const (
 	RedisStoreKillSwitches = "killswitches"
 	RedisStoreDrains       = "drains"
+	RedisStoreApprovals    = "approvals"
 )
 
 // NewRedisStore returns a store over client with keys starting with
-// keyPrefix followed by name (RedisStoreKillSwitches, RedisStoreDrains).
+// keyPrefix followed by name (RedisStoreKillSwitches, RedisStoreDrains,
+// RedisStoreApprovals).
 func NewRedisStore(client *redis.Client, keyPrefix, name string) (*RedisStore, error) {
 	if client == nil || name == "" {
 		return nil, fmt.Errorf("%w: redis store needs a client and a name", ErrInvalidConfig)

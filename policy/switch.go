@@ -67,6 +67,9 @@ type Switch struct {
 	// TTL, when positive, is an input to Add that sets Expires to Created
 	// plus TTL. It is not stored.
 	TTL time.Duration `json:"-"`
+	// Digest is the contract digest an approval accepts (Approvals); empty
+	// for kill switches and drains.
+	Digest string `json:"digest,omitempty"`
 }
 
 // expiredAt reports whether s has expired at now.
@@ -77,7 +80,8 @@ func (s *Switch) expiredAt(now time.Time) bool {
 // equal compares switches field by field, times by instant.
 func (s *Switch) equal(o *Switch) bool {
 	return s.ID == o.ID && s.Scope == o.Scope && s.Target == o.Target && s.Reason == o.Reason &&
-		s.Ticket == o.Ticket && s.Actor == o.Actor && s.Created.Equal(o.Created) && s.Expires.Equal(o.Expires)
+		s.Ticket == o.Ticket && s.Actor == o.Actor && s.Created.Equal(o.Created) && s.Expires.Equal(o.Expires) &&
+		s.Digest == o.Digest
 }
 
 // SwitchOptions configure Switches. Every field is optional.

@@ -30,6 +30,8 @@ type Metrics struct {
 	reloadOK     metric.AddOption
 	reloadFailed metric.AddOption
 	auditRefused metric.Int64Counter
+	// contractChanges is mcpgw.tool_contract.changes.
+	contractChanges metric.Int64Counter
 
 	breakerState   metric.Int64ObservableGauge
 	sessions       metric.Int64ObservableGauge
@@ -62,6 +64,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	add(err)
 	m.auditRefused, err = meter.Int64Counter("mcpgw.audit.refused", metric.WithUnit("{record}"),
 		metric.WithDescription("Calls refused or audit records not written because the audit sink is stuck or failing."))
+	add(err)
+	m.contractChanges, err = meter.Int64Counter("mcpgw.tool_contract.changes", metric.WithUnit("{change}"),
+		metric.WithDescription("Tool contracts found to differ from their pin in the lock file, by upstream, tool and pinning mode (warn, enforce)."))
 	add(err)
 	m.breakerState, err = meter.Int64ObservableGauge("mcpgw.breaker.state",
 		metric.WithDescription("Circuit breaker state per upstream and tool (tool empty for the upstream's own breaker): 1 for the current state, 0 otherwise."))
@@ -111,6 +116,17 @@ func (m *Metrics) AuditRefused(ctx context.Context) {
 		return
 	}
 	m.auditRefused.Add(ctx, 1)
+}
+
+// ToolContractChange counts one tool contract found to differ from its pin
+// (mcpgw.tool_contract.changes): tool is the exposed name, mode the
+// upstream's pinning mode. It is counted once per new contract, when the
+// catalog loads it, not per call.
+func (m *Metrics) ToolContractChange(ctx context.Context, upstream, tool, mode string) {
+	if m == nil {
+		return
+	}
+	m.contractChanges.Add(ctx, 1, metric.WithAttributes(Upstream.String(upstream), ContractTool.String(tool), PinningMode.String(mode)))
 }
 
 // Sources are the readings of the observable gauges, taken at each scrape.

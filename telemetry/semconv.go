@@ -43,6 +43,11 @@ const (
 	// label): allowed, denied, limited, killed, circuit_open, drained,
 	// invalid.
 	Decision = attribute.Key("decision")
+	// ContractTool is the exposed tool name of mcpgw.tool_contract.changes
+	// (mcpgw label); PinningMode its upstream's pinning mode (warn,
+	// enforce).
+	ContractTool = attribute.Key("tool")
+	PinningMode  = attribute.Key("mode")
 )
 
 // Values of gen_ai.operation.name and error.type used by mcpgw.
@@ -68,6 +73,9 @@ const (
 	// DecisionUnavailable: the upstream was unavailable (or the gateway
 	// shutting down).
 	DecisionUnavailable = "unavailable"
+	// DecisionQuarantined: the tool's pinned contract changed and pinning
+	// is enforced.
+	DecisionQuarantined = "quarantined"
 )
 
 // Breaker states reported by mcpgw.breaker.state.

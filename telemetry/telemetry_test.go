@@ -36,6 +36,7 @@ func TestMetricNames(t *testing.T) {
 	m.ConfigReload(false)
 	m.ConfigReload(false)
 	m.AuditRefused(ctx)
+	m.ToolContractChange(ctx, "payments", "payments__refund", "warn")
 	unregister, err := m.Observe(telemetry.Sources{
 		Breakers:        func(report func(string, string, string)) { report("orders", "get_order", telemetry.BreakerOpen) },
 		Sessions:        func() int64 { return 4 },
@@ -69,6 +70,8 @@ func TestMetricNames(t *testing.T) {
 		"mcpgw_audit_queue_depth{",
 		"mcpgw_audit_refused_total{",
 		`mcpgw_killswitches_active{`,
+		`mcpgw_tool_contract_changes_total{mode="warn",`,
+		`tool="payments__refund",upstream="payments"} 1`,
 	} {
 		assert.Contains(t, body, want)
 	}

@@ -201,7 +201,12 @@ func serve(path string, watch bool, stderr io.Writer) error {
 	log, level := telemetry.NewLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := listenAndServe(ctx, cfg, path, log, level, reloadTriggers(ctx, path, watch, log)); err != nil {
+	watched := []string{path}
+	if pinned(cfg) {
+		// An approval written by `mcpgw tools approve` applies on reload.
+		watched = append(watched, cfg.LockFilePath(path))
+	}
+	if err := listenAndServe(ctx, cfg, path, log, level, reloadTriggers(ctx, watched, watch, log)); err != nil {
 		log.Error("mcpgw stopped", slog.Any("error", err))
 		return errFailed
 	}
@@ -211,10 +216,21 @@ func serve(path string, watch bool, stderr io.Writer) error {
 // reloadDebounce gathers the burst of file events of one save.
 const reloadDebounce = 300 * time.Millisecond
 
-// reloadTriggers returns a channel that receives the configuration path
-// on SIGHUP and, when watch is set, after the file changes. The watch logs
+// pinned reports whether some upstream's pinning mode is not off.
+func pinned(cfg *configs.Config) bool {
+	for i := range cfg.Upstreams {
+		if cfg.PinningMode(&cfg.Upstreams[i]) != configs.PinningOff {
+			return true
+		}
+	}
+	return false
+}
+
+// reloadTriggers returns a channel that receives a signal on SIGHUP and,
+// when watch is set, after one of the files at paths (the configuration,
+// the lock file) changes. The watch logs
 // each trigger and each failure to watch to log; the reload logs its outcome.
-func reloadTriggers(ctx context.Context, path string, watch bool, log *slog.Logger) <-chan struct{} {
+func reloadTriggers(ctx context.Context, paths []string, watch bool, log *slog.Logger) <-chan struct{} {
 	trig := make(chan struct{}, 1)
 	fire := func() {
 		select {
@@ -236,7 +252,9 @@ func reloadTriggers(ctx context.Context, path string, watch bool, log *slog.Logg
 		}
 	}()
 	if watch {
-		configs.Watch(ctx, path, reloadDebounce, log, fire)
+		for _, p := range paths {
+			configs.Watch(ctx, p, reloadDebounce, log, fire)
+		}
 	}
 	return trig
 }
@@ -253,7 +271,7 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *
 			log.Warn("flushing telemetry", slog.Any("error", err))
 		}
 	}()
-	gw, err := gateway.New(cfg, &gateway.Options{Logger: log, Version: version, Telemetry: tel, LogLevel: level})
+	gw, err := gateway.New(cfg, &gateway.Options{Logger: log, Version: version, Telemetry: tel, LogLevel: level, ConfigPath: path})
 	if err != nil {
 		return err
 	}

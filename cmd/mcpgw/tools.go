@@ -3,6 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,12 +127,27 @@ func toolsDiffCmd() *cobra.Command {
 }
 
 func toolsApproveCmd() *cobra.Command {
-	var f toolsFlags
+	var (
+		f              toolsFlags
+		addr, token    string
+		digest, reason string
+	)
 	c := &cobra.Command{
 		Use:   "approve NAME",
-		Short: "Pin the current contract of one tool (exposed name, or UPSTREAM/TOOL)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Approve the current contract of one tool: in the lock file, or on a running gateway with --addr",
+		Long: `Without --addr, pins the current contract of one tool (exposed name, or
+UPSTREAM/TOOL) in the lock file; a running gateway applies it on reload
+(SIGHUP, or serve -watch, which watches the lock file too).
+
+With --addr, asks a running gateway to approve the contract it quarantined
+(POST /admin/v1/tools/NAME/approve, exposed name, admin scope): the
+approval takes effect at once and reaches every replica sharing Redis. Pin
+it in the lock file as well (without --addr) to keep it across restarts.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if addr != "" {
+				return approveLive(cmd, addr, token, args[0], digest, reason)
+			}
 			cfg, current, err := f.live(cmd)
 			if err != nil {
 				return err
@@ -137,6 +156,11 @@ func toolsApproveCmd() *cobra.Command {
 			pinned, err := gateway.ReadLock(lockPath)
 			if err != nil {
 				return &exitError{code: 1, err: err}
+			}
+			if digest != "" {
+				if ch, err := gateway.Approve(cfg, &gateway.Lock{Upstreams: cloneLock(pinned)}, current, args[0]); err == nil && ch.Current != digest {
+					return &exitError{code: 1, err: fmt.Errorf("%s: the contract changed again: reviewed %s, now %s", args[0], digest, ch.Current)}
+				}
 			}
 			ch, err := gateway.Approve(cfg, pinned, current, args[0])
 			if err == nil {
@@ -150,7 +174,36 @@ func toolsApproveCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	c.Flags().StringVar(&addr, "addr", "", "base URL of a running gateway to approve on (admin API) instead of writing the lock file")
+	c.Flags().StringVar(&token, "token", "", "bearer token with the admin scope, with --addr (env MCPGW_TOKEN)")
+	c.Flags().StringVar(&digest, "digest", "", "the contract digest reviewed (from tools diff): refuse if the tool changed again since")
+	c.Flags().StringVar(&reason, "reason", "", "why, for the audit record (with --addr)")
 	return c
+}
+
+// cloneLock copies a lock's maps, so that a trial Approve leaves it as it
+// was.
+func cloneLock(l *gateway.Lock) map[string]map[string]gateway.PinnedTool {
+	out := make(map[string]map[string]gateway.PinnedTool, len(l.Upstreams))
+	for up, tools := range l.Upstreams {
+		out[up] = maps.Clone(tools)
+	}
+	return out
+}
+
+// approveLive approves a quarantined tool on a running gateway.
+func approveLive(cmd *cobra.Command, addr, token, name, digest, reason string) error {
+	a := adminFlags{addr: addr, token: token}
+	if a.token == "" {
+		a.token = os.Getenv("MCPGW_TOKEN")
+	}
+	var got gateway.ApprovedContract
+	body := map[string]string{"digest": digest, "reason": reason}
+	if err := a.call(cmd.Context(), http.MethodPost, "/admin/v1/tools/"+url.PathEscape(name)+"/approve", body, &got); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "approved %s %s/%s (%s) on %s\n", got.Kind, got.Upstream, got.Original, got.Current, addr)
+	return nil
 }
 
 // printChanges prints contract changes member by member.

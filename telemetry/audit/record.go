@@ -42,6 +42,12 @@ const (
 	// original name), Action the new state (open, half-open, closed) and
 	// Detail["from"] the old one.
 	EventBreaker Event = "breaker"
+	// EventToolContract is a pinned tool contract that changed, or an
+	// approval of one: Action is quarantine (enforce), warn, allow (a tool
+	// the lock file does not know, let through) or approve; Upstream,
+	// UpstreamTool and Tool name the tool, Detail the digests ("pinned",
+	// "current") and the changed members ("members", comma-separated).
+	EventToolContract Event = "tool_contract"
 )
 
 // Decision is what the gateway decided about a call.
@@ -73,6 +79,9 @@ const (
 	// shutting down, or the tool's upstream was unavailable. Rule says
 	// which.
 	DecisionUnavailable Decision = "unavailable"
+	// DecisionQuarantined: the tool's contract no longer matches its pin
+	// and pinning is enforced (Rule is "pinning:" and the change kind).
+	DecisionQuarantined Decision = "quarantined"
 )
 
 // Outcome is how an allowed call ended.
