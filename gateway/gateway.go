@@ -103,6 +103,9 @@ type Gateway struct {
 	// unauthenticatedRefused counts requests refused because
 	// server.max_unauthenticated requests were being authenticated.
 	unauthenticatedRefused atomic.Uint64
+	// authSlots are the server.max_unauthenticated slots of requests
+	// being authenticated, shared by every endpoint (limits.go).
+	authSlots chan struct{}
 	// obs records spans and metrics; nil without telemetry.
 	obs      *observer
 	logLevel *slog.LevelVar
@@ -194,6 +197,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	g.sessions.onResume = func(s *session) {
 		g.log.Info("session resumed", slog.String("session", s.digest), slog.String("protocol_version", s.protocolVersion))
 	}
+	g.authSlots = make(chan struct{}, cfg.Server.MaxUnauthenticated)
 	g.healthInterval = opts.HealthInterval
 	g.dial = opts.dial
 	g.tel = opts.Telemetry
@@ -246,6 +250,7 @@ func (g *Gateway) runtimeDeps(prev *runtime) *runtimeDeps {
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
 		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, resourceUpdated: g.resourceUpdated, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev, dial: g.dial, onBreaker: g.breakerChanged,
+		serveEndpoint: g.serveEndpoint,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"regexp"
 	"sync"
@@ -44,7 +45,12 @@ type runtime struct {
 	// tools, by exposed name (paramheaders.go); nil when none binds one.
 	headers atomic.Pointer[map[string]upstream.ParamBindings]
 	// views filters the lists per principal; nil when nothing needs it.
-	views    *views
+	views *views
+	// endpoints are the virtual endpoints by path, and routes the
+	// handlers of their paths and metadata; nil without endpoints
+	// (endpoints.go).
+	endpoints map[string]*mcpEndpoint
+	routes    map[string]http.Handler
 	opts     catalog.Options
 	snap     atomic.Pointer[catalog.Snapshot]
 	pub      atomic.Pointer[published]         // snap with its sources, for filtered views
@@ -98,6 +104,9 @@ type runtimeDeps struct {
 	dial dialer
 	// onBreaker hears the state changes of the upstreams' breakers.
 	onBreaker func(upstream, tool, from, to string)
+	// serveEndpoint builds the handlers of a virtual endpoint into routes;
+	// nil leaves endpoints without handlers (tests of the catalog alone).
+	serveEndpoint func(ep *mcpEndpoint, routes map[string]http.Handler) error
 }
 
 func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
@@ -144,6 +153,20 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 		return nil, err
 	}
 	rt.views = newViews(cfg, rt.scopes, rt.rules, d.hidden)
+	if rt.endpoints, err = newEndpoints(cfg); err != nil {
+		return nil, err
+	}
+	if len(rt.endpoints) > 0 {
+		rt.routes = make(map[string]http.Handler, 2*len(rt.endpoints))
+		for _, ep := range rt.endpoints {
+			if d.serveEndpoint == nil {
+				break
+			}
+			if err := d.serveEndpoint(ep, rt.routes); err != nil {
+				return nil, fmt.Errorf("endpoint %s: %w", ep.path, err)
+			}
+		}
+	}
 	if d.prev != nil {
 		rt.version.Store(d.prev.version.Load())
 	}
@@ -290,6 +313,9 @@ func (rt *runtime) rebuild() {
 	}
 	rt.compileSchemas(snap)
 	rt.bindHeaders(snap)
+	for _, ep := range rt.endpoints {
+		ep.publish(snap.Version(), rt.opts, sources)
+	}
 	rt.pub.Store(&published{snap: snap, sources: sources, opts: rt.opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {
