@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpgw/mcpgw/authn/authntest"
+	"github.com/mcpgw/mcpgw/configs"
 )
 
 // TestVirtualEndpoints serves two virtual endpoints with different
@@ -30,7 +31,7 @@ func TestVirtualEndpoints(t *testing.T) {
 	)
 	iss := authntest.NewIssuer(t, authntest.WithAudience(resource))
 	d := startDemo(t)
-	g := startGateway(t, fmt.Sprintf(`
+	base := fmt.Sprintf(`
 auth:
   resource: %q
   issuers: [{issuer: %q}]
@@ -38,6 +39,8 @@ auth:
 upstreams:
   - {name: customers, http: {url: %q}}
   - {name: orders, http: {url: %q}}
+`, resource, iss.URL(), d.customers.url(), d.orders.url())
+	g := startGateway(t, base+`
 endpoints:
   - path: /mcp/support
     tools: ["customers__*", "orders__get_order"]
@@ -46,7 +49,7 @@ endpoints:
   - path: /mcp/readonly
     when: 'tool.upstream == "orders" && tool.annotations.?readOnlyHint.orValue(false)'
     required_scopes: [ops]
-`, resource, iss.URL(), d.customers.url(), d.orders.url()), true)
+`, true)
 
 	mint := func(aud any, scope string) string {
 		return iss.Mint(map[string]any{"sub": "alice", "aud": aud, "scope": scope})
@@ -222,6 +225,29 @@ endpoints:
 		} {
 			assert.True(t, seen[want], "no record %q in %v", want, seen)
 		}
+	})
+
+
+	t.Run("a reload adds, changes and removes endpoints", func(t *testing.T) {
+		cfg, err := configs.Parse([]byte(base + fmt.Sprintf(`
+endpoints:
+  - path: /mcp/support
+    tools: ["customers__lookup_*"]
+    required_scopes: [support]
+  - path: /mcp/orders
+    tools: ["orders__*_order"]
+audit:
+  sinks: [{type: file, path: %q}]
+`, g.auditPath)))
+		require.NoError(t, err)
+		require.NoError(t, g.Reload(t.Context(), cfg))
+		assert.Equal(t, []string{"customers__lookup_customer"}, modernTools("/mcp/support", supportTok))
+		assert.Equal(t, []string{"orders__cancel_order", "orders__create_order", "orders__get_order"},
+			legacyTools("/mcp/orders", mint(host+"/mcp/orders", "")))
+		resp, _ := client("/mcp/readonly", readonlyTok).post(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "a removed endpoint is gone")
+		resp, _ = client("/mcp/orders", supportTok).post(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a new endpoint has its own audience")
 	})
 }
 
