@@ -51,14 +51,14 @@ type runtime struct {
 	// (endpoints.go).
 	endpoints map[string]*mcpEndpoint
 	routes    map[string]http.Handler
-	opts     catalog.Options
-	snap     atomic.Pointer[catalog.Snapshot]
-	pub      atomic.Pointer[published]         // snap with its sources, for filtered views
-	problems atomic.Pointer[[]catalog.Problem] // of the last build, for operators
-	loaded   atomic.Bool                       // every required upstream is in the published snapshot or failed its first attempt
-	version  atomic.Uint64
-	changed  chan struct{}
-	onChange func(old, cur *catalog.Snapshot)
+	opts      catalog.Options
+	snap      atomic.Pointer[catalog.Snapshot]
+	pub       atomic.Pointer[published]         // snap with its sources, for filtered views
+	problems  atomic.Pointer[[]catalog.Problem] // of the last build, for operators
+	loaded    atomic.Bool                       // every required upstream is in the published snapshot or failed its first attempt
+	version   atomic.Uint64
+	changed   chan struct{}
+	onChange  func(old, cur *catalog.Snapshot)
 	// buildMu serialises rebuilds: the loop's, and the immediate ones of
 	// kill-switch changes.
 	buildMu sync.Mutex

@@ -52,8 +52,8 @@ type views struct {
 type viewKey struct {
 	version  uint64
 	endpoint string // the virtual endpoint's path; "" for the MCP endpoint
-	scopes  string // the principal's relevant scopes, sorted, space-separated
-	token   string // the token's hash, with rules; "" otherwise
+	scopes   string // the principal's relevant scopes, sorted, space-separated
+	token    string // the token's hash, with rules; "" otherwise
 }
 
 // published is a snapshot with the sources it was built from, so that a

@@ -72,8 +72,10 @@ endpoints:
 	}
 	modernTools := func(path, tok string) []string {
 		c := client(path, tok)
-		status, r := c.modern(modernRequest{method: "tools/list", header: map[string]string{"Authorization": "Bearer " + tok},
-			body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + modernMeta + `}}`})
+		status, r := c.modern(modernRequest{
+			method: "tools/list", header: map[string]string{"Authorization": "Bearer " + tok},
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + modernMeta + `}}`,
+		})
 		require.Equal(t, http.StatusOK, status)
 		require.Nil(t, r.Error)
 		var res struct {
@@ -173,8 +175,10 @@ endpoints:
 		assert.Contains(t, r.Error.Message, "unknown tool")
 
 		m := client("/mcp/readonly", readonlyTok)
-		status, mr := m.modern(modernRequest{method: "tools/call", name: "customers__lookup_customer", header: map[string]string{"Authorization": "Bearer " + readonlyTok},
-			body: `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"customers__lookup_customer","arguments":{"id":"c-001"},` + modernMeta + `}}`})
+		status, mr := m.modern(modernRequest{
+			method: "tools/call", name: "customers__lookup_customer", header: map[string]string{"Authorization": "Bearer " + readonlyTok},
+			body: `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"customers__lookup_customer","arguments":{"id":"c-001"},` + modernMeta + `}}`,
+		})
 		assert.Equal(t, http.StatusBadRequest, status)
 		require.NotNil(t, mr.Error)
 		assert.Equal(t, -32602, mr.Error.Code)
@@ -227,7 +231,6 @@ endpoints:
 		}
 	})
 
-
 	t.Run("a reload adds, changes and removes endpoints", func(t *testing.T) {
 		cfg, err := configs.Parse([]byte(base + fmt.Sprintf(`
 endpoints:
@@ -263,4 +266,3 @@ func names(t *testing.T, items []json.RawMessage) []string {
 	slices.Sort(out)
 	return out
 }
-
