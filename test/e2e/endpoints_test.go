@@ -36,6 +36,12 @@ auth:
   resource: %q
   issuers: [{issuer: %q}]
   scopes_supported: [mcp, support, ops, mcpgw:admin]
+catalog:
+  page_size: 2
+policy:
+  rules:
+    - name: no-deletes-at-support
+      when: 'endpoint == "/mcp/support" && tool.original == "confirm_delete"'
 upstreams:
   - {name: customers, http: {url: %q}}
   - {name: orders, http: {url: %q}}
@@ -70,27 +76,45 @@ endpoints:
 		c.initialize()
 		return names(t, rawList(t, c, "tools/list", "tools"))
 	}
+	// modernTools follows the cursors of the endpoint's own pages.
 	modernTools := func(path, tok string) []string {
 		c := client(path, tok)
-		status, r := c.modern(modernRequest{
-			method: "tools/list", header: map[string]string{"Authorization": "Bearer " + tok},
-			body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + modernMeta + `}}`,
-		})
-		require.Equal(t, http.StatusOK, status)
-		require.Nil(t, r.Error)
-		var res struct {
-			Tools []json.RawMessage `json:"tools"`
+		var all []json.RawMessage
+		cursor := ""
+		for page := 0; ; page++ {
+			require.Less(t, page, 100, "too many pages")
+			params := modernMeta
+			if cursor != "" {
+				params = fmt.Sprintf(`"cursor":%q,%s`, cursor, modernMeta)
+			}
+			status, r := c.modern(modernRequest{
+				method: "tools/list", header: map[string]string{"Authorization": "Bearer " + tok},
+				body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + params + `}}`,
+			})
+			require.Equal(t, http.StatusOK, status)
+			require.Nil(t, r.Error)
+			var res struct {
+				Tools      []json.RawMessage `json:"tools"`
+				NextCursor string            `json:"nextCursor"`
+			}
+			require.NoError(t, json.Unmarshal(r.Result, &res))
+			require.LessOrEqual(t, len(res.Tools), 2, "catalog.page_size")
+			all = append(all, res.Tools...)
+			if cursor = res.NextCursor; cursor == "" {
+				return names(t, all)
+			}
 		}
-		require.NoError(t, json.Unmarshal(r.Result, &res))
-		return names(t, res.Tools)
 	}
 
-	supportWant := []string{"customers__confirm_delete", "customers__lookup_customer", "customers__search_customers", "customers__update_customer", "orders__get_order"}
+	// confirm_delete is selected, and hidden by a rule that names the
+	// endpoint.
+	supportWant := []string{"customers__lookup_customer", "customers__search_customers", "customers__update_customer", "orders__get_order"}
 	readonlyWant := []string{"orders__export_orders", "orders__get_order", "orders__label_preview", "orders__list_orders"}
 
 	t.Run("each endpoint lists only its tools, in both eras", func(t *testing.T) {
 		all := legacyTools("/mcp", mainTok)
 		require.Greater(t, len(all), len(supportWant), "the MCP endpoint lists the whole catalog: %v", all)
+		assert.Contains(t, all, "customers__confirm_delete", "the rule names /mcp/support only")
 		for _, era := range []struct {
 			name string
 			list func(path, tok string) []string
@@ -164,6 +188,15 @@ endpoints:
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
 		r := c.call("tools/list", `{}`)
 		assert.Nil(t, r.Error)
+	})
+
+	t.Run("rules see the endpoint", func(t *testing.T) {
+		c := client("/mcp/support", supportTok)
+		c.initialize()
+		r := c.call("tools/call", `{"name":"customers__confirm_delete","arguments":{}}`)
+		require.NotNil(t, r.Error)
+		assert.Equal(t, -32068, r.Error.Code)
+		assert.Contains(t, string(r.Error.Data), "no-deletes-at-support")
 	})
 
 	t.Run("a tool the endpoint does not select is an unknown tool", func(t *testing.T) {
