@@ -131,6 +131,14 @@ endpoints:
 		resp, body := c.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 		assert.Contains(t, string(body), `"instructions":"Tools for the support desk."`)
+
+		status, r := client("/mcp/support", supportTok).modern(modernRequest{
+			method: "server/discover", header: map[string]string{"Authorization": "Bearer " + supportTok},
+			body: `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{` + modernMeta + `}}`,
+		})
+		require.Equal(t, http.StatusOK, status)
+		require.Nil(t, r.Error)
+		assert.Contains(t, string(r.Result), `"instructions":"Tools for the support desk."`)
 	})
 
 	t.Run("each endpoint's metadata names its own resource", func(t *testing.T) {
@@ -186,8 +194,19 @@ endpoints:
 		other.session = c.session
 		resp, body := other.post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
+		for _, method := range []string{http.MethodGet, http.MethodDelete} {
+			req, err := http.NewRequestWithContext(t.Context(), method, g.base+"/mcp/readonly", nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+bothTok)
+			req.Header.Set("Accept", "text/event-stream")
+			req.Header.Set("Mcp-Session-Id", c.session)
+			resp, err := http.DefaultClient.Do(req) //nolint:forbidigo // test.
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusNotFound, resp.StatusCode, method)
+		}
 		r := c.call("tools/list", `{}`)
-		assert.Nil(t, r.Error)
+		assert.Nil(t, r.Error, "the session lives on at its own endpoint")
 	})
 
 	t.Run("rules see the endpoint", func(t *testing.T) {
