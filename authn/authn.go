@@ -27,6 +27,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -54,17 +56,23 @@ type Options struct {
 // It is safe for concurrent use. Build a new one when the configuration
 // changes; its caches belong to the configuration they were built from.
 type Authenticator struct {
-	log       *slog.Logger
-	now       func() time.Time
-	skew      time.Duration
-	maxBytes  int
-	issuers   map[string]*issuer
-	cache     *lru.Cache[[sha256.Size]byte, *Principal]
-	required  []string
-	trusted   []netip.Prefix
-	resource  resource
-	prm       prmDoc
-	prmStatic []byte // prm encoded for the configured base URL
+	log      *slog.Logger
+	now      func() time.Time
+	skew     time.Duration
+	maxBytes int
+	issuers  map[string]*issuer
+	cache    *lru.Cache[[sha256.Size]byte, *Principal]
+	trusted  []netip.Prefix
+	// main is the MCP endpoint's protected resource, auth.resource.
+	main *Resource
+	// endpoints are the resource URIs of the virtual endpoints (Endpoint),
+	// which a token from an issuer with the default audience may name in
+	// aud instead of auth.resource; copy on write.
+	endpoints   atomic.Pointer[map[string]bool]
+	endpointsMu sync.Mutex
+	// defaultAudience is auth.resource: the audience of an issuer that
+	// sets none, whose tokens name the resource they are for.
+	defaultAudience string
 }
 
 // issuerClaims is how the claims of one issuer map onto a Principal.
@@ -121,10 +129,10 @@ func New(cfg *configs.Auth, opts Options) (*Authenticator, error) {
 		maxBytes: cfg.MaxTokenBytes,
 		issuers:  make(map[string]*issuer, len(cfg.Issuers)),
 		cache:    cache,
-		required: cfg.RequiredScopes,
 		trusted:  cfg.TrustedProxyPrefixes(),
-		resource: res,
 	}
+	a.main = &Resource{a: a, resource: res, required: cfg.RequiredScopes}
+	a.defaultAudience = cfg.Resource
 	servers := make([]string, 0, len(cfg.Issuers))
 	for i := range cfg.Issuers {
 		ic := &cfg.Issuers[i]
@@ -140,13 +148,13 @@ func New(cfg *configs.Auth, opts Options) (*Authenticator, error) {
 		a.issuers[ic.Issuer] = is
 		servers = append(servers, ic.Issuer)
 	}
-	a.prm = prmDoc{
+	a.main.prm = prmDoc{
 		AuthorizationServers:   servers,
 		ScopesSupported:        cfg.ScopesSupported,
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           cfg.ResourceName,
 	}
-	if a.prmStatic, err = a.prm.encode(cfg.Resource); err != nil {
+	if a.main.prmStatic, err = a.main.prm.encode(cfg.Resource); err != nil {
 		return nil, fmt.Errorf("authn: encoding protected resource metadata: %w", err)
 	}
 	return a, nil
@@ -171,12 +179,20 @@ func (a *Authenticator) Warm(ctx context.Context) error {
 // errors wrap one of ErrNoToken, ErrInvalidRequest, ErrInvalidToken and
 // ErrIssuerUnavailable, and a more specific sentinel where there is one;
 // WriteError turns them into the right answer.
+//
+// The token must be for the MCP endpoint, auth.resource (or its issuer's
+// audience); a token for a virtual endpoint is refused with ErrAudience
+// (Resource.Authenticate accepts it there).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
 	token, err := bearerToken(r, a.maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return a.verify(ctx, token)
+	p, err := a.verify(ctx, token)
+	if err == nil && !p.mainAudience {
+		return nil, ErrAudience
+	}
+	return p, err
 }
 
 // verify returns the Principal of a raw token, from the cache when it has
@@ -256,7 +272,13 @@ func (a *Authenticator) verifySlow(ctx context.Context, token string, key [sha25
 	if err := a.checkTimes(cs, now); err != nil {
 		return nil, err
 	}
-	if !cs.audience(is.claims.audience) {
+	// A token names the resource it is for (RFC 8707): the MCP endpoint's,
+	// or, from an issuer with the default audience, a virtual endpoint's.
+	// Which one it may be used at is checked per request (Authenticate,
+	// Resource.Authenticate), so one verified token is cached once.
+	mainAud := cs.audience(is.claims.audience)
+	perResource := is.claims.audience == a.defaultAudience
+	if !mainAud && (!perResource || !a.namesEndpoint(cs)) {
 		return nil, ErrAudience
 	}
 	sub, ok := cs.str("sub")
@@ -266,12 +288,14 @@ func (a *Authenticator) verifySlow(ctx context.Context, token string, key [sha25
 	}
 	exp, _, _ := cs.date("exp")
 	p := &Principal{
-		Subject:   sub,
-		Issuer:    pk.iss,
-		Expiry:    exp,
-		TokenHash: hex.EncodeToString(key[:]),
-		Token:     configs.Secret(token),
-		Claims:    cs,
+		Subject:      sub,
+		Issuer:       pk.iss,
+		Expiry:       exp,
+		TokenHash:    hex.EncodeToString(key[:]),
+		mainAudience: mainAud,
+		perResource:  perResource,
+		Token:        configs.Secret(token),
+		Claims:       cs,
 	}
 	for _, name := range is.claims.clientIDs {
 		if id, ok := cs.str(name); ok && id != "" {

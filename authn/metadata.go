@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -69,11 +70,20 @@ func (d *prmDoc) encode(resource string) ([]byte, error) {
 // MetadataPaths returns the paths MetadataHandler serves: WellKnownPath and,
 // when the resource has a path, WellKnownPath followed by it. The gateway
 // routes both to the handler.
-func (a *Authenticator) MetadataPaths() []string {
-	if a.resource.path == "" {
+func (a *Authenticator) MetadataPaths() []string { return a.main.MetadataPaths() }
+
+// MetadataPaths returns the paths MetadataHandler serves: for the MCP
+// endpoint WellKnownPath and, when the resource has a path, WellKnownPath
+// followed by it; for a virtual endpoint only the path-suffixed one (the
+// root document names the MCP endpoint).
+func (rs *Resource) MetadataPaths() []string {
+	if rs.resource.path == "" {
 		return []string{WellKnownPath}
 	}
-	return []string{WellKnownPath, a.resource.wellKnown}
+	if rs != rs.a.main {
+		return []string{rs.resource.wellKnown}
+	}
+	return []string{WellKnownPath, rs.resource.wellKnown}
 }
 
 // MetadataHandler serves the protected resource metadata (RFC 9728) at the
@@ -92,9 +102,14 @@ func (a *Authenticator) MetadataPaths() []string {
 // directly from one of auth.trusted_proxies; from anyone else they are
 // ignored, so a client cannot make the gateway advertise a host of its
 // choosing (agentgateway issue #545 built these URLs from the request).
-func (a *Authenticator) MetadataHandler() http.Handler {
+func (a *Authenticator) MetadataHandler() http.Handler { return a.main.MetadataHandler() }
+
+// MetadataHandler serves the resource's metadata at its MetadataPaths, as
+// Authenticator.MetadataHandler does for the MCP endpoint.
+func (rs *Resource) MetadataHandler() http.Handler {
+	a := rs.a
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != WellKnownPath && r.URL.Path != a.resource.wellKnown {
+		if !slices.Contains(rs.MetadataPaths(), r.URL.Path) {
 			http.NotFound(w, r)
 			return
 		}
@@ -113,10 +128,10 @@ func (a *Authenticator) MetadataHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		body := a.prmStatic
-		if base := a.publicBase(r); base != a.resource.base {
+		body := rs.prmStatic
+		if base := a.publicBase(r); base != rs.resource.base {
 			var err error
-			if body, err = a.prm.encode(base + a.resource.raw); err != nil {
+			if body, err = rs.prm.encode(base + rs.resource.raw); err != nil {
 				http.Error(w, "encoding metadata", http.StatusInternalServerError)
 				return
 			}
@@ -132,16 +147,21 @@ func (a *Authenticator) MetadataHandler() http.Handler {
 // ResourceMetadataURL returns the URL of the protected resource metadata
 // for r, as sent in challenges.
 func (a *Authenticator) ResourceMetadataURL(r *http.Request) string {
-	return a.publicBase(r) + a.resource.wellKnown
+	return a.main.ResourceMetadataURL(r)
+}
+
+// ResourceMetadataURL returns the URL of the resource's metadata for r.
+func (rs *Resource) ResourceMetadataURL(r *http.Request) string {
+	return rs.a.publicBase(r) + rs.resource.wellKnown
 }
 
 // publicBase returns scheme://host of the gateway as the client sees it:
 // auth.resource's, or a trusted proxy's forwarded host and scheme.
 func (a *Authenticator) publicBase(r *http.Request) string {
 	if len(a.trusted) == 0 || !a.fromTrustedProxy(r) {
-		return a.resource.base
+		return a.main.resource.base
 	}
-	scheme, host := a.resource.scheme, a.resource.host
+	scheme, host := a.main.resource.scheme, a.main.resource.host
 	if p := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); p == "http" || p == "https" {
 		scheme = p
 	}

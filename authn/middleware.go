@@ -14,15 +14,19 @@ import (
 //
 // CORS preflights carry no Authorization header, so they must be answered
 // before this middleware.
-func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+func (a *Authenticator) Middleware(next http.Handler) http.Handler { return a.main.Middleware(next) }
+
+// Middleware authenticates every request for the resource, as
+// Authenticator.Middleware does for the MCP endpoint.
+func (rs *Resource) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.Authenticate(r.Context(), r)
+		p, err := rs.Authenticate(r.Context(), r)
 		if err != nil {
-			a.WriteError(w, r, err)
+			rs.WriteError(w, r, err)
 			return
 		}
-		if !p.HasScopes(a.required...) {
-			a.Challenge(w, r, nil)
+		if !p.HasScopes(rs.required...) {
+			rs.Challenge(w, r, nil)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
@@ -45,7 +49,7 @@ func (a *Authenticator) RequireScope(scope string) func(http.Handler) http.Handl
 				r = r.WithContext(WithPrincipal(r.Context(), p))
 			}
 			if !p.HasScopes(scope) {
-				a.writeChallenge(w, r, http.StatusForbidden, "insufficient_scope", "missing scope "+scope, []string{scope})
+				a.main.writeChallenge(w, r, http.StatusForbidden, "insufficient_scope", "missing scope "+scope, []string{scope})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -68,14 +72,20 @@ func (a *Authenticator) RequireScope(scope string) func(http.Handler) http.Handl
 // calls Challenge when a tool needs scopes the Principal lacks; see
 // InsufficientScope.
 func (a *Authenticator) Challenge(w http.ResponseWriter, r *http.Request, requiredScopes []string) {
-	need := appendUnique(appendUnique(nil, a.required), requiredScopes)
+	a.main.Challenge(w, r, requiredScopes)
+}
+
+// Challenge answers 403 with a step-up challenge that points at the
+// resource's metadata and names its required scopes with requiredScopes.
+func (rs *Resource) Challenge(w http.ResponseWriter, r *http.Request, requiredScopes []string) {
+	need := appendUnique(appendUnique(nil, rs.required), requiredScopes)
 	desc := "additional scope required"
 	if p, ok := PrincipalFrom(r.Context()); ok {
 		if missing := InsufficientScope(p, need); len(missing) > 0 {
 			desc = "missing scope " + strings.Join(missing, " ")
 		}
 	}
-	a.writeChallenge(w, r, http.StatusForbidden, "insufficient_scope", desc, need)
+	rs.writeChallenge(w, r, http.StatusForbidden, "insufficient_scope", desc, need)
 }
 
 // WriteError answers a request whose authentication failed with err (an
@@ -92,24 +102,31 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, r *http.Request, requir
 // The body is a small JSON object with error and error_description; it
 // never contains any part of the token.
 func (a *Authenticator) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	a.main.WriteError(w, r, err)
+}
+
+// WriteError answers a request for the resource whose authentication
+// failed, as Authenticator.WriteError does; its challenges point at the
+// resource's own metadata.
+func (rs *Resource) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNoToken):
-		a.writeChallenge(w, r, http.StatusUnauthorized, "", reason(err), a.required)
+		rs.writeChallenge(w, r, http.StatusUnauthorized, "", reason(err), rs.required)
 	case errors.Is(err, ErrInvalidRequest):
-		a.writeChallenge(w, r, http.StatusBadRequest, "invalid_request", reason(err), a.required)
+		rs.writeChallenge(w, r, http.StatusBadRequest, "invalid_request", reason(err), rs.required)
 	case errors.Is(err, ErrInsufficientScope):
-		a.Challenge(w, r, nil)
+		rs.Challenge(w, r, nil)
 	case errors.Is(err, ErrIssuerUnavailable):
 		w.Header().Set("Retry-After", "5")
 		writeBody(w, http.StatusServiceUnavailable, "temporarily_unavailable", reason(err))
 	default:
-		a.writeChallenge(w, r, http.StatusUnauthorized, "invalid_token", reason(err), a.required)
+		rs.writeChallenge(w, r, http.StatusUnauthorized, "invalid_token", reason(err), rs.required)
 	}
 }
 
 // writeChallenge writes status with a Bearer challenge. code is the RFC
 // 6750 error code, "" for none.
-func (a *Authenticator) writeChallenge(w http.ResponseWriter, r *http.Request, status int, code, desc string, scopes []string) {
+func (rs *Resource) writeChallenge(w http.ResponseWriter, r *http.Request, status int, code, desc string, scopes []string) {
 	var b strings.Builder
 	b.WriteString("Bearer ")
 	if code != "" {
@@ -120,7 +137,7 @@ func (a *Authenticator) writeChallenge(w http.ResponseWriter, r *http.Request, s
 		b.WriteString(", ")
 	}
 	b.WriteString("resource_metadata=")
-	b.WriteString(quote(a.ResourceMetadataURL(r)))
+	b.WriteString(quote(rs.ResourceMetadataURL(r)))
 	if len(scopes) > 0 {
 		b.WriteString(", scope=")
 		b.WriteString(quote(strings.Join(scopes, " ")))

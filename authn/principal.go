@@ -42,6 +42,16 @@ type Principal struct {
 	// Passthrough"). Its type redacts it in fmt, JSON and slog output; call
 	// Reveal to use it.
 	Token configs.Secret
+
+	// mainAudience is set when the token's aud names its issuer's
+	// audience (by default auth.resource): it may be used at the MCP
+	// endpoint.
+	mainAudience bool
+	// perResource is set when the issuer takes the default audience, so
+	// that its tokens name the resource (endpoint) they are for; an
+	// issuer with its own audience cannot, and a virtual endpoint then
+	// accepts its tokens by their audience and scopes.
+	perResource bool
 }
 
 // Key is the principal's identity as one string: issuer and subject, so

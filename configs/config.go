@@ -71,6 +71,10 @@ type Config struct {
 	// Pinning pins tool contracts to a lock file; each upstream's pinning
 	// overrides the mode. See Pinning.
 	Pinning Pinning `mapstructure:"pinning" yaml:"pinning"`
+	// Endpoints are virtual endpoints: MCP servers on their own paths
+	// beside server.mcp_path, each with a subset of the tools, its own
+	// required scopes and instructions. See Endpoint.
+	Endpoints []Endpoint `mapstructure:"endpoints" yaml:"endpoints,omitempty"`
 }
 
 // Server is the downstream HTTP listener.

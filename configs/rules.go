@@ -98,6 +98,12 @@ func CompileRule(expr string) (*cel.Ast, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rule environment: %w", err)
 	}
+	return compileBool(env, expr)
+}
+
+// compileBool parses and type-checks expr in env; it must be of type
+// bool (or dyn).
+func compileBool(env *cel.Env, expr string) (*cel.Ast, error) {
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		// One line per problem, without the source snippet cel-go draws

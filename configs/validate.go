@@ -97,6 +97,7 @@ func (c *Config) Validate() error {
 	v.audit(&c.Audit)
 	v.telemetry(&c.Telemetry)
 	v.pinning(&c.Pinning)
+	v.endpoints(c)
 	sortByPath(v.errs)
 	return errors.Join(v.errs...)
 }

@@ -16,9 +16,9 @@ import (
 
 // dispatch answers one request on a session. List methods are served from
 // the pre-encoded catalog; calls go through forward.
-func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m *message) {
+func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m *message, ep *mcpEndpoint) {
 	rt := g.rt.Load()
-	snap := rt.snapshot()
+	ep = rt.endpointIn(ep)
 	switch m.Method {
 	case mcpwire.MethodPing:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, json.RawMessage(emptyObject)))
@@ -27,9 +27,9 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case mcpwire.MethodSubscribe, mcpwire.MethodUnsubscribe:
 		g.serveSubscribe(w, r, s, m)
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.list(w, g.visible(r.Context(), rt, snap), listKind(m.Method), m)
+		g.list(w, g.visible(r.Context(), rt, ep), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
-		g.forward(w, r, s, m, nil)
+		g.forward(w, r, s, m, nil, ep)
 	default:
 		writeJSON(w, http.StatusOK, appendError(nil, m.ID,
 			newRPCError(mcpwire.CodeMethodNotFound, "method not found: "+strconv.Quote(m.Method), nil)))

@@ -61,6 +61,7 @@ type call struct {
 	g    *Gateway
 	rt   *runtime
 	snap *catalog.Snapshot
+	ep   *mcpEndpoint // the virtual endpoint; nil for the MCP endpoint
 	w    http.ResponseWriter
 	r    *http.Request
 	s    *session // the 2025-era session; nil in 2026-07-28
@@ -133,19 +134,26 @@ func when(applies bool, step func() *rpcError) *rpcError {
 
 // forward serves one request with a body through the call path. c is the
 // request's header-first call when it had one, nil otherwise.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m *message, c *call) {
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *session, m *message, c *call, ep *mcpEndpoint) {
 	if c == nil {
-		c = g.newCall(w, r, s, m.Method)
+		c = g.newCall(w, r, s, m.Method, ep)
 		defer c.finish()
 	}
 	c.attach(m)
 	c.run(stepDone)
 }
 
-// newCall starts a call; the caller defers its finish.
-func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, s *session, method string) *call {
+// newCall starts a call at ep (nil: the MCP endpoint); the caller defers
+// its finish.
+func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, s *session, method string, ep *mcpEndpoint) *call {
 	rt := g.acquire()
-	c := &call{g: g, rt: rt, snap: rt.snapshot(), w: w, r: r, s: s, method: method, start: g.now()}
+	c := &call{g: g, rt: rt, w: w, r: r, s: s, method: method, start: g.now()}
+	if ep == nil {
+		c.snap = rt.snapshot()
+	} else {
+		c.ep = rt.endpointIn(ep)
+		c.snap = c.ep.snapshot()
+	}
 	if g.obs != nil {
 		c.began = time.Now()
 	}
@@ -156,7 +164,7 @@ func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, s *session, me
 // steps up to the rate limit. It returns nil when the headers do not route
 // a call (the body path then answers with the body's id); otherwise the
 // caller defers the call's finish, and a refused call is answered there.
-func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request) *call {
+func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request, ep *mcpEndpoint) *call {
 	h := r.Header
 	if h.Get(mcpwire.HeaderMethod) != mcpwire.MethodToolsCall || !slices.Contains(mcpwire.ModernVersions(), h.Get(mcpwire.HeaderProtocolVersion)) || g.draining.Load() {
 		return nil
@@ -165,11 +173,11 @@ func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request) *call {
 	if !ok || name == "" {
 		return nil // the body path reports the header error
 	}
-	route, ok := g.rt.Load().snapshot().Tool(name)
+	route, ok := g.rt.Load().snapshotAt(ep).Tool(name)
 	if !ok || !route.Available {
 		return nil // unknown or unavailable: answered with the body's id
 	}
-	c := g.newCall(w, r, nil, mcpwire.MethodToolsCall)
+	c := g.newCall(w, r, nil, mcpwire.MethodToolsCall, ep)
 	c.t = target{upstream: route.Upstream, original: route.Name, name: name, hints: route.Hints}
 	c.startRecord()
 	c.next = stepKillSwitch
@@ -399,6 +407,10 @@ func (c *call) answer() {
 		// Step-up: HTTP 403 naming every scope the tool needs (MCP
 		// authorization, "Runtime Insufficient Scope Errors").
 		need, _ := c.rerr.Data.([]string)
+		if c.ep != nil && c.ep.auth != nil {
+			c.ep.auth.Challenge(c.w, c.r, need)
+			break
+		}
 		c.g.auth.Challenge(c.w, c.r, need)
 	case c.rp == nil && c.rerr != nil:
 		writeHeaderRefusal(c.w, c.rerr)
@@ -472,7 +484,7 @@ func (c *call) startRecord() {
 // newRecord is a tools/call record with who and when filled in.
 func (c *call) newRecord() *audit.Record {
 	ctx := c.r.Context()
-	rec := &audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Subject: anonymous}
+	rec := &audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Endpoint: c.r.URL.Path, Subject: anonymous}
 	if p, ok := authn.PrincipalFrom(ctx); ok {
 		rec.Subject, rec.Issuer, rec.ClientID = p.Subject, p.Issuer, p.ClientID
 	}

@@ -22,15 +22,16 @@ import (
 // buildHandler composes the whole HTTP chain in one place. A request passes
 // recover → request id → limits (header fields, body size and read time;
 // limits.go), then /mcp goes on to the Origin check → authentication
-// (capped for connections not yet authenticated) → serveMCP, and every
-// other path to the router (OAuth metadata, JWKS, health, /metrics, the
+// (capped for connections not yet authenticated) → serveMCP; a virtual
+// endpoint's path (or its metadata) to the same steps against its own
+// protected resource (endpoints.go); and every other path to the router (OAuth metadata, JWKS, health, /metrics, the
 // admin API). The middlewares are wrapped below in the reverse of that
 // order.
 func (g *Gateway) buildHandler() http.Handler {
 	r := mux.NewRouter()
 	var mcp http.Handler = http.HandlerFunc(g.serveMCP)
 	if g.auth != nil {
-		mcp = g.authenticate(mcp)
+		mcp = g.authenticate(mcp, g.auth, g.cfg.Auth.RequiredScopes)
 		for _, p := range g.auth.MetadataPaths() {
 			r.Handle(p, g.auth.MetadataHandler())
 		}
@@ -48,7 +49,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	// The MCP endpoint, the hot path, is matched before the router: mux
 	// copies the request twice per match to carry route variables the
 	// endpoint does not use.
-	h := exactPath(g.cfg.Server.MCPPath, mcp, r)
+	h := exactPath(g.cfg.Server.MCPPath, mcp, g.routeEndpoints(r))
 	h = g.limitRequest(h)
 	h = g.requestID(h)
 	h = g.recoverPanics(h)

@@ -111,6 +111,9 @@ type Gateway struct {
 	// unauthenticatedRefused counts requests refused because
 	// server.max_unauthenticated requests were being authenticated.
 	unauthenticatedRefused atomic.Uint64
+	// authSlots are the server.max_unauthenticated slots of requests
+	// being authenticated, shared by every endpoint (limits.go).
+	authSlots chan struct{}
 	// obs records spans and metrics; nil without telemetry.
 	obs      *observer
 	logLevel *slog.LevelVar
@@ -203,6 +206,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 	g.sessions.onResume = func(s *session) {
 		g.log.Info("session resumed", slog.String("session", s.digest), slog.String("protocol_version", s.protocolVersion))
 	}
+	g.authSlots = make(chan struct{}, cfg.Server.MaxUnauthenticated)
 	g.healthInterval = opts.HealthInterval
 	g.dial = opts.dial
 	g.tel = opts.Telemetry
@@ -261,6 +265,7 @@ func (g *Gateway) runtimeDeps(cfg *configs.Config, prev *runtime) *runtimeDeps {
 		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, resourceUpdated: g.resourceUpdated, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev, dial: g.dial, onBreaker: g.breakerChanged,
 		lockFile: cfg.LockFilePath(g.configPath), contracts: g.contracts,
+		serveEndpoint: g.serveEndpoint,
 	}
 }
 

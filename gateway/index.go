@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/mcpgw/mcpgw/authn"
 )
 
 // endpoint is one line of the index at /.
@@ -59,9 +61,15 @@ func (g *Gateway) indexHandler() http.HandlerFunc {
 // endpoints lists what this gateway serves, as configured.
 func (g *Gateway) endpoints() []endpoint {
 	eps := []endpoint{{g.cfg.Server.MCPPath, "the MCP endpoint (Streamable HTTP, both protocol eras)"}}
+	for i := range g.cfg.Endpoints {
+		eps = append(eps, endpoint{g.cfg.Endpoints[i].Path, "a virtual MCP endpoint: a subset of the tools (endpoints)"})
+	}
 	if g.auth != nil {
 		for _, p := range g.auth.MetadataPaths() {
 			eps = append(eps, endpoint{p, "OAuth protected resource metadata (RFC 9728)"})
+		}
+		for i := range g.cfg.Endpoints {
+			eps = append(eps, endpoint{authn.WellKnownPath + g.cfg.Endpoints[i].Path, "a virtual endpoint's protected resource metadata"})
 		}
 	}
 	eps = append(eps,

@@ -124,10 +124,11 @@ func withConnState(ctx context.Context, _ net.Conn) context.Context {
 //
 // Without connection state (a handler served outside Serve) every
 // request counts as unauthenticated.
-func (g *Gateway) authenticate(next http.Handler) http.Handler {
-	a := g.auth
-	required := g.cfg.Auth.RequiredScopes
-	slots := make(chan struct{}, g.cfg.Server.MaxUnauthenticated)
+//
+// a is the endpoint's protected resource (the Authenticator itself for
+// the MCP endpoint) and required the scopes it requires.
+func (g *Gateway) authenticate(next http.Handler, a resourceGuard, required []string) http.Handler {
+	slots := g.authSlots
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		cs, _ := ctx.Value(connKey{}).(*connState)
@@ -165,6 +166,20 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(authn.WithPrincipal(ctx, p)))
 	})
 }
+
+// resourceGuard is what authenticate needs of a protected resource:
+// *authn.Authenticator for the MCP endpoint, *authn.Resource for a
+// virtual endpoint.
+type resourceGuard interface {
+	Authenticate(ctx context.Context, r *http.Request) (*authn.Principal, error)
+	WriteError(w http.ResponseWriter, r *http.Request, err error)
+	Challenge(w http.ResponseWriter, r *http.Request, requiredScopes []string)
+}
+
+var (
+	_ resourceGuard = (*authn.Authenticator)(nil)
+	_ resourceGuard = (*authn.Resource)(nil)
+)
 
 // UnauthenticatedRefused reports how many requests were refused because
 // server.max_unauthenticated requests were being authenticated.

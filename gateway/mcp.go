@@ -20,14 +20,18 @@ import (
 )
 
 // serveMCP is the MCP endpoint (basic/transports, "Streamable HTTP").
-func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) { g.serveAt(w, r, nil) }
+
+// serveAt is the MCP endpoint at ep: a virtual endpoint, or the MCP
+// endpoint itself when nil.
+func (g *Gateway) serveAt(w http.ResponseWriter, r *http.Request, ep *mcpEndpoint) {
 	switch r.Method {
 	case http.MethodPost:
-		g.servePost(w, r)
+		g.servePost(w, r, ep)
 	case http.MethodGet:
-		g.serveStream(w, r)
+		g.serveStream(w, r, ep)
 	case http.MethodDelete:
-		g.serveDelete(w, r)
+		g.serveDelete(w, r, ep)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -92,14 +96,14 @@ func putMsgBuf(b *[]byte) {
 	}
 }
 
-func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, ep *mcpEndpoint) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
 		return
 	}
 	// Header-first: a modern tools/call is routed and admitted before its
 	// body is read (callpath.go).
-	c := g.headerCall(w, r)
+	c := g.headerCall(w, r, ep)
 	if c != nil {
 		defer c.finish()
 		if c.rerr != nil {
@@ -127,7 +131,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 	// the header is a modern request with a missing header.
 	pv := r.Header.Get(mcpwire.HeaderProtocolVersion)
 	if mcpwire.IsModern(pv) || (pv == "" && mcpwire.IsModern(declaredVersion(m))) {
-		g.serveModern(w, r, m, pv, c)
+		g.serveModern(w, r, m, pv, c, ep)
 		return
 	}
 	if pv != "" && !slices.Contains(mcpwire.LegacyVersions(), pv) {
@@ -139,7 +143,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.Method == mcpwire.MethodInitialize {
-		g.initialize(w, r, m)
+		g.initialize(w, r, m, ep)
 		return
 	}
 	sid := r.Header.Get(mcpwire.HeaderSessionID)
@@ -150,7 +154,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s, ok := g.sessions.get(sid, ownerOf(r))
+	s, ok := g.sessions.get(sid, ownerAt(r, ep))
 	if !ok {
 		rerr := newRPCError(mcpwire.CodeSessionNotFound, "session not found", nil)
 		if !g.refused(w, r, m, http.StatusNotFound, rerr) {
@@ -172,7 +176,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	g.dispatch(w, r, s, m)
+	g.dispatch(w, r, s, m, ep)
 }
 
 // ownerOf names the principal of a request for session binding: issuer and
@@ -196,7 +200,7 @@ func declaredVersion(m *message) string {
 }
 
 // initialize opens a 2025-era session.
-func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message) {
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message, ep *mcpEndpoint) {
 	if !m.isRequest() {
 		writeJSON(w, http.StatusBadRequest, appendError(nil, nil, newRPCError(mcpwire.CodeInvalidRequest, "initialize must be a request with an id", nil)))
 		return
@@ -223,7 +227,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 	if len(p.Capabilities) > 0 && p.Capabilities[0] == '{' {
 		caps = p.Capabilities
 	}
-	s, err := g.sessions.create(version, ownerOf(r), caps)
+	s, err := g.sessions.create(version, ownerAt(r, ep), caps)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "creating session", slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, appendError(nil, m.ID, newRPCError(mcpwire.CodeInternalError, "cannot create session", nil)))
@@ -233,7 +237,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 		"protocolVersion": version,
 		"capabilities":    gatewayCapabilities(g.rt.Load().anySubscribe()),
 		"serverInfo":      g.serverInfo(),
-		"instructions":    g.instructions(),
+		"instructions":    g.instructionsAt(ep),
 	})
 	w.Header().Set(mcpwire.HeaderSessionID, s.id)
 	// The id is a bearer credential for the session: log only its digest.
@@ -311,7 +315,7 @@ func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
 
 // serveStream is the standalone GET SSE stream of a session: it carries the
 // gateway's list_changed notifications.
-func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, ep *mcpEndpoint) {
 	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		http.Error(w, "Accept must include text/event-stream", http.StatusNotAcceptable)
 		return
@@ -321,7 +325,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing Mcp-Session-Id header", http.StatusBadRequest)
 		return
 	}
-	s, ok := g.sessions.get(sid, ownerOf(r))
+	s, ok := g.sessions.get(sid, ownerAt(r, ep))
 	if !ok {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
@@ -360,8 +364,8 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveDelete ends a session at the client's request.
-func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
-	s, ok := g.sessions.get(r.Header.Get(mcpwire.HeaderSessionID), ownerOf(r))
+func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request, ep *mcpEndpoint) {
+	s, ok := g.sessions.get(r.Header.Get(mcpwire.HeaderSessionID), ownerAt(r, ep))
 	if !ok {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return

@@ -83,7 +83,7 @@ func decodeHeaderValue(v string) (string, bool) {
 }
 
 // serveModern answers one 2026-07-28 request.
-func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message, headerVersion string, c *call) {
+func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message, headerVersion string, c *call, ep *mcpEndpoint) {
 	fail := func(code int, msg string, data any) {
 		rerr := newRPCError(code, msg, data)
 		if c == nil && g.refused(w, r, m, modernStatus(code), rerr) {
@@ -127,14 +127,14 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 		return
 	}
 	rt := g.rt.Load()
-	snap := rt.snapshot()
+	ep = rt.endpointIn(ep)
 	switch m.Method {
 	case mcpwire.MethodDiscover:
-		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt)))
+		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt, ep)))
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.modernList(w, rt, g.visible(r.Context(), rt, snap), listKind(m.Method), m)
+		g.modernList(w, rt, g.visible(r.Context(), rt, ep), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
-		g.forward(w, r, nil, m, c)
+		g.forward(w, r, nil, m, c, ep)
 	case mcpwire.MethodListen:
 		g.listen(w, r, m)
 	default:
@@ -196,14 +196,14 @@ func checkModernEnvelope(r *http.Request, m *message, headerVersion string) *rpc
 
 // discoverResult answers server/discover. serverInfo stays in the body
 // for clients of the drafts before it moved to _meta (SEP-2575).
-func (g *Gateway) discoverResult(rt *runtime) []byte {
+func (g *Gateway) discoverResult(rt *runtime, ep *mcpEndpoint) []byte {
 	res, _ := json.Marshal(map[string]any{
 		mcpwire.ResultTypeKey: mcpwire.ResultComplete,
 		"_meta":               map[string]any{mcpwire.MetaServerInfo: g.serverInfo()},
 		"supportedVersions":   mcpwire.SupportedVersions(),
 		"capabilities":        gatewayCapabilities(rt.anySubscribe()),
 		"serverInfo":          g.serverInfo(),
-		"instructions":        g.instructions(),
+		"instructions":        g.instructionsAt(ep),
 		"ttlMs":               rt.listTTL().Milliseconds(),
 		"cacheScope":          "private",
 	})

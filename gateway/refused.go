@@ -19,7 +19,7 @@ func (g *Gateway) refused(w http.ResponseWriter, r *http.Request, m *message, st
 	if m != nil && m.Method != mcpwire.MethodToolsCall || m == nil && r.Header.Get(mcpwire.HeaderMethod) != mcpwire.MethodToolsCall {
 		return false
 	}
-	c := g.newCall(w, r, nil, mcpwire.MethodToolsCall)
+	c := g.newCall(w, r, nil, mcpwire.MethodToolsCall, nil)
 	defer c.finish()
 	c.m = &message{}
 	if m != nil {

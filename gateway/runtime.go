@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"regexp"
 	"sync"
@@ -51,15 +52,20 @@ type runtime struct {
 	contracts atomic.Pointer[contractState]
 	watch     *contractWatch
 	// views filters the lists per principal; nil when nothing needs it.
-	views    *views
-	opts     catalog.Options
-	snap     atomic.Pointer[catalog.Snapshot]
-	pub      atomic.Pointer[published]         // snap with its sources, for filtered views
-	problems atomic.Pointer[[]catalog.Problem] // of the last build, for operators
-	loaded   atomic.Bool                       // every required upstream is in the published snapshot or failed its first attempt
-	version  atomic.Uint64
-	changed  chan struct{}
-	onChange func(old, cur *catalog.Snapshot)
+	views *views
+	// endpoints are the virtual endpoints by path, and routes the
+	// handlers of their paths and metadata; nil without endpoints
+	// (endpoints.go).
+	endpoints map[string]*mcpEndpoint
+	routes    map[string]http.Handler
+	opts      catalog.Options
+	snap      atomic.Pointer[catalog.Snapshot]
+	pub       atomic.Pointer[published]         // snap with its sources, for filtered views
+	problems  atomic.Pointer[[]catalog.Problem] // of the last build, for operators
+	loaded    atomic.Bool                       // every required upstream is in the published snapshot or failed its first attempt
+	version   atomic.Uint64
+	changed   chan struct{}
+	onChange  func(old, cur *catalog.Snapshot)
 	// buildMu serialises rebuilds: the loop's, and the immediate ones of
 	// kill-switch changes.
 	buildMu sync.Mutex
@@ -109,6 +115,9 @@ type runtimeDeps struct {
 	// tools against it (quarantine.go).
 	lockFile  string
 	contracts *contractWatch
+	// serveEndpoint builds the handlers of a virtual endpoint into routes;
+	// nil leaves endpoints without handlers (tests of the catalog alone).
+	serveEndpoint func(ep *mcpEndpoint, routes map[string]http.Handler) error
 }
 
 func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
@@ -159,6 +168,20 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 	}
 	rt.watch = d.contracts
 	rt.views = newViews(cfg, rt.scopes, rt.rules)
+	if rt.endpoints, err = newEndpoints(cfg); err != nil {
+		return nil, err
+	}
+	if len(rt.endpoints) > 0 {
+		rt.routes = make(map[string]http.Handler, 2*len(rt.endpoints))
+		for _, ep := range rt.endpoints {
+			if d.serveEndpoint == nil {
+				break
+			}
+			if err := d.serveEndpoint(ep, rt.routes); err != nil {
+				return nil, fmt.Errorf("endpoint %s: %w", ep.path, err)
+			}
+		}
+	}
 	if d.prev != nil {
 		rt.version.Store(d.prev.version.Load())
 	}
@@ -319,6 +342,9 @@ func (rt *runtime) rebuild() {
 	}
 	rt.compileSchemas(snap)
 	rt.bindHeaders(snap)
+	for _, ep := range rt.endpoints {
+		ep.publish(snap.Version(), opts, sources)
+	}
 	rt.pub.Store(&published{snap: snap, sources: sources, opts: opts})
 	rt.snap.Store(snap)
 	if rt.onChange != nil {

@@ -49,9 +49,10 @@ type views struct {
 
 // viewKey names one filtered snapshot.
 type viewKey struct {
-	version uint64
-	scopes  string // the principal's relevant scopes, sorted, space-separated
-	token   string // the token's hash, with rules; "" otherwise
+	version  uint64
+	endpoint string // the virtual endpoint's path; "" for the MCP endpoint
+	scopes   string // the principal's relevant scopes, sorted, space-separated
+	token    string // the token's hash, with rules; "" otherwise
 }
 
 // published is a snapshot with the sources it was built from, so that a
@@ -93,10 +94,12 @@ func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, rules *ruleSet
 	return &views{relevant: relevant, scopes: scopes, rules: rules, endpoint: cfg.Server.MCPPath, cache: cache}
 }
 
-// visible returns the snapshot whose lists the caller of ctx sees: snap
-// itself on an unauthenticated gateway or for a principal holding every
-// relevant scope, a cached filtered view otherwise.
-func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapshot) *catalog.Snapshot {
+// visible returns the snapshot whose lists the caller of ctx sees at ep
+// (nil: the MCP endpoint): the endpoint's snapshot itself on an
+// unauthenticated gateway or for a principal holding every relevant
+// scope, a cached filtered view of it otherwise.
+func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint) *catalog.Snapshot {
+	snap := rt.snapshotAt(ep)
 	v := rt.views
 	if v == nil {
 		return snap
@@ -123,11 +126,17 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 	if all && v.rules == nil {
 		return snap
 	}
-	pub := rt.pub.Load()
+	pub, endpoint := rt.pub.Load(), v.endpoint
+	if ep != nil {
+		pub, endpoint = ep.pub.Load(), ep.path
+	}
 	if pub == nil {
 		return snap
 	}
 	key := viewKey{version: pub.snap.Version(), scopes: b.String()}
+	if ep != nil {
+		key.endpoint = ep.path
+	}
 	var who *authn.Principal
 	if v.rules != nil {
 		if ok {
@@ -137,13 +146,13 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 		if ok && p.TokenHash == "" {
 			// A principal without a token hash (only tests make one)
 			// cannot share a view.
-			return v.build(pub, strings.Fields(key.scopes), who)
+			return v.build(pub, strings.Fields(key.scopes), who, endpoint)
 		}
 	}
 	if view, ok := v.cache.Get(key); ok {
 		return view
 	}
-	view := v.build(pub, strings.Fields(key.scopes), who)
+	view := v.build(pub, strings.Fields(key.scopes), who, endpoint)
 	v.cache.Add(key, view)
 	return view
 }
@@ -151,9 +160,9 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, snap *catalog.Snapsh
 // build filters pub for a principal holding have: its tools are hidden
 // when the shared catalog hides them (killed, quarantined), when have lacks a scope they
 // require, or when the rules refuse p (nil: anonymous) every call to
-// them. The view keeps pub's version; Build's problems were reported when
-// pub was built.
-func (v *views) build(pub *published, have []string, p *authn.Principal) *catalog.Snapshot {
+// them at endpoint. The view keeps pub's version; Build's problems were
+// reported when pub was built.
+func (v *views) build(pub *published, have []string, p *authn.Principal, endpoint string) *catalog.Snapshot {
 	opts := pub.opts
 	shared := pub.opts.Hidden
 	opts.Hidden = func(exposed, upstream string) bool {
@@ -167,7 +176,7 @@ func (v *views) build(pub *published, have []string, p *authn.Principal) *catalo
 		if len(policy.Missing(have, v.scopes.Scopes(upstream, route.Name))) > 0 {
 			return true
 		}
-		return v.rules != nil && !v.rules.rules.Visible(ruleInput(pub.snap, p, v.endpoint, exposed, route))
+		return v.rules != nil && !v.rules.rules.Visible(ruleInput(pub.snap, p, endpoint, exposed, route))
 	}
 	view, _ := catalog.Build(pub.snap.Version(), opts, pub.sources)
 	return view

@@ -64,6 +64,13 @@ type Options struct {
 	// route, so that a call to it can be refused with the reason (a kill
 	// switch) rather than as an unknown tool.
 	Hidden func(exposed, upstream string) bool
+	// Select, when set, keeps only the tools it returns true for: a tool
+	// it refuses is neither listed nor routed, so a call to it is an
+	// unknown tool (a virtual endpoint's selector). It sees a tool once
+	// its exposed name is settled, so names and clashes are those of the
+	// same sources built without it: a refused tool still holds its name
+	// against later ones. raw is the tool object as the upstream sent it.
+	Select func(exposed, upstream, original string, raw json.RawMessage) bool
 }
 
 // Build merges the sources into a snapshot with the given version. It owns
@@ -112,6 +119,9 @@ type builder struct {
 	snap     *Snapshot
 	sources  []source
 	problems []problemAt
+	// unselected holds the routes of the tools Options.Select refused:
+	// they keep their names without being routed.
+	unselected map[string]Route
 }
 
 // source is an accepted Source.
@@ -272,6 +282,13 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 				continue
 			}
 			route := Route{Upstream: s.Upstream, Name: original, Available: s.Available}
+			if k == Tools && b.opts.Select != nil && !b.opts.Select(exposed, s.Upstream, original, raw) {
+				if b.unselected == nil {
+					b.unselected = make(map[string]Route)
+				}
+				b.unselected[exposed] = route
+				continue
+			}
 			if k == Tools {
 				route.Hints = parseHints(raw)
 				b.snap.toolRaw[exposed] = raw
@@ -309,6 +326,9 @@ func (b *builder) nameFree(s *source, k Kind, idx int, original, exposed string,
 		return false
 	}
 	prev, taken := routes[exposed]
+	if !taken && k == Tools {
+		prev, taken = b.unselected[exposed]
+	}
 	switch {
 	case !taken:
 		return true

@@ -117,6 +117,9 @@ type Record struct {
 	TraceID string `json:"trace_id,omitempty"`
 	// SessionID is the MCP session id (2025-era sessions).
 	SessionID string `json:"session_id,omitempty"`
+	// Endpoint is the path of the MCP endpoint the call came in on:
+	// server.mcp_path or a virtual endpoint's path.
+	Endpoint string `json:"endpoint,omitempty"`
 	// Subject is the authenticated principal (the token's sub).
 	Subject string `json:"subject,omitempty"`
 	// Issuer is the issuer of the principal's token: a subject is unique
@@ -183,6 +186,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	dst = appendField(dst, `,"request_id":`, r.RequestID)
 	dst = appendField(dst, `,"trace_id":`, r.TraceID)
 	dst = appendField(dst, `,"session_id":`, r.SessionID)
+	dst = appendField(dst, `,"endpoint":`, r.Endpoint)
 	dst = appendField(dst, `,"subject":`, r.Subject)
 	dst = appendField(dst, `,"issuer":`, r.Issuer)
 	dst = appendField(dst, `,"client_id":`, r.ClientID)

@@ -16,6 +16,7 @@ func fullRecord() *Record {
 		RequestID:     "req-1",
 		TraceID:       "4bf92f3577b34da6a3ce929d0e0e4736",
 		SessionID:     "sess-1",
+		Endpoint:      "/mcp/support",
 		Subject:       "alice@example.com",
 		Issuer:        "https://idp.example.com",
 		ClientID:      "claude",
