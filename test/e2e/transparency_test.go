@@ -37,16 +37,19 @@ import (
 //     supportedVersions, ttlMs, cacheScope, _meta serverInfo are its own;
 //     capabilities are compared); a 2026-07-28 list result's
 //     _meta serverInfo, ttlMs and cacheScope are the gateway's.
-//  4. Targets no upstream serves (rewrite 4): the gateway answers a call,
-//     get or read of a name or URI not in its catalog itself; the error
-//     code is compared, the message and data are the gateway's.
+//  4. Refusals (rewrite 4): the gateway answers a call or get of a name
+//     not in its catalog itself; the error code is compared, the message
+//     and data are the gateway's. A method it refuses itself (unknown,
+//     removed, an invalid log level) must get the documented code and the
+//     era's HTTP status, whatever the upstream says.
 //  5. Framing (rewrite 5): an answer is one JSON body unless a
 //     notification precedes the result; an upstream that streams every
 //     answer as SSE is compared by the JSON-RPC messages it streams.
 //
 // HTTP status, Content-Type (up to rewrite 5), the presence of
 // Mcp-Session-Id and the MCP-Protocol-Version response header are compared
-// on every exchange.
+// on every exchange. The one known gap (docs/compatibility.md, "Known
+// gaps") is compared by compareGap.
 func TestTransparency(t *testing.T) {
 	type upstreamCase struct {
 		name    string
