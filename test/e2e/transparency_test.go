@@ -48,24 +48,18 @@ import (
 //
 // HTTP status, Content-Type (up to rewrite 5), the presence of
 // Mcp-Session-Id and the MCP-Protocol-Version response header are compared
-// on every exchange. The one known gap (docs/compatibility.md, "Known
-// gaps") is compared by compareGap.
+// on every exchange.
 func TestTransparency(t *testing.T) {
 	type upstreamCase struct {
 		name    string
 		era     string
 		handler func() http.Handler
-		// getStreamGap marks the known gap of docs/compatibility.md
-		// ("Known gaps"): mcp-go v1.2.1 sends a session-era call's
-		// notifications on whichever of the session's streams reads
-		// first, and mcpgw holds the session's GET stream open.
-		getStreamGap bool
 	}
 	cases := []upstreamCase{
-		{"go-sdk/" + era2025, era2025, func() http.Handler { return evSDKServer(false) }, false},
-		{"go-sdk/" + era2026, era2026, func() http.Handler { return evSDKServer(true) }, false},
-		{"mcp-go/" + era2025, era2025, evMCPGoServer, true},
-		{"mcp-go/" + era2026, era2026, evMCPGoServer, false},
+		{"go-sdk/" + era2025, era2025, func() http.Handler { return evSDKServer(false) }},
+		{"go-sdk/" + era2026, era2026, func() http.Handler { return evSDKServer(true) }},
+		{"mcp-go/" + era2025, era2025, evMCPGoServer},
+		{"mcp-go/" + era2026, era2026, evMCPGoServer},
 	}
 	for _, uc := range cases {
 		for _, prefix := range []string{"", "ev"} {
@@ -90,10 +84,6 @@ upstreams:
 				var diffs []string
 				for _, step := range evSteps(uc.era) {
 					step := &step
-					if uc.getStreamGap && step.notifies {
-						diffs = append(diffs, compareGap(t, step, d, m)...)
-						continue
-					}
 					diffs = append(diffs, compareStep(t, step, d, m, exposed)...)
 				}
 				for _, diff := range diffs {
@@ -120,9 +110,6 @@ type evStep struct {
 	// method table of docs/compatibility.md says (rewrite 4); the direct
 	// answer is not consulted.
 	refusal int
-	// notifies marks a call whose upstream sends notifications before
-	// its result.
-	notifies bool
 }
 
 // evSteps is the transcript for an era.
@@ -133,11 +120,6 @@ func evSteps(era string) []evStep {
 			p["_meta"] = meta
 		}
 		return evStep{label: label, method: "tools/call", id: id, params: p}
-	}
-	notify := func(label string, id any, meta map[string]any) evStep {
-		s := call(label, id, "notify", map[string]any{}, meta)
-		s.notifies = true
-		return s
 	}
 	steps := []evStep{}
 	if era == era2025 {
@@ -160,8 +142,8 @@ func evSteps(era string) []evStep {
 		call("call contents", 13, "contents", map[string]any{}, nil),
 		call("call tool_error", 14, "tool_error", map[string]any{}, nil),
 		call("call protocol_error", 15, "protocol_error", map[string]any{}, nil),
-		notify("call notify with a progress token", 16, map[string]any{"progressToken": "tok-16"}),
-		notify("call notify without a progress token", 17, nil),
+		call("call notify with a progress token", 16, "notify", map[string]any{}, map[string]any{"progressToken": "tok-16"}),
+		call("call notify without a progress token", 17, "notify", map[string]any{}, nil),
 		evStep{label: "call unknown tool", method: "tools/call", id: 18, rule: "unrouted", params: map[string]any{"name": "no_such_tool", "arguments": map[string]any{}}},
 		evStep{label: "resources/list", method: "resources/list", id: 20, list: "resources"},
 		evStep{label: "resources/templates/list", method: "resources/templates/list", id: 21, list: "resourceTemplates"},
@@ -434,35 +416,6 @@ func refused(s *evStep, era string, m exchange) []string {
 		delete(e, "data")
 	}
 	return append(diffs, diffJSON(s.label+": $", want, got)...)
-}
-
-// compareGap compares a call of the known gap (docs/compatibility.md,
-// "Known gaps"): the result is compared as every other answer; of the
-// notifications before it, those mcp-go sent on the GET stream are
-// missing, and progress it sent there may come late or not at all. What
-// does arrive must be a notification the upstream sent, unchanged, once.
-func compareGap(t *testing.T, s *evStep, direct, through *evClient) []string {
-	t.Helper()
-	d, m := direct.run(s), through.run(s)
-	where := s.label + ": "
-	var diffs []string
-	if d.status != m.status || len(m.messages) == 0 || len(d.messages) == 0 {
-		return []string{fmt.Sprintf("%sdirect HTTP %d with %d messages, through mcpgw HTTP %d with %d", where, d.status, len(d.messages), m.status, len(m.messages))}
-	}
-	diffs = append(diffs, diffJSON(where+"$[last]", d.messages[len(d.messages)-1], m.messages[len(m.messages)-1])...)
-	sent := map[string]int{}
-	for _, n := range d.messages[:len(d.messages)-1] {
-		sent[show(n)]++
-	}
-	for i, n := range m.messages[:len(m.messages)-1] {
-		if sent[show(n)] == 0 {
-			diffs = append(diffs, fmt.Sprintf("%s$[%d]: through mcpgw %s, which the upstream did not send (or sent fewer times)", where, i, show(n)))
-			continue
-		}
-		sent[show(n)]--
-	}
-	t.Logf("%sknown gap (docs/compatibility.md): %d of %d notifications relayed", where, len(m.messages)-1, len(d.messages)-1)
-	return diffs
 }
 
 // expect applies the documented rewrites to a direct message: what mcpgw
