@@ -141,6 +141,14 @@ type httpConn struct {
 	// toolHeaders maps tool names to their x-mcp-header bindings
 	// (stateless era only).
 	toolHeaders atomic.Pointer[map[string][]headerBinding]
+	// listener is a second session of a session-era upstream: the one
+	// whose GET stream listen holds open, and that resource subscriptions
+	// are made on. Calls go on this session, which has no GET stream, so
+	// that an upstream that hands a session's notifications to whichever
+	// of its streams reads first (mcp-go v1.2.1, PITFALLS.md) can only
+	// hand a call's log messages and progress to the call's own stream.
+	// Nil when the upstream keeps no sessions or refused a second one.
+	listener *httpConn
 }
 
 func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
@@ -245,7 +253,38 @@ func (d *httpDialer) initialize(ctx context.Context, version string) (*session, 
 	if err := conn.notify(ctx, mcpwire.NotifyInitialized); err != nil {
 		return nil, c.wrap(mcpwire.NotifyInitialized, err)
 	}
+	if sid != "" {
+		conn.listener = d.listenerSession(ctx, negotiated)
+	}
 	return newSession(c, conn, false, negotiated, hs), nil
+}
+
+// listenerSession opens the second session of a session-era upstream
+// (httpConn.listener). It is best effort: without it, the GET stream is
+// held on the calls' session, as before.
+func (d *httpDialer) listenerSession(ctx context.Context, version string) *httpConn {
+	c := d.c
+	hc := d.newConn(false, "", "")
+	var sid string
+	res, err := hc.roundTrip(ctx, c.nextID.Add(1), mcpwire.MethodInitialize, c.initializeParams(version), nil, callOpts{sessionID: &sid})
+	if err == nil && sid == "" {
+		err = errors.New("no session id")
+	}
+	var negotiated string
+	if err == nil {
+		negotiated, _, err = parseInitializeResult(res)
+	}
+	if err != nil {
+		c.log.DebugContext(ctx, "no second upstream session for the notification stream", slog.Any("error", err))
+		return nil
+	}
+	l := d.newConn(false, negotiated, sid)
+	if err := l.notify(ctx, mcpwire.NotifyInitialized); err != nil {
+		c.log.DebugContext(ctx, "no second upstream session for the notification stream", slog.Any("error", err))
+		l.close(true)
+		return nil
+	}
+	return l
 }
 
 // sessionCapabilities is what the gateway declares at initialize to a
@@ -341,6 +380,11 @@ func (h *httpConn) header(fields [][2]string) http.Header {
 }
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error) { //nolint:gocritic // hugeParam: by value, as callOpts says.
+	if h.listener != nil && (method == mcpwire.MethodSubscribe || method == mcpwire.MethodUnsubscribe) {
+		// Resource updates arrive on the listener's GET stream, so the
+		// subscription is that session's.
+		return h.listener.roundTrip(ctx, id, method, params, progressToken, o)
+	}
 	c := h.c
 	rw := paramsRewrite{meta: h.meta, progressToken: progressToken, trace: o.meta}
 	if h.modern {
@@ -794,6 +838,9 @@ func (h *httpConn) cancelled(id int64, reason string) {
 // close ends the connection. A graceful close of a session ends it on the
 // server with DELETE (2025-11-25 basic/transports, Session Management).
 func (h *httpConn) close(graceful bool) {
+	if h.listener != nil {
+		h.listener.close(graceful)
+	}
 	if !graceful || h.modern || h.sessionID == "" {
 		return
 	}
@@ -855,11 +902,15 @@ func (h *httpConn) listen(s *session) { //nolint:gocognit // one loop over a str
 			return h.d.rt.RoundTrip(h.request(ctx, body, h.header(h.fields(nil, mcpwire.MethodListen, "", "", own, nil))))
 		}
 	} else {
+		hl := h
+		if h.listener != nil {
+			hl = h.listener
+		}
 		open = func(ctx context.Context) (*http.Response, error) {
 			req := h.tmpl.WithContext(ctx)
 			req.Method = http.MethodGet
-			req.Header = make(http.Header, len(h.post))
-			for k, v := range h.post {
+			req.Header = make(http.Header, len(hl.post))
+			for k, v := range hl.post {
 				if k != "Content-Type" {
 					req.Header[k] = v
 				}
