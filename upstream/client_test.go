@@ -36,11 +36,15 @@ type httpUpstream struct {
 func httpUpstreams() []httpUpstream {
 	return []httpUpstream{
 		{name: "mcpgo-session", handler: func(f *fixture) http.Handler { return mcpgoLegacy(mcpgoServer(f)) }, path: "/mcp", version: "2025-11-25", listsMore: true},
-		{name: "mcpgo-stateless", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", listsMore: true},
+		{name: "mcpgo-stateless", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "2026-07-28", listsMore: true},
 		{name: "gosdk-stateful", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), false) }, path: "/", version: "2025-11-25"},
 		{name: "gosdk-stateless", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", modern: true, version: "2026-07-28"},
 		{name: "mcpgo-pinned-2025-06-18", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-06-18", pin: "2025-06-18", listsMore: true},
 		{name: "gosdk-pinned-2026-07-28", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", modern: true, version: "2026-07-28", pin: "2026-07-28"},
+		// auto: a session where the upstream issues one, 2026-07-28 where
+		// it offers that and keeps no sessions.
+		{name: "mcpgo-auto-both-eras", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-11-25", pin: "auto", listsMore: true},
+		{name: "mcpgo-auto-sessionless", handler: func(f *fixture) http.Handler { return mcpgoSessionless(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "auto", listsMore: true},
 	}
 }
 
@@ -135,12 +139,13 @@ func TestPagination(t *testing.T) {
 					return mcp.NewToolResultText("ok"), nil
 				})
 			}
-			h := mcpgoLegacy(s)
+			h, cfg := mcpgoLegacy(s), httpConfig("many", "")
 			if modern {
-				h = mcpgoModern(s)
+				h, cfg = mcpgoModern(s), statelessConfig("many", "")
 			}
 			ts := serve(t, h)
-			c, _ := startClient(t, httpConfig("many", ts.url("/mcp")))
+			cfg.HTTP.URL = ts.url("/mcp")
+			c, _ := startClient(t, cfg)
 			cat, _ := c.Catalog()
 			names := toolNames(t, cat.Tools)
 			require.Len(t, names, 300)
@@ -163,7 +168,7 @@ func TestCallResultPassthrough(t *testing.T) {
 		}, nil
 	})
 	ts := serve(t, mcpgoModern(s))
-	c, _ := startClient(t, httpConfig("odd", ts.url("/mcp")))
+	c, _ := startClient(t, statelessConfig("odd", ts.url("/mcp")))
 	got, err := c.Call(t.Context(), call("odd", `{}`))
 	require.NoError(t, err)
 	want := newRawSession(t, ts.url("/mcp"), true).do("tools/call", "odd", `"name":"odd","arguments":{}`)
@@ -185,7 +190,7 @@ func TestRequestHeadersAndParams(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	cfg := httpConfig("orders", ts.url("/mcp"))
+	cfg := statelessConfig("orders", ts.url("/mcp"))
 	cfg.HTTP.Headers = map[string]configs.SecretRef{
 		"X-Api-Key":    {Value: "s3cret"},
 		"X-Request-Id": {Value: "configured"}, // the call's own replaces it
@@ -575,7 +580,11 @@ func TestListChanged(t *testing.T) {
 			h, path, add := tt.setup()
 			streamOpen := make(chan struct{})
 			ts := serve(t, onStreamOpen(h, streamOpen))
-			c, rec := startClient(t, httpConfig("orders", ts.url(path)))
+			cfg := httpConfig("orders", ts.url(path))
+			if strings.Contains(tt.name, "mcpgo-stateless") {
+				cfg.ProtocolVersion = "2026-07-28" // auto would keep a session
+			}
+			c, rec := startClient(t, cfg)
 			receive(t, streamOpen, "the notification stream to open")
 			add()
 			waitFor(t, c, rec, "the new tool", func(cat *upstream.Catalog, _ bool) bool {
@@ -632,7 +641,7 @@ func TestXMCPHeader(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	c, _ := startClient(t, httpConfig("orders", ts.url("/mcp")))
+	c, _ := startClient(t, statelessConfig("orders", ts.url("/mcp")))
 	_, err := c.Call(t.Context(), call("region_query", `{"region":"eu-wést","q":"x"}`))
 	require.NoError(t, err, "mcp-go rejects a call without the Mcp-Param header")
 	assert.Equal(t, "=?base64?ZXUtd8Opc3Q=?=", receive(t, headers, "the header"))

@@ -135,6 +135,12 @@ func mcpgoModern(s *mcpserver.MCPServer) http.Handler {
 	return mcpserver.NewStreamableHTTPServer(s)
 }
 
+// mcpgoSessionless serves s in both eras without sessions: initialize
+// answers without an Mcp-Session-Id.
+func mcpgoSessionless(s *mcpserver.MCPServer) http.Handler {
+	return mcpserver.NewStreamableHTTPServer(s, mcpserver.WithStateLess(true))
+}
+
 // gosdkServer builds a go-sdk server with the fixture's tools.
 func gosdkServer(f *fixture) *gosdk.Server {
 	s := gosdk.NewServer(&gosdk.Implementation{Name: "gosdk-test", Version: "4.5.6"}, nil)
@@ -348,6 +354,14 @@ func startClient(tb testing.TB, cfg configs.Upstream, opts ...clientOpt) (*upstr
 
 func httpConfig(name, url string) configs.Upstream {
 	return configs.Upstream{Name: name, HTTP: &configs.HTTPTransport{URL: url}}
+}
+
+// statelessConfig is httpConfig pinned to 2026-07-28: auto would keep a
+// session with an mcp-go server, which offers one.
+func statelessConfig(name, url string) configs.Upstream {
+	cfg := httpConfig(name, url)
+	cfg.ProtocolVersion = "2026-07-28"
+	return cfg
 }
 
 // call is a tools/call with JSON arguments.
