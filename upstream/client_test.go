@@ -685,3 +685,27 @@ func TestCallBeforeStart(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, "orders", ue.Upstream)
 }
+
+// TestEventStreamAnswersKeepTheConnection: go-sdk answers every call with
+// an event stream that it ends just after the response event. The call
+// returns at the response, and the rest of the stream is read after the
+// call's context has ended; the connection must still go back to the pool,
+// so that calls one after another use one connection, not one each.
+func TestEventStreamAnswersKeepTheConnection(t *testing.T) {
+	for _, u := range []httpUpstream{httpUpstreams()[2], httpUpstreams()[3]} { // go-sdk, both eras
+		t.Run(u.name, func(t *testing.T) {
+			c, _, _, ts := u.start(t)
+			before := ts.conns.Load()
+			for range 20 {
+				ctx, cancel := context.WithCancel(t.Context())
+				_, err := c.Call(ctx, call("echo", `{"text":"x"}`))
+				cancel()
+				require.NoError(t, err)
+			}
+			// One connection serves them all, or two when a call starts
+			// before the previous stream's end was read; without the
+			// connection going back to the pool it is one per call.
+			assert.Less(t, ts.conns.Load()-before, int64(10), "calls one after another reuse their connections")
+		})
+	}
+}

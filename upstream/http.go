@@ -796,8 +796,13 @@ func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverReq
 // finishStream lets the server end the stream after its response: the
 // spec says the response SHOULD terminate it (2026-07-28 Streamable HTTP,
 // Receiving Messages), and a stream read to its end returns the connection
-// to the pool. A server that keeps it open gets the connection closed.
+// to the pool. A server that keeps it open gets the connection closed. The
+// body is detached from the call's context first: the call returns now
+// and its context ends, which would otherwise abort the drain and close a
+// connection the server was about to end cleanly (go-sdk answers with
+// such streams; measured, about one call in three then dialled anew).
 func (h *httpConn) finishStream(body io.ReadCloser, sr *sseReader) {
+	h1.Detach(body)
 	drain := func() {
 		timer := time.AfterFunc(time.Second, func() { _ = body.Close() })
 		for {

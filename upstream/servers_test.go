@@ -211,7 +211,8 @@ func gosdkHandler(s *gosdk.Server, stateless bool) http.Handler {
 // testServer is an HTTP server on 127.0.0.1 that can be stopped and started
 // again on the same address, and whose handler can be swapped.
 type testServer struct {
-	addr string
+	addr  string
+	conns atomic.Int64 // connections accepted
 	h    atomic.Pointer[http.Handler]
 	mu   sync.Mutex
 	srv  *http.Server
@@ -238,7 +239,11 @@ func (ts *testServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (ts *testServer) startOn(ln net.Listener) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	ts.srv = &http.Server{Handler: ts, ReadHeaderTimeout: 10 * time.Second}
+	ts.srv = &http.Server{Handler: ts, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			ts.conns.Add(1)
+		}
+	}}
 	srv := ts.srv
 	go func() { _ = srv.Serve(ln) }()
 }
