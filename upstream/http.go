@@ -279,10 +279,14 @@ func (d *httpDialer) preferSession(supported []string) bool {
 func (d *httpDialer) sessionOr(ctx context.Context, version string, stateless *session) *session {
 	c := d.c
 	s, err := d.initialize(ctx, version)
+	var hc *httpConn
+	if err == nil {
+		hc, _ = s.conn.(*httpConn)
+	}
 	switch {
 	case err != nil:
 		c.log.DebugContext(ctx, "upstream offers a session era but initialize failed; speaking 2026-07-28", slog.Any("error", err))
-	case s.conn.(*httpConn).sessionID == "":
+	case hc == nil || hc.sessionID == "":
 		c.log.DebugContext(ctx, "upstream issued no session id; speaking 2026-07-28")
 	default:
 		stateless.close(false)

@@ -213,9 +213,9 @@ func gosdkHandler(s *gosdk.Server, stateless bool) http.Handler {
 type testServer struct {
 	addr  string
 	conns atomic.Int64 // connections accepted
-	h    atomic.Pointer[http.Handler]
-	mu   sync.Mutex
-	srv  *http.Server
+	h     atomic.Pointer[http.Handler]
+	mu    sync.Mutex
+	srv   *http.Server
 }
 
 func serve(tb testing.TB, h http.Handler) *testServer {

@@ -40,6 +40,7 @@ func TestEveryEraMeetsEveryEra(t *testing.T) {
 }
 
 func everyEraMeetsEveryEra(t *testing.T, paymentsVersion, paymentsEra string) {
+	t.Helper()
 	// era is the version the gateway must speak to each upstream.
 	era := map[string]string{
 		"c25":      era2025,     // go-sdk, sessions
@@ -141,7 +142,8 @@ upstreams:
 			names := c.listTools(ctx)
 			sort.Strings(names)
 			require.Equal(t, wantTools, names)
-			for _, u := range perUpstream {
+			for i := range perUpstream {
+				u := &perUpstream[i]
 				t.Run(u.up, func(t *testing.T) {
 					text, isErr, err := c.callText(ctx, u.call.exposed, u.call.args, nil)
 					require.NoError(t, err, u.call.exposed)
