@@ -45,6 +45,9 @@ func httpUpstreams() []httpUpstream {
 		// it offers that and keeps no sessions.
 		{name: "mcpgo-auto-both-eras", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-11-25", pin: "auto", listsMore: true},
 		{name: "mcpgo-auto-sessionless", handler: func(f *fixture) http.Handler { return mcpgoSessionless(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "auto", listsMore: true},
+		// Pinned to the 2025 era, a server without sessions is called
+		// without a session id: cheaper for it, without list changes.
+		{name: "gosdk-stateless-pinned-2025-11-25", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", version: "2025-11-25", pin: "2025-11-25"},
 	}
 }
 
