@@ -154,6 +154,9 @@ type report struct {
 	micro             *microResults
 	live              []liveProfile
 	sdk               *sdkResults
+	// benchEra is the era mcpgw's protocol_version auto chose for the
+	// fast upstream ("protocol_version era").
+	benchEra string
 }
 
 func (r *report) cell(s scenario, target string) *cell {
@@ -356,6 +359,7 @@ func (b *bencher) startTargets(ctx context.Context) error {
 		} else {
 			b.onCleanup(p.stop)
 			b.eps[targetGateway] = endpoint{url: url, tool: upstreamName + "__echo", hop: p}
+			rep.benchEra = b.chosenEras(ctx, url)[upstreamName]
 		}
 	}
 	// The issuer starts with the full target, or later for the

@@ -306,6 +306,10 @@ func ratio(a, b float64) string {
 func (r *report) sdkMarkdown(p func(string, ...any)) {
 	p("## What mcpgw costs the servers behind it")
 	p("")
+	if r.benchEra != "" {
+		p("In the tables above, mcpgw's `protocol_version: auto` spoke **%s** to the fast upstream (bench/upstream, which offers both eras and issues session ids).", r.benchEra)
+		p("")
+	}
 	res := r.sdk
 	if res == nil {
 		p("Not measured (`-upstream-libs=false`).")
