@@ -245,8 +245,17 @@ type Upstream struct {
 	// AuditArguments says what the audit stream records of a call's
 	// arguments besides their SHA-256: none, redacted or full. Default none.
 	AuditArguments ArgumentLogging `mapstructure:"audit_arguments" yaml:"audit_arguments,omitempty"`
-	// ProtocolVersion pins the MCP version spoken to this upstream
-	// ("2025-06-18", "2025-11-25", "2026-07-28"). Empty means detect.
+	// ProtocolVersion is the MCP version spoken to this upstream: auto
+	// (the default) picks the era that costs the upstream least per call,
+	// a version ("2025-06-18", "2025-11-25", "2026-07-28") pins it. auto
+	// keeps a reused 2025-era session with an upstream that offers one
+	// (initialize answers with an Mcp-Session-Id): measured on mcp-go and
+	// go-sdk servers, a call on it costs the upstream less CPU than a
+	// stateless 2026-07-28 request. It speaks 2026-07-28 to an upstream
+	// that offers it and issues no session, or when auth.type is
+	// token_exchange (each request then carries its own principal's token,
+	// and there is no session an upstream could bind to one principal).
+	// Empty means auto.
 	ProtocolVersion string `mapstructure:"protocol_version" yaml:"protocol_version"`
 	// CheckArguments lists globs of original tool names whose arguments
 	// the gateway checks against the tool's inputSchema before the call
@@ -328,4 +337,17 @@ func (u *Upstream) ExposedPrefix() string {
 		return *u.Prefix
 	}
 	return u.Name
+}
+
+// ProtocolAuto is the protocol_version that lets the gateway pick each
+// upstream's era (Upstream.ProtocolVersion).
+const ProtocolAuto = "auto"
+
+// PinnedVersion returns the MCP version protocol_version pins, or "" when
+// the era is left to the gateway (auto or empty).
+func (u *Upstream) PinnedVersion() string {
+	if u.ProtocolVersion == ProtocolAuto {
+		return ""
+	}
+	return u.ProtocolVersion
 }

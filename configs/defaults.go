@@ -109,6 +109,7 @@ func (c *Config) SetDefaults() {
 		u.Auth.setDefaults()
 		u.IdentityAssertion.setDefaults()
 		setDefault(&u.MaxResponseBytes, DefaultMaxResponseBytes)
+		setDefault(&u.ProtocolVersion, ProtocolAuto)
 		if u.HTTP != nil {
 			setDefault(&u.HTTP.MaxIdleConns, DefaultMaxIdleConns)
 		}

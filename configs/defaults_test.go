@@ -45,7 +45,8 @@ func TestSetDefaults(t *testing.T) {
 		assert.Equal(t, int64(16<<20), u.MaxResponseBytes, "upstream %d", i)
 		assert.Nil(t, u.Prefix, "upstream %d", i)
 		assert.False(t, u.Optional, "upstream %d", i)
-		assert.Empty(t, u.ProtocolVersion, "upstream %d", i)
+		assert.Equal(t, ProtocolAuto, u.ProtocolVersion, "upstream %d", i)
+		assert.Empty(t, u.PinnedVersion(), "upstream %d: auto pins nothing", i)
 	}
 	assert.Equal(t, 256, c.Upstreams[0].HTTP.MaxIdleConns)
 

@@ -32,7 +32,7 @@ func schemaEnums() map[string][]string {
 		"RateLimits.OnRedisError":  {"", OnRedisErrorLocal, OnRedisErrorRefuse},
 		"AuditSink.Type":           {"stdout", "file"},
 		"Tracing.Exporter":         {"none", "otlp_grpc", "otlp_http"},
-		"Upstream.ProtocolVersion": append([]string{""}, ProtocolVersions()...),
+		"Upstream.ProtocolVersion": append([]string{"", ProtocolAuto}, ProtocolVersions()...),
 		"Upstream.AuditArguments":  {"", string(ArgumentsNone), string(ArgumentsRedacted), string(ArgumentsFull)},
 	}
 }

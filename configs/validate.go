@@ -289,9 +289,9 @@ func (v *validator) upstreams(ups []Upstream, sep string, pattern *regexp.Regexp
 func (v *validator) protocolVersion(path string, u *Upstream) {
 	pv := u.ProtocolVersion
 	switch versions := ProtocolVersions(); {
-	case pv == "":
+	case pv == "", pv == ProtocolAuto:
 	case !slices.Contains(versions, pv):
-		v.add(path, "%q is not a known MCP version (%s)", pv, strings.Join(versions, ", "))
+		v.add(path, "%q is neither %s nor a known MCP version (%s)", pv, ProtocolAuto, strings.Join(versions, ", "))
 	case u.SSE != nil && mcpwire.IsModern(pv):
 		v.add(path, "the legacy SSE transport cannot speak %s", pv)
 	}

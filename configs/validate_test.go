@@ -321,7 +321,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "protocol_version unknown",
 			mutate: func(c *Config) { c.Upstreams[0].ProtocolVersion = "2025-01-01" },
-			want:   []string{`upstreams[0].protocol_version: "2025-01-01" is not a known MCP version (2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)`},
+			want:   []string{`upstreams[0].protocol_version: "2025-01-01" is neither auto nor a known MCP version (2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)`},
 		},
 		{
 			name: "protocol_version known",
@@ -521,7 +521,7 @@ func TestValidateRefusesWhatUpstreamRefused(t *testing.T) {
 		{"no host", Upstream{Name: "a", SSE: &SSETransport{URL: "http:///sse"}}, `upstreams[0].sse.url: must have a host`},
 		{"no command", Upstream{Name: "a", Stdio: &StdioTransport{}}, `upstreams[0].stdio.command: required`},
 		{"no name", Upstream{Stdio: &StdioTransport{Command: "x"}}, `upstreams[0].name: required`},
-		{"bad version", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x"}, ProtocolVersion: "2020-01-01"}, `upstreams[0].protocol_version: "2020-01-01" is not a known MCP version (2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)`},
+		{"bad version", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x"}, ProtocolVersion: "2020-01-01"}, `upstreams[0].protocol_version: "2020-01-01" is neither auto nor a known MCP version (2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)`},
 		{"sse in the stateless era", Upstream{Name: "a", SSE: &SSETransport{URL: "http://x"}, ProtocolVersion: "2026-07-28"}, `upstreams[0].protocol_version: the legacy SSE transport cannot speak 2026-07-28`},
 		{"header injection", Upstream{Name: "a", HTTP: &HTTPTransport{URL: "http://x", Headers: map[string]SecretRef{"X-K": {Value: "a\r\nb"}}}}, `upstreams[0].http.headers[X-K]: value contains control characters`},
 		{"negative timeout", Upstream{Name: "a", Stdio: &StdioTransport{Command: "x"}, Timeout: -time.Second}, `upstreams[0].timeout: must be a positive duration`},

@@ -78,7 +78,7 @@ func TestOutboundCredentials(t *testing.T) {
 		},
 		{
 			"http 2026-07-28", func() http.Handler { return mcpgoModern(mcpgoServer(newFixture())) },
-			func(url string) configs.Upstream { return httpConfig("up", url) }, "/mcp",
+			func(url string) configs.Upstream { return statelessConfig("up", url) }, "/mcp",
 		},
 		{
 			"legacy sse", func() http.Handler { return mcpserver.NewSSEServer(mcpgoServer(newFixture())) },
@@ -154,5 +154,63 @@ func TestOutboundCredentialFailure(t *testing.T) {
 	}
 	for _, r := range seen.all() {
 		assert.True(t, strings.HasPrefix(r.authorization, "Bearer "), "own traffic uses client credentials: %q", r.method)
+	}
+}
+
+// TestAutoEraFollowsTheCredential: under protocol_version auto, an mcp-go
+// server that offers both eras is kept on a session when every call
+// carries the same credential, and spoken to in 2026-07-28 when the
+// credential is exchanged per caller, so that no session is shared by
+// principals. Two callers' calls then each carry their own token.
+func TestAutoEraFollowsTheCredential(t *testing.T) {
+	t.Parallel()
+	iss := authntest.NewIssuer(t, authntest.WithClient(authntest.Client{ID: "gw", Secret: "s"}))
+	tests := []struct {
+		name      string
+		auth      configs.UpstreamAuth
+		stateless bool
+	}{
+		{"client credentials: a shared session", configs.UpstreamAuth{
+			Type: configs.UpstreamAuthClientCredentials, TokenURL: iss.TokenURL(),
+			ClientID: "gw", ClientSecret: configs.SecretRef{Value: "s"},
+		}, false},
+		{"token exchange: stateless", configs.UpstreamAuth{
+			Type: configs.UpstreamAuthTokenExchange, TokenURL: iss.TokenURL(),
+			ClientID: "gw", ClientSecret: configs.SecretRef{Value: "s"},
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			seen := &authSeen{}
+			ts := serve(t, seen.wrap(mcpgoModern(mcpgoServer(newFixture()))))
+			cfg := httpConfig("up", ts.url("/mcp"))
+			cfg.ProtocolVersion = configs.ProtocolAuto
+			cfg.Auth = tt.auth
+			c, _ := startClient(t, cfg)
+			cat, ok := c.Catalog()
+			require.True(t, ok)
+			assert.Equal(t, tt.stateless, cat.Stateless)
+
+			subjects := []string{"alice", "bob"}
+			for _, sub := range subjects {
+				req := call("echo", `{"text":"x"}`)
+				req.Identity = &upstream.Identity{Subject: sub, Token: configs.Secret(iss.Mint(map[string]any{"sub": sub}))}
+				_, err := c.Call(t.Context(), req)
+				require.NoError(t, err)
+			}
+			var calls []string
+			for _, r := range seen.all() {
+				if r.method == "tools/call" {
+					calls = append(calls, r.authorization)
+				}
+			}
+			require.Len(t, calls, 2)
+			if tt.stateless {
+				assert.NotEqual(t, calls[0], calls[1], "each caller's own exchanged token")
+			} else {
+				assert.Equal(t, calls[0], calls[1], "the gateway's one token")
+			}
+		})
 	}
 }

@@ -72,7 +72,11 @@ func BenchmarkCallHTTP(b *testing.B) {
 	params := json.RawMessage(`{"name":"echo","arguments":{"text":"hello, upstream"}}`)
 	run := func(b *testing.B, url string, parallel bool) {
 		b.Helper()
-		c, _ := startClient(b, httpConfig("bench", url))
+		cfg := httpConfig("bench", url)
+		if strings.Contains(b.Name(), "/stateless") {
+			cfg.ProtocolVersion = "2026-07-28" // auto would keep a session
+		}
+		c, _ := startClient(b, cfg)
 		req := &upstream.Request{Method: "tools/call", Params: params, RequestID: "bench"}
 		if _, err := c.Call(b.Context(), req); err != nil {
 			b.Fatal(err)

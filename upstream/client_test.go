@@ -36,11 +36,18 @@ type httpUpstream struct {
 func httpUpstreams() []httpUpstream {
 	return []httpUpstream{
 		{name: "mcpgo-session", handler: func(f *fixture) http.Handler { return mcpgoLegacy(mcpgoServer(f)) }, path: "/mcp", version: "2025-11-25", listsMore: true},
-		{name: "mcpgo-stateless", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", listsMore: true},
+		{name: "mcpgo-stateless", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "2026-07-28", listsMore: true},
 		{name: "gosdk-stateful", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), false) }, path: "/", version: "2025-11-25"},
 		{name: "gosdk-stateless", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", modern: true, version: "2026-07-28"},
 		{name: "mcpgo-pinned-2025-06-18", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-06-18", pin: "2025-06-18", listsMore: true},
 		{name: "gosdk-pinned-2026-07-28", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", modern: true, version: "2026-07-28", pin: "2026-07-28"},
+		// auto: a session where the upstream issues one, 2026-07-28 where
+		// it offers that and keeps no sessions.
+		{name: "mcpgo-auto-both-eras", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-11-25", pin: "auto", listsMore: true},
+		{name: "mcpgo-auto-sessionless", handler: func(f *fixture) http.Handler { return mcpgoSessionless(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "auto", listsMore: true},
+		// Pinned to the 2025 era, a server without sessions is called
+		// without a session id: cheaper for it, without list changes.
+		{name: "gosdk-stateless-pinned-2025-11-25", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", version: "2025-11-25", pin: "2025-11-25"},
 	}
 }
 
@@ -135,12 +142,13 @@ func TestPagination(t *testing.T) {
 					return mcp.NewToolResultText("ok"), nil
 				})
 			}
-			h := mcpgoLegacy(s)
+			h, cfg := mcpgoLegacy(s), httpConfig("many", "")
 			if modern {
-				h = mcpgoModern(s)
+				h, cfg = mcpgoModern(s), statelessConfig("many", "")
 			}
 			ts := serve(t, h)
-			c, _ := startClient(t, httpConfig("many", ts.url("/mcp")))
+			cfg.HTTP.URL = ts.url("/mcp")
+			c, _ := startClient(t, cfg)
 			cat, _ := c.Catalog()
 			names := toolNames(t, cat.Tools)
 			require.Len(t, names, 300)
@@ -163,7 +171,7 @@ func TestCallResultPassthrough(t *testing.T) {
 		}, nil
 	})
 	ts := serve(t, mcpgoModern(s))
-	c, _ := startClient(t, httpConfig("odd", ts.url("/mcp")))
+	c, _ := startClient(t, statelessConfig("odd", ts.url("/mcp")))
 	got, err := c.Call(t.Context(), call("odd", `{}`))
 	require.NoError(t, err)
 	want := newRawSession(t, ts.url("/mcp"), true).do("tools/call", "odd", `"name":"odd","arguments":{}`)
@@ -185,7 +193,7 @@ func TestRequestHeadersAndParams(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	cfg := httpConfig("orders", ts.url("/mcp"))
+	cfg := statelessConfig("orders", ts.url("/mcp"))
 	cfg.HTTP.Headers = map[string]configs.SecretRef{
 		"X-Api-Key":    {Value: "s3cret"},
 		"X-Request-Id": {Value: "configured"}, // the call's own replaces it
@@ -575,7 +583,11 @@ func TestListChanged(t *testing.T) {
 			h, path, add := tt.setup()
 			streamOpen := make(chan struct{})
 			ts := serve(t, onStreamOpen(h, streamOpen))
-			c, rec := startClient(t, httpConfig("orders", ts.url(path)))
+			cfg := httpConfig("orders", ts.url(path))
+			if strings.Contains(tt.name, "mcpgo-stateless") {
+				cfg.ProtocolVersion = "2026-07-28" // auto would keep a session
+			}
+			c, rec := startClient(t, cfg)
 			receive(t, streamOpen, "the notification stream to open")
 			add()
 			waitFor(t, c, rec, "the new tool", func(cat *upstream.Catalog, _ bool) bool {
@@ -632,7 +644,7 @@ func TestXMCPHeader(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	c, _ := startClient(t, httpConfig("orders", ts.url("/mcp")))
+	c, _ := startClient(t, statelessConfig("orders", ts.url("/mcp")))
 	_, err := c.Call(t.Context(), call("region_query", `{"region":"eu-wést","q":"x"}`))
 	require.NoError(t, err, "mcp-go rejects a call without the Mcp-Param header")
 	assert.Equal(t, "=?base64?ZXUtd8Opc3Q=?=", receive(t, headers, "the header"))
@@ -675,4 +687,28 @@ func TestCallBeforeStart(t *testing.T) {
 	var ue *upstream.Error
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, "orders", ue.Upstream)
+}
+
+// TestEventStreamAnswersKeepTheConnection: go-sdk answers every call with
+// an event stream that it ends just after the response event. The call
+// returns at the response, and the rest of the stream is read after the
+// call's context has ended; the connection must still go back to the pool,
+// so that calls one after another use one connection, not one each.
+func TestEventStreamAnswersKeepTheConnection(t *testing.T) {
+	for _, u := range []httpUpstream{httpUpstreams()[2], httpUpstreams()[3]} { // go-sdk, both eras
+		t.Run(u.name, func(t *testing.T) {
+			c, _, _, ts := u.start(t)
+			before := ts.conns.Load()
+			for range 20 {
+				ctx, cancel := context.WithCancel(t.Context())
+				_, err := c.Call(ctx, call("echo", `{"text":"x"}`))
+				cancel()
+				require.NoError(t, err)
+			}
+			// One connection serves them all, or two when a call starts
+			// before the previous stream's end was read; without the
+			// connection going back to the pool it is one per call.
+			assert.Less(t, ts.conns.Load()-before, int64(10), "calls one after another reuse their connections")
+		})
+	}
 }

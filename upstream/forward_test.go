@@ -27,7 +27,7 @@ func TestForwardedHeadersTraceAndCapabilities(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	c, _ := startClient(t, httpConfig("orders", ts.url("/mcp")))
+	c, _ := startClient(t, statelessConfig("orders", ts.url("/mcp")))
 
 	req := call("echo", `{"text":"x"}`)
 	req.Params = json.RawMessage(`{"name":"echo","arguments":{"text":"x"},"_meta":{` +

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/internal/backoff"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
@@ -188,16 +189,18 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 // Unless protocol_version pins a legacy version, it first asks
 // server/discover with 2026-07-28 (the Backward Compatibility section of
 // basic/transports/streamable-http: "attempt a modern request first"). A
-// result whose supportedVersions contains 2026-07-28 selects the stateless
-// era. A recognized modern error (mcpwire.CodeUnsupportedVersion) names
-// the versions the server does speak; when only initialize-era versions are
+// recognized modern error (mcpwire.CodeUnsupportedVersion) names the
+// versions the server does speak; when only initialize-era versions are
 // left, the newest of them is negotiated through initialize. Any other 4xx
 // or JSON-RPC error means a legacy server: fall back to initialize. A
 // discover result without 2026-07-28 happens too: a stateful go-sdk server
 // answers server/discover but omits the version (go-sdk issue #1025).
+//
+// A result whose supportedVersions contains 2026-07-28 selects the
+// stateless era when it is pinned; under auto, see preferSession.
 func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 	c := d.c
-	pinned := c.cfg.ProtocolVersion
+	pinned := c.cfg.PinnedVersion()
 	legacy := mcpwire.Version20251125
 	if pinned == "" || mcpwire.IsModern(pinned) {
 		v := mcpwire.Version20260728
@@ -214,7 +217,11 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 				return nil, c.fail(ErrBadResponse, mcpwire.MethodDiscover+" result", perr)
 			}
 			if slices.Contains(dr.supported, v) {
-				return newSession(c, hc, true, v, dr.hs), nil
+				stateless := newSession(c, hc, true, v, dr.hs)
+				if pinned != "" || !d.preferSession(dr.supported) {
+					return stateless, nil
+				}
+				return d.sessionOr(ctx, bestLegacy(dr.supported), stateless), nil
 			}
 			if pinned != "" {
 				return nil, c.fail(ErrUnavailable, fmt.Sprintf("upstream does not offer pinned protocol version %s (offers %v)", v, dr.supported), nil)
@@ -234,6 +241,61 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 		legacy = pinned
 	}
 	return d.initialize(ctx, legacy)
+}
+
+// preferSession reports whether auto should try a session with an
+// upstream that offers 2026-07-28 and the versions supported: when it
+// offers a session-era version too, and the credential of a call does not
+// depend on its caller.
+//
+// Measured with bench/sdkupstream (README, "What mcpgw costs the servers
+// behind it"), a tools/call on a reused 2025-era session costs an mcp-go
+// v1.2.1 server about half the CPU of a stateless 2026-07-28 request,
+// which it bridges to its session machinery per request; go-sdk v1.8.0
+// serves 2026-07-28 only without sessions.
+//
+// A token_exchange upstream gets a token per principal on every call. On
+// a shared session those tokens would name different users, while the
+// session was opened with the gateway's own; the specification asks
+// servers to bind sessions to user-specific information (basic/security_
+// best_practices, "Session Hijacking": "MCP servers SHOULD bind session IDs
+// to user-specific information"; go-sdk refuses a session's request whose
+// token names another user). Stateless requests have no session to bind,
+// so every call stands alone with its caller's token.
+func (d *httpDialer) preferSession(supported []string) bool {
+	if d.c.cfg.Auth.Type == configs.UpstreamAuthTokenExchange {
+		return false
+	}
+	return slices.ContainsFunc(supported, func(v string) bool { return slices.Contains(mcpwire.LegacyVersions(), v) })
+}
+
+// sessionOr opens a session-era session with version and returns it when
+// the upstream issued a session id; otherwise (a server that keeps no
+// sessions, or initialize failed) it returns stateless, the 2026-07-28
+// binding already discovered. Without a session id every 2025-era request
+// would stand alone too, and lose what only the stateless era gives such a
+// server: subscriptions/listen for list changes, and multi round-trip
+// requests in place of server-to-client requests with nowhere to go.
+func (d *httpDialer) sessionOr(ctx context.Context, version string, stateless *session) *session {
+	c := d.c
+	s, err := d.initialize(ctx, version)
+	var hc *httpConn
+	if err == nil {
+		hc, _ = s.conn.(*httpConn)
+	}
+	switch {
+	case err != nil:
+		c.log.DebugContext(ctx, "upstream offers a session era but initialize failed; speaking 2026-07-28", slog.Any("error", err))
+	case hc == nil || hc.sessionID == "":
+		c.log.DebugContext(ctx, "upstream issued no session id; speaking 2026-07-28")
+	default:
+		stateless.close(false)
+		return s
+	}
+	if s != nil {
+		s.close(false)
+	}
+	return stateless
 }
 
 // initialize performs the initialize handshake of the session era.
@@ -738,8 +800,13 @@ func (h *httpConn) message(ctx context.Context, data []byte, onRequest serverReq
 // finishStream lets the server end the stream after its response: the
 // spec says the response SHOULD terminate it (2026-07-28 Streamable HTTP,
 // Receiving Messages), and a stream read to its end returns the connection
-// to the pool. A server that keeps it open gets the connection closed.
+// to the pool. A server that keeps it open gets the connection closed. The
+// body is detached from the call's context first: the call returns now
+// and its context ends, which would otherwise abort the drain and close a
+// connection the server was about to end cleanly (go-sdk answers with
+// such streams; measured, about one call in three then dialled anew).
 func (h *httpConn) finishStream(body io.ReadCloser, sr *sseReader) {
+	h1.Detach(body)
 	drain := func() {
 		timer := time.AfterFunc(time.Second, func() { _ = body.Close() })
 		for {

@@ -157,7 +157,7 @@ func (d *rawDialer) connect(ctx context.Context) (*session, error) {
 
 func (d *rawDialer) handshake(ctx context.Context, rc *rawConn) (*session, error) {
 	c := d.c
-	pinned := c.cfg.ProtocolVersion
+	pinned := c.cfg.PinnedVersion()
 	if mcpwire.IsModern(pinned) {
 		rc.meta = c.metaFor(pinned)
 		res, err := rc.roundTrip(ctx, c.nextID.Add(1), mcpwire.MethodDiscover, nil, nil, callOpts{})

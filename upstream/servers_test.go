@@ -135,6 +135,12 @@ func mcpgoModern(s *mcpserver.MCPServer) http.Handler {
 	return mcpserver.NewStreamableHTTPServer(s)
 }
 
+// mcpgoSessionless serves s in both eras without sessions: initialize
+// answers without an Mcp-Session-Id.
+func mcpgoSessionless(s *mcpserver.MCPServer) http.Handler {
+	return mcpserver.NewStreamableHTTPServer(s, mcpserver.WithStateLess(true))
+}
+
 // gosdkServer builds a go-sdk server with the fixture's tools.
 func gosdkServer(f *fixture) *gosdk.Server {
 	s := gosdk.NewServer(&gosdk.Implementation{Name: "gosdk-test", Version: "4.5.6"}, nil)
@@ -205,10 +211,11 @@ func gosdkHandler(s *gosdk.Server, stateless bool) http.Handler {
 // testServer is an HTTP server on 127.0.0.1 that can be stopped and started
 // again on the same address, and whose handler can be swapped.
 type testServer struct {
-	addr string
-	h    atomic.Pointer[http.Handler]
-	mu   sync.Mutex
-	srv  *http.Server
+	addr  string
+	conns atomic.Int64 // connections accepted
+	h     atomic.Pointer[http.Handler]
+	mu    sync.Mutex
+	srv   *http.Server
 }
 
 func serve(tb testing.TB, h http.Handler) *testServer {
@@ -232,7 +239,11 @@ func (ts *testServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (ts *testServer) startOn(ln net.Listener) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	ts.srv = &http.Server{Handler: ts, ReadHeaderTimeout: 10 * time.Second}
+	ts.srv = &http.Server{Handler: ts, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			ts.conns.Add(1)
+		}
+	}}
 	srv := ts.srv
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -348,6 +359,14 @@ func startClient(tb testing.TB, cfg configs.Upstream, opts ...clientOpt) (*upstr
 
 func httpConfig(name, url string) configs.Upstream {
 	return configs.Upstream{Name: name, HTTP: &configs.HTTPTransport{URL: url}}
+}
+
+// statelessConfig is httpConfig pinned to 2026-07-28: auto would keep a
+// session with an mcp-go server, which offers one.
+func statelessConfig(name, url string) configs.Upstream {
+	cfg := httpConfig(name, url)
+	cfg.ProtocolVersion = "2026-07-28"
+	return cfg
 }
 
 // call is a tools/call with JSON arguments.

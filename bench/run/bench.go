@@ -66,6 +66,10 @@ type options struct {
 	// liveProfile takes a CPU profile of each running gateway under load
 	// through its pprof endpoint, after the rounds.
 	liveProfile bool
+	// sdk runs the comparison on mcp-go and go-sdk upstreams (sdk.go),
+	// sdkRounds rounds of it.
+	sdk       bool
+	sdkRounds int
 }
 
 // scenario is one load shape, run against every target.
@@ -102,6 +106,10 @@ type endpoint struct {
 	url  string
 	tool string
 	hop  *proc // the proxy or gateway; nil for direct
+	// up and stats, when set, are the upstream sampled instead of the
+	// run's fast upstream (the SDK upstreams, sdk.go).
+	up    *proc
+	stats *statsClient
 	// authz is the Authorization header value, or "".
 	authz string
 }
@@ -145,6 +153,10 @@ type report struct {
 	prop              *propagation
 	micro             *microResults
 	live              []liveProfile
+	sdk               *sdkResults
+	// benchEra is the era mcpgw's protocol_version auto chose for the
+	// fast upstream ("protocol_version era").
+	benchEra string
 }
 
 func (r *report) cell(s scenario, target string) *cell {
@@ -172,6 +184,9 @@ func (r *report) failed() bool {
 		return true
 	}
 	if r.micro != nil && r.micro.err != "" {
+		return true
+	}
+	if len(r.sdk.failures()) > 0 {
 		return true
 	}
 	for _, m := range r.cells {
@@ -295,17 +310,18 @@ func (b *bencher) cleanup() {
 // alone, so that only their failure ends the run. A smoke run only checks
 // that the runner works: it links its binaries quickly.
 func (b *bencher) build(ctx context.Context) error {
-	helpers := []string{"./bench/upstream", "./bench/proxy", "./bench/load", "./test/devissuer"}
+	helpers := []string{"./bench/upstream", "./bench/proxy", "./bench/load", "./test/devissuer", "./bench/sdkupstream"}
 	smoke := b.opts.smoke
-	if slices.Contains(b.opts.targets, targetGateway) || slices.Contains(b.opts.targets, targetFull) {
-		b.logf("building mcpgw, the upstream, proxy, load generator and development token issuer")
+	wantGateway := slices.Contains(b.opts.targets, targetGateway) || slices.Contains(b.opts.targets, targetFull) || b.opts.sdk
+	if wantGateway {
+		b.logf("building mcpgw, the upstreams, proxy, load generator and development token issuer")
 		if err := goBuild(ctx, b.root, b.dir, smoke, append(helpers, "./cmd/mcpgw")...); err != nil {
 			b.rep.gatewayErr = "mcpgw did not build: " + err.Error()
 			b.logf("%s", b.rep.gatewayErr)
 		}
 	}
-	if b.rep.gatewayErr != "" || !slices.Contains(b.opts.targets, targetGateway) && !slices.Contains(b.opts.targets, targetFull) {
-		b.logf("building the upstream, proxy, load generator and development token issuer")
+	if b.rep.gatewayErr != "" || !wantGateway {
+		b.logf("building the upstreams, proxy, load generator and development token issuer")
 		if err := goBuild(ctx, b.root, b.dir, smoke, helpers...); err != nil {
 			return err
 		}
@@ -343,6 +359,7 @@ func (b *bencher) startTargets(ctx context.Context) error {
 		} else {
 			b.onCleanup(p.stop)
 			b.eps[targetGateway] = endpoint{url: url, tool: upstreamName + "__echo", hop: p}
+			rep.benchEra = b.chosenEras(ctx, url)[upstreamName]
 		}
 	}
 	// The issuer starts with the full target, or later for the
@@ -423,6 +440,13 @@ func (b *bencher) afterRounds(ctx context.Context) {
 // kill-switch propagation and the micro-benchmarks.
 func (b *bencher) runExtras(ctx context.Context) {
 	opts, rep := &b.opts, b.rep
+	if opts.sdk {
+		b.logf("SDK upstreams: mcp-go and go-sdk servers behind the proxy and mcpgw")
+		rep.sdk = b.runSDK(ctx, opts.sdkRounds)
+		if rep.sdk.err != "" {
+			b.logf("SDK upstreams: %s", rep.sdk.err)
+		}
+	}
 	if _, ok := b.eps[targetGateway]; ok && opts.idleSessions > 0 {
 		idle, err := b.idleSessions(ctx)
 		if err != nil {
@@ -458,10 +482,15 @@ func (b *bencher) startUpstream(ctx context.Context) error {
 }
 
 func (b *bencher) startProxy(ctx context.Context) (*proc, string, error) {
-	argv := b.pin.command(b.pin.server, filepath.Join(b.dir, "proxy"), "-listen", "127.0.0.1:0", "-upstream", b.upURL)
-	p, url, err := startProc(ctx, "proxy", b.dir, argv, false, prefixed("PROXY_URL="))
+	return b.startProxyTo(ctx, "proxy", b.upURL)
+}
+
+// startProxyTo starts a bare proxy named name in front of upstreamURL.
+func (b *bencher) startProxyTo(ctx context.Context, name, upstreamURL string) (*proc, string, error) {
+	argv := b.pin.command(b.pin.server, filepath.Join(b.dir, "proxy"), "-listen", "127.0.0.1:0", "-upstream", upstreamURL)
+	p, url, err := startProc(ctx, name, b.dir, argv, false, prefixed("PROXY_URL="))
 	if err == nil {
-		b.logf("proxy %s (pid %d)", url, p.pid())
+		b.logf("%s %s (pid %d)", name, url, p.pid())
 	}
 	return p, url, err
 }
@@ -617,10 +646,14 @@ func (b *bencher) load(ctx context.Context, s scenario, ep endpoint, d time.Dura
 				return sn, err
 			}
 		}
-		if sn.up, err = cpuTicks(b.upstream.pid()); err != nil {
+		up, stats := b.upstream, b.stats
+		if ep.up != nil {
+			up, stats = ep.up, ep.stats
+		}
+		if sn.up, err = cpuTicks(up.pid()); err != nil {
 			return sn, err
 		}
-		sn.stats, err = b.stats.get(ctx)
+		sn.stats, err = stats.get(ctx)
 		return sn, err
 	}
 	var first, last snapshot

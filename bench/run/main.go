@@ -90,6 +90,9 @@ func smokeDefaults(opts *options, conc *string, set map[string]bool) {
 	if !set["live-profile"] {
 		opts.liveProfile = false
 	}
+	if !set["upstream-rounds"] {
+		opts.sdkRounds = 1
+	}
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
@@ -106,6 +109,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.IntVar(&opts.killTrials, "killswitch-trials", 20, "kill-switch propagation trials across two replicas sharing a redis-server (0: skip)")
 	fs.BoolVar(&opts.micro, "micro", true, "run the Go micro-benchmarks of the call path and profile the in-process whole path")
 	fs.BoolVar(&opts.liveProfile, "live-profile", true, "after the rounds, take a CPU profile of each running mcpgw through its pprof endpoint while the load generator drives it")
+	fs.BoolVar(&opts.sdk, "upstream-libs", true, "also measure what a call costs mcp-go and go-sdk servers (with and without sessions) behind the proxy and behind mcpgw, in both eras")
+	fs.IntVar(&opts.sdkRounds, "upstream-rounds", 3, "rounds of the -upstream-libs comparison")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temp directory with binaries, configs and server logs")
 	targets := fs.String("targets", strings.Join(allTargets(), ","), "comma-separated targets: "+strings.Join(allTargets(), ", "))
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies of the tools/call scenarios")
@@ -150,6 +155,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	}
 	if opts.rounds < 1 {
 		errs = append(errs, errors.New("-rounds must be at least 1"))
+	}
+	if opts.sdkRounds < 1 {
+		errs = append(errs, errors.New("-upstream-rounds must be at least 1"))
 	}
 	if opts.duration <= 0 {
 		errs = append(errs, errors.New("-duration must be positive"))

@@ -334,6 +334,7 @@ func (r *report) markdown() []byte {
 	r.headerMarkdown(p)
 	r.goalsMarkdown(p)
 	r.callsMarkdown(p)
+	r.sdkMarkdown(p)
 	r.listMarkdown(p)
 	r.memoryMarkdown(p)
 	r.idleMarkdown(p)
@@ -559,5 +560,5 @@ func (r *report) failures() []string {
 	if r.idleErr != "" {
 		out = append(out, "idle sessions: "+r.idleErr)
 	}
-	return out
+	return append(out, r.sdk.failures()...)
 }

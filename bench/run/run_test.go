@@ -92,6 +92,34 @@ func TestSmoke(t *testing.T) {
 	assert.Nil(t, rep.micro)
 	assert.Empty(t, rep.live)
 
+	// The SDK upstreams: every server behind both hops in both client
+	// eras, except go-sdk's stateful server behind the proxy in the era it
+	// does not speak; and the era mcpgw's auto chose for each.
+	require.NotNil(t, rep.sdk)
+	require.Empty(t, rep.sdk.err)
+	assert.Empty(t, rep.sdk.failures())
+	for _, u := range rep.sdk.ups {
+		for _, target := range sdkTargets() {
+			for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+				c := rep.sdk.cell(u.key, target, era)
+				if u.key == "go-sdk" && target == targetProxy && era == loadgen.Era2026 {
+					assert.Contains(t, c.unsupported, "does not speak 2026-07-28")
+					continue
+				}
+				if assert.Len(t, c.samples, 1, "%s / %s / %s: %s", u.key, target, era, c.unsupported) {
+					assert.Positive(t, c.samples[0].res.Calls, "%s / %s / %s", u.key, target, era)
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"mcpgo":    "2025-11-25 session",   // offers a session: kept
+		"mcpgo_sl": "2026-07-28 stateless", // both eras, no session ids
+		"gosdk":    "2025-11-25 session",   // the session era only
+		"gosdk_sl": "2026-07-28 stateless", // both eras, no session ids
+	}, rep.sdk.chosen, "protocol_version auto")
+	assert.Equal(t, "2025-11-25 session", rep.benchEra, "auto keeps a session with the fast upstream, which offers one")
+
 	path, err := writeReport(rep)
 	require.NoError(t, err)
 	require.Equal(t, out, path)
@@ -101,6 +129,7 @@ func TestSmoke(t *testing.T) {
 		"**Smoke run**", "## Targets", "| 4 | proxy |", "| 4 | mcpgw |", "| 4 | mcpgw-full |", "## Idle sessions",
 		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on",
 		"Not taken (`-live-profile=false`", "Not run (`-micro=false`)",
+		"## What mcpgw costs the servers behind it", "| go-sdk stateless | 2026-07-28 | mcpgw |", "spoke **2025-11-25 session** to the fast upstream", "| mcp-go | both eras; session ids |",
 	} {
 		assert.Contains(t, string(md), want)
 	}

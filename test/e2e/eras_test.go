@@ -22,14 +22,31 @@ import (
 // TestEveryEraMeetsEveryEra puts go-sdk and mcp-go upstreams of both eras
 // behind one gateway and drives it with go-sdk and mcp-go clients of both
 // eras: list, call, read and get work through every pair, and each upstream
-// is spoken to in its own era whatever the client's.
+// is spoken to in its own era whatever the client's. It runs twice: with
+// protocol_version auto, which keeps a session with the mcp-go server that
+// offers both eras, and with that server pinned to 2026-07-28, so that
+// each library is met in each era.
 func TestEveryEraMeetsEveryEra(t *testing.T) {
+	for _, mode := range []struct {
+		name     string
+		payments string // the payments upstream's protocol_version
+		era      string // the era the gateway must speak to payments
+	}{
+		{"auto", "auto", era2025},
+		{"payments pinned to 2026-07-28", era2026, era2026},
+	} {
+		t.Run(mode.name, func(t *testing.T) { everyEraMeetsEveryEra(t, mode.payments, mode.era) })
+	}
+}
+
+func everyEraMeetsEveryEra(t *testing.T, paymentsVersion, paymentsEra string) {
+	t.Helper()
 	// era is the version the gateway must speak to each upstream.
 	era := map[string]string{
-		"c25":      era2025, // go-sdk, sessions
-		"c26":      era2026, // go-sdk, stateless
-		"orders":   era2025, // mcp-go, sessions only
-		"payments": era2026, // mcp-go, serves both; the gateway picks 2026-07-28
+		"c25":      era2025,     // go-sdk, sessions
+		"c26":      era2026,     // go-sdk, stateless
+		"orders":   era2025,     // mcp-go, sessions only
+		"payments": paymentsEra, // mcp-go, serves both
 	}
 	obs := map[string]*upstreams.Observer{}
 	for n := range era {
@@ -44,8 +61,8 @@ upstreams:
   - {name: c25, http: {url: %q}}        # go-sdk, sessions
   - {name: c26, http: {url: %q}}        # go-sdk, stateless 2026-07-28
   - {name: orders, http: {url: %q}}     # mcp-go, sessions only
-  - {name: payments, http: {url: %q}}   # mcp-go, 2026-07-28 capable
-`, c25.url(), c26.url(), orders.url(), payments.url()), true, 1<<40)
+  - {name: payments, http: {url: %q}, protocol_version: %q}   # mcp-go, both eras
+`, c25.url(), c26.url(), orders.url(), payments.url(), paymentsVersion), true, 1<<40)
 
 	wantTools := []string{}
 	for _, up := range []string{"c25", "c26"} {
@@ -125,7 +142,8 @@ upstreams:
 			names := c.listTools(ctx)
 			sort.Strings(names)
 			require.Equal(t, wantTools, names)
-			for _, u := range perUpstream {
+			for i := range perUpstream {
+				u := &perUpstream[i]
 				t.Run(u.up, func(t *testing.T) {
 					text, isErr, err := c.callText(ctx, u.call.exposed, u.call.args, nil)
 					require.NoError(t, err, u.call.exposed)

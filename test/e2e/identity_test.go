@@ -455,3 +455,104 @@ upstreams:
 	}
 	assert.Empty(t, customers.calls(), "no bad input is forwarded upstream")
 }
+
+// TestPrincipalsShareAnUpstreamSession: two principals call through the
+// same upstreams, each from a 2025-era session and with 2026-07-28
+// requests. Under protocol_version auto the mcp-go upstream that offers
+// both eras gets one shared session (the gateway's own credential), and
+// every call on it carries the identity assertion of the principal who
+// made it; the same server with token_exchange is spoken to statelessly,
+// and every call carries that principal's own exchanged token and
+// assertion, never another's.
+func TestPrincipalsShareAnUpstreamSession(t *testing.T) {
+	iss := authntest.NewIssuer(t, authntest.WithAudience(resource),
+		authntest.WithClient(authntest.Client{ID: gwClientID, Secret: gwClientSecret}))
+	shared := &recorder{next: upstreams.PaymentsHandler(nil), check: issuedFor(iss, ordersResource)}
+	exchanged := &recorder{next: upstreams.PaymentsHandler(nil), check: issuedFor(iss, custResource)}
+	ss := startServer(t, func() http.Handler { return shared })
+	xs := startServer(t, func() http.Handler { return exchanged })
+	g := startGateway(t, fmt.Sprintf(`
+auth:
+  resource: %q
+  issuers: [{issuer: %q}]
+upstreams:
+  - name: shared
+    http: {url: %q}
+    auth: {type: client_credentials, token_url: %q, client_id: %s, client_secret: {value: %s}, resource: %s}
+    identity_assertion: {enabled: true}
+  - name: exchanged
+    http: {url: %q}
+    auth: {type: token_exchange, token_url: %q, client_id: %s, client_secret: {value: %s}, resource: %s}
+    identity_assertion: {enabled: true}
+`, resource, iss.URL(),
+		ss.url(), iss.TokenURL(), gwClientID, gwClientSecret, ordersResource,
+		xs.url(), iss.TokenURL(), gwClientID, gwClientSecret, custResource), true)
+
+	var jwks jose.JSONWebKeySet
+	getJSON(t, g.base+"/.well-known/mcpgw/jwks.json", &jwks)
+	tokens := map[string]string{}
+	for _, sub := range []string{"alice", "bob"} {
+		tokens[sub] = iss.Mint(map[string]any{"sub": sub, "scope": "mcp"})
+	}
+	// Each principal calls each upstream from both eras, interleaved.
+	var want []string
+	for round := range 2 {
+		for _, sub := range []string{"alice", "bob"} {
+			for _, up := range []string{"shared", "exchanged"} {
+				params := fmt.Sprintf(`{"name":"%s__get_payment","arguments":{"payment_id":"p-500%d"}}`, up, round+1)
+				c := newRawClient(t, g.url)
+				c.header.Set("Authorization", "Bearer "+tokens[sub])
+				c.initialize()
+				r := c.call("tools/call", params)
+				require.Nil(t, r.Error, "%+v", r.Error)
+
+				status, mr := newRawClient(t, g.url).modern(modernRequest{
+					method: "tools/call", name: up + "__get_payment",
+					body:   fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s,%s}}`, params[:len(params)-1], modernMeta),
+					header: map[string]string{"Authorization": "Bearer " + tokens[sub]},
+				})
+				require.Equal(t, http.StatusOK, status)
+				require.Nil(t, mr.Error, "%+v", mr.Error)
+			}
+			want = append(want, sub, sub) // a 2025 and a 2026 call
+		}
+	}
+
+	assertion := func(t *testing.T, s seen) string {
+		t.Helper()
+		a := s.header.Get("X-Mcpgw-Identity")
+		require.NotEmpty(t, a, "a call without an assertion")
+		claims, _ := verifyJWT(t, jwks, a)
+		sub, _ := claims["sub"].(string)
+		return sub
+	}
+	t.Run("shared session: the gateway's credential, each caller's assertion", func(t *testing.T) {
+		calls := shared.calls()
+		require.Len(t, calls, len(want))
+		sessions := map[string]bool{}
+		var got []string
+		for _, s := range calls {
+			assert.Equal(t, era2025, s.header.Get("Mcp-Protocol-Version"), "auto keeps a session with an upstream that offers one")
+			sessions[s.header.Get("Mcp-Session-Id")] = true
+			assert.Equal(t, gwClientID, bearerClaims(t, iss, s.header)["sub"])
+			got = append(got, assertion(t, s))
+		}
+		assert.Len(t, sessions, 1, "one upstream session for every principal")
+		assert.NotContains(t, sessions, "")
+		assert.Equal(t, want, got)
+	})
+	t.Run("token exchange: stateless, each caller's own token and assertion", func(t *testing.T) {
+		calls := exchanged.calls()
+		require.Len(t, calls, len(want))
+		var got []string
+		for _, s := range calls {
+			assert.Equal(t, era2026, s.header.Get("Mcp-Protocol-Version"), "auto shares no session between principals' tokens")
+			assert.Empty(t, s.header.Get("Mcp-Session-Id"))
+			sub := assertion(t, s)
+			assert.Equal(t, sub, bearerClaims(t, iss, s.header)["sub"], "the token and the assertion name the same caller")
+			got = append(got, sub)
+		}
+		assert.Equal(t, want, got)
+	})
+	assertNoPassthrough(t, append(shared.all(), exchanged.all()...), tokens["alice"], tokens["bob"])
+}

@@ -120,7 +120,7 @@ server:
 %s
 upstreams:
   - {name: c25, http: {url: %q}}       # go-sdk, sessions
-  - {name: payments, http: {url: %q}}  # mcp-go, 2026-07-28
+  - {name: payments, http: {url: %q}, protocol_version: "2026-07-28"}  # mcp-go; auto would keep a session
 `, testSessionKey, server, f.legacy.url(), f.modern.url())
 }
 

@@ -423,6 +423,32 @@ func (b *body) Close() error {
 	return nil
 }
 
+// Detach ends the hold of the request's context on rc, a Response.Body of
+// this package: ending the context no longer aborts the reading of the
+// rest of the body, and a body then read to its end returns its connection
+// to the pool whatever became of the context. A caller that stops waiting
+// for a response before its body ends (a server-sent event stream the
+// server closes just after the response event) detaches it, then reads the
+// rest in the background under a bound of its own, closing the body when
+// the bound passes. Without it, the request's context ending as the call
+// returns would close the connection almost every time, and the next
+// request would dial. It reports false when rc is not such a body, or has
+// ended, or the context had already aborted it (which closes the
+// connection); it must not run concurrently with a Read of rc.
+func Detach(rc io.ReadCloser) bool {
+	b, ok := rc.(*body)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended.Load() || b.err != nil || !b.stop() {
+		return false
+	}
+	b.stop = noStop
+	return true
+}
+
 func (b *body) finish() {
 	b.mu.Lock()
 	defer b.mu.Unlock()

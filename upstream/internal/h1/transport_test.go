@@ -1076,3 +1076,51 @@ func TestCloseRefusesAndClosesReturns(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	assert.Equal(t, int32(1), r.srv.accepted.Load())
 }
+
+// TestDetachKeepsConnection: a chunked body whose last chunk arrives after
+// the caller stopped waiting (a server-sent event stream closed just after
+// its response event). Cancelling the request's context then closes the
+// connection, unless the body was detached first: read to its end after
+// the cancel, it goes back to the pool and the next request reuses it.
+func TestDetachKeepsConnection(t *testing.T) {
+	for _, detach := range []bool{false, true} {
+		t.Run(fmt.Sprintf("detach=%t", detach), func(t *testing.T) {
+			release := make(chan struct{})
+			r := newRawRig(t, 2, func(c *srvConn) {
+				for {
+					if _, _, err := c.readRequest(); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\n"); err != nil {
+						return
+					}
+					<-release
+					if _, err := io.WriteString(c, "0\r\n\r\n"); err != nil {
+						return
+					}
+				}
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			resp, err := r.do(ctx, `{}`)
+			require.NoError(t, err)
+			buf := make([]byte, 5)
+			_, err = io.ReadFull(resp.Body, buf)
+			require.NoError(t, err)
+			if detach {
+				require.True(t, Detach(resp.Body))
+			}
+			cancel() // the call returned
+			close(release)
+			_, err = io.ReadAll(resp.Body)
+			if !detach {
+				// The abort may or may not end the read first; either way
+				// the connection is not kept.
+				assert.Empty(t, r.idle(), "the ended context closed the connection")
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, r.idle(), 1, "the detached body, read to its end, returned its connection")
+			assert.False(t, Detach(resp.Body), "an ended body")
+		})
+	}
+}
