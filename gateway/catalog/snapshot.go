@@ -122,9 +122,9 @@ type Snapshot struct {
 	toolRaw   map[string]json.RawMessage // exposed name → the upstream's object
 	prompts   map[string]Route
 	resources map[string]resourceRoute
-	templates []templateRoute // in source order
-	upstreams map[string]int  // upstream name → index in infos
-	owners    []owner         // longest prefix first
+	templates []templateRoute     // in source order
+	upstreams map[string]int      // upstream name → index in infos
+	owners    []owner             // longest prefix first
 	viewTools map[string][]string // original name → exposed names (ViewTool)
 	lists     [numKinds]list
 	infos     []UpstreamInfo // in source order
