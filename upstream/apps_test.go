@@ -20,8 +20,10 @@ func TestDeclareUI(t *testing.T) {
 		{"other capabilities", `{"elicitation":{}}`, `{"extensions":{` + ui + `},"elicitation":{}}`},
 		{"other extensions", `{"extensions":{"x.example/y":{}},"roots":{}}`, `{"extensions":{` + ui + `,"x.example/y":{}},"roots":{}}`},
 		{"empty extensions", `{"extensions":{ }}`, `{"extensions":{` + ui + ` }}`},
-		{"declared by the host: its own settings", `{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app","x/y"]}}}`,
-			`{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app","x/y"]}}}`},
+		{
+			"declared by the host: its own settings", `{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app","x/y"]}}}`,
+			`{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app","x/y"]}}}`,
+		},
 		{"extensions not an object: relayed", `{"extensions":true}`, `{"extensions":true}`},
 	}
 	for _, tt := range tests {

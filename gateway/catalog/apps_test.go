@@ -18,7 +18,8 @@ func uiResource(uri string) json.RawMessage {
 // that name too.
 func appsSources() []Source {
 	return []Source{
-		{Upstream: "east", Prefix: "east", Available: true,
+		{
+			Upstream: "east", Prefix: "east", Available: true,
 			Tools: []json.RawMessage{
 				json.RawMessage(`{"name":"show","_meta":{"ui":{"resourceUri":"ui://dash/main"}},"inputSchema":{"type":"object"}}`),
 				json.RawMessage(`{"name":"refresh","_meta":{"ui":{"visibility":["app"],"resourceUri":"ui://dash/main"}},"inputSchema":{"type":"object"}}`),
@@ -27,7 +28,8 @@ func appsSources() []Source {
 			},
 			Resources: []json.RawMessage{uiResource("ui://dash/main"), resource("file://east")},
 		},
-		{Upstream: "west", Prefix: "west", Available: true,
+		{
+			Upstream: "west", Prefix: "west", Available: true,
 			Tools: []json.RawMessage{
 				// The deprecated flat key before the nested one, and a view
 				// west does not list.
@@ -96,11 +98,15 @@ func TestAppsGatewayFormCannotCollide(t *testing.T) {
 	// An upstream's own URI that looks like the UI gateway form is nested,
 	// so it cannot take another upstream's exposed URI.
 	s, problems := build(t, defaultOpts,
-		Source{Upstream: "east", Prefix: "east", Available: true, Resources: []json.RawMessage{uiResource("ui://dash/main")},
-			Tools: []json.RawMessage{json.RawMessage(`{"name":"a","_meta":{"ui":{"resourceUri":"ui://dash/main"}}}`)}},
+		Source{
+			Upstream: "east", Prefix: "east", Available: true, Resources: []json.RawMessage{uiResource("ui://dash/main")},
+			Tools: []json.RawMessage{json.RawMessage(`{"name":"a","_meta":{"ui":{"resourceUri":"ui://dash/main"}}}`)},
+		},
 		Source{Upstream: "west", Prefix: "west", Available: true, Resources: []json.RawMessage{uiResource("ui://dash/main")}},
-		Source{Upstream: "evil", Prefix: "evil", Available: true, Resources: []json.RawMessage{uiResource("ui://mcpgw.east/dash/main")},
-			Tools: []json.RawMessage{json.RawMessage(`{"name":"b","_meta":{"ui":{"resourceUri":"ui://mcpgw.east/dash/main"}}}`)}},
+		Source{
+			Upstream: "evil", Prefix: "evil", Available: true, Resources: []json.RawMessage{uiResource("ui://mcpgw.east/dash/main")},
+			Tools: []json.RawMessage{json.RawMessage(`{"name":"b","_meta":{"ui":{"resourceUri":"ui://mcpgw.east/dash/main"}}}`)},
+		},
 	)
 	require.Empty(t, problems)
 	assert.Equal(t, []string{"ui://mcpgw.east/dash/main", "ui://mcpgw.west/dash/main", "ui://mcpgw.evil/mcpgw.east/dash/main"}, s.Names(Resources))
@@ -166,12 +172,16 @@ func TestRewriteReadURIs(t *testing.T) {
 	tests := []struct {
 		name, res, want string
 	}{
-		{"one content",
+		{
+			"one content",
 			`{"contents":[{"uri":"ui://dash/main","mimeType":"text/html;profile=mcp-app","text":"<p>","_meta":{"ui":{"prefersBorder":true}}}]}`,
-			`{"contents":[{"uri":"ui://mcpgw.east/dash/main","mimeType":"text/html;profile=mcp-app","text":"<p>","_meta":{"ui":{"prefersBorder":true}}}]}`},
-		{"only the read uri, spaces kept",
+			`{"contents":[{"uri":"ui://mcpgw.east/dash/main","mimeType":"text/html;profile=mcp-app","text":"<p>","_meta":{"ui":{"prefersBorder":true}}}]}`,
+		},
+		{
+			"only the read uri, spaces kept",
 			`{ "contents" : [ {"text":"a", "uri" : "ui://dash/main"} , {"uri":"ui://other"} ], "x":1}`,
-			`{ "contents" : [ {"text":"a", "uri" : "ui://mcpgw.east/dash/main"} , {"uri":"ui://other"} ], "x":1}`},
+			`{ "contents" : [ {"text":"a", "uri" : "ui://mcpgw.east/dash/main"} , {"uri":"ui://other"} ], "x":1}`,
+		},
 		{"nothing to rewrite", `{"contents":[{"uri":"ui://other"}]}`, `{"contents":[{"uri":"ui://other"}]}`},
 		{"no contents", `{"resultType":"complete"}`, `{"resultType":"complete"}`},
 		{"contents not an array", `{"contents":{}}`, `{"contents":{}}`},

@@ -162,12 +162,16 @@ func TestMCPAppsThroughTheGateway(t *testing.T) {
 		name       string
 		east, west func() http.Handler
 	}{
-		{"2025 upstreams",
+		{
+			"2025 upstreams",
 			func() http.Handler { return upstreams.EastViewsHandler(true) },
-			func() http.Handler { return upstreams.WestViewsHandler(false) }},
-		{"2026 upstreams",
+			func() http.Handler { return upstreams.WestViewsHandler(false) },
+		},
+		{
+			"2026 upstreams",
 			func() http.Handler { return upstreams.EastViewsHandler(false) },
-			func() http.Handler { return upstreams.WestViewsHandler(true) }},
+			func() http.Handler { return upstreams.WestViewsHandler(true) },
+		},
 	} {
 		t.Run(ups.name, func(t *testing.T) {
 			east := startServer(t, ups.east)
