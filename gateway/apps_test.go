@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/authn"
+	"github.com/mcpgw/mcpgw/internal/mcpwire"
+	"github.com/mcpgw/mcpgw/policy"
+)
+
+// TestViewBareNameIsTheExposedName: a view's call by its server's own
+// tool name is routed as the exposed name, so every check of the call
+// path applies to it as to the exposed name (here a kill switch on the
+// exposed name, and the audit record), and a name several view servers
+// use is refused, in both eras.
+func TestViewBareNameIsTheExposedName(t *testing.T) {
+	east := newFake("east",
+		`{"name":"show","_meta":{"ui":{"resourceUri":"ui://dash"}},"inputSchema":{"type":"object"}}`,
+		`{"name":"poll","_meta":{"ui":{"resourceUri":"ui://dash","visibility":["app"]}},"inputSchema":{"type":"object"}}`,
+		`{"name":"stop","_meta":{"ui":{"visibility":["app"]}},"inputSchema":{"type":"object"}}`)
+	west := newFake("west",
+		`{"name":"show","_meta":{"ui/resourceUri":"ui://dash"},"inputSchema":{"type":"object"}}`)
+	plain := newFake("plain", `{"name":"poll","inputSchema":{"type":"object"}}`)
+	tg := newTestGateway(t, fakesYAML("east", "west", "plain"), east, west, plain)
+	_, err := tg.controls.switches.Add(t.Context(), &policy.Switch{Scope: policy.ScopeTool, Target: "east__stop", Reason: "incident 9", Actor: "sre"})
+	require.NoError(t, err)
+	alice := &authn.Principal{Issuer: "https://idp.invalid", Subject: "alice"}
+	sid := tg.session(t, alice)
+
+	calls := map[string]func(name string) request{
+		"2025": func(name string) request {
+			rq := legacyCall(sid, 1, name, `{}`)
+			rq.principal = alice
+			return rq
+		},
+		"2026": func(name string) request {
+			rq := modernCall(1, name, `{}`)
+			rq.principal = alice
+			return rq
+		},
+	}
+	for era, call := range calls {
+		t.Run(era, func(t *testing.T) {
+			before := len(east.requests())
+			w, _ := tg.post(t, call("poll"))
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			require.Equal(t, 0, errorCode(t, w), w.Body.String())
+			reqs := east.requests()
+			require.Len(t, reqs, before+1, "east's view reaches east, not plain's poll")
+			assert.Equal(t, "poll", reqs[len(reqs)-1].Tool)
+			assert.Empty(t, plain.requests())
+
+			w, _ = tg.post(t, call("stop"))
+			assert.Equal(t, mcpwire.CodeKilled, errorCode(t, w), "the exposed name's kill switch stops the bare name")
+
+			w, _ = tg.post(t, call("show"))
+			require.Equal(t, mcpwire.CodeInvalidParams, errorCode(t, w))
+			e, _ := rpcAnswer(t, w)["error"].(map[string]any)
+			assert.Contains(t, e["message"], "ambiguous")
+			assert.Equal(t, map[string]any{"tool": "show", "candidates": []any{"east__show", "west__show"}}, e["data"])
+		})
+	}
+	var tools []any
+	for _, rec := range tg.audit.records(t) {
+		tools = append(tools, rec["tool"])
+	}
+	assert.Contains(t, tools, "east__poll", "the audit names the exposed tool")
+	assert.NotContains(t, tools, "poll")
+}
