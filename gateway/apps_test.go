@@ -71,3 +71,66 @@ func TestViewBareNameIsTheExposedName(t *testing.T) {
 	assert.Contains(t, tools, "east__poll", "the audit names the exposed tool")
 	assert.NotContains(t, tools, "poll")
 }
+
+// TestListsPerHostViews: a host that declared MCP Apps lists the app-only
+// tools of view servers, one that did not does not, in both eras, on an
+// open gateway and through per-principal views; the routes stay.
+func TestListsPerHostViews(t *testing.T) {
+	const uiCaps = `{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app"]}}}`
+	tools := []string{
+		`{"name":"show","_meta":{"ui":{"resourceUri":"ui://dash"}},"inputSchema":{"type":"object"}}`,
+		`{"name":"poll","_meta":{"ui":{"resourceUri":"ui://dash","visibility":["app"]}},"inputSchema":{"type":"object"}}`,
+		`{"name":"cancel_it","inputSchema":{"type":"object"}}`,
+	}
+	open := fakesYAML("east")
+	scoped := `server:
+  listen: 127.0.0.1:0
+auth:
+  resource: https://gw.example/mcp
+  issuers:
+    - issuer: https://idp.invalid
+upstreams:
+  - name: east
+    http:
+      url: http://east.invalid/mcp
+    scopes:
+      tools:
+        - match: "cancel_*"
+          scopes: [east:write]
+`
+	for name, yaml := range map[string]string{"open": open, "per principal": scoped} {
+		t.Run(name, func(t *testing.T) {
+			tg := newTestGateway(t, yaml, newFake("east", tools...))
+			p := &authn.Principal{Issuer: "https://idp.invalid", Subject: "bob"}
+			want := map[bool][]string{
+				true:  {"east__show", "east__poll"},
+				false: {"east__show"},
+			}
+			if name == "open" {
+				want[true] = append(want[true], "east__cancel_it")
+				want[false] = append(want[false], "east__cancel_it")
+			}
+			for _, views := range []bool{true, false, true, false} { // twice: cached views
+				caps := `{}`
+				if views {
+					caps = uiCaps
+				}
+				w, _ := tg.post(t, request{principal: p, body: `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":` + caps + `,"clientInfo":{"name":"t","version":"1"}}}`})
+				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+				rq := legacyRequest(w.Header().Get(mcpwire.HeaderSessionID), 1, "tools/list", `{}`)
+				rq.principal = p
+				w, _ = tg.post(t, rq)
+				assert.Equal(t, want[views], listed(t, resultOf(t, w), "tools", "name"), "2025, views %v", views)
+
+				rq = modernRequest(1, "tools/list", "", "", caps)
+				rq.principal = p
+				w, _ = tg.post(t, rq)
+				assert.Equal(t, want[views], listed(t, resultOf(t, w), "tools", "name"), "2026, views %v", views)
+			}
+			rq := modernCall(1, "east__poll", `{}`)
+			rq.principal = p
+			w, _ := tg.post(t, rq)
+			assert.Equal(t, 0, errorCode(t, w), "withheld from a list, still routed")
+		})
+	}
+}

@@ -28,7 +28,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case mcpwire.MethodSubscribe, mcpwire.MethodUnsubscribe:
 		g.serveSubscribe(w, r, s, m)
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.list(w, g.visible(r.Context(), rt, ep), listKind(m.Method), m)
+		g.list(w, g.visible(r.Context(), rt, ep, s.views), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, s, m, nil, ep)
 	default:

@@ -194,6 +194,11 @@ func (s *Snapshot) ViewTool(name string) []string {
 	return s.viewTools[name]
 }
 
+// AppOnly returns the number of routed app-only tools (visibility without
+// "model") of upstreams serving MCP Apps views: when it is zero, building
+// with Options.WithoutViews gives the same lists.
+func (s *Snapshot) AppOnly() int { return s.appOnly }
+
 // appTool is a routed app-visible tool of an upstream that serves MCP
 // Apps, by its original name.
 type appTool struct {

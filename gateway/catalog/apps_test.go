@@ -193,3 +193,25 @@ func TestRewriteReadURIs(t *testing.T) {
 		})
 	}
 }
+
+func TestAppsWithoutViews(t *testing.T) {
+	t.Parallel()
+	s, _ := build(t, defaultOpts, appsSources()...)
+	assert.Equal(t, 1, s.AppOnly(), "east's refresh")
+	opts := defaultOpts
+	opts.WithoutViews = true
+	plain, problems := build(t, opts, appsSources()...)
+	require.Empty(t, problems)
+	assert.Equal(t, []string{
+		"east__show", "east__east_only", "east__model_only",
+		"west__show", "west__refresh", "west__west_only",
+		"plain__east_only", "plain__west_only",
+	}, plain.Names(Tools), "east's app-only refresh is withheld")
+	r, ok := plain.Tool("east__refresh")
+	require.True(t, ok, "and still routed")
+	assert.Equal(t, "east", r.Upstream)
+	assert.Equal(t, s.Names(Resources), plain.Names(Resources))
+
+	none, _ := build(t, defaultOpts, Source{Upstream: "x", Available: true, Tools: tools("a")})
+	assert.Zero(t, none.AppOnly())
+}

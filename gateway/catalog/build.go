@@ -73,6 +73,14 @@ type Options struct {
 	// same sources built without it: a refused tool still holds its name
 	// against later ones. raw is the tool object as the upstream sent it.
 	Select func(exposed, upstream, original string, raw json.RawMessage) bool
+	// WithoutViews builds the lists for hosts that do not render MCP Apps
+	// views (they did not declare the io.modelcontextprotocol/ui
+	// extension): app-only tools (_meta.ui.visibility without "model") of
+	// upstreams serving views are withheld from the tools list, and keep
+	// their routes. Such a host's model must not see them ("Host MUST NOT
+	// include tools in the agent's tool list when their visibility does
+	// not include "model""), and it has no view to call them.
+	WithoutViews bool
 }
 
 // Build merges the sources into a snapshot with the given version. It owns
@@ -341,11 +349,20 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 			}
 			routes[exposed] = route
 			b.snap.infos[s.info].inc(k)
-			if s.Available && (k != Tools || b.opts.Hidden == nil || !b.opts.Hidden(exposed, s.Upstream)) {
+			if s.Available && (k != Tools || !b.withheld(s, idx, exposed)) {
 				l.add(exposed, m, exposed != original, edits)
 			}
 		}
 	}
+}
+
+// withheld reports whether tool idx of s, exposed as exposed, is left out
+// of the tools list: hidden, or app-only for hosts without views.
+func (b *builder) withheld(s *source, idx int, exposed string) bool {
+	if b.opts.Hidden != nil && b.opts.Hidden(exposed, s.Upstream) {
+		return true
+	}
+	return b.opts.WithoutViews && s.ui != nil && !s.ui[idx].model
 }
 
 // toolEdits returns the view URIs of tool idx of s to rewrite in its
@@ -356,6 +373,9 @@ func (b *builder) toolEdits(s *source, idx int, original, exposed string) []span
 		return nil
 	}
 	tu := &s.ui[idx]
+	if !tu.model {
+		b.snap.appOnly++
+	}
 	if tu.app {
 		b.appTools = append(b.appTools, appTool{original: original, exposed: exposed})
 	}

@@ -126,6 +126,7 @@ type Snapshot struct {
 	upstreams map[string]int      // upstream name → index in infos
 	owners    []owner             // longest prefix first
 	viewTools map[string][]string // original name → exposed names (ViewTool)
+	appOnly   int                 // routed app-only tools of upstreams serving views
 	lists     [numKinds]list
 	infos     []UpstreamInfo // in source order
 }

@@ -194,6 +194,7 @@ upstreams:
 				t.Run(era, func(t *testing.T) {
 					h := newAppsHost(t, g.url, era, uiCaps)
 					tools := h.tools()
+					require.Len(t, tools, 6, "every tool of both, app-only ones too")
 
 					// The gated tools are offered, with their UI.
 					for _, name := range []string{"east__show_dashboard", "east__poll_east", "west__show_dashboard", "west__poll_west"} {
@@ -249,10 +250,13 @@ upstreams:
 
 			t.Run("a host without the extension", func(t *testing.T) {
 				// The gateway declares the extension upstream for every
-				// host, so what it lists and what it forwards agree.
+				// host, so what it lists and what it forwards agree; a
+				// host that renders no views is not shown the app-only
+				// tools only a view may call.
 				for _, era := range []string{era2025, era2026} {
 					h := newAppsHost(t, g.url, era, `{}`)
-					require.Contains(t, slices.Sorted(maps.Keys(h.tools())), "east__show_dashboard", era)
+					assert.Equal(t, []string{"east__show_dashboard", "east__status", "west__show_dashboard", "west__status"},
+						slices.Sorted(maps.Keys(h.tools())), era)
 					assert.Equal(t, "east: dashboard shown", appsText(t, h.callTool("east__show_dashboard")), era)
 				}
 			})
