@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"encoding/json"
+
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
@@ -47,4 +49,26 @@ func plainFor(rt *runtime, ep *mcpEndpoint, snap *catalog.Snapshot, withViews bo
 		return pub.plain
 	}
 	return snap
+}
+
+// uiExtension returns the settings of MCP Apps in the ServerCapabilities
+// of the first upstream that declares the extension (SEP-2133: servers
+// declare the extensions they support under capabilities.extensions), nil
+// when none does: the gateway then declares it too, with those settings,
+// so that a host that looks for the server's declaration finds it as it
+// would on the upstream.
+func (rt *runtime) uiExtension() json.RawMessage {
+	for _, u := range rt.clients {
+		if u == nil {
+			continue
+		}
+		cat, _ := u.Catalog()
+		if cat == nil {
+			continue
+		}
+		if ui := rawjson.Member(rawjson.Member(cat.Capabilities, mcpwire.CapabilityExtensions), mcpwire.ExtensionUI); len(ui) > 0 && ui[0] == '{' {
+			return json.RawMessage(ui)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -132,5 +133,30 @@ upstreams:
 			w, _ := tg.post(t, rq)
 			assert.Equal(t, 0, errorCode(t, w), "withheld from a list, still routed")
 		})
+	}
+}
+
+// TestGatewayDeclaresUIWhenAnUpstreamDoes: the gateway's capabilities name
+// MCP Apps, with the upstream's settings, when an upstream's do, in both
+// eras; not otherwise.
+func TestGatewayDeclaresUIWhenAnUpstreamDoes(t *testing.T) {
+	for _, declared := range []bool{true, false} {
+		east := newFake("east", `{"name":"show","inputSchema":{"type":"object"}}`)
+		east.cat.Capabilities = json.RawMessage(`{"tools":{}}`)
+		if declared {
+			east.cat.Capabilities = json.RawMessage(`{"tools":{},"extensions":{"io.modelcontextprotocol/ui":{"x":1}}}`)
+		}
+		tg := newTestGateway(t, fakesYAML("plain", "east"), newFake("plain"), east)
+		w, _ := tg.post(t, request{body: `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`})
+		legacy, _ := resultOf(t, w)["capabilities"].(map[string]any)
+		w, _ = tg.post(t, modernRequest(1, "server/discover", "", "", `{}`))
+		modern, _ := resultOf(t, w)["capabilities"].(map[string]any)
+		for era, caps := range map[string]map[string]any{"2025": legacy, "2026": modern} {
+			if declared {
+				assert.Equal(t, map[string]any{"io.modelcontextprotocol/ui": map[string]any{"x": float64(1)}}, caps["extensions"], era)
+			} else {
+				assert.NotContains(t, caps, "extensions", era)
+			}
+		}
 	}
 }

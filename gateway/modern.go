@@ -201,7 +201,7 @@ func (g *Gateway) discoverResult(rt *runtime, ep *mcpEndpoint) []byte {
 		mcpwire.ResultTypeKey: mcpwire.ResultComplete,
 		"_meta":               map[string]any{mcpwire.MetaServerInfo: g.serverInfo()},
 		"supportedVersions":   mcpwire.SupportedVersions(),
-		"capabilities":        gatewayCapabilities(rt.anySubscribe()),
+		"capabilities":        gatewayCapabilities(rt),
 		"serverInfo":          g.serverInfo(),
 		"instructions":        g.instructionsAt(ep),
 		"ttlMs":               rt.listTTL().Milliseconds(),
