@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/mcpgw/mcpgw/gateway/catalog"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
@@ -27,7 +28,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case mcpwire.MethodSubscribe, mcpwire.MethodUnsubscribe:
 		g.serveSubscribe(w, r, s, m)
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.list(w, g.visible(r.Context(), rt, ep), listKind(m.Method), m)
+		g.list(w, g.visible(r.Context(), rt, ep, s.views), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, s, m, nil, ep)
 	default:
@@ -122,9 +123,20 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 		return target{}, newRPCError(mcpwire.CodeInvalidParams, what+" "+key+" is missing or not a string", nil)
 	}
 	route, ok := lookup(name)
+	if !ok && what == "tool" {
+		var exposed string
+		if route, exposed, ok = viewTool(snap, name); ok {
+			name = exposed // the policies, the audit and the logs see the exposed name
+		}
+	}
 	if !ok {
 		if up, owned := snap.Owner(name); owned {
 			return target{}, unavailable(up, what+" "+strconv.Quote(name))
+		}
+		if what == "tool" {
+			if exposed := snap.ViewTool(name); len(exposed) > 1 {
+				return target{}, ambiguousViewTool(name, exposed)
+			}
 		}
 		return target{}, newRPCError(mcpwire.CodeInvalidParams, "unknown "+what+": "+strconv.Quote(name), map[string]any{what: name})
 	}
@@ -134,6 +146,35 @@ func resolveName(lookup func(string) (catalog.Route, bool), snap *catalog.Snapsh
 	var qb [128]byte
 	params, _ := rawjson.ReplaceMember(obj, key, appendQuoted(qb[:0], route.Name))
 	return target{upstream: route.Upstream, original: route.Name, params: params, name: name, hints: route.Hints}, nil
+}
+
+// viewTool routes the bare name an MCP Apps view calls its own server's
+// tool by (MCP Apps, "Visibility": "app" is "callable by the app from the
+// same server connection only"). A view's tools/call reaches the gateway
+// through the host as an ordinary tools/call, with the name its server
+// gave the tool, which is not the exposed name once the upstream has a
+// prefix. catalog.Snapshot.ViewTool names the candidates: the app-visible
+// tools of upstreams that serve views. Exactly one routes the call as if
+// the host had named its exposed name, so every step of the call path
+// (kill switch, scopes, rules, rate limit, audit) sees and checks that
+// name, and the bare name reaches nothing the exposed one does not;
+// several are refused (ambiguousViewTool) rather than guessed.
+func viewTool(snap *catalog.Snapshot, name string) (catalog.Route, string, bool) {
+	exposed := snap.ViewTool(name)
+	if len(exposed) != 1 {
+		return catalog.Route{}, "", false
+	}
+	route, ok := snap.Tool(exposed[0])
+	return route, exposed[0], ok
+}
+
+// ambiguousViewTool refuses a bare tool name that several upstreams
+// serving MCP Apps give an app-visible tool: the gateway cannot tell whose
+// view called, and does not guess.
+func ambiguousViewTool(name string, exposed []string) *rpcError {
+	return newRPCError(mcpwire.CodeInvalidParams,
+		"tool name "+strconv.Quote(name)+" is ambiguous: several upstreams serving MCP Apps views have an app tool of that name; call it by its exposed name, one of "+strings.Join(exposed, ", "),
+		map[string]any{"tool": name, "candidates": exposed})
 }
 
 func resolveURI(snap *catalog.Snapshot, obj json.RawMessage, key string) (target, *rpcError) {

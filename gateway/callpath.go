@@ -328,6 +328,12 @@ func (c *call) exchange() *rpcError {
 	if c.upErr != nil {
 		return c.g.upstreamError(ctx, &c.t, c.upErr)
 	}
+	if c.method == mcpwire.MethodResourcesRead && c.t.original != c.t.name {
+		// The host reads the URI it was shown (a gateway form): the
+		// contents name that URI, as a direct read's name the one asked
+		// for (server/resources, "Reading Resources").
+		c.result = catalog.RewriteReadURIs(c.result, c.t.original, c.t.name)
+	}
 	return nil
 }
 

@@ -71,7 +71,7 @@ func (ep *mcpEndpoint) selects(exposed, upstream, original string, raw json.RawM
 func (ep *mcpEndpoint) publish(version uint64, opts catalog.Options, sources []catalog.Source) {
 	opts.Select = ep.selects
 	snap, _ := catalog.Build(version, opts, sources) // the problems are the runtime snapshot's, reported with it
-	ep.pub.Store(&published{snap: snap, sources: sources, opts: opts})
+	ep.pub.Store(newPublished(snap, sources, opts))
 	ep.snap.Store(snap)
 }
 

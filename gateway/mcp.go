@@ -235,7 +235,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message,
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities":    gatewayCapabilities(g.rt.Load().anySubscribe()),
+		"capabilities":    gatewayCapabilities(g.rt.Load()),
 		"serverInfo":      g.serverInfo(),
 		"instructions":    g.instructionsAt(ep),
 	})
@@ -249,19 +249,24 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message,
 // gatewayCapabilities are what the gateway offers hosts: list_changed of
 // the merged catalog, completions and logging are served (or forwarded) by
 // the gateway itself, whatever the upstreams offer; resource subscriptions
-// when some upstream offers them (subscribe.go).
-func gatewayCapabilities(subscribe bool) map[string]any {
+// when some upstream offers them (subscribe.go); MCP Apps when some
+// upstream declares the extension (apps.go).
+func gatewayCapabilities(rt *runtime) map[string]any {
 	resources := map[string]any{"listChanged": true}
-	if subscribe {
+	if rt.anySubscribe() {
 		resources["subscribe"] = true
 	}
-	return map[string]any{
+	caps := map[string]any{
 		"tools":       map[string]any{"listChanged": true},
 		"resources":   resources,
 		"prompts":     map[string]any{"listChanged": true},
 		"completions": map[string]any{},
 		"logging":     map[string]any{},
 	}
+	if ui := rt.uiExtension(); ui != nil {
+		caps[mcpwire.CapabilityExtensions] = map[string]any{mcpwire.ExtensionUI: ui}
+	}
+	return caps
 }
 
 func (g *Gateway) serverInfo() map[string]any {

@@ -132,7 +132,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	case mcpwire.MethodDiscover:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt, ep)))
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.modernList(w, rt, g.visible(r.Context(), rt, ep), listKind(m.Method), m)
+		g.modernList(w, rt, g.visible(r.Context(), rt, ep, rendersViews(rawjson.Member(rawjson.Member(m.Params, "_meta"), mcpwire.MetaClientCapabilities))), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, nil, m, c, ep)
 	case mcpwire.MethodListen:
@@ -201,7 +201,7 @@ func (g *Gateway) discoverResult(rt *runtime, ep *mcpEndpoint) []byte {
 		mcpwire.ResultTypeKey: mcpwire.ResultComplete,
 		"_meta":               map[string]any{mcpwire.MetaServerInfo: g.serverInfo()},
 		"supportedVersions":   mcpwire.SupportedVersions(),
-		"capabilities":        gatewayCapabilities(rt.anySubscribe()),
+		"capabilities":        gatewayCapabilities(rt),
 		"serverInfo":          g.serverInfo(),
 		"instructions":        g.instructionsAt(ep),
 		"ttlMs":               rt.listTTL().Milliseconds(),

@@ -345,7 +345,7 @@ func (rt *runtime) rebuild() {
 	for _, ep := range rt.endpoints {
 		ep.publish(snap.Version(), opts, sources)
 	}
-	rt.pub.Store(&published{snap: snap, sources: sources, opts: opts})
+	rt.pub.Store(newPublished(snap, sources, opts))
 	rt.snap.Store(snap)
 	if rt.onChange != nil {
 		rt.onChange(old, snap)

@@ -65,6 +65,8 @@ type session struct {
 	// clientCaps is the ClientCapabilities object the client declared at
 	// initialize: what server-to-client requests it may be sent.
 	clientCaps json.RawMessage
+	// views is whether clientCaps declare MCP Apps (apps.go).
+	views bool
 	// logLevel is the level the client set with logging/setLevel; nil
 	// until it does (the upstreams then decide what they send).
 	logLevel atomic.Pointer[string]
@@ -94,7 +96,7 @@ func (s *session) onClose(f func()) {
 func newSession(id, version, owner string, caps json.RawMessage) *session {
 	sum := idSum(id)
 	return &session{
-		id: id, sum: sum, digest: sum[:sessionDigestLen], protocolVersion: version, owner: owner, clientCaps: caps,
+		id: id, sum: sum, digest: sum[:sessionDigestLen], protocolVersion: version, owner: owner, clientCaps: caps, views: rendersViews(caps),
 		notes: make(chan []byte, 16), closed: make(chan struct{}),
 	}
 }

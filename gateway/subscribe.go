@@ -60,7 +60,7 @@ type subscribeUpstream interface {
 // resourceTarget resolves an exposed URI a client may subscribe to.
 func (g *Gateway) resourceTarget(ctx context.Context, uri string) (upstreamResource, subscribeUpstream, *rpcError) { //nolint:ireturn // the owning upstream's subscription side, which the registry calls.
 	rt := g.rt.Load()
-	snap := g.visible(ctx, rt, nil)
+	snap := g.visible(ctx, rt, nil, true) // resources are the same for every host
 	route, ok := snap.Resource(uri)
 	if !ok || uri == "" {
 		return upstreamResource{}, nil, newRPCError(mcpwire.CodeResourceNotFound, "resource not found: "+strconv.Quote(uri), map[string]any{"uri": uri})

@@ -53,6 +53,7 @@ type viewKey struct {
 	endpoint string // the virtual endpoint's path; "" for the MCP endpoint
 	scopes   string // the principal's relevant scopes, sorted, space-separated
 	token    string // the token's hash, with rules; "" otherwise
+	plain    bool   // for a host without MCP Apps views (apps.go)
 }
 
 // published is a snapshot with the sources it was built from, so that a
@@ -61,6 +62,21 @@ type published struct {
 	snap    *catalog.Snapshot
 	sources []catalog.Source
 	opts    catalog.Options
+	// plain is snap for hosts that render no MCP Apps views (app-only
+	// tools withheld), built with it at catalog load; nil when snap has no
+	// app-only tool, and snap serves every host.
+	plain *catalog.Snapshot
+}
+
+// newPublished publishes snap, built from sources with opts.
+func newPublished(snap *catalog.Snapshot, sources []catalog.Source, opts catalog.Options) *published {
+	pub := &published{snap: snap, sources: sources, opts: opts}
+	if snap.AppOnly() > 0 {
+		o := opts
+		o.WithoutViews = true
+		pub.plain, _ = catalog.Build(snap.Version(), o, sources)
+	}
+	return pub
 }
 
 // newViews collects the relevant scopes of the upstreams' scope tables.
@@ -98,15 +114,18 @@ func newViews(cfg *configs.Config, scopes *policy.RequiredScopes, rules *ruleSet
 // (nil: the MCP endpoint): the endpoint's snapshot itself on an
 // unauthenticated gateway or for a principal holding every relevant
 // scope, a cached filtered view of it otherwise.
-func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint) *catalog.Snapshot {
+//
+// A host that does not render MCP Apps views (withViews false) gets the
+// variant without app-only tools (apps.go).
+func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint, withViews bool) *catalog.Snapshot {
 	snap := rt.snapshotAt(ep)
 	v := rt.views
 	if v == nil {
-		return snap
+		return plainFor(rt, ep, snap, withViews)
 	}
 	p, ok := authn.PrincipalFrom(ctx)
 	if !ok && v.rules == nil {
-		return snap
+		return plainFor(rt, ep, snap, withViews)
 	}
 	if p == nil {
 		p = &authn.Principal{}
@@ -124,7 +143,7 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint) *ca
 		b.WriteString(s)
 	}
 	if all && v.rules == nil {
-		return snap
+		return plainFor(rt, ep, snap, withViews)
 	}
 	pub, endpoint := rt.pub.Load(), v.endpoint
 	if ep != nil {
@@ -133,7 +152,8 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint) *ca
 	if pub == nil {
 		return snap
 	}
-	key := viewKey{version: pub.snap.Version(), scopes: b.String()}
+	plain := !withViews && pub.plain != nil
+	key := viewKey{version: pub.snap.Version(), scopes: b.String(), plain: plain}
 	if ep != nil {
 		key.endpoint = ep.path
 	}
@@ -146,13 +166,13 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint) *ca
 		if ok && p.TokenHash == "" {
 			// A principal without a token hash (only tests make one)
 			// cannot share a view.
-			return v.build(pub, strings.Fields(key.scopes), who, endpoint)
+			return v.build(pub, strings.Fields(key.scopes), who, endpoint, plain)
 		}
 	}
 	if view, ok := v.cache.Get(key); ok {
 		return view
 	}
-	view := v.build(pub, strings.Fields(key.scopes), who, endpoint)
+	view := v.build(pub, strings.Fields(key.scopes), who, endpoint, plain)
 	v.cache.Add(key, view)
 	return view
 }
@@ -162,8 +182,9 @@ func (g *Gateway) visible(ctx context.Context, rt *runtime, ep *mcpEndpoint) *ca
 // require, or when the rules refuse p (nil: anonymous) every call to
 // them at endpoint. The view keeps pub's version; Build's problems were
 // reported when pub was built.
-func (v *views) build(pub *published, have []string, p *authn.Principal, endpoint string) *catalog.Snapshot {
+func (v *views) build(pub *published, have []string, p *authn.Principal, endpoint string, plain bool) *catalog.Snapshot {
 	opts := pub.opts
+	opts.WithoutViews = plain
 	shared := pub.opts.Hidden
 	opts.Hidden = func(exposed, upstream string) bool {
 		if shared != nil && shared(exposed, upstream) {

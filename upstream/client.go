@@ -434,10 +434,10 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 // metaFor returns the _meta members every stateless-era request carries
 // (2026-07-28 changelog §2, basic/transports/streamable-http "Request
 // Metadata"). Without a downstream client behind the request the gateway
-// declares no client capabilities; a forwarded call declares the
-// downstream client's (Request.ClientCapabilities).
+// declares only MCP Apps (apps.go); a forwarded call declares the
+// downstream client's (Request.ClientCapabilities), MCP Apps added.
 func (c *Client) metaFor(version string) []byte {
-	return append(c.metaPrefix(version), "{}"...)
+	return append(c.metaPrefix(version), gatewayCapabilities...)
 }
 
 // metaPrefix is the stateless-era _meta members up to the value of
@@ -588,7 +588,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		meta = appendLogLevel(meta, req.LogLevel)
 	}
 	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
-		requestID: req.RequestID, header: req.Header, meta: meta, caps: req.ClientCapabilities,
+		requestID: req.RequestID, header: req.Header, meta: meta, caps: declareUI(req.ClientCapabilities),
 		onRequest: req.OnServerRequest, notify: req.Notify, call: true, identity: req.Identity,
 	})
 	if err == nil {

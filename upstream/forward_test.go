@@ -52,6 +52,7 @@ func TestForwardedHeadersTraceAndCapabilities(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(s.body), &body))
 	assert.Equal(t, `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`, string(body.Params.Meta["traceparent"]))
 	assert.Equal(t, `"vendor=abc"`, string(body.Params.Meta["tracestate"]))
-	assert.JSONEq(t, `{"elicitation":{}}`, string(body.Params.Meta["io.modelcontextprotocol/clientCapabilities"]),
-		"the downstream's capabilities are declared, not the reserved key it sent in _meta")
+	assert.JSONEq(t, `{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app"]}},"elicitation":{}}`,
+		string(body.Params.Meta["io.modelcontextprotocol/clientCapabilities"]),
+		"the downstream's capabilities are declared, not the reserved key it sent in _meta, with MCP Apps added")
 }

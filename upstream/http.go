@@ -352,9 +352,10 @@ func (d *httpDialer) listenerSession(ctx context.Context, version string) *httpC
 // sessionCapabilities is what the gateway declares at initialize to a
 // session-era upstream: the client features it can relay to the downstream
 // client of a call (2025-11-25 client/elicitation, client/sampling,
-// client/roots). A request the downstream client cannot fulfil is answered
-// with an error; requests outside any call are answered with mcpwire.CodeMethodNotFound.
-const sessionCapabilities = `{"elicitation":{},"sampling":{},"roots":{}}`
+// client/roots), and MCP Apps (apps.go). A request the downstream client
+// cannot fulfil is answered with an error; requests outside any call are
+// answered with mcpwire.CodeMethodNotFound.
+const sessionCapabilities = `{"elicitation":{},"sampling":{},"roots":{},` + uiExtensions + `}`
 
 func (c *Client) initializeParams(version string) []byte {
 	p := rawjson.AppendString([]byte(`{"protocolVersion":`), version)
@@ -451,7 +452,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, method string, param
 	rw := paramsRewrite{meta: h.meta, progressToken: progressToken, trace: o.meta}
 	if h.modern {
 		rw.nameKey = nameKeyFor(method)
-		if len(o.caps) > 0 && string(o.caps) != "{}" {
+		if len(o.caps) > 0 {
 			rw.meta = append(h.metaPre[:len(h.metaPre):len(h.metaPre)], o.caps...) //nolint:gocritic // a copy of the shared prefix, never written to it.
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/mcpgw/mcpgw/internal/rawjson"
 )
 
 // Source is one upstream's raw catalog.
@@ -71,6 +73,14 @@ type Options struct {
 	// same sources built without it: a refused tool still holds its name
 	// against later ones. raw is the tool object as the upstream sent it.
 	Select func(exposed, upstream, original string, raw json.RawMessage) bool
+	// WithoutViews builds the lists for hosts that do not render MCP Apps
+	// views (they did not declare the io.modelcontextprotocol/ui
+	// extension): app-only tools (_meta.ui.visibility without "model") of
+	// upstreams serving views are withheld from the tools list, and keep
+	// their routes. Such a host's model must not see them ("Host MUST NOT
+	// include tools in the agent's tool list when their visibility does
+	// not include "model""), and it has no view to call them.
+	WithoutViews bool
 }
 
 // Build merges the sources into a snapshot with the given version. It owns
@@ -84,7 +94,11 @@ type Options struct {
 //     available, so names do not move when upstreams come and go.
 //   - A resource URI, or a URI template, that one upstream exposes is kept;
 //     one that several upstreams expose (available or not) is rewritten for
-//     each of them to GatewayURI(upstream, uri) in the listed object.
+//     each of them to GatewayURI(upstream, uri) in the listed object, or,
+//     for a ui:// resource, to UIGatewayURI(upstream, uri) (apps.go).
+//   - A ui:// URI a tool names in its _meta (MCP Apps) is routed to the
+//     tool's upstream even when that upstream does not list it, and the
+//     tool's listed object names the URI as exposed.
 //   - Items of unavailable sources are routed but not listed.
 //
 // Items that cannot be used are skipped and reported as Problems, in source
@@ -102,10 +116,14 @@ func Build(version uint64, opts Options, sources []Source) (*Snapshot, []Problem
 	}
 	b.acceptSources(sources)
 	b.reserve()
-	b.buildNames(Tools, b.snap.tools)
+	b.readToolUI()
+	// Resources first: a tool's listed object names its view's URI as
+	// exposed.
 	b.buildURIs(Resources)
 	b.buildURIs(ResourceTemplates)
+	b.buildNames(Tools, b.snap.tools)
 	b.buildNames(Prompts, b.snap.prompts)
+	b.buildViewTools()
 	for k := range Kind(numKinds) {
 		b.snap.lists[k].encode(k, version, opts.PageSize)
 	}
@@ -122,7 +140,16 @@ type builder struct {
 	// unselected holds the routes of the tools Options.Select refused:
 	// they keep their names without being routed.
 	unselected map[string]Route
+	// uiExposed maps an upstream's ui:// URI to the URI hosts see, for
+	// the URIs exposed under another one.
+	uiExposed map[uriKey]string
+	// appTools are the routed app-visible tools of upstreams serving MCP
+	// Apps, for ViewTool.
+	appTools []appTool
 }
+
+// uriKey is one upstream's URI.
+type uriKey struct{ upstream, uri string }
 
 // source is an accepted Source.
 type source struct {
@@ -130,6 +157,31 @@ type source struct {
 	index   int  // in the Sources given to Build
 	info    int  // in snap.infos
 	noTools bool // a filter glob is malformed: expose no tools
+	// ui is the MCP Apps metadata of each tool, by item index; nil when
+	// no tool of the source names a ui:// view.
+	ui []toolUI
+}
+
+// readToolUI reads the MCP Apps metadata of every tool the filters let
+// through. A tool that cannot be read is left alone here: buildNames
+// reports it.
+func (b *builder) readToolUI() {
+	for si := range b.sources {
+		s := &b.sources[si]
+		ui := make([]toolUI, len(s.Tools))
+		views := false
+		for idx, raw := range s.Tools {
+			m, err := findMember(raw, "name")
+			if err != nil || !s.allows(m.value) {
+				continue
+			}
+			ui[idx] = parseToolUI(m.obj)
+			views = views || len(ui[idx].refs) > 0
+		}
+		if views {
+			s.ui = ui
+		}
+	}
 }
 
 // problemAt is a Problem with the position that orders it.
@@ -289,17 +341,52 @@ func (b *builder) buildNames(k Kind, routes map[string]Route) {
 				b.unselected[exposed] = route
 				continue
 			}
+			var edits []span
 			if k == Tools {
 				route.Hints = parseHints(raw)
 				b.snap.toolRaw[exposed] = raw
+				edits = b.toolEdits(s, idx, original, exposed)
 			}
 			routes[exposed] = route
 			b.snap.infos[s.info].inc(k)
-			if s.Available && (k != Tools || b.opts.Hidden == nil || !b.opts.Hidden(exposed, s.Upstream)) {
-				l.add(exposed, m, exposed != original)
+			if s.Available && (k != Tools || !b.withheld(s, idx, exposed)) {
+				l.add(exposed, m, exposed != original, edits)
 			}
 		}
 	}
+}
+
+// withheld reports whether tool idx of s, exposed as exposed, is left out
+// of the tools list: hidden, or app-only for hosts without views.
+func (b *builder) withheld(s *source, idx int, exposed string) bool {
+	if b.opts.Hidden != nil && b.opts.Hidden(exposed, s.Upstream) {
+		return true
+	}
+	return b.opts.WithoutViews && s.ui != nil && !s.ui[idx].model
+}
+
+// toolEdits returns the view URIs of tool idx of s to rewrite in its
+// listed object, in object order, and notes an app-visible tool of an
+// upstream serving MCP Apps for ViewTool.
+func (b *builder) toolEdits(s *source, idx int, original, exposed string) []span {
+	if s.ui == nil {
+		return nil
+	}
+	tu := &s.ui[idx]
+	if !tu.model {
+		b.snap.appOnly++
+	}
+	if tu.app {
+		b.appTools = append(b.appTools, appTool{original: original, exposed: exposed})
+	}
+	var edits []span
+	for _, r := range tu.refs {
+		if uri, ok := b.uiExposed[uriKey{s.Upstream, r.value}]; ok {
+			edits = append(edits, span{start: r.start, end: r.end, value: uri})
+		}
+	}
+	slices.SortFunc(edits, func(x, y span) int { return cmp.Compare(x.start, y.start) })
+	return edits
 }
 
 // identify finds the identifying member key of item idx of s. A missing,
@@ -348,6 +435,17 @@ type uriEntry struct {
 	idx int
 	m   member
 	tm  *uriMatcher // templates only
+	// uri is the original URI of a view a tool names and its upstream
+	// does not list (m is then zero): routed, not listed.
+	uri string
+}
+
+// original is the entry's URI as its upstream knows it.
+func (e *uriEntry) original() string {
+	if e.uri != "" {
+		return e.uri
+	}
+	return e.m.value
 }
 
 // buildURIs routes and lists the resources or resource templates of every
@@ -394,8 +492,28 @@ func (b *builder) collectURIs(k Kind) (entries []uriEntry, owners map[string]int
 			owners[m.value]++
 			entries = append(entries, e)
 		}
+		if k == Resources {
+			entries = b.unlistedViews(s, seen, owners, entries)
+		}
 	}
 	return entries, owners
+}
+
+// unlistedViews adds the ui:// URIs the tools of s name that s does not
+// list: "Resource MUST exist on the server", and "Servers MAY omit UI-only
+// resources from resources/list" (MCP Apps, "Resource Discovery").
+func (b *builder) unlistedViews(s *source, seen map[string]bool, owners map[string]int, entries []uriEntry) []uriEntry {
+	for idx := range s.ui {
+		for _, r := range s.ui[idx].refs {
+			if seen[r.value] {
+				continue
+			}
+			seen[r.value] = true
+			owners[r.value]++
+			entries = append(entries, uriEntry{s: s, idx: -1, uri: r.value})
+		}
+	}
+	return entries
 }
 
 // routeURIs routes and lists entries, exposing a URI that several upstreams
@@ -406,10 +524,13 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 	exposedSeen := make(map[string]string, len(entries)) // exposed → upstream
 	for i := range entries {
 		e := &entries[i]
-		original := e.m.value
+		original := e.original()
 		shared := owners[original] > 1
 		exposed := original
-		if shared {
+		switch {
+		case k == Resources:
+			exposed = exposeURI(e.s.Upstream, original, shared)
+		case shared:
 			exposed = GatewayURI(e.s.Upstream, original)
 		}
 		if prev, taken := exposedSeen[exposed]; taken {
@@ -420,6 +541,12 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 			continue
 		}
 		exposedSeen[exposed] = e.s.Upstream
+		if exposed != original && isUIURI(original) {
+			if b.uiExposed == nil {
+				b.uiExposed = make(map[uriKey]string)
+			}
+			b.uiExposed[uriKey{e.s.Upstream, original}] = exposed
+		}
 		route := Route{Upstream: e.s.Upstream, Name: original, Available: e.s.Available}
 		if k == Resources {
 			b.snap.resources[exposed] = resourceRoute{Route: route}
@@ -428,9 +555,12 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 				m: e.tm, upstream: route.Upstream, available: route.Available, ambiguous: shared,
 			})
 		}
+		if e.uri != "" {
+			continue // routed, not listed, not counted
+		}
 		b.snap.infos[e.s.info].inc(k)
 		if e.s.Available {
-			l.add(exposed, e.m, shared)
+			l.add(exposed, e.m, exposed != original, nil)
 		}
 	}
 }
@@ -440,7 +570,7 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 // does not route it, so hosts must use the gateway form.
 func (b *builder) markAmbiguous(entries []uriEntry, owners map[string]int) {
 	for i := range entries {
-		original := entries[i].m.value
+		original := entries[i].original()
 		if owners[original] <= 1 {
 			continue
 		}
@@ -479,18 +609,37 @@ func (b *builder) buildOwners() {
 }
 
 // add lists one entry: the item's bytes, with its identifying member
-// replaced by exposed when rename is set.
-func (l *list) add(exposed string, m member, rename bool) {
+// replaced by exposed when rename is set, and the values edits name (in
+// object order, apart from the identifying member) replaced by theirs.
+func (l *list) add(exposed string, m member, rename bool, edits []span) {
 	if len(l.ends) > 0 {
 		l.items = append(l.items, ',')
 	}
-	if rename {
+	switch {
+	case len(edits) > 0:
+		if rename {
+			edits = insertSpan(edits, span{start: m.start, end: m.end, value: exposed})
+		}
+		last := 0
+		for _, e := range edits {
+			l.items = append(l.items, m.obj[last:e.start]...)
+			l.items = rawjson.AppendString(l.items, e.value)
+			last = e.end
+		}
+		l.items = append(l.items, m.obj[last:]...)
+	case rename:
 		l.items = m.appendReplaced(l.items, exposed)
-	} else {
+	default:
 		l.items = append(l.items, m.obj...)
 	}
 	l.ends = append(l.ends, len(l.items))
 	l.names = append(l.names, exposed)
+}
+
+// insertSpan returns edits, ordered by start, with e in its place.
+func insertSpan(edits []span, e span) []span {
+	i, _ := slices.BinarySearchFunc(edits, e.start, func(x span, start int) int { return cmp.Compare(x.start, start) })
+	return slices.Insert(slices.Clip(edits), i, e)
 }
 
 // encode precomputes the encoded result of every page.

@@ -122,9 +122,11 @@ type Snapshot struct {
 	toolRaw   map[string]json.RawMessage // exposed name → the upstream's object
 	prompts   map[string]Route
 	resources map[string]resourceRoute
-	templates []templateRoute // in source order
-	upstreams map[string]int  // upstream name → index in infos
-	owners    []owner         // longest prefix first
+	templates []templateRoute     // in source order
+	upstreams map[string]int      // upstream name → index in infos
+	owners    []owner             // longest prefix first
+	viewTools map[string][]string // original name → exposed names (ViewTool)
+	appOnly   int                 // routed app-only tools of upstreams serving views
 	lists     [numKinds]list
 	infos     []UpstreamInfo // in source order
 }
@@ -187,7 +189,8 @@ func (s *Snapshot) Prompt(exposed string) (Route, bool) {
 // in order:
 //
 //  1. an exact exposed resource URI;
-//  2. the gateway form mcpgw://<upstream>/<original> for any upstream in
+//  2. the gateway form mcpgw://<upstream>/<original>, or the UI gateway
+//     form ui://mcpgw.<upstream>/<rest> of a ui:// URI, for any upstream in
 //     the snapshot, whether or not the original collides or is listed;
 //  3. the resource templates in source order; the first that matches wins.
 //
@@ -199,6 +202,12 @@ func (s *Snapshot) Resource(uri string) (Route, bool) {
 		return r.Route, !r.ambiguous
 	}
 	if up, original, ok := ParseGatewayURI(uri); ok {
+		if i, ok := s.upstreams[up]; ok {
+			info := &s.infos[i]
+			return Route{Upstream: info.Name, Name: original, Available: info.Available}, true
+		}
+	}
+	if up, original, ok := ParseUIGatewayURI(uri); ok {
 		if i, ok := s.upstreams[up]; ok {
 			info := &s.infos[i]
 			return Route{Upstream: info.Name, Name: original, Available: info.Available}, true
@@ -218,11 +227,14 @@ func (s *Snapshot) Resource(uri string) (Route, bool) {
 
 // ExposedURI returns the URI hosts know for an upstream's resource URI: the
 // original when Resource routes it back to that upstream, otherwise the
-// gateway form. The gateway uses it to rewrite URIs in resources/read
+// gateway form (the UI gateway form for a ui:// URI). The gateway uses it to rewrite URIs in resources/read
 // results and resource notifications.
 func (s *Snapshot) ExposedURI(upstream, uri string) string {
 	if r, ok := s.Resource(uri); ok && r.Upstream == upstream && r.Name == uri {
 		return uri
+	}
+	if exposed, ok := UIGatewayURI(upstream, uri); ok {
+		return exposed
 	}
 	return GatewayURI(upstream, uri)
 }

@@ -89,6 +89,41 @@ const (
 	CapabilityRoots       = "roots"
 )
 
+// MCP Apps, the io.modelcontextprotocol/ui extension (SEP-1865; ext-apps
+// specification/2026-01-26/apps.mdx): servers link tools to ui:// HTML
+// resources that hosts render as interactive views. Extensions are
+// negotiated under "extensions" in ClientCapabilities and
+// ServerCapabilities (SEP-2133).
+const (
+	// CapabilityExtensions is the member of ClientCapabilities and
+	// ServerCapabilities that maps extension identifiers to settings.
+	CapabilityExtensions = "extensions"
+	// ExtensionUI identifies MCP Apps.
+	ExtensionUI = "io.modelcontextprotocol/ui"
+	// MimeTypeMCPApp is the MIME type of an MCP Apps HTML view; a host
+	// declares it in its extension settings' mimeTypes.
+	MimeTypeMCPApp = "text/html;profile=mcp-app"
+	// UIScheme starts the URI of every UI resource ("URI MUST start with
+	// ui:// scheme").
+	UIScheme = "ui://"
+	// MetaUI is the tool's _meta member holding McpUiToolMeta
+	// (resourceUri, visibility).
+	MetaUI = "ui"
+	// MetaUIResourceURI is McpUiToolMeta's member naming the view's
+	// ui:// resource.
+	MetaUIResourceURI = "resourceUri"
+	// MetaUIVisibility is McpUiToolMeta's member listing who may call
+	// the tool: VisibilityModel, VisibilityApp; both when absent.
+	MetaUIVisibility = "visibility"
+	// MetaUIResourceURIFlat is the deprecated flat _meta key of the
+	// same URI ("Use ui.resourceUri instead").
+	MetaUIResourceURIFlat = "ui/resourceUri"
+	// VisibilityModel: the agent sees and may call the tool.
+	VisibilityModel = "model"
+	// VisibilityApp: views of the tool's own server may call it.
+	VisibilityApp = "app"
+)
+
 // Notifications.
 const (
 	NotifyInitialized               = "notifications/initialized"
