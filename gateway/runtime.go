@@ -143,7 +143,7 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 			rt.closeFresh()
 		}
 	}()
-	if err = rt.buildPolicies(cfg, d); err != nil {
+	if err := rt.buildPolicies(cfg, d); err != nil {
 		return nil, err
 	}
 	if rt.endpoints, err = newEndpoints(cfg); err != nil {
