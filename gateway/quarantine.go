@@ -87,6 +87,14 @@ func loadPins(cfg *configs.Config, path string, log *slog.Logger) (*pinSet, erro
 	return p, nil
 }
 
+// CheckLock reads the lock file of cfg (loaded from configPath) as serve
+// would: nil when nothing pins or the file reads and checks. It is what
+// `mcpgw validate --resolve` reports under pinning.lock_file.
+func CheckLock(cfg *configs.Config, configPath string) error {
+	_, err := loadPins(cfg, cfg.LockFilePath(configPath), slog.New(slog.DiscardHandler))
+	return err
+}
+
 // HeldContract is a tool whose contract differs from its pin, as the
 // admin API and the console show it.
 type HeldContract struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -306,4 +307,26 @@ func BenchmarkCallPinned(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestQuarantineOnVirtualEndpoints: quarantine is a filter of the shared
+// catalog, so a virtual endpoint's own snapshot leaves the tool out and
+// refuses its calls too.
+func TestQuarantineOnVirtualEndpoints(t *testing.T) {
+	payments := newFake("payments", refundA, voidA)
+	yaml := pinningYAML("enforce", "allow", writeTestLock(t, refundA, voidA)) + "endpoints:\n  - path: /mcp/pay\n    tools: [\"payments__*\"]\n"
+	tg := newTestGateway(t, yaml, newFake("orders"), payments)
+	payments.setTools(refundB, voidA)
+	tg.rt.Load().rebuild()
+
+	h := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	maps.Copy(h, modernHeaders("tools/list", ""))
+	w := tg.do(t, http.MethodPost, "/mcp/pay", modernBody(1, "tools/list", ""), h)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Equal(t, []string{"payments__void"}, listed(t, resultOf(t, w), "tools", "name"))
+
+	rq := modernCall(2, "payments__refund", `{}`)
+	maps.Copy(h, rq.header)
+	w = tg.do(t, http.MethodPost, "/mcp/pay", rq.body, h)
+	assert.Equal(t, mcpwire.CodeQuarantined, errorCode(t, w), w.Body.String())
 }

@@ -143,31 +143,9 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 			rt.closeFresh()
 		}
 	}()
-	tables := make(map[string]configs.ToolScopes, len(cfg.Upstreams))
-	for i := range cfg.Upstreams {
-		tables[cfg.Upstreams[i].Name] = cfg.Upstreams[i].Scopes
-	}
-	if rt.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
+	if err := rt.buildPolicies(cfg, d); err != nil {
 		return nil, err
 	}
-	var limiterRedis *redis.Client
-	if cfg.RateLimitBackend() == "redis" {
-		limiterRedis = d.redis
-	}
-	rt.limiter, err = policy.NewLimiter(cfg.Policy.RateLimits, limiterRedis, policy.LimiterOptions{
-		Now: d.now, Logger: d.log.With(slog.String("component", "ratelimit")), KeyPrefix: redisPrefix(cfg),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rate limits: %w", err)
-	}
-	if rt.rules, err = newRuleSet(cfg); err != nil {
-		return nil, err
-	}
-	if rt.pins, err = loadPins(cfg, d.lockFile, d.log); err != nil {
-		return nil, err
-	}
-	rt.watch = d.contracts
-	rt.views = newViews(cfg, rt.scopes, rt.rules)
 	if rt.endpoints, err = newEndpoints(cfg); err != nil {
 		return nil, err
 	}
@@ -217,6 +195,38 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 	}
 	rt.rebuild()
 	return rt, nil
+}
+
+// buildPolicies builds what the call path and the lists decide with: the
+// required scopes, the rate limiter, the rules, the pins and the
+// per-principal views.
+func (rt *runtime) buildPolicies(cfg *configs.Config, d *runtimeDeps) (err error) {
+	tables := make(map[string]configs.ToolScopes, len(cfg.Upstreams))
+	for i := range cfg.Upstreams {
+		tables[cfg.Upstreams[i].Name] = cfg.Upstreams[i].Scopes
+	}
+	if rt.scopes, err = policy.NewRequiredScopes(tables, nil); err != nil {
+		return err
+	}
+	var limiterRedis *redis.Client
+	if cfg.RateLimitBackend() == "redis" {
+		limiterRedis = d.redis
+	}
+	rt.limiter, err = policy.NewLimiter(cfg.Policy.RateLimits, limiterRedis, policy.LimiterOptions{
+		Now: d.now, Logger: d.log.With(slog.String("component", "ratelimit")), KeyPrefix: redisPrefix(cfg),
+	})
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	if rt.rules, err = newRuleSet(cfg); err != nil {
+		return err
+	}
+	if rt.pins, err = loadPins(cfg, d.lockFile, d.log); err != nil {
+		return err
+	}
+	rt.watch = d.contracts
+	rt.views = newViews(cfg, rt.scopes, rt.rules)
+	return nil
 }
 
 func (rt *runtime) add(u *configs.Upstream, c Upstream) {

@@ -39,7 +39,8 @@ hold ${NAME} references are checked only with --resolve.
 --resolve also does what serve does with the environment: it expands ${NAME}
 references and MCPGW_* overrides, reads secret files, and reaches the
 issuers' discovery documents, the upstreams, Redis and the directories of
-the audit and state files.`,
+the audit and state files, and reads the lock file of pinned tool contracts
+when an upstream pins.`,
 		Example: `  mcpgw validate configs/example.yaml
   mcpgw validate --resolve /etc/mcpgw/mcpgw.yaml -o json`,
 		Args: cobra.ExactArgs(1),
@@ -50,6 +51,9 @@ the audit and state files.`,
 			cfg, problems := configs.Check(args[0], configs.CheckOptions{Resolve: resolve})
 			if cfg != nil && resolve {
 				probed := gateway.Probe(cmd.Context(), cfg)
+				if err := gateway.CheckLock(cfg, args[0]); err != nil {
+					probed = append(probed, configs.Problem{Path: "pinning.lock_file", Message: err.Error()})
+				}
 				configs.Locate(args[0], probed)
 				problems = append(problems, probed...)
 			}

@@ -96,6 +96,7 @@ func TestServeStartupChecksAreValidated(t *testing.T) {
 		{"state file in a missing directory", "upstreams:\n" + up + "policy: {kill_switches: {state_file: " + filepath.Join(dir, "missing", "state.json") + "}}\n", true, "policy.kill_switches.state_file"},
 		{"secret file missing", "upstreams:\n  - {name: orders, http: {url: \"http://127.0.0.1:1/mcp\", headers: {X-Key: {file: /nonexistent/key}}}}\n", true, "upstreams[0].http.headers[X-Key]"},
 		{"unset variable", "upstreams:\n  - {name: orders, http: {url: \"${MCPGW_TEST_UNSET_URL}\"}}\n", true, "upstreams[0].http.url"},
+		{"lock file missing under enforce", "upstreams:\n" + up + "pinning: {mode: enforce, lock_file: " + filepath.Join(dir, "none.lock") + "}\n", true, "pinning.lock_file"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
