@@ -79,8 +79,9 @@ type Config struct {
 
 // Server is the downstream HTTP listener.
 type Server struct {
-	// Listen is the host:port the gateway binds. Without authentication the
-	// gateway refuses any address that is not loopback. Default 127.0.0.1:9190.
+	// Listen is the host:port the gateway binds; the port is a number (0
+	// picks a free one). Without authentication the gateway refuses any
+	// address that is not loopback. Default 127.0.0.1:9190.
 	Listen string `mapstructure:"listen" yaml:"listen"`
 	// MCPPath is the path of the MCP endpoint. Default /mcp.
 	MCPPath string `mapstructure:"mcp_path" yaml:"mcp_path"`

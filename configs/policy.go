@@ -127,11 +127,11 @@ type Redis struct {
 	// KeyPrefix starts every key and channel mcpgw uses, so several
 	// gateways can share one Redis. Default "mcpgw:".
 	KeyPrefix string `mapstructure:"key_prefix" yaml:"key_prefix"`
-	// DialTimeout bounds connecting to Redis. Default 1s.
+	// DialTimeout bounds connecting to Redis. Default 1s, at least 10ms.
 	DialTimeout time.Duration `mapstructure:"dial_timeout" yaml:"dial_timeout"`
 	// CommandTimeout bounds one command, such as a rate-limit check; one
 	// that takes longer counts as a Redis failure (see
-	// rate_limits.on_redis_error). Default 250ms.
+	// rate_limits.on_redis_error). Default 250ms, at least 10ms.
 	CommandTimeout time.Duration `mapstructure:"command_timeout" yaml:"command_timeout"`
 }
 
@@ -151,7 +151,8 @@ type Audit struct {
 	// Default: one stdout sink.
 	Sinks []AuditSink `mapstructure:"sinks" yaml:"sinks"`
 	// QueueSize is the number of records buffered between the calls and the
-	// writer. Default 8192.
+	// writer; the queue is allocated at start. Default 8192, at most
+	// 1048576.
 	QueueSize int `mapstructure:"queue_size" yaml:"queue_size"`
 	// StuckAfter is how long a call waits for room in a full queue before
 	// the sink counts as stuck; while it is, tools marked destructive are
@@ -200,8 +201,14 @@ const (
 	DefaultRedisDialTimeout = time.Second
 	// DefaultRedisCommandTimeout bounds one Redis command.
 	DefaultRedisCommandTimeout = 250 * time.Millisecond
+	// MinRedisTimeout is the least dial and command timeout: a round trip
+	// to Redis, even on the same host, may take a millisecond under load.
+	MinRedisTimeout = 10 * time.Millisecond
 	// DefaultAuditQueueSize is the number of records buffered.
 	DefaultAuditQueueSize = 8192
+	// MaxAuditQueueSize bounds audit.queue_size: the queue is allocated
+	// whole at start, and a larger one only delays noticing a stuck sink.
+	MaxAuditQueueSize = 1 << 20
 	// DefaultAuditStuckAfter is when a full audit queue counts as stuck.
 	DefaultAuditStuckAfter = 2 * time.Second
 	// DefaultArgumentLogging is what the audit stream records of arguments.
@@ -358,8 +365,12 @@ func (v *validator) redis(r *Redis) {
 			}
 		}
 	}
-	v.nonNegativeDuration("redis.dial_timeout", r.DialTimeout)
-	v.nonNegativeDuration("redis.command_timeout", r.CommandTimeout)
+	for path, d := range map[string]time.Duration{"redis.dial_timeout": r.DialTimeout, "redis.command_timeout": r.CommandTimeout} {
+		v.nonNegativeDuration(path, d)
+		if d > 0 && d < MinRedisTimeout {
+			v.add(path, "%v is below %v: the gateway could not reach Redis at start, and every command would time out", d, MinRedisTimeout)
+		}
+	}
 }
 
 // redisURL checks a redis:// or rediss:// URL. Whether a server answers
@@ -419,8 +430,8 @@ func (v *validator) audit(a *Audit) {
 			v.add(p+".type", "%q must be stdout or file%s", s.Type, didYouMean(s.Type, "stdout", "file"))
 		}
 	}
-	if a.QueueSize < 0 {
-		v.add("audit.queue_size", "must be positive")
+	if a.QueueSize < 0 || a.QueueSize > MaxAuditQueueSize {
+		v.add("audit.queue_size", "must be between 1 and %d", MaxAuditQueueSize)
 	}
 	v.nonNegativeDuration("audit.stuck_after", a.StuckAfter)
 }

@@ -99,8 +99,20 @@ func TestValidatePolicy(t *testing.T) {
 				`policy.kill_switches.resync_interval: must be a positive duration`,
 				`redis.dial_timeout: must be a positive duration`,
 				`redis.command_timeout: must be a positive duration`,
-				`audit.queue_size: must be positive`,
+				`audit.queue_size: must be between 1 and 1048576`,
 				`audit.stuck_after: must be a positive duration`,
+			},
+		},
+		{
+			name: "sizes and timeouts too large or too short",
+			mutate: func(c *Config) {
+				c.Audit.QueueSize = MaxAuditQueueSize + 1
+				c.Redis = &Redis{URL: "redis://127.0.0.1:6379", DialTimeout: time.Millisecond, CommandTimeout: time.Nanosecond}
+			},
+			want: []string{
+				`redis.dial_timeout: 1ms is below 10ms: the gateway could not reach Redis at start, and every command would time out`,
+				`redis.command_timeout: 1ns is below 10ms: the gateway could not reach Redis at start, and every command would time out`,
+				`audit.queue_size: must be between 1 and 1048576`,
 			},
 		},
 		{

@@ -34,6 +34,11 @@ func schemaEnums() map[string][]string {
 		"Tracing.Exporter":         {"none", "otlp_grpc", "otlp_http"},
 		"Upstream.ProtocolVersion": append([]string{"", ProtocolAuto}, ProtocolVersions()...),
 		"Upstream.AuditArguments":  {"", string(ArgumentsNone), string(ArgumentsRedacted), string(ArgumentsFull)},
+		"Upstream.Pinning":         {"", PinningOff, PinningWarn, PinningEnforce},
+		"Pinning.Mode":             {"", PinningOff, PinningWarn, PinningEnforce},
+		"Pinning.NewTools":         {"", NewToolsAllow, NewToolsQuarantine},
+		"Breaker.Scope":            {"", BreakerScopeTool, BreakerScopeUpstream},
+		"Rule.Effect":              {"", RuleDeny, RuleAllow},
 	}
 }
 

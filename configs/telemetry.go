@@ -57,9 +57,9 @@ type Tracing struct {
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
-	// Listen is a separate host:port that serves /metrics. Empty serves
-	// /metrics on the main listener (server.listen), unauthenticated like
-	// /healthz.
+	// Listen is a separate host:port that serves /metrics; it must not
+	// bind server.listen's port. Empty serves /metrics on the main
+	// listener (server.listen), unauthenticated like /healthz.
 	Listen string `mapstructure:"listen" yaml:"listen,omitempty"`
 }
 
@@ -102,6 +102,14 @@ func (v *validator) telemetry(t *Telemetry) {
 	v.headers("telemetry.tracing.headers", tr.Headers)
 	if t.Metrics.Listen != "" {
 		v.listen("telemetry.metrics.listen", t.Metrics.Listen)
+	}
+}
+
+// metricsListener checks that the metrics listener and the main one do
+// not bind the same port.
+func (v *validator) metricsListener(c *Config) {
+	if l := c.Telemetry.Metrics.Listen; l != "" && sameListener(l, c.Server.Listen) {
+		v.add("telemetry.metrics.listen", "%q binds the port of server.listen (%q); leave it empty to serve /metrics there", l, c.Server.Listen)
 	}
 }
 

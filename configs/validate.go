@@ -96,6 +96,7 @@ func (c *Config) Validate() error {
 	}
 	v.audit(&c.Audit)
 	v.telemetry(&c.Telemetry)
+	v.metricsListener(c)
 	v.pinning(&c.Pinning)
 	v.endpoints(c)
 	sortByPath(v.errs)
@@ -169,17 +170,56 @@ const (
 	maxHeaderCount = 10000
 )
 
+// listen checks a host:port to bind. An empty host means every
+// interface; the gateway decides whether that is allowed. The port is a
+// number (0 picks a free one); a host name is resolved only by
+// validate --resolve (ListenHost).
 func (v *validator) listen(path, addr string) {
-	// An empty host means every interface; the gateway decides whether
-	// that is allowed.
-	_, port, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		v.add(path, "%q is not host:port", addr)
 		return
 	}
-	if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
-		v.add(path, "port %d is out of range", n)
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || port[0] == '+' {
+		v.add(path, "%q: the port must be a number from 0 to 65535", addr)
 	}
+	if host != "" && net.ParseIP(host) == nil && !hostName.MatchString(host) {
+		v.add(path, "%q: the host must be an IP address or a host name", addr)
+	}
+}
+
+// hostName is the syntax of a DNS host name (RFC 1123).
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+
+// ListenHost returns the host name of a listen address that must be
+// looked up to bind it, or "" when it is empty, an IP address or
+// localhost: validate --resolve resolves it, as binding would.
+func ListenHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "localhost" || net.ParseIP(host) != nil {
+		return ""
+	}
+	return host
+}
+
+// sameListener reports whether two listen addresses would bind one
+// port: the same port, not 0, on the same host or where either host
+// means every interface.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	every := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || ip != nil && ip.IsUnspecified()
+	}
+	loop := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	return ha == hb || every(ha) || every(hb) || loop(ha) && loop(hb)
 }
 
 // httpURL checks an absolute http(s) URL. It never quotes the URL, which may

@@ -48,7 +48,36 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "listen port out of range",
 			mutate: func(c *Config) { c.Server.Listen = "127.0.0.1:70000" },
-			want:   []string{`server.listen: port 70000 is out of range`},
+			want:   []string{`server.listen: "127.0.0.1:70000": the port must be a number from 0 to 65535`},
+		},
+		{
+			// net.Listen would look a name up in /etc/services.
+			name:   "listen port by name",
+			mutate: func(c *Config) { c.Server.Listen = "127.0.0.1:http" },
+			want:   []string{`server.listen: "127.0.0.1:http": the port must be a number from 0 to 65535`},
+		},
+		{
+			name:   "listen host with a space",
+			mutate: func(c *Config) { c.Server.Listen = " 127.0.0.1:9190" },
+			want: []string{
+				`server.listen: " 127.0.0.1:9190": the host must be an IP address or a host name`,
+				`server.listen: " 127.0.0.1:9190": without auth, mcpgw binds only loopback addresses (127.0.0.1, ::1, localhost); configure auth to listen on other interfaces`,
+			},
+		},
+		{
+			name: "metrics on the main listener's port",
+			mutate: func(c *Config) {
+				c.Server.Listen = "127.0.0.1:9190"
+				c.Telemetry.Metrics.Listen = "localhost:9190"
+			},
+			want: []string{`telemetry.metrics.listen: "localhost:9190" binds the port of server.listen ("127.0.0.1:9190"); leave it empty to serve /metrics there`},
+		},
+		{
+			name: "metrics on another port, and both on port 0",
+			mutate: func(c *Config) {
+				c.Server.Listen = "127.0.0.1:0"
+				c.Telemetry.Metrics.Listen = "127.0.0.1:0"
+			},
 		},
 		{
 			name:   "listen on all interfaces without auth",

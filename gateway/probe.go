@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/configs"
+	"github.com/mcpgw/mcpgw/policy"
 )
 
 // probeTimeout bounds each reachability check of Probe.
@@ -20,8 +23,10 @@ const probeTimeout = 5 * time.Second
 
 // Probe reaches what cfg names, for validate --resolve: each issuer's
 // discovery document, each HTTP or SSE upstream's host, each stdio
-// upstream's command, Redis, and the directories of the audit files and
-// the state file. It changes nothing and reports one problem per thing it
+// upstream's command, Redis (connected and PINGed as serve does, with
+// its timeouts and password), the host names of the listen addresses,
+// the audit files (or their directories) and the state file's
+// directory. It changes nothing and reports one problem per thing it
 // could not reach, with the configuration path that names it.
 func Probe(ctx context.Context, cfg *configs.Config) []configs.Problem {
 	var out []configs.Problem
@@ -42,14 +47,25 @@ func Probe(ctx context.Context, cfg *configs.Config) []configs.Problem {
 			add(path, "%v", err)
 		}
 	}
-	if cfg.Redis != nil {
-		if err := dialURL(ctx, cfg.Redis.URL); err != nil {
-			add("redis.url", "redis is not reachable: %v", err)
+	if cfg.Redis != nil && !unset(cfg.Redis.URL) {
+		// As serve connects: its timeouts, its password, PING.
+		rc, err := policy.NewRedisClient(ctx, cfg.Redis)
+		if err != nil {
+			add("redis.url", "%v", err)
+		} else {
+			_ = rc.Close()
+		}
+	}
+	for path, addr := range map[string]string{"server.listen": cfg.Server.Listen, "telemetry.metrics.listen": cfg.Telemetry.Metrics.Listen} {
+		if host := configs.ListenHost(addr); host != "" && !unset(host) {
+			if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+				add(path, "cannot bind %q: %v", addr, err)
+			}
 		}
 	}
 	for i, s := range cfg.Audit.Sinks {
 		if s.Type == "file" {
-			if err := dirExists(s.Path); err != nil {
+			if err := writable(s.Path); err != nil {
 				add(fmt.Sprintf("audit.sinks[%d].path", i), "%v", err)
 			}
 		}
@@ -156,6 +172,27 @@ func dirExists(file string) error {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
 	return nil
+}
+
+// writable checks that the gateway can append to file, as it does to an
+// audit file: an existing file is opened for appending (and closed,
+// unchanged), a missing one needs its directory.
+func writable(file string) error {
+	st, err := os.Stat(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return dirExists(file)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", file)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // unset reports a URL that is empty or still holds a ${NAME} reference.

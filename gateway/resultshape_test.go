@@ -67,11 +67,11 @@ func TestBridgedResultsCarryResultType(t *testing.T) {
 				if !stateless {
 					want = `{"resultType":"complete",` + result[1:]
 				}
-				assert.Equal(t, want, string(rawResult(t, w.Body.Bytes())))
+				assert.Equal(t, want, string(rawMember(t, w.Body.Bytes(), "result")))
 
 				w, _ = tg.post(t, legacyRequest(sid, i+1, c.method, "{"+c.params+"}"))
 				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-				assert.Equal(t, result, string(rawResult(t, w.Body.Bytes()))) //nolint:testifylint // byte for byte is the point.
+				assert.Equal(t, result, string(rawMember(t, w.Body.Bytes(), "result"))) //nolint:testifylint // byte for byte is the point.
 			})
 		}
 	}
@@ -89,21 +89,19 @@ func ordersGateway(t *testing.T, stateless bool, handle func(context.Context, *u
 	return newTestGateway(t, fakesYAML("orders"), orders)
 }
 
-// rawResult is the result member of a JSON-RPC answer, as bytes, from a
-// JSON body or the last event of a stream.
-func rawResult(t *testing.T, body []byte) json.RawMessage {
+// rawMember is one member (result or error) of a JSON-RPC answer, as
+// bytes, from a JSON body or the last event of a stream.
+func rawMember(t *testing.T, body []byte, member string) json.RawMessage {
 	t.Helper()
 	for line := range bytes.SplitSeq(body, []byte("\n")) {
 		if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
 			body = d
 		}
 	}
-	var ans struct {
-		Result json.RawMessage `json:"result"`
-	}
+	var ans map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(body, &ans), "answer %s", body)
-	require.NotEmpty(t, ans.Result, "answer %s", body)
-	return ans.Result
+	require.NotEmpty(t, ans[member], "answer %s", body)
+	return ans[member]
 }
 
 // TestUpstreamErrorsRelayedByteForByte: an upstream's JSON-RPC error, its
@@ -138,26 +136,10 @@ func TestUpstreamErrorsRelayedByteForByte(t *testing.T) {
 				legacyCall(sid, 1, "orders__get_order", `{}`),
 			} {
 				w, _ := tg.post(t, rq)
-				assert.Equal(t, tt.want, string(rawError(t, w.Body.Bytes())))
+				assert.Equal(t, tt.want, string(rawMember(t, w.Body.Bytes(), "error")))
 			}
 		})
 	}
-}
-
-// rawError is the error member of a JSON-RPC answer, as bytes.
-func rawError(t *testing.T, body []byte) json.RawMessage {
-	t.Helper()
-	for line := range bytes.SplitSeq(body, []byte("\n")) {
-		if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
-			body = d
-		}
-	}
-	var ans struct {
-		Error json.RawMessage `json:"error"`
-	}
-	require.NoError(t, json.Unmarshal(body, &ans), "answer %s", body)
-	require.NotEmpty(t, ans.Error, "answer %s", body)
-	return ans.Error
 }
 
 // TestMissingResourceCodeByEra: a resource the catalog does not have is

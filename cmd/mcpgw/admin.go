@@ -305,30 +305,42 @@ func reviveCmd() *cobra.Command {
 	return c
 }
 
-func switchesCmd() *cobra.Command {
-	var a adminFlags
-	c := &cobra.Command{
-		Use:   "switches",
-		Short: "List the active kill switches",
-		Args:  cobra.NoArgs,
-		RunE: adminRun(&a, func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				KillSwitches []switchView `json:"killswitches"`
-				Degraded     bool         `json:"degraded"`
-			}
-			if err := a.call(cmd.Context(), http.MethodGet, "/admin/v1/killswitches", nil, &out); err != nil {
-				return err
-			}
-			return a.render(cmd.OutOrStdout(), out, func(w io.Writer, wide bool) {
-				if out.Degraded {
-					fmt.Fprintln(w, "WARNING: kill-switch state is unavailable; the gateway refuses every call until it loads")
-				}
-				printSwitches(w, out.KillSwitches, wide)
-			})
-		}),
+// listCmd completes c as a listing verb: it GETs the admin endpoint that
+// path returns, decodes the answer into a T, and renders it with -o
+// (printOut for text and wide). Each listing verb is one call of it.
+func listCmd[T any](c *cobra.Command, path func() string, printOut func(w io.Writer, out *T, wide bool)) *cobra.Command {
+	a := &adminFlags{}
+	if c.Args == nil {
+		c.Args = cobra.NoArgs
 	}
+	c.RunE = adminRun(a, func(cmd *cobra.Command, _ []string) error {
+		var out T
+		if err := a.call(cmd.Context(), http.MethodGet, path(), nil, &out); err != nil {
+			return err
+		}
+		return a.render(cmd.OutOrStdout(), out, func(w io.Writer, wide bool) { printOut(w, &out, wide) })
+	})
 	a.register(c)
 	return c
+}
+
+// at is a fixed admin path.
+func at(path string) func() string { return func() string { return path } }
+
+// switchList is GET /admin/v1/killswitches.
+type switchList struct {
+	KillSwitches []switchView `json:"killswitches"`
+	Degraded     bool         `json:"degraded"`
+}
+
+func switchesCmd() *cobra.Command {
+	return listCmd(&cobra.Command{Use: "switches", Short: "List the active kill switches"},
+		at("/admin/v1/killswitches"), func(w io.Writer, out *switchList, wide bool) {
+			if out.Degraded {
+				fmt.Fprintln(w, "WARNING: kill-switch state is unavailable; the gateway refuses every call until it loads")
+			}
+			printSwitches(w, out.KillSwitches, wide)
+		})
 }
 
 // drainCmd is mcpgw drain U and mcpgw undrain U.
@@ -367,9 +379,13 @@ func drainCmd(verb string) *cobra.Command {
 	return c
 }
 
+// upstreamList is GET /admin/v1/upstreams.
+type upstreamList struct {
+	Upstreams []gateway.UpstreamState `json:"upstreams"`
+}
+
 func upstreamsCmd() *cobra.Command {
-	var a adminFlags
-	c := &cobra.Command{
+	return listCmd(&cobra.Command{
 		Use:   "upstreams",
 		Short: "List upstreams: health, era, breaker, drain, tools and dropped tools",
 		Long: `List every upstream of the running configuration: whether it is loaded and
@@ -378,19 +394,7 @@ how many tools it contributes, and how many the catalog dropped because the
 exposed name fails catalog.name_pattern (DROPPED) or clashes with an earlier
 upstream's (CLASHED). -o wide adds the protocol version, load, per-tool
 breakers and the dropped tools' names.`,
-		Args: cobra.NoArgs,
-		RunE: adminRun(&a, func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Upstreams []gateway.UpstreamState `json:"upstreams"`
-			}
-			if err := a.call(cmd.Context(), http.MethodGet, "/admin/v1/upstreams", nil, &out); err != nil {
-				return err
-			}
-			return a.render(cmd.OutOrStdout(), out, func(w io.Writer, wide bool) { printUpstreams(w, out.Upstreams, wide) })
-		}),
-	}
-	a.register(c)
-	return c
+	}, at("/admin/v1/upstreams"), func(w io.Writer, out *upstreamList, wide bool) { printUpstreams(w, out.Upstreams, wide) })
 }
 
 func printUpstreams(w io.Writer, ups []gateway.UpstreamState, wide bool) {
@@ -449,11 +453,10 @@ func dash(s string) string {
 
 func catalogCmd() *cobra.Command {
 	var (
-		a        adminFlags
 		asScopes []string
 		as       bool
 	)
-	c := &cobra.Command{
+	c := listCmd(&cobra.Command{
 		Use:   "catalog [--as-scopes SCOPE,...]",
 		Short: "List the merged catalog's tools, optionally as a principal sees them",
 		Long: `List every tool of the merged catalog with its upstream, original name,
@@ -462,20 +465,12 @@ scopes). With --as-scopes the view is that of a principal granted exactly
 those scopes (--as-scopes "" for none): LISTED and MISSING are its own.`,
 		Example: `  mcpgw catalog
   mcpgw catalog --as-scopes orders:read,mcp:tools -o wide`,
-		Args: cobra.NoArgs,
-		RunE: adminRun(&a, func(cmd *cobra.Command, _ []string) error {
-			path := "/admin/v1/catalog"
-			if as {
-				path += "?scopes=" + url.QueryEscape(strings.Join(asScopes, ","))
-			}
-			var out gateway.CatalogView
-			if err := a.call(cmd.Context(), http.MethodGet, path, nil, &out); err != nil {
-				return err
-			}
-			return a.render(cmd.OutOrStdout(), out, func(w io.Writer, wide bool) { printCatalog(w, &out, wide) })
-		}),
-	}
-	a.register(c)
+	}, func() string {
+		if as {
+			return "/admin/v1/catalog?scopes=" + url.QueryEscape(strings.Join(asScopes, ","))
+		}
+		return "/admin/v1/catalog"
+	}, printCatalog)
 	c.Flags().StringSliceVar(&asScopes, "as-scopes", nil, "view the catalog as a principal granted these scopes")
 	c.PreRun = func(cmd *cobra.Command, _ []string) { as = cmd.Flags().Changed("as-scopes") }
 	return c
@@ -529,97 +524,82 @@ func yesNo(b bool) string {
 	return "no"
 }
 
+// drainList is GET /admin/v1/drains.
+type drainList struct {
+	Drains   []switchView `json:"drains"`
+	Degraded bool         `json:"degraded"`
+}
+
 func drainsCmd() *cobra.Command {
-	var a adminFlags
-	c := &cobra.Command{
-		Use:   "drains",
-		Short: "List the drained upstreams",
-		Args:  cobra.NoArgs,
-		RunE: adminRun(&a, func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Drains   []switchView `json:"drains"`
-				Degraded bool         `json:"degraded"`
-			}
-			if err := a.call(cmd.Context(), http.MethodGet, "/admin/v1/drains", nil, &out); err != nil {
-				return err
-			}
-			return a.render(cmd.OutOrStdout(), out, func(w io.Writer, wide bool) {
-				if out.Degraded {
-					fmt.Fprintln(w, "WARNING: drain state is unavailable")
-				}
-				if len(out.Drains) == 0 {
-					fmt.Fprintln(w, "no upstream is drained")
-					return
-				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				head := "UPSTREAM\tREASON\tBY\tSINCE"
-				if wide {
-					head += "\tID"
-				}
-				fmt.Fprintln(tw, head)
-				for i := range out.Drains {
-					d := &out.Drains[i]
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s", d.Target, d.Reason, d.Actor, d.Created.Local().Format(time.RFC3339))
-					if wide {
-						fmt.Fprintf(tw, "\t%s", d.ID)
-					}
-					fmt.Fprintln(tw)
-				}
-				_ = tw.Flush()
-			})
-		}),
+	return listCmd(&cobra.Command{Use: "drains", Short: "List the drained upstreams"}, at("/admin/v1/drains"), printDrains)
+}
+
+func printDrains(w io.Writer, out *drainList, wide bool) {
+	if out.Degraded {
+		fmt.Fprintln(w, "WARNING: drain state is unavailable")
 	}
-	a.register(c)
-	return c
+	if len(out.Drains) == 0 {
+		fmt.Fprintln(w, "no upstream is drained")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "UPSTREAM\tREASON\tBY\tSINCE"
+	if wide {
+		head += "\tID"
+	}
+	fmt.Fprintln(tw, head)
+	for i := range out.Drains {
+		d := &out.Drains[i]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", d.Target, d.Reason, d.Actor, d.Created.Local().Format(time.RFC3339))
+		if wide {
+			fmt.Fprintf(tw, "\t%s", d.ID)
+		}
+		fmt.Fprintln(tw)
+	}
+	_ = tw.Flush()
+}
+
+// historyList is GET /admin/v1/killswitches/history.
+type historyList struct {
+	Events []struct {
+		Time   time.Time  `json:"time"`
+		Kind   string     `json:"kind"`
+		Action string     `json:"action"`
+		Actor  string     `json:"actor,omitempty"`
+		Switch switchView `json:"switch"`
+	} `json:"events"`
 }
 
 func historyCmd() *cobra.Command {
-	var a adminFlags
-	c := &cobra.Command{
+	return listCmd(&cobra.Command{
 		Use:   "history",
 		Short: "List recent kill-switch and drain changes (this replica's)",
 		Long: `List the kill-switch and drain changes the replica at --addr made or saw
 expire since it started (at most 500, oldest first). Changes made through
 another replica show on that replica; the audit stream is the complete
 record.`,
-		Args: cobra.NoArgs,
-		RunE: adminRun(&a, func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Events []struct {
-					Time   time.Time  `json:"time"`
-					Kind   string     `json:"kind"`
-					Action string     `json:"action"`
-					Actor  string     `json:"actor,omitempty"`
-					Switch switchView `json:"switch"`
-				} `json:"events"`
-			}
-			if err := a.call(cmd.Context(), http.MethodGet, "/admin/v1/killswitches/history", nil, &out); err != nil {
-				return err
-			}
-			return a.render(cmd.OutOrStdout(), out, func(w io.Writer, wide bool) {
-				if len(out.Events) == 0 {
-					fmt.Fprintln(w, "no changes since the gateway started")
-					return
-				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				head := "TIME\tKIND\tACTION\tSCOPE\tTARGET\tREASON\tBY"
-				if wide {
-					head += "\tID\tTICKET\tEXPIRES"
-				}
-				fmt.Fprintln(tw, head)
-				for i := range out.Events {
-					e := &out.Events[i]
-					s := &e.Switch
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", e.Time.Local().Format(time.RFC3339), e.Kind, e.Action, s.Scope, dash(s.Target), s.Reason, e.Actor)
-					if wide {
-						fmt.Fprintf(tw, "\t%s\t%s\t%s", dash(s.ID), dash(s.Ticket), expiry(s.Expires))
-					}
-					fmt.Fprintln(tw)
-				}
-				_ = tw.Flush()
-			})
-		}),
+	}, at("/admin/v1/killswitches/history"), printHistory)
+}
+
+func printHistory(w io.Writer, out *historyList, wide bool) {
+	if len(out.Events) == 0 {
+		fmt.Fprintln(w, "no changes since the gateway started")
+		return
 	}
-	a.register(c)
-	return c
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "TIME\tKIND\tACTION\tSCOPE\tTARGET\tREASON\tBY"
+	if wide {
+		head += "\tID\tTICKET\tEXPIRES"
+	}
+	fmt.Fprintln(tw, head)
+	for i := range out.Events {
+		e := &out.Events[i]
+		s := &e.Switch
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", e.Time.Local().Format(time.RFC3339), e.Kind, e.Action, s.Scope, dash(s.Target), s.Reason, e.Actor)
+		if wide {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s", dash(s.ID), dash(s.Ticket), expiry(s.Expires))
+		}
+		fmt.Fprintln(tw)
+	}
+	_ = tw.Flush()
 }

@@ -191,23 +191,19 @@ func serveCmd() *cobra.Command {
 }
 
 func serve(path string, watch bool, stderr io.Writer) error {
-	cfg, err := configs.Load(path)
-	if err != nil {
-		for _, p := range configs.Problems(err) {
-			fmt.Fprintf(stderr, "config: %s\n", p)
-		}
-		return errFailed
-	}
-	log, level := telemetry.NewLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	watched := []string{path}
-	if pinned(cfg) {
-		// An approval written by `mcpgw tools approve` applies on reload.
-		watched = append(watched, cfg.LockFilePath(path))
+	s, err := start(ctx, path, stderr)
+	if err != nil {
+		return errFailed
 	}
-	if err := listenAndServe(ctx, cfg, path, log, level, reloadTriggers(ctx, watched, watch, log)); err != nil {
-		log.Error("mcpgw stopped", slog.Any("error", err))
+	watched := []string{path}
+	if pinned(s.cfg) {
+		// An approval written by `mcpgw tools approve` applies on reload.
+		watched = append(watched, s.cfg.LockFilePath(path))
+	}
+	if err := s.run(ctx, path, reloadTriggers(ctx, watched, watch, s.log)); err != nil {
+		s.log.Error("mcpgw stopped", slog.Any("error", err))
 		return errFailed
 	}
 	return nil
@@ -259,37 +255,100 @@ func reloadTriggers(ctx context.Context, paths []string, watch bool, log *slog.L
 	return trig
 }
 
-func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger, level *slog.LevelVar, reload <-chan struct{}) error {
-	tel, err := telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: version})
+// started is what serve builds before it serves: everything that can
+// refuse to start (TestServeRefusesOnlyWhatValidateReports runs it on
+// every mutant of a valid configuration, so a refusal added here that
+// validate does not report fails that test).
+type started struct {
+	cfg         *configs.Config
+	log         *slog.Logger
+	tel         *telemetry.Telemetry
+	gw          *gateway.Gateway
+	l           net.Listener
+	stopMetrics func()
+}
+
+// start loads the configuration at path and builds everything serve
+// needs, listeners included, without serving. It reports why it failed
+// on stderr (a configuration problem as validate prints it, anything else
+// in the log) and returns the cause.
+func start(ctx context.Context, path string, stderr io.Writer) (*started, error) {
+	cfg, err := configs.Load(path)
 	if err != nil {
-		return err
+		for _, p := range configs.Problems(err) {
+			fmt.Fprintf(stderr, "config: %s\n", p)
+		}
+		return nil, err
 	}
+	log, level := telemetry.NewLogger(cfg.Log, stderr)
+	s, err := build(ctx, cfg, path, log, level)
+	if err != nil {
+		log.ErrorContext(ctx, "mcpgw did not start", slog.Any("error", err))
+		return nil, err
+	}
+	return s, nil
+}
+
+// build is start after the configuration has loaded.
+func build(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger, level *slog.LevelVar) (_ *started, err error) {
+	s := &started{cfg: cfg, log: log}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := tel.Shutdown(sctx); err != nil {
-			log.Warn("flushing telemetry", slog.Any("error", err))
+		if err != nil {
+			s.close(ctx)
 		}
 	}()
-	gw, err := gateway.New(cfg, &gateway.Options{Logger: log, Version: version, Telemetry: tel, LogLevel: level, ConfigPath: path})
-	if err != nil {
-		return err
+	if s.tel, err = telemetry.New(cfg.Telemetry, telemetry.Options{ServiceVersion: version}); err != nil {
+		return nil, err
 	}
-	if addr := tel.MetricsListen(); addr != "" {
-		stopMetrics, err := serveMetrics(ctx, addr, tel, log)
-		if err != nil {
-			gw.Close()
-			return err
+	if s.gw, err = gateway.New(cfg, &gateway.Options{Logger: log, Version: version, Telemetry: s.tel, LogLevel: level, ConfigPath: path}); err != nil {
+		return nil, err
+	}
+	if addr := s.tel.MetricsListen(); addr != "" {
+		if s.stopMetrics, err = serveMetrics(ctx, addr, s.tel, log); err != nil {
+			return nil, err
 		}
-		defer stopMetrics()
 	}
 	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", cfg.Server.Listen)
-	if err != nil {
-		gw.Close()
-		return fmt.Errorf("listening on %s: %w", cfg.Server.Listen, err)
+	if s.l, err = lc.Listen(ctx, "tcp", cfg.Server.Listen); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Server.Listen, err)
 	}
-	gw.Start()
+	return s, nil
+}
+
+// close releases what start built, for a start that failed or a test.
+func (s *started) close(ctx context.Context) {
+	if s.l != nil {
+		_ = s.l.Close()
+	}
+	if s.stopMetrics != nil {
+		s.stopMetrics()
+	}
+	if s.gw != nil {
+		s.gw.Close()
+	}
+	s.flushTelemetry(ctx)
+}
+
+// flushTelemetry shuts the telemetry providers down, exporting what is
+// buffered.
+func (s *started) flushTelemetry(ctx context.Context) {
+	if s.tel == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.tel.Shutdown(sctx); err != nil {
+		s.log.WarnContext(ctx, "flushing telemetry", slog.Any("error", err))
+	}
+}
+
+// run serves until ctx ends, reloading path on each reload trigger.
+func (s *started) run(ctx context.Context, path string, reload <-chan struct{}) error {
+	defer s.flushTelemetry(ctx)
+	if s.stopMetrics != nil {
+		defer s.stopMetrics()
+	}
+	s.gw.Start()
 	go func() {
 		for {
 			select {
@@ -297,13 +356,13 @@ func listenAndServe(ctx context.Context, cfg *configs.Config, path string, log *
 				return
 			case <-reload:
 				// ReloadFile logs, counts and audits the outcome.
-				_ = gw.ReloadFile(ctx, path)
+				_ = s.gw.ReloadFile(ctx, path)
 			}
 		}
 	}()
-	log.InfoContext(ctx, "mcpgw listening", slog.String("addr", l.Addr().String()), slog.String("mcp_path", cfg.Server.MCPPath),
-		slog.String("version", version), slog.Int("upstreams", len(cfg.Upstreams)))
-	return gw.Serve(ctx, l)
+	s.log.InfoContext(ctx, "mcpgw listening", slog.String("addr", s.l.Addr().String()), slog.String("mcp_path", s.cfg.Server.MCPPath),
+		slog.String("version", version), slog.Int("upstreams", len(s.cfg.Upstreams)))
+	return s.gw.Serve(ctx, s.l)
 }
 
 // serveMetrics serves /metrics on its own listener (telemetry.metrics.listen)

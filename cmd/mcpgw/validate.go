@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -48,15 +49,7 @@ when an upstream pins.`,
 			if err := out.check(); err != nil {
 				return err
 			}
-			cfg, problems := configs.Check(args[0], configs.CheckOptions{Resolve: resolve})
-			if cfg != nil && resolve {
-				probed := gateway.Probe(cmd.Context(), cfg)
-				if err := gateway.CheckLock(cfg, args[0]); err != nil {
-					probed = append(probed, configs.Problem{Path: "pinning.lock_file", Message: err.Error()})
-				}
-				configs.Locate(args[0], probed)
-				problems = append(problems, probed...)
-			}
+			problems := validateFile(cmd.Context(), args[0], resolve)
 			rep := validateReport{File: args[0], OK: len(problems) == 0, Resolved: resolve, Problems: problems}
 			if rep.Problems == nil {
 				rep.Problems = []configs.Problem{}
@@ -90,6 +83,21 @@ when an upstream pins.`,
 	out.register(c)
 	c.Flags().BoolVar(&resolve, "resolve", false, "also expand env references, read secrets, and reach issuers and upstreams")
 	return c
+}
+
+// validateFile returns every problem validate finds in the file at path;
+// with resolve, also what gateway.Probe finds reaching what it names.
+func validateFile(ctx context.Context, path string, resolve bool) []configs.Problem {
+	cfg, problems := configs.Check(path, configs.CheckOptions{Resolve: resolve})
+	if cfg != nil && resolve {
+		probed := gateway.Probe(ctx, cfg)
+		if err := gateway.CheckLock(cfg, path); err != nil {
+			probed = append(probed, configs.Problem{Path: "pinning.lock_file", Message: err.Error()})
+		}
+		configs.Locate(path, probed)
+		problems = append(problems, probed...)
+	}
+	return problems
 }
 
 func configCmd() *cobra.Command {

@@ -4,15 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/mcpgw/mcpgw/configs"
-	"github.com/mcpgw/mcpgw/gateway"
 )
 
 // TestValidateBrokenFile: one file with one of each mistake: every
@@ -66,66 +62,4 @@ func TestValidateBrokenFile(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "8 problem(s)")
 	assert.Contains(t, errOut, "line 4: server.listn: unknown key")
-}
-
-// TestServeStartupChecksAreValidated enumerates what makes serve refuse
-// to start and proves validate reports each. serve starts with
-// configs.Load (the same parse as validate --resolve, whose rules are
-// configs.Validate, which validate runs at both levels), then
-// gateway.New, which calls Validate again and then builds what needs
-// I/O. Each case is one of those start-up failures: the first group are
-// rules of Validate (serve refused them before this issue was fixed in
-// cmd or not at all), the second needs --resolve (files, network).
-func TestServeStartupChecksAreValidated(t *testing.T) {
-	dir := t.TempDir()
-	up := "  - {name: orders, http: {url: \"http://127.0.0.1:1/mcp\"}}\n"
-	tests := []struct {
-		name    string
-		yaml    string
-		resolve bool // validate needs --resolve to see it
-		path    string
-	}{
-		{"non-loopback listen without auth", "server: {listen: \"0.0.0.0:9190\"}\nupstreams:\n" + up, false, "server.listen"},
-		{"prefix leaving room for 1 character", "upstreams:\n  - {name: orders, prefix: " + strings.Repeat("p", 61) + ", http: {url: \"http://127.0.0.1:1/mcp\"}}\n", false, "upstreams[0].prefix"},
-		{"two empty prefixes", "upstreams:\n  - {name: a, prefix: \"\", http: {url: \"http://127.0.0.1:1/mcp\"}}\n  - {name: b, prefix: \"\", http: {url: \"http://127.0.0.1:2/mcp\"}}\n", false, "upstreams[1].prefix"},
-		{"name pattern", "catalog: {name_pattern: \"(\"}\nupstreams:\n" + up, false, "catalog.name_pattern"},
-		{"session key", "server: {session_key: {value: short}}\nupstreams:\n" + up, false, "server.session_key"},
-		{"mapping for a list", "server: {allowed_origins: {a: b}}\nupstreams:\n" + up, false, "server.allowed_origins"},
-		{"unknown key", "upstreams:\n" + up + "logs: {}\n", false, "logs"},
-		{"audit file in a missing directory", "upstreams:\n" + up + "audit: {sinks: [{type: file, path: " + filepath.Join(dir, "missing", "audit.jsonl") + "}]}\n", true, "audit.sinks[0].path"},
-		{"state file in a missing directory", "upstreams:\n" + up + "policy: {kill_switches: {state_file: " + filepath.Join(dir, "missing", "state.json") + "}}\n", true, "policy.kill_switches.state_file"},
-		{"secret file missing", "upstreams:\n  - {name: orders, http: {url: \"http://127.0.0.1:1/mcp\", headers: {X-Key: {file: /nonexistent/key}}}}\n", true, "upstreams[0].http.headers[X-Key]"},
-		{"unset variable", "upstreams:\n  - {name: orders, http: {url: \"${MCPGW_TEST_UNSET_URL}\"}}\n", true, "upstreams[0].http.url"},
-		{"lock file missing under enforce", "upstreams:\n" + up + "pinning: {mode: enforce, lock_file: " + filepath.Join(dir, "none.lock") + "}\n", true, "pinning.lock_file"},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			file := filepath.Join(dir, fmt.Sprintf("c%d.yaml", i))
-			require.NoError(t, os.WriteFile(file, []byte(tt.yaml), 0o600))
-			// serve's start-up: Load, then gateway.New.
-			cfg, err := configs.Load(file)
-			if err == nil {
-				var g *gateway.Gateway
-				g, err = gateway.New(cfg, nil)
-				if err == nil {
-					g.Close()
-				}
-			}
-			require.Error(t, err, "serve refuses to start")
-
-			args := []string{"validate", file, "-o", "json"}
-			if tt.resolve {
-				args = append(args, "--resolve")
-			}
-			code, out, errOut := cli(t, args...)
-			require.Equal(t, 1, code, "validate reports it: %s %s", out, errOut)
-			var rep validateReport
-			require.NoError(t, json.Unmarshal([]byte(out), &rep))
-			var paths []string
-			for _, p := range rep.Problems {
-				paths = append(paths, p.Path)
-			}
-			assert.Contains(t, paths, tt.path)
-		})
-	}
 }

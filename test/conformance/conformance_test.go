@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpgw/mcpgw/internal/testio"
 )
 
 // suiteVersion is the pinned suite, as tools/conformance/package.json has it.
@@ -200,7 +202,7 @@ func (e *env) startEverything(t *testing.T, stateless bool) string {
 	t.Helper()
 	for range 5 {
 		addr := freeAddr(t)
-		var out lockedBuffer
+		var out testio.LockedBuffer
 		cmd := exec.CommandContext(context.WithoutCancel(t.Context()), e.everything, "-http", addr, "-stateless="+strconv.FormatBool(stateless))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		require.NoError(t, cmd.Start())
@@ -251,7 +253,7 @@ func waitListening(ctx context.Context, addr string, exited <-chan struct{}) boo
 // gateway is a running mcpgw process.
 type gateway struct {
 	url string
-	out *lockedBuffer
+	out *testio.LockedBuffer
 }
 
 func (g *gateway) log() string { return g.out.String() }
@@ -273,7 +275,7 @@ audit: {sinks: [{type: file, path: %q}]}
 	path := filepath.Join(dir, "mcpgw.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 
-	out := &lockedBuffer{}
+	out := &testio.LockedBuffer{}
 	addrs := make(chan string, 1)
 	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), e.mcpgw, "serve", "-config", path)
 	cmd.Stdout = out
@@ -339,23 +341,6 @@ func (a *addrWatcher) Write(p []byte) (int, error) {
 		}
 	}
 	return a.w.Write(p)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // The statuses of a check in checks.json; a score counts SUCCESS against

@@ -153,6 +153,12 @@ var rooms = []room{
 		why:    "starts a real redis-server for tests",
 	},
 	{
+		path:   "internal/testio",
+		stdlib: true,
+		helper: true,
+		why:    "I/O helpers for tests (a buffer read while a gateway writes)",
+	},
+	{
 		path:   "internal/rawjson",
 		stdlib: true,
 		shared: true,
@@ -161,7 +167,7 @@ var rooms = []room{
 }
 
 // productionForbids applies to every room but test rooms and helpers.
-var productionForbids = []string{"testing/...", "net/http/httptest", module + "/test/...", module + "/internal/redistest", module + "/bench/..."}
+var productionForbids = []string{"testing/...", "net/http/httptest", module + "/test/...", module + "/internal/redistest", module + "/internal/testio", module + "/bench/..."}
 
 // confinement keeps an import inside some rooms.
 type confinement struct {

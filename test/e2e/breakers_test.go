@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,25 +15,8 @@ import (
 
 	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/gateway"
+	"github.com/mcpgw/mcpgw/internal/testio"
 )
-
-// lockedBuffer is a log destination tests read while the gateway writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // toolBreakers reads the per-tool breaker states of an upstream from the
 // admin API: tool → state.
@@ -72,7 +53,7 @@ func toolBreakers(t *testing.T, g *gw, name string) map[string]string {
 // transition is logged and audited.
 func TestBreakersPerToolAndKill(t *testing.T) {
 	url, proc := startDemoUpstreamCmd(t, "orders")
-	logs := &lockedBuffer{}
+	logs := &testio.LockedBuffer{}
 	auditPath := t.TempDir() + "/audit.jsonl"
 	cfg, err := configs.Parse(fmt.Appendf(nil, `
 server: {listen: 127.0.0.1:0}
