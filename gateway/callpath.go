@@ -89,6 +89,12 @@ type call struct {
 	// needArgs is set by stepRules when the rules' answer depends on the
 	// arguments, which stepArguments then decodes.
 	needArgs bool
+
+	// The values rp, rec and the upstream request point to, allocated with
+	// the call rather than one allocation each.
+	rpVal  replier
+	recVal audit.Record
+	reqVal upstream.Request
 }
 
 // run runs the call's steps in order, from the next one not yet taken,
@@ -190,7 +196,8 @@ func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request, ep *mcpEndp
 // upstream.
 func (c *call) attach(m *message) {
 	c.m = m
-	c.rp = newReplier(c.w, c.r, c.s == nil)
+	c.rp = &c.rpVal
+	c.rp.init(c.w, c.r, c.s == nil)
 	c.observe()
 	if c.next <= stepRoute || c.rerr != nil {
 		return
@@ -333,7 +340,8 @@ func (c *call) exchange() *rpcError {
 
 // request is the upstream request of the call.
 func (c *call) request(ctx context.Context) *upstream.Request {
-	req := &upstream.Request{
+	req := &c.reqVal
+	*req = upstream.Request{
 		Method:     c.method,
 		Params:     c.t.params,
 		RequestID:  requestIDFrom(ctx),
@@ -477,21 +485,28 @@ func writeHeaderRefusal(w http.ResponseWriter, rerr *rpcError) {
 
 // startRecord starts the audit record of a routed tools/call.
 func (c *call) startRecord() {
-	c.rec = c.newRecord()
+	c.rec = &c.recVal
+	c.fillRecord(c.rec)
 	c.rec.Tool, c.rec.Upstream, c.rec.UpstreamTool = c.t.name, c.t.upstream, c.t.original
 }
 
 // newRecord is a tools/call record with who and when filled in.
 func (c *call) newRecord() *audit.Record {
+	rec := new(audit.Record)
+	c.fillRecord(rec)
+	return rec
+}
+
+// fillRecord sets rec to a tools/call record with who and when filled in.
+func (c *call) fillRecord(rec *audit.Record) {
 	ctx := c.r.Context()
-	rec := &audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Endpoint: c.r.URL.Path, Subject: anonymous}
+	*rec = audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Endpoint: c.r.URL.Path, Subject: anonymous}
 	if p, ok := authn.PrincipalFrom(ctx); ok {
 		rec.Subject, rec.Issuer, rec.ClientID = p.Subject, p.Issuer, p.ClientID
 	}
 	if c.s != nil {
 		rec.SessionID = c.s.digest
 	}
-	return rec
 }
 
 // recordArgs adds the call's arguments to its record, as the upstream's
@@ -542,7 +557,7 @@ func (c *call) writeRecord() *audit.Record {
 	}
 	rec.LatencyMicros = c.g.now().Sub(rec.Time).Microseconds()
 	ctx := c.r.Context()
-	if err := c.g.controls.audit.Log(context.WithoutCancel(ctx), rec); err != nil {
+	if err := c.g.controls.audit.LogDetached(rec); err != nil {
 		c.g.auditRefused(ctx)
 		c.g.log.ErrorContext(ctx, "audit record not written", slog.String("tool", rec.Tool),
 			slog.String("decision", string(rec.Decision)), slog.String("request_id", rec.RequestID), slog.Any("error", err))
