@@ -90,11 +90,12 @@ type call struct {
 	// arguments, which stepArguments then decodes.
 	needArgs bool
 
-	// The values rp, rec and the upstream request point to, allocated with
-	// the call rather than one allocation each.
+	// The values rp, rec, the upstream request and its identity point to,
+	// allocated with the call rather than one allocation each.
 	rpVal  replier
 	recVal audit.Record
 	reqVal upstream.Request
+	idVal  upstream.Identity
 }
 
 // run runs the call's steps in order, from the next one not yet taken,
@@ -329,7 +330,7 @@ func (c *call) exchange() *rpcError {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		defer c.s.track(c.m.ID, cancel)()
+		defer c.s.untrack(c.s.track(c.m.ID, cancel))
 	}
 	c.result, c.upErr = c.g.exchange(ctx, c.s, c.rp, &c.t, c.up, c.request(ctx), c.m)
 	if c.upErr != nil {
@@ -346,7 +347,7 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 		Params:     c.t.params,
 		RequestID:  requestIDFrom(ctx),
 		Idempotent: c.method != mcpwire.MethodToolsCall || c.t.hints.Retryable(),
-		Identity:   identityFor(ctx, c.rt.upCfg[c.t.upstream]),
+		Identity:   identityFor(ctx, c.rt.upCfg[c.t.upstream], &c.idVal),
 	}
 	if c.method == mcpwire.MethodToolsCall {
 		req.Tool = c.t.original

@@ -50,10 +50,22 @@ func BenchmarkCallPath(b *testing.B) {
 		runCallPath(b, url, loadgen.Era2026, "bench__echo", "")
 	})
 	b.Run("mcpgw-full/2025", func(b *testing.B) {
-		const resource = "http://127.0.0.1/mcp"
-		iss := authntest.NewIssuer(b, authntest.WithAudience(resource))
-		tok := iss.Mint(map[string]any{"sub": "bench", "client_id": "mcpgw-bench", "scope": "mcp:tools bench:call"})
-		url := serveBenchGateway(b, routingConfig(b, upURL)+fmt.Sprintf(`
+		yaml, authz := fullConfig(b, upURL)
+		url := serveBenchGateway(b, yaml, withScope("bench:call"))
+		runCallPath(b, url, loadgen.Era2025, "bench__echo", authz)
+	})
+}
+
+// fullConfig is mcpgw with everything on the call path: bearer auth
+// (cached token), per-tool scopes (with withScope), a local rate limit,
+// the default breaker and bulkhead, and audit to a file. It returns the
+// YAML and the Authorization value of a token that passes.
+func fullConfig(b testing.TB, upURL string) (yaml, authz string) {
+	b.Helper()
+	const resource = "http://127.0.0.1/mcp"
+	iss := authntest.NewIssuer(b, authntest.WithAudience(resource))
+	tok := iss.Mint(map[string]any{"sub": "bench", "client_id": "mcpgw-bench", "scope": "mcp:tools bench:call"})
+	return routingConfig(b, upURL) + fmt.Sprintf(`
 auth:
   resource: %q
   issuers:
@@ -63,9 +75,7 @@ policy:
   rate_limits:
     per_principal: {rate: 1000000000, burst: 1000000000}
     backend: local
-`, resource, iss.URL())+"\n", withScope("bench:call"))
-		runCallPath(b, url, loadgen.Era2025, "bench__echo", "Bearer "+tok)
-	})
+`, resource, iss.URL()) + "\n", "Bearer " + tok
 }
 
 // labelled runs f with the pprof label role=role; goroutines f starts
@@ -75,7 +85,7 @@ func labelled(role string, f func(ctx context.Context)) {
 }
 
 // serveBenchUpstream serves the fast upstream on a loopback port.
-func serveBenchUpstream(b *testing.B) string {
+func serveBenchUpstream(b testing.TB) string {
 	b.Helper()
 	var lc net.ListenConfig
 	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
@@ -90,7 +100,7 @@ func serveBenchUpstream(b *testing.B) string {
 
 // routingConfig is mcpgw with routing only (the audit stream, which cannot
 // be turned off, goes to a file).
-func routingConfig(b *testing.B, upURL string) string {
+func routingConfig(b testing.TB, upURL string) string {
 	b.Helper()
 	return fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
@@ -111,19 +121,26 @@ func withScope(scope string) func(*configs.Config) {
 
 // serveBenchGateway serves mcpgw with the YAML configuration on a loopback
 // port and returns its MCP URL once it is ready.
-func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)) string {
+func serveBenchGateway(b testing.TB, yaml string, edits ...func(*configs.Config)) string {
 	b.Helper()
-	cfg, err := configs.Parse([]byte(yaml))
-	if err != nil {
-		b.Fatalf("config: %v\n%s", err, yaml)
-	}
-	for _, edit := range edits {
-		edit(cfg)
-	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
+	}
+	return serveGatewayOn(b, l, yaml, edits...)
+}
+
+// serveGatewayOn is serveBenchGateway on the listener l.
+func serveGatewayOn(b testing.TB, l net.Listener, yaml string, edits ...func(*configs.Config)) string {
+	b.Helper()
+	cfg, err := configs.Parse([]byte(yaml))
+	if err != nil {
+		_ = l.Close()
+		b.Fatalf("config: %v\n%s", err, yaml)
+	}
+	for _, edit := range edits {
+		edit(cfg)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(b.Context()))
 	done := make(chan error, 1)
