@@ -38,8 +38,10 @@ import (
 // body arrives and matches its headers (checkModernEnvelope), the same
 // call goes on from the audit gate.
 
-// stepID names one step of the call path, in the order the steps run.
-type stepID int
+// stepID names one step of the call path, in the order the steps run. A
+// byte, beside needArgs in call: the call value is sized to stay in the
+// 1152-byte allocation class (with the runtime's 8-byte header).
+type stepID uint8
 
 const (
 	stepOpen       stepID = iota // the gateway is not shutting down
@@ -72,8 +74,11 @@ type call struct {
 	began  time.Time // on the wall clock, for telemetry; zero without it
 
 	next stepID // the next step to run
-	t    target // set by stepRoute
-	up   Upstream
+	// needArgs is set by stepRules when the rules' answer depends on the
+	// arguments, which stepArguments then decodes.
+	needArgs bool
+	t        target // set by stepRoute
+	up       Upstream
 	// rec is the audit record of a tools/call, started by stepRoute; nil
 	// for other methods, and for a tools/call that ended before it had a
 	// route (finish then writes an unrouted record).
@@ -86,9 +91,6 @@ type call struct {
 	rerr   *rpcError       // the refusal or failure answered, if any
 	upErr  error           // the upstream's error, if any
 	result json.RawMessage // the upstream's result
-	// needArgs is set by stepRules when the rules' answer depends on the
-	// arguments, which stepArguments then decodes.
-	needArgs bool
 
 	// The values rp, rec, the upstream request and its identity point to,
 	// allocated with the call rather than one allocation each.
