@@ -92,12 +92,13 @@ type call struct {
 	upErr  error           // the upstream's error, if any
 	result json.RawMessage // the upstream's result
 
-	// The values rp, rec, the upstream request and its identity point to,
-	// allocated with the call rather than one allocation each.
+	// The values rp, rec and the upstream request point to, allocated with
+	// the call rather than one allocation each. (The upstream identity is
+	// not: only an authenticated call has one, and the call value stays in
+	// the 1152-byte allocation class without it.)
 	rpVal  replier
 	recVal audit.Record
 	reqVal upstream.Request
-	idVal  upstream.Identity
 }
 
 // run runs the call's steps in order, from the next one not yet taken,
@@ -349,7 +350,7 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 		Params:     c.t.params,
 		RequestID:  requestIDFrom(ctx),
 		Idempotent: c.method != mcpwire.MethodToolsCall || c.t.hints.Retryable(),
-		Identity:   identityFor(ctx, c.rt.upCfg[c.t.upstream], &c.idVal),
+		Identity:   identityFor(ctx, c.rt.upCfg[c.t.upstream]),
 	}
 	if c.method == mcpwire.MethodToolsCall {
 		req.Tool = c.t.original

@@ -28,14 +28,13 @@ func assertionIssuer(cfg *configs.Config) string {
 // nil on an unauthenticated gateway. The caller's raw token is included
 // only for a token_exchange upstream, where it is the subject_token of the
 // exchange; the upstream client never sends it as is (MCP security best
-// practices, "Token Passthrough"). It fills and returns id, which the
-// caller allocates with the call.
-func identityFor(ctx context.Context, u *configs.Upstream, id *upstream.Identity) *upstream.Identity {
+// practices, "Token Passthrough").
+func identityFor(ctx context.Context, u *configs.Upstream) *upstream.Identity {
 	p, ok := authn.PrincipalFrom(ctx)
 	if !ok {
 		return nil
 	}
-	*id = upstream.Identity{Subject: p.Subject, Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes}
+	id := &upstream.Identity{Subject: p.Subject, Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes}
 	if u != nil && u.Auth.Type == configs.UpstreamAuthTokenExchange {
 		id.Token, id.TokenHash = p.Token, p.TokenHash
 	}
