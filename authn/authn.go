@@ -297,6 +297,9 @@ func (a *Authenticator) verifySlow(ctx context.Context, token string, key [sha25
 		Token:        configs.Secret(token),
 		Claims:       cs,
 	}
+	// A cached principal serves every request with its token: the rate
+	// limit and session binding read its Key on each call.
+	p.key = p.Issuer + "\x00" + p.Subject
 	for _, name := range is.claims.clientIDs {
 		if id, ok := cs.str(name); ok && id != "" {
 			p.ClientID = id

@@ -52,13 +52,22 @@ type Principal struct {
 	// issuer with its own audience cannot, and a virtual endpoint then
 	// accepts its tokens by their audience and scopes.
 	perResource bool
+
+	// key is Key, rendered once by Authenticate; empty in a Principal made
+	// elsewhere, whose Key is then rendered on each call.
+	key string
 }
 
 // Key is the principal's identity as one string: issuer and subject, so
 // that the same sub from two issuers is two principals (OpenID Connect
 // Core §2: sub is unique only within its issuer). Rate limits and session
 // binding key on it.
-func (p *Principal) Key() string { return p.Issuer + "\x00" + p.Subject }
+func (p *Principal) Key() string {
+	if p.key != "" {
+		return p.key
+	}
+	return p.Issuer + "\x00" + p.Subject
+}
 
 // HasScopes reports whether every one of scopes was granted.
 func (p *Principal) HasScopes(scopes ...string) bool {

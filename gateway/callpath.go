@@ -38,8 +38,10 @@ import (
 // body arrives and matches its headers (checkModernEnvelope), the same
 // call goes on from the audit gate.
 
-// stepID names one step of the call path, in the order the steps run.
-type stepID int
+// stepID names one step of the call path, in the order the steps run. A
+// byte, beside needArgs in call: the call value is sized to stay in the
+// 1152-byte allocation class (with the runtime's 8-byte header).
+type stepID uint8
 
 const (
 	stepOpen       stepID = iota // the gateway is not shutting down
@@ -72,8 +74,11 @@ type call struct {
 	began  time.Time // on the wall clock, for telemetry; zero without it
 
 	next stepID // the next step to run
-	t    target // set by stepRoute
-	up   Upstream
+	// needArgs is set by stepRules when the rules' answer depends on the
+	// arguments, which stepArguments then decodes.
+	needArgs bool
+	t        target // set by stepRoute
+	up       Upstream
 	// rec is the audit record of a tools/call, started by stepRoute; nil
 	// for other methods, and for a tools/call that ended before it had a
 	// route (finish then writes an unrouted record).
@@ -86,9 +91,14 @@ type call struct {
 	rerr   *rpcError       // the refusal or failure answered, if any
 	upErr  error           // the upstream's error, if any
 	result json.RawMessage // the upstream's result
-	// needArgs is set by stepRules when the rules' answer depends on the
-	// arguments, which stepArguments then decodes.
-	needArgs bool
+
+	// The values rp, rec and the upstream request point to, allocated with
+	// the call rather than one allocation each. (The upstream identity is
+	// not: only an authenticated call has one, and the call value stays in
+	// the 1152-byte allocation class without it.)
+	rpVal  replier
+	recVal audit.Record
+	reqVal upstream.Request
 }
 
 // run runs the call's steps in order, from the next one not yet taken,
@@ -190,7 +200,8 @@ func (g *Gateway) headerCall(w http.ResponseWriter, r *http.Request, ep *mcpEndp
 // upstream.
 func (c *call) attach(m *message) {
 	c.m = m
-	c.rp = newReplier(c.w, c.r, c.s == nil)
+	c.rp = &c.rpVal
+	c.rp.init(c.w, c.r, c.s == nil)
 	c.observe()
 	if c.next <= stepRoute || c.rerr != nil {
 		return
@@ -322,7 +333,7 @@ func (c *call) exchange() *rpcError {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		defer c.s.track(c.m.ID, cancel)()
+		defer c.s.untrack(c.s.track(c.m.ID, cancel))
 	}
 	c.result, c.upErr = c.g.exchange(ctx, c.s, c.rp, &c.t, c.up, c.request(ctx), c.m)
 	if c.upErr != nil {
@@ -339,7 +350,8 @@ func (c *call) exchange() *rpcError {
 
 // request is the upstream request of the call.
 func (c *call) request(ctx context.Context) *upstream.Request {
-	req := &upstream.Request{
+	req := &c.reqVal
+	*req = upstream.Request{
 		Method:     c.method,
 		Params:     c.t.params,
 		RequestID:  requestIDFrom(ctx),
@@ -483,21 +495,28 @@ func writeHeaderRefusal(w http.ResponseWriter, rerr *rpcError) {
 
 // startRecord starts the audit record of a routed tools/call.
 func (c *call) startRecord() {
-	c.rec = c.newRecord()
+	c.rec = &c.recVal
+	c.fillRecord(c.rec)
 	c.rec.Tool, c.rec.Upstream, c.rec.UpstreamTool = c.t.name, c.t.upstream, c.t.original
 }
 
 // newRecord is a tools/call record with who and when filled in.
 func (c *call) newRecord() *audit.Record {
+	rec := new(audit.Record)
+	c.fillRecord(rec)
+	return rec
+}
+
+// fillRecord sets rec to a tools/call record with who and when filled in.
+func (c *call) fillRecord(rec *audit.Record) {
 	ctx := c.r.Context()
-	rec := &audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Endpoint: c.r.URL.Path, Subject: anonymous}
+	*rec = audit.Record{Time: c.start, Event: audit.EventToolsCall, RequestID: requestIDFrom(ctx), Endpoint: c.r.URL.Path, Subject: anonymous}
 	if p, ok := authn.PrincipalFrom(ctx); ok {
 		rec.Subject, rec.Issuer, rec.ClientID = p.Subject, p.Issuer, p.ClientID
 	}
 	if c.s != nil {
 		rec.SessionID = c.s.digest
 	}
-	return rec
 }
 
 // recordArgs adds the call's arguments to its record, as the upstream's
@@ -548,7 +567,7 @@ func (c *call) writeRecord() *audit.Record {
 	}
 	rec.LatencyMicros = c.g.now().Sub(rec.Time).Microseconds()
 	ctx := c.r.Context()
-	if err := c.g.controls.audit.Log(context.WithoutCancel(ctx), rec); err != nil {
+	if err := c.g.controls.audit.LogDetached(rec); err != nil {
 		c.g.auditRefused(ctx)
 		c.g.log.ErrorContext(ctx, "audit record not written", slog.String("tool", rec.Tool),
 			slog.String("decision", string(rec.Decision)), slog.String("request_id", rec.RequestID), slog.Any("error", err))

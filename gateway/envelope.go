@@ -16,8 +16,10 @@ import (
 // method, params, result and error, each at most once, with jsonrpc and
 // method plain strings (no escapes, valid UTF-8). It validates the whole
 // body with rawjson.ValidateObject (syntax, depth, no duplicate member at
-// any depth) and returns the message with its raw members aliasing one
-// copy of the body.
+// any depth) and returns the message with its raw members aliasing body,
+// which the caller hands over: it must not change body afterwards (the one
+// caller, servePost, reads each body into its own buffer). A copy here was
+// a body-sized allocation per call.
 //
 // For anything else — another member, a name with an escape or in another
 // case, invalid JSON — it returns false, and parseMessage checks the body
@@ -39,9 +41,7 @@ func scanEnvelope(body []byte) (*message, bool) {
 		}
 		spans[k] = f.Value
 	}
-	// One copy of the body backs every raw member, as encoding/json copies
-	// each RawMessage: the caller may reuse body.
-	buf := append([]byte(nil), body...)
+	buf := body
 	m := &message{}
 	for k, sp := range spans {
 		if sp.End == 0 {

@@ -45,7 +45,8 @@ var (
 // parseMessage decodes one JSON-RPC message and checks its shape. The error
 // it returns is an *rpcError with the code the spec names: a parse error
 // for a body that is not JSON; an invalid request for one too deep, with a
-// duplicate member (bodyError), or that is not a request.
+// duplicate member (bodyError), or that is not a request. The message's
+// raw members may alias body, which the caller must not change afterwards.
 func parseMessage(body []byte) (*message, *rpcError) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {

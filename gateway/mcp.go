@@ -420,7 +420,14 @@ type replier struct {
 }
 
 func newReplier(w http.ResponseWriter, r *http.Request, modern bool) *replier {
-	return &replier{w: w, sseOK: strings.Contains(r.Header.Get("Accept"), "text/event-stream"), modern: modern, minLog: -1}
+	rp := new(replier)
+	rp.init(w, r, modern)
+	return rp
+}
+
+// init readies a replier that has not been used.
+func (rp *replier) init(w http.ResponseWriter, r *http.Request, modern bool) {
+	rp.w, rp.sseOK, rp.modern, rp.minLog = w, strings.Contains(r.Header.Get("Accept"), "text/event-stream"), modern, -1
 }
 
 var _ upstream.Notifier = (*replier)(nil)

@@ -50,10 +50,22 @@ func BenchmarkCallPath(b *testing.B) {
 		runCallPath(b, url, loadgen.Era2026, "bench__echo", "")
 	})
 	b.Run("mcpgw-full/2025", func(b *testing.B) {
-		const resource = "http://127.0.0.1/mcp"
-		iss := authntest.NewIssuer(b, authntest.WithAudience(resource))
-		tok := iss.Mint(map[string]any{"sub": "bench", "client_id": "mcpgw-bench", "scope": "mcp:tools bench:call"})
-		url := serveBenchGateway(b, routingConfig(b, upURL)+fmt.Sprintf(`
+		yaml, authz := fullConfig(b, upURL)
+		url := serveBenchGateway(b, yaml, withScope("bench:call"))
+		runCallPath(b, url, loadgen.Era2025, "bench__echo", authz)
+	})
+}
+
+// fullConfig is mcpgw with everything on the call path: bearer auth
+// (cached token), per-tool scopes (with withScope), a local rate limit,
+// the default breaker and bulkhead, and audit to a file. It returns the
+// YAML and the Authorization value of a token that passes.
+func fullConfig(tb testing.TB, upURL string) (yaml, authz string) {
+	tb.Helper()
+	const resource = "http://127.0.0.1/mcp"
+	iss := authntest.NewIssuer(tb, authntest.WithAudience(resource))
+	tok := iss.Mint(map[string]any{"sub": "bench", "client_id": "mcpgw-bench", "scope": "mcp:tools bench:call"})
+	return routingConfig(tb, upURL) + fmt.Sprintf(`
 auth:
   resource: %q
   issuers:
@@ -63,9 +75,7 @@ policy:
   rate_limits:
     per_principal: {rate: 1000000000, burst: 1000000000}
     backend: local
-`, resource, iss.URL())+"\n", withScope("bench:call"))
-		runCallPath(b, url, loadgen.Era2025, "bench__echo", "Bearer "+tok)
-	})
+`, resource, iss.URL()) + "\n", "Bearer " + tok
 }
 
 // labelled runs f with the pprof label role=role; goroutines f starts
@@ -75,23 +85,23 @@ func labelled(role string, f func(ctx context.Context)) {
 }
 
 // serveBenchUpstream serves the fast upstream on a loopback port.
-func serveBenchUpstream(b *testing.B) string {
-	b.Helper()
+func serveBenchUpstream(tb testing.TB) string {
+	tb.Helper()
 	var lc net.ListenConfig
-	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
+	l, err := lc.Listen(tb.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := &http.Server{Handler: newServer(0, 500), ReadHeaderTimeout: 10 * time.Second}
 	labelled("upstream", func(context.Context) { go func() { _ = srv.Serve(l) }() })
-	b.Cleanup(func() { _ = srv.Close() })
+	tb.Cleanup(func() { _ = srv.Close() })
 	return "http://" + l.Addr().String() + "/mcp"
 }
 
 // routingConfig is mcpgw with routing only (the audit stream, which cannot
 // be turned off, goes to a file).
-func routingConfig(b *testing.B, upURL string) string {
-	b.Helper()
+func routingConfig(tb testing.TB, upURL string) string {
+	tb.Helper()
 	return fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 upstreams:
@@ -99,7 +109,7 @@ upstreams:
     http: {url: %q, max_idle_conns: 256}
 audit:
   sinks: [{type: file, path: %q}]
-`, upURL, filepath.Join(b.TempDir(), "audit.jsonl"))
+`, upURL, filepath.Join(tb.TempDir(), "audit.jsonl"))
 }
 
 // withScope makes the bench upstream's tools require scope.
@@ -111,21 +121,28 @@ func withScope(scope string) func(*configs.Config) {
 
 // serveBenchGateway serves mcpgw with the YAML configuration on a loopback
 // port and returns its MCP URL once it is ready.
-func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)) string {
-	b.Helper()
+func serveBenchGateway(tb testing.TB, yaml string, edits ...func(*configs.Config)) string {
+	tb.Helper()
+	var lc net.ListenConfig
+	l, err := lc.Listen(tb.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return serveGatewayOn(tb, l, yaml, edits...)
+}
+
+// serveGatewayOn is serveBenchGateway on the listener l.
+func serveGatewayOn(tb testing.TB, l net.Listener, yaml string, edits ...func(*configs.Config)) string {
+	tb.Helper()
 	cfg, err := configs.Parse([]byte(yaml))
 	if err != nil {
-		b.Fatalf("config: %v\n%s", err, yaml)
+		_ = l.Close()
+		tb.Fatalf("config: %v\n%s", err, yaml)
 	}
 	for _, edit := range edits {
 		edit(cfg)
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(b.Context()))
+	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
 	done := make(chan error, 1)
 	var g *gateway.Gateway
 	// New starts background goroutines too (the audit writer, the policy
@@ -141,18 +158,18 @@ func serveBenchGateway(b *testing.B, yaml string, edits ...func(*configs.Config)
 	if err != nil {
 		cancel()
 		_ = l.Close()
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			b.Error(err)
+			tb.Error(err)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for !g.Ready() {
 		if time.Now().After(deadline) {
-			b.Fatal("mcpgw not ready within 30s")
+			tb.Fatal("mcpgw not ready within 30s")
 		}
 		time.Sleep(5 * time.Millisecond) // Polling an observable condition.
 	}

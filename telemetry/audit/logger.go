@@ -154,6 +154,23 @@ func Open(opts *Options) (*Logger, error) {
 // lose its record). An error means the record was not accepted. Log does
 // not keep r.
 func (l *Logger) Log(ctx context.Context, r *Record) error {
+	if err := l.log(ctx.Done(), r); err != errDone { //nolint:errorlint // log's own sentinel, never wrapped.
+		return err
+	}
+	return ctx.Err()
+}
+
+// errDone is what log returns when done closed first.
+var errDone = errors.New("audit: done")
+
+// LogDetached is Log for a record that must outlive the request it
+// describes: only a full queue (StuckAfter) or a closed Logger refuses it,
+// never a context ending. It is Log(context.WithoutCancel(ctx), r) without
+// that context's allocation on every call.
+func (l *Logger) LogDetached(r *Record) error { return l.log(nil, r) }
+
+// log is Log, waiting for room until done is closed (never when nil).
+func (l *Logger) log(done <-chan struct{}, r *Record) error {
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
@@ -185,9 +202,9 @@ func (l *Logger) Log(ctx context.Context, r *Record) error {
 		l.release(bp)
 		l.stuck.Add(1)
 		return ErrStuck
-	case <-ctx.Done():
+	case <-done:
 		l.release(bp)
-		return ctx.Err()
+		return errDone
 	}
 }
 
