@@ -203,6 +203,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 		_ = g.controls.close(context.Background())
 		return nil, err
 	}
+	g.sessions.replay = newReplayBudget(cfg.Server.SSE, g.now)
 	g.sessions.onResume = func(s *session) {
 		g.log.Info("session resumed", slog.String("session", s.digest), slog.String("protocol_version", s.protocolVersion))
 	}

@@ -162,6 +162,11 @@ type Catalog struct {
 	ProtocolVersion string
 	// Stateless is true in the 2026-07-28 era (no initialize, no session).
 	Stateless bool
+	// Streams is true when the upstream answered its list requests as
+	// event streams (text/event-stream; the go-sdk does by default),
+	// false when it answered with JSON (mcp-go does, unless it has
+	// notifications to send first).
+	Streams bool
 }
 
 // Defaults applied by New when the configuration leaves a field zero.
