@@ -230,3 +230,65 @@ func TestResumeTheGetStream(t *testing.T) {
 	assert.Contains(t, later.data, `"method":"notifications/tools/list_changed"`)
 	assert.NotEqual(t, changed.id, later.id, "the stream goes on")
 }
+
+// TestUpstreamListChangedRelayedWhenListsAreTheSame: an upstream that
+// re-registers a tool announces tools/list_changed although its list
+// comes back the same. A client connected directly hears it; through
+// mcpgw, an open 2026-07-28 subscriptions/listen stream that asked for
+// tool list changes hears it too, once the gateway has re-listed.
+func TestUpstreamListChangedRelayedWhenListsAreTheSame(t *testing.T) {
+	srv := sdk.NewServer(&sdk.Implementation{Name: "same", Version: "1.0.0"}, nil)
+	tool := &sdk.Tool{Name: "again", InputSchema: map[string]any{"type": "object"}}
+	handler := func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		return &sdk.CallToolResult{}, nil
+	}
+	srv.AddTool(tool, handler)
+	up := startServer(t, func() http.Handler {
+		return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil)
+	})
+	g := startGateway(t, fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:0
+catalog:
+  list_changed_debounce: 20ms
+upstreams:
+  - name: same
+    http: {url: %q}
+`, up.url()), true)
+
+	body := `{"jsonrpc":"2.0","id":5,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, g.url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", era2026)
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req) //nolint:bodyclose // closed below.
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	events := make(chan sseEvent, 8)
+	go func() {
+		defer close(events)
+		r := newSSEReader(resp.Body)
+		for ev, ok := r.next(); ok; ev, ok = r.next() {
+			events <- ev
+		}
+	}()
+	next := func() sseEvent {
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(20 * time.Second):
+			require.FailNow(t, "no event on the listen stream")
+			return sseEvent{}
+		}
+	}
+	assert.Contains(t, next().data, `"method":"notifications/subscriptions/acknowledged"`)
+
+	srv.AddTool(tool, handler) // the same tool again: go-sdk announces a change
+	changed := next()
+	assert.Contains(t, changed.data, `"method":"notifications/tools/list_changed"`)
+	assert.Contains(t, changed.data, `"io.modelcontextprotocol/subscriptionId":5`)
+}
