@@ -195,15 +195,15 @@ var errOwnTimeout = errors.New("upstream timeout")
 // Client is the gateway's connection to one upstream MCP server. It is safe
 // for concurrent use.
 type Client struct {
-	name           string
-	cfg            configs.Upstream
-	log            *slog.Logger
-	onChange       func(string)
-	onListChanged  func(upstream, method string)
+	name          string
+	cfg           configs.Upstream
+	log           *slog.Logger
+	onChange      func(string)
+	onListChanged func(upstream, method string)
 	// announced are the list_changed methods the upstream sent since the
 	// last re-discovery finished.
-	announceMu sync.Mutex
-	announced  map[string]bool
+	announceMu     sync.Mutex
+	announced      map[string]bool
 	onUpdated      func(upstream, uri string)
 	timeout        time.Duration
 	maxResponse    int64
