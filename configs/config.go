@@ -160,6 +160,35 @@ type Server struct {
 	// client's retry, or a 2025-era client's responses. After it the held
 	// call is cancelled upstream and released. Default 60s.
 	MRTRHoldTimeout time.Duration `mapstructure:"mrtr_hold_timeout" yaml:"mrtr_hold_timeout"`
+	// SSE bounds the event streams of 2025-era sessions and what each
+	// replica keeps of them for resumption.
+	SSE SSE `mapstructure:"sse" yaml:"sse"`
+}
+
+// SSE configures the server-sent event streams of 2025-era sessions: the
+// POST streams that carry a call's notifications and result, and the GET
+// stream. Every event on them has an id, and the events a client missed
+// after a broken connection are replayed when it reconnects with
+// Last-Event-ID (MCP 2025-11-25 basic/transports, "Resumability and
+// Redelivery"). The events are kept in the memory of the replica that sent
+// them, within the bounds below: a client resumes on another replica only
+// if the load balancer routes its session back (by Mcp-Session-Id).
+// 2026-07-28 streams have no ids: that revision removed resumption.
+type SSE struct {
+	// Retry is the reconnection delay the gateway asks for in the retry
+	// field of each stream's first event: how long a client waits before
+	// it reconnects after the connection closes (during a drain, or when a
+	// proxy cuts it). Default 1s.
+	Retry time.Duration `mapstructure:"retry" yaml:"retry"`
+	// ReplayTTL is how long a sent event stays replayable. Default 1m.
+	ReplayTTL time.Duration `mapstructure:"replay_ttl" yaml:"replay_ttl"`
+	// ReplaySessionBytes bounds the events one session keeps for replay;
+	// the oldest are forgotten first. Default 1 MiB.
+	ReplaySessionBytes int64 `mapstructure:"replay_session_bytes" yaml:"replay_session_bytes"`
+	// ReplayTotalBytes bounds the events all sessions of a replica keep
+	// for replay. An event that does not fit is still sent, but cannot be
+	// replayed: a resumption that needs it is refused. Default 64 MiB.
+	ReplayTotalBytes int64 `mapstructure:"replay_total_bytes" yaml:"replay_total_bytes"`
 }
 
 // CORS configures cross-origin responses on /mcp.

@@ -37,6 +37,16 @@ const (
 	// DefaultMaxUnauthenticated bounds the requests being authenticated
 	// at once on connections not yet authenticated.
 	DefaultMaxUnauthenticated = 256
+	// DefaultSSERetry is the reconnection delay sent on event streams.
+	DefaultSSERetry = time.Second
+	// DefaultSSEReplayTTL is how long a sent event stays replayable.
+	DefaultSSEReplayTTL = time.Minute
+	// DefaultSSEReplaySessionBytes bounds one session's replayable events
+	// (1 MiB).
+	DefaultSSEReplaySessionBytes int64 = 1 << 20
+	// DefaultSSEReplayTotalBytes bounds a replica's replayable events
+	// (64 MiB).
+	DefaultSSEReplayTotalBytes int64 = 64 << 20
 	// DefaultCORSMaxAge is how long a browser may cache a preflight answer.
 	DefaultCORSMaxAge = 10 * time.Minute
 
@@ -94,6 +104,10 @@ func (c *Config) SetDefaults() {
 	setDefault(&s.MaxHeaderCount, DefaultMaxHeaderCount)
 	setDefault(&s.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDefault(&s.CORS.MaxAge, DefaultCORSMaxAge)
+	setDefault(&s.SSE.Retry, DefaultSSERetry)
+	setDefault(&s.SSE.ReplayTTL, DefaultSSEReplayTTL)
+	setDefault(&s.SSE.ReplaySessionBytes, DefaultSSEReplaySessionBytes)
+	setDefault(&s.SSE.ReplayTotalBytes, DefaultSSEReplayTotalBytes)
 
 	cat := &c.Catalog
 	setDefault(&cat.Separator, DefaultSeparator)

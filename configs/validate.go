@@ -158,6 +158,14 @@ func (v *validator) server(s *Server) {
 	if s.MaxUnauthenticated <= 0 {
 		v.add("server.max_unauthenticated", "must be positive")
 	}
+	v.positiveDuration("server.sse.retry", s.SSE.Retry)
+	v.positiveDuration("server.sse.replay_ttl", s.SSE.ReplayTTL)
+	if s.SSE.ReplaySessionBytes <= 0 {
+		v.add("server.sse.replay_session_bytes", "must be positive")
+	}
+	if s.SSE.ReplayTotalBytes < s.SSE.ReplaySessionBytes {
+		v.add("server.sse.replay_total_bytes", "must be at least replay_session_bytes (%d)", s.SSE.ReplaySessionBytes)
+	}
 }
 
 // The bounds of the header limits: below them ordinary requests (a

@@ -522,6 +522,9 @@ func TestValidateZeroConfigReportsEverything(t *testing.T) {
 		`server.max_unauthenticated: must be positive`,
 		`server.mrtr_state_ttl: must be a positive duration`,
 		`server.mrtr_hold_timeout: must be a positive duration`,
+		`server.sse.retry: must be a positive duration`,
+		`server.sse.replay_ttl: must be a positive duration`,
+		`server.sse.replay_session_bytes: must be positive`,
 		`catalog.separator: must not be empty`,
 		`catalog.page_size: must be at least 1`,
 		`catalog.list_changed_debounce: must be a positive duration`,
@@ -658,4 +661,18 @@ func TestPathOrder(t *testing.T) {
 			assert.Equal(t, tt.a, fe.Path)
 		})
 	}
+}
+
+// TestValidateSSEBounds: a replica's replay budget must hold at least one
+// session's.
+func TestValidateSSEBounds(t *testing.T) {
+	t.Parallel()
+	c := validConfig()
+	c.Server.SSE.ReplaySessionBytes = 2 << 20
+	c.Server.SSE.ReplayTotalBytes = 1 << 20
+	c.Server.SSE.Retry = -time.Second
+	err := c.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "server.sse.replay_total_bytes: must be at least replay_session_bytes (2097152)")
+	assert.Contains(t, err.Error(), "server.sse.retry: must be a positive duration")
 }

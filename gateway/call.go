@@ -28,7 +28,7 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 	case mcpwire.MethodSubscribe, mcpwire.MethodUnsubscribe:
 		g.serveSubscribe(w, r, s, m)
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.list(w, g.visible(r.Context(), rt, ep, s.views), listKind(m.Method), m)
+		g.list(w, r, s, rt, g.visible(r.Context(), rt, ep, s.views), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, s, m, nil, ep)
 	default:
@@ -41,13 +41,13 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, s *session, m
 const emptyObject = `{}`
 
 // list writes one pre-encoded page of the merged catalog.
-func (g *Gateway) list(w http.ResponseWriter, snap *catalog.Snapshot, k catalog.Kind, m *message) {
+func (g *Gateway) list(w http.ResponseWriter, r *http.Request, s *session, rt *runtime, snap *catalog.Snapshot, k catalog.Kind, m *message) {
 	page, rerr := pageFor(snap, k, m)
 	if rerr != nil {
 		writeJSON(w, http.StatusOK, appendError(nil, m.ID, rerr))
 		return
 	}
-	writeJSON(w, http.StatusOK, appendResult(make([]byte, 0, len(page)+64), m.ID, page))
+	writeAnswer(w, r, s, rt.anyStreams(), appendResult(make([]byte, 0, len(page)+64), m.ID, page))
 }
 
 // pageFor returns the page a list request's cursor names.

@@ -202,6 +202,9 @@ func (c *call) attach(m *message) {
 	c.m = m
 	c.rp = &c.rpVal
 	c.rp.init(c.w, c.r, c.s == nil)
+	if c.s != nil {
+		c.rp.streams = c.s.streams
+	}
 	c.observe()
 	if c.next <= stepRoute || c.rerr != nil {
 		return
@@ -326,7 +329,17 @@ func (c *call) auditGate() *rpcError {
 // eras needs (mrtr.go).
 func (c *call) exchange() *rpcError {
 	c.up = c.rt.byName[c.t.upstream]
+	c.rp.eager = streamsAnswers(c.up)
 	ctx := c.r.Context()
+	if c.rp.open() {
+		// A resumable stream outlives its connection: the client that
+		// lost it reconnects with Last-Event-ID for the rest, so losing
+		// the connection does not cancel the call ("Disconnection SHOULD
+		// NOT be interpreted as the client cancelling its request",
+		// 2025-11-25 basic/transports). notifications/cancelled, the end
+		// of the session and the upstream's timeout still do.
+		ctx = context.WithoutCancel(ctx)
+	}
 	if c.s != nil {
 		// notifications/cancelled names the call by its id within the
 		// session; the stateless era cancels by closing the request.

@@ -216,14 +216,16 @@ func (w *streamWriter) statusOf(t *testing.T) int {
 	}
 }
 
-// event waits for the next SSE event and decodes its data.
+// event waits for the next SSE event with data and decodes it.
 func (w *streamWriter) event(t *testing.T) map[string]any {
 	t.Helper()
 	for {
 		select {
 		case b := <-w.writes:
 			for line := range bytes.SplitSeq(b, []byte("\n")) {
-				if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+				// A priming event (an id, no data) is not dispatched,
+				// as an SSE client would not dispatch it.
+				if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok && len(d) > 0 {
 					var m map[string]any
 					require.NoError(t, json.Unmarshal(d, &m), "event %s", b)
 					return m

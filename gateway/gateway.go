@@ -203,6 +203,7 @@ func New(cfg *configs.Config, opts *Options) (*Gateway, error) {
 		_ = g.controls.close(context.Background())
 		return nil, err
 	}
+	g.sessions.replay = newReplayBudget(cfg.Server.SSE, g.now)
 	g.sessions.onResume = func(s *session) {
 		g.log.Info("session resumed", slog.String("session", s.digest), slog.String("protocol_version", s.protocolVersion))
 	}
@@ -262,7 +263,7 @@ func deriveKey(key []byte, purpose string) []byte {
 func (g *Gateway) runtimeDeps(cfg *configs.Config, prev *runtime) *runtimeDeps {
 	return &runtimeDeps{
 		log: g.log, now: g.now, version: g.version, healthInterval: g.healthInterval,
-		onChange: g.catalogChanged, hidden: g.hidden, signal: g.signal, resourceUpdated: g.resourceUpdated, asserter: g.asserter, tel: g.tel,
+		onChange: g.catalogChanged, onAnnounce: g.listsAnnounced, hidden: g.hidden, signal: g.signal, resourceUpdated: g.resourceUpdated, asserter: g.asserter, tel: g.tel,
 		redis: g.controls.redis, prev: prev, dial: g.dial, onBreaker: g.breakerChanged,
 		lockFile: cfg.LockFilePath(g.configPath), contracts: g.contracts,
 		serveEndpoint: g.serveEndpoint,
@@ -478,6 +479,31 @@ func (g *Gateway) Close() {
 }
 
 // catalogChanged tells every session which lists changed.
+// listsAnnounced relays the list_changed notifications upstreams sent,
+// once the merged catalog was rebuilt from their new lists: a client
+// would have heard them directly, even when the lists came back the same
+// (an upstream that re-registers a tool announces a change). A list whose
+// merged form changed was announced by catalogChanged already.
+func (g *Gateway) listsAnnounced(old, cur *catalog.Snapshot, methods []string) {
+	if cur == nil {
+		return
+	}
+	for _, method := range methods {
+		changed := false
+		for _, l := range lists() {
+			if l.changed == method && old != nil && old != cur && !sameList(old, cur, l.kind) {
+				changed = true
+			}
+		}
+		if changed {
+			continue
+		}
+		note := appendNotification(nil, method, nil)
+		g.sessions.broadcast(note)
+		g.listeners.broadcast(method, note)
+	}
+}
+
 func (g *Gateway) catalogChanged(old, cur *catalog.Snapshot) {
 	if old == nil {
 		return

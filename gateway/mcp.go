@@ -318,10 +318,13 @@ func (g *Gateway) clientNotification(r *http.Request, s *session, m *message) {
 	g.relayCancel(r.Context(), s, p.RequestID)
 }
 
-// serveStream is the standalone GET SSE stream of a session: it carries the
-// gateway's list_changed notifications.
+// serveStream is the standalone GET SSE stream of a session: it carries
+// the gateway's list_changed notifications. With Last-Event-ID it resumes
+// the stream that event was sent on (replay.go): the events after it are
+// replayed, then a GET stream goes on, and a POST stream runs to its
+// response.
 func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, ep *mcpEndpoint) {
-	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	if !acceptsSSE(r) {
 		http.Error(w, "Accept must include text/event-stream", http.StatusNotAcceptable)
 		return
 	}
@@ -335,29 +338,42 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, ep *mcpEnd
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
+	var st *sseStream
+	if last := r.Header.Get(mcpwire.HeaderLastEventID); last != "" {
+		var err error
+		if st, err = s.streams.resume(w, last); err != nil {
+			// The spec lets a server decline to replay; saying so beats
+			// a fresh stream that silently lacks what the client missed.
+			g.log.DebugContext(r.Context(), "stream not resumed", slog.String("session", s.digest), slog.Any("error", err))
+			http.Error(w, "cannot resume from Last-Event-ID "+strconv.Quote(last)+": "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	} else {
+		st = s.streams.start(w, true)
+	}
+	defer st.detach(w)
+	if !st.get {
+		select {
+		case <-st.end:
+		case <-s.closed:
+		case <-g.drained:
+		case <-r.Context().Done():
+		}
+		return
+	}
 	keepAlive := time.NewTicker(25 * time.Second)
 	defer keepAlive.Stop()
 	for {
 		select {
 		case note := <-s.notes:
-			if err := writeEvent(w, note); err != nil {
-				return
-			}
-			_ = rc.Flush()
+			st.send(note, false)
 		case <-keepAlive.C:
 			// A comment keeps proxies from closing an idle stream, and an
 			// open stream keeps its session alive.
 			s.touch(g.now())
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+			if st.comment(w, ": keep-alive\n\n") != nil {
 				return
 			}
-			_ = rc.Flush()
 		case <-s.closed:
 			return
 		case <-g.drained:
@@ -404,8 +420,12 @@ func writeEvent(w io.Writer, msg []byte) error {
 }
 
 // replier writes the answer to one request. It starts as a plain JSON
-// response and switches to an SSE stream only when a notification (progress)
-// must go out before the result, so most calls stay a single JSON body.
+// response and switches to an SSE stream when a notification (progress)
+// must go out before the result, or from the start when the upstream
+// answers its own clients with streams (eager), so that the client gets
+// the framing it would get directly. On a 2025-era session the stream is
+// resumable (replay.go): its events have ids and are kept for a client
+// that reconnects with Last-Event-ID.
 type replier struct {
 	w      http.ResponseWriter
 	sseOK  bool
@@ -413,7 +433,13 @@ type replier struct {
 	status int  // the HTTP status of an error answer when not 0 (refused)
 	// minLog is the rank of the least severe log message the client wants
 	// (mcpwire.LogLevelRank); -1 relays every one.
-	minLog    int
+	minLog int
+	// streams are the session's streams (nil in 2026-07-28, which has no
+	// resumption); st is this answer's once it streams.
+	streams *streams
+	st      *sseStream
+	// eager streams the answer even without notifications.
+	eager     bool
 	mu        sync.Mutex
 	streaming bool
 	finished  bool
@@ -427,7 +453,12 @@ func newReplier(w http.ResponseWriter, r *http.Request, modern bool) *replier {
 
 // init readies a replier that has not been used.
 func (rp *replier) init(w http.ResponseWriter, r *http.Request, modern bool) {
-	rp.w, rp.sseOK, rp.modern, rp.minLog = w, strings.Contains(r.Header.Get("Accept"), "text/event-stream"), modern, -1
+	rp.w, rp.sseOK, rp.modern, rp.minLog = w, acceptsSSE(r), modern, -1
+}
+
+// acceptsSSE reports whether a request accepts an event stream answer.
+func acceptsSSE(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 var _ upstream.Notifier = (*replier)(nil)
@@ -460,12 +491,51 @@ func (rp *replier) notify(msg []byte) {
 	if rp.finished {
 		return
 	}
-	if !rp.streaming {
-		h := rp.w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		rp.w.WriteHeader(http.StatusOK)
-		rp.streaming = true
+	rp.begin()
+	rp.event(msg, false)
+}
+
+// open starts the stream of an eager answer before the upstream is asked,
+// so that its priming event reaches the client at once. It reports
+// whether the answer is a resumable stream.
+//
+// Only a session's answer opens early: a 2026-07-28 error answer carries
+// a 4xx status (basic/transports), which a stream already begun could no
+// longer give, so that era's answers stream from the first notification
+// or the result.
+func (rp *replier) open() bool {
+	if !rp.sseOK || !rp.eager || rp.streams == nil {
+		return false
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if !rp.finished {
+		rp.begin()
+	}
+	return rp.st != nil
+}
+
+// begin switches the answer to an event stream; rp.mu is held.
+func (rp *replier) begin() {
+	if rp.streaming {
+		return
+	}
+	rp.streaming = true
+	if rp.streams != nil {
+		rp.st = rp.streams.start(rp.w, false)
+		return
+	}
+	h := rp.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	rp.w.WriteHeader(http.StatusOK)
+}
+
+// event writes one message on the stream; rp.mu is held.
+func (rp *replier) event(msg []byte, last bool) {
+	if rp.st != nil {
+		rp.st.send(msg, last)
+		return
 	}
 	if writeEvent(rp.w, msg) == nil {
 		_ = http.NewResponseController(rp.w).Flush()
@@ -487,11 +557,28 @@ func (rp *replier) finish(msg []byte, status int) {
 		return
 	}
 	rp.finished = true
+	if !rp.streaming && rp.eager && rp.sseOK && status == http.StatusOK {
+		rp.begin()
+	}
 	if rp.streaming {
-		if writeEvent(rp.w, msg) == nil {
-			_ = http.NewResponseController(rp.w).Flush()
-		}
+		rp.event(msg, true)
 		return
 	}
 	writeJSON(rp.w, status, msg)
+}
+
+// writeAnswer writes an answer the gateway makes itself (a list page): as
+// an event stream when the client accepts one and the upstreams answer
+// theirs that way (stream), else as JSON. On a session the stream is
+// resumable.
+func writeAnswer(w http.ResponseWriter, r *http.Request, s *session, stream bool, msg []byte) {
+	if !stream || !acceptsSSE(r) {
+		writeJSON(w, http.StatusOK, msg)
+		return
+	}
+	rp := &replier{w: w, sseOK: true, eager: true, minLog: -1}
+	if s != nil {
+		rp.streams = s.streams
+	}
+	rp.send(msg)
 }

@@ -132,7 +132,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, m *message
 	case mcpwire.MethodDiscover:
 		writeJSON(w, http.StatusOK, appendResult(nil, m.ID, g.discoverResult(rt, ep)))
 	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
-		g.modernList(w, rt, g.visible(r.Context(), rt, ep, rendersViews(rawjson.Member(rawjson.Member(m.Params, "_meta"), mcpwire.MetaClientCapabilities))), listKind(m.Method), m)
+		g.modernList(w, r, rt, g.visible(r.Context(), rt, ep, rendersViews(rawjson.Member(rawjson.Member(m.Params, "_meta"), mcpwire.MetaClientCapabilities))), listKind(m.Method), m)
 	case mcpwire.MethodToolsCall, mcpwire.MethodResourcesRead, mcpwire.MethodPromptsGet, mcpwire.MethodComplete:
 		g.forward(w, r, nil, m, c, ep)
 	case mcpwire.MethodListen:
@@ -213,7 +213,7 @@ func (g *Gateway) discoverResult(rt *runtime, ep *mcpEndpoint) []byte {
 // modernList writes a list page with the 2026-07-28 cache hints. The scope
 // is private: with authentication the merged catalog is filtered per
 // principal, so no shared cache may reuse it.
-func (g *Gateway) modernList(w http.ResponseWriter, rt *runtime, snap *catalog.Snapshot, k catalog.Kind, m *message) {
+func (g *Gateway) modernList(w http.ResponseWriter, r *http.Request, rt *runtime, snap *catalog.Snapshot, k catalog.Kind, m *message) {
 	page, rerr := pageFor(snap, k, m)
 	if rerr != nil {
 		writeJSON(w, modernStatus(rerr.Code), appendError(nil, m.ID, rerr))
@@ -224,7 +224,7 @@ func (g *Gateway) modernList(w http.ResponseWriter, rt *runtime, snap *catalog.S
 	out = append(out, m.ID...)
 	out = append(out, respResult...)
 	out = appendCacheHints(out, g.modernHead, page, rt.listTTL())
-	writeJSON(w, http.StatusOK, append(out, '}'))
+	writeAnswer(w, r, nil, rt.anyStreams(), append(out, '}'))
 }
 
 // appendCacheHints appends the object obj with the members of head (an

@@ -66,6 +66,12 @@ type runtime struct {
 	version   atomic.Uint64
 	changed   chan struct{}
 	onChange  func(old, cur *catalog.Snapshot)
+	// onAnnounce is told, after a rebuild, of the list_changed methods
+	// upstreams sent since the last one (relayed whether or not the
+	// merged lists changed).
+	onAnnounce func(old, cur *catalog.Snapshot, methods []string)
+	annMu      sync.Mutex
+	announced  map[string]bool
 	// buildMu serialises rebuilds: the loop's, and the immediate ones of
 	// kill-switch changes.
 	buildMu sync.Mutex
@@ -92,6 +98,9 @@ type runtimeDeps struct {
 	hidden func(exposed, upstream string) bool
 	// resourceUpdated is told of each resource update an upstream sends.
 	resourceUpdated func(upstream, uri string)
+	// onAnnounce is told of the list_changed the upstreams sent, after
+	// the rebuild they caused.
+	onAnnounce func(old, cur *catalog.Snapshot, methods []string)
 	// signal asks the current runtime to rebuild its catalog. Upstream
 	// clients call it, so that a client taken over by a later runtime
 	// signals that one.
@@ -135,8 +144,8 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 			Hidden: d.hidden,
 		},
 		changed:  make(chan struct{}, 1),
-		onChange: d.onChange,
-		stop:     make(chan struct{}),
+		onChange: d.onChange, onAnnounce: d.onAnnounce,
+		stop: make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -179,6 +188,7 @@ func newRuntime(cfg *configs.Config, d *runtimeDeps) (_ *runtime, err error) {
 			Logger:            d.log, // upstream.New adds the upstream and transport attributes
 			OnChange:          func(string) { d.signal() },
 			OnResourceUpdated: d.resourceUpdated,
+			OnListChanged:     rt.announce,
 			ClientName:        "mcpgw",
 			ClientVersion:     d.version,
 			HealthInterval:    d.healthInterval,
@@ -347,6 +357,9 @@ func (rt *runtime) rebuild() {
 	// lists what it loaded.
 	defer rt.loaded.Store(loaded)
 	old := rt.snap.Load()
+	if methods := rt.takeAnnounced(); len(methods) > 0 && rt.onAnnounce != nil {
+		defer func() { rt.onAnnounce(old, rt.snap.Load(), methods) }()
+	}
 	if old != nil && sameLists(old, snap) && sameRoutes(old, snap) {
 		return
 	}
@@ -494,4 +507,28 @@ func (rt *runtime) closeClient(c Upstream) {
 	if err := c.Close(); err != nil {
 		rt.log.Warn("closing upstream", slog.String("upstream", c.Name()), slog.Any("error", err))
 	}
+}
+
+// announce records a list_changed an upstream sent and asks for a
+// rebuild (upstream.Options.OnListChanged).
+func (rt *runtime) announce(_, method string) {
+	rt.annMu.Lock()
+	if rt.announced == nil {
+		rt.announced = map[string]bool{}
+	}
+	rt.announced[method] = true
+	rt.annMu.Unlock()
+	rt.signal()
+}
+
+// takeAnnounced returns and forgets the announced methods.
+func (rt *runtime) takeAnnounced() []string {
+	rt.annMu.Lock()
+	defer rt.annMu.Unlock()
+	methods := make([]string, 0, len(rt.announced))
+	for m := range rt.announced {
+		methods = append(methods, m)
+	}
+	rt.announced = nil
+	return methods
 }

@@ -85,6 +85,9 @@ type session struct {
 	// closing runs when the session ends (its resource subscriptions
 	// are released); set once, by onClose.
 	closing atomic.Pointer[func()]
+	// streams are the session's event streams and the events kept for
+	// their resumption (replay.go).
+	streams *streams
 }
 
 // onClose sets what runs when the session ends; only the first call
@@ -162,6 +165,9 @@ func (s *session) close() {
 			go (*f)()
 		}
 		close(s.closed)
+		if s.streams != nil {
+			s.streams.stop()
+		}
 		s.mu.Lock()
 		for _, c := range s.inflight {
 			c()
@@ -186,6 +192,9 @@ type sessions struct {
 	graves tombstones
 	// onResume is told of a session resumed from its id (for the log).
 	onResume func(s *session)
+	// replay bounds the events the sessions keep for resumption; nil
+	// takes the defaults.
+	replay *replayBudget
 }
 
 func newSessions(key []byte, ttl, maxAge time.Duration, graves tombstones, now func() time.Time) (*sessions, error) {
@@ -246,6 +255,7 @@ func (ss *sessions) create(protocolVersion, owner string, caps json.RawMessage) 
 	}
 	sealed := ss.aead.Seal(nonce, nonce, plain, []byte(sessionIDPrefix))
 	s := newSession(sessionIDPrefix+base64.RawURLEncoding.EncodeToString(sealed), protocolVersion, owner, caps)
+	s.streams = newStreams(ss.replay)
 	s.touch(now)
 	ss.m.Store(s.id, s)
 	ss.sums.Store(s.sum, s)
@@ -313,6 +323,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 		caps = json.RawMessage(rest)
 	}
 	s := newSession(id, version, owner, caps)
+	s.streams = newStreams(ss.replay)
 	s.touch(now)
 	if v, loaded := ss.m.LoadOrStore(id, s); loaded {
 		return v.(*session), true //nolint:errcheck,forcetypeassert // the map only holds *session.
@@ -358,6 +369,8 @@ func (ss *sessions) sweep() {
 		s := v.(*session) //nolint:errcheck,forcetypeassert // the map only holds *session.
 		if s.lastSeen.Load() < limit {
 			ss.end(s)
+		} else if s.streams != nil {
+			s.streams.sweep()
 		}
 		return true
 	})

@@ -388,12 +388,13 @@ func TestProgressIsRelayed(t *testing.T) {
 	}
 }
 
-// sseEvents decodes the data of every event of an event stream.
+// sseEvents decodes the data of every event of an event stream; priming
+// events (an id and no data) are not dispatched.
 func sseEvents(t *testing.T, body []byte) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for line := range bytes.SplitSeq(body, []byte("\n")) {
-		if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+		if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok && len(d) > 0 {
 			var m map[string]any
 			require.NoError(t, json.Unmarshal(d, &m), "event %s", d)
 			out = append(out, m)

@@ -81,3 +81,25 @@ func breakerState(u Upstream) string {
 	}
 	return ""
 }
+
+// streamsAnswers reports whether u answers its clients with event streams
+// (the go-sdk's default): the gateway then answers its own clients the
+// same way, so that putting it in front changes no framing.
+func streamsAnswers(u Upstream) bool {
+	if u == nil {
+		return false
+	}
+	cat, _ := u.Catalog()
+	return cat != nil && cat.Streams
+}
+
+// anyStreams reports whether some upstream answers with event streams:
+// the gateway's own answers (list pages) then stream too.
+func (rt *runtime) anyStreams() bool {
+	for _, u := range rt.byName {
+		if streamsAnswers(u) {
+			return true
+		}
+	}
+	return false
+}

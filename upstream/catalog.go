@@ -45,6 +45,9 @@ func (c *Client) discover(ctx context.Context, s *session) (*Catalog, error) {
 			return nil, err
 		}
 	}
+	if hc, ok := s.conn.(*httpConn); ok {
+		cat.Streams = hc.listsStream.Load()
+	}
 	return cat, nil
 }
 
@@ -124,7 +127,7 @@ func (a *Catalog) equal(b *Catalog) bool {
 	eq := func(x, y []json.RawMessage) bool {
 		return slices.EqualFunc(x, y, func(p, q json.RawMessage) bool { return bytes.Equal(p, q) })
 	}
-	return a.ProtocolVersion == b.ProtocolVersion && a.Stateless == b.Stateless &&
+	return a.ProtocolVersion == b.ProtocolVersion && a.Stateless == b.Stateless && a.Streams == b.Streams &&
 		a.Instructions == b.Instructions &&
 		bytes.Equal(a.ServerInfo, b.ServerInfo) && bytes.Equal(a.Capabilities, b.Capabilities) &&
 		eq(a.Tools, b.Tools) && eq(a.Resources, b.Resources) &&

@@ -116,6 +116,12 @@ type Options struct {
 	// notifications/resources/updated the upstream sends (for a resource
 	// subscribed with Subscribe). It must not block.
 	OnResourceUpdated func(upstream, uri string)
+	// OnListChanged is called, from any goroutine, with the method of each
+	// list_changed notification the upstream sent, once the re-discovery
+	// it triggered has finished, whether or not the lists differ: the
+	// upstream said they changed, and its clients would have heard so
+	// directly. It must not block.
+	OnListChanged func(upstream, method string)
 	// ClientName and ClientVersion are the clientInfo sent upstream.
 	// Defaults "mcpgw" and "dev".
 	ClientName, ClientVersion string
@@ -162,6 +168,11 @@ type Catalog struct {
 	ProtocolVersion string
 	// Stateless is true in the 2026-07-28 era (no initialize, no session).
 	Stateless bool
+	// Streams is true when the upstream answered its list requests as
+	// event streams (text/event-stream; the go-sdk does by default),
+	// false when it answered with JSON (mcp-go does, unless it has
+	// notifications to send first).
+	Streams bool
 }
 
 // Defaults applied by New when the configuration leaves a field zero.
@@ -184,10 +195,15 @@ var errOwnTimeout = errors.New("upstream timeout")
 // Client is the gateway's connection to one upstream MCP server. It is safe
 // for concurrent use.
 type Client struct {
-	name           string
-	cfg            configs.Upstream
-	log            *slog.Logger
-	onChange       func(string)
+	name          string
+	cfg           configs.Upstream
+	log           *slog.Logger
+	onChange      func(string)
+	onListChanged func(upstream, method string)
+	// announced are the list_changed methods the upstream sent since the
+	// last re-discovery finished.
+	announceMu     sync.Mutex
+	announced      map[string]bool
 	onUpdated      func(upstream, uri string)
 	timeout        time.Duration
 	maxResponse    int64
@@ -372,6 +388,7 @@ func New(cfg *configs.Upstream, opts *Options) (*Client, error) {
 		cfg:            *cfg,
 		log:            opts.Logger,
 		onChange:       opts.OnChange,
+		onListChanged:  opts.OnListChanged,
 		onBreaker:      opts.OnBreakerChange,
 		onUpdated:      opts.OnResourceUpdated,
 		timeout:        cfg.Timeout,
@@ -1030,12 +1047,28 @@ func (c *Client) refresh(s *session) {
 		}
 		return
 	}
+	defer c.announce()
 	if old := c.catalog.Load(); old != nil && old.equal(cat) {
 		return
 	}
 	c.setCatalog(cat)
 	c.log.InfoContext(ctx, "upstream catalog changed", slog.Int("tools", len(cat.Tools)), slog.Int("resources", len(cat.Resources)), slog.Int("prompts", len(cat.Prompts)))
 	c.changed()
+}
+
+// announce tells Options.OnListChanged of the list_changed notifications
+// a finished re-discovery covered.
+func (c *Client) announce() {
+	c.announceMu.Lock()
+	methods := c.announced
+	c.announced = nil
+	c.announceMu.Unlock()
+	if c.onListChanged == nil {
+		return
+	}
+	for m := range methods {
+		c.onListChanged(c.name, m)
+	}
 }
 
 // onNotification handles a notification from any stream of the upstream.
@@ -1052,6 +1085,12 @@ func (c *Client) onNotification(method string, params []byte) {
 		}
 	case mcpwire.NotifyToolsChanged, mcpwire.NotifyResourcesChanged, mcpwire.NotifyPromptsChanged:
 		c.log.DebugContext(c.life, "upstream list changed", slog.String("method", method))
+		c.announceMu.Lock()
+		if c.announced == nil {
+			c.announced = map[string]bool{}
+		}
+		c.announced[method] = true
+		c.announceMu.Unlock()
 		c.kick(evRefresh)
 	default:
 		c.log.DebugContext(c.life, "upstream notification ignored", slog.String("method", method))

@@ -150,6 +150,9 @@ type httpConn struct {
 	// hand a call's log messages and progress to the call's own stream.
 	// Nil when the upstream keeps no sessions or refused a second one.
 	listener *httpConn
+	// listsStream records whether the last list request was answered
+	// with an event stream (Catalog.Streams).
+	listsStream atomic.Bool
 }
 
 func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
@@ -582,8 +585,14 @@ func (h *httpConn) response(ctx context.Context, resp *upResponse, id int64, met
 	}
 	switch mediaType(resp.contentType) {
 	case "application/json":
+		if isList(method) {
+			h.listsStream.Store(false)
+		}
 		return h.jsonResponse(ctx, resp, id)
 	case "text/event-stream":
+		if isList(method) {
+			h.listsStream.Store(true)
+		}
 		return h.streamResponse(ctx, resp, id, o)
 	default:
 		_ = resp.body.Close()
@@ -1115,4 +1124,14 @@ func (h *httpConn) subscriptionFilter(caps capabilities) []byte {
 		return nil
 	}
 	return []byte("{" + strings.Join(parts, ",") + "}")
+}
+
+// isList reports whether method lists part of the catalog.
+func isList(method string) bool {
+	switch method {
+	case mcpwire.MethodToolsList, mcpwire.MethodResourcesList, mcpwire.MethodTemplatesList, mcpwire.MethodPromptsList:
+		return true
+	default:
+		return false
+	}
 }

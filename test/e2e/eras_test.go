@@ -197,7 +197,9 @@ func (c *rawClient) modern(r modernRequest) (int, rpcResponse) {
 	}
 	resp, data := c.post(r.body)
 	var out rpcResponse
-	if len(data) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	// post gives the data of an event stream's last event: the answer,
+	// when the gateway streams it as its go-sdk upstreams do.
+	if ct := resp.Header.Get("Content-Type"); len(data) > 0 && (strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "text/event-stream")) {
 		require.NoError(c.t, json.Unmarshal(data, &out), string(data))
 	}
 	return resp.StatusCode, out
