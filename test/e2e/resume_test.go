@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -90,9 +91,7 @@ func (c *rawClient) open(ctx context.Context, method, body string, header http.H
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Session-Id", c.session)
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	for k, v := range header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, header)
 	client := &http.Client{Transport: &http.Transport{}}
 	resp, err := client.Do(req)
 	require.NoError(c.t, err)
