@@ -45,8 +45,18 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), lint
 	{ $(MAKE) --no-print-directory deps && \
 	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
 	  $(PHASE) test -- $(GO) test -vet=off $(TESTFLAGS) $$($(GO) list ./... | grep -v '/test/conformance$$') && \
+	  $(PHASE) "startup checks" -- $(MAKE) --no-print-directory startup-checks && \
 	  $(PHASE) conformance -- $(MAKE) --no-print-directory conformance; }; \
 	rc=$$?; $(PHASE) --summary; rm -f "$$PHASE_LOG"; exit $$rc
+
+# startup-checks mutates every key of the configuration and holds serve's
+# start-up to what validate reports (cmd/mcpgw/startup_test.go). It runs
+# without the race detector, with SHIPENV's settings so that it links what
+# lint compiled: six thousand start-ups take 25 s here and minutes under
+# -race, and the race run skips it.
+.PHONY: startup-checks
+startup-checks: ## Hold serve's start-up to validate: every key of the configuration mutated (no race detector; make test runs it).
+	env $(SHIPENV) $(GO) test -vet=off -count=1 -run '^TestServeRefusesOnlyWhatValidateReports$$' ./cmd/mcpgw
 
 # deps: the apt installs (downloads, little CPU) run beside the Go module
 # download and the tool builds (CPU), so the cores are not idle while apt

@@ -55,6 +55,13 @@ import (
 // It also fails when some key of the schema is in no base configuration,
 // so the mutations reach every key.
 func TestServeRefusesOnlyWhatValidateReports(t *testing.T) {
+	if raceDetector {
+		// make test runs it in its own phase without the race detector
+		// (Makefile, "startup checks"): six thousand start-ups under -race
+		// take minutes, and every path they run is raced by the other
+		// tests of serve and the gateway.
+		t.Skip("runs without -race, in make test's startup-checks phase")
+	}
 	for _, k := range configs.EnvKeys() {
 		t.Setenv(k, "") // An empty variable overrides nothing.
 	}
@@ -223,6 +230,7 @@ server:
   idle_timeout: 2m
   max_header_bytes: 32768
   max_header_count: 100
+  sse: {retry: 1s, replay_ttl: 1m, replay_session_bytes: 1048576, replay_total_bytes: 67108864}
   max_unauthenticated: 256
   mrtr_state_ttl: 10m
   mrtr_hold_timeout: 60s
