@@ -276,15 +276,12 @@ type Upstream struct {
 	// arguments besides their SHA-256: none, redacted or full. Default none.
 	AuditArguments ArgumentLogging `mapstructure:"audit_arguments" yaml:"audit_arguments,omitempty"`
 	// ProtocolVersion is the MCP version spoken to this upstream: auto
-	// (the default) picks the era that costs the upstream least per call,
-	// a version ("2025-06-18", "2025-11-25", "2026-07-28") pins it. auto
-	// keeps a reused 2025-era session with an upstream that offers one
-	// (initialize answers with an Mcp-Session-Id): measured on mcp-go and
-	// go-sdk servers, a call on it costs the upstream less CPU than a
-	// stateless 2026-07-28 request. It speaks 2026-07-28 to an upstream
-	// that offers it and issues no session, or when auth.type is
-	// token_exchange (each request then carries its own principal's token,
-	// and there is no session an upstream could bind to one principal).
+	// (the default) speaks 2026-07-28 to an upstream that offers it, each
+	// request standing alone, and the newest 2025-era version it offers
+	// otherwise; a version ("2025-06-18", "2025-11-25", "2026-07-28") pins
+	// it. A 2025-era session is shared by every principal's calls: pin one
+	// only for an upstream that keeps each request's notifications on that
+	// request's stream (mcp-go v1.2.1 does not; docs/architecture.md).
 	// Empty means auto.
 	ProtocolVersion string `mapstructure:"protocol_version" yaml:"protocol_version"`
 	// CheckArguments lists globs of original tool names whose arguments

@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mcpgw/mcpgw/configs"
 	"github.com/mcpgw/mcpgw/internal/backoff"
 	"github.com/mcpgw/mcpgw/internal/mcpwire"
 	"github.com/mcpgw/mcpgw/internal/rawjson"
@@ -200,7 +199,7 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 // answers server/discover but omits the version (go-sdk issue #1025).
 //
 // A result whose supportedVersions contains 2026-07-28 selects the
-// stateless era when it is pinned; under auto, see preferSession.
+// stateless era, pinned or under auto.
 func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 	c := d.c
 	pinned := c.cfg.PinnedVersion()
@@ -220,11 +219,15 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 				return nil, c.fail(ErrBadResponse, mcpwire.MethodDiscover+" result", perr)
 			}
 			if slices.Contains(dr.supported, v) {
-				stateless := newSession(c, hc, true, v, dr.hs)
-				if pinned != "" || !d.preferSession(dr.supported) {
-					return stateless, nil
-				}
-				return d.sessionOr(ctx, bestLegacy(dr.supported), stateless), nil
+				// Under auto too: a shared session-era session would carry
+				// every principal's calls, and mcp-go v1.2.1 hands a
+				// session's notifications to whichever of its in-flight
+				// requests reads first, so one user's log messages reach
+				// another's stream (test/e2e TestLogsStayWithTheirPrincipal
+				// on the leak branch: 122–139 of 500 crossed). Stateless
+				// requests stand alone. The cheaper shared session waits for
+				// per-principal upstream sessions.
+				return newSession(c, hc, true, v, dr.hs), nil
 			}
 			if pinned != "" {
 				return nil, c.fail(ErrUnavailable, fmt.Sprintf("upstream does not offer pinned protocol version %s (offers %v)", v, dr.supported), nil)
@@ -244,61 +247,6 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 		legacy = pinned
 	}
 	return d.initialize(ctx, legacy)
-}
-
-// preferSession reports whether auto should try a session with an
-// upstream that offers 2026-07-28 and the versions supported: when it
-// offers a session-era version too, and the credential of a call does not
-// depend on its caller.
-//
-// Measured with bench/sdkupstream (README, "What mcpgw costs the servers
-// behind it"), a tools/call on a reused 2025-era session costs an mcp-go
-// v1.2.1 server about half the CPU of a stateless 2026-07-28 request,
-// which it bridges to its session machinery per request; go-sdk v1.8.0
-// serves 2026-07-28 only without sessions.
-//
-// A token_exchange upstream gets a token per principal on every call. On
-// a shared session those tokens would name different users, while the
-// session was opened with the gateway's own; the specification asks
-// servers to bind sessions to user-specific information (basic/security_
-// best_practices, "Session Hijacking": "MCP servers SHOULD bind session IDs
-// to user-specific information"; go-sdk refuses a session's request whose
-// token names another user). Stateless requests have no session to bind,
-// so every call stands alone with its caller's token.
-func (d *httpDialer) preferSession(supported []string) bool {
-	if d.c.cfg.Auth.Type == configs.UpstreamAuthTokenExchange {
-		return false
-	}
-	return slices.ContainsFunc(supported, func(v string) bool { return slices.Contains(mcpwire.LegacyVersions(), v) })
-}
-
-// sessionOr opens a session-era session with version and returns it when
-// the upstream issued a session id; otherwise (a server that keeps no
-// sessions, or initialize failed) it returns stateless, the 2026-07-28
-// binding already discovered. Without a session id every 2025-era request
-// would stand alone too, and lose what only the stateless era gives such a
-// server: subscriptions/listen for list changes, and multi round-trip
-// requests in place of server-to-client requests with nowhere to go.
-func (d *httpDialer) sessionOr(ctx context.Context, version string, stateless *session) *session {
-	c := d.c
-	s, err := d.initialize(ctx, version)
-	var hc *httpConn
-	if err == nil {
-		hc, _ = s.conn.(*httpConn)
-	}
-	switch {
-	case err != nil:
-		c.log.DebugContext(ctx, "upstream offers a session era but initialize failed; speaking 2026-07-28", slog.Any("error", err))
-	case hc == nil || hc.sessionID == "":
-		c.log.DebugContext(ctx, "upstream issued no session id; speaking 2026-07-28")
-	default:
-		stateless.close(false)
-		return s
-	}
-	if s != nil {
-		s.close(false)
-	}
-	return stateless
 }
 
 // initialize performs the initialize handshake of the session era.

@@ -113,12 +113,12 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]string{
-		"mcpgo":    "2025-11-25 session",   // offers a session: kept
+		"mcpgo":    "2026-07-28 stateless", // both eras: stateless, no session shared between principals
 		"mcpgo_sl": "2026-07-28 stateless", // both eras, no session ids
 		"gosdk":    "2025-11-25 session",   // the session era only
 		"gosdk_sl": "2026-07-28 stateless", // both eras, no session ids
 	}, rep.sdk.chosen, "protocol_version auto")
-	assert.Equal(t, "2025-11-25 session", rep.benchEra, "auto keeps a session with the fast upstream, which offers one")
+	assert.Equal(t, "2026-07-28 stateless", rep.benchEra, "auto speaks 2026-07-28 to the fast upstream, which offers both eras")
 
 	path, err := writeReport(rep)
 	require.NoError(t, err)
@@ -129,7 +129,7 @@ func TestSmoke(t *testing.T) {
 		"**Smoke run**", "## Targets", "| 4 | proxy |", "| 4 | mcpgw |", "| 4 | mcpgw-full |", "## Idle sessions",
 		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on",
 		"Not taken (`-live-profile=false`", "Not run (`-micro=false`)",
-		"## What mcpgw costs the servers behind it", "| go-sdk stateless | 2026-07-28 | mcpgw |", "spoke **2025-11-25 session** to the fast upstream", "| mcp-go | both eras; session ids |",
+		"## What mcpgw costs the servers behind it", "| go-sdk stateless | 2026-07-28 | mcpgw |", "spoke **2026-07-28 stateless** to the fast upstream", "| mcp-go | both eras; session ids |",
 	} {
 		assert.Contains(t, string(md), want)
 	}

@@ -458,8 +458,8 @@ upstreams:
 
 // TestPrincipalsShareAnUpstreamSession: two principals call through the
 // same upstreams, each from a 2025-era session and with 2026-07-28
-// requests. Under protocol_version auto the mcp-go upstream that offers
-// both eras gets one shared session (the gateway's own credential), and
+// requests. The mcp-go upstream pinned to 2025-11-25 gets one shared
+// session (the gateway's own credential), and
 // every call on it carries the identity assertion of the principal who
 // made it; the same server with token_exchange is spoken to statelessly,
 // and every call carries that principal's own exchanged token and
@@ -477,6 +477,7 @@ auth:
   issuers: [{issuer: %q}]
 upstreams:
   - name: shared
+    protocol_version: "2025-11-25"
     http: {url: %q}
     auth: {type: client_credentials, token_url: %q, client_id: %s, client_secret: {value: %s}, resource: %s}
     identity_assertion: {enabled: true}
@@ -532,7 +533,7 @@ upstreams:
 		sessions := map[string]bool{}
 		var got []string
 		for _, s := range calls {
-			assert.Equal(t, era2025, s.header.Get("Mcp-Protocol-Version"), "auto keeps a session with an upstream that offers one")
+			assert.Equal(t, era2025, s.header.Get("Mcp-Protocol-Version"), "the pinned session era")
 			sessions[s.header.Get("Mcp-Session-Id")] = true
 			assert.Equal(t, gwClientID, bearerClaims(t, iss, s.header)["sub"])
 			got = append(got, assertion(t, s))
