@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -287,24 +284,7 @@ func BenchmarkCallPinned(b *testing.B) {
 			if held := tg.HeldContracts(); mode == "enforce" && (len(held) != 1 || !held[0].Quarantined) {
 				b.Fatalf("refund is not quarantined: %v", held)
 			}
-			rq := modernCall(1, "payments__void", `{}`)
-			body := []byte(rq.body)
-			r := httptest.NewRequestWithContext(b.Context(), http.MethodPost, "/mcp", nil)
-			r.Header.Set("Content-Type", "application/json")
-			r.Header.Set("Accept", "application/json, text/event-stream")
-			for k, v := range rq.header {
-				r.Header.Set(k, v)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				r.ContentLength = int64(len(body))
-				w := httptest.NewRecorder()
-				tg.serveMCP(w, r)
-				if w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"error"`)) {
-					b.Fatalf("%d %s", w.Code, w.Body)
-				}
-			}
+			benchModernCall(b.Context(), b, tg, modernCall(1, "payments__void", `{}`))
 		})
 	}
 }

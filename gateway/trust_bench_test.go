@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,24 +38,30 @@ func BenchmarkCallRules(b *testing.B) {
 			payments := newFake("payments", `{"name":"refund","inputSchema":{"type":"object","properties":{"amount":{"type":"number"},"order":{"type":"string"}}}}`)
 			tg := newTestGateway(b, tt.yaml, orders, payments)
 			orders.handle, payments.handle = nil, nil
-			rq := modernCall(1, tt.tool, tt.args)
-			body := []byte(rq.body)
-			r := httptest.NewRequestWithContext(authn.WithPrincipal(b.Context(), p), http.MethodPost, "/mcp", nil)
-			r.Header.Set("Content-Type", "application/json")
-			r.Header.Set("Accept", "application/json, text/event-stream")
-			for k, v := range rq.header {
-				r.Header.Set(k, v)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				r.ContentLength = int64(len(body))
-				w := httptest.NewRecorder()
-				tg.serveMCP(w, r)
-				if w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"error"`)) {
-					b.Fatalf("%d %s", w.Code, w.Body)
-				}
-			}
+			benchModernCall(authn.WithPrincipal(b.Context(), p), b, tg, modernCall(1, tt.tool, tt.args))
 		})
+	}
+}
+
+// benchModernCall measures serveMCP answering the 2026-07-28 request rq,
+// made in ctx, and fails on any answer but a result.
+func benchModernCall(ctx context.Context, b *testing.B, tg *testGateway, rq request) {
+	b.Helper()
+	body := []byte(rq.body)
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/mcp", nil)
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range rq.header {
+		r.Header.Set(k, v)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		w := httptest.NewRecorder()
+		tg.serveMCP(w, r)
+		if w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"error"`)) {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
 	}
 }
