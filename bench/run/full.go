@@ -118,6 +118,7 @@ telemetry: {profiling: true}
 upstreams:
   - name: %s
     http: {url: %q, max_idle_conns: 256}
+    protocol_version: %s
     scopes:
       default: [%s]
     breaker: {failures: 5, window: 30s, open_for: 10s, half_open_probes: 1}
@@ -131,7 +132,7 @@ policy:
 audit:
   sinks:
     - {type: file, path: %q}
-`, fullResource, issuerURL, upstreamName, upstreamURL, fullScope, auditPath)
+`, fullResource, issuerURL, upstreamName, upstreamURL, autoVersion, fullScope, auditPath)
 }
 
 // startFullGateway starts the issuer and the "everything on" mcpgw.

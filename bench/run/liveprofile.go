@@ -30,9 +30,17 @@ func liveScenario() scenario {
 	return scenario{key: "live-profile", era: loadgen.Era2025, method: loadgen.MethodCall, conc: 16}
 }
 
+// liveListScenario is the load shape of the extra live profile taken
+// when the tools/list target is missed: the list scenario of the rounds.
+func liveListScenario() scenario {
+	return scenario{key: "live-profile-list", era: loadgen.Era2025, method: loadgen.MethodList, conc: 1}
+}
+
 // liveProfile is the live profile of one gateway target.
 type liveProfile struct {
 	target string
+	// sc is the load the profile was taken under.
+	sc scenario
 	// seconds is the profile's duration; load is the load generator's,
 	// which outlasts it so the profile never sees the load winding down.
 	seconds int
@@ -52,15 +60,27 @@ func (b *bencher) liveProfileSeconds() (int, time.Duration) {
 	return 4, 6 * time.Second
 }
 
-// liveProfiles profiles every gateway target that is still running.
+// liveProfiles profiles every gateway target that is still running under
+// tools/call, and mcpgw-full under tools/list as well when the rounds
+// missed the tools/list target: a missed target's remaining cost is read
+// from a profile of the load it was measured under.
 func (b *bencher) liveProfiles(ctx context.Context) []liveProfile {
+	type job struct {
+		t  string
+		sc scenario
+	}
+	jobs := []job{{targetGateway, liveScenario()}, {targetFull, liveScenario()}}
+	if b.rep.listGoal().ok == missed {
+		jobs = append(jobs, job{targetFull, liveListScenario()})
+	}
 	var out []liveProfile
-	for _, t := range []string{targetGateway, targetFull} {
+	for _, j := range jobs {
+		t := j.t
 		ep, ok := b.eps[t]
 		if !ok {
 			continue
 		}
-		lp := b.liveProfile(ctx, t, ep)
+		lp := b.liveProfile(ctx, t, ep, j.sc)
 		if lp.err != "" {
 			b.logf("live profile of %s: %s", t, firstLine(lp.err))
 		} else {
@@ -73,8 +93,8 @@ func (b *bencher) liveProfiles(ctx context.Context) []liveProfile {
 
 // liveProfile runs the load generator against ep and, once its measured
 // window opens, fetches a CPU profile from the same gateway.
-func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) liveProfile {
-	lp := liveProfile{target: target}
+func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint, ls scenario) liveProfile {
+	lp := liveProfile{target: target, sc: ls}
 	lp.seconds, lp.load = b.liveProfileSeconds()
 	if ep.hop == nil || ep.hop.exited() {
 		lp.err = target + " is not running"
@@ -89,8 +109,7 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) l
 		}
 		authz = "Bearer " + tok
 	}
-	prof := filepath.Join(b.dir, "live-"+target+".pprof")
-	ls := liveScenario()
+	prof := filepath.Join(b.dir, "live-"+target+"-"+ls.method+".pprof")
 	b.logf("live profile: %s, %s c=%d %s for %s; CPU profile of the gateway for %ds", target, ls.era,
 		ls.conc, ls.method, lp.load, lp.seconds)
 
