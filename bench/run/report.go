@@ -247,7 +247,7 @@ func (r *report) ratioGoal(sp *ratioSpec, era string) goal {
 	}
 	if sp.upstream {
 		g.profile = ""
-		g.cost = "The fast upstream's own CPU per call (bench/upstream); mcpgw's share of it is what it sends: one request per call on a shared connection, and the upstream session's upkeep."
+		g.cost = "In the upstream (bench/upstream), not in mcpgw: no profile of mcpgw shows it; the tools/call tables show the upstream's CPU per call behind each hop, and *What mcpgw costs the servers behind it* what each era costs real servers."
 	}
 	gw, px := r.row(s, sp.target), r.row(s, targetProxy)
 	if gw.status != "" || px.status != "" {
@@ -517,6 +517,9 @@ func topLines(top string, n int) string {
 	for line := range strings.Lines(top) {
 		line = strings.TrimRight(line, "\n")
 		f := strings.Fields(line)
+		if strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Time:") {
+			continue // the full listing has them
+		}
 		isFn := len(f) >= 6 && strings.HasSuffix(f[1], "%") && strings.HasSuffix(f[2], "%")
 		if isFn {
 			if fns == n {

@@ -237,11 +237,7 @@ func (b *bencher) startSDK(ctx context.Context, res *sdkResults, stops *[]func()
 	res.gatewayURL = gurl
 	// /readyz waits for the auto entries (required); the pinned ones are
 	// optional, so wait a little for them to list, then read every era.
-	wait := 15 * time.Second
-	if b.opts.smoke {
-		wait = 5 * time.Second
-	}
-	eras := b.waitListed(ctx, gurl, wait)
+	eras := b.waitListed(ctx, gurl, 5*time.Second)
 	res.chosen = eras.strings()
 	for _, u := range res.ups {
 		fronts[u.name].eps[targetGateway] = endpoint{url: gurl, tool: u.name + "__echo", hop: g}
