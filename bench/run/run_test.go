@@ -157,6 +157,8 @@ func TestSmoke(t *testing.T) {
 	} {
 		assert.Contains(t, string(md), want)
 	}
+	// The tools/list table has the full target (lists/s, p50, p99).
+	assert.Regexp(t, `\n\| mcpgw-full \| \d+ \| \d+ \| \d+ \|`, string(md))
 }
 
 // TestMicroStepsExist checks, without building anything, that every
