@@ -4,7 +4,7 @@
 // taskset exists, runs every scenario against every target interleaved for
 // several rounds, and writes docs/BENCHMARKS.md.
 //
-//	go run ./bench/run                 # about 7 minutes on 2 cores
+//	go run ./bench/run                 # about 16 minutes on 2 cores
 //	go run ./bench/run -smoke          # seconds: checks the runner works; report to a temp file
 package main
 

@@ -216,6 +216,6 @@ const remainingCostNote = `Written from the first run that took the live profile
 	"the token's cache key (SHA-256) ≈1% with everything on.\n\n" +
 	"What moved the gateway from 1.3× the proxy's CPU (the previous report) to below it: the upstream client (`upstream/lean.go`), where the calling goroutine writes the request " +
 	"and reads the answer on a pooled connection instead of handing both to net/http's per-connection writer and reader goroutines; the request line and session headers rendered " +
-	"once per upstream session; and allocation cut from 13.9 to 7.8 KB per call. Routing only at 0.7× would need about 10–15 µs less per call. With the system calls at ≈40 µs " +
+	"once per upstream session; and allocation cut from 13.9 to 7.8 KB per call. Routing only at 0.7× (the goal then; issue 15 asks for 0.6×) would need about 10–15 µs less per call. With the system calls at ≈40 µs " +
 	"of the ≈80, that means a server side leaner than net/http's (it starts a background-read goroutine and makes an extra read per request, and builds a header map per request), " +
 	"that is replacing net/http's server on the MCP endpoint; its TLS, HTTP/2 and hardening are worth more than that, so it is not done."
