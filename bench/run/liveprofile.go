@@ -109,10 +109,33 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint, l
 		}
 		authz = "Bearer " + tok
 	}
-	prof := filepath.Join(b.dir, "live-"+target+"-"+ls.method+".pprof")
 	b.logf("live profile: %s, %s c=%d %s for %s; CPU profile of the gateway for %ds", target, ls.era,
 		ls.conc, ls.method, lp.load, lp.seconds)
+	b.profileUnderLoad(ctx, &lp, ep, profileSource{
+		url:   strings.TrimSuffix(ep.url, "/mcp") + "/admin/v1/debug/pprof/profile",
+		authz: authz,
+		bin:   filepath.Join(b.dir, "mcpgw"),
+		file:  filepath.Join(b.dir, "live-"+target+"-"+ls.method+".pprof"),
+	})
+	return lp
+}
 
+// profileSource is where a profile under load comes from: the pprof CPU
+// endpoint of the process, its Authorization value, its binary (for
+// pprof's symbols) and the file the profile is saved to.
+type profileSource struct {
+	url, authz, bin, file string
+	// cum sorts the listing by cumulative time: for a server built on a
+	// library, which of the library's paths the time is under says more
+	// than the leaf functions (encoding/json, the allocator) do.
+	cum bool
+}
+
+// profileUnderLoad runs the load generator against ep in lp's scenario
+// and, once its measured window opens, fetches a CPU profile from src; it
+// fills lp's sample, listing and shares, or lp.err.
+func (b *bencher) profileUnderLoad(ctx context.Context, lp *liveProfile, ep endpoint, src profileSource) {
+	ls := lp.sc
 	type loaded struct {
 		smp sample
 		err error
@@ -128,45 +151,48 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint, l
 	case <-windowOpen:
 		// The profile starts once the load generator's sessions are open
 		// and every worker has made its first call.
-		fetchErr = fetchProfile(ctx, strings.TrimSuffix(ep.url, "/mcp"), authz, lp.seconds, prof)
+		fetchErr = fetchProfile(ctx, src.url, src.authz, lp.seconds, src.file)
 	case l := <-done:
 		lp.err = fmt.Sprintf("the load generator stopped before its window opened: %v", l.err)
-		return lp
+		return
 	}
 	l := <-done
 	switch {
 	case fetchErr != nil:
 		lp.err = fetchErr.Error()
-		return lp
+		return
 	case l.err != nil:
 		lp.err = "the load generator during the profile: " + l.err.Error()
-		return lp
+		return
 	}
 	lp.smp = l.smp
 
-	bin := filepath.Join(b.dir, "mcpgw")
-	out, err := b.goCmd(ctx, "tool", "pprof", "-top", "-nodecount=30", bin, prof)
+	args := []string{"tool", "pprof", "-top", "-nodecount=30"}
+	if src.cum {
+		args = append(args, "-cum")
+	}
+	out, err := b.goCmd(ctx, append(args, src.bin, src.file)...)
 	if err != nil {
 		lp.err = fmt.Sprintf("go tool pprof -top: %v\n%s", err, tailLines(out, 10))
-		return lp
+		return
 	}
 	lp.top = strings.TrimSpace(out)
 	// Every node, however small, so that a figure missing from the
 	// summary means the function never ran.
-	out, err = b.goCmd(ctx, "tool", "pprof", "-top", "-cum", "-nodecount=0", "-nodefraction=0", bin, prof)
+	out, err = b.goCmd(ctx, "tool", "pprof", "-top", "-cum", "-nodecount=0", "-nodefraction=0", src.bin, src.file)
 	if err != nil {
-		b.logf("live profile of %s: go tool pprof -top -cum: %v", target, err)
+		b.logf("live profile of %s: go tool pprof -top -cum: %v", lp.target, err)
 	}
 	lp.shares = parseShares(out)
-	return lp
 }
 
-// fetchProfile GETs /admin/v1/debug/pprof/profile?seconds=N from the
-// gateway at base and writes the profile to path.
-func fetchProfile(ctx context.Context, base, authz string, seconds int, path string) error {
+// fetchProfile GETs the pprof CPU profile endpoint at endpoint (the
+// gateway's /admin/v1/debug/pprof/profile, or an SDK server's
+// /debug/pprof/profile) with ?seconds=N and writes the profile to path.
+func fetchProfile(ctx context.Context, endpoint, authz string, seconds int, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second+30*time.Second)
 	defer cancel()
-	url := base + "/admin/v1/debug/pprof/profile?seconds=" + strconv.Itoa(seconds)
+	url := endpoint + "?seconds=" + strconv.Itoa(seconds)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -139,6 +139,9 @@ type goal struct {
 	// profileMethod is the load of that profile (loadgen.MethodCall when
 	// empty).
 	profileMethod string
+	// upstreamProfile, for a goal on an upstream's CPU, is that
+	// upstream's own profile under load through mcpgw, when one was taken.
+	upstreamProfile *liveProfile
 }
 
 // Verdicts of a goal.
@@ -481,28 +484,43 @@ func (r *report) missedMarkdown(p func(string, ...any), gs []goal) {
 			if g.cost != "" {
 				p("  Remaining cost: %s", g.cost)
 			}
+			if lp := g.upstreamProfile; lp != nil {
+				p("")
+				profileBlock(p, lp)
+				p("")
+			}
 		}
 		p("")
 		if k.target == "" {
 			continue
 		}
 		prof := k.target
-		lp := r.liveProfileOf(prof, k.method)
-		switch {
-		case lp == nil:
+		if lp := r.liveProfileOf(prof, k.method); lp != nil {
+			profileBlock(p, lp)
+		} else {
 			p("Remaining cost in %s: no live profile of it under `%s` was taken in this run (`-live-profile=false`, or %s did not run).", prof, k.method, prof)
-		case lp.err != "":
-			p("Remaining cost in %s: the live profile failed: %s", prof, cellText(lp.err))
-		default:
-			p("Remaining cost, from the live CPU profile of **%s** taken during this run (%s; the whole listing is under *Where the remaining cost is*): %s.",
-				prof, lp.sc.describe(), lp.shares.line())
-			p("")
-			p("```")
-			p("%s", topLines(lp.top, missedTopLines))
-			p("```")
 		}
 		p("")
 	}
+}
+
+// profileBlock writes the top of live profile lp as a missed target's
+// remaining cost.
+func profileBlock(p func(string, ...any), lp *liveProfile) {
+	if lp.err != "" {
+		p("Remaining cost in %s: the live profile failed: %s", lp.target, cellText(lp.err))
+		return
+	}
+	where := "the whole listing is under *Where the remaining cost is*"
+	if !isGateway(lp.target) {
+		where = "through mcpgw with `auto`, from the server's own pprof endpoint; sorted by cumulative time"
+	}
+	p("Remaining cost, from the live CPU profile of **%s** taken during this run (%s; %s): %s.",
+		lp.target, lp.sc.describe(), where, lp.shares.line())
+	p("")
+	p("```")
+	p("%s", topLines(lp.top, missedTopLines))
+	p("```")
 }
 
 // missedTopLines is how many functions of the live profile the missed

@@ -55,7 +55,13 @@ func TestMissedMarkdown(t *testing.T) {
 		{name: "gateway CPU per call, routing only", want: "≤ 0.6× proxy", measured: "0.84×", ok: missed, profile: targetGateway},
 		{name: "gateway CPU per call, everything on", want: "≤ 0.8× proxy", measured: "0.70×", ok: met, profile: targetFull},
 		{name: "tools/list", want: "p50 ≤ 1 ms", measured: "p50 1100 µs", ok: missed, profile: targetFull, profileMethod: loadgen.MethodList},
-		{name: "upstream CPU per call, mcp-go server", want: "≤ 1.0×", measured: "1.84×", ok: missed, cost: "In the server, not in mcpgw."},
+		{
+			name: "upstream CPU per call, mcp-go server", want: "≤ 1.0×", measured: "1.84×", ok: missed, cost: "In the server, not in mcpgw.",
+			upstreamProfile: &liveProfile{
+				target: "the mcp-go server", sc: scenario{era: loadgen.Era2026, method: loadgen.MethodCall, conc: 16},
+				top: strings.ReplaceAll(pprofTop(30), "pkg.fn", "mcpgo.fn"), shares: parseShares(""),
+			},
+		},
 		{name: "allocations", want: "≤ 8 KB", measured: "—", ok: "not measured", profile: targetGateway},
 	}
 	md := render(func(p func(string, ...any)) { r.missedMarkdown(p, gs) })
@@ -68,6 +74,7 @@ func TestMissedMarkdown(t *testing.T) {
 		"**Missed: tools/list**",
 		"live CPU profile of **mcpgw-full**", "`tools/list` of the whole catalog, c=1", "list.fn00",
 		"**Missed: upstream CPU per call, mcp-go server**", "Remaining cost: In the server, not in mcpgw.",
+		"live CPU profile of **the mcp-go server**", "2026-07-28 clients, `tools/call echo`, c=16; through mcpgw with `auto`, from the server's own pprof endpoint", "mcpgo.fn00",
 	}
 	at := 0
 	for _, want := range order {

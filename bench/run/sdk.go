@@ -105,7 +105,11 @@ type sdkResults struct {
 	rounds int
 	// gatewayURL is the /mcp URL of the mcpgw in front of them.
 	gatewayURL string
-	err        string // the comparison could not run
+	// profiles holds, by server key, the server's own CPU profile under
+	// load through mcpgw (auto), taken when mcpgw cost it more than the
+	// proxy did: where that cost goes.
+	profiles map[string]*liveProfile
+	err      string // the comparison could not run
 }
 
 func sdkKey(up, target, era string) string { return up + "/" + target + "/" + era }
@@ -143,6 +147,7 @@ func sdkGatewayConfig(ups []sdkUpstream, urls map[string]string, auditPath strin
 // sdkFront is one SDK upstream and the hops in front of it.
 type sdkFront struct {
 	up    *proc
+	url   string // the server's /mcp URL
 	stats *statsClient
 	eps   map[string]endpoint
 }
@@ -151,7 +156,7 @@ type sdkFront struct {
 // in front of all, and runs tools/call echo at concurrency 16 in both
 // client eras against each, interleaved, for rounds rounds.
 func (b *bencher) runSDK(ctx context.Context, rounds int) *sdkResults {
-	res := &sdkResults{ups: sdkUpstreams(), chosen: map[string]string{}, cells: map[string]*cell{}, rounds: rounds}
+	res := &sdkResults{ups: sdkUpstreams(), chosen: map[string]string{}, cells: map[string]*cell{}, rounds: rounds, profiles: map[string]*liveProfile{}}
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -165,18 +170,7 @@ func (b *bencher) runSDK(ctx context.Context, rounds int) *sdkResults {
 	}
 	run := func(round int, d time.Duration) {
 		for _, u := range res.ups {
-			f := fronts[u.name]
-			for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
-				for _, t := range sdkTargets() {
-					if _, pinEra, ok := pinnedVersion(t); ok && pinEra != era {
-						continue
-					}
-					if ep, ok := f.eps[t]; ok {
-						ep.up, ep.stats = f.up, f.stats
-						b.runSDKCell(ctx, res.cell(u.key, t, era), round, u.key, era, t, ep, d)
-					}
-				}
-			}
+			b.runSDKServer(ctx, res, u, fronts[u.name], round, d)
 		}
 	}
 	if b.opts.warmup > 0 {
@@ -196,7 +190,72 @@ func (b *bencher) runSDK(ctx context.Context, rounds int) *sdkResults {
 			res.chosen = eras.strings()
 		}
 	}
+	if b.opts.liveProfile {
+		b.upstreamProfiles(ctx, res, fronts)
+	}
 	return res
+}
+
+// runSDKServer runs one round (0: the warm-up) of every hop in front of
+// server u: the proxy and auto in both client eras, each pinned entry in
+// the client era of its pin.
+func (b *bencher) runSDKServer(ctx context.Context, res *sdkResults, u sdkUpstream, f *sdkFront, round int, d time.Duration) {
+	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+		for _, t := range sdkTargets() {
+			if _, pinEra, ok := pinnedVersion(t); ok && pinEra != era {
+				continue
+			}
+			if ep, ok := f.eps[t]; ok {
+				ep.up, ep.stats = f.up, f.stats
+				b.runSDKCell(ctx, res.cell(u.key, t, era), round, u.key, era, t, ep, d)
+			}
+		}
+	}
+}
+
+// upstreamProfiles takes, from its own pprof endpoint, a CPU profile of
+// each server that mcpgw (auto) cost more than the proxy did, under load
+// through mcpgw in the client era where the ratio was worst.
+func (b *bencher) upstreamProfiles(ctx context.Context, res *sdkResults, fronts map[string]*sdkFront) {
+	for _, u := range res.ups {
+		era, worst, ok := res.worstEra(u.key)
+		f := fronts[u.name]
+		ep, running := f.eps[targetGateway]
+		if !ok || worst <= 1 || !running || f.up.exited() {
+			continue
+		}
+		ep.up, ep.stats = f.up, f.stats
+		lp := &liveProfile{target: "the " + u.key + " server", sc: scenario{key: "live-profile-sdk", era: era, method: loadgen.MethodCall, conc: sdkConcurrency}}
+		lp.seconds, lp.load = b.liveProfileSeconds()
+		b.logf("SDK upstreams: profile of the %s server through mcpgw, %s c=%d, for %ds", u.key, era, sdkConcurrency, lp.seconds)
+		b.profileUnderLoad(ctx, lp, ep, profileSource{
+			url:  strings.TrimSuffix(f.url, "/mcp") + "/debug/pprof/profile",
+			bin:  filepath.Join(b.dir, "sdkupstream"),
+			file: filepath.Join(b.dir, "live-sdkupstream-"+u.name+".pprof"),
+			cum:  true,
+		})
+		if lp.err != "" {
+			b.logf("SDK upstreams: profile of the %s server: %s", u.key, firstLine(lp.err))
+		}
+		res.profiles[u.key] = lp
+	}
+}
+
+// worstEra is the client era in which mcpgw (auto) cost server up the
+// most over the proxy, and that ratio; ok is false when no era was
+// measured on both hops.
+func (r *sdkResults) worstEra(up string) (era string, worst float64, ok bool) {
+	for _, e := range []string{loadgen.Era2025, loadgen.Era2026} {
+		x := r.row(up, targetGateway, e)
+		base, _ := r.proxyBase(up, e)
+		if x.status != "" || base.status != "" || math.IsNaN(x.upCPU) || math.IsNaN(base.upCPU) || base.upCPU == 0 {
+			continue
+		}
+		if q := x.upCPU / base.upCPU; !ok || q > worst {
+			era, worst, ok = e, q, true
+		}
+	}
+	return era, worst, ok
 }
 
 // startSDK starts the SDK upstreams and their hops, appending what stops
@@ -220,7 +279,7 @@ func (b *bencher) startSDK(ctx context.Context, res *sdkResults, stops *[]func()
 		}
 		*stops = append(*stops, pp.stop)
 		urls[u.name] = url
-		f := &sdkFront{up: p, stats: newStatsClient(url), eps: map[string]endpoint{targetProxy: {url: purl, tool: "echo", hop: pp}}}
+		f := &sdkFront{up: p, url: url, stats: newStatsClient(url), eps: map[string]endpoint{targetProxy: {url: purl, tool: "echo", hop: pp}}}
 		if _, err := f.stats.get(ctx); err != nil { // Opens the stats connection.
 			return nil, err
 		}
@@ -492,6 +551,7 @@ func (r *report) sdkUpstreamGoals() []goal {
 			g.measured, g.ok = strings.Join(parts, "; "), judge(ok)
 		}
 		g.cost = fmt.Sprintf("In the server, not in mcpgw: the era mcpgw speaks decides what a call costs the server; see *Why auto picks what it picks* for %s.", u.key)
+		g.upstreamProfile = res.profiles[u.key]
 		gs = append(gs, g)
 	}
 	return gs
