@@ -73,9 +73,10 @@ type options struct {
 	// through its pprof endpoint, after the rounds.
 	liveProfile bool
 	// sdk runs the comparison on mcp-go and go-sdk upstreams (sdk.go),
-	// sdkRounds rounds of it.
-	sdk       bool
-	sdkRounds int
+	// sdkRounds rounds of it, each run sdkDuration long.
+	sdk         bool
+	sdkRounds   int
+	sdkDuration time.Duration
 }
 
 // scenario is one load shape, run against every target.

@@ -137,6 +137,12 @@ audit:
 
 // startFullGateway starts the issuer and the "everything on" mcpgw.
 func (b *bencher) startFullGateway(ctx context.Context) (*proc, string, error) {
+	return b.startFullGatewayTo(ctx, targetFull, b.upURL)
+}
+
+// startFullGatewayTo starts the issuer, when it is not running, and an
+// "everything on" mcpgw named name in front of upstreamURL.
+func (b *bencher) startFullGatewayTo(ctx context.Context, name, upstreamURL string) (*proc, string, error) {
 	if b.issuer == nil {
 		is, err := b.startIssuer(ctx)
 		if err != nil {
@@ -144,8 +150,7 @@ func (b *bencher) startFullGateway(ctx context.Context) (*proc, string, error) {
 		}
 		b.issuer = is
 	}
-	cfg := fullGatewayConfig(b.upURL, b.issuer.url, b.auditPath(targetFull))
-	return b.startGateway(ctx, targetFull, cfg)
+	return b.startGateway(ctx, name, fullGatewayConfig(upstreamURL, b.issuer.url, b.auditPath(name)))
 }
 
 // auditLines counts the records in the full target's audit file.

@@ -41,6 +41,9 @@ type liveProfile struct {
 	target string
 	// sc is the load the profile was taken under.
 	sc scenario
+	// where says where the profile came from, when it is not one of the
+	// main rounds' gateways (whose full listings the report has).
+	where string
 	// seconds is the profile's duration; load is the load generator's,
 	// which outlasts it so the profile never sees the load winding down.
 	seconds int

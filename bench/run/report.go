@@ -139,9 +139,14 @@ type goal struct {
 	// profileMethod is the load of that profile (loadgen.MethodCall when
 	// empty).
 	profileMethod string
-	// upstreamProfile, for a goal on an upstream's CPU, is that
-	// upstream's own profile under load through mcpgw, when one was taken.
-	upstreamProfile *liveProfile
+	// extraProfile is a profile of a process other than the main rounds'
+	// gateways, shown under the goal when it is missed: an upstream's own
+	// profile under load through mcpgw, or mcpgw-full's in front of a real
+	// server.
+	extraProfile *liveProfile
+	// gatewayCost marks a goal on the gateway's own cost measured in front
+	// of a real server: its miss asks for a profile of that gateway.
+	gatewayCost bool
 }
 
 // Verdicts of a goal.
@@ -201,8 +206,10 @@ func (r *report) goals() []goal {
 			gs = append(gs, r.ratioGoal(&sp, era))
 		}
 		if sp.upstream {
-			// After the fast upstream's rows: the real servers'.
+			// After the fast upstream's rows: the real servers', then
+			// everything on in front of mcp-go (the issue's own setup).
 			gs = append(gs, r.sdkUpstreamGoals()...)
+			gs = append(gs, r.sdkFullGoals()...)
 		}
 	}
 	return append(gs, r.listGoal(), r.allocGoal(), r.idleGoal())
@@ -444,7 +451,8 @@ func (r *report) goalsMarkdown(p func(string, ...any)) {
 	p("| target | goal | measured | |")
 	p("|---|---|---|---|")
 	gs := r.goals()
-	for _, g := range gs {
+	for i := range gs {
+		g := &gs[i]
 		p("| %s | %s | %s | %s |", g.name, g.want, cellText(g.measured), cellText(g.ok))
 	}
 	p("")
@@ -459,8 +467,9 @@ func (r *report) missedMarkdown(p func(string, ...any), gs []goal) {
 	p("")
 	type key struct{ target, method string }
 	var order []key
-	byProfile := map[key][]goal{}
-	for _, g := range gs {
+	byProfile := map[key][]*goal{}
+	for i := range gs {
+		g := &gs[i]
 		if g.ok != missed {
 			continue
 		}
@@ -478,16 +487,22 @@ func (r *report) missedMarkdown(p func(string, ...any), gs []goal) {
 		p("")
 		return
 	}
+	shown := map[*liveProfile]bool{}
 	for _, k := range order {
 		for _, g := range byProfile[k] {
 			p("- **Missed: %s** (goal %s; measured %s).", g.name, g.want, inline(g.measured))
 			if g.cost != "" {
 				p("  Remaining cost: %s", g.cost)
 			}
-			if lp := g.upstreamProfile; lp != nil {
+			if lp := g.extraProfile; lp != nil && shown[lp] {
+				p("  Remaining cost: the profile of %s above.", lp.target)
+			} else if lp != nil {
+				shown[lp] = true
 				p("")
 				profileBlock(p, lp)
 				p("")
+			} else if g.gatewayCost {
+				p("  Remaining cost: no live profile of this gateway was taken in this run (`-live-profile=false`).")
 			}
 		}
 		p("")
@@ -512,8 +527,8 @@ func profileBlock(p func(string, ...any), lp *liveProfile) {
 		return
 	}
 	where := "the whole listing is under *Where the remaining cost is*"
-	if !isGateway(lp.target) {
-		where = "through mcpgw with `auto`, from the server's own pprof endpoint; sorted by cumulative time"
+	if lp.where != "" {
+		where = lp.where
 	}
 	p("Remaining cost, from the live CPU profile of **%s** taken during this run (%s; %s): %s.",
 		lp.target, lp.sc.describe(), where, lp.shares.line())
@@ -595,7 +610,16 @@ func (r *report) erasMarkdown(p func(string, ...any)) {
 			if chosen == "" {
 				chosen = "not read"
 			}
-			p("| mcpgw (SDK comparison) | %s | %s | %s | %s |", u.name, sdkServerName(u), u.offers, cellText(chosen))
+			p("| mcpgw (SDK comparison) | %s | %s | %s | %s |", u.name, sdkServerName(&u), u.offers, cellText(chosen))
+		}
+		for _, u := range res.ups {
+			if u.full {
+				chosen := res.fullChosen
+				if chosen == "" {
+					chosen = "not read"
+				}
+				p("| mcpgw-full (SDK comparison) | %s (%s) | %s | %s | %s |", upstreamName, u.name, sdkServerName(&u), u.offers, cellText(chosen))
+			}
 		}
 	}
 	p("")

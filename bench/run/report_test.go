@@ -45,6 +45,7 @@ func TestTopLines(t *testing.T) {
 func TestMissedMarkdown(t *testing.T) {
 	t.Parallel()
 
+	sdkFull := &liveProfile{target: "mcpgw-full in front of the mcp-go server", sc: liveScenario(), top: strings.ReplaceAll(pprofTop(30), "pkg.fn", "sdkfull.fn"), shares: parseShares("")}
 	r := &report{live: []liveProfile{
 		{target: targetGateway, sc: liveScenario(), top: strings.ReplaceAll(pprofTop(30), "pkg.fn", "routing.fn"), shares: parseShares("")},
 		{target: targetFull, sc: liveScenario(), top: strings.ReplaceAll(pprofTop(30), "pkg.fn", "full.fn"), shares: parseShares("")},
@@ -57,12 +58,15 @@ func TestMissedMarkdown(t *testing.T) {
 		{name: "tools/list", want: "p50 ≤ 1 ms", measured: "p50 1100 µs", ok: missed, profile: targetFull, profileMethod: loadgen.MethodList},
 		{
 			name: "upstream CPU per call, mcp-go server", want: "≤ 1.0×", measured: "1.84×", ok: missed, cost: "In the server, not in mcpgw.",
-			upstreamProfile: &liveProfile{
+			extraProfile: &liveProfile{
 				target: "the mcp-go server", sc: scenario{era: loadgen.Era2026, method: loadgen.MethodCall, conc: 16},
-				top: strings.ReplaceAll(pprofTop(30), "pkg.fn", "mcpgo.fn"), shares: parseShares(""),
+				where: "through mcpgw with `auto`, from the server's own pprof endpoint",
+				top:   strings.ReplaceAll(pprofTop(30), "pkg.fn", "mcpgo.fn"), shares: parseShares(""),
 			},
 		},
 		{name: "allocations", want: "≤ 8 KB", measured: "—", ok: "not measured", profile: targetGateway},
+		{name: "calls/s in front of mcp-go", want: "≥ 1.2× proxy", measured: "0.53×", ok: missed, gatewayCost: true, extraProfile: sdkFull},
+		{name: "gateway CPU in front of mcp-go", want: "≤ 0.8× proxy", measured: "1.40×", ok: missed, gatewayCost: true, extraProfile: sdkFull},
 	}
 	md := render(func(p func(string, ...any)) { r.missedMarkdown(p, gs) })
 	order := []string{
@@ -75,6 +79,8 @@ func TestMissedMarkdown(t *testing.T) {
 		"live CPU profile of **mcpgw-full**", "`tools/list` of the whole catalog, c=1", "list.fn00",
 		"**Missed: upstream CPU per call, mcp-go server**", "Remaining cost: In the server, not in mcpgw.",
 		"live CPU profile of **the mcp-go server**", "2026-07-28 clients, `tools/call echo`, c=16; through mcpgw with `auto`, from the server's own pprof endpoint", "mcpgo.fn00",
+		"**Missed: calls/s in front of mcp-go**", "live CPU profile of **mcpgw-full in front of the mcp-go server**", "sdkfull.fn00",
+		"**Missed: gateway CPU in front of mcp-go**", "Remaining cost: the profile of mcpgw-full in front of the mcp-go server above.",
 	}
 	at := 0
 	for _, want := range order {
@@ -88,10 +94,15 @@ func TestMissedMarkdown(t *testing.T) {
 	assert.NotContains(t, md, "gateway CPU per call, everything on", "a met target is not listed")
 	assert.NotContains(t, md, "allocations", "an unmeasured target is not called missed")
 
+	assert.Equal(t, 1, strings.Count(md, "sdkfull.fn00"), "a profile shared by two missed targets is shown once")
+
 	// No profile taken: the section says so under the missed target.
 	md = render(func(p func(string, ...any)) { (&report{}).missedMarkdown(p, gs[:1]) })
 	assert.Contains(t, md, "**Missed: calls/s, everything on**")
 	assert.Contains(t, md, "no live profile of it under `call` was taken in this run")
+	noProfile := goal{name: "calls/s in front of mcp-go", ok: missed, gatewayCost: true}
+	md = render(func(p func(string, ...any)) { (&report{}).missedMarkdown(p, []goal{noProfile}) })
+	assert.Contains(t, md, "no live profile of this gateway was taken in this run")
 
 	// Nothing missed.
 	md = render(func(p func(string, ...any)) { r.missedMarkdown(p, gs[2:3]) })
@@ -161,7 +172,7 @@ func TestVerdict(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(res)
 			}
-			got := res.verdict(up)
+			got := res.verdict(&up)
 			require.True(t, strings.HasPrefix(got, "**mcp-go** (mark3labs/mcp-go v1.2.1): "), got)
 			for _, w := range tt.want {
 				assert.Contains(t, got, w)

@@ -101,6 +101,10 @@ func TestSmoke(t *testing.T) {
 		for _, target := range sdkTargets() {
 			for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 				c := rep.sdk.cell(u.key, target, era)
+				if !u.hasHop(target) {
+					assert.Empty(t, c.samples, "%s / %s: everything on runs in front of mcp-go only", u.key, target)
+					continue
+				}
 				if _, pinEra, ok := pinnedVersion(target); ok && pinEra != era {
 					assert.Empty(t, c.samples, "%s / %s runs in its own era only", u.key, target)
 					continue
@@ -138,6 +142,7 @@ func TestSmoke(t *testing.T) {
 	for _, target := range []string{targetGateway, targetFull} {
 		assert.Regexp(t, era, rep.benchEras[target], "%s: the era auto spoke to the fast upstream", target)
 	}
+	assert.Regexp(t, era, rep.sdk.fullChosen, "mcpgw-full in front of mcp-go: the era auto spoke to it")
 
 	path, err := writeReport(rep)
 	require.NoError(t, err)
@@ -154,6 +159,8 @@ func TestSmoke(t *testing.T) {
 		"| calls/s, everything on (2025-11-25 clients, c=4: c=16 not run) | ≥ 1.2× proxy |", "| tools/list of the merged 1000-tool catalog, auth on (mcpgw-full, c=1) |",
 		"| upstream CPU per call, go-sdk server, routing only (auto chose " + rep.sdk.chosen["gosdk"] + ") |",
 		"### Missed targets and their remaining cost",
+		"| calls/s, everything on, in front of the mcp-go server (auto chose " + rep.sdk.fullChosen + ", c=16) | ≥ 1.2× proxy |",
+		"| mcp-go | both eras; session ids | mcpgw-full auto (everything on), 2026-07-28 clients | auto: " + rep.sdk.fullChosen + " |",
 	} {
 		assert.Contains(t, string(md), want)
 	}
@@ -225,6 +232,8 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, []int{1, 16, 64}, o.concurrency)
 				assert.True(t, o.liveProfile)
 				assert.True(t, o.micro)
+				assert.Equal(t, 3, o.sdkRounds)
+				assert.Equal(t, 3*time.Second, o.sdkDuration)
 			},
 		},
 		{
@@ -236,6 +245,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, 300*time.Millisecond, o.duration)
 				assert.Equal(t, 50, o.idleSessions)
 				assert.Equal(t, []int{4}, o.concurrency)
+				assert.Equal(t, 300*time.Millisecond, o.sdkDuration, "the comparison's runs are as short as the rest")
 				assert.False(t, o.liveProfile, "smoke skips the live profile (go tool pprof)")
 				assert.False(t, o.micro, "smoke skips the micro-benchmarks (go test -bench)")
 			},

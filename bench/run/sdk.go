@@ -36,11 +36,14 @@ type sdkUpstream struct {
 	name      string // upstream name in the gateway's configuration
 	// what the server offers, as the report states it
 	offers string
+	// full also puts mcpgw with everything on (mcpgw-full's
+	// configuration) in front of it: the setup of issue 15's first table.
+	full bool
 }
 
 func sdkUpstreams() []sdkUpstream {
 	return []sdkUpstream{
-		{key: "mcp-go", lib: "mcp-go", name: "mcpgo", offers: "both eras; session ids"},
+		{key: "mcp-go", lib: "mcp-go", name: "mcpgo", offers: "both eras; session ids", full: true},
 		{key: "mcp-go stateless", lib: "mcp-go", stateless: true, name: "mcpgo_sl", offers: "both eras; no session ids (`WithStateLess`)"},
 		{key: "go-sdk", lib: "go-sdk", name: "gosdk", offers: "2025 era only; session ids"},
 		{key: "go-sdk stateless", lib: "go-sdk", stateless: true, name: "gosdk_sl", offers: "both eras; no session ids (`Stateless`)"},
@@ -55,10 +58,14 @@ const (
 	targetPinned2026 = "mcpgw-2026"
 )
 
-// sdkTargets are the hops in front of each SDK upstream, in run order.
+// sdkTargets are the hops in front of each SDK upstream, in run order;
+// mcpgw-full only in front of a server marked full.
 func sdkTargets() []string {
-	return []string{targetProxy, targetGateway, targetPinned2025, targetPinned2026}
+	return []string{targetProxy, targetGateway, targetPinned2025, targetPinned2026, targetFull}
 }
+
+// hasHop reports whether hop t is measured in front of server u.
+func (u *sdkUpstream) hasHop(t string) bool { return t != targetFull || u.full }
 
 // pinnedVersion returns the version a pinned hop pins and the client era
 // it runs in; ok is false for the other hops.
@@ -85,8 +92,11 @@ func hopLabel(t string) string {
 	if v, _, ok := pinnedVersion(t); ok {
 		return "mcpgw pinned to " + v
 	}
-	if t == targetGateway {
+	switch t {
+	case targetGateway:
 		return "mcpgw auto"
+	case targetFull:
+		return "mcpgw-full auto (everything on)"
 	}
 	return t
 }
@@ -105,6 +115,12 @@ type sdkResults struct {
 	rounds int
 	// gatewayURL is the /mcp URL of the mcpgw in front of them.
 	gatewayURL string
+	// fullChosen is the era mcpgw-full spoke to the server marked full,
+	// as its admin API reported it after the runs (or why not).
+	fullChosen string
+	// fullProfile is mcpgw-full's live profile in front of that server,
+	// taken when it missed a target there.
+	fullProfile *liveProfile
 	// profiles holds, by server key, the server's own CPU profile under
 	// load through mcpgw (auto), taken when mcpgw cost it more than the
 	// proxy did: where that cost goes.
@@ -170,7 +186,7 @@ func (b *bencher) runSDK(ctx context.Context, rounds int) *sdkResults {
 	}
 	run := func(round int, d time.Duration) {
 		for _, u := range res.ups {
-			b.runSDKServer(ctx, res, u, fronts[u.name], round, d)
+			b.runSDKServer(ctx, res, &u, fronts[u.name], round, d)
 		}
 	}
 	if b.opts.warmup > 0 {
@@ -178,7 +194,7 @@ func (b *bencher) runSDK(ctx context.Context, rounds int) *sdkResults {
 		run(0, b.opts.warmup)
 	}
 	for round := 1; round <= rounds && ctx.Err() == nil; round++ {
-		run(round, b.opts.duration)
+		run(round, b.opts.sdkDuration)
 	}
 	// What the gateway spoke to each upstream while it served the calls
 	// above, read from the gateway itself: the rule behind auto may change
@@ -190,22 +206,79 @@ func (b *bencher) runSDK(ctx context.Context, rounds int) *sdkResults {
 			res.chosen = eras.strings()
 		}
 	}
+	res.fullChosen = b.fullChosen(ctx, res, fronts)
 	if b.opts.liveProfile {
 		b.upstreamProfiles(ctx, res, fronts)
+		b.sdkFullProfile(ctx, res, fronts)
 	}
 	return res
+}
+
+// sdkFullProfile takes mcpgw-full's live profile in front of the server
+// marked full when it missed its calls/s or gateway-CPU target there.
+func (b *bencher) sdkFullProfile(ctx context.Context, res *sdkResults, fronts map[string]*sdkFront) {
+	missedHere := false
+	gs := sdkFullGoals(res)
+	for i := range gs {
+		missedHere = missedHere || (gs[i].ok == missed && gs[i].gatewayCost)
+	}
+	for _, u := range res.ups {
+		ep, ok := fronts[u.name].eps[targetFull]
+		if !ok || !missedHere {
+			continue
+		}
+		lp := &liveProfile{target: targetFull, sc: liveScenario(), where: "from its pprof endpoint, like the main rounds' profiles"}
+		lp.seconds, lp.load = b.liveProfileSeconds()
+		tok, err := b.mintAdminToken(ctx)
+		if err != nil {
+			lp.err = "minting a token with the admin scope: " + err.Error()
+			res.fullProfile = lp
+			return
+		}
+		b.logf("SDK upstreams: live profile of mcpgw-full in front of the %s server for %ds", u.key, lp.seconds)
+		b.profileUnderLoad(ctx, lp, ep, profileSource{
+			url:   strings.TrimSuffix(ep.url, "/mcp") + "/admin/v1/debug/pprof/profile",
+			authz: "Bearer " + tok,
+			bin:   filepath.Join(b.dir, "mcpgw"),
+			file:  filepath.Join(b.dir, "live-mcpgw-sdk-full.pprof"),
+		})
+		lp.target = targetFull + " in front of the " + u.key + " server"
+		res.fullProfile = lp
+		return
+	}
+}
+
+// fullChosen reads the era mcpgw-full spoke to the server marked full
+// from its admin API, with a token that carries the admin scope.
+func (b *bencher) fullChosen(ctx context.Context, res *sdkResults, fronts map[string]*sdkFront) string {
+	for _, u := range res.ups {
+		ep, ok := fronts[u.name].eps[targetFull]
+		if !ok {
+			continue
+		}
+		tok, err := b.mintAdminToken(ctx)
+		if err != nil {
+			return "not read: minting a token with the admin scope: " + firstLine(err.Error())
+		}
+		eras, err := b.upstreamEras(ctx, ep.url, "Bearer "+tok)
+		if err != nil {
+			return "not read: " + firstLine(err.Error())
+		}
+		return eras[upstreamName].String()
+	}
+	return ""
 }
 
 // runSDKServer runs one round (0: the warm-up) of every hop in front of
 // server u: the proxy and auto in both client eras, each pinned entry in
 // the client era of its pin.
-func (b *bencher) runSDKServer(ctx context.Context, res *sdkResults, u sdkUpstream, f *sdkFront, round int, d time.Duration) {
+func (b *bencher) runSDKServer(ctx context.Context, res *sdkResults, u *sdkUpstream, f *sdkFront, round int, d time.Duration) {
 	for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 		for _, t := range sdkTargets() {
 			if _, pinEra, ok := pinnedVersion(t); ok && pinEra != era {
 				continue
 			}
-			if ep, ok := f.eps[t]; ok {
+			if ep, ok := f.eps[t]; ok && u.hasHop(t) {
 				ep.up, ep.stats = f.up, f.stats
 				b.runSDKCell(ctx, res.cell(u.key, t, era), round, u.key, era, t, ep, d)
 			}
@@ -225,7 +298,10 @@ func (b *bencher) upstreamProfiles(ctx context.Context, res *sdkResults, fronts 
 			continue
 		}
 		ep.up, ep.stats = f.up, f.stats
-		lp := &liveProfile{target: "the " + u.key + " server", sc: scenario{key: "live-profile-sdk", era: era, method: loadgen.MethodCall, conc: sdkConcurrency}}
+		lp := &liveProfile{
+			target: "the " + u.key + " server", sc: scenario{key: "live-profile-sdk", era: era, method: loadgen.MethodCall, conc: sdkConcurrency},
+			where: "through mcpgw with `auto`, from the server's own pprof endpoint; sorted by cumulative time",
+		}
 		lp.seconds, lp.load = b.liveProfileSeconds()
 		b.logf("SDK upstreams: profile of the %s server through mcpgw, %s c=%d, for %ds", u.key, era, sdkConcurrency, lp.seconds)
 		b.profileUnderLoad(ctx, lp, ep, profileSource{
@@ -294,6 +370,17 @@ func (b *bencher) startSDK(ctx context.Context, res *sdkResults, stops *[]func()
 	}
 	*stops = append(*stops, g.stop)
 	res.gatewayURL = gurl
+	for _, u := range res.ups {
+		if !u.full {
+			continue
+		}
+		fp, furl, err := b.startFullGatewayTo(ctx, "mcpgw-sdk-full", urls[u.name])
+		if err != nil {
+			return nil, fmt.Errorf("mcpgw with everything on in front of %s did not start: %w", u.key, err)
+		}
+		*stops = append(*stops, fp.stop)
+		fronts[u.name].eps[targetFull] = endpoint{url: furl, tool: upstreamName + "__echo", hop: fp, authz: "Bearer " + b.issuer.token}
+	}
 	// /readyz waits for the auto entries (required); the pinned ones are
 	// optional, so wait a little for them to list, then read every era.
 	eras := b.waitListed(ctx, gurl, 5*time.Second)
@@ -504,7 +591,7 @@ func ratio(a, b float64) string {
 }
 
 // sdkServerName names the library and mode of a server.
-func sdkServerName(u sdkUpstream) string {
+func sdkServerName(u *sdkUpstream) string {
 	lib := "mark3labs/mcp-go v1.2.1"
 	if u.lib == "go-sdk" {
 		lib = "go-sdk v1.8.0"
@@ -551,8 +638,69 @@ func (r *report) sdkUpstreamGoals() []goal {
 			g.measured, g.ok = strings.Join(parts, "; "), judge(ok)
 		}
 		g.cost = fmt.Sprintf("In the server, not in mcpgw: the era mcpgw speaks decides what a call costs the server; see *Why auto picks what it picks* for %s.", u.key)
-		g.upstreamProfile = res.profiles[u.key]
+		g.extraProfile = res.profiles[u.key]
 		gs = append(gs, g)
+	}
+	return gs
+}
+
+// sdkFullGoals are issue 15's ratio targets for everything on, measured
+// on the setup of the issue's first table: mcpgw-full (auto) in front of
+// the mcp-go server, against the proxy in front of it, c=16, each row
+// over both client eras.
+func (r *report) sdkFullGoals() []goal { return sdkFullGoals(r.sdk) }
+
+func sdkFullGoals(res *sdkResults) []goal {
+	if res == nil || res.err != "" {
+		return nil
+	}
+	specs := []struct {
+		name, want, unit string
+		limit            float64
+		atMost, upstream bool
+		f                func(sdkRow) float64
+	}{
+		{name: "calls/s", want: "≥ 1.2× proxy", unit: "/s", limit: 1.2, f: func(x sdkRow) float64 { return x.callsPerSec }},
+		{name: "gateway CPU per call", want: "≤ 0.8× proxy", unit: "µs", limit: 0.8, atMost: true, f: func(x sdkRow) float64 { return x.hopCPU }},
+		{name: "upstream CPU per call", want: "≤ 1.0× behind the proxy", unit: "µs", limit: 1.0, atMost: true, upstream: true, f: func(x sdkRow) float64 { return x.upCPU }},
+	}
+	var gs []goal
+	for _, u := range res.ups {
+		if !u.full {
+			continue
+		}
+		for _, sp := range specs {
+			g := goal{name: fmt.Sprintf("%s, everything on, in front of the %s server (auto chose %s, c=%d)", sp.name, u.key, res.fullChosen, sdkConcurrency), want: sp.want}
+			var parts []string
+			ok, judged := true, false
+			for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+				x := res.row(u.key, targetFull, era)
+				base, _ := res.proxyBase(u.key, era)
+				a, b := sp.f(x), sp.f(base)
+				if x.status != "" || base.status != "" || math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s clients: %s %s, proxy %s %s → %s", sdkEraName(era), num(a, 1), sp.unit, num(b, 1), sp.unit, ratio(a, b)))
+				judged = true
+				if sp.atMost {
+					ok = ok && a <= sp.limit*b
+				} else {
+					ok = ok && a >= sp.limit*b
+				}
+			}
+			if !judged {
+				g.measured, g.ok = "—", "not measured"
+			} else {
+				g.measured, g.ok = strings.Join(parts, "; "), judge(ok)
+			}
+			if sp.upstream {
+				g.cost = fmt.Sprintf("In the server, not in mcpgw; see *Why auto picks what it picks* for %s.", u.key)
+				g.extraProfile = res.profiles[u.key]
+			} else {
+				g.extraProfile, g.gatewayCost = res.fullProfile, true
+			}
+			gs = append(gs, g)
+		}
 	}
 	return gs
 }
@@ -582,7 +730,7 @@ func (r *report) sdkMarkdown(p func(string, ...any)) {
 		return
 	}
 	p("`tools/call echo` at concurrency %d on servers built with the two MCP libraries mcpgw meets most (bench/sdkupstream: mark3labs/mcp-go v1.2.1 and the official go-sdk v1.8.0), each with and without sessions, behind the bare proxy and behind one mcpgw (routing only) that reaches every server three times: through an upstream entry left to `protocol_version: %s`, one pinned to %s and one pinned to %s (optional, so a server that does not speak the pinned era cannot keep the gateway from starting). %d round(s) of %s, interleaved, medians. *upstream CPU* is the server's CPU per call, *gateway CPU* the proxy's or mcpgw's.",
-		sdkConcurrency, autoVersion, mcpwire.Version20251125, mcpwire.Version20260728, res.rounds, r.opts.duration)
+		sdkConcurrency, autoVersion, mcpwire.Version20251125, mcpwire.Version20260728, res.rounds, r.opts.sdkDuration)
 	p("")
 	if res.err != "" {
 		p("Not measured: %s", cellText(res.err))
@@ -619,10 +767,15 @@ func (r *sdkResults) ruleMarkdown(p func(string, ...any)) {
 			}
 			lines = append(lines, line{targetGateway, era, serves})
 		}
+		if u.full {
+			for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
+				lines = append(lines, line{targetFull, era, "auto: " + r.fullChosen})
+			}
+		}
 		for _, l := range lines {
 			x := r.row(u.key, l.t, l.era)
 			hop := hopLabel(l.t)
-			if l.t == targetProxy || l.t == targetGateway {
+			if l.t == targetProxy || l.t == targetGateway || l.t == targetFull {
 				hop += ", " + sdkEraName(l.era) + " clients"
 			}
 			if x.status != "" {
@@ -640,7 +793,7 @@ func (r *sdkResults) ruleMarkdown(p func(string, ...any)) {
 	}
 	p("")
 	for _, u := range r.ups {
-		p("- %s", r.verdict(u))
+		p("- %s", r.verdict(&u))
 	}
 	p("")
 }
@@ -648,7 +801,7 @@ func (r *sdkResults) ruleMarkdown(p func(string, ...any)) {
 // verdict says which era auto picked for server u and why, from this
 // run's numbers: what the server spent per call through mcpgw pinned to
 // each era.
-func (r *sdkResults) verdict(u sdkUpstream) string {
+func (r *sdkResults) verdict(u *sdkUpstream) string {
 	chosen := r.chosen[u.name]
 	head := fmt.Sprintf("**%s** (%s): ", u.key, sdkServerName(u))
 	if chosen == "" {
@@ -700,7 +853,7 @@ func (r *sdkResults) hopsMarkdown(p func(string, ...any)) {
 	for _, u := range r.ups {
 		for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 			for _, t := range sdkTargets() {
-				if _, pinEra, ok := pinnedVersion(t); ok && pinEra != era {
+				if _, pinEra, ok := pinnedVersion(t); (ok && pinEra != era) || !u.hasHop(t) {
 					continue
 				}
 				x := r.row(u.key, t, era)
