@@ -151,7 +151,7 @@ check: tidy-check ## The one gate: tidy, then make test with lint fatal (LINT_FA
 	@$(MAKE) --no-print-directory test LINT_FATAL=1
 
 .PHONY: bench
-bench: ## Benchmark mcpgw against a bare reverse proxy (about 15 min on 2 cores); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.
+bench: ## Benchmark mcpgw against a bare reverse proxy (about 17 min on 2 cores); writes docs/BENCHMARKS.md. BENCHFLAGS passes flags.
 	$(GO) run ./bench/run $(BENCHFLAGS)
 
 .PHONY: bench-smoke

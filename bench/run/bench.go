@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpgw/mcpgw/bench/loadgen"
+	"github.com/mcpgw/mcpgw/configs"
 )
 
 // Targets: the same upstream reached directly, through the bare reverse
@@ -46,6 +47,11 @@ const (
 // exposed as bench__echo.
 const upstreamName = "bench"
 
+// autoVersion is the protocol_version every measured gateway target leaves
+// to mcpgw (it is the default; the configs spell it out so the report's
+// headline is plainly auto's).
+const autoVersion = configs.ProtocolAuto
+
 // options are the runner's settings (see the flags in main.go).
 type options struct {
 	rounds       int
@@ -67,9 +73,10 @@ type options struct {
 	// through its pprof endpoint, after the rounds.
 	liveProfile bool
 	// sdk runs the comparison on mcp-go and go-sdk upstreams (sdk.go),
-	// sdkRounds rounds of it.
-	sdk       bool
-	sdkRounds int
+	// sdkRounds rounds of it, each run sdkDuration long.
+	sdk         bool
+	sdkRounds   int
+	sdkDuration time.Duration
 }
 
 // scenario is one load shape, run against every target.
@@ -154,9 +161,10 @@ type report struct {
 	micro             *microResults
 	live              []liveProfile
 	sdk               *sdkResults
-	// benchEra is the era mcpgw's protocol_version auto chose for the
-	// fast upstream ("protocol_version era").
-	benchEra string
+	// benchEras is the era each gateway target's protocol_version auto
+	// spoke to the fast upstream, read from its admin API after the
+	// rounds ("protocol_version era"), by target; an error says why not.
+	benchEras map[string]string
 }
 
 func (r *report) cell(s scenario, target string) *cell {
@@ -351,6 +359,7 @@ func (b *bencher) startTargets(ctx context.Context) error {
 		b.onCleanup(p.stop)
 		b.eps[targetProxy] = endpoint{url: url, tool: "echo", hop: p}
 	}
+	rep.benchEras = map[string]string{}
 	if slices.Contains(targets, targetGateway) && rep.gatewayErr == "" {
 		p, url, err := b.startGateway(ctx, "mcpgw", gatewayConfig(b.upURL, b.auditPath("mcpgw")))
 		if err != nil {
@@ -359,7 +368,6 @@ func (b *bencher) startTargets(ctx context.Context) error {
 		} else {
 			b.onCleanup(p.stop)
 			b.eps[targetGateway] = endpoint{url: url, tool: upstreamName + "__echo", hop: p}
-			rep.benchEra = b.chosenEras(ctx, url)[upstreamName]
 		}
 	}
 	// The issuer starts with the full target, or later for the
@@ -424,6 +432,7 @@ func (b *bencher) afterRounds(ctx context.Context) {
 			}
 		}
 	}
+	b.readBenchEras(ctx)
 	// After the memory readings, which cover the measured runs only, and
 	// before the gateways stop: the profile is of the processes measured.
 	if b.opts.liveProfile {
@@ -433,6 +442,37 @@ func (b *bencher) afterRounds(ctx context.Context) {
 		if ep, ok := b.eps[t]; ok {
 			ep.hop.stop()
 		}
+	}
+}
+
+// readBenchEras reads, from each gateway target still running, the era
+// its protocol_version auto spoke to the fast upstream during the rounds.
+// mcpgw-full's admin API needs a token with the admin scope.
+func (b *bencher) readBenchEras(ctx context.Context) {
+	for _, t := range []string{targetGateway, targetFull} {
+		ep, ok := b.eps[t]
+		if !ok || ep.hop.exited() {
+			continue
+		}
+		authz := ""
+		if t == targetFull {
+			tok, err := b.mintAdminToken(ctx)
+			if err != nil {
+				b.rep.benchEras[t] = "not read: minting a token with the admin scope: " + firstLine(err.Error())
+				continue
+			}
+			authz = "Bearer " + tok
+		}
+		eras, err := b.upstreamEras(ctx, ep.url, authz)
+		switch {
+		case err != nil:
+			b.rep.benchEras[t] = "not read: " + firstLine(err.Error())
+		case eras[upstreamName].String() == "":
+			b.rep.benchEras[t] = "not listed"
+		default:
+			b.rep.benchEras[t] = eras[upstreamName].String()
+		}
+		b.logf("%s speaks %s to the fast upstream", t, b.rep.benchEras[t])
 	}
 }
 
@@ -514,10 +554,11 @@ telemetry: {profiling: true}
 upstreams:
   - name: %s
     http: {url: %q, max_idle_conns: 256}
+    protocol_version: %s
 audit:
   sinks:
     - {type: file, path: %q}
-`, upstreamName, upstreamURL, auditPath)
+`, upstreamName, upstreamURL, autoVersion, auditPath)
 }
 
 // startGateway starts mcpgw with the given configuration and waits for
@@ -565,7 +606,7 @@ func prefixed(prefix string) func(string) (string, bool) {
 func (b *bencher) runCell(ctx context.Context, round int, s scenario, t string, d time.Duration) {
 	c := b.rep.cell(s, t)
 	ep, ok := b.eps[t]
-	if !ok || c.unsupported != "" || (t == targetFull && s.method != loadgen.MethodCall) {
+	if !ok || c.unsupported != "" {
 		return
 	}
 	if ep.hop != nil && ep.hop.exited() {

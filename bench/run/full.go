@@ -118,6 +118,7 @@ telemetry: {profiling: true}
 upstreams:
   - name: %s
     http: {url: %q, max_idle_conns: 256}
+    protocol_version: %s
     scopes:
       default: [%s]
     breaker: {failures: 5, window: 30s, open_for: 10s, half_open_probes: 1}
@@ -131,11 +132,17 @@ policy:
 audit:
   sinks:
     - {type: file, path: %q}
-`, fullResource, issuerURL, upstreamName, upstreamURL, fullScope, auditPath)
+`, fullResource, issuerURL, upstreamName, upstreamURL, autoVersion, fullScope, auditPath)
 }
 
 // startFullGateway starts the issuer and the "everything on" mcpgw.
 func (b *bencher) startFullGateway(ctx context.Context) (*proc, string, error) {
+	return b.startFullGatewayTo(ctx, targetFull, b.upURL)
+}
+
+// startFullGatewayTo starts the issuer, when it is not running, and an
+// "everything on" mcpgw named name in front of upstreamURL.
+func (b *bencher) startFullGatewayTo(ctx context.Context, name, upstreamURL string) (*proc, string, error) {
 	if b.issuer == nil {
 		is, err := b.startIssuer(ctx)
 		if err != nil {
@@ -143,8 +150,7 @@ func (b *bencher) startFullGateway(ctx context.Context) (*proc, string, error) {
 		}
 		b.issuer = is
 	}
-	cfg := fullGatewayConfig(b.upURL, b.issuer.url, b.auditPath(targetFull))
-	return b.startGateway(ctx, targetFull, cfg)
+	return b.startGateway(ctx, name, fullGatewayConfig(upstreamURL, b.issuer.url, b.auditPath(name)))
 }
 
 // auditLines counts the records in the full target's audit file.

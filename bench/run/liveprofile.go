@@ -30,9 +30,20 @@ func liveScenario() scenario {
 	return scenario{key: "live-profile", era: loadgen.Era2025, method: loadgen.MethodCall, conc: 16}
 }
 
+// liveListScenario is the load shape of the extra live profile taken
+// when the tools/list target is missed: the list scenario of the rounds.
+func liveListScenario() scenario {
+	return scenario{key: "live-profile-list", era: loadgen.Era2025, method: loadgen.MethodList, conc: 1}
+}
+
 // liveProfile is the live profile of one gateway target.
 type liveProfile struct {
 	target string
+	// sc is the load the profile was taken under.
+	sc scenario
+	// where says where the profile came from, when it is not one of the
+	// main rounds' gateways (whose full listings the report has).
+	where string
 	// seconds is the profile's duration; load is the load generator's,
 	// which outlasts it so the profile never sees the load winding down.
 	seconds int
@@ -52,15 +63,27 @@ func (b *bencher) liveProfileSeconds() (int, time.Duration) {
 	return 4, 6 * time.Second
 }
 
-// liveProfiles profiles every gateway target that is still running.
+// liveProfiles profiles every gateway target that is still running under
+// tools/call, and mcpgw-full under tools/list as well when the rounds
+// missed the tools/list target: a missed target's remaining cost is read
+// from a profile of the load it was measured under.
 func (b *bencher) liveProfiles(ctx context.Context) []liveProfile {
+	type job struct {
+		t  string
+		sc scenario
+	}
+	jobs := []job{{targetGateway, liveScenario()}, {targetFull, liveScenario()}}
+	if b.rep.listGoal().ok == missed {
+		jobs = append(jobs, job{targetFull, liveListScenario()})
+	}
 	var out []liveProfile
-	for _, t := range []string{targetGateway, targetFull} {
+	for _, j := range jobs {
+		t := j.t
 		ep, ok := b.eps[t]
 		if !ok {
 			continue
 		}
-		lp := b.liveProfile(ctx, t, ep)
+		lp := b.liveProfile(ctx, t, ep, j.sc)
 		if lp.err != "" {
 			b.logf("live profile of %s: %s", t, firstLine(lp.err))
 		} else {
@@ -73,8 +96,8 @@ func (b *bencher) liveProfiles(ctx context.Context) []liveProfile {
 
 // liveProfile runs the load generator against ep and, once its measured
 // window opens, fetches a CPU profile from the same gateway.
-func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) liveProfile {
-	lp := liveProfile{target: target}
+func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint, ls scenario) liveProfile {
+	lp := liveProfile{target: target, sc: ls}
 	lp.seconds, lp.load = b.liveProfileSeconds()
 	if ep.hop == nil || ep.hop.exited() {
 		lp.err = target + " is not running"
@@ -89,11 +112,33 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) l
 		}
 		authz = "Bearer " + tok
 	}
-	prof := filepath.Join(b.dir, "live-"+target+".pprof")
-	ls := liveScenario()
 	b.logf("live profile: %s, %s c=%d %s for %s; CPU profile of the gateway for %ds", target, ls.era,
 		ls.conc, ls.method, lp.load, lp.seconds)
+	b.profileUnderLoad(ctx, &lp, ep, profileSource{
+		url:   strings.TrimSuffix(ep.url, "/mcp") + "/admin/v1/debug/pprof/profile",
+		authz: authz,
+		bin:   filepath.Join(b.dir, "mcpgw"),
+		file:  filepath.Join(b.dir, "live-"+target+"-"+ls.method+".pprof"),
+	})
+	return lp
+}
 
+// profileSource is where a profile under load comes from: the pprof CPU
+// endpoint of the process, its Authorization value, its binary (for
+// pprof's symbols) and the file the profile is saved to.
+type profileSource struct {
+	url, authz, bin, file string
+	// cum sorts the listing by cumulative time: for a server built on a
+	// library, which of the library's paths the time is under says more
+	// than the leaf functions (encoding/json, the allocator) do.
+	cum bool
+}
+
+// profileUnderLoad runs the load generator against ep in lp's scenario
+// and, once its measured window opens, fetches a CPU profile from src; it
+// fills lp's sample, listing and shares, or lp.err.
+func (b *bencher) profileUnderLoad(ctx context.Context, lp *liveProfile, ep endpoint, src profileSource) {
+	ls := lp.sc
 	type loaded struct {
 		smp sample
 		err error
@@ -109,45 +154,48 @@ func (b *bencher) liveProfile(ctx context.Context, target string, ep endpoint) l
 	case <-windowOpen:
 		// The profile starts once the load generator's sessions are open
 		// and every worker has made its first call.
-		fetchErr = fetchProfile(ctx, strings.TrimSuffix(ep.url, "/mcp"), authz, lp.seconds, prof)
+		fetchErr = fetchProfile(ctx, src.url, src.authz, lp.seconds, src.file)
 	case l := <-done:
 		lp.err = fmt.Sprintf("the load generator stopped before its window opened: %v", l.err)
-		return lp
+		return
 	}
 	l := <-done
 	switch {
 	case fetchErr != nil:
 		lp.err = fetchErr.Error()
-		return lp
+		return
 	case l.err != nil:
 		lp.err = "the load generator during the profile: " + l.err.Error()
-		return lp
+		return
 	}
 	lp.smp = l.smp
 
-	bin := filepath.Join(b.dir, "mcpgw")
-	out, err := b.goCmd(ctx, "tool", "pprof", "-top", "-nodecount=30", bin, prof)
+	args := []string{"tool", "pprof", "-top", "-nodecount=30"}
+	if src.cum {
+		args = append(args, "-cum")
+	}
+	out, err := b.goCmd(ctx, append(args, src.bin, src.file)...)
 	if err != nil {
 		lp.err = fmt.Sprintf("go tool pprof -top: %v\n%s", err, tailLines(out, 10))
-		return lp
+		return
 	}
 	lp.top = strings.TrimSpace(out)
 	// Every node, however small, so that a figure missing from the
 	// summary means the function never ran.
-	out, err = b.goCmd(ctx, "tool", "pprof", "-top", "-cum", "-nodecount=0", "-nodefraction=0", bin, prof)
+	out, err = b.goCmd(ctx, "tool", "pprof", "-top", "-cum", "-nodecount=0", "-nodefraction=0", src.bin, src.file)
 	if err != nil {
-		b.logf("live profile of %s: go tool pprof -top -cum: %v", target, err)
+		b.logf("live profile of %s: go tool pprof -top -cum: %v", lp.target, err)
 	}
 	lp.shares = parseShares(out)
-	return lp
 }
 
-// fetchProfile GETs /admin/v1/debug/pprof/profile?seconds=N from the
-// gateway at base and writes the profile to path.
-func fetchProfile(ctx context.Context, base, authz string, seconds int, path string) error {
+// fetchProfile GETs the pprof CPU profile endpoint at endpoint (the
+// gateway's /admin/v1/debug/pprof/profile, or an SDK server's
+// /debug/pprof/profile) with ?seconds=N and writes the profile to path.
+func fetchProfile(ctx context.Context, endpoint, authz string, seconds int, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second+30*time.Second)
 	defer cancel()
-	url := base + "/admin/v1/debug/pprof/profile?seconds=" + strconv.Itoa(seconds)
+	url := endpoint + "?seconds=" + strconv.Itoa(seconds)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -4,7 +4,7 @@
 // taskset exists, runs every scenario against every target interleaved for
 // several rounds, and writes docs/BENCHMARKS.md.
 //
-//	go run ./bench/run                 # about 7 minutes on 2 cores
+//	go run ./bench/run                 # about 17 minutes on 2 cores
 //	go run ./bench/run -smoke          # seconds: checks the runner works; report to a temp file
 package main
 
@@ -93,6 +93,9 @@ func smokeDefaults(opts *options, conc *string, set map[string]bool) {
 	if !set["upstream-rounds"] {
 		opts.sdkRounds = 1
 	}
+	if !set["upstream-duration"] {
+		opts.sdkDuration = opts.duration
+	}
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
@@ -111,6 +114,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.BoolVar(&opts.liveProfile, "live-profile", true, "after the rounds, take a CPU profile of each running mcpgw through its pprof endpoint while the load generator drives it")
 	fs.BoolVar(&opts.sdk, "upstream-libs", true, "also measure what a call costs mcp-go and go-sdk servers (with and without sessions) behind the proxy and behind mcpgw, in both eras")
 	fs.IntVar(&opts.sdkRounds, "upstream-rounds", 3, "rounds of the -upstream-libs comparison")
+	fs.DurationVar(&opts.sdkDuration, "upstream-duration", 3*time.Second, "measured duration of each run of the -upstream-libs comparison")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temp directory with binaries, configs and server logs")
 	targets := fs.String("targets", strings.Join(allTargets(), ","), "comma-separated targets: "+strings.Join(allTargets(), ", "))
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies of the tools/call scenarios")
@@ -158,6 +162,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	}
 	if opts.sdkRounds < 1 {
 		errs = append(errs, errors.New("-upstream-rounds must be at least 1"))
+	}
+	if opts.sdkDuration <= 0 {
+		errs = append(errs, errors.New("-upstream-duration must be positive"))
 	}
 	if opts.duration <= 0 {
 		errs = append(errs, errors.New("-duration must be positive"))

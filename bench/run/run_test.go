@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,10 +54,6 @@ func TestSmoke(t *testing.T) {
 		for _, target := range opts.targets {
 			x := rep.row(s, target)
 			c := rep.cell(s, target)
-			if target == targetFull && s.method != loadgen.MethodCall {
-				assert.Empty(t, c.samples, "%s / %s: the full target runs calls only", s.key, target)
-				continue
-			}
 			if isGateway(target) && s.era == loadgen.Era2026 && strings.HasPrefix(x.status, "not supported yet") {
 				t.Logf("%s / %s: %s", s.key, target, x.status)
 				continue
@@ -92,9 +89,11 @@ func TestSmoke(t *testing.T) {
 	assert.Nil(t, rep.micro)
 	assert.Empty(t, rep.live)
 
-	// The SDK upstreams: every server behind both hops in both client
-	// eras, except go-sdk's stateful server behind the proxy in the era it
-	// does not speak; and the era mcpgw's auto chose for each.
+	// The SDK upstreams: every server behind the proxy and mcpgw (auto) in
+	// both client eras, except go-sdk's stateful server behind the proxy in
+	// the era it does not speak, and behind mcpgw pinned to each era in the
+	// matching client era; a pinned era the server does not serve reads
+	// "not served".
 	require.NotNil(t, rep.sdk)
 	require.Empty(t, rep.sdk.err)
 	assert.Empty(t, rep.sdk.failures())
@@ -102,9 +101,25 @@ func TestSmoke(t *testing.T) {
 		for _, target := range sdkTargets() {
 			for _, era := range []string{loadgen.Era2025, loadgen.Era2026} {
 				c := rep.sdk.cell(u.key, target, era)
+				if !u.hasHop(target) {
+					assert.Empty(t, c.samples, "%s / %s: everything on runs in front of mcp-go only", u.key, target)
+					continue
+				}
+				if _, pinEra, ok := pinnedVersion(target); ok && pinEra != era {
+					assert.Empty(t, c.samples, "%s / %s runs in its own era only", u.key, target)
+					continue
+				}
 				if u.key == "go-sdk" && target == targetProxy && era == loadgen.Era2026 {
 					assert.Contains(t, c.unsupported, "does not speak 2026-07-28")
 					continue
+				}
+				if u.key == "go-sdk" && target == targetPinned2026 {
+					// The stateful go-sdk server serves the 2025 era only;
+					// whether mcpgw can bridge is for mcpgw to say.
+					if c.unsupported != "" {
+						assert.Contains(t, c.unsupported, "not served")
+						continue
+					}
 				}
 				if assert.Len(t, c.samples, 1, "%s / %s / %s: %s", u.key, target, era, c.unsupported) {
 					assert.Positive(t, c.samples[0].res.Calls, "%s / %s / %s", u.key, target, era)
@@ -112,13 +127,22 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, map[string]string{
-		"mcpgo":    "2026-07-28 stateless", // both eras: stateless, no session shared between principals
-		"mcpgo_sl": "2026-07-28 stateless", // both eras, no session ids
-		"gosdk":    "2025-11-25 session",   // the session era only
-		"gosdk_sl": "2026-07-28 stateless", // both eras, no session ids
-	}, rep.sdk.chosen, "protocol_version auto")
-	assert.Equal(t, "2026-07-28 stateless", rep.benchEra, "auto speaks 2026-07-28 to the fast upstream, which offers both eras")
+	// The eras come from the gateways: whatever auto's rule is, each
+	// upstream reports one, and a pinned entry that listed reports its pin.
+	era := regexp.MustCompile(`^20\d\d-\d\d-\d\d \S+$`)
+	for _, u := range rep.sdk.ups {
+		assert.Regexp(t, era, rep.sdk.chosen[u.name], "%s: protocol_version auto", u.name)
+		for _, target := range []string{targetPinned2025, targetPinned2026} {
+			v, _, _ := pinnedVersion(target)
+			if got := rep.sdk.chosen[pinnedName(u.name, target)]; got != "" {
+				assert.True(t, strings.HasPrefix(got, v+" "), "%s pinned to %s reports %q", u.name, v, got)
+			}
+		}
+	}
+	for _, target := range []string{targetGateway, targetFull} {
+		assert.Regexp(t, era, rep.benchEras[target], "%s: the era auto spoke to the fast upstream", target)
+	}
+	assert.Regexp(t, era, rep.sdk.fullChosen, "mcpgw-full in front of mcp-go: the era auto spoke to it")
 
 	path, err := writeReport(rep)
 	require.NoError(t, err)
@@ -129,10 +153,19 @@ func TestSmoke(t *testing.T) {
 		"**Smoke run**", "## Targets", "| 4 | proxy |", "| 4 | mcpgw |", "| 4 | mcpgw-full |", "## Idle sessions",
 		"## Kill-switch propagation", "## Micro-benchmarks of the call path", "## Where the remaining cost is", "everything on",
 		"Not taken (`-live-profile=false`", "Not run (`-micro=false`)",
-		"## What mcpgw costs the servers behind it", "| go-sdk stateless | 2026-07-28 | mcpgw |", "spoke **2026-07-28 stateless** to the fast upstream", "| mcp-go | both eras; session ids |",
+		"## What mcpgw costs the servers behind it", "| go-sdk stateless | 2026-07-28 | mcpgw auto |", "| mcp-go | both eras; session ids | mcpgw pinned to 2025-11-25 |",
+		"### Why `auto` picks what it picks", "**mcp-go stateless** (mark3labs/mcp-go v1.2.1, stateless): `auto` picks **" + rep.sdk.chosen["mcpgo_sl"] + "**",
+		"## The era `auto` chose for each upstream", "| mcpgw-full | bench | bench/upstream (fast, no SDK) | both eras; session ids | " + rep.benchEras[targetFull] + " |",
+		"| calls/s, everything on (2025-11-25 clients, c=4: c=16 not run) | ≥ 1.2× proxy |", "| tools/list of the merged 1000-tool catalog, auth on (mcpgw-full, c=1) |",
+		"| upstream CPU per call, go-sdk server, routing only (auto chose " + rep.sdk.chosen["gosdk"] + ") |",
+		"### Missed targets and their remaining cost",
+		"| calls/s, everything on, in front of the mcp-go server (auto chose " + rep.sdk.fullChosen + ", c=16) | ≥ 1.2× proxy |",
+		"| mcp-go | both eras; session ids | mcpgw-full auto (everything on), 2026-07-28 clients | auto: " + rep.sdk.fullChosen + " |",
 	} {
 		assert.Contains(t, string(md), want)
 	}
+	// The tools/list table has the full target (lists/s, p50, p99).
+	assert.Regexp(t, `\n\| mcpgw-full \| \d+ \| \d+ \| \d+ \|`, string(md))
 }
 
 // TestMicroStepsExist checks, without building anything, that every
@@ -199,6 +232,8 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, []int{1, 16, 64}, o.concurrency)
 				assert.True(t, o.liveProfile)
 				assert.True(t, o.micro)
+				assert.Equal(t, 3, o.sdkRounds)
+				assert.Equal(t, 3*time.Second, o.sdkDuration)
 			},
 		},
 		{
@@ -210,6 +245,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, 300*time.Millisecond, o.duration)
 				assert.Equal(t, 50, o.idleSessions)
 				assert.Equal(t, []int{4}, o.concurrency)
+				assert.Equal(t, 300*time.Millisecond, o.sdkDuration, "the comparison's runs are as short as the rest")
 				assert.False(t, o.liveProfile, "smoke skips the live profile (go tool pprof)")
 				assert.False(t, o.micro, "smoke skips the micro-benchmarks (go test -bench)")
 			},

@@ -14,7 +14,10 @@
 //
 // It prints MCP_URL=http://127.0.0.1:PORT/mcp on stdout once listening, and
 // serves GET /stats as the fast upstream does ({"conns":N,"requests":M}),
-// so the runner reads it the same way.
+// so the runner reads it the same way, and GET /debug/pprof/profile (a CPU
+// profile; it listens on loopback in the benchmark), from which the runner
+// shows where a server's cost per call goes when mcpgw costs it more than
+// the proxy does.
 package main
 
 import (
@@ -25,6 +28,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os/signal"
 	"strconv"
 	"sync/atomic"
@@ -68,6 +72,7 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"conns":` + strconv.FormatInt(conns.Load(), 10) + `,"requests":` + strconv.FormatInt(requests.Load(), 10) + `}`))
 	})
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
