@@ -140,7 +140,7 @@ func TestAuditTapOwnsItsCopies(t *testing.T) {
 	again, _, cancel3 := tap.subscribe()
 	cancel3()
 	require.Len(t, again, tapRecent, "the ring keeps the last records, oldest first")
-	assert.Equal(t, `{"overwritten":"xxxxxxxxxxxxxxxxxxxxxxxx"}`, string(again[0]))
+	assert.JSONEq(t, `{"overwritten":"xxxxxxxxxxxxxxxxxxxxxxxx"}`, string(again[0]))
 
 	line := []byte(`{"time":"2026-12-07T06:00:00Z","event":"tool_call","decision":"allowed"}` + "\n")
 	half := len(line) / 2
