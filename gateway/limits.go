@@ -59,8 +59,10 @@ func (g *Gateway) limitRequest(next http.Handler) http.Handler {
 			}
 			if r.ContentLength < 0 {
 				// A body of announced length (within the limit, checked
-				// above) ends there: net/http reads no further. Only one of
-				// unknown length (chunked) needs the cap.
+				// above) ends there: net/http reads no further over
+				// HTTP/1.1, and fails an HTTP/2 stream that sends more than
+				// it declared. Only one of unknown length (chunked) needs
+				// the cap.
 				r.Body = http.MaxBytesReader(w, r.Body, limit)
 			}
 		}
