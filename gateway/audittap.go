@@ -18,10 +18,17 @@ const tapBuffer = 256
 // stream's delivery to its real sinks does not depend on a browser: a
 // subscriber that falls behind misses records (its tail says so), the
 // sinks do not.
+//
+// The tap is on every audit stream, console open or not, so a record costs
+// it no allocation while nobody subscribes: the recent records live in a
+// ring of buffers the tap owns and overwrites, and only a line handed to a
+// subscriber (or returned by subscribe) is a copy of its own.
 type auditTap struct {
 	mu      sync.Mutex
 	partial []byte // a record the buffered writer split across writes
-	recent  [][]byte
+	// ring holds the last n records, the oldest at ring[head] once full.
+	ring    [tapRecent][]byte
+	head, n int
 	subs    map[*tapSub]struct{}
 }
 
@@ -43,33 +50,42 @@ func (t *auditTap) Write(p []byte) (int, error) {
 	data := p
 	if len(t.partial) > 0 {
 		t.partial = append(t.partial, p...)
-		data, t.partial = t.partial, nil
+		data = t.partial
 	}
 	for {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			break
 		}
-		t.publishLocked(bytes.Clone(data[:i]))
+		t.publishLocked(data[:i])
 		data = data[i+1:]
 	}
-	if len(data) > 0 {
-		t.partial = bytes.Clone(data)
-	}
+	// The rest is the start of a record the next write ends. It may be
+	// the tail of partial itself: copy it down, reusing partial's array.
+	t.partial = append(t.partial[:0], data...)
 	return len(p), nil
 }
 
+// publishLocked keeps line (which the tap does not own) among the recent
+// records and sends a copy to each subscriber.
 func (t *auditTap) publishLocked(line []byte) {
 	if len(line) == 0 {
 		return
 	}
-	if len(t.recent) == tapRecent {
-		t.recent = append(t.recent[:0], t.recent[1:]...)
+	slot := (t.head + t.n) % tapRecent
+	if t.n == tapRecent {
+		t.head = (t.head + 1) % tapRecent
+	} else {
+		t.n++
 	}
-	t.recent = append(t.recent, line)
+	t.ring[slot] = append(t.ring[slot][:0], line...)
+	if len(t.subs) == 0 {
+		return
+	}
+	own := bytes.Clone(line)
 	for s := range t.subs {
 		select {
-		case s.ch <- line:
+		case s.ch <- own:
 		default:
 			s.missed = true
 		}
@@ -83,7 +99,11 @@ func (t *auditTap) subscribe() (recent [][]byte, s *tapSub, cancel func()) {
 	defer t.mu.Unlock()
 	s = &tapSub{ch: make(chan []byte, tapBuffer)}
 	t.subs[s] = struct{}{}
-	return append([][]byte(nil), t.recent...), s, func() {
+	recent = make([][]byte, t.n)
+	for i := range recent {
+		recent[i] = bytes.Clone(t.ring[(t.head+i)%tapRecent])
+	}
+	return recent, s, func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		delete(t.subs, s)

@@ -98,12 +98,15 @@ func requestIDFrom(ctx context.Context) string { return telemetry.RequestIDFrom(
 // the response, and carries it in the context (to logs and upstreams).
 func (g *Gateway) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get("X-Request-Id") // canonical: Get allocates to canonicalize any other spelling
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header()["X-Request-Id"] = []string{id}
-		next.ServeHTTP(w, r.WithContext(withRequestID(r.Context(), id)))
+		// The response header's value is the context's too: header values
+		// are never written after they are set (a Set replaces the slice).
+		v := []string{id}
+		w.Header()["X-Request-Id"] = v
+		next.ServeHTTP(w, r.WithContext(telemetry.WithRequestIDRef(r.Context(), &v[0])))
 	})
 }
 

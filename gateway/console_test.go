@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -112,4 +113,40 @@ func TestAuditTap(t *testing.T) {
 	}
 	assert.True(t, tap.takeMissed(sub), "a full subscriber misses records")
 	assert.False(t, tap.takeMissed(sub), "reported once")
+}
+
+// TestAuditTapOwnsItsCopies: the tap reuses its buffers for the records it
+// keeps, so what it hands out must be copies: a line a subscriber received
+// and the recent lines subscribe returned stay as they were while the ring
+// is overwritten many times. Without a subscriber a record costs the tap no
+// allocation (it is on every audit stream, console open or not).
+func TestAuditTapOwnsItsCopies(t *testing.T) {
+	tap := newAuditTap()
+	for i := range tapRecent {
+		_, _ = tap.Write([]byte(`{"n":` + strconv.Itoa(i) + "}\n"))
+	}
+	recent, sub, cancel := tap.subscribe()
+	defer cancel()
+	require.Len(t, recent, tapRecent)
+	_, _ = tap.Write([]byte(`{"live":1}` + "\n"))
+	live := <-sub.ch
+	cancel()
+	for range 3 * tapRecent {
+		_, _ = tap.Write([]byte(`{"overwritten":"xxxxxxxxxxxxxxxxxxxxxxxx"}` + "\n"))
+	}
+	assert.Equal(t, `{"n":0}`, string(recent[0]))
+	assert.Equal(t, `{"n":99}`, string(recent[tapRecent-1]))
+	assert.Equal(t, `{"live":1}`, string(live))
+	again, _, cancel3 := tap.subscribe()
+	cancel3()
+	require.Len(t, again, tapRecent, "the ring keeps the last records, oldest first")
+	assert.JSONEq(t, `{"overwritten":"xxxxxxxxxxxxxxxxxxxxxxxx"}`, string(again[0]))
+
+	line := []byte(`{"time":"2026-12-07T06:00:00Z","event":"tool_call","decision":"allowed"}` + "\n")
+	half := len(line) / 2
+	allocs := testing.AllocsPerRun(200, func() {
+		_, _ = tap.Write(line[:half]) // a record split by the buffered writer
+		_, _ = tap.Write(line[half:])
+	})
+	assert.Zero(t, allocs, "allocations per record with no console open")
 }

@@ -28,7 +28,7 @@ import (
 // limitRequest refuses a request whose header fields exceed
 // server.max_header_count or server.max_header_bytes with HTTP 431, and one
 // whose body is announced larger than server.max_body_bytes with 413; it
-// caps the body at that size, and gives reading it server.read_body_timeout
+// caps a body of unknown length at that size, and gives reading it server.read_body_timeout
 // from now, so that a client that stalls its body holds its connection and
 // goroutine no longer than that.
 //
@@ -57,7 +57,14 @@ func (g *Gateway) limitRequest(next http.Handler) http.Handler {
 			if d, ok := w.(readDeadliner); ok {
 				_ = d.SetReadDeadline(time.Now().Add(bodyTimeout)) // Only a hijacked connection refuses.
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.ContentLength < 0 {
+				// A body of announced length (within the limit, checked
+				// above) ends there: net/http reads no further over
+				// HTTP/1.1, and fails an HTTP/2 stream that sends more than
+				// it declared. Only one of unknown length (chunked) needs
+				// the cap.
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -15,13 +15,23 @@ type requestIDKey struct{}
 // WithRequestID stores the request id (X-Request-ID) in ctx, for logs,
 // audit records and upstream headers.
 func WithRequestID(ctx context.Context, id string) context.Context {
+	return WithRequestIDRef(ctx, &id)
+}
+
+// WithRequestIDRef is WithRequestID for an id the caller already holds in
+// memory that is never written again (the HTTP chain's X-Request-Id
+// response header value): the context keeps the pointer, which costs no
+// allocation of its own, where a string would be copied to the heap.
+func WithRequestIDRef(ctx context.Context, id *string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
 // RequestIDFrom returns the request id stored in ctx, or "".
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if id, ok := ctx.Value(requestIDKey{}).(*string); ok {
+		return *id
+	}
+	return ""
 }
 
 // NewLogger builds the process logger from the log section: JSON (default)
