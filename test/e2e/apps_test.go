@@ -263,3 +263,35 @@ upstreams:
 		})
 	}
 }
+
+// TestMCPAppsSessionOnAnotherReplica: a host declares MCP Apps among
+// capabilities too large for the session id to carry (over 1 KiB) on one
+// replica, and goes on with its session on another replica, which resumes
+// it from the sealed id: it is still a host that renders views, shown the
+// app-only tools, and its view's call by its server's tool name still
+// reaches that server.
+func TestMCPAppsSessionOnAnotherReplica(t *testing.T) {
+	east := startServer(t, func() http.Handler { return upstreams.EastViewsHandler(true) })
+	west := startServer(t, func() http.Handler { return upstreams.WestViewsHandler(false) })
+	cfg := fmt.Sprintf(`
+server:
+  session_key: {value: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}
+upstreams:
+  - {name: east, http: {url: %q}}
+  - {name: west, http: {url: %q}}
+`, east.url(), west.url())
+	a := startGatewayWith(t, cfg, true, 1<<40)
+	b := startGatewayWith(t, cfg, true, 1<<40)
+
+	bigCaps := `{"experimental":{"padding":"` + strings.Repeat("x", 2048) + `"},` + uiCaps[1:]
+	for _, caps := range []string{uiCaps, bigCaps} {
+		h := newAppsHost(t, a.url, era2025, caps)
+		want := slices.Sorted(maps.Keys(h.tools()))
+		require.Len(t, want, 6, "on the replica that made the session: every tool, app-only ones too")
+
+		moved := &appsHost{t: t, c: newRawClient(t, b.url), caps: caps}
+		moved.c.session = h.c.session
+		assert.Equal(t, want, slices.Sorted(maps.Keys(moved.tools())), "capabilities of %d bytes: the other replica lists the same", len(caps))
+		assert.Equal(t, "east: polled", appsText(t, moved.callTool("poll_east")), "a view's call by its server's name")
+	}
+}
