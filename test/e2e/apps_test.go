@@ -109,6 +109,27 @@ func (h *appsHost) resourceURIs() []string {
 	return out
 }
 
+// templateURIs lists the resource templates, sorted.
+func (h *appsHost) templateURIs() []string {
+	h.t.Helper()
+	r := h.request("resources/templates/list", "", "")
+	require.Nil(h.t, r.Error)
+	var res struct {
+		Templates []struct {
+			URITemplate string `json:"uriTemplate"`
+			MIMEType    string `json:"mimeType"`
+		} `json:"resourceTemplates"`
+	}
+	require.NoError(h.t, json.Unmarshal(r.Result, &res))
+	var out []string
+	for _, x := range res.Templates {
+		assert.Equal(h.t, "text/html;profile=mcp-app", x.MIMEType, x.URITemplate)
+		out = append(out, x.URITemplate)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // viewContent is one content of a resources/read result.
 type viewContent struct {
 	URI      string          `json:"uri"`
@@ -229,6 +250,18 @@ upstreams:
 					// resources/list shows those same ui:// URIs.
 					assert.Equal(t, slices.Compact(linked), h.resourceURIs())
 					assert.Equal(t, []string{"ui://mcpgw.east/dashboard/main", "ui://mcpgw.west/dashboard/main"}, h.resourceURIs())
+
+					// A ui:// template both servers serve stays a ui://
+					// template, in the same form, and a URI made from it
+					// reads as its own server's view.
+					assert.Equal(t, []string{"ui://mcpgw.east/dashboard/panels/{panel}", "ui://mcpgw.west/dashboard/panels/{panel}"}, h.templateURIs())
+					for up, v := range views {
+						uri := "ui://mcpgw." + up + "/dashboard/panels/sales"
+						contents := h.read(uri)
+						require.Len(t, contents, 1, uri)
+						assert.Equal(t, uri, contents[0].URI, "the content names the URI read")
+						assert.Equal(t, v.html, contents[0].Text, "%s reads %s's view", uri, up)
+					}
 
 					// A view calls its own server's tools by the names
 					// its server gave them.
