@@ -72,8 +72,8 @@ func (h *httpConn) resume(ctx context.Context, sr *sseReader, rs *resumption) (i
 		if sr.hasRetry && (rs.failures == 0 || sr.retry > d) {
 			d = sr.retry
 		}
-		if !backoff.Wait(ctx, d) {
-			return nil, ctx.Err()
+		if err := h.wait(ctx, d); err != nil {
+			return nil, err
 		}
 		resp, err := h.get(ctx, sr.lastID)
 		if err != nil {
@@ -94,6 +94,20 @@ func (h *httpConn) resume(ctx context.Context, sr *sseReader, rs *resumption) (i
 		return nil, h.statusError(ctx, &up)
 	}
 	return nil, fmt.Errorf("%w: %d attempts brought nothing", errNotResumed, maxResumeFailures)
+}
+
+// wait waits d, or until ctx ends (its error) or the client closes.
+func (h *httpConn) wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.c.life.Done():
+		return fmt.Errorf("%w: the client is closed", errNotResumed)
+	}
 }
 
 // get opens a GET stream on the session: the standalone stream, or, with

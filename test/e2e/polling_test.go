@@ -121,4 +121,12 @@ upstreams:
 		require.Eventually(t, func() bool { return got.count(b) == round-1 }, 10*time.Second, 5*time.Millisecond, "round %d", round)
 		assert.Equal(t, round, got.count(a), "round %d: each change of a once", round)
 	}
+
+	// Let go of the upstream subscriptions while the upstream is up, not
+	// in the clean-up after the test.
+	cutter.Release()
+	for _, uri := range []string{a, b} {
+		require.NoError(t, cs.Unsubscribe(ctx, &sdk.UnsubscribeParams{URI: uri}), uri)
+		require.Eventually(t, func() bool { return east.Subscribers(uri) == 0 }, 10*time.Second, 5*time.Millisecond, uri)
+	}
 }
