@@ -703,6 +703,9 @@ func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int6
 			switch {
 			case ctx.Err() != nil:
 				return nil, ctx.Err()
+			case errors.Is(rerr, errNotResumed) && !errors.Is(err, io.EOF):
+				// A broken connection stays a transport failure.
+				return nil, c.transportFail("reading event stream", errors.Join(err, rerr))
 			case errors.Is(rerr, errNotResumed):
 				return nil, c.fail(ErrBadResponse, "event stream ended without a response, and resuming it failed", rerr)
 			default:
