@@ -40,10 +40,20 @@ const (
 	plainCreated = 0  // 8 bytes, unix seconds
 	plainRandom  = 8  // 16 random bytes
 	plainOwner   = 24 // 16 bytes of SHA-256(owner)
-	plainVersion = 40 // 1 byte length, then the protocol version
+	plainVersion = 40 // 1 byte: the length, and flagViews; then the protocol version
 	// then the client's capabilities from initialize, to the end (when
 	// they fit maxSealedCaps), so that a resumed session still knows
 	// what it may ask the client (elicitation, sampling, roots).
+)
+
+// The byte at plainVersion holds the version's length in its low bits and
+// flags in its high ones, which a length (a date) never reaches.
+const (
+	// flagViews: the client declared MCP Apps (session.views). It is
+	// sealed apart from the capabilities, so that a session resumed on
+	// another replica keeps it when its capabilities did not fit.
+	flagViews   = 0x80
+	versionMask = 0x3f
 )
 
 // maxSealedCaps bounds the capabilities a session id carries.
@@ -246,7 +256,10 @@ func (ss *sessions) create(protocolVersion, owner string, caps json.RawMessage) 
 	}
 	od := ownerDigest(owner)
 	copy(plain[plainOwner:], od[:])
-	plain[plainVersion] = byte(len(protocolVersion))
+	plain[plainVersion] = byte(len(protocolVersion)) & versionMask
+	if rendersViews(caps) {
+		plain[plainVersion] |= flagViews
+	}
 	copy(plain[plainVersion+1:], protocolVersion)
 	copy(plain[plainVersion+1+len(protocolVersion):], sealCaps)
 	nonce := make([]byte, ss.aead.NonceSize(), ss.aead.NonceSize()+len(plain)+ss.aead.Overhead())
@@ -301,7 +314,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 		return nil, false
 	}
 	plain, err := ss.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(sessionIDPrefix))
-	if err != nil || len(plain) < plainVersion+1 || len(plain) < plainVersion+1+int(plain[plainVersion]) {
+	if err != nil || len(plain) < plainVersion+1 || len(plain) < plainVersion+1+int(plain[plainVersion]&versionMask) {
 		return nil, false
 	}
 	od := ownerDigest(owner)
@@ -313,7 +326,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 	if now.Sub(created) > ss.maxAge {
 		return nil, false
 	}
-	vEnd := plainVersion + 1 + int(plain[plainVersion])
+	vEnd := plainVersion + 1 + int(plain[plainVersion]&versionMask)
 	version := string(plain[plainVersion+1 : vEnd])
 	if !slices.Contains(mcpwire.LegacyVersions(), version) || ss.graves.buried(id) {
 		return nil, false
@@ -323,6 +336,7 @@ func (ss *sessions) resume(id, owner string) (*session, bool) {
 		caps = json.RawMessage(rest)
 	}
 	s := newSession(id, version, owner, caps)
+	s.views = s.views || plain[plainVersion]&flagViews != 0
 	s.streams = newStreams(ss.replay)
 	s.touch(now)
 	if v, loaded := ss.m.LoadOrStore(id, s); loaded {

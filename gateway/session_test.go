@@ -101,3 +101,39 @@ func nonCanonical(id string) string {
 	v := strings.IndexByte(alphabet, id[len(id)-1])
 	return id[:len(id)-1] + alphabet[v^1:v^1+1]
 }
+
+// TestSessionKeepsViewsOnAnotherReplica: whether the client renders MCP
+// Apps views travels in the sealed id apart from its capabilities, so a
+// session whose capabilities did not fit keeps it on another replica.
+func TestSessionKeepsViewsOnAnotherReplica(t *testing.T) {
+	key := make([]byte, 32)
+	clock := func() time.Time { return time.Unix(1_800_000_000, 0) }
+	a, err := newSessions(key, time.Hour, 24*time.Hour, nil, clock)
+	require.NoError(t, err)
+	b, err := newSessions(key, time.Hour, 24*time.Hour, nil, clock)
+	require.NoError(t, err)
+	ui := `"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app"]}}`
+	pad := `"experimental":{"pad":"` + strings.Repeat("x", maxSealedCaps) + `"}`
+	tests := []struct {
+		name, caps string
+		views      bool
+		travel     bool // the capabilities fit in the id
+	}{
+		{"views, small", "{" + ui + "}", true, true},
+		{"views, too large", "{" + pad + "," + ui + "}", true, false},
+		{"no views, small", `{"sampling":{}}`, false, true},
+		{"no views, too large", "{" + pad + "}", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := a.create("2025-11-25", "alice", json.RawMessage(tt.caps))
+			require.NoError(t, err)
+			require.Equal(t, tt.views, s.views)
+			got, ok := b.get(s.id, "alice")
+			require.True(t, ok)
+			assert.Equal(t, "2025-11-25", got.protocolVersion)
+			assert.Equal(t, tt.views, got.views)
+			assert.Equal(t, tt.travel, len(got.clientCaps) > 0)
+		})
+	}
+}

@@ -682,8 +682,36 @@ func truncate(b []byte) string {
 func (h *httpConn) streamResponse(ctx context.Context, resp *upResponse, id int64, o *callOpts) (json.RawMessage, error) {
 	c := h.c
 	sr := newSSEReader(&c.readers, resp.body, c.maxResponse)
+	var rs *resumption
 	for {
 		data, err := sr.next()
+		if err != nil && ctx.Err() == nil && h.resumable(sr, err) {
+			// The server closed the stream before the response (SSE
+			// polling) or the connection broke: resume it (resume.go).
+			_ = resp.body.Close()
+			if rs == nil {
+				r := newResumption()
+				rs = &r
+			}
+			body, rerr := h.resume(ctx, sr, rs)
+			if rerr == nil {
+				resp.body = body
+				sr.restart(body)
+				continue
+			}
+			sr.release()
+			switch {
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case errors.Is(rerr, errNotResumed) && !errors.Is(err, io.EOF):
+				// A broken connection stays a transport failure.
+				return nil, c.transportFail("reading event stream", errors.Join(err, rerr))
+			case errors.Is(rerr, errNotResumed):
+				return nil, c.fail(ErrBadResponse, "event stream ended without a response, and resuming it failed", rerr)
+			default:
+				return nil, rerr // the upstream refused the resumption
+			}
+		}
 		if err != nil {
 			_ = resp.body.Close()
 			sr.release()
@@ -897,9 +925,13 @@ func (h *httpConn) close(graceful bool) {
 // stateless era. It re-opens a dropped stream with backoff, asks for a
 // probe when one drops (a dead server drops it first) and for a refresh
 // when one re-opens (changes may have been missed meanwhile).
-func (h *httpConn) listen(s *session) { //nolint:gocognit // one loop over a stream's whole life (open, refuse, re-open, listen again); split, its states would scatter.
+func (h *httpConn) listen(s *session) { //nolint:gocognit,gocyclo // one loop over a stream's whole life (open, refuse, re-open, resume, listen again); split, its states would scatter.
 	var open func(context.Context) (*http.Response, error)
 	var id int64
+	// resumeID is the last event id of the session-era GET stream that
+	// ended, with which the next one resumes it (resume.go); "" opens a
+	// new stream.
+	var resumeID string
 	if h.modern {
 		open = func(ctx context.Context) (*http.Response, error) {
 			filter := h.subscriptionFilter(s.caps)
@@ -932,20 +964,7 @@ func (h *httpConn) listen(s *session) { //nolint:gocognit // one loop over a str
 			hl = h.listener
 		}
 		open = func(ctx context.Context) (*http.Response, error) {
-			req := h.tmpl.WithContext(ctx)
-			req.Method = http.MethodGet
-			req.Header = make(http.Header, len(hl.post))
-			for k, v := range hl.post {
-				if k != "Content-Type" {
-					req.Header[k] = v
-				}
-			}
-			req.Header["Accept"] = []string{"text/event-stream"}
-			var err error
-			if req.Header, err = h.c.auth.header(ctx, req.Header); err != nil {
-				return nil, h.c.credentialsFail(err)
-			}
-			return h.d.rt.RoundTrip(req)
+			return hl.get(ctx, resumeID)
 		}
 	}
 	bo := reconnectBackoff()
@@ -968,8 +987,16 @@ func (h *httpConn) listen(s *session) { //nolint:gocognit // one loop over a str
 		if !ok {
 			cancel()
 		}
+		resumed := resumeID != ""
 		switch {
 		case ok:
+		case resumed && resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusNotFound:
+			// The server cannot replay the stream (it kept no events, or
+			// no longer has them): open a new one, and refresh, as
+			// changes may have been missed.
+			_ = resp.Body.Close()
+			resumeID = ""
+			continue
 		case resp.StatusCode == http.StatusNotFound && h.sessionID != "":
 			_ = resp.Body.Close()
 			h.c.kick(evRedetect)
@@ -986,20 +1013,34 @@ func (h *httpConn) listen(s *session) { //nolint:gocognit // one loop over a str
 			backoff.Wait(s.ctx, bo.Next())
 			continue
 		}
-		if opened {
+		if opened && !resumed {
 			h.c.kick(evRefresh)
 		}
 		opened = true
 		bo.Reset()
-		h.readStream(resp.Body, id)
+		sr := h.readStream(resp.Body, id)
 		relisten := sctx.Err() != nil
 		cancel()
 		if s.ctx.Err() != nil {
+			sr.release()
 			return
 		}
 		if relisten {
+			sr.release()
 			continue // reopened with the new subscriptions
 		}
+		if !h.modern && sr.lastID != "" {
+			// A stream with event ids is resumed, after the server's retry
+			// time: a server that closes it to poll (SEP-1699) is not down,
+			// and the replay brings what was sent meanwhile.
+			resumeID = sr.lastID
+			d := resumeWait(sr, &bo)
+			sr.release()
+			backoff.Wait(s.ctx, d)
+			continue
+		}
+		sr.release()
+		resumeID = ""
 		h.c.kick(evProbe)
 		backoff.Wait(s.ctx, bo.Next())
 	}
@@ -1031,21 +1072,20 @@ func (h *httpConn) openStream(sctx context.Context, cancel context.CancelFunc, s
 	return resp, nil
 }
 
-// readStream handles the events of a notification stream until it ends.
-func (h *httpConn) readStream(body io.ReadCloser, id int64) {
+// readStream handles the events of a notification stream until it ends,
+// and returns its reader, which knows the stream's last event id and retry
+// time; the caller releases it.
+func (h *httpConn) readStream(body io.ReadCloser, id int64) *sseReader {
 	sr := newSSEReader(&h.c.readers, body, h.c.maxResponse)
-	defer func() {
-		_ = body.Close()
-		sr.release()
-	}()
+	defer func() { _ = body.Close() }()
 	for {
 		data, err := sr.next()
 		if err != nil {
-			return
+			return sr
 		}
 		env, ok := h.message(h.c.life, data, nil, nil)
 		if ok && env.method == nil && id != 0 && env.idIs(id) {
-			return // the server ended the subscription
+			return sr // the server ended the subscription
 		}
 	}
 }

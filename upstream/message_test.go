@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -302,4 +303,47 @@ func FuzzParseEnvelope(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSSEReaderKeepsTheCursor: the reader keeps the last event id and the
+// retry time, whatever the event's type, and a priming event (an id and
+// empty data) dispatches nothing.
+func TestSSEReaderKeepsTheCursor(t *testing.T) {
+	tests := []struct {
+		name, stream string
+		want         []string
+		lastID       string
+		retry        time.Duration // 0: none
+	}{
+		{
+			name: "go-sdk priming and close", stream: "event: prime\nid: s_0\ndata: \n\n" +
+				"event: message\nid: s_1\ndata: {\"a\":1}\n\n" + "event: close\nretry: 10\ndata: \n\n",
+			want: []string{`{"a":1}`}, lastID: "s_1", retry: 10 * time.Millisecond,
+		},
+		{name: "priming without data line", stream: "id: 7\nretry: 2500\n\n", lastID: "7", retry: 2500 * time.Millisecond},
+		{name: "id of an event that is not a message", stream: "event: ping\nid: 3\ndata: x\n\n", lastID: "3"},
+		{name: "an empty id resets it", stream: "id: 3\ndata: {}\n\nid\ndata: {}\n\n", want: []string{"{}", "{}"}},
+		{name: "an id with NUL is ignored", stream: "id: 3\n\nid: a\x00b\n\n", lastID: "3"},
+		{name: "a retry that is not digits is ignored", stream: "retry: 1s\nretry: -5\nretry:\n\n"},
+		{name: "the last event without its blank line", stream: "id: 9\ndata: {}", want: []string{"{}"}, lastID: "9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sr := newSSEReader(nil, strings.NewReader(tt.stream), 1<<20)
+			defer sr.release()
+			var got []string
+			for {
+				d, err := sr.next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				got = append(got, string(d))
+			}
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.lastID, sr.lastID)
+			assert.Equal(t, tt.retry != 0, sr.hasRetry)
+			assert.Equal(t, tt.retry, sr.retry)
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 // errEventTooLarge is returned by sseReader when one event exceeds the limit.
@@ -14,14 +15,21 @@ var errEventTooLarge = errors.New("event exceeds max_response_bytes")
 // sseReader reads the message events of a text/event-stream body
 // (https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream).
 // Lines end with LF or CRLF. Events whose type is neither empty nor
-// "message" are skipped; id and retry fields are ignored, because
-// 2026-07-28 streams are not resumable and 2025-era resumption is not used.
+// "message" are skipped, and so are events without data (a priming event).
+// The id and retry fields are kept, whatever the event's type, so that a
+// stream the server closes can be resumed (resume.go).
 type sseReader struct {
 	pool *sync.Pool // of *bufio.Reader; may be nil
 	br   *bufio.Reader
 	max  int64
 	data []byte
 	line []byte
+	// lastID is the last event ID seen on the stream ("" before any);
+	// retry is the reconnection time the server last asked for, and
+	// hasRetry whether it asked.
+	lastID   string
+	retry    time.Duration
+	hasRetry bool
 }
 
 func newSSEReader(pool *sync.Pool, r io.Reader, limit int64) *sseReader {
@@ -56,7 +64,7 @@ func (s *sseReader) next() ([]byte, error) {
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			if err == io.EOF && hasData && message { //nolint:errorlint // readLine returns bufio's io.EOF unwrapped.
+			if err == io.EOF && hasData && message && len(s.data) > 0 { //nolint:errorlint // readLine returns bufio's io.EOF unwrapped.
 				// A final event without its blank line: the writer closed
 				// the stream right after it; deliver it rather than lose
 				// a response.
@@ -65,7 +73,9 @@ func (s *sseReader) next() ([]byte, error) {
 			return nil, err
 		}
 		if len(line) == 0 {
-			if hasData && message {
+			// An empty data buffer dispatches nothing (WHATWG, "dispatch
+			// the event"): a priming event only sets the last event ID.
+			if hasData && message && len(s.data) > 0 {
 				return s.data, nil
 			}
 			s.data = s.data[:0]
@@ -95,8 +105,42 @@ func (s *sseReader) next() ([]byte, error) {
 			}
 		case "event":
 			message = len(value) == 0 || string(value) == "message"
+		default:
+			s.cursor(field, value)
 		}
 	}
+}
+
+// cursor keeps the id and retry fields, which say where and when a stream
+// can be resumed.
+func (s *sseReader) cursor(field, value []byte) {
+	switch string(field) {
+	case "id":
+		// An id with NUL is ignored (WHATWG). An empty one resets the
+		// last event ID: the stream can no longer be resumed.
+		if bytes.IndexByte(value, 0) < 0 && string(value) != s.lastID {
+			s.lastID = string(value)
+		}
+	case "retry":
+		if ms, ok := parseRetry(value); ok {
+			s.retry, s.hasRetry = ms, true
+		}
+	}
+}
+
+// parseRetry reads a retry field: ASCII digits only, in milliseconds.
+func parseRetry(v []byte) (time.Duration, bool) {
+	if len(v) == 0 || len(v) > 9 {
+		return 0, false // over 9 digits is more than 11 days: not a retry
+	}
+	var ms int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		ms = ms*10 + int64(c-'0')
+	}
+	return time.Duration(ms) * time.Millisecond, true
 }
 
 // readLine returns the next line without its terminator.

@@ -215,3 +215,46 @@ func TestAppsWithoutViews(t *testing.T) {
 	none, _ := build(t, defaultOpts, Source{Upstream: "x", Available: true, Tools: tools("a")})
 	assert.Zero(t, none.AppOnly())
 }
+
+// TestAppsTemplatesStayUIURIs: resource templates follow the resources'
+// rule. A ui:// template several upstreams serve is exposed in the UI
+// gateway form, and a URI a host expands from it routes to its upstream
+// with the original URI; one only one upstream serves keeps its form; an
+// upstream's own template in the UI gateway form is nested; any other
+// shared template takes the mcpgw:// form.
+func TestAppsTemplatesStayUIURIs(t *testing.T) {
+	t.Parallel()
+	s, problems := build(t, defaultOpts,
+		Source{Upstream: "east", Prefix: "east", Available: true, Tools: tools("a"), ResourceTemplates: []json.RawMessage{
+			resourceTemplate("ui://dash/{panel}"), resourceTemplate("ui://east/{id}"), resourceTemplate("file:///{+path}"),
+		}},
+		Source{Upstream: "west", Prefix: "west", Available: true, Tools: tools("b"), ResourceTemplates: []json.RawMessage{
+			resourceTemplate("ui://dash/{panel}"), resourceTemplate("ui://mcpgw.x/{id}"), resourceTemplate("file:///{+path}"),
+		}},
+	)
+	require.Empty(t, problems)
+	assert.Equal(t, []string{
+		"ui://mcpgw.east/dash/{panel}", "ui://east/{id}", "mcpgw://east/file:///{+path}",
+		"ui://mcpgw.west/dash/{panel}", "ui://mcpgw.west/mcpgw.x/{id}", "mcpgw://west/file:///{+path}",
+	}, s.Names(ResourceTemplates))
+
+	tests := []struct {
+		uri  string
+		want Route
+		ok   bool
+	}{
+		{"ui://mcpgw.east/dash/sales", Route{Upstream: "east", Name: "ui://dash/sales", Available: true}, true},
+		{"ui://mcpgw.west/dash/sales", Route{Upstream: "west", Name: "ui://dash/sales", Available: true}, true},
+		{"ui://east/7", Route{Upstream: "east", Name: "ui://east/7", Available: true}, true},
+		{"ui://mcpgw.west/mcpgw.x/7", Route{Upstream: "west", Name: "ui://mcpgw.x/7", Available: true}, true},
+		{"ui://dash/sales", Route{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := s.Resource(tt.uri)
+		assert.Equal(t, tt.ok, ok, tt.uri)
+		assert.Equal(t, tt.want, got, tt.uri)
+		if ok {
+			assert.Equal(t, tt.uri, s.ExposedURI(got.Upstream, got.Name), "a read's content names the URI read: %s", tt.uri)
+		}
+	}
+}

@@ -526,13 +526,10 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 		e := &entries[i]
 		original := e.original()
 		shared := owners[original] > 1
-		exposed := original
-		switch {
-		case k == Resources:
-			exposed = exposeURI(e.s.Upstream, original, shared)
-		case shared:
-			exposed = GatewayURI(e.s.Upstream, original)
-		}
+		// Templates follow the resources' rule: a ui:// template stays one,
+		// and a URI a host expands from its UI gateway form is routed as
+		// that form (Snapshot.Resource).
+		exposed := exposeURI(e.s.Upstream, original, shared)
 		if prev, taken := exposedSeen[exposed]; taken {
 			// Only possible when an upstream's own URI is in the gateway form.
 			b.problem(e.s, k, e.idx, original, fmt.Sprintf(
@@ -541,7 +538,7 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 			continue
 		}
 		exposedSeen[exposed] = e.s.Upstream
-		if exposed != original && isUIURI(original) {
+		if k == Resources && exposed != original && isUIURI(original) {
 			if b.uiExposed == nil {
 				b.uiExposed = make(map[uriKey]string)
 			}
@@ -552,7 +549,7 @@ func (b *builder) routeURIs(k Kind, entries []uriEntry, owners map[string]int) {
 			b.snap.resources[exposed] = resourceRoute{Route: route}
 		} else {
 			b.snap.templates = append(b.snap.templates, templateRoute{
-				m: e.tm, upstream: route.Upstream, available: route.Available, ambiguous: shared,
+				m: e.tm, upstream: route.Upstream, available: route.Available, ambiguous: exposed != original,
 			})
 		}
 		if e.uri != "" {

@@ -143,7 +143,11 @@ type templateRoute struct {
 	m         *uriMatcher
 	upstream  string
 	available bool
-	ambiguous bool // several upstreams have the same template
+	// ambiguous: hosts know the template only in another form (several
+	// upstreams have it, or it is an upstream's own template in the UI
+	// gateway form, nested), which routes by that form; a URI in the
+	// original form is not routed.
+	ambiguous bool
 }
 
 // owner claims the exposed names under one upstream's prefix.

@@ -109,6 +109,27 @@ func (h *appsHost) resourceURIs() []string {
 	return out
 }
 
+// templateURIs lists the resource templates, sorted.
+func (h *appsHost) templateURIs() []string {
+	h.t.Helper()
+	r := h.request("resources/templates/list", "", "")
+	require.Nil(h.t, r.Error)
+	var res struct {
+		Templates []struct {
+			URITemplate string `json:"uriTemplate"`
+			MIMEType    string `json:"mimeType"`
+		} `json:"resourceTemplates"`
+	}
+	require.NoError(h.t, json.Unmarshal(r.Result, &res))
+	var out []string
+	for _, x := range res.Templates {
+		assert.Equal(h.t, "text/html;profile=mcp-app", x.MIMEType, x.URITemplate)
+		out = append(out, x.URITemplate)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // viewContent is one content of a resources/read result.
 type viewContent struct {
 	URI      string          `json:"uri"`
@@ -230,6 +251,18 @@ upstreams:
 					assert.Equal(t, slices.Compact(linked), h.resourceURIs())
 					assert.Equal(t, []string{"ui://mcpgw.east/dashboard/main", "ui://mcpgw.west/dashboard/main"}, h.resourceURIs())
 
+					// A ui:// template both servers serve stays a ui://
+					// template, in the same form, and a URI made from it
+					// reads as its own server's view.
+					assert.Equal(t, []string{"ui://mcpgw.east/dashboard/panels/{panel}", "ui://mcpgw.west/dashboard/panels/{panel}"}, h.templateURIs())
+					for up, v := range views {
+						uri := "ui://mcpgw." + up + "/dashboard/panels/sales"
+						contents := h.read(uri)
+						require.Len(t, contents, 1, uri)
+						assert.Equal(t, uri, contents[0].URI, "the content names the URI read")
+						assert.Equal(t, v.html, contents[0].Text, "%s reads %s's view", uri, up)
+					}
+
 					// A view calls its own server's tools by the names
 					// its server gave them.
 					assert.Equal(t, "east: polled", appsText(t, h.callTool("poll_east")))
@@ -261,5 +294,37 @@ upstreams:
 				}
 			})
 		})
+	}
+}
+
+// TestMCPAppsSessionOnAnotherReplica: a host declares MCP Apps among
+// capabilities too large for the session id to carry (over 1 KiB) on one
+// replica, and goes on with its session on another replica, which resumes
+// it from the sealed id: it is still a host that renders views, shown the
+// app-only tools, and its view's call by its server's tool name still
+// reaches that server.
+func TestMCPAppsSessionOnAnotherReplica(t *testing.T) {
+	east := startServer(t, func() http.Handler { return upstreams.EastViewsHandler(true) })
+	west := startServer(t, func() http.Handler { return upstreams.WestViewsHandler(false) })
+	cfg := fmt.Sprintf(`
+server:
+  session_key: {value: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}
+upstreams:
+  - {name: east, http: {url: %q}}
+  - {name: west, http: {url: %q}}
+`, east.url(), west.url())
+	a := startGatewayWith(t, cfg, true, 1<<40)
+	b := startGatewayWith(t, cfg, true, 1<<40)
+
+	bigCaps := `{"experimental":{"padding":"` + strings.Repeat("x", 2048) + `"},` + uiCaps[1:]
+	for _, caps := range []string{uiCaps, bigCaps} {
+		h := newAppsHost(t, a.url, era2025, caps)
+		want := slices.Sorted(maps.Keys(h.tools()))
+		require.Len(t, want, 6, "on the replica that made the session: every tool, app-only ones too")
+
+		moved := &appsHost{t: t, c: newRawClient(t, b.url), caps: caps}
+		moved.c.session = h.c.session
+		assert.Equal(t, want, slices.Sorted(maps.Keys(moved.tools())), "capabilities of %d bytes: the other replica lists the same", len(caps))
+		assert.Equal(t, "east: polled", appsText(t, moved.callTool("poll_east")), "a view's call by its server's name")
 	}
 }

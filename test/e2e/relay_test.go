@@ -192,6 +192,12 @@ func TestNotificationsDuringACall(t *testing.T) {
 // call's response stream.
 func chattyOnTheWire(t *testing.T, url, era, up string) [][]byte {
 	t.Helper()
+	return toolOnTheWire(t, url, era, up+"__chatty")
+}
+
+// toolOnTheWire is chattyOnTheWire for the tool exposed as name.
+func toolOnTheWire(t *testing.T, url, era, name string) [][]byte {
+	t.Helper()
 	c := newRawClient(t, url)
 	meta := `"progressToken":"wire-token"`
 	if era == era2025 {
@@ -201,10 +207,10 @@ func chattyOnTheWire(t *testing.T, url, era, up string) [][]byte {
 	} else {
 		c.header.Set("Mcp-Protocol-Version", era2026)
 		c.header.Set("Mcp-Method", "tools/call")
-		c.header.Set("Mcp-Name", up+"__chatty")
+		c.header.Set("Mcp-Name", name)
 		meta += `,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"info"`
 	}
-	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"` + up + `__chatty","arguments":{},"_meta":{` + meta + `}}}`
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"` + name + `","arguments":{},"_meta":{` + meta + `}}}`
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")

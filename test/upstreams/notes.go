@@ -23,6 +23,9 @@ type Notes struct {
 	mu   sync.Mutex
 	subs map[string]int // subscriptions by URI, as the server saw them
 	rev  map[string]int // revision of each resource, bumped by Touch
+
+	events *sdk.MemoryEventStore // NewPollingNotes only
+	closed int                   // response streams the polled tool closed
 }
 
 // NotesURIs are the resources of the Notes server named name.

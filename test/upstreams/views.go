@@ -27,6 +27,10 @@ import (
 // ViewURI is the ui:// URI both view servers serve.
 const ViewURI = "ui://dashboard/main"
 
+// ViewTemplate is the ui:// URI template both view servers serve: a panel
+// of the dashboard, whose content is the server's view HTML.
+const ViewTemplate = "ui://dashboard/panels/{panel}"
+
 // The HTML each view server serves at ViewURI.
 const (
 	EastViewHTML = `<!doctype html><html><head><title>east dashboard</title></head><body><main id="east"></main></body></html>`
@@ -99,6 +103,12 @@ func EastViewsHandler(legacyOnly bool) http.Handler {
 				URI: req.Params.URI, MIMEType: mcpwire.MimeTypeMCPApp, Text: EastViewHTML, Meta: meta,
 			}}, nil
 		})
+	srv.AddResourceTemplate(mcp.NewResourceTemplate(ViewTemplate, "east-panel", mcp.WithTemplateMIMEType(mcpwire.MimeTypeMCPApp)),
+		func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			return []mcp.ResourceContents{mcp.TextResourceContents{
+				URI: req.Params.URI, MIMEType: mcpwire.MimeTypeMCPApp, Text: EastViewHTML, Meta: meta,
+			}}, nil
+		})
 	var opts []mcpserver.StreamableHTTPOption
 	if legacyOnly {
 		opts = append(opts, mcpserver.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...))
@@ -137,6 +147,12 @@ func WestViewsHandler(stateless bool) http.Handler {
 		panic(err)
 	}
 	srv.AddResource(&sdk.Resource{URI: ViewURI, Name: "west-dashboard", MIMEType: mcpwire.MimeTypeMCPApp},
+		func(_ context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
+			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{
+				{URI: req.Params.URI, MIMEType: mcpwire.MimeTypeMCPApp, Text: WestViewHTML, Meta: meta},
+			}}, nil
+		})
+	srv.AddResourceTemplate(&sdk.ResourceTemplate{URITemplate: ViewTemplate, Name: "west-panel", MIMEType: mcpwire.MimeTypeMCPApp},
 		func(_ context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
 			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{
 				{URI: req.Params.URI, MIMEType: mcpwire.MimeTypeMCPApp, Text: WestViewHTML, Meta: meta},
