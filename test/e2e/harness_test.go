@@ -161,7 +161,7 @@ func serveGateway(t *testing.T, cfg *configs.Config, auditPath string, waitReady
 func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitReady bool, opts *gateway.Options) *gw {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		opts.Logger = slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	opts.Version = "e2e"
 	g, err := gateway.New(cfg, opts)
@@ -192,11 +192,34 @@ func serveGatewayOpts(t *testing.T, cfg *configs.Config, auditPath string, waitR
 	return &gw{Gateway: g, base: base, url: base + cfg.Server.MCPPath, auditPath: auditPath, stop: stop}
 }
 
-// testWriter sends log output to t.Log, so it shows only for failed tests.
-type testWriter struct{ t *testing.T }
+// testWriter sends log output to t.Log, so it shows only for failed
+// tests. A gateway's goroutines may still log after the test's last
+// cleanup (an unsubscribe while a session closes, say), and t.Log then
+// panics: the writer's own cleanup, registered first and so run last,
+// ends its logging under the lock that every Write holds.
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func newTestWriter(t *testing.T) *testWriter {
+	t.Helper()
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 

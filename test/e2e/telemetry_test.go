@@ -150,7 +150,7 @@ func startGatewayTel(t *testing.T, yaml string) (*gw, *telemetry.Telemetry) {
 	// Registered first, so it runs after the gateway has stopped.
 	// t.Context is cancelled before cleanups run; shutdown needs a live context.
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.WithoutCancel(t.Context()))) })
-	log := slog.New(telemetry.NewContextHandler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log := slog.New(telemetry.NewContextHandler(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	g := serveGatewayOpts(t, cfg, "", true, &gateway.Options{Logger: log, HealthInterval: time.Hour, Telemetry: tel, LogLevel: new(slog.LevelVar)})
 	return g, tel
 }
