@@ -51,7 +51,7 @@ LINT_PHASE := $(PHASE) $(if $(filter 1,$(LINT_FATAL)),,--soft) lint
 # every analyzer go vet runs (enable-all in .golangci.yml), on the tests
 # too, and go test runs with -vet=off for the same reason.
 .PHONY: test
-test: ## What CI runs, each phase headed and timed: deps (what is missing), lint (go vet's analyzers among its linters; findings fail it, LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
+test: ## What CI runs, each phase headed and timed: deps (what is missing), lint (go vet's analyzers among its linters; findings fail it, LINT_FATAL=0 only reports; it compiles what go test -race links), binaries (what the tests build, as the Dockerfile builds), go test -race of everything, the startup checks, the conformance suite direct and through mcpgw.
 	@export PHASE_LOG=$$(mktemp); \
 	{ $(MAKE) --no-print-directory deps && \
 	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
@@ -115,7 +115,10 @@ deps: ## Install what the tests and lint need, each step timed and saying what i
 # kubeconform, pinned in its go.mod apart from tools/go.mod, whose
 # golangci-lint would otherwise share their dependency versions. Both run
 # with SHIPENV, as test/ship runs them, so that the build cache has one
-# build of each.
+# build of each. The tool modules build what mcpgw's binaries also build
+# (protobuf, golang.org/x/net, the go-sdk) at go.mod's versions, so that
+# it is compiled once for all of them (test/deps,
+# TestToolsShareTheBinariesCompiles, says which go get to run).
 CHART_TOOL := env $(SHIPENV) $(GO) -C tools/chart tool
 LINT_TOOL := env $(SHIPENV) $(GO) tool -modfile=tools/go.mod
 
