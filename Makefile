@@ -7,14 +7,25 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TESTFLAGS ?= -race -shuffle=on -timeout 15m
 
-# SHIPENV builds as the Dockerfile does (CGO_ENABLED=0 -trimpath, which
-# changes every package's build cache key) for everything that needs no
-# race detector: golangci-lint (its go list -export compiles every package
-# it checks) and the tools, test/ship's build of the static binary and its
-# go tool runs, the e2e tests' builds of mcpgw, the bench smoke test. Each
-# package is then compiled once for all of them, and once more with -race
-# for the tests; with the defaults it was compiled up to four times.
-SHIPENV := CGO_ENABLED=0 GOFLAGS='$(strip $(shell $(GO) env GOFLAGS) -trimpath)'
+# Two build settings, and each package is compiled once under each that
+# needs it (any other setting changes every package's build cache key):
+#
+# RACEENV is go test -race's (cgo on, the race detector). golangci-lint runs
+# with it: its go list -export compiles every package it checks, tests
+# included, and go test -race then finds each of them compiled and only
+# links. lint sees the files a race build sees (//go:build race), the files
+# the tests run.
+#
+# SHIPENV builds as the Dockerfile does (CGO_ENABLED=0 -trimpath) for what
+# needs no race detector: the tools (golangci-lint, helmlite, kubeconform,
+# the everything-server), the binaries the tests build and run (mcpgw, the
+# demo and bench upstreams: make binaries), test/ship's static binary and
+# its go tool runs, the startup checks. Only the packages those binaries
+# import are compiled with it, not the tests and their test-only
+# dependencies (chromedp's DevTools protocol, go/types).
+GOFLAGS_ENV := $(shell $(GO) env GOFLAGS)
+RACEENV := CGO_ENABLED=1 GOFLAGS='$(strip $(GOFLAGS_ENV) -race)'
+SHIPENV := CGO_ENABLED=0 GOFLAGS='$(strip $(GOFLAGS_ENV) -trimpath)'
 
 .DEFAULT_GOAL := help
 
@@ -40,10 +51,11 @@ LINT_PHASE := $(PHASE) $(if $(filter 1,$(LINT_FATAL)),,--soft) lint
 # every analyzer go vet runs (enable-all in .golangci.yml), on the tests
 # too, and go test runs with -vet=off for the same reason.
 .PHONY: test
-test: ## What CI runs, each phase headed and timed: deps (what is missing), lint (go vet's analyzers among its linters; findings fail it, LINT_FATAL=0 only reports), go test -race of everything, the conformance suite direct and through mcpgw.
+test: ## What CI runs, each phase headed and timed: deps (what is missing), lint (go vet's analyzers among its linters; findings fail it, LINT_FATAL=0 only reports; it compiles what go test -race links), binaries (what the tests build, as the Dockerfile builds), go test -race of everything, the startup checks, the conformance suite direct and through mcpgw.
 	@export PHASE_LOG=$$(mktemp); \
 	{ $(MAKE) --no-print-directory deps && \
 	  $(LINT_PHASE) -- $(MAKE) --no-print-directory lint && \
+	  $(PHASE) binaries -- $(MAKE) --no-print-directory binaries && \
 	  $(PHASE) test -- $(GO) test -vet=off $(TESTFLAGS) $$($(GO) list ./... | grep -v '/test/conformance$$') && \
 	  $(PHASE) "startup checks" -- $(MAKE) --no-print-directory startup-checks && \
 	  $(PHASE) conformance -- $(MAKE) --no-print-directory conformance; }; \
@@ -51,49 +63,62 @@ test: ## What CI runs, each phase headed and timed: deps (what is missing), lint
 
 # startup-checks mutates every key of the configuration and holds serve's
 # start-up to what validate reports (cmd/mcpgw/startup_test.go). It runs
-# without the race detector, with SHIPENV's settings so that it links what
-# lint compiled: six thousand start-ups take 25 s here and minutes under
-# -race, and the race run skips it.
+# without the race detector, with SHIPENV's settings so that it compiles
+# only cmd/mcpgw's tests (make binaries compiled the rest): six thousand
+# start-ups take 25 s here and minutes under -race, and the race run skips
+# it.
 .PHONY: startup-checks
 startup-checks: ## Hold serve's start-up to validate: every key of the configuration mutated (no race detector; make test runs it).
 	env $(SHIPENV) $(GO) test -vet=off -count=1 -run '^TestServeRefusesOnlyWhatValidateReports$$' ./cmd/mcpgw
 
-# deps: the apt installs (downloads, little CPU) run beside the Go module
-# download and the tool builds (CPU), so the cores are not idle while apt
-# downloads; their output is printed after the builds. npm stays in line:
-# two npm installs at once corrupt each other's reads of the shared npm
-# cache (seen: "tarball data ... seems to be corrupted"). One phase per
-# line, each installing what is missing, saying what
-# it installed (or that nothing was missing) and timed, so that the tests
-# install nothing themselves. A new dependency is one more line of the same
+# deps: three lines at once, so that the cores compile while the network
+# downloads: the apt installs (redis-server, chromium), the npm installs
+# (oidc-provider, Node and the conformance suite: downloads, little CPU),
+# and in front the Go module download (beside it, the standard library's
+# part every tool and binary builds: net/http and what it imports, which
+# needs no module) then the Go builds (CPU). The apt and
+# npm lines' output is printed after the builds. The npm installs stay in
+# one line: two at once corrupt each other's reads of the shared npm cache
+# (seen: "tarball data ... seems to be corrupted"). One phase per step,
+# each installing what is missing, saying what it installed (or that
+# nothing was missing) and timed, so that the tests install nothing
+# themselves; the table's total adds the lines' wall times as if in turn. A new dependency is one more line of the same
 # kind, and its cost goes into the budget in README.md ("How long make test
 # takes"): an apt package as scripts/ensure-redis.sh installs redis-server
 # (chromium for a browser test: 112 MB of packages, a minute or two on a
 # fresh machine, mostly the download); npm packages as scripts/ensure-npm.sh
 # installs a directory's package-lock.json; a Go tools module as
-# scripts/ensure-conformance.sh builds go-sdk's everything-server, with
-# SHIPENV's settings so that it shares what lint compiled.
+# make conformance-server builds go-sdk's everything-server, with SHIPENV's
+# settings so that it shares what the other tools compiled.
 .PHONY: deps
 deps: ## Install what the tests and lint need, each step timed and saying what it installs: redis-server, chromium (the console's browser test), the Go modules, the npm packages of the test peers, the MCP conformance suite (and Node 22+), helmlite and kubeconform, golangci-lint.
-	@side=$$(mktemp); \
+	@apt=$$(mktemp); npm=$$(mktemp); \
 	{ $(PHASE) "deps: redis-server" -- ./scripts/ensure-redis.sh && \
-	  $(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh; } >"$$side" 2>&1 & \
+	  $(PHASE) "deps: chromium" -- ./scripts/ensure-chromium.sh; } >"$$apt" 2>&1 & \
 	apt_pid=$$!; \
-	echo "deps: the apt installs run beside the Go builds; their output follows them"; \
-	$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod && \
-	$(PHASE) "deps: npm (oidc-provider)" -- ./scripts/ensure-npm.sh authn/testdata/oidcprovider && \
-	$(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh && \
+	{ $(PHASE) "deps: npm (oidc-provider)" -- ./scripts/ensure-npm.sh authn/testdata/oidcprovider && \
+	  $(PHASE) "deps: conformance suite" -- ./scripts/ensure-conformance.sh; } >"$$npm" 2>&1 & \
+	npm_pid=$$!; \
+	echo "deps: the apt and npm installs run beside the Go builds; their output follows them"; \
+	$(PHASE) "deps: std's net/http (SHIPENV)" -- env $(SHIPENV) $(GO) build net/http & std_pid=$$!; \
+	$(PHASE) "deps: Go modules" -- ./scripts/mod-download.sh tools/go.mod tools/chart/go.mod tools/conformance/go.mod; \
+	mod_rc=$$?; wait $$std_pid && [ $$mod_rc -eq 0 ] && \
+	$(PHASE) "deps: everything-server" -- $(MAKE) --no-print-directory conformance-server && \
 	$(PHASE) "deps: helmlite, kubeconform" -- $(MAKE) --no-print-directory chart-tools && \
 	$(PHASE) "deps: golangci-lint" -- $(MAKE) --no-print-directory lint-tool; \
-	rc=$$?; wait $$apt_pid; side_rc=$$?; cat "$$side"; rm -f "$$side"; \
-	[ $$rc -eq 0 ] && [ $$side_rc -eq 0 ]
+	rc=$$?; wait $$npm_pid; npm_rc=$$?; wait $$apt_pid; apt_rc=$$?; \
+	cat "$$npm" "$$apt"; rm -f "$$npm" "$$apt"; \
+	[ $$rc -eq 0 ] && [ $$npm_rc -eq 0 ] && [ $$apt_rc -eq 0 ]
 
 # The chart tools are a module of their own, tools/chart: helmlite (helm
 # lint and helm template on helm's packages, tools/chart/helmlite) and
 # kubeconform, pinned in its go.mod apart from tools/go.mod, whose
 # golangci-lint would otherwise share their dependency versions. Both run
 # with SHIPENV, as test/ship runs them, so that the build cache has one
-# build of each.
+# build of each. The tool modules build what mcpgw's binaries also build
+# (protobuf, golang.org/x/net, the go-sdk) at go.mod's versions, so that
+# it is compiled once for all of them (test/deps,
+# TestToolsShareTheBinariesCompiles, says which go get to run).
 CHART_TOOL := env $(SHIPENV) $(GO) -C tools/chart tool
 LINT_TOOL := env $(SHIPENV) $(GO) tool -modfile=tools/go.mod
 
@@ -102,6 +127,13 @@ chart-tools: ## Build helmlite and kubeconform into the build cache, so test tim
 	@echo "chart-tools: helmlite (helm's packages) and kubeconform from tools/chart/go.mod, built unless the build cache has them"
 	$(CHART_TOOL) -n helmlite
 	$(CHART_TOOL) kubeconform -v
+
+# The conformance test builds go-sdk's everything-server (pinned in
+# tools/conformance/go.mod) with the same settings: it then only links.
+.PHONY: conformance-server
+conformance-server: ## Build the Go SDK's everything-server (tools/conformance/go.mod) into the build cache, for the conformance test.
+	@echo "conformance-server: go-sdk $$(sed -n 's/^\tgithub.com\/modelcontextprotocol\/go-sdk \(v[^ ]*\).*/\1/p' tools/conformance/go.mod) everything-server, built unless the build cache has it"
+	env $(SHIPENV) $(GO) build -modfile=tools/conformance/go.mod -o /dev/null github.com/modelcontextprotocol/go-sdk/conformance/everything-server
 
 .PHONY: lint-tool
 lint-tool: ## Build golangci-lint (pinned in tools/go.mod) into the build cache.
@@ -135,12 +167,25 @@ docs: ## Regenerate docs/configuration.md from the configs structs (go generate 
 	$(GO) generate ./configs
 
 .PHONY: lint
-lint: ## Run golangci-lint (pinned in tools/go.mod); its govet runs go vet's analyzers.
-	$(LINT_TOOL) golangci-lint run ./...
+lint: ## Run golangci-lint (pinned in tools/go.mod, built with SHIPENV) with RACEENV, so that it compiles what go test -race links; its govet runs go vet's analyzers.
+	@bin=$$($(LINT_TOOL) -n golangci-lint) && echo "env $(RACEENV) $$bin run ./..." && \
+	env $(RACEENV) "$$bin" run ./...
+
+# binaries compiles, with SHIPENV, every package of the binaries the tests
+# build and run: mcpgw and the demo upstream (test/e2e, test/conformance),
+# the bench smoke run's helpers (bench/run), the development issuer. The
+# tests then only link them; go list -export compiles without linking.
+SHIP_BINARIES := ./cmd/mcpgw ./test/upstreams/cmd/demo-upstream ./test/devissuer ./bench/upstream ./bench/proxy ./bench/load ./bench/sdkupstream
+
+.PHONY: binaries
+binaries: ## Compile the binaries the tests build (mcpgw, the demo and bench upstreams), as the Dockerfile builds, into the build cache.
+	@set -o pipefail; echo "binaries: compiling $(SHIP_BINARIES) with SHIPENV unless the build cache has them"; \
+	n=$$(env $(SHIPENV) $(GO) list -export -deps -f '{{.ImportPath}}' $(SHIP_BINARIES) | wc -l) && \
+	echo "binaries: $$n packages compiled or found in the build cache"
 
 .PHONY: vet
-vet: ## go vet alone (make test leaves it to lint's govet), built as the Dockerfile builds.
-	env $(SHIPENV) $(GO) vet ./...
+vet: ## go vet alone (make test leaves it to lint's govet), with RACEENV, so that it shares what lint and go test -race compile.
+	env $(RACEENV) $(GO) vet ./...
 
 .PHONY: tidy-check
 tidy-check: ## Fail when go.mod/go.sum are not tidy.

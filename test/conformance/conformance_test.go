@@ -182,7 +182,7 @@ func findNode(t *testing.T, tools string) string {
 }
 
 // goBuild builds as the Dockerfile does (CGO_ENABLED=0 -trimpath), as make
-// test's lint phase compiles (SHIPENV), so that a warm cache only links. It
+// test's binaries phase compiles (SHIPENV), so that a warm cache only links. It
 // reports a failure with t.Errorf, being called off the test's goroutine.
 func goBuild(t *testing.T, dir string, args ...string) {
 	t.Helper()

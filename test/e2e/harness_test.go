@@ -35,9 +35,10 @@ import (
 var demoUpstreamBin string
 
 // goBuild returns the go build of pkg into out, built as the Dockerfile
-// builds mcpgw (CGO_ENABLED=0 -trimpath). make test's lint phase compiles
-// every package with those settings (SHIPENV), so on a fresh machine this only
-// links; the defaults would compile every dependency once more.
+// builds mcpgw (CGO_ENABLED=0 -trimpath). make test's binaries phase compiles
+// every package of these binaries with those settings (SHIPENV), so on a
+// fresh machine this only links; the defaults would compile every
+// dependency once more.
 func goBuild(ctx context.Context, out, pkg string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
