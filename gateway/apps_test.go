@@ -66,7 +66,7 @@ func TestViewBareNameIsTheExposedName(t *testing.T) {
 		})
 	}
 	var tools []any
-	for _, rec := range tg.audit.records(t) {
+	for _, rec := range tg.auditEvents(t, "tools/call") {
 		tools = append(tools, rec["tool"])
 	}
 	assert.Contains(t, tools, "east__poll", "the audit names the exposed tool")

@@ -241,11 +241,12 @@ func (st *sseStream) finish() {
 	if st.done {
 		return
 	}
-	st.done = true
 	st.w = nil
 	close(st.end)
 	ss := st.ss
 	ss.mu.Lock()
+	// done is written under both locks: drop reads it holding ss.mu only.
+	st.done = true
 	if !ss.holds(st) {
 		delete(ss.open, st.num)
 	}
