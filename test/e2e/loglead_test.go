@@ -95,7 +95,7 @@ func streamAll(ctx context.Context, c *rawClient, body string) ([][]byte, error)
 // The stateless 2026-07-28 era, pinned, is the control: every call is a
 // request of its own upstream, with nothing shared.
 func TestLogsStayWithTheirPrincipal(t *testing.T) {
-	for _, version := range []string{"auto", era2026} {
+	for _, version := range []string{"auto", era2025, era2026} {
 		t.Run(version, func(t *testing.T) { logsStayWithTheirPrincipal(t, version) })
 	}
 }
