@@ -275,13 +275,14 @@ type Upstream struct {
 	// AuditArguments says what the audit stream records of a call's
 	// arguments besides their SHA-256: none, redacted or full. Default none.
 	AuditArguments ArgumentLogging `mapstructure:"audit_arguments" yaml:"audit_arguments,omitempty"`
-	// ProtocolVersion is the MCP version spoken to this upstream: auto
-	// (the default) speaks 2026-07-28 to an upstream that offers it, each
-	// request standing alone, and the newest 2025-era version it offers
-	// otherwise; a version ("2025-06-18", "2025-11-25", "2026-07-28") pins
-	// it. A 2025-era session is shared by every principal's calls: pin one
-	// only for an upstream that keeps each request's notifications on that
-	// request's stream (mcp-go v1.2.1 does not; docs/architecture.md).
+	// ProtocolVersion is the MCP version spoken to this upstream. auto
+	// (the default) picks the era that serves calls cheapest: the newest
+	// 2025-era version it offers, in pooled per-principal sessions
+	// (http.sessions), when it keeps sessions (its initialize answer
+	// carries an Mcp-Session-Id); 2026-07-28, each request standing alone,
+	// when it offers that era and keeps no sessions. A version
+	// ("2025-06-18", "2025-11-25", "2026-07-28") pins it; a pinned
+	// 2025-era version is pooled the same way (docs/architecture.md).
 	// Empty means auto.
 	ProtocolVersion string `mapstructure:"protocol_version" yaml:"protocol_version"`
 	// CheckArguments lists globs of original tool names whose arguments
@@ -305,6 +306,31 @@ type HTTPTransport struct {
 	// MaxIdleConns is the number of idle keep-alive connections kept to the
 	// upstream. Size it to the expected concurrency. Default 256.
 	MaxIdleConns int `mapstructure:"max_idle_conns" yaml:"max_idle_conns"`
+	// Sessions bounds the pool of 2025-era upstream sessions that carry
+	// forwarded calls.
+	Sessions UpstreamSessions `mapstructure:"sessions" yaml:"sessions"`
+}
+
+// UpstreamSessions is the pool of 2025-era sessions with an HTTP upstream
+// that keeps sessions. Each principal's calls go on sessions opened with
+// that principal's credential, one request at a time per session, so that
+// neither a notification nor a session-bound token crosses principals.
+// The gateway's own traffic (discovery, probes, list changes,
+// subscriptions) keeps a session of its own.
+type UpstreamSessions struct {
+	// IdleTimeout is how long a pooled session may go unused before the
+	// gateway ends it with HTTP DELETE. Default 5m.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	// MaxPerPrincipal bounds the sessions open for one principal (one
+	// issuer and subject; every anonymous caller is one principal), and so
+	// its calls in flight to this upstream. A call that finds them all busy
+	// waits for one until its deadline, then fails as busy. Default 16.
+	MaxPerPrincipal int `mapstructure:"max_per_principal" yaml:"max_per_principal"`
+	// Max bounds the pooled sessions open to this upstream, over every
+	// principal; at the bound an idle session of another principal is
+	// closed to make room, and a call finding none waits as above.
+	// Default 256.
+	Max int `mapstructure:"max" yaml:"max"`
 }
 
 // StdioTransport is an upstream started as a child process.

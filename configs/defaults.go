@@ -70,6 +70,14 @@ const (
 	// DefaultMaxIdleConns is the keep-alive pool per HTTP upstream; the
 	// net/http default of 2 per host reconnects on most calls under load.
 	DefaultMaxIdleConns = 256
+	// DefaultSessionIdleTimeout ends a pooled upstream session unused this
+	// long.
+	DefaultSessionIdleTimeout = 5 * time.Minute
+	// DefaultSessionsPerPrincipal bounds one principal's pooled sessions
+	// with an upstream.
+	DefaultSessionsPerPrincipal = 16
+	// DefaultSessionsMax bounds the pooled sessions with an upstream.
+	DefaultSessionsMax = 256
 
 	// DefaultLogLevel is the process log level.
 	DefaultLogLevel = "info"
@@ -126,6 +134,9 @@ func (c *Config) SetDefaults() {
 		setDefault(&u.ProtocolVersion, ProtocolAuto)
 		if u.HTTP != nil {
 			setDefault(&u.HTTP.MaxIdleConns, DefaultMaxIdleConns)
+			setDefault(&u.HTTP.Sessions.IdleTimeout, DefaultSessionIdleTimeout)
+			setDefault(&u.HTTP.Sessions.MaxPerPrincipal, DefaultSessionsPerPrincipal)
+			setDefault(&u.HTTP.Sessions.Max, DefaultSessionsMax)
 		}
 	}
 

@@ -369,6 +369,19 @@ func (v *validator) transport(p string, u *Upstream) {
 		if u.HTTP.MaxIdleConns <= 0 {
 			v.add(p+".http.max_idle_conns", "must be positive")
 		}
+		ss := u.HTTP.Sessions
+		if ss.IdleTimeout <= 0 {
+			v.add(p+".http.sessions.idle_timeout", "must be positive")
+		}
+		if ss.MaxPerPrincipal <= 0 {
+			v.add(p+".http.sessions.max_per_principal", "must be positive")
+		}
+		switch {
+		case ss.Max <= 0:
+			v.add(p+".http.sessions.max", "must be positive")
+		case ss.MaxPerPrincipal > ss.Max:
+			v.add(p+".http.sessions.max_per_principal", "must not exceed http.sessions.max (%d)", ss.Max)
+		}
 	}
 	if u.Stdio != nil {
 		n++

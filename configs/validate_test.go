@@ -285,6 +285,22 @@ func TestValidate(t *testing.T) {
 			want:   []string{`upstreams[0].http.max_idle_conns: must be positive`},
 		},
 		{
+			name: "http sessions",
+			mutate: func(c *Config) {
+				c.Upstreams[0].HTTP.Sessions = UpstreamSessions{IdleTimeout: -time.Second, MaxPerPrincipal: -1, Max: -2}
+			},
+			want: []string{
+				`upstreams[0].http.sessions.idle_timeout: must be positive`,
+				`upstreams[0].http.sessions.max_per_principal: must be positive`,
+				`upstreams[0].http.sessions.max: must be positive`,
+			},
+		},
+		{
+			name:   "http sessions per principal above the pool",
+			mutate: func(c *Config) { c.Upstreams[0].HTTP.Sessions = UpstreamSessions{IdleTimeout: time.Minute, MaxPerPrincipal: 9, Max: 8} },
+			want:   []string{`upstreams[0].http.sessions.max_per_principal: must not exceed http.sessions.max (8)`},
+		},
+		{
 			name: "secret sources",
 			mutate: func(c *Config) {
 				c.Upstreams[0].HTTP.Headers["X-None"] = SecretRef{}
