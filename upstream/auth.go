@@ -94,13 +94,16 @@ func (o *outbound) append(ctx context.Context, call bool, id *Identity, dst [][2
 	return dst, nil
 }
 
-// header returns h with the headers of the gateway's own traffic added, on
-// a copy; h itself is shared and never written.
-func (o *outbound) header(ctx context.Context, h http.Header) (http.Header, error) {
+// header returns h with the headers of a request that is not a forwarded
+// call's own POST added, on a copy; h itself is shared and never written.
+// call and id are as for append: the gateway's own traffic has neither,
+// while the requests a pooled session makes for itself (pool.go) carry
+// the credential of the caller it was opened for.
+func (o *outbound) header(ctx context.Context, call bool, id *Identity, h http.Header) (http.Header, error) {
 	if o == nil {
 		return h, nil
 	}
-	pairs, err := o.append(ctx, false, nil, nil)
+	pairs, err := o.append(ctx, call, id, nil)
 	if err != nil || len(pairs) == 0 {
 		return h, err
 	}

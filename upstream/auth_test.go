@@ -26,7 +26,7 @@ type authSeen struct {
 }
 
 type authReq struct {
-	method, authorization, assertion string
+	method, authorization, assertion, session string
 }
 
 func (a *authSeen) wrap(next http.Handler) http.Handler {
@@ -42,7 +42,7 @@ func (a *authSeen) wrap(next http.Handler) http.Handler {
 			method = env.Method
 		}
 		a.mu.Lock()
-		a.reqs = append(a.reqs, authReq{method, r.Header.Get("Authorization"), r.Header.Get("X-Mcpgw-Identity")})
+		a.reqs = append(a.reqs, authReq{method, r.Header.Get("Authorization"), r.Header.Get("X-Mcpgw-Identity"), r.Header.Get("Mcp-Session-Id")})
 		a.mu.Unlock()
 		next.ServeHTTP(w, r)
 	})
@@ -108,10 +108,16 @@ func TestOutboundCredentials(t *testing.T) {
 			for _, r := range reqs {
 				assert.Equal(t, "Bearer upstream-key", r.authorization, "%s request", r.method)
 				assert.NotContains(t, r.authorization+r.assertion, alice.Token.Reveal())
-				if r.method == "tools/call" {
+				switch {
+				case r.method == "tools/call":
 					calls++
 					assert.NotEmpty(t, r.assertion, "a call for a caller carries the assertion")
-				} else {
+				case r.assertion != "":
+					// A session-era call goes on a session opened for its
+					// caller (pool.go): its handshake asserts the caller.
+					assert.Contains(t, []string{"initialize", "notifications/initialized"}, r.method, "only a pooled session's handshake asserts the caller")
+					assert.Equal(t, "http 2025", tt.name)
+				default:
 					assert.Empty(t, r.assertion, "the gateway's own %s request asserts no one", r.method)
 				}
 			}
@@ -158,12 +164,13 @@ func TestOutboundCredentialFailure(t *testing.T) {
 }
 
 // TestAutoEraFollowsTheCredential: under protocol_version auto, an mcp-go
-// server that offers both eras is spoken to in 2026-07-28 whatever the
-// credential, so that no upstream session is shared by principals (mcp-go
-// hands a session's notifications to any of its in-flight requests:
-// test/e2e TestLogsStayWithTheirPrincipal). Two callers' calls carry the
-// gateway's one token with client credentials, each its own exchanged
-// token with token exchange.
+// server that offers both eras and keeps sessions is called in 2025-era
+// sessions, whatever the credential, because they cost it least; each
+// principal's calls go on sessions of its own (pool.go), opened with the
+// principal's credential. Two callers' calls carry the gateway's one
+// token with client credentials, each its own exchanged token with token
+// exchange, and the handshake of each caller's session carries the same
+// token as the caller's calls on it.
 func TestAutoEraFollowsTheCredential(t *testing.T) {
 	t.Parallel()
 	iss := authntest.NewIssuer(t, authntest.WithClient(authntest.Client{ID: "gw", Secret: "s"}))
@@ -172,11 +179,11 @@ func TestAutoEraFollowsTheCredential(t *testing.T) {
 		auth      configs.UpstreamAuth
 		perCaller bool
 	}{
-		{"client credentials: stateless, one token", configs.UpstreamAuth{
+		{"client credentials: pooled sessions, one token", configs.UpstreamAuth{
 			Type: configs.UpstreamAuthClientCredentials, TokenURL: iss.TokenURL(),
 			ClientID: "gw", ClientSecret: configs.SecretRef{Value: "s"},
 		}, false},
-		{"token exchange: stateless", configs.UpstreamAuth{
+		{"token exchange: pooled sessions, each caller's token", configs.UpstreamAuth{
 			Type: configs.UpstreamAuthTokenExchange, TokenURL: iss.TokenURL(),
 			ClientID: "gw", ClientSecret: configs.SecretRef{Value: "s"},
 		}, true},
@@ -192,7 +199,8 @@ func TestAutoEraFollowsTheCredential(t *testing.T) {
 			c, _ := startClient(t, cfg)
 			cat, ok := c.Catalog()
 			require.True(t, ok)
-			assert.True(t, cat.Stateless)
+			assert.False(t, cat.Stateless, "the upstream keeps sessions: the 2025 era")
+			assert.Equal(t, "2025-11-25", cat.ProtocolVersion)
 
 			subjects := []string{"alice", "bob"}
 			for _, sub := range subjects {
@@ -201,17 +209,26 @@ func TestAutoEraFollowsTheCredential(t *testing.T) {
 				_, err := c.Call(t.Context(), req)
 				require.NoError(t, err)
 			}
-			var calls []string
+			var calls []authReq
+			tokenOf := map[string]string{} // session id → the token of its handshake
 			for _, r := range seen.all() {
-				if r.method == "tools/call" {
-					calls = append(calls, r.authorization)
+				switch r.method {
+				case "tools/call":
+					calls = append(calls, r)
+				case "notifications/initialized":
+					tokenOf[r.session] = r.authorization
 				}
 			}
 			require.Len(t, calls, 2)
+			assert.NotEqual(t, calls[0].session, calls[1].session, "each principal's own upstream session")
+			for _, r := range calls {
+				assert.NotEmpty(t, r.session)
+				assert.Equal(t, tokenOf[r.session], r.authorization, "the session was opened with its caller's credential")
+			}
 			if tt.perCaller {
-				assert.NotEqual(t, calls[0], calls[1], "each caller's own exchanged token")
+				assert.NotEqual(t, calls[0].authorization, calls[1].authorization, "each caller's own exchanged token")
 			} else {
-				assert.Equal(t, calls[0], calls[1], "the gateway's one token")
+				assert.Equal(t, calls[0].authorization, calls[1].authorization, "the gateway's one token")
 			}
 		})
 	}

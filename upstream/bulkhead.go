@@ -86,9 +86,12 @@ type Load struct {
 	Queued int `json:"queued"`
 	// MaxConcurrent is the bulkhead's limit.
 	MaxConcurrent int `json:"max_concurrent"`
+	// PoolStats counts the pooled 2025-era sessions carrying calls
+	// (pool.go); zero when the upstream is not called in sessions.
+	PoolStats
 }
 
 // Load returns the calls in flight and queued. It takes no lock.
 func (c *Client) Load() Load {
-	return Load{InFlight: c.bulk.inFlight(), Queued: c.bulk.waiting(), MaxConcurrent: cap(c.bulk.slots)}
+	return Load{InFlight: c.bulk.inFlight(), Queued: c.bulk.waiting(), MaxConcurrent: cap(c.bulk.slots), PoolStats: c.pool.stats()}
 }

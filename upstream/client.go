@@ -219,6 +219,7 @@ type Client struct {
 	readers  sync.Pool // *bufio.Reader for event streams
 
 	sess     atomic.Pointer[session]
+	pool     *sessionPool // HTTP upstreams' call sessions; nil for stdio and SSE
 	catalog  atomic.Pointer[Catalog]
 	logLevel atomic.Pointer[string] // SetLogLevel's; nil: never asked
 	subsMu   sync.Mutex
@@ -319,6 +320,10 @@ type session struct {
 	// relistened asks a stateless session's listen loop to open its
 	// stream again, with the client's current resource subscriptions.
 	relistened chan struct{}
+	// pooled marks a session-era session of an upstream that keeps
+	// sessions: forwarded calls go on the client's pool (pool.go), and
+	// this session carries only the gateway's own traffic.
+	pooled bool
 }
 
 // relisten asks for the listen stream to be opened again.
@@ -490,6 +495,9 @@ func (c *Client) Name() string { return c.name }
 func (c *Client) Start() {
 	c.startOnce.Do(func() {
 		c.goSafe("loop", c.runLoop)
+		if c.pool != nil {
+			c.goSafe("sweep", c.pool.sweepLoop)
+		}
 	})
 }
 
@@ -504,6 +512,9 @@ func (c *Client) Close() error {
 		c.wg.Wait()
 		if s := c.sess.Swap(nil); s != nil {
 			s.close(true)
+		}
+		if c.pool != nil {
+			c.pool.close()
 		}
 		c.dialer.close()
 	})
@@ -577,7 +588,10 @@ func (c *Client) callSession(ctx context.Context, req *Request) (json.RawMessage
 	if s == nil {
 		return nil, c.downError()
 	}
-	res, err := c.callOnce(ctx, s, req)
+	if s.pooled {
+		return c.callPooled(ctx, s, req)
+	}
+	res, err := c.callOnce(ctx, s, s.conn, req)
 	if err != nil && errors.Is(err, errSessionExpired) {
 		ns, rerr := c.renew(ctx, s)
 		if rerr != nil {
@@ -586,13 +600,17 @@ func (c *Client) callSession(ctx context.Context, req *Request) (json.RawMessage
 		if !req.Idempotent {
 			return nil, c.fail(ErrUnavailable, "session expired and was re-initialized; the request was not retried", errSessionExpired)
 		}
-		res, err = c.callOnce(ctx, ns, req)
+		if ns.pooled {
+			return c.callPooled(ctx, ns, req)
+		}
+		res, err = c.callOnce(ctx, ns, ns.conn, req)
 	}
 	return res, err
 }
 
-// callOnce sends req over s once.
-func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.RawMessage, error) {
+// callOnce sends req once over cn, which is s's connection or, for an
+// upstream that keeps sessions, a pooled session of the caller's.
+func (c *Client) callOnce(ctx context.Context, s *session, cn conn, req *Request) (json.RawMessage, error) {
 	id := c.nextID.Add(1)
 	var token []byte
 	if req.ProgressToken != nil {
@@ -604,7 +622,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 	if req.LogLevel != "" && s.modern {
 		meta = appendLogLevel(meta, req.LogLevel)
 	}
-	res, err := s.conn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
+	res, err := cn.roundTrip(ctx, id, req.Method, req.Params, token, callOpts{
 		requestID: req.RequestID, header: req.Header, meta: meta, caps: declareUI(req.ClientCapabilities),
 		onRequest: req.OnServerRequest, notify: req.Notify, call: true, identity: req.Identity,
 	})
@@ -618,7 +636,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, req *Request) (json.R
 		if errors.As(context.Cause(ctx), &tc) {
 			reason = "timed out after " + tc.d.String()
 		}
-		s.conn.cancelled(id, reason)
+		cn.cancelled(id, reason)
 		return nil, c.ctxError(ctx, err)
 	}
 	var rpcErr *RPCError

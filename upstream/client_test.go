@@ -41,8 +41,9 @@ func httpUpstreams() []httpUpstream {
 		{name: "gosdk-stateless", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", modern: true, version: "2026-07-28"},
 		{name: "mcpgo-pinned-2025-06-18", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-06-18", pin: "2025-06-18", listsMore: true},
 		{name: "gosdk-pinned-2026-07-28", handler: func(f *fixture) http.Handler { return gosdkHandler(gosdkServer(f), true) }, path: "/", modern: true, version: "2026-07-28", pin: "2026-07-28"},
-		// auto: 2026-07-28 where the upstream offers it, sessions or not.
-		{name: "mcpgo-auto-both-eras", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "auto", listsMore: true},
+		// auto: pooled 2025-era sessions where the upstream keeps
+		// sessions, 2026-07-28 where it offers that era and keeps none.
+		{name: "mcpgo-auto-both-eras", handler: func(f *fixture) http.Handler { return mcpgoModern(mcpgoServer(f)) }, path: "/mcp", version: "2025-11-25", pin: "auto", listsMore: true},
 		{name: "mcpgo-auto-sessionless", handler: func(f *fixture) http.Handler { return mcpgoSessionless(mcpgoServer(f)) }, path: "/mcp", modern: true, version: "2026-07-28", pin: "auto", listsMore: true},
 		// Pinned to the 2025 era, a server without sessions is called
 		// without a session id: cheaper for it, without list changes.

@@ -95,6 +95,7 @@ func newHTTPDialer(c *Client) (*httpDialer, error) {
 	for k, v := range c.cfg.HTTP.Headers {
 		d.static.Set(k, secretValue(v))
 	}
+	c.pool = newSessionPool(c, d, c.cfg.HTTP.Sessions)
 	return d, nil
 }
 
@@ -152,6 +153,14 @@ type httpConn struct {
 	// listsStream records whether the last list request was answered
 	// with an event stream (Catalog.Streams).
 	listsStream atomic.Bool
+	// pooled marks a session of the call pool (pool.go), opened for the
+	// caller owner (nil: an anonymous caller). The requests it makes for
+	// itself (notifications/initialized, cancellations, answers to server
+	// requests, stream resumption, DELETE) carry that caller's
+	// credential, not the gateway's: a server that binds a session to the
+	// user of the token that opened it (go-sdk) refuses any other.
+	pooled bool
+	owner  atomic.Pointer[Identity]
 }
 
 func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
@@ -199,7 +208,9 @@ func (d *httpDialer) newConn(modern bool, version, sessionID string) *httpConn {
 // answers server/discover but omits the version (go-sdk issue #1025).
 //
 // A result whose supportedVersions contains 2026-07-28 selects the
-// stateless era, pinned or under auto.
+// stateless era when pinned. Under auto the era that serves calls
+// cheapest is chosen (autoEra): a 2025-era session where the upstream
+// keeps sessions, the stateless era where it does not.
 func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 	c := d.c
 	pinned := c.cfg.PinnedVersion()
@@ -219,15 +230,10 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 				return nil, c.fail(ErrBadResponse, mcpwire.MethodDiscover+" result", perr)
 			}
 			if slices.Contains(dr.supported, v) {
-				// Under auto too: a shared session-era session would carry
-				// every principal's calls, and mcp-go v1.2.1 hands a
-				// session's notifications to whichever of its in-flight
-				// requests reads first, so one user's log messages reach
-				// another's stream (test/e2e TestLogsStayWithTheirPrincipal
-				// on the leak branch: 122–139 of 500 crossed). Stateless
-				// requests stand alone. The cheaper shared session waits for
-				// per-principal upstream sessions.
-				return newSession(c, hc, true, v, dr.hs), nil
+				if pinned != "" {
+					return newSession(c, hc, true, v, dr.hs), nil
+				}
+				return d.autoEra(ctx, hc, dr)
 			}
 			if pinned != "" {
 				return nil, c.fail(ErrUnavailable, fmt.Sprintf("upstream does not offer pinned protocol version %s (offers %v)", v, dr.supported), nil)
@@ -249,6 +255,39 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 	return d.initialize(ctx, legacy)
 }
 
+// autoEra chooses, under protocol_version auto, between the eras of an
+// upstream that offers both. A session-era upstream session is reused by
+// call after call, while a stateless request must stand alone: mcp-go
+// v1.2.1 bridges each to its session machinery and spends 1.6–2.4× the
+// CPU of a call in a reused session (PITFALLS.md). So initialize decides:
+// an answer with an Mcp-Session-Id means the upstream keeps sessions, and
+// calls go on pooled per-principal sessions (pool.go). An answer without
+// one (a stateless server: mcp-go WithStateLess, go-sdk Stateless) would
+// make every 2025-era request stand alone as well, and the 2026-07-28 era
+// then gives more for the same cost: list changes through
+// subscriptions/listen and input requests through MRTR, which a 2025-era
+// upstream without a session cannot send. An initialize that fails keeps
+// the era discover offered.
+func (d *httpDialer) autoEra(ctx context.Context, modern *httpConn, dr discoverResult) (*session, error) {
+	c := d.c
+	if !slices.ContainsFunc(dr.supported, func(v string) bool { return !mcpwire.IsModern(v) }) {
+		return newSession(c, modern, true, mcpwire.Version20260728, dr.hs), nil
+	}
+	s, err := d.initialize(ctx, bestLegacy(dr.supported))
+	switch {
+	case err == nil && s.pooled:
+		c.log.DebugContext(ctx, "upstream keeps sessions: calling it in pooled 2025-era sessions", slog.String("protocol_version", s.version))
+		return s, nil
+	case err == nil:
+		s.close(false) // no session id: nothing to end upstream
+	case ctx.Err() != nil:
+		return nil, c.wrap(mcpwire.MethodInitialize, err)
+	default:
+		c.log.DebugContext(ctx, "initialize failed; staying stateless", slog.Any("error", err))
+	}
+	return newSession(c, modern, true, mcpwire.Version20260728, dr.hs), nil
+}
+
 // initialize performs the initialize handshake of the session era.
 func (d *httpDialer) initialize(ctx context.Context, version string) (*session, error) {
 	c := d.c
@@ -266,10 +305,14 @@ func (d *httpDialer) initialize(ctx context.Context, version string) (*session, 
 	if err := conn.notify(ctx, mcpwire.NotifyInitialized); err != nil {
 		return nil, c.wrap(mcpwire.NotifyInitialized, err)
 	}
+	s := newSession(c, conn, false, negotiated, hs)
 	if sid != "" {
 		conn.listener = d.listenerSession(ctx, negotiated)
+		// The upstream keeps sessions: calls go on the pool's, one per
+		// principal and call (pool.go); this one is the gateway's own.
+		s.pooled = true
 	}
-	return newSession(c, conn, false, negotiated, hs), nil
+	return s, nil
 }
 
 // listenerSession opens the second session of a session-era upstream
@@ -837,7 +880,7 @@ func (h *httpConn) serverRequest(env *envelope) {
 
 // send POSTs a message that expects no response (notification, response).
 func (h *httpConn) send(ctx context.Context, msg []byte) error {
-	hdr, err := h.c.auth.header(ctx, h.post)
+	hdr, err := h.c.auth.header(ctx, h.pooled, h.owner.Load(), h.post)
 	if err != nil {
 		return h.c.credentialsFail(err)
 	}
@@ -908,7 +951,7 @@ func (h *httpConn) close(graceful bool) {
 		}
 	}
 	var err error
-	if req.Header, err = h.c.auth.header(ctx, req.Header); err != nil {
+	if req.Header, err = h.c.auth.header(ctx, h.pooled, h.owner.Load(), req.Header); err != nil {
 		h.c.log.DebugContext(ctx, "ending upstream session failed", slog.Any("error", err))
 		return
 	}
