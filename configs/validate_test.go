@@ -296,9 +296,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name:   "http sessions per principal above the pool",
-			mutate: func(c *Config) { c.Upstreams[0].HTTP.Sessions = UpstreamSessions{IdleTimeout: time.Minute, MaxPerPrincipal: 9, Max: 8} },
-			want:   []string{`upstreams[0].http.sessions.max_per_principal: must not exceed http.sessions.max (8)`},
+			name: "http sessions per principal above the pool",
+			mutate: func(c *Config) {
+				c.Upstreams[0].HTTP.Sessions = UpstreamSessions{IdleTimeout: time.Minute, MaxPerPrincipal: 9, Max: 8}
+			},
+			want: []string{`upstreams[0].http.sessions.max_per_principal: must not exceed http.sessions.max (8)`},
 		},
 		{
 			name: "secret sources",

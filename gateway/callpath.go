@@ -393,17 +393,20 @@ func (c *call) request(ctx context.Context) *upstream.Request {
 }
 
 // logLevel applies the log level the client asked for to the call: the
-// replier filters by it, a 2026-07-28 upstream gets it in the request's
-// _meta, a session-era one through logging/setLevel (logging.go).
+// replier filters by it, and the upstream request carries it whatever the
+// client's era (logging.go): a 2026-07-28 upstream gets it in _meta, the
+// caller's pooled session-era session through logging/setLevel. A
+// 2026-07-28 client's level also reaches an upstream whose one session
+// carries every call (stdio, legacy SSE), as a 2025-era client's
+// logging/setLevel does.
 func (c *call) logLevel(ctx context.Context, req *upstream.Request, meta json.RawMessage) {
 	level := clientLogLevel(c.s, meta)
 	if level == "" {
 		return
 	}
 	c.rp.minLog = mcpwire.LogLevelRank(level)
-	if c.s != nil {
-		req.LogLevel = level // a 2026-07-28 client's _meta carries its own
-	} else {
+	req.LogLevel = level
+	if c.s == nil {
 		c.g.setUpstreamLevel(ctx, c.up, level)
 	}
 }

@@ -13,11 +13,14 @@ import (
 // Logging across the eras (2025-11-25 server/utilities/logging). A 2025-era
 // client sets its level with logging/setLevel on its session; a 2026-07-28
 // client, which has no session, puts it in each request's _meta
-// (mcpwire.MetaLogLevel). Upstream sessions are shared by every client, so
-// a session-era upstream is set to the most verbose level any client asked
-// for (upstream.Client.SetLogLevel), a 2026-07-28 upstream gets the
-// caller's level with each request, and the replier of each call drops
-// the messages below its client's level.
+// (mcpwire.MetaLogLevel). Every forwarded request carries its caller's
+// level (upstream.Request.LogLevel): a 2026-07-28 upstream gets it in
+// _meta, and a session-era HTTP upstream gets it by logging/setLevel on
+// the caller's own pooled session (upstream/pool.go). An upstream whose
+// one session carries every client's calls (stdio, legacy SSE) is set to
+// the most verbose level any client asked for
+// (upstream.Client.SetLogLevel). The replier of each call drops the
+// messages below its client's level.
 
 // leveler is an Upstream that takes a session log level; upstreams
 // without one (the test fakes) have nothing to set.

@@ -28,7 +28,7 @@ type Request struct {
 	// Params were already rewritten by the gateway (original tool name and
 	// so on). They are sent byte for byte, except in _meta: progressToken is
 	// replaced (see OnProgress), the reserved protocol keys
-	// io.modelcontextprotocol/{protocolVersion,clientInfo,clientCapabilities}
+	// io.modelcontextprotocol/{protocolVersion,clientInfo,clientCapabilities,logLevel}
 	// a downstream client put there are dropped, and in the 2026-07-28 era
 	// the gateway's own are added. Only the top level of Params and of
 	// _meta is parsed. Nil means no params.
@@ -53,8 +53,11 @@ type Request struct {
 	// LogLevel, when set, is the minimum level of the log messages the
 	// caller wants (2025-11-25 server/utilities/logging): a 2026-07-28
 	// upstream gets it in _meta as mcpwire.MetaLogLevel, the way that
-	// revision carries it per request. Session-era upstreams get it
-	// through SetLogLevel instead.
+	// revision carries it per request (a copy in Params' _meta is
+	// dropped); the caller's pooled session of a session-era HTTP upstream
+	// gets logging/setLevel when its level differs (pool.go). An upstream
+	// with one session for every call (stdio, legacy SSE) gets it through
+	// SetLogLevel instead.
 	LogLevel string
 	// RequestID is the gateway's X-Request-ID, sent upstream as the
 	// X-Request-ID HTTP header (HTTP and SSE transports).

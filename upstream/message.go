@@ -16,13 +16,16 @@ import (
 // original input. Nothing here decodes a tool result or tool arguments.
 
 // isReservedMetaKey reports whether k is a reserved _meta key that carries
-// the protocol era of a request (2026-07-28, basic/index#meta). They
-// describe the gateway's own request to the upstream, so any copies that
-// travelled in from the downstream request are dropped: a leaked modern
-// protocolVersion would make a dual-era upstream (mcp-go's
-// detectRequestEra) treat a session request as stateless.
+// the protocol era of a request (2026-07-28, basic/index#meta), or its log
+// level. They describe the gateway's own request to the upstream, so any
+// copies that travelled in from the downstream request are dropped: a
+// leaked modern protocolVersion would make a dual-era upstream (mcp-go's
+// detectRequestEra) treat a session request as stateless. The caller's
+// log level comes back from Request.LogLevel, once, in the era the
+// upstream is spoken to.
 func isReservedMetaKey(k []byte) bool {
-	return rawjson.StringIs(k, mcpwire.MetaProtocolVersion) || rawjson.StringIs(k, mcpwire.MetaClientInfo) || rawjson.StringIs(k, mcpwire.MetaClientCapabilities)
+	return rawjson.StringIs(k, mcpwire.MetaProtocolVersion) || rawjson.StringIs(k, mcpwire.MetaClientInfo) ||
+		rawjson.StringIs(k, mcpwire.MetaClientCapabilities) || rawjson.StringIs(k, mcpwire.MetaLogLevel)
 }
 
 // paramsRewrite says how request params must change on the way upstream.

@@ -84,16 +84,18 @@ func streamAll(ctx context.Context, c *rawClient, body string) ([][]byte, error)
 }
 
 // TestLogsStayWithTheirPrincipal: one mcpgw in front of an mcp-go upstream
-// that offers both eras, under protocol_version auto (the default). Alice and Bob, each in a 2025-era session of their
+// that offers both eras. Alice and Bob, each in a 2025-era session of their
 // own with logging/setLevel debug, call talk together round after round;
 // each call logs its caller's secret. Neither may ever receive a log
 // message naming the other's secret (mcp-go v1.2.1 forwards a session's
 // notifications to whichever in-flight POST reads them first).
 //
-// auto must not share a 2025-era upstream session between principals:
-// with one, 122–139 of the 500 log messages crossed in each of four runs.
-// The stateless 2026-07-28 era, pinned, is the control: every call is a
-// request of its own upstream, with nothing shared.
+// Under auto (the upstream keeps sessions, so the 2025 era) and pinned to
+// 2025-11-25, each principal's calls go on upstream sessions of its own,
+// one call at a time per session (upstream/pool.go). With one session
+// shared by both, 103–139 of the 500 log messages crossed in each run.
+// Pinned to 2026-07-28, every call is a request of its own upstream, with
+// nothing shared.
 func TestLogsStayWithTheirPrincipal(t *testing.T) {
 	for _, version := range []string{"auto", era2025, era2026} {
 		t.Run(version, func(t *testing.T) { logsStayWithTheirPrincipal(t, version) })
