@@ -384,10 +384,7 @@ func (d *httpDialer) openPooled(ctx context.Context, version string, owner *Iden
 func (c *Client) callPooled(ctx context.Context, s *session, req *Request) (json.RawMessage, error) {
 	ps, err := c.pool.get(ctx, s.version, req.Identity)
 	if err != nil {
-		if isTransportError(err) {
-			c.kick(evProbe)
-		}
-		return nil, c.ctxError(ctx, err)
+		return nil, c.getFailed(ctx, err)
 	}
 	res, err := c.callOnPooled(ctx, s, ps, req)
 	if err == nil || !errors.Is(err, errSessionExpired) {
@@ -399,7 +396,7 @@ func (c *Client) callPooled(ctx context.Context, s *session, req *Request) (json
 		return nil, c.fail(ErrUnavailable, "session expired; the request was not retried", errSessionExpired)
 	}
 	if ps, err = c.pool.get(ctx, s.version, req.Identity); err != nil {
-		return nil, c.ctxError(ctx, err)
+		return nil, c.getFailed(ctx, err)
 	}
 	res, err = c.callOnPooled(ctx, s, ps, req)
 	if err != nil && errors.Is(err, errSessionExpired) {
@@ -408,6 +405,18 @@ func (c *Client) callPooled(ctx context.Context, s *session, req *Request) (json
 	}
 	c.pool.release(ps)
 	return res, err
+}
+
+// getFailed is the error of a call that got no pooled session: the pool's
+// refusal as it is, a failed handshake as the call's context says.
+func (c *Client) getFailed(ctx context.Context, err error) error {
+	if errors.Is(err, ErrBusy) || errors.Is(err, ErrClosed) {
+		return err
+	}
+	if isTransportError(err) {
+		c.kick(evProbe)
+	}
+	return c.ctxError(ctx, err)
 }
 
 // callOnPooled sends req on ps, first setting the session's log level to

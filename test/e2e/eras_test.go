@@ -23,17 +23,17 @@ import (
 // behind one gateway and drives it with go-sdk and mcp-go clients of both
 // eras: list, call, read and get work through every pair, and each upstream
 // is spoken to in its own era whatever the client's. It runs twice: with
-// protocol_version auto, which speaks 2026-07-28 to the mcp-go server that
-// offers both eras, and with that server pinned to 2025-11-25, so that
-// each library is met in each era.
+// protocol_version auto, which calls the mcp-go server that offers both
+// eras and keeps sessions in pooled 2025-11-25 sessions, and with that
+// server pinned to 2026-07-28, so that each library is met in each era.
 func TestEveryEraMeetsEveryEra(t *testing.T) {
 	for _, mode := range []struct {
 		name     string
 		payments string // the payments upstream's protocol_version
 		era      string // the era the gateway must speak to payments
 	}{
-		{"auto", "auto", era2026},
-		{"payments pinned to 2025-11-25", era2025, era2025},
+		{"auto", "auto", era2025},
+		{"payments pinned to 2026-07-28", era2026, era2026},
 	} {
 		t.Run(mode.name, func(t *testing.T) { everyEraMeetsEveryEra(t, mode.payments, mode.era) })
 	}

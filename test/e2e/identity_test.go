@@ -373,11 +373,30 @@ upstreams:
 				}
 			}
 			assert.Equal(t, aliceTokens[0], aliceTokens[1], "the same exchanged token is reused")
+			// A session-era upstream's calls go on sessions opened for
+			// their caller (upstream/pool.go): what such a session sends
+			// for itself carries the caller's token, the rest is the
+			// gateway's own.
+			callerOf := map[string]string{} // session id → the caller of its calls
+			for i, s := range calls {
+				if sid := s.header.Get("Mcp-Session-Id"); sid != "" {
+					callerOf[sid] = subs[i]
+				}
+			}
 			for _, s := range customers.all() {
-				if s.method != "tools/call" {
-					claims := bearerClaims(t, iss, s.header)
+				if s.method == "tools/call" {
+					continue
+				}
+				claims := bearerClaims(t, iss, s.header)
+				assert.Equal(t, custResource, claims["aud"])
+				sid := s.header.Get("Mcp-Session-Id")
+				switch {
+				case callerOf[sid] != "":
+					assert.Equal(t, callerOf[sid], claims["sub"], "a caller's session's own %q traffic carries the caller's token", s.method)
+				case s.method == "initialize" && claims["sub"] != gwClientID:
+					assert.Contains(t, []any{"alice", "bob"}, claims["sub"], "a session opened for a caller")
+				default:
 					assert.Equal(t, gwClientID, claims["sub"], "the gateway's own %q traffic uses its client credentials", s.method)
-					assert.Equal(t, custResource, claims["aud"])
 				}
 			}
 			assertNoPassthrough(t, customers.all(), alice, bob)
@@ -456,15 +475,16 @@ upstreams:
 	assert.Empty(t, customers.calls(), "no bad input is forwarded upstream")
 }
 
-// TestPrincipalsShareAnUpstreamSession: two principals call through the
-// same upstreams, each from a 2025-era session and with 2026-07-28
-// requests. The mcp-go upstream pinned to 2025-11-25 gets one shared
-// session (the gateway's own credential), and
-// every call on it carries the identity assertion of the principal who
-// made it; the same server with token_exchange is spoken to statelessly,
-// and every call carries that principal's own exchanged token and
-// assertion, never another's.
-func TestPrincipalsShareAnUpstreamSession(t *testing.T) {
+// TestPrincipalsGetUpstreamSessionsOfTheirOwn: two principals call through
+// the same upstreams, each from a 2025-era session and with 2026-07-28
+// requests. The mcp-go upstream pinned to 2025-11-25 and the same server
+// under auto with token_exchange (it keeps sessions, so auto speaks the
+// 2025 era too) both give each principal upstream sessions of its own
+// (upstream/pool.go), never one another's. On the first, every call
+// carries the gateway's one credential and the identity assertion of the
+// principal who made it; on the second, that principal's own exchanged
+// token and assertion.
+func TestPrincipalsGetUpstreamSessionsOfTheirOwn(t *testing.T) {
 	iss := authntest.NewIssuer(t, authntest.WithAudience(resource),
 		authntest.WithClient(authntest.Client{ID: gwClientID, Secret: gwClientSecret}))
 	shared := &recorder{next: upstreams.PaymentsHandler(nil), check: issuedFor(iss, ordersResource)}
@@ -527,32 +547,43 @@ upstreams:
 		sub, _ := claims["sub"].(string)
 		return sub
 	}
-	t.Run("shared session: the gateway's credential, each caller's assertion", func(t *testing.T) {
-		calls := shared.calls()
-		require.Len(t, calls, len(want))
-		sessions := map[string]bool{}
+	// sessionsOf checks that every call went in the 2025 era on a
+	// session of its caller's own, and returns who made each call.
+	sessionsOf := func(t *testing.T, calls []seen, who func(seen) string) []string {
+		t.Helper()
+		owner := map[string]string{} // upstream session id → principal
 		var got []string
 		for _, s := range calls {
-			assert.Equal(t, era2025, s.header.Get("Mcp-Protocol-Version"), "the pinned session era")
-			sessions[s.header.Get("Mcp-Session-Id")] = true
-			assert.Equal(t, gwClientID, bearerClaims(t, iss, s.header)["sub"])
-			got = append(got, assertion(t, s))
-		}
-		assert.Len(t, sessions, 1, "one upstream session for every principal")
-		assert.NotContains(t, sessions, "")
-		assert.Equal(t, want, got)
-	})
-	t.Run("token exchange: stateless, each caller's own token and assertion", func(t *testing.T) {
-		calls := exchanged.calls()
-		require.Len(t, calls, len(want))
-		var got []string
-		for _, s := range calls {
-			assert.Equal(t, era2026, s.header.Get("Mcp-Protocol-Version"), "auto shares no session between principals' tokens")
-			assert.Empty(t, s.header.Get("Mcp-Session-Id"))
-			sub := assertion(t, s)
-			assert.Equal(t, sub, bearerClaims(t, iss, s.header)["sub"], "the token and the assertion name the same caller")
+			assert.Equal(t, era2025, s.header.Get("Mcp-Protocol-Version"), "the session era")
+			sid := s.header.Get("Mcp-Session-Id")
+			require.NotEmpty(t, sid)
+			sub := who(s)
+			if prev, ok := owner[sid]; ok {
+				assert.Equal(t, prev, sub, "one upstream session carried two principals' calls")
+			}
+			owner[sid] = sub
 			got = append(got, sub)
 		}
+		assert.Len(t, owner, 2, "calls one after another reuse their principal's one session")
+		return got
+	}
+	t.Run("pinned 2025-11-25: the gateway's credential, each caller's assertion and session", func(t *testing.T) {
+		calls := shared.calls()
+		require.Len(t, calls, len(want))
+		got := sessionsOf(t, calls, func(s seen) string {
+			assert.Equal(t, gwClientID, bearerClaims(t, iss, s.header)["sub"])
+			return assertion(t, s)
+		})
+		assert.Equal(t, want, got)
+	})
+	t.Run("auto with token exchange: each caller's own token, assertion and session", func(t *testing.T) {
+		calls := exchanged.calls()
+		require.Len(t, calls, len(want))
+		got := sessionsOf(t, calls, func(s seen) string {
+			sub := assertion(t, s)
+			assert.Equal(t, sub, bearerClaims(t, iss, s.header)["sub"], "the token and the assertion name the same caller")
+			return sub
+		})
 		assert.Equal(t, want, got)
 	})
 	assertNoPassthrough(t, append(shared.all(), exchanged.all()...), tokens["alice"], tokens["bob"])
