@@ -24,10 +24,18 @@
 // (raw.go).
 //
 // Era detection (HTTP): server/discover with 2026-07-28 first; a server
-// listing that version is used statelessly (every request carries
-// MCP-Protocol-Version, Mcp-Method, Mcp-Name and the _meta protocol keys);
-// anything else falls back to initialize and a 2025-era session. See
-// httpDialer.connect for the rules and their sources in the specification.
+// that does not list that version gets initialize and the 2025 era. Under
+// protocol_version auto, a server that lists it gets initialize too: one
+// that answers with a session id keeps sessions and is called in the 2025
+// era, which costs it least; one that answers without is used statelessly
+// (every request carries MCP-Protocol-Version, Mcp-Method, Mcp-Name and the
+// _meta protocol keys). See httpDialer.connect and autoEra for the rules
+// and their sources in the specification.
+//
+// Calls to a 2025-era HTTP upstream that keeps sessions go on a pool of
+// sessions per principal, one call at a time per session, opened with the
+// principal's credential (pool.go); the client's own session carries its
+// discovery, probes, notification stream and subscriptions.
 //
 // A call (Client.Call) gets a client span and mcp.client.operation.duration
 // (observe.go), passes the breaker of the upstream or of its tool
@@ -54,6 +62,7 @@
 // or an RFC 8693 exchange of the caller's token, per Request.Identity) and,
 // when enabled, an identity assertion the gateway signs (Asserter). The
 // client's own traffic (handshake, discovery, health, notification streams)
-// carries the gateway's credential and no assertion; see outbound. stdio
+// carries the gateway's credential and no assertion; see outbound. A pooled
+// session's handshake and its own requests carry its principal's. stdio
 // has no headers and takes neither: pass a secret in stdio.env instead.
 package upstream

@@ -48,6 +48,11 @@ func TestRewriteParams(t *testing.T) {
 			want:   `{"name":"a","_meta":{"k":1}}`,
 		},
 		{
+			name:   "downstream log level dropped: Request.LogLevel carries it once",
+			params: `{"name":"a","_meta":{"io.modelcontextprotocol/logLevel":"debug","k":1}}`, meta: testMeta,
+			want: `{"name":"a","_meta":{"k":1,` + testMeta + `}}`,
+		},
+		{
 			name:   "meta emptied is removed",
 			params: `{"name":"a","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}`,
 			want:   `{"name":"a"}`,

@@ -388,6 +388,10 @@ func (c *Client) callPooled(ctx context.Context, s *session, req *Request) (json
 	}
 	res, err := c.callOnPooled(ctx, s, ps, req)
 	if err == nil || !errors.Is(err, errSessionExpired) {
+		// A call its caller abandoned is released too: the upstream was
+		// sent notifications/cancelled on this session, and what it may
+		// still send for that request can only reach a later call of the
+		// same principal, which the request id then tells apart.
 		c.pool.release(ps)
 		return res, err
 	}
