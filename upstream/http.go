@@ -233,7 +233,7 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 				if pinned != "" {
 					return newSession(c, hc, true, v, dr.hs), nil
 				}
-				return d.autoEra(ctx, hc, dr)
+				return d.autoEra(ctx, hc, &dr)
 			}
 			if pinned != "" {
 				return nil, c.fail(ErrUnavailable, fmt.Sprintf("upstream does not offer pinned protocol version %s (offers %v)", v, dr.supported), nil)
@@ -268,7 +268,7 @@ func (d *httpDialer) connect(ctx context.Context) (*session, error) {
 // subscriptions/listen and input requests through MRTR, which a 2025-era
 // upstream without a session cannot send. An initialize that fails keeps
 // the era discover offered.
-func (d *httpDialer) autoEra(ctx context.Context, modern *httpConn, dr discoverResult) (*session, error) {
+func (d *httpDialer) autoEra(ctx context.Context, modern *httpConn, dr *discoverResult) (*session, error) {
 	c := d.c
 	if !slices.ContainsFunc(dr.supported, func(v string) bool { return !mcpwire.IsModern(v) }) {
 		return newSession(c, modern, true, mcpwire.Version20260728, dr.hs), nil

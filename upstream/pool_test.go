@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"sync"
 	"testing"
@@ -87,11 +88,7 @@ func (w *sessionWatch) session(label string) string {
 func (w *sessionWatch) most() map[string]int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range w.maxInFlight {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(w.maxInFlight)
 }
 
 // pooledClient starts a client of an mcp-go server that keeps sessions,
