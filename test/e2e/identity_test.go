@@ -274,9 +274,22 @@ upstreams:
 			assert.False(t, jtis[jti], "every assertion has its own jti")
 			jtis[jti] = true
 		}
+		// The calls went on an upstream session opened for alice
+		// (upstream/pool.go): its handshake asserts her; everything else
+		// that is not a call is the gateway's own and asserts no one.
+		callSessions := map[string]bool{}
+		for _, s := range calls {
+			callSessions[s.header.Get("Mcp-Session-Id")] = true
+		}
 		for _, s := range orders.all() {
-			if s.method != "tools/call" {
-				assert.Empty(t, s.header.Get("X-Mcpgw-Identity"), "the gateway's own %q traffic asserts no one", s.method)
+			a := s.header.Get("X-Mcpgw-Identity")
+			switch {
+			case s.method == "tools/call":
+			case a != "" && (s.method == "initialize" || callSessions[s.header.Get("Mcp-Session-Id")]):
+				claims, _ := verifyJWT(t, jwks, a)
+				assert.Equal(t, "alice", claims["sub"], "alice's session's own %q traffic asserts her", s.method)
+			default:
+				assert.Empty(t, a, "the gateway's own %q traffic asserts no one", s.method)
 			}
 		}
 	})
