@@ -1004,6 +1004,9 @@ func (c *Client) renew(ctx context.Context, old *session) (*session, error) {
 	}
 	c.log.InfoContext(ctx, "upstream session renewed", slog.String("protocol_version", s.version), slog.Bool("stateless", s.modern))
 	old.close(false)
+	if c.pool != nil {
+		c.pool.forgetIdle() // the upstream forgot the old session: those too
+	}
 	c.kick(evRefresh) // the upstream restarted: its lists may have changed
 	return s, nil
 }
@@ -1018,6 +1021,9 @@ func (c *Client) drop(s *session, cause error) {
 		return
 	}
 	c.setDownErr(cause)
+	if c.pool != nil {
+		c.pool.forgetIdle() // an upstream that comes back has forgotten them
+	}
 	c.log.WarnContext(c.life, "upstream unavailable", slog.Any("error", cause))
 	c.goSafe("close-session", func() { s.close(false) })
 	c.changed()

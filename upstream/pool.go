@@ -229,6 +229,29 @@ func (p *sessionPool) discard(ps *pooledSession) {
 	}
 }
 
+// forgetIdle drops every idle session without DELETE: the client's own
+// session was found expired or the upstream unreachable, so the upstream
+// has most likely restarted and forgotten them all, and the calls that
+// would each have found theirs expired (failing when not idempotent) open
+// new ones instead. Sessions busy with a call are dropped when their 404
+// comes.
+func (p *sessionPool) forgetIdle() {
+	var stale []*pooledSession
+	p.mu.Lock()
+	for k, st := range p.idle {
+		stale = append(stale, st...)
+		delete(p.idle, k)
+		for range st {
+			p.forgetLocked(k)
+		}
+		p.idleN.Add(-int64(len(st)))
+	}
+	p.mu.Unlock()
+	for _, ps := range stale {
+		ps.conn.close(false)
+	}
+}
+
 // forget removes a session of key from the counts.
 func (p *sessionPool) forget(key principalKey) {
 	p.mu.Lock()

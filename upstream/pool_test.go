@@ -233,3 +233,30 @@ func TestPooledSessions(t *testing.T) {
 		require.ErrorIs(t, receive(t, doneB, "bob's call to end"), context.Canceled)
 	})
 }
+
+// TestPooledSessionExpiry: a pooled session the upstream forgot (HTTP 404)
+// is dropped; an idempotent call is sent again on a new session of its
+// caller, and a call that is not idempotent fails without running.
+func TestPooledSessionExpiry(t *testing.T) {
+	f := newFixture()
+	ts := serve(t, mcpgoLegacy(mcpgoServer(f)))
+	c, _ := startClient(t, httpConfig("up", ts.url("/mcp")))
+	require.NoError(t, callAs(t.Context(), c, "alice", "echo", "warm"))
+	require.Equal(t, upstream.PoolStats{Sessions: 1, Idle: 1}, c.Load().PoolStats)
+
+	// A new server behind the same address forgets every session.
+	ts.setHandler(mcpgoLegacy(mcpgoServer(f)))
+	read := &upstream.Request{Method: "resources/read", Params: json.RawMessage(`{"uri":"res://one"}`), Idempotent: true, Identity: as("alice")}
+	res, err := c.Call(t.Context(), read)
+	require.NoError(t, err, "an idempotent request is sent again on a new session")
+	assert.Contains(t, string(res), `"one"`)
+	assert.Equal(t, upstream.PoolStats{Sessions: 1, Idle: 1}, c.Load().PoolStats, "the forgotten session was dropped")
+
+	ts.setHandler(mcpgoLegacy(mcpgoServer(f)))
+	before := f.calls.Load()
+	err = callAs(t.Context(), c, "alice", "echo", "lost")
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
+	assert.Contains(t, err.Error(), "session expired")
+	assert.Equal(t, before, f.calls.Load(), "the tool did not run")
+	require.NoError(t, callAs(t.Context(), c, "alice", "echo", "again"), "a new session for the next call")
+}
