@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,10 +80,11 @@ type sessionPool struct {
 	// open counts each principal's sessions, idle or busy; total all.
 	open  map[principalKey]int
 	total int
-	// freed is closed when a session is released or closed while a call
-	// waits for one; nil while none waits.
-	freed  chan struct{}
-	closed bool
+	// waiters are the calls waiting for a session, per principal, in
+	// arrival order; each is woken alone (a buffered send), so a release
+	// wakes one call, not every waiting one.
+	waiters map[principalKey][]chan struct{}
+	closed  bool
 
 	// Counters for Load, read without the lock.
 	openN, idleN atomic.Int64
@@ -96,6 +98,7 @@ func newSessionPool(c *Client, d *httpDialer, cfg configs.UpstreamSessions) *ses
 		max:         cmp.Or(cfg.Max, configs.DefaultSessionsMax),
 		idle:        map[principalKey][]*pooledSession{},
 		open:        map[principalKey]int{},
+		waiters:     map[principalKey][]chan struct{}{},
 	}
 }
 
@@ -142,14 +145,13 @@ func (p *sessionPool) get(ctx context.Context, version string, id *Identity) (*p
 			}
 			return p.dial(ctx, key, version, id)
 		}
-		if p.freed == nil {
-			p.freed = make(chan struct{})
-		}
-		freed := p.freed
+		wake := make(chan struct{}, 1)
+		p.waiters[key] = append(p.waiters[key], wake)
 		p.mu.Unlock()
 		select {
-		case <-freed:
+		case <-wake:
 		case <-ctx.Done():
+			p.leave(key, wake)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				e := p.c.fail(ErrBusy, "", errNoSession)
 				e.RetryAfter = time.Second
@@ -205,7 +207,7 @@ func (p *sessionPool) release(ps *pooledSession) {
 	ps.lastUsed = time.Now().UnixNano()
 	p.idle[ps.key] = append(p.idle[ps.key], ps)
 	p.idleN.Add(1)
-	p.wakeLocked()
+	p.wakeLocked(ps.key)
 	p.mu.Unlock()
 }
 
@@ -270,14 +272,52 @@ func (p *sessionPool) forgetLocked(key principalKey) {
 	}
 	p.total--
 	p.openN.Add(-1)
-	p.wakeLocked()
+	p.wakeLocked(key)
 }
 
-// wakeLocked lets the calls waiting for a session look again.
-func (p *sessionPool) wakeLocked() {
-	if p.freed != nil {
-		close(p.freed)
-		p.freed = nil
+// wakeLocked wakes one waiting call to look again: the first of key's,
+// whose principal a session was released or closed for, or else the first
+// of another principal, for whom the upstream's bound may now leave room
+// (a closed session) or an idle session to end (a released one). A woken
+// call that still finds nothing waits again.
+func (p *sessionPool) wakeLocked(key principalKey) {
+	ws, k := p.waiters[key], key
+	if len(ws) == 0 {
+		for k, ws = range p.waiters {
+			break
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
+	ws[0] <- struct{}{}
+	ws[0] = nil
+	if len(ws) == 1 {
+		delete(p.waiters, k)
+	} else {
+		p.waiters[k] = ws[1:]
+	}
+}
+
+// leave removes a call that gave up waiting. A wake it was sent as it
+// gave up goes to the next waiting call instead.
+func (p *sessionPool) leave(key principalKey, wake chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ws := p.waiters[key]
+	if i := slices.Index(ws, wake); i >= 0 {
+		ws = slices.Delete(ws, i, i+1)
+		if len(ws) == 0 {
+			delete(p.waiters, key)
+		} else {
+			p.waiters[key] = ws
+		}
+		return
+	}
+	select {
+	case <-wake:
+		p.wakeLocked(key)
+	default:
 	}
 }
 
@@ -343,6 +383,12 @@ func (p *sessionPool) sweep(now time.Time) {
 func (p *sessionPool) close() {
 	p.mu.Lock()
 	p.closed = true
+	for k, ws := range p.waiters {
+		for _, w := range ws {
+			w <- struct{}{} // to find the pool closed
+		}
+		delete(p.waiters, k)
+	}
 	var ended []*httpConn
 	for k, st := range p.idle {
 		for _, ps := range st {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -196,6 +197,24 @@ func TestPooledSessions(t *testing.T) {
 		}
 		assert.True(t, ended[w.session("a1")])
 		assert.True(t, ended[w.session("b1")])
+	})
+
+	t.Run("more calls than sessions: each waits its turn", func(t *testing.T) {
+		t.Parallel()
+		c, w, _ := pooledClient(t, configs.UpstreamSessions{MaxPerPrincipal: 2, Max: 3})
+		const n = 24
+		errs := make(chan error, n)
+		for i := range n {
+			sub := []string{"alice", "bob"}[i%2]
+			go func() { errs <- callAs(t.Context(), c, sub, "echo", fmt.Sprintf("%s-%d", sub, i)) }()
+		}
+		for range n {
+			require.NoError(t, receive(t, errs, "the calls"))
+		}
+		for sid, m := range w.most() {
+			assert.Equal(t, 1, m, "calls in flight together on session %s", sid)
+		}
+		assert.LessOrEqual(t, c.Load().PoolStats.Sessions, 3)
 	})
 
 	t.Run("bounds: a call waits until its deadline, then is busy", func(t *testing.T) {
