@@ -23,6 +23,7 @@ import (
 type seen struct {
 	method string // the JSON-RPC method, "" for GET/DELETE
 	header http.Header
+	body   []byte // the POST body, nil for GET/DELETE
 }
 
 // recorder wraps an upstream handler: it records the headers and JSON-RPC
@@ -38,8 +39,10 @@ type recorder struct {
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var method string
+	var body []byte
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(r.Body)
+		var err error
+		body, err = io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -52,7 +55,7 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method = env.Method
 	}
 	rc.mu.Lock()
-	rc.reqs = append(rc.reqs, seen{method: method, header: r.Header.Clone()})
+	rc.reqs = append(rc.reqs, seen{method: method, header: r.Header.Clone(), body: body})
 	rc.mu.Unlock()
 	if rc.check != nil {
 		if err := rc.check(r.Header); err != nil {
