@@ -12,8 +12,8 @@ import (
 // credential (the auth block) and, when enabled, the identity assertion.
 // A nil *outbound sends nothing.
 //
-// Two kinds of traffic reach an upstream. Calls made for a caller carry the
-// caller's Identity: the credential may depend on it (token exchange) and
+// Two kinds of traffic reach an upstream. Calls made for a caller, and the
+// notifications/cancelled that abandons one, carry the caller's Identity: the credential may depend on it (token exchange) and
 // the assertion names it. The gateway's own traffic (initialize, discovery,
 // list refreshes, health probes, notification streams, session DELETE) has
 // no caller: it carries the credential the gateway holds for itself and no
@@ -97,10 +97,16 @@ func (o *outbound) append(ctx context.Context, call bool, id *Identity, dst [][2
 // header returns h with the headers of the gateway's own traffic added, on
 // a copy; h itself is shared and never written.
 func (o *outbound) header(ctx context.Context, h http.Header) (http.Header, error) {
+	return o.headerAs(ctx, h, false, nil)
+}
+
+// headerAs is header with the headers of a call made for id when call is
+// set (append).
+func (o *outbound) headerAs(ctx context.Context, h http.Header, call bool, id *Identity) (http.Header, error) {
 	if o == nil {
 		return h, nil
 	}
-	pairs, err := o.append(ctx, false, nil, nil)
+	pairs, err := o.append(ctx, call, id, nil)
 	if err != nil || len(pairs) == 0 {
 		return h, err
 	}

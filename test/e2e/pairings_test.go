@@ -187,7 +187,9 @@ func pairSDKServer(up string, sig *signals) http.Handler {
 				return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: text}}}, nil
 			})
 	}
-	add("echo", func(_ context.Context, _ *sdk.CallToolRequest, marker string) (string, error) { return "echo " + marker, nil })
+	add("echo", func(_ context.Context, _ *sdk.CallToolRequest, marker string) (string, error) {
+		return "echo " + marker, nil
+	})
 	add("progress", func(ctx context.Context, req *sdk.CallToolRequest, marker string) (string, error) {
 		tok := req.Params.GetProgressToken()
 		if tok == nil {
@@ -198,7 +200,9 @@ func pairSDKServer(up string, sig *signals) http.Handler {
 		}
 		return pairProgressed(ctx, sig, marker)
 	})
-	add("hold", func(ctx context.Context, _ *sdk.CallToolRequest, marker string) (string, error) { return pairHold(ctx, sig, marker) })
+	add("hold", func(ctx context.Context, _ *sdk.CallToolRequest, marker string) (string, error) {
+		return pairHold(ctx, sig, marker)
+	})
 	srv.AddResource(&sdk.Resource{URI: pairReadme(up), Name: "readme", MIMEType: "text/plain"},
 		func(_ context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
 			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: up}}}, nil
