@@ -32,6 +32,9 @@ type seen struct {
 type recorder struct {
 	next  http.Handler
 	check func(h http.Header) error
+	// saw, when set, is told of each request as it is recorded, before
+	// the upstream serves it.
+	saw func(seen)
 
 	mu   sync.Mutex
 	reqs []seen
@@ -55,8 +58,12 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method = env.Method
 	}
 	rc.mu.Lock()
-	rc.reqs = append(rc.reqs, seen{method: method, header: r.Header.Clone(), body: body})
+	s := seen{method: method, header: r.Header.Clone(), body: body}
+	rc.reqs = append(rc.reqs, s)
 	rc.mu.Unlock()
+	if rc.saw != nil {
+		rc.saw(s)
+	}
 	if rc.check != nil {
 		if err := rc.check(r.Header); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
