@@ -37,7 +37,7 @@ const bothErasAutoEra = era2026
 // which mcp-go v1.2.1 hands a call's progress to whichever in-flight
 // request of the session reads first (PITFALLS.md): when that request is
 // one the gateway is cancelling, it closes the stream and the progress is
-// lost (about one run in four of this test). So until then each pairing
+// lost (4 of 36 runs of this test). So until then each pairing
 // with such an upstream runs its principals' calls one at a time.
 const pooled = bothErasAutoEra == era2025
 
