@@ -12,9 +12,11 @@ import (
 // credential (the auth block) and, when enabled, the identity assertion.
 // A nil *outbound sends nothing.
 //
-// Two kinds of traffic reach an upstream. Calls made for a caller carry the
-// caller's Identity: the credential may depend on it (token exchange) and
-// the assertion names it. The gateway's own traffic (initialize, discovery,
+// Two kinds of traffic reach an upstream. Calls made for a caller, the
+// notifications/cancelled that abandons one, and what a caller's pooled
+// session sends for itself (pool.go) carry the caller's Identity: the
+// credential may depend on it (token exchange) and the assertion names it.
+// The gateway's own traffic (initialize, discovery,
 // list refreshes, health probes, notification streams, session DELETE) has
 // no caller: it carries the credential the gateway holds for itself and no
 // assertion. For a token_exchange upstream, which has no token without a

@@ -276,9 +276,9 @@ type conn interface {
 	// roundTrip sends one request and waits for its response. progressToken,
 	// when set, replaces params._meta.progressToken (encoded JSON).
 	roundTrip(ctx context.Context, id int64, method string, params, progressToken []byte, o callOpts) (json.RawMessage, error)
-	// cancelled tells the upstream that request id is abandoned. It must not
-	// block.
-	cancelled(id int64, reason string)
+	// cancelled tells the upstream that request id, made for the caller
+	// who, is abandoned. It must not block.
+	cancelled(id int64, reason string, who *Identity)
 	// listen delivers server notifications outside calls until s ends.
 	listen(s *session)
 	// close ends the connection; graceful also ends the upstream session
@@ -639,7 +639,7 @@ func (c *Client) callOnce(ctx context.Context, s *session, cn conn, req *Request
 		if errors.As(context.Cause(ctx), &tc) {
 			reason = "timed out after " + tc.d.String()
 		}
-		cn.cancelled(id, reason)
+		cn.cancelled(id, reason, req.Identity)
 		return nil, c.ctxError(ctx, err)
 	}
 	var rpcErr *RPCError

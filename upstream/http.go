@@ -878,9 +878,17 @@ func (h *httpConn) serverRequest(env *envelope) {
 	})
 }
 
-// send POSTs a message that expects no response (notification, response).
+// send POSTs a message that expects no response (notification, response):
+// the gateway's own traffic on its own session, the principal's on a
+// pooled one.
 func (h *httpConn) send(ctx context.Context, msg []byte) error {
-	hdr, err := h.c.auth.header(ctx, h.pooled, h.owner.Load(), h.post)
+	return h.sendAs(ctx, msg, h.pooled, h.owner.Load())
+}
+
+// sendAs is send with the credentials of a call made for who when call is
+// set (outbound.append).
+func (h *httpConn) sendAs(ctx context.Context, msg []byte, call bool, who *Identity) error {
+	hdr, err := h.c.auth.header(ctx, call, who, h.post)
 	if err != nil {
 		return h.c.credentialsFail(err)
 	}
@@ -913,7 +921,12 @@ func (h *httpConn) notify(ctx context.Context, method string) error {
 // cancellation and no notification is expected (2026-07-28
 // basic/transports/streamable-http, Cancellation); the transport closed it
 // when the call's context ended.
-func (h *httpConn) cancelled(id int64, reason string) {
+//
+// The notification is part of the caller's call, not the gateway's own
+// traffic: it carries the call's credential (for token_exchange, the token
+// exchanged for who), so an upstream that authorizes per request sees the
+// caller cancel the caller's own request.
+func (h *httpConn) cancelled(id int64, reason string, who *Identity) {
 	if h.modern {
 		return
 	}
@@ -925,7 +938,7 @@ func (h *httpConn) cancelled(id int64, reason string) {
 	h.c.goSafe("cancel", func() {
 		ctx, cancel := context.WithTimeout(h.c.life, notifyTimeout)
 		defer cancel()
-		if err := h.send(ctx, msg); err != nil {
+		if err := h.sendAs(ctx, msg, true, who); err != nil {
 			h.c.log.DebugContext(ctx, "sending notifications/cancelled failed", slog.Any("error", err))
 		}
 	})

@@ -255,7 +255,7 @@ func (rc *rawConn) roundTrip(ctx context.Context, id int64, method string, param
 
 // cancelled sends notifications/cancelled (2025-11-25
 // basic/utilities/cancellation), which stdio keeps in the stateless era too.
-func (rc *rawConn) cancelled(id int64, reason string) {
+func (rc *rawConn) cancelled(id int64, reason string, _ *Identity) {
 	n := notification(mcpwire.NotifyCancelled, map[string]any{"requestId": id, "reason": reason})
 	rc.c.goSafe("cancel", func() {
 		ctx, cancel := context.WithTimeout(rc.c.life, notifyTimeout)

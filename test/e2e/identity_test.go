@@ -23,6 +23,7 @@ import (
 type seen struct {
 	method string // the JSON-RPC method, "" for GET/DELETE
 	header http.Header
+	body   []byte // the POST body, nil for GET/DELETE
 }
 
 // recorder wraps an upstream handler: it records the headers and JSON-RPC
@@ -31,6 +32,9 @@ type seen struct {
 type recorder struct {
 	next  http.Handler
 	check func(h http.Header) error
+	// saw, when set, is told of each request as it is recorded, before
+	// the upstream serves it.
+	saw func(seen)
 
 	mu   sync.Mutex
 	reqs []seen
@@ -38,8 +42,10 @@ type recorder struct {
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var method string
+	var body []byte
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(r.Body)
+		var err error
+		body, err = io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -52,8 +58,12 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method = env.Method
 	}
 	rc.mu.Lock()
-	rc.reqs = append(rc.reqs, seen{method: method, header: r.Header.Clone()})
+	s := seen{method: method, header: r.Header.Clone(), body: body}
+	rc.reqs = append(rc.reqs, s)
 	rc.mu.Unlock()
+	if rc.saw != nil {
+		rc.saw(s)
+	}
 	if rc.check != nil {
 		if err := rc.check(r.Header); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
