@@ -324,7 +324,10 @@ type UpstreamSessions struct {
 	// MaxPerPrincipal bounds the sessions open for one principal (one
 	// issuer and subject; every anonymous caller is one principal), and so
 	// its calls in flight to this upstream. A call that finds them all busy
-	// waits for one until its deadline, then fails as busy. Default 16.
+	// waits for one until its deadline, then fails as busy. Default 64,
+	// the default bulkhead's max_concurrent: one principal (a service
+	// account, an agent fleet behind one client) may use the upstream's
+	// whole concurrency, and its idle sessions end after idle_timeout.
 	MaxPerPrincipal int `mapstructure:"max_per_principal" yaml:"max_per_principal"`
 	// Max bounds the pooled sessions open to this upstream, over every
 	// principal; at the bound an idle session of another principal is

@@ -75,7 +75,7 @@ const (
 	DefaultSessionIdleTimeout = 5 * time.Minute
 	// DefaultSessionsPerPrincipal bounds one principal's pooled sessions
 	// with an upstream.
-	DefaultSessionsPerPrincipal = 16
+	DefaultSessionsPerPrincipal = 64
 	// DefaultSessionsMax bounds the pooled sessions with an upstream.
 	DefaultSessionsMax = 256
 

@@ -49,7 +49,7 @@ func TestSetDefaults(t *testing.T) {
 		assert.Empty(t, u.PinnedVersion(), "upstream %d: auto pins nothing", i)
 	}
 	assert.Equal(t, 256, c.Upstreams[0].HTTP.MaxIdleConns)
-	assert.Equal(t, UpstreamSessions{IdleTimeout: 5 * time.Minute, MaxPerPrincipal: 16, Max: 256}, c.Upstreams[0].HTTP.Sessions)
+	assert.Equal(t, UpstreamSessions{IdleTimeout: 5 * time.Minute, MaxPerPrincipal: 64, Max: 256}, c.Upstreams[0].HTTP.Sessions)
 
 	assert.Equal(t, "info", c.Log.Level)
 	assert.Equal(t, "json", c.Log.Format)
