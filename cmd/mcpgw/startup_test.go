@@ -247,6 +247,7 @@ upstreams:
       url: {{.URL}}/mcp
       headers: {X-Api-Key: {value: k1}, X-Env: {env: {{.Env}}}, X-File: {file: {{.Secret}}}}
       max_idle_conns: 16
+      sessions: {idle_timeout: 5m, max_per_principal: 8, max: 64}
     tools: {include: ["get_*"], exclude: [get_secret]}
     timeout: 30s
     timeouts: [{match: "export_*", timeout: 2m}]
