@@ -140,3 +140,58 @@ func repoRoot(t *testing.T) string {
 	require.NoError(t, err, "go env GOMOD")
 	return filepath.Dir(strings.TrimSpace(string(gomod)))
 }
+
+// goBuildCall finds a go build that a Go source starts: exec.Command or
+// CommandContext with "go" and "build" on one line.
+var goBuildCall = regexp.MustCompile(`exec\.Command(Context)?\([^\n]*"go",\s*(append\()?(\[\]string\{)?"build"`)
+
+// TestTestsBuildAsTheBinariesPhase holds every go build a test or the
+// benchmark starts to SHIPENV's settings (CGO_ENABLED=0 -trimpath), which
+// make test's binaries phase compiles with: a build with go's defaults
+// compiles every dependency once more (test/demo's did: 113 s of a cold
+// make test's 907). The flag and the variable must be in the function that
+// starts the build.
+func TestTestsBuildAsTheBinariesPhase(t *testing.T) {
+	root := filepath.Join("..", "..")
+	var found int
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "tools", "node_modules", ".git", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, loc := range goBuildCall.FindAllIndex(src, -1) {
+			found++
+			fn := enclosingFunc(src, loc[0])
+			assert.Contains(t, fn, `"-trimpath"`, "%s: a go build without -trimpath", path)
+			assert.Contains(t, fn, `"CGO_ENABLED=0"`, "%s: a go build without CGO_ENABLED=0", path)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.NotZero(t, found, "no go build found: the pattern no longer matches how tests start one")
+}
+
+// enclosingFunc returns the text of the top-level function around offset
+// i of a gofmt'ed source: from the last "\nfunc " before it to the next
+// "\n}\n".
+func enclosingFunc(src []byte, i int) string {
+	start := bytes.LastIndex(src[:i], []byte("\nfunc "))
+	end := bytes.Index(src[i:], []byte("\n}\n"))
+	if start < 0 || end < 0 {
+		return string(src)
+	}
+	return string(src[start : i+end])
+}
