@@ -885,6 +885,13 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 	return h.sendAs(ctx, msg, h.pooled, h.owner.Load())
 }
 
+// sessionHeader returns hdr with the credential of what the connection sends
+// for itself added (outbound.header): the gateway's own on its own
+// session, the principal's on a pooled one.
+func (h *httpConn) sessionHeader(ctx context.Context, hdr http.Header) (http.Header, error) {
+	return h.c.auth.header(ctx, h.pooled, h.owner.Load(), hdr)
+}
+
 // sendAs is send with the credentials of a call made for who when call is
 // set (outbound.append).
 func (h *httpConn) sendAs(ctx context.Context, msg []byte, call bool, who *Identity) error {
@@ -964,7 +971,7 @@ func (h *httpConn) close(graceful bool) {
 		}
 	}
 	var err error
-	if req.Header, err = h.c.auth.header(ctx, h.pooled, h.owner.Load(), req.Header); err != nil {
+	if req.Header, err = h.sessionHeader(ctx, req.Header); err != nil {
 		h.c.log.DebugContext(ctx, "ending upstream session failed", slog.Any("error", err))
 		return
 	}

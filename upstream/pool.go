@@ -187,12 +187,25 @@ func (p *sessionPool) evictLocked() *pooledSession {
 	if !found {
 		return nil
 	}
-	st := p.idle[oldest]
-	ps := st[0]
-	p.idle[oldest] = st[1:]
-	p.idleN.Add(-1)
-	p.forgetLocked(oldest)
-	return ps
+	return p.takeIdleLocked(nil, oldest, 1)[0]
+}
+
+// takeIdleLocked removes the n least recently used idle sessions of key
+// from the pool and its counts, appends them to dst and returns it; mu is
+// held. The caller ends them after releasing mu.
+func (p *sessionPool) takeIdleLocked(dst []*pooledSession, key principalKey, n int) []*pooledSession {
+	st := p.idle[key]
+	dst = append(dst, st[:n]...)
+	clear(st[:n])
+	p.idle[key] = st[n:]
+	p.idleN.Add(-int64(n))
+	for range n {
+		p.forgetLocked(key)
+	}
+	if len(p.idle[key]) == 0 {
+		delete(p.idle, key)
+	}
+	return dst
 }
 
 // release returns a session after a call.
@@ -218,12 +231,7 @@ func (p *sessionPool) release(ps *pooledSession) {
 func (p *sessionPool) discard(ps *pooledSession) {
 	p.mu.Lock()
 	p.forgetLocked(ps.key)
-	stale := p.idle[ps.key]
-	delete(p.idle, ps.key)
-	for range stale {
-		p.forgetLocked(ps.key)
-	}
-	p.idleN.Add(-int64(len(stale)))
+	stale := p.takeIdleLocked(nil, ps.key, len(p.idle[ps.key]))
 	p.mu.Unlock()
 	ps.conn.close(false)
 	for _, s := range stale {
@@ -241,12 +249,7 @@ func (p *sessionPool) forgetIdle() {
 	var stale []*pooledSession
 	p.mu.Lock()
 	for k, st := range p.idle {
-		stale = append(stale, st...)
-		delete(p.idle, k)
-		for range st {
-			p.forgetLocked(k)
-		}
-		p.idleN.Add(-int64(len(st)))
+		stale = p.takeIdleLocked(stale, k, len(st))
 	}
 	p.mu.Unlock()
 	for _, ps := range stale {
@@ -351,30 +354,20 @@ func (p *sessionPool) sweepLoop() {
 // sweep ends the sessions idle since before now minus the idle timeout.
 func (p *sessionPool) sweep(now time.Time) {
 	cutoff := now.Add(-p.idleTimeout).UnixNano()
-	var ended []*httpConn
+	var ended []*pooledSession
 	p.mu.Lock()
 	for k, st := range p.idle {
 		n := 0
 		for n < len(st) && st[n].lastUsed <= cutoff {
-			ended = append(ended, st[n].conn)
-			st[n] = nil
 			n++
 		}
-		if n == 0 {
-			continue
-		}
-		p.idle[k] = st[n:]
-		p.idleN.Add(-int64(n))
-		for range n {
-			p.forgetLocked(k)
-		}
-		if len(p.idle[k]) == 0 {
-			delete(p.idle, k)
+		if n > 0 {
+			ended = p.takeIdleLocked(ended, k, n)
 		}
 	}
 	p.mu.Unlock()
-	for _, conn := range ended {
-		conn.close(true)
+	for _, ps := range ended {
+		ps.conn.close(true)
 	}
 }
 
@@ -389,19 +382,14 @@ func (p *sessionPool) close() {
 		}
 		delete(p.waiters, k)
 	}
-	var ended []*httpConn
+	var ended []*pooledSession
 	for k, st := range p.idle {
-		for _, ps := range st {
-			ended = append(ended, ps.conn)
-			p.forgetLocked(k)
-		}
-		p.idleN.Add(-int64(len(st)))
-		delete(p.idle, k)
+		ended = p.takeIdleLocked(ended, k, len(st))
 	}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, conn := range ended {
-		wg.Go(func() { conn.close(true) })
+	for _, ps := range ended {
+		wg.Go(func() { ps.conn.close(true) })
 	}
 	wg.Wait()
 }

@@ -21,19 +21,21 @@ import (
 
 // sessionWatch wraps an upstream handler and records, per Mcp-Session-Id,
 // the tools/call requests in flight, which session each call (named by its
-// tag or text argument) went on, and the DELETEs that ended sessions.
+// tag or text argument) went on, when each call's request was answered,
+// and the DELETEs that ended sessions.
 type sessionWatch struct {
 	mu          sync.Mutex
 	inFlight    map[string]int
 	maxInFlight map[string]int
-	sessionOf   map[string]string // call label → session id
-	deleted     chan string       // session ids ended with DELETE
+	sessionOf   map[string]string        // call label → session id
+	answered    map[string]chan struct{} // call label → closed when its handler returned
+	deleted     chan string              // session ids ended with DELETE
 }
 
 func newSessionWatch() *sessionWatch {
 	return &sessionWatch{
 		inFlight: map[string]int{}, maxInFlight: map[string]int{}, sessionOf: map[string]string{},
-		deleted: make(chan string, 64),
+		answered: map[string]chan struct{}{}, deleted: make(chan string, 64),
 	}
 }
 
@@ -70,11 +72,13 @@ func (w *sessionWatch) wrap(next http.Handler) http.Handler {
 		w.sessionOf[label] = sid
 		w.inFlight[sid]++
 		w.maxInFlight[sid] = max(w.maxInFlight[sid], w.inFlight[sid])
+		answered := w.answeredLocked(label)
 		w.mu.Unlock()
 		defer func() {
 			w.mu.Lock()
 			w.inFlight[sid]--
 			w.mu.Unlock()
+			close(answered)
 		}()
 		next.ServeHTTP(rw, r)
 	})
@@ -84,6 +88,31 @@ func (w *sessionWatch) session(label string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.sessionOf[label]
+}
+
+// answeredLocked returns the channel closed when label's request has been
+// answered; w.mu is held.
+func (w *sessionWatch) answeredLocked(label string) chan struct{} {
+	ch, ok := w.answered[label]
+	if !ok {
+		ch = make(chan struct{})
+		w.answered[label] = ch
+	}
+	return ch
+}
+
+// waitAnswered waits until the upstream has answered label's request: a
+// cancelled call's handler sees the cancellation before its request ends.
+func (w *sessionWatch) waitAnswered(t *testing.T, label string) {
+	t.Helper()
+	w.mu.Lock()
+	ch := w.answeredLocked(label)
+	w.mu.Unlock()
+	select {
+	case <-ch:
+	case <-t.Context().Done():
+		t.Fatalf("the upstream never answered %s", label)
+	}
 }
 
 func (w *sessionWatch) most() map[string]int {
@@ -163,6 +192,11 @@ func TestPooledSessions(t *testing.T) {
 		cancelY()
 		require.ErrorIs(t, receive(t, doneY, "call y to end"), context.Canceled)
 		receive(t, f.cancelled, "the upstream to hear of a cancellation")
+		// The gateway releases a cancelled call's session at once; the
+		// upstream may still be ending the request (pool.go callPooled).
+		// Counting calls in flight per session needs it ended first.
+		w.waitAnswered(t, "x")
+		w.waitAnswered(t, "y")
 		require.NoError(t, callAs(t.Context(), c, "alice", "echo", "a3"))
 		assert.Equal(t, w.session("y"), w.session("a3"), "the most recently released session is reused first")
 
@@ -180,7 +214,8 @@ func TestPooledSessions(t *testing.T) {
 		sid := w.session("a1")
 		require.NotEmpty(t, sid)
 		assert.Equal(t, sid, receive(t, w.deleted, "the idle session to be ended"))
-		require.Eventually(t, func() bool { return c.Load().PoolStats == upstream.PoolStats{} }, 10*time.Second, time.Millisecond)
+		// The sweep forgets the session before it sends the DELETE.
+		require.Equal(t, upstream.PoolStats{}, c.Load().PoolStats)
 		require.NoError(t, callAs(t.Context(), c, "alice", "echo", "a2"))
 		assert.NotEqual(t, sid, w.session("a2"), "a new session after the idle one ended")
 	})

@@ -126,7 +126,7 @@ func (h *httpConn) get(ctx context.Context, lastEventID string) (*http.Response,
 		req.Header[mcpwire.HeaderLastEventID] = []string{lastEventID}
 	}
 	var err error
-	if req.Header, err = h.c.auth.header(ctx, h.pooled, h.owner.Load(), req.Header); err != nil {
+	if req.Header, err = h.sessionHeader(ctx, req.Header); err != nil {
 		return nil, h.c.credentialsFail(err)
 	}
 	return h.d.rt.RoundTrip(req)

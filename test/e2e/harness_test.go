@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -344,18 +345,37 @@ type rpcResponse struct {
 // sseData returns the data of every event in an SSE body.
 func sseData(body []byte) [][]byte {
 	var out [][]byte
-	for block := range bytes.SplitSeq(body, []byte("\n\n")) {
-		var data []byte
-		for line := range bytes.SplitSeq(block, []byte("\n")) {
-			if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-				data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-			}
+	eachSSEData(bytes.NewReader(body), func(data []byte) bool {
+		out = append(out, data)
+		return true
+	})
+	return out
+}
+
+// eachSSEData calls fn with the data of each event of an SSE stream as it
+// is read, until fn returns false or the stream ends. An event the stream
+// ends inside, before its blank line, is not passed (the HTML standard's
+// event stream interpretation: "the incomplete event is not dispatched"),
+// so a request closed mid-event yields no half message.
+func eachSSEData(r io.Reader, fn func(data []byte) bool) {
+	br := bufio.NewReader(r)
+	var data []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return
 		}
-		if len(data) > 0 {
-			out = append(out, data)
+		line = bytes.TrimRight(line, "\r\n")
+		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
+		}
+		if len(line) == 0 && len(data) > 0 {
+			if !fn(data) {
+				return
+			}
+			data = nil
 		}
 	}
-	return out
 }
 
 // rawList returns every item of a list method, following cursors, straight

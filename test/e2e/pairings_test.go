@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -337,23 +335,7 @@ func (p *pairClient) open(id int, tool, marker, progressToken string) *pairStrea
 			}
 			return
 		}
-		var data []byte
-		for r := bufio.NewReader(resp.Body); ; {
-			line, err := r.ReadBytes('\n')
-			line = bytes.TrimRight(line, "\r\n")
-			if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-				data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-			}
-			if len(line) == 0 && len(data) > 0 {
-				if !send(data) {
-					return
-				}
-				data = nil
-			}
-			if err != nil {
-				return
-			}
-		}
+		eachSSEData(resp.Body, send)
 	}()
 	return s
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -273,26 +272,9 @@ func (c *evClient) send(s *evStep, cursor string) exchange {
 	ex.contentType, _, _ = mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch ex.contentType {
 	case "text/event-stream":
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 1<<20)
-		var event []byte
-		flush := func() {
-			if len(event) > 0 {
-				ex.messages = append(ex.messages, decodeJSON(c.t, event))
-			}
-			event = nil
+		for _, event := range sseData(data) {
+			ex.messages = append(ex.messages, decodeJSON(c.t, event))
 		}
-		for sc.Scan() {
-			line := sc.Bytes()
-			if len(line) == 0 {
-				flush()
-				continue
-			}
-			if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-				event = append(event, bytes.TrimPrefix(d, []byte(" "))...)
-			}
-		}
-		flush()
 	case "application/json":
 		ex.messages = append(ex.messages, decodeJSON(c.t, data))
 	default:
